@@ -1,0 +1,60 @@
+#include "CanonicalWriter.h"
+
+#include <QtEndian>
+
+namespace ticketsync {
+
+CanonicalWriter::CanonicalWriter(const char (&tag)[5])
+{
+    buffer.append(tag, 4);
+    writeU8(kFormatVersion);
+}
+
+void CanonicalWriter::writeU8(quint8 value)
+{
+    buffer.append(char(value));
+}
+
+void CanonicalWriter::writeU16(quint16 value)
+{
+    char raw[2];
+    qToBigEndian(value, raw);
+    buffer.append(raw, 2);
+}
+
+void CanonicalWriter::writeU32(quint32 value)
+{
+    char raw[4];
+    qToBigEndian(value, raw);
+    buffer.append(raw, 4);
+}
+
+void CanonicalWriter::writeU64(quint64 value)
+{
+    char raw[8];
+    qToBigEndian(value, raw);
+    buffer.append(raw, 8);
+}
+
+void CanonicalWriter::writeI64(qint64 value)
+{
+    writeU64(quint64(value));
+}
+
+void CanonicalWriter::writeFixed(const QByteArray &bytes)
+{
+    buffer.append(bytes);
+}
+
+void CanonicalWriter::writeBytes(const QByteArray &bytes)
+{
+    writeU32(quint32(bytes.size()));
+    buffer.append(bytes);
+}
+
+void CanonicalWriter::writeString(const QString &text)
+{
+    writeBytes(text.toUtf8());
+}
+
+} // namespace ticketsync

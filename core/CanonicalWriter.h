@@ -1,0 +1,36 @@
+#pragma once
+
+#include <QByteArray>
+#include <QString>
+#include <QtGlobal>
+
+namespace ticketsync {
+
+// Canonical binary encoding: big-endian integers, u32-length-prefixed byte strings,
+// and a 4-byte domain-separation tag plus a version byte at the start of every message.
+// Everything that is signed or hashed goes through this writer, so one object always
+// has exactly one byte representation. docs/protocol.md describes the layout.
+class CanonicalWriter
+{
+public:
+    static constexpr quint8 kFormatVersion = 1;
+
+    CanonicalWriter() = default;
+    explicit CanonicalWriter(const char (&tag)[5]);
+
+    void writeU8(quint8 value);
+    void writeU16(quint16 value);
+    void writeU32(quint32 value);
+    void writeU64(quint64 value);
+    void writeI64(qint64 value);
+    void writeFixed(const QByteArray &bytes); // length is implied by the message layout
+    void writeBytes(const QByteArray &bytes); // u32 length, then the bytes
+    void writeString(const QString &text);    // UTF-8, length-prefixed like bytes
+
+    const QByteArray &bytes() const { return buffer; }
+
+private:
+    QByteArray buffer;
+};
+
+} // namespace ticketsync

@@ -1,0 +1,58 @@
+#pragma once
+
+#include "Block.h"
+
+#include <QList>
+#include <optional>
+
+namespace ticketsync {
+
+class Membership;
+
+// A run of consecutive blocks with the hash the first one links to; the form in which
+// chains are exported and checked on their own.
+struct ChainSegment
+{
+    QByteArray startPreviousHash;
+    QList<Block> blocks;
+
+    QByteArray encode() const;
+    static std::optional<ChainSegment> decode(const QByteArray &bytes, QString *error = nullptr);
+};
+
+struct ChainReport
+{
+    bool ok = false;
+    quint64 blocksVerified = 0;
+    quint64 decisionsVerified = 0;
+    quint64 firstHeight = 0;
+    quint64 lastHeight = 0;
+    QByteArray headHash;
+    quint64 failedHeight = 0; // 0 when ok
+    QString error;            // names the block, the decision and the check that failed
+};
+
+class ChainVerifier
+{
+public:
+    // threads <= 0 uses every core.
+    explicit ChainVerifier(const Membership &membership, int threads = 0);
+
+    // Verifies heights, links, header signatures, merkle roots and every certificate, and
+    // that no (ticket, version) is decided twice within the segment.
+    ChainReport verify(const QByteArray &startPreviousHash, const QList<Block> &blocks) const;
+    // One block on its own, as a receiver does before storing it.
+    QString verifyBlock(const Block &block, const QByteArray &expectedPreviousHash, quint64 expectedHeight) const;
+
+    // Verifies certificates across threads. Returns -1 when all hold, otherwise the index
+    // of the first failing decision, with its error.
+    qsizetype verifyCertificates(const QList<Decision> &decisions, QString *error) const;
+
+private:
+    QString checkHeader(const Block &block, const QByteArray &expectedPreviousHash, quint64 expectedHeight) const;
+
+    const Membership &members;
+    int threadCount;
+};
+
+} // namespace ticketsync

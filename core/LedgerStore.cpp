@@ -1,0 +1,418 @@
+#include "LedgerStore.h"
+
+#include "ConfirmationState.h"
+
+#include <QDateTime>
+#include <QLoggingCategory>
+#include <sqlite3.h>
+
+Q_LOGGING_CATEGORY(lcStore, "ticketsync.core.store", QtWarningMsg)
+
+namespace ticketsync {
+
+namespace {
+
+// One prepared statement, finalized on scope exit.
+class Statement
+{
+public:
+    Statement(sqlite3 *db, const char *sql) : db(db)
+    {
+        if (sqlite3_prepare_v2(db, sql, -1, &statement, nullptr) != SQLITE_OK)
+            statement = nullptr;
+    }
+    ~Statement() { sqlite3_finalize(statement); }
+    Statement(const Statement &) = delete;
+    Statement &operator=(const Statement &) = delete;
+
+    bool valid() const { return statement != nullptr; }
+    void bind(int index, qint64 value) { sqlite3_bind_int64(statement, index, value); }
+    void bind(int index, const QByteArray &blob)
+    {
+        sqlite3_bind_blob(statement, index, blob.constData(), int(blob.size()), SQLITE_TRANSIENT);
+    }
+    void bind(int index, const QString &text)
+    {
+        const QByteArray utf8 = text.toUtf8();
+        sqlite3_bind_text(statement, index, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT);
+    }
+    int step() { return sqlite3_step(statement); }
+    void reset()
+    {
+        sqlite3_reset(statement);
+        sqlite3_clear_bindings(statement);
+    }
+    qint64 integer(int column) const { return sqlite3_column_int64(statement, column); }
+    QByteArray blob(int column) const
+    {
+        const void *data = sqlite3_column_blob(statement, column);
+        return QByteArray(static_cast<const char *>(data), sqlite3_column_bytes(statement, column));
+    }
+    QString text(int column) const
+    {
+        const auto *data = reinterpret_cast<const char *>(sqlite3_column_text(statement, column));
+        return QString::fromUtf8(data, sqlite3_column_bytes(statement, column));
+    }
+
+private:
+    sqlite3 *db;
+    sqlite3_stmt *statement = nullptr;
+};
+
+// Schema migrations: entry i takes the database from version i to version i + 1.
+// Each runs in one transaction together with the version bump.
+constexpr const char *kMigrations[] = {
+    // 0 -> 1: the ledger, ticket states, the registry and the locks.
+    "CREATE TABLE blocks ("
+    "  height INTEGER PRIMARY KEY,"
+    "  hash BLOB NOT NULL UNIQUE,"
+    "  previous_hash BLOB NOT NULL,"
+    "  timestamp_ms INTEGER NOT NULL,"
+    "  decision_count INTEGER NOT NULL,"
+    "  data BLOB NOT NULL);"
+    "CREATE TABLE ticket_states ("
+    "  ticket_id TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  write_off_digest BLOB NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  height INTEGER NOT NULL,"
+    "  decided_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (ticket_id, version)) WITHOUT ROWID;"
+    "CREATE TABLE tickets ("
+    "  ticket_id TEXT PRIMARY KEY,"
+    "  kind INTEGER NOT NULL,"
+    "  face_amount_minor INTEGER NOT NULL,"
+    "  currency TEXT NOT NULL,"
+    "  issuer TEXT NOT NULL,"
+    "  written_off_version INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE TABLE ticket_locks ("
+    "  ticket_id TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  write_off_digest BLOB NOT NULL,"
+    "  confirmation BLOB NOT NULL,"
+    "  locked_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (ticket_id, version)) WITHOUT ROWID;",
+    // 1 -> 2: frozen tickets, and an index for reading ticket states by block.
+    "ALTER TABLE tickets ADD COLUMN frozen INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX ticket_states_by_height ON ticket_states (height);",
+};
+static_assert(std::size(kMigrations) == LedgerStore::kSchemaVersion);
+
+} // namespace
+
+LedgerStore::~LedgerStore()
+{
+    sqlite3_close_v2(db);
+}
+
+QString LedgerStore::sqliteError() const
+{
+    return QString::fromUtf8(sqlite3_errmsg(db));
+}
+
+bool LedgerStore::exec(const char *sql, QString *error) const
+{
+    char *message = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &message) == SQLITE_OK)
+        return true;
+    if (error)
+        *error = QStringLiteral("%1: %2").arg(filePath, QString::fromUtf8(message ? message : "unknown error"));
+    sqlite3_free(message);
+    return false;
+}
+
+std::unique_ptr<LedgerStore> LedgerStore::open(const QString &path, QString *error)
+{
+    std::unique_ptr<LedgerStore> store(new LedgerStore);
+    store->filePath = path;
+    const QByteArray nativePath = path.toUtf8();
+    if (sqlite3_open_v2(nativePath.constData(), &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr)
+        != SQLITE_OK) {
+        if (error)
+            *error = QStringLiteral("%1: cannot open database: %2").arg(path, store->sqliteError());
+        return nullptr;
+    }
+    sqlite3_busy_timeout(store->db, 5000);
+    // WAL with FULL sync: a committed write survives a crash or power loss.
+    if (!store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", error))
+        return nullptr;
+    if (!store->migrate(error) || !store->loadHead(error))
+        return nullptr;
+    return store;
+}
+
+int LedgerStore::schemaVersion() const
+{
+    Statement query(db, "PRAGMA user_version");
+    return query.step() == SQLITE_ROW ? int(query.integer(0)) : -1;
+}
+
+bool LedgerStore::migrate(QString *error)
+{
+    const int current = schemaVersion();
+    if (current < 0) {
+        if (error)
+            *error = QStringLiteral("%1: not a ticketsync database (%2)").arg(filePath, sqliteError());
+        return false;
+    }
+    if (current > kSchemaVersion) {
+        if (error)
+            *error = QStringLiteral("%1: schema version %2 is newer than this build understands (%3)")
+                         .arg(filePath)
+                         .arg(current)
+                         .arg(kSchemaVersion);
+        return false;
+    }
+    for (int version = current; version < kSchemaVersion; ++version) {
+        const QByteArray bump = QByteArray("PRAGMA user_version = ") + QByteArray::number(version + 1);
+        QString problem;
+        if (!exec("BEGIN IMMEDIATE", &problem) || !exec(kMigrations[version], &problem)
+            || !exec(bump.constData(), &problem) || !exec("COMMIT", &problem)) {
+            exec("ROLLBACK", nullptr);
+            if (error)
+                *error = QStringLiteral("migrating schema %1 -> %2 failed: %3").arg(version).arg(version + 1).arg(problem);
+            return false;
+        }
+        qCInfo(lcStore) << filePath << "migrated to schema" << version + 1;
+    }
+    return true;
+}
+
+bool LedgerStore::loadHead(QString *error)
+{
+    Statement query(db, "SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1");
+    if (!query.valid()) {
+        if (error)
+            *error = QStringLiteral("%1: %2").arg(filePath, sqliteError());
+        return false;
+    }
+    if (query.step() == SQLITE_ROW) {
+        headHeight = quint64(query.integer(0));
+        headBlockHash = query.blob(1);
+    } else {
+        headHeight = 0;
+        headBlockHash = Block::genesisPreviousHash();
+    }
+    return true;
+}
+
+bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
+{
+    if (blocks.isEmpty())
+        return true;
+    auto failWith = [&](const QString &message) {
+        exec("ROLLBACK", nullptr);
+        if (error)
+            *error = message;
+        return false;
+    };
+    if (!exec("BEGIN IMMEDIATE", error))
+        return false;
+    Statement insertBlock(db, "INSERT INTO blocks (height, hash, previous_hash, timestamp_ms, decision_count, data) "
+                              "VALUES (?, ?, ?, ?, ?, ?)");
+    Statement insertState(db, "INSERT INTO ticket_states (ticket_id, version, write_off_digest, state, height, "
+                              "decided_at_ms) VALUES (?, ?, ?, ?, ?, ?)");
+    Statement advanceTicket(db, "UPDATE tickets SET written_off_version = ?2 "
+                                "WHERE ticket_id = ?1 AND written_off_version < ?2");
+    if (!insertBlock.valid() || !insertState.valid() || !advanceTicket.valid())
+        return failWith(QStringLiteral("%1: %2").arg(filePath, sqliteError()));
+
+    quint64 height = headHeight;
+    QByteArray previous = headBlockHash;
+    for (const Block &block : blocks) {
+        if (block.height != height + 1)
+            return failWith(QStringLiteral("block %1 does not extend the head at height %2").arg(block.height).arg(height));
+        if (block.previousHash != previous)
+            return failWith(QStringLiteral("block %1 does not link to the head block's hash").arg(block.height));
+        const QByteArray hash = block.hash();
+        insertBlock.bind(1, qint64(block.height));
+        insertBlock.bind(2, hash);
+        insertBlock.bind(3, block.previousHash);
+        insertBlock.bind(4, block.timestampMs);
+        insertBlock.bind(5, qint64(block.decisions.size()));
+        insertBlock.bind(6, block.encode());
+        if (insertBlock.step() != SQLITE_DONE)
+            return failWith(QStringLiteral("storing block %1: %2").arg(block.height).arg(sqliteError()));
+        insertBlock.reset();
+        for (const Decision &decision : block.decisions) {
+            const WriteOffResult &writeOff = decision.writeOff;
+            insertState.bind(1, writeOff.ticketId);
+            insertState.bind(2, qint64(writeOff.ticketVersion));
+            insertState.bind(3, writeOff.digest());
+            insertState.bind(4, qint64(decision.decidedState));
+            insertState.bind(5, qint64(block.height));
+            insertState.bind(6, decision.decidedAtMs);
+            const int rc = insertState.step();
+            if (rc == SQLITE_CONSTRAINT)
+                return failWith(QStringLiteral("block %1: ticket %2 version %3 is already decided on this ledger")
+                                    .arg(block.height)
+                                    .arg(writeOff.ticketId)
+                                    .arg(writeOff.ticketVersion));
+            if (rc != SQLITE_DONE)
+                return failWith(QStringLiteral("storing block %1: %2").arg(block.height).arg(sqliteError()));
+            insertState.reset();
+            if (decision.outcome == Outcome::Decided && decision.decidedState == quint16(ConfirmationState::WrittenOff)) {
+                advanceTicket.bind(1, writeOff.ticketId);
+                advanceTicket.bind(2, qint64(writeOff.ticketVersion));
+                if (advanceTicket.step() != SQLITE_DONE)
+                    return failWith(QStringLiteral("updating ticket %1: %2").arg(writeOff.ticketId, sqliteError()));
+                advanceTicket.reset();
+            }
+        }
+        height = block.height;
+        previous = hash;
+    }
+    if (!exec("COMMIT", error)) {
+        exec("ROLLBACK", nullptr);
+        return false;
+    }
+    headHeight = height;
+    headBlockHash = previous;
+    return true;
+}
+
+std::optional<Block> LedgerStore::block(quint64 height, QString *error) const
+{
+    const QList<Block> found = blocks(height, 1, error);
+    if (found.isEmpty()) {
+        if (error && error->isEmpty())
+            *error = QStringLiteral("%1: no block at height %2 (head is %3)").arg(filePath).arg(height).arg(headHeight);
+        return std::nullopt;
+    }
+    return found.first();
+}
+
+QList<Block> LedgerStore::blocks(quint64 fromHeight, int maxCount, QString *error) const
+{
+    QList<Block> result;
+    Statement query(db, "SELECT height, hash, data FROM blocks WHERE height >= ? ORDER BY height LIMIT ?");
+    query.bind(1, qint64(fromHeight));
+    query.bind(2, qint64(maxCount));
+    while (query.step() == SQLITE_ROW) {
+        const quint64 height = quint64(query.integer(0));
+        QString problem;
+        std::optional<Block> block = Block::decode(query.blob(2), &problem);
+        if (!block) {
+            if (error)
+                *error = QStringLiteral("%1: block %2 is corrupt: %3").arg(filePath).arg(height).arg(problem);
+            return result;
+        }
+        if (block->height != height || block->hash() != query.blob(1)) {
+            if (error)
+                *error = QStringLiteral("%1: block %2 does not match its stored height or hash").arg(filePath).arg(height);
+            return result;
+        }
+        result.append(std::move(*block));
+    }
+    return result;
+}
+
+std::optional<quint16> LedgerStore::decidedState(const QString &ticketId, quint32 version) const
+{
+    Statement query(db, "SELECT state FROM ticket_states WHERE ticket_id = ? AND version = ?");
+    query.bind(1, ticketId);
+    query.bind(2, qint64(version));
+    if (query.step() == SQLITE_ROW)
+        return quint16(query.integer(0));
+    return std::nullopt;
+}
+
+bool LedgerStore::importTickets(const QList<Ticket> &tickets, QString *error)
+{
+    if (!exec("BEGIN IMMEDIATE", error))
+        return false;
+    Statement insert(db, "INSERT INTO tickets (ticket_id, kind, face_amount_minor, currency, issuer) "
+                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (ticket_id) DO UPDATE SET kind = excluded.kind, "
+                         "face_amount_minor = excluded.face_amount_minor, currency = excluded.currency, "
+                         "issuer = excluded.issuer");
+    for (const Ticket &ticket : tickets) {
+        insert.bind(1, ticket.id);
+        insert.bind(2, qint64(ticket.kind));
+        insert.bind(3, ticket.faceAmountMinor);
+        insert.bind(4, ticket.currency);
+        insert.bind(5, ticket.issuer);
+        if (insert.step() != SQLITE_DONE) {
+            const QString problem = sqliteError();
+            exec("ROLLBACK", nullptr);
+            if (error)
+                *error = QStringLiteral("%1: importing ticket %2: %3").arg(filePath, ticket.id, problem);
+            return false;
+        }
+        insert.reset();
+    }
+    return exec("COMMIT", error);
+}
+
+std::optional<TicketRecord> LedgerStore::ticket(const QString &ticketId) const
+{
+    Statement query(db, "SELECT kind, face_amount_minor, currency, issuer, written_off_version, frozen "
+                        "FROM tickets WHERE ticket_id = ?");
+    query.bind(1, ticketId);
+    if (query.step() != SQLITE_ROW)
+        return std::nullopt;
+    TicketRecord record;
+    record.ticket.id = ticketId;
+    record.ticket.kind = TicketKind(query.integer(0));
+    record.ticket.faceAmountMinor = query.integer(1);
+    record.ticket.currency = query.text(2);
+    record.ticket.issuer = query.text(3);
+    record.writtenOffVersion = quint32(query.integer(4));
+    record.frozen = query.integer(5) != 0;
+    return record;
+}
+
+qint64 LedgerStore::ticketCount() const
+{
+    Statement query(db, "SELECT COUNT(*) FROM tickets");
+    return query.step() == SQLITE_ROW ? query.integer(0) : 0;
+}
+
+std::optional<TicketLock> LedgerStore::lock(const QString &ticketId, quint32 version) const
+{
+    Statement query(db, "SELECT write_off_digest, confirmation FROM ticket_locks WHERE ticket_id = ? AND version = ?");
+    query.bind(1, ticketId);
+    query.bind(2, qint64(version));
+    if (query.step() != SQLITE_ROW)
+        return std::nullopt;
+    return TicketLock{ticketId, version, query.blob(0), query.blob(1)};
+}
+
+std::optional<TicketLock> LedgerStore::acquireLock(const TicketLock &lock, QString *error)
+{
+    Statement insert(db, "INSERT INTO ticket_locks (ticket_id, version, write_off_digest, confirmation, locked_at_ms) "
+                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+    insert.bind(1, lock.ticketId);
+    insert.bind(2, qint64(lock.ticketVersion));
+    insert.bind(3, lock.writeOffDigest);
+    insert.bind(4, lock.confirmation);
+    insert.bind(5, QDateTime::currentMSecsSinceEpoch());
+    if (insert.step() != SQLITE_DONE) {
+        if (error)
+            *error = QStringLiteral("%1: recording the lock on %2 version %3: %4")
+                         .arg(filePath, lock.ticketId)
+                         .arg(lock.ticketVersion)
+                         .arg(sqliteError());
+        return std::nullopt;
+    }
+    return this->lock(lock.ticketId, lock.ticketVersion);
+}
+
+QString LedgerStore::checkHead() const
+{
+    if (headHeight == 0)
+        return {};
+    QString problem;
+    const std::optional<Block> head = block(headHeight, &problem);
+    if (!head)
+        return problem;
+    if (headHeight > 1) {
+        const std::optional<Block> previous = block(headHeight - 1, &problem);
+        if (!previous)
+            return problem;
+        if (head->previousHash != previous->hash())
+            return QStringLiteral("%1: block %2 does not link to block %3").arg(filePath).arg(headHeight).arg(headHeight - 1);
+    }
+    return {};
+}
+
+} // namespace ticketsync

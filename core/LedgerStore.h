@@ -1,0 +1,91 @@
+#pragma once
+
+#include "Block.h"
+#include "Ticket.h"
+
+#include <QByteArray>
+#include <QList>
+#include <QString>
+#include <memory>
+#include <optional>
+
+struct sqlite3;
+
+namespace ticketsync {
+
+// A ticket in a target node's registry, with how far it has been written off.
+struct TicketRecord
+{
+    Ticket ticket;
+    quint32 writtenOffVersion = 0; // the last decided write-off version; 0 if never
+    bool frozen = false;
+};
+
+// The per-ticket lock a target holds once it has confirmed WRITTEN_OFF for (ticket, version).
+struct TicketLock
+{
+    QString ticketId;
+    quint32 ticketVersion = 0;
+    QByteArray writeOffDigest;
+    QByteArray confirmation; // the encoded confirmation that was released
+};
+
+// The durable store of one node: ledger blocks, ticket states, the ticket registry and the
+// per-ticket locks, in one SQLite database in WAL mode. Every write is one transaction, so a
+// crash leaves the database at the last complete write; blocks are appended in groups to get
+// past the disk's flush rate. Not thread-safe: use one instance per thread.
+class LedgerStore
+{
+public:
+    static constexpr int kSchemaVersion = 2;
+
+    ~LedgerStore();
+    LedgerStore(const LedgerStore &) = delete;
+    LedgerStore &operator=(const LedgerStore &) = delete;
+
+    // Opens or creates the database and migrates it to kSchemaVersion. On failure returns
+    // nullptr and names the file and the problem.
+    static std::unique_ptr<LedgerStore> open(const QString &path, QString *error);
+
+    QString path() const { return filePath; }
+    int schemaVersion() const;
+
+    // ---- ledger ----
+    quint64 height() const { return headHeight; }
+    QByteArray headHash() const { return headBlockHash; }
+    // Appends consecutive blocks that extend the head, all or none. The caller verifies
+    // signatures and certificates first (ChainVerifier); the store checks the links.
+    bool appendBlocks(const QList<Block> &blocks, QString *error);
+    std::optional<Block> block(quint64 height, QString *error = nullptr) const;
+    QList<Block> blocks(quint64 fromHeight, int maxCount, QString *error = nullptr) const;
+    // The decided state of (ticket, version) on the ledger, if any.
+    std::optional<quint16> decidedState(const QString &ticketId, quint32 version) const;
+
+    // ---- registry (target nodes) ----
+    bool importTickets(const QList<Ticket> &tickets, QString *error);
+    std::optional<TicketRecord> ticket(const QString &ticketId) const;
+    qint64 ticketCount() const;
+
+    // ---- per-ticket locks ----
+    std::optional<TicketLock> lock(const QString &ticketId, quint32 version) const;
+    // Records the lock durably unless (ticket, version) is already locked. Returns the lock
+    // that holds afterwards: the new one, or the earlier one that won.
+    std::optional<TicketLock> acquireLock(const TicketLock &lock, QString *error);
+
+    // A short integrity check: the head block decodes, links and hashes to what is stored.
+    QString checkHead() const;
+
+private:
+    LedgerStore() = default;
+    bool exec(const char *sql, QString *error) const;
+    bool migrate(QString *error);
+    bool loadHead(QString *error);
+    QString sqliteError() const;
+
+    sqlite3 *db = nullptr;
+    QString filePath;
+    quint64 headHeight = 0;
+    QByteArray headBlockHash;
+};
+
+} // namespace ticketsync

@@ -1,0 +1,95 @@
+#include "WriteOffChecker.h"
+
+#include "LedgerStore.h"
+
+namespace ticketsync {
+
+namespace {
+QString formatAmount(qint64 minor, const QString &currency)
+{
+    const QString sign = minor < 0 ? QStringLiteral("-") : QString();
+    const quint64 magnitude = minor < 0 ? quint64(-(minor + 1)) + 1 : quint64(minor);
+    return QStringLiteral("%1%2.%3 %4")
+        .arg(sign)
+        .arg(magnitude / 100)
+        .arg(magnitude % 100, 2, 10, QLatin1Char('0'))
+        .arg(currency);
+}
+} // namespace
+
+WriteOffChecker::WriteOffChecker(const Membership &membership, QString targetId, KeyPair targetKey,
+                                 LedgerStore &store)
+    : members(membership), target(std::move(targetId)), key(std::move(targetKey)), store(store)
+{
+}
+
+StateConfirmation WriteOffChecker::answer(const QByteArray &digest, ConfirmationState state,
+                                          const QString &reason) const
+{
+    StateConfirmation confirmation;
+    confirmation.membershipHash = members.hash();
+    confirmation.targetId = target;
+    confirmation.writeOffDigest = digest;
+    confirmation.setState(state);
+    confirmation.reason = reason;
+    confirmation.sign(key);
+    return confirmation;
+}
+
+std::optional<StateConfirmation> WriteOffChecker::check(const WriteOffResult &writeOff, QString *error)
+{
+    const QByteArray digest = writeOff.digest();
+    if (QString problem = writeOff.verify(members); !problem.isEmpty())
+        return answer(digest, ConfirmationState::InvalidRequest, problem);
+
+    if (const std::optional<TicketLock> held = store.lock(writeOff.ticketId, writeOff.ticketVersion)) {
+        if (held->writeOffDigest == digest) {
+            if (std::optional<StateConfirmation> given = StateConfirmation::decode(held->confirmation))
+                return given;
+        }
+        return answer(digest, ConfirmationState::AlreadyWrittenOff,
+                      QStringLiteral("version %1 of ticket %2 is already written off by write-off %3")
+                          .arg(writeOff.ticketVersion)
+                          .arg(writeOff.ticketId)
+                          .arg(QString::fromLatin1(held->writeOffDigest.toHex().left(16))));
+    }
+
+    const std::optional<TicketRecord> record = store.ticket(writeOff.ticketId);
+    if (!record)
+        return answer(digest, ConfirmationState::UnknownTicket,
+                      QStringLiteral("ticket %1 is not in this node's registry").arg(writeOff.ticketId));
+    if (writeOff.ticketVersion <= record->writtenOffVersion)
+        return answer(digest, ConfirmationState::AlreadyWrittenOff,
+                      QStringLiteral("ticket %1 is written off up to version %2")
+                          .arg(writeOff.ticketId)
+                          .arg(record->writtenOffVersion));
+    if (writeOff.ticketVersion > record->writtenOffVersion + 1)
+        return answer(digest, ConfirmationState::InvalidRequest,
+                      QStringLiteral("version %1 skips ahead: ticket %2 is written off up to version %3")
+                          .arg(writeOff.ticketVersion)
+                          .arg(writeOff.ticketId)
+                          .arg(record->writtenOffVersion));
+    if (record->frozen)
+        return answer(digest, ConfirmationState::TicketFrozen,
+                      QStringLiteral("ticket %1 is frozen in this node's registry").arg(writeOff.ticketId));
+    if (writeOff.amountMinor != record->ticket.faceAmountMinor || writeOff.currency != record->ticket.currency)
+        return answer(digest, ConfirmationState::AmountMismatch,
+                      QStringLiteral("registry holds %1, the write-off claims %2")
+                          .arg(formatAmount(record->ticket.faceAmountMinor, record->ticket.currency),
+                               formatAmount(writeOff.amountMinor, writeOff.currency)));
+
+    const StateConfirmation accepted = answer(digest, ConfirmationState::WrittenOff, QString());
+    const std::optional<TicketLock> held =
+        store.acquireLock({writeOff.ticketId, writeOff.ticketVersion, digest, accepted.encode()}, error);
+    if (!held)
+        return std::nullopt; // not durable: release nothing
+    if (held->writeOffDigest != digest) // another write-off won the race for this key
+        return answer(digest, ConfirmationState::AlreadyWrittenOff,
+                      QStringLiteral("version %1 of ticket %2 is already written off by write-off %3")
+                          .arg(writeOff.ticketVersion)
+                          .arg(writeOff.ticketId)
+                          .arg(QString::fromLatin1(held->writeOffDigest.toHex().left(16))));
+    return accepted;
+}
+
+} // namespace ticketsync
