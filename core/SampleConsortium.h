@@ -1,6 +1,7 @@
 #pragma once
 
 #include "Membership.h"
+#include "StateConfirmation.h"
 #include "Ticket.h"
 #include "WriteOffResult.h"
 
