@@ -167,7 +167,8 @@ ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QLi
         report.failedHeight = expectedHeight;
         return report;
     }
-    QSet<QPair<QString, quint32>> decided;
+    QSet<QByteArray> decided;                    // write-off digests
+    QSet<QPair<QString, quint32>> writtenOff;    // (ticket, version) decided WRITTEN_OFF
     QList<Decision> pending; // certificates are checked in batches across threads
     QList<quint64> pendingHeights;
     auto flush = [&]() -> bool {
@@ -194,16 +195,21 @@ ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QLi
             return report;
         }
         for (const Decision &decision : block.decisions) {
+            const QByteArray digest = decision.writeOff.digest();
             const QPair<QString, quint32> key(decision.writeOff.ticketId, decision.writeOff.ticketVersion);
-            if (decided.contains(key)) {
-                report.error = QStringLiteral("block %1: ticket %2 version %3 is decided twice in the chain")
-                                   .arg(block.height)
-                                   .arg(key.first)
-                                   .arg(key.second);
+            QString duplicate;
+            if (decided.contains(digest))
+                duplicate = QStringLiteral("the write-off of ticket %1 version %2 is decided twice in the chain");
+            else if (decision.decidedState == quint16(ConfirmationState::WrittenOff) && writtenOff.contains(key))
+                duplicate = QStringLiteral("ticket %1 version %2 is written off twice in the chain");
+            if (!duplicate.isEmpty()) {
+                report.error = QStringLiteral("block %1: ").arg(block.height) + duplicate.arg(key.first).arg(key.second);
                 report.failedHeight = block.height;
                 return report;
             }
-            decided.insert(key);
+            decided.insert(digest);
+            if (decision.decidedState == quint16(ConfirmationState::WrittenOff))
+                writtenOff.insert(key);
             pending.append(decision);
             pendingHeights.append(block.height);
         }

@@ -39,7 +39,8 @@ public:
     explicit ChainVerifier(const Membership &membership, int threads = 0);
 
     // Verifies heights, links, header signatures, merkle roots and every certificate, and
-    // that no (ticket, version) is decided twice within the segment.
+    // that no write-off is decided twice and no (ticket, version) written off twice within
+    // the segment.
     ChainReport verify(const QByteArray &startPreviousHash, const QList<Block> &blocks) const;
     // One block on its own, as a receiver does before storing it.
     QString verifyBlock(const Block &block, const QByteArray &expectedPreviousHash, quint64 expectedHeight) const;

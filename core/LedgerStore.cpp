@@ -70,14 +70,18 @@ constexpr const char *kMigrations[] = {
     "  timestamp_ms INTEGER NOT NULL,"
     "  decision_count INTEGER NOT NULL,"
     "  data BLOB NOT NULL);"
+    // One row per decided write-off. Several write-offs may be decided for one (ticket,
+    // version) - one WRITTEN_OFF and others ALREADY_WRITTEN_OFF, say - but never two
+    // WRITTEN_OFF: the partial unique index makes a double write-off unstorable.
     "CREATE TABLE ticket_states ("
+    "  write_off_digest BLOB PRIMARY KEY,"
     "  ticket_id TEXT NOT NULL,"
     "  version INTEGER NOT NULL,"
-    "  write_off_digest BLOB NOT NULL,"
     "  state INTEGER NOT NULL,"
     "  height INTEGER NOT NULL,"
-    "  decided_at_ms INTEGER NOT NULL,"
-    "  PRIMARY KEY (ticket_id, version)) WITHOUT ROWID;"
+    "  decided_at_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX ticket_states_by_ticket ON ticket_states (ticket_id, version);"
+    "CREATE UNIQUE INDEX ticket_states_one_write_off ON ticket_states (ticket_id, version) WHERE state = 1;"
     "CREATE TABLE tickets ("
     "  ticket_id TEXT PRIMARY KEY,"
     "  kind INTEGER NOT NULL,"
@@ -212,6 +216,7 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
                               "VALUES (?, ?, ?, ?, ?, ?)");
     Statement insertState(db, "INSERT INTO ticket_states (ticket_id, version, write_off_digest, state, height, "
                               "decided_at_ms) VALUES (?, ?, ?, ?, ?, ?)");
+    Statement findState(db, "SELECT height FROM ticket_states WHERE write_off_digest = ?");
     Statement advanceTicket(db, "UPDATE tickets SET written_off_version = ?2 "
                                 "WHERE ticket_id = ?1 AND written_off_version < ?2");
     if (!insertBlock.valid() || !insertState.valid() || !advanceTicket.valid())
@@ -243,11 +248,22 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
             insertState.bind(5, qint64(block.height));
             insertState.bind(6, decision.decidedAtMs);
             const int rc = insertState.step();
-            if (rc == SQLITE_CONSTRAINT)
-                return failWith(QStringLiteral("block %1: ticket %2 version %3 is already decided on this ledger")
-                                    .arg(block.height)
-                                    .arg(writeOff.ticketId)
-                                    .arg(writeOff.ticketVersion));
+            if (rc == SQLITE_CONSTRAINT) {
+                findState.bind(1, writeOff.digest());
+                const bool sameWriteOff = findState.step() == SQLITE_ROW;
+                findState.reset();
+                return failWith(sameWriteOff
+                                    ? QStringLiteral("block %1: write-off of ticket %2 version %3 is already decided "
+                                                     "on this ledger")
+                                          .arg(block.height)
+                                          .arg(writeOff.ticketId)
+                                          .arg(writeOff.ticketVersion)
+                                    : QStringLiteral("block %1: ticket %2 version %3 is already written off on this "
+                                                     "ledger")
+                                          .arg(block.height)
+                                          .arg(writeOff.ticketId)
+                                          .arg(writeOff.ticketVersion));
+            }
             if (rc != SQLITE_DONE)
                 return failWith(QStringLiteral("storing block %1: %2").arg(block.height).arg(sqliteError()));
             insertState.reset();
@@ -307,13 +323,22 @@ QList<Block> LedgerStore::blocks(quint64 fromHeight, int maxCount, QString *erro
     return result;
 }
 
-std::optional<quint16> LedgerStore::decidedState(const QString &ticketId, quint32 version) const
+std::optional<quint16> LedgerStore::decidedState(const QByteArray &writeOffDigest) const
 {
-    Statement query(db, "SELECT state FROM ticket_states WHERE ticket_id = ? AND version = ?");
+    Statement query(db, "SELECT state FROM ticket_states WHERE write_off_digest = ?");
+    query.bind(1, writeOffDigest);
+    if (query.step() == SQLITE_ROW)
+        return quint16(query.integer(0));
+    return std::nullopt;
+}
+
+std::optional<QByteArray> LedgerStore::writtenOffBy(const QString &ticketId, quint32 version) const
+{
+    Statement query(db, "SELECT write_off_digest FROM ticket_states WHERE ticket_id = ? AND version = ? AND state = 1");
     query.bind(1, ticketId);
     query.bind(2, qint64(version));
     if (query.step() == SQLITE_ROW)
-        return quint16(query.integer(0));
+        return query.blob(0);
     return std::nullopt;
 }
 

@@ -58,8 +58,10 @@ public:
     bool appendBlocks(const QList<Block> &blocks, QString *error);
     std::optional<Block> block(quint64 height, QString *error = nullptr) const;
     QList<Block> blocks(quint64 fromHeight, int maxCount, QString *error = nullptr) const;
-    // The decided state of (ticket, version) on the ledger, if any.
-    std::optional<quint16> decidedState(const QString &ticketId, quint32 version) const;
+    // The decided state of a write-off on the ledger, if it is there.
+    std::optional<quint16> decidedState(const QByteArray &writeOffDigest) const;
+    // The digest of the write-off that wrote off (ticket, version) on the ledger, if any.
+    std::optional<QByteArray> writtenOffBy(const QString &ticketId, quint32 version) const;
 
     // ---- registry (target nodes) ----
     bool importTickets(const QList<Ticket> &tickets, QString *error);
