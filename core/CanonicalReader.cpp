@@ -136,7 +136,8 @@ quint32 CanonicalReader::readCount(const char *field, quint32 maxCount, qsizetyp
         return 0;
     }
     if (minElementSize > 0 && qsizetype(count) > remaining() / minElementSize) {
-        fail(QStringLiteral("truncated input: list '%1' at offset %2 claims %3 elements but only %4 bytes follow")
+        fail(QStringLiteral(
+                 "truncated input: list '%1' at offset %2 claims %3 elements but only %4 bytes follow")
                  .arg(QLatin1String(field))
                  .arg(at)
                  .arg(count)

@@ -58,8 +58,7 @@ std::optional<ChainSegment> ChainSegment::decode(const QByteArray &bytes, QStrin
 
 ChainVerifier::ChainVerifier(const Membership &membership, int threads)
     : members(membership), threadCount(threads > 0 ? threads : qMax(1, QThread::idealThreadCount()))
-{
-}
+{}
 
 QString ChainVerifier::checkHeader(const Block &block, const QByteArray &expectedPreviousHash,
                                    quint64 expectedHeight) const
@@ -145,8 +144,8 @@ QString ChainVerifier::verifyBlock(const Block &block, const QByteArray &expecte
         return QStringLiteral("block %1, decision %2 (ticket %3): ")
                    .arg(block.height)
                    .arg(failed)
-                   .arg(block.decisions.at(failed).writeOff.ticketId)
-            + problem;
+                   .arg(block.decisions.at(failed).writeOff.ticketId) +
+               problem;
     return {};
 }
 
@@ -162,14 +161,15 @@ ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QLi
     QByteArray previous = startPreviousHash;
     quint64 expectedHeight = blocks.first().height;
     if (startPreviousHash == Block::genesisPreviousHash() && expectedHeight != 1) {
-        report.error = QStringLiteral("block %1: a segment starting from the genesis hash must start at height 1")
-                           .arg(expectedHeight);
+        report.error =
+            QStringLiteral("block %1: a segment starting from the genesis hash must start at height 1")
+                .arg(expectedHeight);
         report.failedHeight = expectedHeight;
         return report;
     }
-    QSet<QByteArray> decided;                    // write-off digests
-    QSet<QPair<QString, quint32>> writtenOff;    // (ticket, version) decided WRITTEN_OFF
-    QList<Decision> pending; // certificates are checked in batches across threads
+    QSet<QByteArray> decided;                 // write-off digests
+    QSet<QPair<QString, quint32>> writtenOff; // (ticket, version) decided WRITTEN_OFF
+    QList<Decision> pending;                  // certificates are checked in batches across threads
     QList<quint64> pendingHeights;
     auto flush = [&]() -> bool {
         QString problem;
@@ -179,8 +179,8 @@ ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QLi
             report.error = QStringLiteral("block %1, ticket %2 version %3: ")
                                .arg(report.failedHeight)
                                .arg(pending.at(failed).writeOff.ticketId)
-                               .arg(pending.at(failed).writeOff.ticketVersion)
-                + problem;
+                               .arg(pending.at(failed).writeOff.ticketVersion) +
+                           problem;
             return false;
         }
         report.decisionsVerified += quint64(pending.size());
@@ -199,11 +199,14 @@ ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QLi
             const QPair<QString, quint32> key(decision.writeOff.ticketId, decision.writeOff.ticketVersion);
             QString duplicate;
             if (decided.contains(digest))
-                duplicate = QStringLiteral("the write-off of ticket %1 version %2 is decided twice in the chain");
-            else if (decision.decidedState == quint16(ConfirmationState::WrittenOff) && writtenOff.contains(key))
+                duplicate =
+                    QStringLiteral("the write-off of ticket %1 version %2 is decided twice in the chain");
+            else if (decision.decidedState == quint16(ConfirmationState::WrittenOff) &&
+                     writtenOff.contains(key))
                 duplicate = QStringLiteral("ticket %1 version %2 is written off twice in the chain");
             if (!duplicate.isEmpty()) {
-                report.error = QStringLiteral("block %1: ").arg(block.height) + duplicate.arg(key.first).arg(key.second);
+                report.error =
+                    QStringLiteral("block %1: ").arg(block.height) + duplicate.arg(key.first).arg(key.second);
                 report.failedHeight = block.height;
                 return report;
             }

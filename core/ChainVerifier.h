@@ -43,14 +43,16 @@ public:
     // the segment.
     ChainReport verify(const QByteArray &startPreviousHash, const QList<Block> &blocks) const;
     // One block on its own, as a receiver does before storing it.
-    QString verifyBlock(const Block &block, const QByteArray &expectedPreviousHash, quint64 expectedHeight) const;
+    QString verifyBlock(const Block &block, const QByteArray &expectedPreviousHash,
+                        quint64 expectedHeight) const;
 
     // Verifies certificates across threads. Returns -1 when all hold, otherwise the index
     // of the first failing decision, with its error.
     qsizetype verifyCertificates(const QList<Decision> &decisions, QString *error) const;
 
 private:
-    QString checkHeader(const Block &block, const QByteArray &expectedPreviousHash, quint64 expectedHeight) const;
+    QString checkHeader(const Block &block, const QByteArray &expectedPreviousHash,
+                        quint64 expectedHeight) const;
 
     const Membership &members;
     int threadCount;

@@ -9,7 +9,8 @@ namespace ticketsync {
 // What a target node says about a write-off. The numeric codes are part of the signed
 // encoding and never change meaning; a new state gets a new code and a row in the table
 // in ConfirmationState.cpp.
-enum class ConfirmationState : quint16 {
+enum class ConfirmationState : quint16
+{
     WrittenOff = 1,
     AlreadyWrittenOff = 2,
     AmountMismatch = 3,

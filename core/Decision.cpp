@@ -93,7 +93,9 @@ std::optional<Decision> Decision::decode(const QByteArray &bytes, QString *error
         if (!reader.ok())
             break;
         if (!isKnownState(entry.stateCode))
-            reader.fail(QStringLiteral("unknown state code %1 in histogram at offset %2").arg(entry.stateCode).arg(at));
+            reader.fail(QStringLiteral("unknown state code %1 in histogram at offset %2")
+                            .arg(entry.stateCode)
+                            .arg(at));
         else if (entry.count == 0)
             reader.fail(QStringLiteral("histogram entry at offset %1 has a zero count").arg(at));
         else if (!decision.histogram.isEmpty() && decision.histogram.last().stateCode >= entry.stateCode)
@@ -142,7 +144,9 @@ QString Decision::verifyCertificate(const Membership &membership) const
     for (const StateCount &entry : histogram)
         accounted += entry.count;
     if (accounted != quint64(n))
-        return QStringLiteral("histogram, missing and equivocating add up to %1, not n = %2").arg(accounted).arg(n);
+        return QStringLiteral("histogram, missing and equivocating add up to %1, not n = %2")
+            .arg(accounted)
+            .arg(n);
 
     const QByteArray writeOffDigest = writeOff.digest();
     QSet<QString> signers;
@@ -184,7 +188,8 @@ QString Decision::verifyCertificate(const Membership &membership) const
                 .arg(stateName(entry.stateCode))
                 .arg(signedCounts.value(entry.stateCode));
         if (entry.count >= quint32(q))
-            return QStringLiteral("marked UNDETERMINED although %1 reached the quorum").arg(stateName(entry.stateCode));
+            return QStringLiteral("marked UNDETERMINED although %1 reached the quorum")
+                .arg(stateName(entry.stateCode));
     }
     if (quint32(confirmations.size()) != quint32(n) - missing - equivocating)
         return QStringLiteral("histogram lists confirmations that are not included");

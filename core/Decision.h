@@ -10,7 +10,8 @@ namespace ticketsync {
 
 class Membership;
 
-enum class Outcome : quint8 {
+enum class Outcome : quint8
+{
     Decided = 1,
     Undetermined = 2,
 };
@@ -31,9 +32,9 @@ struct Decision
 {
     WriteOffResult writeOff;
     Outcome outcome = Outcome::Undetermined;
-    quint16 decidedState = 0; // 0 unless DECIDED
-    quint32 targetCount = 0;  // n: all targets in the membership, not only those that answered
-    quint32 quorum = 0;       // q
+    quint16 decidedState = 0;    // 0 unless DECIDED
+    quint32 targetCount = 0;     // n: all targets in the membership, not only those that answered
+    quint32 quorum = 0;          // q
     QList<StateCount> histogram; // by ascending state code, counts > 0
     quint32 missing = 0;         // targets that did not answer
     quint32 equivocating = 0;    // targets left out for signing conflicting states

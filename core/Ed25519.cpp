@@ -118,8 +118,9 @@ QByteArray Ed25519OpenSsl::sign(const KeyPair &keyPair, const QByteArray &messag
         return {};
     QByteArray signature(64, Qt::Uninitialized);
     size_t length = 64;
-    if (EVP_DigestSign(context.get(), bytesOf(signature), &length, bytesOf(message), size_t(message.size())) != 1
-        || length != 64)
+    if (EVP_DigestSign(context.get(), bytesOf(signature), &length, bytesOf(message),
+                       size_t(message.size())) != 1 ||
+        length != 64)
         return {};
     return signature;
 }
@@ -133,7 +134,8 @@ bool Ed25519OpenSsl::verify(const QByteArray &publicKey, const QByteArray &messa
     MdCtx context(EVP_MD_CTX_new());
     if (!key || !context || EVP_DigestVerifyInit(context.get(), nullptr, nullptr, nullptr, key.get()) != 1)
         return false;
-    return EVP_DigestVerify(context.get(), bytesOf(signature), 64, bytesOf(message), size_t(message.size())) == 1;
+    return EVP_DigestVerify(context.get(), bytesOf(signature), 64, bytesOf(message),
+                            size_t(message.size())) == 1;
 }
 
 // ---- registry ----

@@ -34,8 +34,8 @@ bool writeFile(const QString &path, const QByteArray &contents, QFileDevice::Per
                QString *error)
 {
     QSaveFile file(path);
-    if (!file.open(QIODevice::WriteOnly) || !file.setPermissions(permissions) || file.write(contents) != contents.size()
-        || !file.commit()) {
+    if (!file.open(QIODevice::WriteOnly) || !file.setPermissions(permissions) ||
+        file.write(contents) != contents.size() || !file.commit()) {
         if (error)
             *error = QStringLiteral("%1: cannot write: %2").arg(path, file.errorString());
         return false;
@@ -45,9 +45,9 @@ bool writeFile(const QString &path, const QByteArray &contents, QFileDevice::Per
 
 Pkey pkeyOf(const KeyPair &key)
 {
-    return Pkey(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr,
-                                             reinterpret_cast<const unsigned char *>(key.secretKey.constData()),
-                                             size_t(key.secretKey.size())));
+    return Pkey(EVP_PKEY_new_raw_private_key(
+        EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char *>(key.secretKey.constData()),
+        size_t(key.secretKey.size())));
 }
 } // namespace
 
@@ -59,7 +59,8 @@ bool writeSecretKey(const QString &path, const KeyPair &key, Format format, QStr
     } else {
         Pkey pkey = pkeyOf(key);
         Bio bio(BIO_new(BIO_s_mem()));
-        if (!pkey || !bio || PEM_write_bio_PrivateKey(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+        if (!pkey || !bio ||
+            PEM_write_bio_PrivateKey(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
             if (error)
                 *error = QStringLiteral("%1: cannot encode the key as PEM").arg(path);
             return false;
@@ -79,7 +80,8 @@ bool writePublicKeyPem(const QString &path, const KeyPair &key, QString *error)
         return false;
     }
     return writeFile(path, bioContents(bio.get()),
-                     QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ReadGroup | QFileDevice::ReadOther,
+                     QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ReadGroup |
+                         QFileDevice::ReadOther,
                      error);
 }
 
@@ -110,8 +112,9 @@ std::optional<KeyPair> readSecretKey(const QString &path, QString *error)
             return failWith(QStringLiteral("the PEM key is not an Ed25519 key"));
         QByteArray seed(32, Qt::Uninitialized);
         size_t length = 32;
-        if (EVP_PKEY_get_raw_private_key(pkey.get(), reinterpret_cast<unsigned char *>(seed.data()), &length) != 1
-            || length != 32)
+        if (EVP_PKEY_get_raw_private_key(pkey.get(), reinterpret_cast<unsigned char *>(seed.data()),
+                                         &length) != 1 ||
+            length != 32)
             return failWith(QStringLiteral("cannot read the Ed25519 seed from the PEM key"));
         return scheme.fromSecret(seed);
     }

@@ -14,7 +14,11 @@ namespace ticketsync {
 // group or others is refused on load.
 namespace KeyFile {
 
-enum class Format { Pem, Raw };
+enum class Format
+{
+    Pem,
+    Raw
+};
 
 bool writeSecretKey(const QString &path, const KeyPair &key, Format format, QString *error);
 bool writePublicKeyPem(const QString &path, const KeyPair &key, QString *error);

@@ -120,7 +120,8 @@ bool LedgerStore::exec(const char *sql, QString *error) const
     if (sqlite3_exec(db, sql, nullptr, nullptr, &message) == SQLITE_OK)
         return true;
     if (error)
-        *error = QStringLiteral("%1: %2").arg(filePath, QString::fromUtf8(message ? message : "unknown error"));
+        *error =
+            QStringLiteral("%1: %2").arg(filePath, QString::fromUtf8(message ? message : "unknown error"));
     sqlite3_free(message);
     return false;
 }
@@ -130,8 +131,8 @@ std::unique_ptr<LedgerStore> LedgerStore::open(const QString &path, QString *err
     std::unique_ptr<LedgerStore> store(new LedgerStore);
     store->filePath = path;
     const QByteArray nativePath = path.toUtf8();
-    if (sqlite3_open_v2(nativePath.constData(), &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr)
-        != SQLITE_OK) {
+    if (sqlite3_open_v2(nativePath.constData(), &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        nullptr) != SQLITE_OK) {
         if (error)
             *error = QStringLiteral("%1: cannot open database: %2").arg(path, store->sqliteError());
         return nullptr;
@@ -170,11 +171,14 @@ bool LedgerStore::migrate(QString *error)
     for (int version = current; version < kSchemaVersion; ++version) {
         const QByteArray bump = QByteArray("PRAGMA user_version = ") + QByteArray::number(version + 1);
         QString problem;
-        if (!exec("BEGIN IMMEDIATE", &problem) || !exec(kMigrations[version], &problem)
-            || !exec(bump.constData(), &problem) || !exec("COMMIT", &problem)) {
+        if (!exec("BEGIN IMMEDIATE", &problem) || !exec(kMigrations[version], &problem) ||
+            !exec(bump.constData(), &problem) || !exec("COMMIT", &problem)) {
             exec("ROLLBACK", nullptr);
             if (error)
-                *error = QStringLiteral("migrating schema %1 -> %2 failed: %3").arg(version).arg(version + 1).arg(problem);
+                *error = QStringLiteral("migrating schema %1 -> %2 failed: %3")
+                             .arg(version)
+                             .arg(version + 1)
+                             .arg(problem);
             return false;
         }
         qCInfo(lcStore) << filePath << "migrated to schema" << version + 1;
@@ -212,10 +216,12 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
     };
     if (!exec("BEGIN IMMEDIATE", error))
         return false;
-    Statement insertBlock(db, "INSERT INTO blocks (height, hash, previous_hash, timestamp_ms, decision_count, data) "
-                              "VALUES (?, ?, ?, ?, ?, ?)");
-    Statement insertState(db, "INSERT INTO ticket_states (ticket_id, version, write_off_digest, state, height, "
-                              "decided_at_ms) VALUES (?, ?, ?, ?, ?, ?)");
+    Statement insertBlock(
+        db, "INSERT INTO blocks (height, hash, previous_hash, timestamp_ms, decision_count, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)");
+    Statement insertState(db,
+                          "INSERT INTO ticket_states (ticket_id, version, write_off_digest, state, height, "
+                          "decided_at_ms) VALUES (?, ?, ?, ?, ?, ?)");
     Statement findState(db, "SELECT height FROM ticket_states WHERE write_off_digest = ?");
     Statement advanceTicket(db, "UPDATE tickets SET written_off_version = ?2 "
                                 "WHERE ticket_id = ?1 AND written_off_version < ?2");
@@ -226,9 +232,12 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
     QByteArray previous = headBlockHash;
     for (const Block &block : blocks) {
         if (block.height != height + 1)
-            return failWith(QStringLiteral("block %1 does not extend the head at height %2").arg(block.height).arg(height));
+            return failWith(QStringLiteral("block %1 does not extend the head at height %2")
+                                .arg(block.height)
+                                .arg(height));
         if (block.previousHash != previous)
-            return failWith(QStringLiteral("block %1 does not link to the head block's hash").arg(block.height));
+            return failWith(
+                QStringLiteral("block %1 does not link to the head block's hash").arg(block.height));
         const QByteArray hash = block.hash();
         insertBlock.bind(1, qint64(block.height));
         insertBlock.bind(2, hash);
@@ -252,26 +261,29 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
                 findState.bind(1, writeOff.digest());
                 const bool sameWriteOff = findState.step() == SQLITE_ROW;
                 findState.reset();
-                return failWith(sameWriteOff
-                                    ? QStringLiteral("block %1: write-off of ticket %2 version %3 is already decided "
-                                                     "on this ledger")
-                                          .arg(block.height)
-                                          .arg(writeOff.ticketId)
-                                          .arg(writeOff.ticketVersion)
-                                    : QStringLiteral("block %1: ticket %2 version %3 is already written off on this "
-                                                     "ledger")
-                                          .arg(block.height)
-                                          .arg(writeOff.ticketId)
-                                          .arg(writeOff.ticketVersion));
+                return failWith(
+                    sameWriteOff
+                        ? QStringLiteral("block %1: write-off of ticket %2 version %3 is already decided "
+                                         "on this ledger")
+                              .arg(block.height)
+                              .arg(writeOff.ticketId)
+                              .arg(writeOff.ticketVersion)
+                        : QStringLiteral("block %1: ticket %2 version %3 is already written off on this "
+                                         "ledger")
+                              .arg(block.height)
+                              .arg(writeOff.ticketId)
+                              .arg(writeOff.ticketVersion));
             }
             if (rc != SQLITE_DONE)
                 return failWith(QStringLiteral("storing block %1: %2").arg(block.height).arg(sqliteError()));
             insertState.reset();
-            if (decision.outcome == Outcome::Decided && decision.decidedState == quint16(ConfirmationState::WrittenOff)) {
+            if (decision.outcome == Outcome::Decided &&
+                decision.decidedState == quint16(ConfirmationState::WrittenOff)) {
                 advanceTicket.bind(1, writeOff.ticketId);
                 advanceTicket.bind(2, qint64(writeOff.ticketVersion));
                 if (advanceTicket.step() != SQLITE_DONE)
-                    return failWith(QStringLiteral("updating ticket %1: %2").arg(writeOff.ticketId, sqliteError()));
+                    return failWith(
+                        QStringLiteral("updating ticket %1: %2").arg(writeOff.ticketId, sqliteError()));
                 advanceTicket.reset();
             }
         }
@@ -292,7 +304,10 @@ std::optional<Block> LedgerStore::block(quint64 height, QString *error) const
     const QList<Block> found = blocks(height, 1, error);
     if (found.isEmpty()) {
         if (error && error->isEmpty())
-            *error = QStringLiteral("%1: no block at height %2 (head is %3)").arg(filePath).arg(height).arg(headHeight);
+            *error = QStringLiteral("%1: no block at height %2 (head is %3)")
+                         .arg(filePath)
+                         .arg(height)
+                         .arg(headHeight);
         return std::nullopt;
     }
     return found.first();
@@ -315,7 +330,9 @@ QList<Block> LedgerStore::blocks(quint64 fromHeight, int maxCount, QString *erro
         }
         if (block->height != height || block->hash() != query.blob(1)) {
             if (error)
-                *error = QStringLiteral("%1: block %2 does not match its stored height or hash").arg(filePath).arg(height);
+                *error = QStringLiteral("%1: block %2 does not match its stored height or hash")
+                             .arg(filePath)
+                             .arg(height);
             return result;
         }
         result.append(std::move(*block));
@@ -334,7 +351,8 @@ std::optional<quint16> LedgerStore::decidedState(const QByteArray &writeOffDiges
 
 std::optional<QByteArray> LedgerStore::writtenOffBy(const QString &ticketId, quint32 version) const
 {
-    Statement query(db, "SELECT write_off_digest FROM ticket_states WHERE ticket_id = ? AND version = ? AND state = 1");
+    Statement query(
+        db, "SELECT write_off_digest FROM ticket_states WHERE ticket_id = ? AND version = ? AND state = 1");
     query.bind(1, ticketId);
     query.bind(2, qint64(version));
     if (query.step() == SQLITE_ROW)
@@ -394,7 +412,8 @@ qint64 LedgerStore::ticketCount() const
 
 std::optional<TicketLock> LedgerStore::lock(const QString &ticketId, quint32 version) const
 {
-    Statement query(db, "SELECT write_off_digest, confirmation FROM ticket_locks WHERE ticket_id = ? AND version = ?");
+    Statement query(
+        db, "SELECT write_off_digest, confirmation FROM ticket_locks WHERE ticket_id = ? AND version = ?");
     query.bind(1, ticketId);
     query.bind(2, qint64(version));
     if (query.step() != SQLITE_ROW)
@@ -404,8 +423,9 @@ std::optional<TicketLock> LedgerStore::lock(const QString &ticketId, quint32 ver
 
 std::optional<TicketLock> LedgerStore::acquireLock(const TicketLock &lock, QString *error)
 {
-    Statement insert(db, "INSERT INTO ticket_locks (ticket_id, version, write_off_digest, confirmation, locked_at_ms) "
-                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+    Statement insert(
+        db, "INSERT INTO ticket_locks (ticket_id, version, write_off_digest, confirmation, locked_at_ms) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
     insert.bind(1, lock.ticketId);
     insert.bind(2, qint64(lock.ticketVersion));
     insert.bind(3, lock.writeOffDigest);
@@ -435,7 +455,10 @@ QString LedgerStore::checkHead() const
         if (!previous)
             return problem;
         if (head->previousHash != previous->hash())
-            return QStringLiteral("%1: block %2 does not link to block %3").arg(filePath).arg(headHeight).arg(headHeight - 1);
+            return QStringLiteral("%1: block %2 does not link to block %3")
+                .arg(filePath)
+                .arg(headHeight)
+                .arg(headHeight - 1);
     }
     return {};
 }

@@ -90,7 +90,9 @@ int QuorumPolicy::threshold(int targetCount) const
 QString QuorumPolicy::checkSafe(int targetCount) const
 {
     if (kind == Kind::Ratio && (denominator == 0 || numerator == 0))
-        return QStringLiteral("quorum ratio %1/%2 is not a positive fraction").arg(numerator).arg(denominator);
+        return QStringLiteral("quorum ratio %1/%2 is not a positive fraction")
+            .arg(numerator)
+            .arg(denominator);
     if (targetCount <= 0)
         return QStringLiteral("the consortium has no target nodes");
     const int q = threshold(targetCount);
@@ -121,7 +123,8 @@ Membership::Membership(QString consortiumId, QuorumPolicy policy, QList<Member> 
 
 void Membership::index()
 {
-    std::sort(memberList.begin(), memberList.end(), [](const Member &a, const Member &b) { return a.id < b.id; });
+    std::sort(memberList.begin(), memberList.end(),
+              [](const Member &a, const Member &b) { return a.id < b.id; });
     byId.clear();
     targets = 0;
     for (qsizetype i = 0; i < memberList.size(); ++i) {
@@ -153,7 +156,8 @@ QByteArray Membership::canonicalBytes() const
     CanonicalWriter writer("TSMB");
     writer.writeString(consortium);
     writer.writeU8(quint8(quorumPolicy.kind));
-    writer.writeU32(quorumPolicy.kind == QuorumPolicy::Kind::Count ? quorumPolicy.count : quorumPolicy.numerator);
+    writer.writeU32(quorumPolicy.kind == QuorumPolicy::Kind::Count ? quorumPolicy.count
+                                                                   : quorumPolicy.numerator);
     writer.writeU32(quorumPolicy.kind == QuorumPolicy::Kind::Count ? 0 : quorumPolicy.denominator);
     writer.writeU32(quint32(memberList.size()));
     for (const Member &m : memberList) {
@@ -279,7 +283,8 @@ std::optional<Membership> Membership::fromJson(const QByteArray &json, QString *
             bool okDenominator = false;
             const uint numerator = parts.size() == 2 ? parts.at(0).trimmed().toUInt(&okNumerator) : 0;
             const uint denominator = parts.size() == 2 ? parts.at(1).trimmed().toUInt(&okDenominator) : 0;
-            if (!okNumerator || !okDenominator || numerator == 0 || denominator == 0 || numerator >= denominator)
+            if (!okNumerator || !okDenominator || numerator == 0 || denominator == 0 ||
+                numerator >= denominator)
                 return failWith(QStringLiteral("'quorum.ratio' must be a fraction \"N/D\" with 0 < N < D"));
             policy = QuorumPolicy::ratio(numerator, denominator);
         }
@@ -302,8 +307,9 @@ std::optional<Membership> Membership::fromJson(const QByteArray &json, QString *
         for (const QJsonValue &roleValue : object.value(QLatin1String("roles")).toArray()) {
             Role role;
             if (!roleFromName(roleValue.toString(), &role))
-                return failWith(where + QStringLiteral("unknown role '%1' (branch, target, coordinator, receiver)")
-                                            .arg(roleValue.toString()));
+                return failWith(where +
+                                QStringLiteral("unknown role '%1' (branch, target, coordinator, receiver)")
+                                    .arg(roleValue.toString()));
             m.roles |= role;
         }
         m.scheme = object.value(QLatin1String("scheme")).toString(QStringLiteral("ed25519"));

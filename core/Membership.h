@@ -11,7 +11,8 @@
 
 namespace ticketsync {
 
-enum class Role : quint8 {
+enum class Role : quint8
+{
     Branch = 0x01,
     Target = 0x02,
     Coordinator = 0x04,
@@ -29,7 +30,11 @@ bool roleFromName(const QString &name, Role *role);
 // q = floor(2n/3) + 1, which tolerates floor((n-1)/3) faulty targets.
 struct QuorumPolicy
 {
-    enum class Kind : quint8 { Ratio = 1, Count = 2 };
+    enum class Kind : quint8
+    {
+        Ratio = 1,
+        Count = 2
+    };
 
     Kind kind = Kind::Ratio;
     quint32 numerator = 2;   // Ratio

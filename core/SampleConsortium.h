@@ -37,11 +37,12 @@ struct SampleConsortium
     QStringList branchIds() const;
 
     // A signed write-off from the given branch.
-    WriteOffResult writeOff(const QString &branchId, const QString &ticketId, quint32 version, qint64 amountMinor,
-                            const QString &currency, qint64 issuedAtMs, const QString &clientReference = {}) const;
+    WriteOffResult writeOff(const QString &branchId, const QString &ticketId, quint32 version,
+                            qint64 amountMinor, const QString &currency, qint64 issuedAtMs,
+                            const QString &clientReference = {}) const;
     // A signed confirmation from the given target.
-    StateConfirmation confirm(const QString &targetId, const WriteOffResult &writeOff, ConfirmationState state,
-                              const QString &reason = {}) const;
+    StateConfirmation confirm(const QString &targetId, const WriteOffResult &writeOff,
+                              ConfirmationState state, const QString &reason = {}) const;
 
     // count tickets with ids "T-000001".., deterministic amounts in CNY.
     static QList<Ticket> tickets(int count);

@@ -46,7 +46,8 @@ std::optional<StateConfirmation> StateConfirmation::decode(const QByteArray &byt
     result.signature = reader.readBytes("signature", kMaxSignatureBytes);
     reader.expectEnd("state confirmation");
     if (reader.ok() && !isKnownState(result.stateCode))
-        reader.fail(QStringLiteral("unknown state code %1 at offset %2").arg(result.stateCode).arg(stateOffset));
+        reader.fail(
+            QStringLiteral("unknown state code %1 at offset %2").arg(result.stateCode).arg(stateOffset));
     if (reader.ok()) {
         if (const QString problem = checkNodeId(result.targetId); !problem.isEmpty())
             reader.fail(QStringLiteral("invalid state confirmation: target ") + problem);

@@ -17,16 +17,26 @@ Tally::Tally(Membership membership, WriteOffResult writeOff)
 QString Tally::verdictName(Verdict verdict)
 {
     switch (verdict) {
-    case Verdict::Counted: return QStringLiteral("counted");
-    case Verdict::Duplicate: return QStringLiteral("duplicate");
-    case Verdict::Equivocation: return QStringLiteral("equivocation");
-    case Verdict::WrongConsortium: return QStringLiteral("wrong-consortium");
-    case Verdict::WrongDigest: return QStringLiteral("wrong-digest");
-    case Verdict::NotMember: return QStringLiteral("not-member");
-    case Verdict::NotTarget: return QStringLiteral("not-target");
-    case Verdict::UnknownState: return QStringLiteral("unknown-state");
-    case Verdict::BadSignature: return QStringLiteral("bad-signature");
-    case Verdict::AfterOutcome: return QStringLiteral("after-outcome");
+    case Verdict::Counted:
+        return QStringLiteral("counted");
+    case Verdict::Duplicate:
+        return QStringLiteral("duplicate");
+    case Verdict::Equivocation:
+        return QStringLiteral("equivocation");
+    case Verdict::WrongConsortium:
+        return QStringLiteral("wrong-consortium");
+    case Verdict::WrongDigest:
+        return QStringLiteral("wrong-digest");
+    case Verdict::NotMember:
+        return QStringLiteral("not-member");
+    case Verdict::NotTarget:
+        return QStringLiteral("not-target");
+    case Verdict::UnknownState:
+        return QStringLiteral("unknown-state");
+    case Verdict::BadSignature:
+        return QStringLiteral("bad-signature");
+    case Verdict::AfterOutcome:
+        return QStringLiteral("after-outcome");
     }
     return QStringLiteral("unknown");
 }
@@ -56,10 +66,12 @@ Tally::Verdict Tally::add(const StateConfirmation &confirmation, QString *reason
     const Member *member = members.member(confirmation.targetId);
     if (!member)
         return reject(Verdict::NotMember, confirmation,
-                      QStringLiteral("'%1' is not a member of the consortium").arg(confirmation.targetId), reason);
+                      QStringLiteral("'%1' is not a member of the consortium").arg(confirmation.targetId),
+                      reason);
     if (!member->hasRole(Role::Target))
         return reject(Verdict::NotTarget, confirmation,
-                      QStringLiteral("'%1' does not hold the target role").arg(confirmation.targetId), reason);
+                      QStringLiteral("'%1' does not hold the target role").arg(confirmation.targetId),
+                      reason);
     if (!isKnownState(confirmation.stateCode))
         return reject(Verdict::UnknownState, confirmation,
                       QStringLiteral("unknown state code %1").arg(confirmation.stateCode), reason);
@@ -74,7 +86,8 @@ Tally::Verdict Tally::add(const StateConfirmation &confirmation, QString *reason
     const SignatureScheme *scheme = SignatureScheme::byName(member->scheme);
     if (!scheme || !scheme->verify(member->publicKey, confirmation.signingBytes(), confirmation.signature))
         return reject(Verdict::BadSignature, confirmation,
-                      QStringLiteral("the signature of '%1' does not verify").arg(confirmation.targetId), reason);
+                      QStringLiteral("the signature of '%1' does not verify").arg(confirmation.targetId),
+                      reason);
 
     if (equivocators.contains(confirmation.targetId)) {
         // Keep each further distinct message once, paired with the target's first vote.
@@ -98,11 +111,12 @@ Tally::Verdict Tally::add(const StateConfirmation &confirmation, QString *reason
     if (previous != votes.cend()) {
         if (previous->stateCode == confirmation.stateCode) {
             if (reason)
-                *reason = QStringLiteral("the same state again, with another reason text; the first one stands");
+                *reason =
+                    QStringLiteral("the same state again, with another reason text; the first one stands");
             return Verdict::Duplicate;
         }
-        qCWarning(lcTally) << "equivocation by" << confirmation.targetId << ':' << stateName(previous->stateCode)
-                           << "then" << stateName(confirmation.stateCode);
+        qCWarning(lcTally) << "equivocation by" << confirmation.targetId << ':'
+                           << stateName(previous->stateCode) << "then" << stateName(confirmation.stateCode);
         evidence.append({confirmation.targetId, *previous, confirmation});
         if (reason)
             *reason = QStringLiteral("'%1' first confirmed %2, now %3")

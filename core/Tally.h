@@ -26,9 +26,15 @@ struct EquivocationEvidence
 class Tally
 {
 public:
-    enum class Status { Pending, Decided, Undetermined };
+    enum class Status
+    {
+        Pending,
+        Decided,
+        Undetermined
+    };
 
-    enum class Verdict {
+    enum class Verdict
+    {
         Counted,
         Duplicate,       // the same state again from the same target; ignored
         Equivocation,    // a different state from a target that already voted
@@ -75,7 +81,8 @@ public:
     static QString verdictName(Verdict verdict);
 
 private:
-    Verdict reject(Verdict verdict, const StateConfirmation &confirmation, const QString &reason, QString *out);
+    Verdict reject(Verdict verdict, const StateConfirmation &confirmation, const QString &reason,
+                   QString *out);
     void evaluate();
 
     Membership members;

@@ -41,11 +41,14 @@ QString checkTicketId(const QString &id)
     if (id.isEmpty())
         return QStringLiteral("ticket id is empty");
     if (id.size() > kMaxTicketIdLength)
-        return QStringLiteral("ticket id is %1 characters long, the limit is %2").arg(id.size()).arg(kMaxTicketIdLength);
+        return QStringLiteral("ticket id is %1 characters long, the limit is %2")
+            .arg(id.size())
+            .arg(kMaxTicketIdLength);
     for (qsizetype i = 0; i < id.size(); ++i) {
         const char16_t c = id.at(i).unicode();
         if (c < 0x21 || c > 0x7e)
-            return QStringLiteral("ticket id has a character that is not printable ASCII at position %1").arg(i);
+            return QStringLiteral("ticket id has a character that is not printable ASCII at position %1")
+                .arg(i);
     }
     return {};
 }
@@ -66,11 +69,13 @@ QString checkNodeId(const QString &id)
     if (id.isEmpty())
         return QStringLiteral("node id is empty");
     if (id.size() > kMaxNodeIdLength)
-        return QStringLiteral("node id '%1' is longer than %2 characters").arg(id.left(16)).arg(kMaxNodeIdLength);
+        return QStringLiteral("node id '%1' is longer than %2 characters")
+            .arg(id.left(16))
+            .arg(kMaxNodeIdLength);
     for (const QChar c : id) {
         const char16_t u = c.unicode();
-        const bool allowed = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || u == '.'
-            || u == '_' || u == '-';
+        const bool allowed = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+                             u == '.' || u == '_' || u == '-';
         if (!allowed)
             return QStringLiteral("node id '%1' may hold only letters, digits, '.', '_' and '-'").arg(id);
     }

@@ -12,7 +12,8 @@ constexpr qsizetype kMaxClientReferenceBytes = 256;
 constexpr qsizetype kMaxReasonBytes = 512;
 constexpr qsizetype kMaxIssuerBytes = 256;
 
-enum class TicketKind : quint8 {
+enum class TicketKind : quint8
+{
     CommercialBill = 1,
     BankAcceptanceBill = 2,
     ElectronicInvoice = 3,
@@ -33,7 +34,7 @@ struct Ticket
 };
 
 // Empty when valid; otherwise a sentence naming what is wrong.
-QString checkTicketId(const QString &id);      // 1..64 printable ASCII
+QString checkTicketId(const QString &id);       // 1..64 printable ASCII
 QString checkCurrencyCode(const QString &code); // three upper-case letters
 QString checkNodeId(const QString &id);         // 1..64 of [A-Za-z0-9._-]
 

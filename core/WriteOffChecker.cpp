@@ -20,8 +20,7 @@ QString formatAmount(qint64 minor, const QString &currency)
 WriteOffChecker::WriteOffChecker(const Membership &membership, QString targetId, KeyPair targetKey,
                                  LedgerStore &store)
     : members(membership), target(std::move(targetId)), key(std::move(targetKey)), store(store)
-{
-}
+{}
 
 StateConfirmation WriteOffChecker::answer(const QByteArray &digest, ConfirmationState state,
                                           const QString &reason) const
@@ -72,7 +71,8 @@ std::optional<StateConfirmation> WriteOffChecker::check(const WriteOffResult &wr
     if (record->frozen)
         return answer(digest, ConfirmationState::TicketFrozen,
                       QStringLiteral("ticket %1 is frozen in this node's registry").arg(writeOff.ticketId));
-    if (writeOff.amountMinor != record->ticket.faceAmountMinor || writeOff.currency != record->ticket.currency)
+    if (writeOff.amountMinor != record->ticket.faceAmountMinor ||
+        writeOff.currency != record->ticket.currency)
         return answer(digest, ConfirmationState::AmountMismatch,
                       QStringLiteral("registry holds %1, the write-off claims %2")
                           .arg(formatAmount(record->ticket.faceAmountMinor, record->ticket.currency),
@@ -82,7 +82,7 @@ std::optional<StateConfirmation> WriteOffChecker::check(const WriteOffResult &wr
     const std::optional<TicketLock> held =
         store.acquireLock({writeOff.ticketId, writeOff.ticketVersion, digest, accepted.encode()}, error);
     if (!held)
-        return std::nullopt; // not durable: release nothing
+        return std::nullopt;            // not durable: release nothing
     if (held->writeOffDigest != digest) // another write-off won the race for this key
         return answer(digest, ConfirmationState::AlreadyWrittenOff,
                       QStringLiteral("version %1 of ticket %2 is already written off by write-off %3")
