@@ -112,7 +112,10 @@ QString CanonicalReader::readString(const char *field, qsizetype maxSize)
     const QByteArray raw = readBytes(field, maxSize);
     if (!ok())
         return {};
-    QStringDecoder decoder(QStringDecoder::Utf8, QStringDecoder::Flag::Stateless);
+    // ConvertInitialBom: by default Qt drops a leading U+FEFF, which would make two byte
+    // strings decode to one value and break the signature over the original bytes.
+    QStringDecoder decoder(QStringDecoder::Utf8,
+                           QStringDecoder::Flag::Stateless | QStringDecoder::Flag::ConvertInitialBom);
     QString text = decoder(raw);
     if (decoder.hasError()) {
         fail(QStringLiteral("field '%1' at offset %2 is not valid UTF-8").arg(QLatin1String(field)).arg(at));
