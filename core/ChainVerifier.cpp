@@ -190,6 +190,9 @@ ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QLi
     };
     for (const Block &block : blocks) {
         if (QString problem = checkHeader(block, previous, expectedHeight); !problem.isEmpty()) {
+            // A bad certificate in an earlier block is the first fault, so it is the one reported.
+            if (!flush())
+                return report;
             report.error = QStringLiteral("block %1: ").arg(block.height) + problem;
             report.failedHeight = block.height;
             return report;
@@ -203,8 +206,13 @@ ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QLi
                     QStringLiteral("the write-off of ticket %1 version %2 is decided twice in the chain");
             else if (decision.decidedState == quint16(ConfirmationState::WrittenOff) &&
                      writtenOff.contains(key))
-                duplicate = QStringLiteral("ticket %1 version %2 is written off twice in the chain");
+                duplicate =
+                    QStringLiteral("ticket %1 version %2 is decided twice in the chain: two different "
+                                   "write-offs are both WRITTEN_OFF");
             if (!duplicate.isEmpty()) {
+                // The earlier copy may be a forgery; then that block, not this one, is at fault.
+                if (!flush())
+                    return report;
                 report.error =
                     QStringLiteral("block %1: ").arg(block.height) + duplicate.arg(key.first).arg(key.second);
                 report.failedHeight = block.height;
