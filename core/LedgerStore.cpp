@@ -1,9 +1,11 @@
 #include "LedgerStore.h"
 
 #include "ConfirmationState.h"
+#include "Sha256.h"
 
 #include <QDateTime>
 #include <QLoggingCategory>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 Q_LOGGING_CATEGORY(lcStore, "ticketsync.core.store", QtWarningMsg)
@@ -36,6 +38,15 @@ public:
         const QByteArray utf8 = text.toUtf8();
         sqlite3_bind_text(statement, index, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT);
     }
+    // Without a copy: the bytes must stay alive and unchanged until reset(), which unbinds them.
+    void bindNoCopy(int index, const QByteArray &blob)
+    {
+        sqlite3_bind_blob(statement, index, blob.constData(), int(blob.size()), SQLITE_STATIC);
+    }
+    void bindUtf8NoCopy(int index, const QByteArray &utf8)
+    {
+        sqlite3_bind_text(statement, index, utf8.constData(), int(utf8.size()), SQLITE_STATIC);
+    }
     int step() { return sqlite3_step(statement); }
     void reset()
     {
@@ -57,6 +68,34 @@ public:
 private:
     sqlite3 *db;
     sqlite3_stmt *statement = nullptr;
+};
+
+// SHA-256 with the algorithm fetched once and one context reused for a whole append. OpenSSL 3's
+// one-shot SHA256() (behind ticketsync::sha256) fetches the implementation and allocates a context
+// on every call, which costs several times more than hashing a ~150-byte write-off.
+class Sha256Hasher
+{
+public:
+    Sha256Hasher() : context(EVP_MD_CTX_new()) {}
+    ~Sha256Hasher() { EVP_MD_CTX_free(context); }
+    Sha256Hasher(const Sha256Hasher &) = delete;
+    Sha256Hasher &operator=(const Sha256Hasher &) = delete;
+
+    QByteArray digest(const QByteArray &data)
+    {
+        static EVP_MD *const algorithm = EVP_MD_fetch(nullptr, "SHA256", nullptr); // kept for the process
+        QByteArray result(kDigestSize, Qt::Uninitialized);
+        unsigned int size = 0;
+        if (!algorithm || !context || EVP_DigestInit_ex(context, algorithm, nullptr) != 1 ||
+            EVP_DigestUpdate(context, data.constData(), size_t(data.size())) != 1 ||
+            EVP_DigestFinal_ex(context, reinterpret_cast<unsigned char *>(result.data()), &size) != 1 ||
+            size != unsigned(kDigestSize))
+            return sha256(data); // the library's own path, so the value never differs
+        return result;
+    }
+
+private:
+    EVP_MD_CTX *context;
 };
 
 // Schema migrations: entry i takes the database from version i to version i + 1.
@@ -194,12 +233,18 @@ bool LedgerStore::loadHead(QString *error)
             *error = QStringLiteral("%1: %2").arg(filePath, sqliteError());
         return false;
     }
-    if (query.step() == SQLITE_ROW) {
+    const int rc = query.step();
+    if (rc == SQLITE_ROW) {
         headHeight = quint64(query.integer(0));
         headBlockHash = query.blob(1);
-    } else {
+    } else if (rc == SQLITE_DONE) {
         headHeight = 0;
         headBlockHash = Block::genesisPreviousHash();
+    } else {
+        // An unreadable blocks table is not an empty ledger.
+        if (error)
+            *error = QStringLiteral("%1: reading the head block: %2").arg(filePath, sqliteError());
+        return false;
     }
     return true;
 }
@@ -228,6 +273,7 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
     if (!insertBlock.valid() || !insertState.valid() || !advanceTicket.valid())
         return failWith(QStringLiteral("%1: %2").arg(filePath, sqliteError()));
 
+    Sha256Hasher hasher;
     quint64 height = headHeight;
     QByteArray previous = headBlockHash;
     for (const Block &block : blocks) {
@@ -244,21 +290,25 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
         insertBlock.bind(3, block.previousHash);
         insertBlock.bind(4, block.timestampMs);
         insertBlock.bind(5, qint64(block.decisions.size()));
-        insertBlock.bind(6, block.encode());
+        const QByteArray encoded = block.encode();
+        insertBlock.bindNoCopy(6, encoded);
         if (insertBlock.step() != SQLITE_DONE)
             return failWith(QStringLiteral("storing block %1: %2").arg(block.height).arg(sqliteError()));
         insertBlock.reset();
         for (const Decision &decision : block.decisions) {
             const WriteOffResult &writeOff = decision.writeOff;
-            insertState.bind(1, writeOff.ticketId);
+            // Converted and hashed once, bound without copies; equal to writeOff.digest().
+            const QByteArray ticketUtf8 = writeOff.ticketId.toUtf8();
+            const QByteArray writeOffDigest = hasher.digest(writeOff.signingBytes());
+            insertState.bindUtf8NoCopy(1, ticketUtf8);
             insertState.bind(2, qint64(writeOff.ticketVersion));
-            insertState.bind(3, writeOff.digest());
+            insertState.bindNoCopy(3, writeOffDigest);
             insertState.bind(4, qint64(decision.decidedState));
             insertState.bind(5, qint64(block.height));
             insertState.bind(6, decision.decidedAtMs);
             const int rc = insertState.step();
             if (rc == SQLITE_CONSTRAINT) {
-                findState.bind(1, writeOff.digest());
+                findState.bindNoCopy(1, writeOffDigest);
                 const bool sameWriteOff = findState.step() == SQLITE_ROW;
                 findState.reset();
                 return failWith(
@@ -279,7 +329,7 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
             insertState.reset();
             if (decision.outcome == Outcome::Decided &&
                 decision.decidedState == quint16(ConfirmationState::WrittenOff)) {
-                advanceTicket.bind(1, writeOff.ticketId);
+                advanceTicket.bindUtf8NoCopy(1, ticketUtf8);
                 advanceTicket.bind(2, qint64(writeOff.ticketVersion));
                 if (advanceTicket.step() != SQLITE_DONE)
                     return failWith(
@@ -319,7 +369,8 @@ QList<Block> LedgerStore::blocks(quint64 fromHeight, int maxCount, QString *erro
     Statement query(db, "SELECT height, hash, data FROM blocks WHERE height >= ? ORDER BY height LIMIT ?");
     query.bind(1, qint64(fromHeight));
     query.bind(2, qint64(maxCount));
-    while (query.step() == SQLITE_ROW) {
+    int rc = SQLITE_DONE;
+    while ((rc = query.step()) == SQLITE_ROW) {
         const quint64 height = quint64(query.integer(0));
         QString problem;
         std::optional<Block> block = Block::decode(query.blob(2), &problem);
@@ -337,6 +388,12 @@ QList<Block> LedgerStore::blocks(quint64 fromHeight, int maxCount, QString *erro
         }
         result.append(std::move(*block));
     }
+    // A read error ends the loop as the last row does; never pass it off as a shorter chain.
+    if (rc != SQLITE_DONE && error)
+        *error = QStringLiteral("%1: reading blocks from height %2: %3")
+                     .arg(filePath)
+                     .arg(result.isEmpty() ? fromHeight : result.last().height + 1)
+                     .arg(sqliteError());
     return result;
 }
 

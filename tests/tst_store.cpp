@@ -1,0 +1,697 @@
+// LedgerStore on real SQLite files: schema and migrations, refusing foreign files, atomic
+// multi-block appends, corruption reports, and recovery after the writer is SIGKILLed.
+
+#include "Block.h"
+#include "ChainVerifier.h"
+#include "LedgerStore.h"
+#include "SampleConsortium.h"
+#include "Tally.h"
+
+#include <QDateTime>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QProcess>
+#include <QRandomGenerator>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <csignal>
+#include <memory>
+#include <sqlite3.h>
+#include <sys/types.h>
+
+using namespace ticketsync;
+
+namespace {
+
+// Schema v1 exactly as LedgerStore.cpp's kMigrations[0] creates it, to test the v1 -> v2
+// migration on a database written by an older build.
+constexpr const char *kSchemaV1 =
+    "CREATE TABLE blocks ("
+    "  height INTEGER PRIMARY KEY,"
+    "  hash BLOB NOT NULL UNIQUE,"
+    "  previous_hash BLOB NOT NULL,"
+    "  timestamp_ms INTEGER NOT NULL,"
+    "  decision_count INTEGER NOT NULL,"
+    "  data BLOB NOT NULL);"
+    "CREATE TABLE ticket_states ("
+    "  write_off_digest BLOB PRIMARY KEY,"
+    "  ticket_id TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  height INTEGER NOT NULL,"
+    "  decided_at_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX ticket_states_by_ticket ON ticket_states (ticket_id, version);"
+    "CREATE UNIQUE INDEX ticket_states_one_write_off ON ticket_states (ticket_id, "
+    "version) WHERE state = 1;"
+    "CREATE TABLE tickets ("
+    "  ticket_id TEXT PRIMARY KEY,"
+    "  kind INTEGER NOT NULL,"
+    "  face_amount_minor INTEGER NOT NULL,"
+    "  currency TEXT NOT NULL,"
+    "  issuer TEXT NOT NULL,"
+    "  written_off_version INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE TABLE ticket_locks ("
+    "  ticket_id TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  write_off_digest BLOB NOT NULL,"
+    "  confirmation BLOB NOT NULL,"
+    "  locked_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (ticket_id, version)) WITHOUT ROWID;";
+
+// A second, independent connection to the file, to look at and tamper with what the store
+// wrote without going through its API.
+class RawDb
+{
+public:
+    explicit RawDb(const QString &path)
+    {
+        if (sqlite3_open_v2(path.toUtf8().constData(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                            nullptr) != SQLITE_OK)
+            openError = QString::fromUtf8(sqlite3_errmsg(db));
+        sqlite3_busy_timeout(db, 5000);
+    }
+    ~RawDb() { sqlite3_close_v2(db); }
+    RawDb(const RawDb &) = delete;
+    RawDb &operator=(const RawDb &) = delete;
+
+    // Empty on success, otherwise SQLite's message.
+    QString exec(const char *sql)
+    {
+        if (!openError.isEmpty())
+            return openError;
+        char *message = nullptr;
+        if (sqlite3_exec(db, sql, nullptr, nullptr, &message) == SQLITE_OK)
+            return {};
+        const QString problem = QString::fromUtf8(message ? message : "unknown error");
+        sqlite3_free(message);
+        return problem;
+    }
+
+    // The first column of the first row as text; a null QString if there is no row.
+    QString text(const char *sql)
+    {
+        sqlite3_stmt *statement = nullptr;
+        QString value;
+        if (sqlite3_prepare_v2(db, sql, -1, &statement, nullptr) == SQLITE_OK &&
+            sqlite3_step(statement) == SQLITE_ROW)
+            value = QString::fromUtf8(reinterpret_cast<const char *>(sqlite3_column_text(statement, 0)));
+        sqlite3_finalize(statement);
+        return value;
+    }
+
+    QByteArray blockData(qint64 height)
+    {
+        sqlite3_stmt *statement = nullptr;
+        QByteArray data;
+        if (sqlite3_prepare_v2(db, "SELECT data FROM blocks WHERE height = ?", -1, &statement, nullptr) ==
+            SQLITE_OK) {
+            sqlite3_bind_int64(statement, 1, height);
+            if (sqlite3_step(statement) == SQLITE_ROW)
+                data = QByteArray(static_cast<const char *>(sqlite3_column_blob(statement, 0)),
+                                  sqlite3_column_bytes(statement, 0));
+        }
+        sqlite3_finalize(statement);
+        return data;
+    }
+
+    QString setBlockData(qint64 height, const QByteArray &data)
+    {
+        sqlite3_stmt *statement = nullptr;
+        if (sqlite3_prepare_v2(db, "UPDATE blocks SET data = ? WHERE height = ?", -1, &statement, nullptr) !=
+            SQLITE_OK)
+            return QString::fromUtf8(sqlite3_errmsg(db));
+        sqlite3_bind_blob(statement, 1, data.constData(), int(data.size()), SQLITE_TRANSIENT);
+        sqlite3_bind_int64(statement, 2, height);
+        const int rc = sqlite3_step(statement);
+        sqlite3_finalize(statement);
+        if (rc != SQLITE_DONE)
+            return QString::fromUtf8(sqlite3_errmsg(db));
+        return sqlite3_changes(db) == 1 ? QString() : QStringLiteral("no block at height %1").arg(height);
+    }
+
+private:
+    sqlite3 *db = nullptr;
+    QString openError;
+};
+
+std::unique_ptr<LedgerStore> openOrWarn(const QString &path)
+{
+    QString error;
+    std::unique_ptr<LedgerStore> store = LedgerStore::open(path, &error);
+    if (!store)
+        qWarning("%s", qPrintable(error));
+    return store;
+}
+
+} // namespace
+
+class TestStore : public QObject
+{
+    Q_OBJECT
+
+private:
+    SampleConsortium sample = SampleConsortium::generate();
+    QTemporaryDir dir;
+
+    QString freshPath(const QString &name) const { return dir.filePath(name + QStringLiteral(".sqlite")); }
+
+    // A decided WRITTEN_OFF certificate from three of the four targets.
+    Decision writtenOff(const QString &ticketId, quint32 version,
+                        const QString &branch = QStringLiteral("branch-1"), qint64 amountMinor = 12345) const
+    {
+        const WriteOffResult writeOff =
+            sample.writeOff(branch, ticketId, version, amountMinor, QStringLiteral("CNY"), 1700000000000);
+        Tally tally(sample.membership, writeOff);
+        for (const QString &target : sample.targetIds().mid(0, sample.membership.quorum()))
+            tally.add(sample.confirm(target, writeOff, ConfirmationState::WrittenOff));
+        return tally.decision(1700000000500);
+    }
+
+    Block sealed(quint64 height, const QByteArray &previousHash, const QList<Decision> &decisions) const
+    {
+        Block block;
+        block.height = height;
+        block.previousHash = previousHash;
+        block.membershipHash = sample.membership.hash();
+        block.timestampMs = 1700000001000 + qint64(height);
+        block.coordinatorId = sample.coordinatorId();
+        block.decisions = decisions;
+        block.seal(sample.keys.value(sample.coordinatorId()));
+        return block;
+    }
+
+    // count linked blocks from genesis, two decisions each, for tickets "S-<height>-<i>".
+    QList<Block> chain(int count) const
+    {
+        QList<Block> blocks;
+        QByteArray previous = Block::genesisPreviousHash();
+        for (int height = 1; height <= count; ++height) {
+            QList<Decision> decisions;
+            for (int i = 0; i < 2; ++i)
+                decisions.append(writtenOff(QStringLiteral("S-%1-%2").arg(height).arg(i), 1));
+            blocks.append(sealed(quint64(height), previous, decisions));
+            previous = blocks.last().hash();
+        }
+        return blocks;
+    }
+
+    static QList<Ticket> ticketsOf(const QList<Block> &blocks)
+    {
+        QList<Ticket> tickets;
+        for (const Block &block : blocks) {
+            for (const Decision &decision : block.decisions) {
+                Ticket ticket;
+                ticket.id = decision.writeOff.ticketId;
+                ticket.faceAmountMinor = decision.writeOff.amountMinor;
+                ticket.currency = decision.writeOff.currency;
+                ticket.issuer = QStringLiteral("Issuer");
+                tickets.append(ticket);
+            }
+        }
+        return tickets;
+    }
+
+    // Checks the whole chain in the file from genesis: every header, link and certificate.
+    void verifyWholeChain(LedgerStore &store, quint64 expectedDecisions)
+    {
+        QString error;
+        const QList<Block> all = store.blocks(1, -1, &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        QCOMPARE(quint64(all.size()), store.height());
+        const ChainReport report =
+            ChainVerifier(sample.membership, 2).verify(Block::genesisPreviousHash(), all);
+        QVERIFY2(report.ok, qPrintable(report.error));
+        QCOMPARE(report.blocksVerified, store.height());
+        QCOMPARE(report.lastHeight, store.height());
+        QCOMPARE(report.headHash, store.headHash());
+        if (expectedDecisions)
+            QCOMPARE(report.decisionsVerified, expectedDecisions);
+    }
+
+private Q_SLOTS:
+    void initTestCase() { QVERIFY(dir.isValid()); }
+
+    void freshDatabase()
+    {
+        const QString path = freshPath(QStringLiteral("fresh"));
+        QVERIFY(!QFile::exists(path));
+        {
+            std::unique_ptr<LedgerStore> store = openOrWarn(path);
+            QVERIFY(store);
+            QCOMPARE(store->schemaVersion(), LedgerStore::kSchemaVersion);
+            QCOMPARE(store->height(), quint64(0));
+            QCOMPARE(store->headHash(), Block::genesisPreviousHash());
+            QCOMPARE(store->checkHead(), QString());
+            QCOMPARE(store->ticketCount(), qint64(0));
+            QCOMPARE(store->path(), path);
+        }
+        RawDb raw(path);
+        QCOMPARE(raw.text("PRAGMA journal_mode"), QStringLiteral("wal"));
+        QCOMPARE(raw.text("PRAGMA user_version"), QString::number(LedgerStore::kSchemaVersion));
+        QCOMPARE(raw.text("PRAGMA integrity_check"), QStringLiteral("ok"));
+        for (const char *table : {"blocks", "ticket_states", "tickets", "ticket_locks"}) {
+            const QByteArray sql =
+                QByteArray("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '") + table + "'";
+            QCOMPARE(raw.text(sql.constData()), QString::fromLatin1(table));
+        }
+
+        // Opening again changes nothing.
+        std::unique_ptr<LedgerStore> again = openOrWarn(path);
+        QVERIFY(again);
+        QCOMPARE(again->schemaVersion(), LedgerStore::kSchemaVersion);
+    }
+
+    void migratesFromVersion1()
+    {
+        const QString path = freshPath(QStringLiteral("v1"));
+        {
+            RawDb raw(path);
+            QString problem = raw.exec(kSchemaV1);
+            QVERIFY2(problem.isEmpty(), qPrintable(problem));
+            problem =
+                raw.exec("PRAGMA user_version = 1;"
+                         "INSERT INTO tickets (ticket_id, kind, face_amount_minor, currency, issuer, "
+                         "written_off_version) VALUES ('T-000042', 3, 987654, 'CNY', 'Old Issuer', 2);"
+                         "INSERT INTO ticket_locks VALUES ('T-000042', 3, x'0102', x'0304', 1700000000000);");
+            QVERIFY2(problem.isEmpty(), qPrintable(problem));
+            QCOMPARE(raw.text("PRAGMA user_version"), QStringLiteral("1"));
+        }
+
+        {
+            std::unique_ptr<LedgerStore> store = openOrWarn(path);
+            QVERIFY(store);
+            QCOMPARE(store->schemaVersion(), 2);
+            QCOMPARE(store->ticketCount(), qint64(1));
+            const std::optional<TicketRecord> record = store->ticket(QStringLiteral("T-000042"));
+            QVERIFY(record);
+            QCOMPARE(record->ticket.kind, TicketKind::ElectronicInvoice);
+            QCOMPARE(record->ticket.faceAmountMinor, qint64(987654));
+            QCOMPARE(record->ticket.currency, QStringLiteral("CNY"));
+            QCOMPARE(record->ticket.issuer, QStringLiteral("Old Issuer"));
+            QCOMPARE(record->writtenOffVersion, 2u);
+            QCOMPARE(record->frozen, false);
+            const std::optional<TicketLock> lock = store->lock(QStringLiteral("T-000042"), 3);
+            QVERIFY(lock);
+            QCOMPARE(lock->writeOffDigest, QByteArray::fromHex("0102"));
+            QCOMPARE(lock->confirmation, QByteArray::fromHex("0304"));
+        }
+
+        RawDb raw(path);
+        QCOMPARE(raw.text("PRAGMA user_version"), QStringLiteral("2"));
+        QCOMPARE(raw.text("SELECT frozen FROM tickets WHERE ticket_id = 'T-000042'"), QStringLiteral("0"));
+        QCOMPARE(
+            raw.text(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'ticket_states_by_height'"),
+            QStringLiteral("ticket_states_by_height"));
+        QCOMPARE(raw.text("PRAGMA integrity_check"), QStringLiteral("ok"));
+
+        // A second open does not run the migration again (it would fail on the existing column).
+        std::unique_ptr<LedgerStore> again = openOrWarn(path);
+        QVERIFY(again);
+        QCOMPARE(again->schemaVersion(), 2);
+    }
+
+    void refusesNewerSchema()
+    {
+        const QString path = freshPath(QStringLiteral("v99"));
+        {
+            RawDb raw(path);
+            const QString problem = raw.exec("CREATE TABLE future (x INTEGER); PRAGMA user_version = 99;");
+            QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        }
+        QString error;
+        std::unique_ptr<LedgerStore> store = LedgerStore::open(path, &error);
+        QVERIFY(!store);
+        QVERIFY2(error.contains(QStringLiteral("99")), qPrintable(error));
+        QVERIFY2(error.contains(path), qPrintable(error));
+        RawDb raw(path);
+        QCOMPARE(raw.text("PRAGMA user_version"), QStringLiteral("99")); // left as it was
+        QCOMPARE(raw.text("SELECT name FROM sqlite_master WHERE name = 'blocks'"), QString());
+    }
+
+    void refusesGarbageFile()
+    {
+        const QString path = freshPath(QStringLiteral("garbage"));
+        QByteArray garbage;
+        for (int i = 0; i < 8192; ++i)
+            garbage.append(char((i * 131 + 7) & 0xff));
+        garbage.replace(0, 16, "not sqlite at al");
+        {
+            QFile file(path);
+            QVERIFY(file.open(QIODevice::WriteOnly));
+            QCOMPARE(file.write(garbage), garbage.size());
+        }
+        QString error;
+        std::unique_ptr<LedgerStore> store = LedgerStore::open(path, &error);
+        QVERIFY(!store);
+        QVERIFY2(error.contains(path), qPrintable(error));
+        QVERIFY2(error.contains(QStringLiteral("not a database")), qPrintable(error));
+        // The foreign file is left untouched.
+        QFile file(path);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        QCOMPARE(file.readAll(), garbage);
+
+        // A directory that does not exist: refused with the path named, no crash.
+        const QString nowhere = dir.filePath(QStringLiteral("no/such/dir/x.sqlite"));
+        error.clear();
+        QVERIFY(!LedgerStore::open(nowhere, &error));
+        QVERIFY2(error.contains(nowhere), qPrintable(error));
+    }
+
+    void appendIsAtomic()
+    {
+        const QString path = freshPath(QStringLiteral("atomic"));
+        const QList<Block> blocks = chain(5);
+        std::unique_ptr<LedgerStore> store = openOrWarn(path);
+        QVERIFY(store);
+        QString error;
+        QVERIFY2(store->importTickets(ticketsOf(blocks), &error), qPrintable(error));
+        QVERIFY2(store->appendBlocks(blocks.mid(0, 2), &error), qPrintable(error));
+        QCOMPARE(store->height(), quint64(2));
+        const QByteArray head2 = blocks.at(1).hash();
+        QCOMPARE(store->headHash(), head2);
+
+        // Every way the third block of the batch {3, 4, 5} can fail to fit.
+        Block unlinked = blocks.at(4);
+        unlinked.previousHash = QByteArray(32, '\x5a');
+        unlinked.seal(sample.keys.value(sample.coordinatorId()));
+        Block wrongHeight = blocks.at(4);
+        wrongHeight.height = 6;
+        wrongHeight.seal(sample.keys.value(sample.coordinatorId()));
+        // Links fine, but writes off S-1-0 version 1 a second time (another branch's write-off).
+        const Block doubleWriteOff = sealed(
+            5, blocks.at(3).hash(), {writtenOff(QStringLiteral("S-1-0"), 1, QStringLiteral("branch-2"))});
+        // Links fine, but repeats a decision already in block 3 of the same batch.
+        const Block repeated = sealed(5, blocks.at(3).hash(), {blocks.at(2).decisions.at(0)});
+
+        const QList<Block> badBatches[] = {
+            {blocks.at(2), blocks.at(3), unlinked},
+            {blocks.at(2), blocks.at(3), wrongHeight},
+            {blocks.at(2), blocks.at(3), doubleWriteOff},
+            {blocks.at(2), blocks.at(3), repeated},
+            {blocks.at(3), blocks.at(4)}, // does not start at the head
+        };
+        for (const QList<Block> &batch : badBatches) {
+            error.clear();
+            QVERIFY(!store->appendBlocks(batch, &error));
+            QVERIFY(!error.isEmpty());
+            qDebug("refused as expected: %s", qPrintable(error));
+            QCOMPARE(store->height(), quint64(2));
+            QCOMPARE(store->headHash(), head2);
+            QVERIFY(!store->block(3));
+            for (const Block &block : batch) {
+                for (const Decision &decision : block.decisions) {
+                    if (block.height <= 2)
+                        continue;
+                    if (decision.writeOff.ticketId == QStringLiteral("S-1-0"))
+                        continue; // decided in block 1
+                    QVERIFY2(!store->decidedState(decision.writeOff.digest()),
+                             qPrintable(decision.writeOff.ticketId));
+                    QCOMPARE(store->ticket(decision.writeOff.ticketId)->writtenOffVersion, 0u);
+                }
+            }
+            QCOMPARE(store->ticket(QStringLiteral("S-1-0"))->writtenOffVersion, 1u);
+        }
+        QVERIFY(store->appendBlocks({}, &error));
+        QCOMPARE(store->height(), quint64(2));
+
+        // Nothing of the refused batches reached the file either.
+        store.reset();
+        store = openOrWarn(path);
+        QVERIFY(store);
+        QCOMPARE(store->height(), quint64(2));
+        QCOMPARE(store->headHash(), head2);
+        {
+            RawDb raw(path);
+            QCOMPARE(raw.text("SELECT COUNT(*) FROM blocks"), QStringLiteral("2"));
+            QCOMPARE(raw.text("SELECT COUNT(*) FROM ticket_states"), QStringLiteral("4"));
+            QCOMPARE(raw.text("SELECT COUNT(*) FROM tickets WHERE written_off_version > 0"),
+                     QStringLiteral("4"));
+        }
+
+        // The correct batch goes in as a whole.
+        QVERIFY2(store->appendBlocks(blocks.mid(2), &error), qPrintable(error));
+        QCOMPARE(store->height(), quint64(5));
+        QCOMPARE(store->headHash(), blocks.at(4).hash());
+        for (const Ticket &ticket : ticketsOf(blocks))
+            QCOMPARE(store->ticket(ticket.id)->writtenOffVersion, 1u);
+        verifyWholeChain(*store, 10);
+    }
+
+    void readsBackWhatWasStored()
+    {
+        const QString path = freshPath(QStringLiteral("readback"));
+        const QList<Block> blocks = chain(5);
+        {
+            std::unique_ptr<LedgerStore> store = openOrWarn(path);
+            QVERIFY(store);
+            QString error;
+            QVERIFY2(store->appendBlocks(blocks.mid(0, 1), &error), qPrintable(error));
+            QVERIFY2(store->appendBlocks(blocks.mid(1), &error), qPrintable(error));
+        }
+        std::unique_ptr<LedgerStore> store = openOrWarn(path);
+        QVERIFY(store);
+        QCOMPARE(store->height(), quint64(5));
+        QCOMPARE(store->headHash(), blocks.last().hash());
+        QCOMPARE(store->checkHead(), QString());
+
+        QString error;
+        const QList<Block> all = store->blocks(1, 100, &error);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        QCOMPARE(all.size(), blocks.size());
+        for (qsizetype i = 0; i < all.size(); ++i)
+            QCOMPARE(all.at(i).encode(), blocks.at(i).encode());
+
+        const QList<Block> middle = store->blocks(2, 2, &error);
+        QCOMPARE(middle.size(), 2);
+        QCOMPARE(middle.at(0).height, quint64(2));
+        QCOMPARE(middle.at(1).height, quint64(3));
+        QVERIFY(store->blocks(6, 10, &error).isEmpty());
+
+        for (const Block &expected : blocks) {
+            const std::optional<Block> got = store->block(expected.height, &error);
+            QVERIFY2(got, qPrintable(error));
+            QCOMPARE(got->hash(), expected.hash());
+            QCOMPARE(got->signature, expected.signature);
+            QCOMPARE(got->decisions.size(), expected.decisions.size());
+            for (const Decision &decision : expected.decisions)
+                QCOMPARE(store->decidedState(decision.writeOff.digest()).value_or(0),
+                         quint16(ConfirmationState::WrittenOff));
+        }
+        error.clear();
+        QVERIFY(!store->block(6, &error));
+        QVERIFY2(error.contains(QStringLiteral("6")), qPrintable(error));
+    }
+
+    void reportsCorruptBlocks()
+    {
+        const QString path = freshPath(QStringLiteral("corrupt"));
+        const QList<Block> blocks = chain(4);
+        std::unique_ptr<LedgerStore> store = openOrWarn(path);
+        QVERIFY(store);
+        QString error;
+        QVERIFY2(store->appendBlocks(blocks, &error), qPrintable(error));
+
+        RawDb raw(path);
+        // Block 2: bytes that do not decode at all.
+        QString problem = raw.setBlockData(2, QByteArrayLiteral("\xde\xad\xbe\xef not a block"));
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        error.clear();
+        const QList<Block> read = store->blocks(1, 10, &error);
+        QVERIFY2(error.contains(QStringLiteral("block 2")) && error.contains(QStringLiteral("corrupt")),
+                 qPrintable(error));
+        QVERIFY(read.size() < 2); // nothing from the corrupt block on is returned as good
+        error.clear();
+        QVERIFY(!store->block(2, &error));
+        QVERIFY2(error.contains(QStringLiteral("block 2")), qPrintable(error));
+        QVERIFY(store->block(1)); // the others still read
+
+        // Block 3: truncated.
+        const QByteArray data3 = raw.blockData(3);
+        QCOMPARE(data3, blocks.at(2).encode());
+        problem = raw.setBlockData(3, data3.left(data3.size() / 2));
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        error.clear();
+        QVERIFY(!store->block(3, &error));
+        QVERIFY2(error.contains(QStringLiteral("block 3")), qPrintable(error));
+
+        // checkHead reads the block below the head too; put block 3 back to look at the head alone.
+        QVERIFY2(store->checkHead().contains(QStringLiteral("block 3")), qPrintable(store->checkHead()));
+        problem = raw.setBlockData(3, data3);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        QCOMPARE(store->checkHead(), QString());
+
+        // Block 4 (the head): decodes, but is not the block whose hash was stored.
+        Block altered = blocks.at(3);
+        altered.timestampMs += 1;
+        altered.seal(sample.keys.value(sample.coordinatorId()));
+        problem = raw.setBlockData(4, altered.encode());
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        error.clear();
+        QVERIFY(!store->block(4, &error));
+        QVERIFY2(error.contains(QStringLiteral("block 4")), qPrintable(error));
+        const QString headProblem = store->checkHead();
+        QVERIFY2(headProblem.contains(QStringLiteral("block 4")), qPrintable(headProblem));
+
+        // A reopened store reports the same.
+        store.reset();
+        store = openOrWarn(path);
+        QVERIFY(store);
+        QVERIFY2(store->checkHead().contains(QStringLiteral("block 4")), qPrintable(store->checkHead()));
+    }
+
+    void reportsUnreadablePages()
+    {
+        // Damage below the blob level: SQLite itself fails to read a b-tree page of the
+        // blocks table. That must surface as an error, never as a shorter chain or an empty ledger.
+        const QString path = freshPath(QStringLiteral("pages"));
+        const QList<Block> blocks = chain(30);
+        {
+            std::unique_ptr<LedgerStore> store = openOrWarn(path);
+            QVERIFY(store);
+            QString error;
+            QVERIFY2(store->appendBlocks(blocks, &error), qPrintable(error));
+        } // the last connection to close checkpoints the WAL into the main file
+        qint64 pageSize = 0;
+        qint64 leafPage = 0;
+        qint64 rootPage = 0;
+        {
+            RawDb raw(path);
+            pageSize = raw.text("PRAGMA page_size").toLongLong();
+            rootPage = raw.text("SELECT rootpage FROM sqlite_master WHERE name = 'blocks'").toLongLong();
+            // dbstat's path orders pages as the b-tree does; take a leaf in the middle.
+            leafPage = raw.text("SELECT pageno FROM dbstat WHERE name = 'blocks' AND pagetype = 'leaf' "
+                                "ORDER BY path LIMIT 1 OFFSET 2")
+                           .toLongLong();
+        }
+        if (leafPage == 0)
+            QSKIP("this SQLite has no dbstat table to find a leaf page with");
+        QVERIFY(pageSize > 0 && rootPage > 0 && leafPage != rootPage);
+        QVERIFY(!QFile::exists(path + QStringLiteral("-wal")) ||
+                QFile(path + QStringLiteral("-wal")).size() == 0);
+        auto overwritePage = [&](qint64 page) {
+            QFile file(path);
+            QVERIFY(file.open(QIODevice::ReadWrite));
+            QVERIFY(file.seek((page - 1) * pageSize));
+            QCOMPARE(file.write(QByteArray(pageSize, '\x7f')), pageSize);
+        };
+
+        overwritePage(leafPage);
+        {
+            std::unique_ptr<LedgerStore> store = openOrWarn(path);
+            QVERIFY(store);
+            QCOMPARE(store->height(), quint64(30)); // the head's leaf is intact
+            QString error;
+            const QList<Block> read = store->blocks(1, -1, &error);
+            QVERIFY(read.size() < blocks.size());
+            QVERIFY2(
+                !error.isEmpty(),
+                qPrintable(QStringLiteral("read %1 of 30 blocks and reported nothing").arg(read.size())));
+            QVERIFY2(error.contains(path), qPrintable(error));
+        }
+
+        overwritePage(rootPage);
+        QString error;
+        std::unique_ptr<LedgerStore> store = LedgerStore::open(path, &error);
+        QVERIFY2(!store, store ? qPrintable(QStringLiteral("opened at height %1").arg(store->height())) : "");
+        QVERIFY2(error.contains(path), qPrintable(error));
+    }
+
+    void recoversAfterSigkill()
+    {
+#ifndef STORE_CRASH_CHILD
+        QSKIP("store_crash_child is not built");
+#else
+        const QString path = freshPath(QStringLiteral("crash"));
+        const quint32 seed = QRandomGenerator::global()->generate();
+        qInfo("random seed %u", seed);
+        QRandomGenerator random(seed);
+        quint64 durable = 0; // the height found on reopening after the previous kill
+        constexpr int kRounds = 5;
+        constexpr int kMaxBatch = 3; // the child's largest multi-block transaction
+
+        for (int round = 0; round < kRounds; ++round) {
+            QProcess child;
+            child.setProgram(QStringLiteral(STORE_CRASH_CHILD));
+            child.setArguments({path, QStringLiteral("60")});
+            child.setProcessChannelMode(QProcess::SeparateChannels);
+            child.start();
+            QVERIFY2(child.waitForStarted(10000), qPrintable(child.errorString()));
+
+            quint64 acknowledged = durable;
+            int commits = 0;
+            bool ready = false;
+            QString protocolError;
+            auto drain = [&] {
+                while (child.canReadLine()) {
+                    const QByteArray line = child.readLine().trimmed();
+                    const QList<QByteArray> words = line.split(' ');
+                    bool ok = false;
+                    const quint64 height = words.size() == 2 ? words.at(1).toULongLong(&ok) : 0;
+                    if (!ok)
+                        protocolError = QStringLiteral("unexpected line: ") + QString::fromUtf8(line);
+                    else if (words.at(0) == "ready" && height != durable)
+                        protocolError =
+                            QStringLiteral("child started at %1, expected %2").arg(height).arg(durable);
+                    else if (words.at(0) == "ready")
+                        ready = true;
+                    else if (words.at(0) == "committed" && height > acknowledged && ready) {
+                        acknowledged = height;
+                        ++commits;
+                    } else
+                        protocolError = QStringLiteral("out of order: ") + QString::fromUtf8(line);
+                }
+            };
+
+            // Wait until it has committed something, then let it run for a random while.
+            QElapsedTimer timer;
+            timer.start();
+            const int wanted = 1 + int(random.bounded(3));
+            while (commits < wanted && child.state() == QProcess::Running && timer.elapsed() < 20000) {
+                child.waitForReadyRead(100);
+                drain();
+            }
+            QVERIFY2(commits >= wanted,
+                     qPrintable(QString::fromUtf8(child.readAllStandardError()) + protocolError));
+            const qint64 delayMs = qint64(random.bounded(300));
+            timer.restart();
+            while (timer.elapsed() < delayMs) {
+                child.waitForReadyRead(int(qMax<qint64>(1, delayMs - timer.elapsed())));
+                drain();
+            }
+            QCOMPARE(child.state(), QProcess::Running);
+            QCOMPARE(::kill(pid_t(child.processId()), SIGKILL), 0);
+            QVERIFY(child.waitForFinished(10000));
+            drain(); // lines in the pipe were printed after their commit: they count
+            QCOMPARE(child.exitStatus(), QProcess::CrashExit);
+            QVERIFY2(protocolError.isEmpty(), qPrintable(protocolError));
+            const QByteArray childErrors = child.readAllStandardError();
+            QVERIFY2(childErrors.isEmpty(), childErrors.constData());
+
+            std::unique_ptr<LedgerStore> store = openOrWarn(path);
+            QVERIFY(store);
+            qInfo("round %d: killed after %lld ms extra, acknowledged %llu, found %llu", round, delayMs,
+                  static_cast<unsigned long long>(acknowledged),
+                  static_cast<unsigned long long>(store->height()));
+            QVERIFY2(store->height() >= acknowledged, "an acknowledged commit was lost");
+            // At most the one batch committed just before the kill can be unacknowledged.
+            QVERIFY(store->height() <= acknowledged + kMaxBatch);
+            const QString headProblem = store->checkHead();
+            QVERIFY2(headProblem.isEmpty(), qPrintable(headProblem));
+            durable = store->height();
+        }
+
+        std::unique_ptr<LedgerStore> store = openOrWarn(path);
+        QVERIFY(store);
+        QVERIFY(store->height() > 0);
+        verifyWholeChain(*store, store->height() * 50);
+        RawDb raw(path);
+        QCOMPARE(raw.text("PRAGMA integrity_check"), QStringLiteral("ok"));
+        QCOMPARE(raw.text("SELECT COUNT(*) FROM ticket_states"), QString::number(store->height() * 50));
+#endif
+    }
+};
+
+QTEST_GUILESS_MAIN(TestStore)
+#include "tst_store.moc"
