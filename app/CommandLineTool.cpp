@@ -126,9 +126,10 @@ QJsonObject decisionSummary(const Decision &decision)
 
 // A certificate file is the canonical decision bytes, or a JSON wrapper that carries them in
 // base64 next to a readable summary (the summary is informative; only the bytes are checked).
-std::optional<Decision> readCertificate(const QString &path, QString *error)
+std::optional<Decision> readCertificate(const QString &path, QString *error, bool *unreadable)
 {
     const std::optional<QByteArray> contents = readInput(path, error);
+    *unreadable = !contents;
     if (!contents)
         return std::nullopt;
     QByteArray canonical = *contents;
@@ -371,9 +372,12 @@ int CommandLineTool::verifyCertificate(const QStringList &arguments)
         Membership::load(parser.value(QStringLiteral("membership")), &error);
     if (!membership)
         return report(command, {{QLatin1String("error"), error}}, error, UsageOrInputError);
-    const std::optional<Decision> decision = readCertificate(parser.positionalArguments().first(), &error);
+    bool unreadable = false;
+    const std::optional<Decision> decision =
+        readCertificate(parser.positionalArguments().first(), &error, &unreadable);
     if (!decision)
-        return report(command, {{QLatin1String("error"), error}}, error, VerificationFailed);
+        return report(command, {{QLatin1String("error"), error}}, error,
+                      unreadable ? UsageOrInputError : VerificationFailed);
     QJsonObject result = decisionSummary(*decision);
     const QString problem = decision->verifyCertificate(*membership);
     if (!problem.isEmpty()) {
@@ -553,6 +557,11 @@ int CommandLineTool::exportCertificate(const QStringList &arguments)
     parser.addOption({QStringLiteral("ticket"), QStringLiteral("The ticket id."), QStringLiteral("ID")});
     parser.addOption({QStringLiteral("version"), QStringLiteral("The write-off version (default 1)."),
                       QStringLiteral("N"), QStringLiteral("1")});
+    parser.addOption(
+        {QStringLiteral("digest"),
+         QStringLiteral("Pick the write-off with this digest (hex) when several were decided; by "
+                        "default the one that wrote the ticket off."),
+         QStringLiteral("HEX")});
     int exitCode = Success;
     if (!parse(parser, arguments, 2, &exitCode))
         return exitCode;
@@ -569,10 +578,17 @@ int CommandLineTool::exportCertificate(const QStringList &arguments)
     if (!store)
         return report(command, {{QLatin1String("error"), error}}, error, UsageOrInputError);
     std::optional<Decision> found;
-    for (quint64 from = 1; from <= store->height() && !found; from += 256) {
+    const QByteArray digest = parser.value(QStringLiteral("digest")).toLower().toLatin1();
+    for (quint64 from = 1; from <= store->height(); from += 256) {
         for (const Block &block : store->blocks(from, 256, &error)) {
             for (const Decision &decision : block.decisions) {
-                if (decision.writeOff.ticketId == ticketId && decision.writeOff.ticketVersion == version)
+                if (decision.writeOff.ticketId != ticketId || decision.writeOff.ticketVersion != version)
+                    continue;
+                if (!digest.isEmpty() && decision.writeOff.digest().toHex() != digest)
+                    continue;
+                // Several write-offs can be decided for one (ticket, version): the one that wrote
+                // it off wins, otherwise the latest.
+                if (!found || found->decidedState != quint16(ConfirmationState::WrittenOff))
                     found = decision;
             }
         }

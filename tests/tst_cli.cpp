@@ -1,0 +1,276 @@
+// The ticketsync tool as auditors run it: a real process, real files, exit codes and JSON.
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QTest>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+class TestCli : public QObject
+{
+    Q_OBJECT
+
+private:
+    struct Run
+    {
+        int exitCode = -1;
+        QByteArray out;
+        QByteArray err;
+        QJsonObject json() const { return QJsonDocument::fromJson(out).object(); }
+    };
+
+    Run run(const QStringList &arguments)
+    {
+        QProcess process;
+        process.start(QStringLiteral(TICKETSYNC_CLI), arguments);
+        if (!process.waitForFinished(120000))
+            qFatal("ticketsync %s did not finish", qPrintable(arguments.join(QLatin1Char(' '))));
+        Run result;
+        result.exitCode = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
+        result.out = process.readAllStandardOutput();
+        result.err = process.readAllStandardError();
+        return result;
+    }
+
+    static void writeFile(const QString &path, const QByteArray &contents)
+    {
+        QFile file(path);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write(contents);
+    }
+
+    static QByteArray readFile(const QString &path)
+    {
+        QFile file(path);
+        return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+    }
+
+    QTemporaryDir dir;
+    QString membership;
+    QString ledger;
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(dir.isValid());
+        const Run demo = run({QStringLiteral("demo"), QStringLiteral("--dir"), dir.path(),
+                              QStringLiteral("--count"), QStringLiteral("30"), QStringLiteral("--json")});
+        QCOMPARE(demo.exitCode, 0);
+        const QJsonObject result = demo.json();
+        QVERIFY(result.value(QLatin1String("ok")).toBool());
+        int total = 0;
+        const QJsonObject outcomes = result.value(QLatin1String("outcomes")).toObject();
+        for (const QString &key : outcomes.keys())
+            total += outcomes.value(key).toInt();
+        QCOMPARE(total, 30);
+        QVERIFY(outcomes.value(QLatin1String("WRITTEN_OFF")).toInt() > 0);
+        QVERIFY(outcomes.value(QLatin1String("ALREADY_WRITTEN_OFF")).toInt() > 0);
+        // Every store that followed the chain ends on the same head.
+        const QJsonObject heads = result.value(QLatin1String("heads")).toObject();
+        QCOMPARE(heads.size(), 4);
+        for (const QString &node : heads.keys())
+            QCOMPARE(heads.value(node).toString(), heads.value(QLatin1String("coordinator-1")).toString());
+        membership = result.value(QLatin1String("membership")).toString();
+        ledger = result.value(QLatin1String("ledger")).toString();
+        QVERIFY(QFile::exists(membership));
+        QVERIFY(QFile::exists(ledger));
+    }
+
+    void helpListsEveryCommand()
+    {
+        const Run help = run({QStringLiteral("--help")});
+        QCOMPARE(help.exitCode, 0);
+        for (const char *command : {"keygen", "membership check", "verify-certificate", "verify-chain",
+                                    "export-chain", "export-certificate", "demo"})
+            QVERIFY2(help.out.contains(command), command);
+        const Run unknown = run({QStringLiteral("frobnicate")});
+        QCOMPARE(unknown.exitCode, 2);
+        QVERIFY(unknown.err.contains("unknown command 'frobnicate'"));
+        const Run missingArgument = run({QStringLiteral("verify-chain")});
+        QCOMPARE(missingArgument.exitCode, 2);
+    }
+
+    void keygenWritesPrivateKeyFiles()
+    {
+        const QString secret = dir.filePath(QStringLiteral("node.key"));
+        const QString publicKey = dir.filePath(QStringLiteral("node.pub"));
+        const Run keygen = run({QStringLiteral("keygen"), secret, QStringLiteral("--public"), publicKey,
+                                QStringLiteral("--json")});
+        QCOMPARE(keygen.exitCode, 0);
+        QCOMPARE(keygen.json().value(QLatin1String("publicKey")).toString().size(), 64);
+        struct stat info;
+        QCOMPARE(::stat(QFile::encodeName(secret).constData(), &info), 0);
+        QCOMPARE(int(info.st_mode & 0777), 0600);
+        QVERIFY(readFile(secret).startsWith("-----BEGIN PRIVATE KEY-----"));
+        QVERIFY(readFile(publicKey).startsWith("-----BEGIN PUBLIC KEY-----"));
+
+        const Run again = run({QStringLiteral("keygen"), secret});
+        QCOMPARE(again.exitCode, 2);
+        QVERIFY(again.err.contains("refusing to overwrite"));
+
+        const QString raw = dir.filePath(QStringLiteral("raw.key"));
+        QCOMPARE(
+            run({QStringLiteral("keygen"), raw, QStringLiteral("--format"), QStringLiteral("raw")}).exitCode,
+            0);
+        QCOMPARE(readFile(raw).size(), 32);
+    }
+
+    void membershipCheck()
+    {
+        const Run ok = run(
+            {QStringLiteral("membership"), QStringLiteral("check"), membership, QStringLiteral("--json")});
+        QCOMPARE(ok.exitCode, 0);
+        QCOMPARE(ok.json().value(QLatin1String("n")).toInt(), 4);
+        QCOMPARE(ok.json().value(QLatin1String("q")).toInt(), 3);
+        QCOMPARE(ok.json().value(QLatin1String("hash")).toString().size(), 64);
+
+        // An unsafe quorum is refused with the key and the reason.
+        QJsonObject root = QJsonDocument::fromJson(readFile(membership)).object();
+        root.insert(QLatin1String("quorum"), QJsonObject{{QLatin1String("count"), 2}});
+        const QString unsafe = dir.filePath(QStringLiteral("unsafe.json"));
+        writeFile(unsafe, QJsonDocument(root).toJson());
+        const Run refused = run({QStringLiteral("membership"), QStringLiteral("check"), unsafe});
+        QCOMPARE(refused.exitCode, 1);
+        QVERIFY2(refused.err.contains("'quorum'") && refused.err.contains("unsafe"), refused.err.constData());
+
+        const QString broken = dir.filePath(QStringLiteral("broken.json"));
+        writeFile(broken, "{\"format\": \"ticketsync-membership\", ");
+        const Run notJson = run({QStringLiteral("membership"), QStringLiteral("check"), broken});
+        QCOMPARE(notJson.exitCode, 1);
+        QVERIFY(notJson.err.contains("broken.json"));
+        QVERIFY(notJson.err.contains("offset"));
+    }
+
+    void verifyChainOnStoreAndExport()
+    {
+        const Run store = run({QStringLiteral("verify-chain"), ledger, QStringLiteral("--membership"),
+                               membership, QStringLiteral("--json")});
+        QCOMPARE(store.exitCode, 0);
+        const int blocks = store.json().value(QLatin1String("blocksVerified")).toInt();
+        QVERIFY(blocks >= 3);
+
+        const QString exported = dir.filePath(QStringLiteral("chain.tsc"));
+        QCOMPARE(run({QStringLiteral("export-chain"), ledger, exported}).exitCode, 0);
+        const Run file = run({QStringLiteral("verify-chain"), exported, QStringLiteral("--membership"),
+                              membership, QStringLiteral("--json")});
+        QCOMPARE(file.exitCode, 0);
+        QCOMPARE(file.json().value(QLatin1String("headHash")), store.json().value(QLatin1String("headHash")));
+
+        // A segment from height 2 verifies on its own.
+        const QString tail = dir.filePath(QStringLiteral("tail.tsc"));
+        QCOMPARE(
+            run({QStringLiteral("export-chain"), ledger, tail, QStringLiteral("--from"), QStringLiteral("2")})
+                .exitCode,
+            0);
+        const Run segment = run({QStringLiteral("verify-chain"), tail, QStringLiteral("--membership"),
+                                 membership, QStringLiteral("--json")});
+        QCOMPARE(segment.exitCode, 0);
+        QCOMPARE(segment.json().value(QLatin1String("firstHeight")).toInt(), 2);
+
+        // One changed byte anywhere in the export is caught; try a spread of positions.
+        const QByteArray original = readFile(exported);
+        const QString tampered = dir.filePath(QStringLiteral("tampered.tsc"));
+        for (qsizetype position = 5; position < original.size(); position += original.size() / 40 + 1) {
+            QByteArray changed = original;
+            changed[position] = char(changed.at(position) ^ 0x20);
+            writeFile(tampered, changed);
+            const Run check = run({QStringLiteral("verify-chain"), tampered, QStringLiteral("--membership"),
+                                   membership, QStringLiteral("--json")});
+            QVERIFY2(check.exitCode == 1, qPrintable(QStringLiteral("byte %1 not detected").arg(position)));
+            QVERIFY(!check.json().value(QLatin1String("error")).toString().isEmpty());
+        }
+        writeFile(tampered, original.left(original.size() - 7));
+        const Run truncated =
+            run({QStringLiteral("verify-chain"), tampered, QStringLiteral("--membership"), membership});
+        QCOMPARE(truncated.exitCode, 1);
+        QVERIFY(truncated.err.contains("truncated"));
+    }
+
+    void verifyChainDetectsTamperedStore()
+    {
+        const QString copy = dir.filePath(QStringLiteral("tampered.db"));
+        QVERIFY(QFile::copy(ledger, copy));
+        sqlite3 *db = nullptr;
+        QCOMPARE(sqlite3_open(QFile::encodeName(copy).constData(), &db), SQLITE_OK);
+        // Change one amount byte deep inside block 2 and store the block under its old hash.
+        sqlite3_stmt *read = nullptr;
+        sqlite3_prepare_v2(db, "SELECT data FROM blocks WHERE height = 2", -1, &read, nullptr);
+        QCOMPARE(sqlite3_step(read), SQLITE_ROW);
+        QByteArray data(static_cast<const char *>(sqlite3_column_blob(read, 0)),
+                        sqlite3_column_bytes(read, 0));
+        sqlite3_finalize(read);
+        data[data.size() / 2] = char(data.at(data.size() / 2) ^ 0x01);
+        sqlite3_stmt *write = nullptr;
+        sqlite3_prepare_v2(db, "UPDATE blocks SET data = ? WHERE height = 2", -1, &write, nullptr);
+        sqlite3_bind_blob(write, 1, data.constData(), int(data.size()), SQLITE_TRANSIENT);
+        QCOMPARE(sqlite3_step(write), SQLITE_DONE);
+        sqlite3_finalize(write);
+        sqlite3_close(db);
+
+        const Run check = run({QStringLiteral("verify-chain"), copy, QStringLiteral("--membership"),
+                               membership, QStringLiteral("--json")});
+        QCOMPARE(check.exitCode, 1);
+        QCOMPARE(check.json().value(QLatin1String("failedHeight")).toInt(), 2);
+    }
+
+    void certificateExportAndVerify()
+    {
+        const QString certificate = dir.filePath(QStringLiteral("cert.json"));
+        const Run exported = run({QStringLiteral("export-certificate"), ledger, certificate,
+                                  QStringLiteral("--ticket"), QStringLiteral("T-000401")});
+        QCOMPARE(exported.exitCode, 0);
+        const Run ok = run({QStringLiteral("verify-certificate"), certificate, QStringLiteral("--membership"),
+                            membership, QStringLiteral("--json")});
+        QCOMPARE(ok.exitCode, 0);
+        QCOMPARE(ok.json().value(QLatin1String("state")).toString(), QStringLiteral("WRITTEN_OFF"));
+        QVERIFY(ok.json().value(QLatin1String("signers")).toArray().size() >= 3);
+
+        // A changed byte in the signed content is refused.
+        QJsonObject root = QJsonDocument::fromJson(readFile(certificate)).object();
+        QByteArray canonical =
+            QByteArray::fromBase64(root.value(QLatin1String("decision")).toString().toLatin1());
+        canonical[80] = char(canonical.at(80) ^ 0x04);
+        root.insert(QLatin1String("decision"), QString::fromLatin1(canonical.toBase64()));
+        const QString forged = dir.filePath(QStringLiteral("forged.json"));
+        writeFile(forged, QJsonDocument(root).toJson());
+        const Run refused = run({QStringLiteral("verify-certificate"), forged, QStringLiteral("--membership"),
+                                 membership, QStringLiteral("--json")});
+        QCOMPARE(refused.exitCode, 1);
+        QVERIFY(!refused.json().value(QLatin1String("error")).toString().isEmpty());
+
+        // Under a membership with another quorum the certificate no longer holds.
+        QJsonObject other = QJsonDocument::fromJson(readFile(membership)).object();
+        other.insert(QLatin1String("quorum"), QJsonObject{{QLatin1String("count"), 4}});
+        const QString strict = dir.filePath(QStringLiteral("strict.json"));
+        writeFile(strict, QJsonDocument(other).toJson());
+        const Run wrongQuorum =
+            run({QStringLiteral("verify-certificate"), certificate, QStringLiteral("--membership"), strict});
+        QCOMPARE(wrongQuorum.exitCode, 1);
+        QVERIFY2(wrongQuorum.err.contains("REFUSED"), wrongQuorum.err.constData());
+
+        const Run missing =
+            run({QStringLiteral("verify-certificate"), dir.filePath(QStringLiteral("nope.json")),
+                 QStringLiteral("--membership"), membership});
+        QCOMPARE(missing.exitCode, 2);
+        QVERIFY(missing.err.contains("no such file"));
+    }
+
+    void protocolDocumentMatchesTheGenerator()
+    {
+        const QByteArray document = readFile(QStringLiteral(TICKETSYNC_SOURCE_DIR "/docs/protocol.md"));
+        const qsizetype start = document.indexOf("## Worked example");
+        QVERIFY(start > 0);
+        const QByteArray example = document.mid(document.indexOf('\n', start) + 1).trimmed();
+        const Run generated = run({QStringLiteral("protocol-example")});
+        QCOMPARE(generated.exitCode, 0);
+        QVERIFY2(
+            example == generated.out.trimmed(),
+            "docs/protocol.md is out of date: regenerate its example with `ticketsync protocol-example`");
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "tst_cli.moc"
