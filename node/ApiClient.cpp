@@ -1,0 +1,112 @@
+#include "ApiClient.h"
+
+#include "Connection.h"
+#include "PeerLink.h"
+
+namespace ticketsync {
+
+ApiClient::ApiClient(const TlsIdentity &identity, QString address, QString nodeId, QObject *parent)
+    : QObject(parent), link(new PeerLink(identity, std::move(address), nodeId, Connection::Limits{}, this)),
+      node(std::move(nodeId))
+{
+    connect(link, &PeerLink::connected, this, &ApiClient::onLink);
+    connect(link, &PeerLink::disconnected, this, [this](const QString &reason) {
+        greeting = {};
+        failPending(reason);
+        Q_EMIT disconnected(reason);
+    });
+}
+
+ApiClient::~ApiClient() = default;
+
+void ApiClient::start()
+{
+    link->start();
+}
+
+void ApiClient::stop()
+{
+    link->stop();
+    failPending(QStringLiteral("the client stopped"));
+}
+
+void ApiClient::setBackoff(int initialMs, int maximumMs)
+{
+    link->setBackoff(initialMs, maximumMs);
+}
+
+bool ApiClient::isConnected() const
+{
+    return link->connection() != nullptr && !greeting.isEmpty();
+}
+
+QString ApiClient::lastError() const
+{
+    return link->lastError();
+}
+
+qint64 ApiClient::request(QJsonObject message, ReplyHandler handler)
+{
+    Connection *connection = link->connection();
+    if (!connection)
+        return -1;
+    const qint64 id = nextId++;
+    message.insert(QStringLiteral("id"), id);
+    if (handler)
+        pending.insert(id, std::move(handler));
+    connection->send(message);
+    return id;
+}
+
+void ApiClient::subscribe(qint64 fromSeq)
+{
+    subscribed = true;
+    seenSeq = qMax<qint64>(0, fromSeq - 1);
+    if (link->connection())
+        request({{QStringLiteral("type"), QStringLiteral("subscribe")},
+                 {QStringLiteral("from_seq"), seenSeq + 1}});
+}
+
+void ApiClient::onLink(Connection *connection)
+{
+    connect(connection, &Connection::messageReceived, this, &ApiClient::onMessage);
+    request({{QStringLiteral("type"), QStringLiteral("hello")}}, [this](const QJsonObject &reply) {
+        if (reply.value(u"type").toString() != QLatin1String("welcome"))
+            return;
+        greeting = reply;
+        if (subscribed)
+            request({{QStringLiteral("type"), QStringLiteral("subscribe")},
+                     {QStringLiteral("from_seq"), seenSeq + 1}});
+        Q_EMIT connected(greeting);
+    });
+}
+
+void ApiClient::onMessage(const QJsonObject &message)
+{
+    if (message.value(u"type").toString() == QLatin1String("event")) {
+        const qint64 seq = message.value(u"seq").toInteger(0);
+        if (seq <= seenSeq)
+            return; // already seen before a reconnect
+        if (seenSeq > 0 && seq > seenSeq + 1)
+            Q_EMIT gap(seenSeq + 1, seq - 1);
+        seenSeq = seq;
+        Q_EMIT eventReceived(message);
+        return;
+    }
+    const qint64 id = message.value(u"id").toInteger(-1);
+    if (ReplyHandler handler = pending.take(id))
+        handler(message);
+}
+
+void ApiClient::failPending(const QString &reason)
+{
+    const QHash<qint64, ReplyHandler> failed = std::exchange(pending, {});
+    for (auto it = failed.cbegin(); it != failed.cend(); ++it) {
+        if (it.value())
+            it.value()({{QStringLiteral("type"), QStringLiteral("error")},
+                        {QStringLiteral("id"), it.key()},
+                        {QStringLiteral("error"), QStringLiteral("connection lost: %1").arg(reason)}});
+    }
+}
+
+} // namespace ticketsync

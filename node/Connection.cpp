@@ -1,0 +1,116 @@
+#include "Connection.h"
+
+#include <QJsonDocument>
+#include <QLoggingCategory>
+#include <QSslCipher>
+#include <QWebSocket>
+
+Q_LOGGING_CATEGORY(lcConnection, "ticketsync.node.transport", QtInfoMsg)
+
+namespace ticketsync {
+
+Connection::Connection(QWebSocket *webSocket, PeerIdentity peer, Limits limits, QObject *parent)
+    : QObject(parent), socket(webSocket), identity(std::move(peer)), limits(limits)
+{
+    socket->setParent(this);
+    socket->setMaxAllowedIncomingFrameSize(quint64(limits.maxFrameBytes));
+    socket->setMaxAllowedIncomingMessageSize(quint64(limits.maxFrameBytes));
+    window.start();
+    connect(socket, &QWebSocket::textMessageReceived, this, &Connection::onText);
+    connect(socket, &QWebSocket::binaryMessageReceived, this, &Connection::onBinary);
+    connect(socket, &QWebSocket::disconnected, this, &Connection::disconnected);
+}
+
+Connection::~Connection() = default;
+
+QString Connection::describe() const
+{
+    const QString from =
+        socket ? QStringLiteral("%1:%2").arg(socket->peerAddress().toString()).arg(socket->peerPort())
+               : QStringLiteral("(closed)");
+    return QStringLiteral("%1 '%2' from %3").arg(partyKindName(identity.kind), identity.name, from);
+}
+
+bool Connection::isOpen() const
+{
+    return socket && socket->state() == QAbstractSocket::ConnectedState;
+}
+
+QString Connection::tlsDescription() const
+{
+    return tls;
+}
+
+void Connection::send(const QJsonObject &message)
+{
+    if (isOpen())
+        socket->sendTextMessage(QString::fromUtf8(QJsonDocument(message).toJson(QJsonDocument::Compact)));
+}
+
+void Connection::sendError(const QString &type, qint64 requestId, const QString &error)
+{
+    QJsonObject reply{{QStringLiteral("type"), QStringLiteral("error")},
+                      {QStringLiteral("request"), type},
+                      {QStringLiteral("error"), error}};
+    if (requestId >= 0)
+        reply.insert(QStringLiteral("id"), requestId);
+    send(reply);
+}
+
+void Connection::close(const QString &reason)
+{
+    if (socket && socket->state() != QAbstractSocket::UnconnectedState)
+        socket->close(QWebSocketProtocol::CloseCodePolicyViolated, reason);
+}
+
+bool Connection::withinRate()
+{
+    if (window.elapsed() >= 1000) {
+        window.restart();
+        inWindow = 0;
+    }
+    return ++inWindow <= limits.maxMessagesPerSecond;
+}
+
+void Connection::onText(const QString &text)
+{
+    ++received;
+    if (!withinRate()) {
+        qCWarning(lcConnection) << "closing" << describe() << "after more than" << limits.maxMessagesPerSecond
+                                << "messages in one second";
+        sendError(QString(), -1,
+                  QStringLiteral("more than %1 messages per second; closing the connection")
+                      .arg(limits.maxMessagesPerSecond));
+        close(QStringLiteral("message rate limit exceeded"));
+        return;
+    }
+    QJsonParseError parseError;
+    const QJsonDocument document = QJsonDocument::fromJson(text.toUtf8(), &parseError);
+    if (parseError.error != QJsonParseError::NoError || !document.isObject()) {
+        const QString problem = parseError.error != QJsonParseError::NoError
+                                    ? QStringLiteral("malformed frame: not valid JSON at offset %1: %2")
+                                          .arg(parseError.offset)
+                                          .arg(parseError.errorString())
+                                    : QStringLiteral("malformed frame: the message must be a JSON object");
+        qCInfo(lcConnection) << describe() << problem;
+        sendError(QString(), -1, problem);
+        return;
+    }
+    const QJsonObject message = document.object();
+    if (!message.value(u"type").isString()) {
+        sendError(QString(), message.value(u"id").toInteger(-1),
+                  QStringLiteral("malformed frame: 'type' must be a string"));
+        return;
+    }
+    Q_EMIT messageReceived(message);
+}
+
+void Connection::onBinary(const QByteArray &data)
+{
+    Q_UNUSED(data);
+    ++received;
+    sendError(QString(), -1,
+              QStringLiteral("binary frames are not part of the protocol; send JSON text frames"));
+}
+
+} // namespace ticketsync

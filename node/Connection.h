@@ -1,0 +1,61 @@
+#pragma once
+
+#include "TlsIdentity.h"
+
+#include <QElapsedTimer>
+#include <QJsonObject>
+#include <QObject>
+#include <QPointer>
+
+class QWebSocket;
+
+namespace ticketsync {
+
+// One authenticated TLS WebSocket, either accepted or dialled, carrying JSON text frames
+// (docs/api.md). It enforces the per-connection limits: a frame that is not a JSON object
+// gets an error reply naming the problem; more messages per second than allowed, or a
+// binary frame, closes the connection. Everyone else is unaffected.
+class Connection : public QObject
+{
+    Q_OBJECT
+
+public:
+    struct Limits
+    {
+        qint64 maxFrameBytes = 4 * 1024 * 1024;
+        int maxMessagesPerSecond = 50000;
+    };
+
+    // Takes ownership of the socket.
+    Connection(QWebSocket *socket, PeerIdentity peer, Limits limits, QObject *parent = nullptr);
+    ~Connection() override;
+
+    const PeerIdentity &peer() const { return identity; }
+    QString describe() const; // "operator 'operator-1' from 127.0.0.1:53122"
+    bool isOpen() const;
+    QString tlsDescription() const; // protocol and cipher, for the console
+    void setTlsDescription(const QString &description) { tls = description; }
+    void send(const QJsonObject &message);
+    void sendError(const QString &type, qint64 requestId, const QString &error);
+    void close(const QString &reason);
+    quint64 framesReceived() const { return received; }
+
+Q_SIGNALS:
+    void messageReceived(const QJsonObject &message);
+    void disconnected();
+
+private:
+    void onText(const QString &text);
+    void onBinary(const QByteArray &data);
+    bool withinRate();
+
+    QPointer<QWebSocket> socket;
+    PeerIdentity identity;
+    Limits limits;
+    QElapsedTimer window;
+    int inWindow = 0;
+    quint64 received = 0;
+    QString tls;
+};
+
+} // namespace ticketsync

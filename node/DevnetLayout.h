@@ -1,0 +1,58 @@
+#pragma once
+
+#include "Membership.h"
+
+#include <QList>
+#include <QString>
+#include <optional>
+
+namespace ticketsync {
+
+// A complete local consortium on disk: CA and TLS certificates, signing keys, the membership,
+// per-node configs and ticket registries. Used by `ticketsync devnet` and by the network tests.
+struct DevnetOptions
+{
+    QString dir;
+    QString consortium = QStringLiteral("ticketsync-devnet");
+    int branches = 2;
+    int targets = 4;
+    int receivers = 3;
+    quint16 basePort = 7400;
+    int tickets = 20000;
+    // This target's registry is out of date: some amounts differ and some tickets are missing,
+    // so the histograms show real disagreement.
+    QString staleTarget = QStringLiteral("target-4");
+    int voteTimeoutMs = 1000;
+    int retryLimit = 3;
+    int retryBackoffMs = 250;
+};
+
+struct DevnetNode
+{
+    QString id;
+    Roles roles;
+    QString address;
+    QString configPath;
+    QString databasePath;
+};
+
+struct DevnetLayout
+{
+    QString dir;
+    QString membershipPath;
+    QString caPath;
+    QString operatorCertificate, operatorKey, operatorPkcs12;
+    QString auditorCertificate, auditorKey, auditorPkcs12;
+    QString pkcs12Password;
+    QList<DevnetNode> nodes; // coordinator first
+    Membership membership;
+
+    const DevnetNode *node(const QString &id) const;
+    QStringList idsWithRole(Role role) const;
+
+    // Creates what is missing and reuses what exists (keys, certificates, stores), so a
+    // re-run continues the same ledger. On failure names the file and the problem.
+    static std::optional<DevnetLayout> ensure(const DevnetOptions &options, QString *error);
+};
+
+} // namespace ticketsync

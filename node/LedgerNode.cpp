@@ -1,0 +1,1315 @@
+#include "LedgerNode.h"
+
+#include "NodeServer.h"
+#include "PeerLink.h"
+#include "TicketRegistryFile.h"
+
+#include <QDateTime>
+#include <QDir>
+#include <QFileInfo>
+#include <QHostAddress>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QLoggingCategory>
+
+Q_LOGGING_CATEGORY(lcNode, "ticketsync.node", QtInfoMsg)
+Q_LOGGING_CATEGORY(lcCoordinator, "ticketsync.node.coordinator", QtInfoMsg)
+Q_LOGGING_CATEGORY(lcSync, "ticketsync.node.sync", QtInfoMsg)
+
+namespace ticketsync {
+
+namespace {
+
+constexpr int kApiVersion = 1;
+constexpr int kRecentEvents = 20000;
+constexpr int kEventsPerPump = 2000;
+
+QString hex(const QByteArray &bytes)
+{
+    return QString::fromLatin1(bytes.toHex());
+}
+
+QString base64(const QByteArray &bytes)
+{
+    return QString::fromLatin1(bytes.toBase64());
+}
+
+// Decodes a base64 field; empty with an error when it is missing or not base64.
+QByteArray decodeField(const QJsonObject &message, const char *field, QString *error)
+{
+    const QJsonValue value = message.value(QLatin1String(field));
+    if (!value.isString()) {
+        *error = QStringLiteral("'%1' must be a base64 string").arg(QLatin1String(field));
+        return {};
+    }
+    auto decoded =
+        QByteArray::fromBase64Encoding(value.toString().toLatin1(), QByteArray::AbortOnBase64DecodingErrors);
+    if (!decoded) {
+        *error = QStringLiteral("'%1' is not valid base64").arg(QLatin1String(field));
+        return {};
+    }
+    return *decoded;
+}
+
+QByteArray digestField(const QJsonObject &message, QString *error)
+{
+    const QByteArray digest = QByteArray::fromHex(message.value(u"digest").toString().toLatin1());
+    if (digest.size() != 32)
+        *error = QStringLiteral("'digest' must be the write-off digest in 64 hex digits");
+    return digest;
+}
+
+QJsonObject histogramJson(const Decision &decision)
+{
+    QJsonObject histogram;
+    for (const StateCount &count : decision.histogram)
+        histogram.insert(stateName(count.stateCode), qint64(count.count));
+    return histogram;
+}
+
+QJsonObject decisionSummary(const Decision &decision, const QByteArray &digest)
+{
+    return QJsonObject{
+        {QStringLiteral("write_off_digest"), hex(digest)},
+        {QStringLiteral("ticket"), decision.writeOff.ticketId},
+        {QStringLiteral("version"), qint64(decision.writeOff.ticketVersion)},
+        {QStringLiteral("branch"), decision.writeOff.branchId},
+        {QStringLiteral("amount_minor"), decision.writeOff.amountMinor},
+        {QStringLiteral("currency"), decision.writeOff.currency},
+        {QStringLiteral("outcome"), outcomeName(decision.outcome)},
+        {QStringLiteral("state"),
+         decision.outcome == Outcome::Decided ? stateName(decision.decidedState) : QString()},
+        {QStringLiteral("histogram"), histogramJson(decision)},
+        {QStringLiteral("n"), qint64(decision.targetCount)},
+        {QStringLiteral("q"), qint64(decision.quorum)},
+        {QStringLiteral("missing"), qint64(decision.missing)},
+        {QStringLiteral("equivocating"), qint64(decision.equivocating)},
+        {QStringLiteral("issued_at_ms"), decision.writeOff.issuedAtMs},
+        {QStringLiteral("decided_at_ms"), decision.decidedAtMs},
+    };
+}
+
+// Operator commands; everything else on the API is read-only.
+bool isCommand(const QString &type)
+{
+    return type == QLatin1String("submit") || type == QLatin1String("resync_receiver") ||
+           type == QLatin1String("retry_deliveries") || type == QLatin1String("retry_undetermined");
+}
+
+} // namespace
+
+qint64 LedgerNode::nowMs()
+{
+    return QDateTime::currentMSecsSinceEpoch();
+}
+
+LedgerNode::~LedgerNode()
+{
+    shutdown();
+}
+
+std::unique_ptr<LedgerNode> LedgerNode::create(const NodeConfig &config, QString *error)
+{
+    std::unique_ptr<LedgerNode> node(new LedgerNode);
+    node->config = config;
+    node->nodeId = config.nodeId;
+    QString problem;
+    auto failWith = [&](const QString &message) -> std::unique_ptr<LedgerNode> {
+        if (error)
+            *error = message;
+        return nullptr;
+    };
+
+    std::optional<Membership> membership = Membership::load(config.membershipPath, &problem);
+    if (!membership)
+        return failWith(problem);
+    node->membership = std::move(*membership);
+    const Member *self = node->membership.member(config.nodeId);
+    if (!self)
+        return failWith(
+            QStringLiteral("%1: 'node_id': '%2' is not a member of consortium '%3' (%4)")
+                .arg(config.path, config.nodeId, node->membership.consortiumId(), config.membershipPath));
+    node->roles = self->roles;
+    for (const Member &member : node->membership.members()) {
+        if (member.hasRole(Role::Coordinator)) {
+            node->coordinatorId = member.id;
+            break;
+        }
+    }
+
+    std::optional<KeyPair> key = KeyFile::readSecretKey(config.signingKeyPath, &problem);
+    if (!key)
+        return failWith(QStringLiteral("%1: 'signing_key': %2").arg(config.path, problem));
+    if (key->publicKey != self->publicKey)
+        return failWith(QStringLiteral("%1: 'signing_key': %2 is not the key the membership lists for '%3'")
+                            .arg(config.path, config.signingKeyPath, config.nodeId));
+    node->signingKey = *key;
+
+    node->tls = TlsIdentity::load(config.tlsCertificatePath, config.tlsKeyPath, config.tlsCaPath, &problem);
+    if (!node->tls)
+        return failWith(QStringLiteral("%1: 'tls': %2").arg(config.path, problem));
+    const PeerIdentity tlsSelf = node->tls->self();
+    if (tlsSelf.kind != PartyKind::Node || tlsSelf.name != config.nodeId)
+        return failWith(QStringLiteral("%1: 'tls.certificate': %2 names %3 '%4', not node '%5'")
+                            .arg(config.path, config.tlsCertificatePath, partyKindName(tlsSelf.kind),
+                                 tlsSelf.name, config.nodeId));
+
+    node->store = LedgerStore::open(config.databasePath, &problem);
+    if (!node->store)
+        return failWith(problem);
+    if (const QString head = node->store->checkHead(); !head.isEmpty())
+        return failWith(QStringLiteral("%1: %2").arg(config.databasePath, head));
+    const QFileInfo database(config.databasePath);
+    node->journal = NodeJournal::open(
+        database.dir().filePath(database.completeBaseName() + QStringLiteral(".events")), &problem);
+    if (!node->journal)
+        return failWith(problem);
+    node->verifier = std::make_unique<ChainVerifier>(node->membership, 1);
+
+    if (node->roles.testFlag(Role::Target)) {
+        if (!config.registryPath.isEmpty()) {
+            std::optional<QList<Ticket>> tickets = TicketRegistryFile::read(config.registryPath, &problem);
+            if (!tickets)
+                return failWith(problem);
+            if (!node->store->importTickets(*tickets, &problem))
+                return failWith(problem);
+            qCInfo(lcNode) << "imported" << tickets->size() << "tickets from" << config.registryPath;
+        }
+        node->checker =
+            std::make_unique<WriteOffChecker>(node->membership, node->nodeId, node->signingKey, *node->store);
+    }
+    return node;
+}
+
+bool LedgerNode::start(QString *error)
+{
+    uptime.start();
+    flushTimer.setSingleShot(true);
+    connect(&flushTimer, &QTimer::timeout, this, &LedgerNode::flush);
+    subscriberPump.setSingleShot(true);
+    connect(&subscriberPump, &QTimer::timeout, this, &LedgerNode::pumpSubscribers);
+    broadcastSeq = journal->lastSeq();
+    connect(&rateTimer, &QTimer::timeout, this, [this] {
+        rateSamples.append(
+            {uptime.elapsed(),
+             counters.value(QStringLiteral("decided")) + counters.value(QStringLiteral("undetermined")),
+             counters.value(QStringLiteral("submissions")),
+             counters.value(QStringLiteral("confirmations")) +
+                 counters.value(QStringLiteral("confirmations_sent"))});
+        if (rateSamples.size() > 11)
+            rateSamples.removeFirst();
+    });
+    rateTimer.start(1000);
+
+    const Connection::Limits limits{config.maxFrameBytes, config.maxMessagesPerSecond};
+    server = new NodeServer(*tls, limits, this);
+    connect(server, &NodeServer::connectionOpened, this, &LedgerNode::onConnection);
+    QHostAddress address;
+    if (config.listenHost == QLatin1String("localhost"))
+        address = QHostAddress::LocalHost;
+    else if (!address.setAddress(config.listenHost)) {
+        if (error)
+            *error =
+                QStringLiteral("%1: 'listen': '%2' is not an IP address").arg(config.path, config.listenHost);
+        return false;
+    }
+    if (!server->listen(address, config.listenPort, error))
+        return false;
+
+    if (roles.testFlag(Role::Coordinator)) {
+        blockTimer.setSingleShot(true);
+        connect(&blockTimer, &QTimer::timeout, this, &LedgerNode::sealBlocks);
+        for (const Member &member : membership.members()) {
+            if (member.id != nodeId && (member.hasRole(Role::Target) || member.hasRole(Role::Receiver)))
+                consumers.insert(member.id, Consumer());
+        }
+        // Submissions accepted before a restart: finished if the ledger has them, else tallied again.
+        int resumed = 0;
+        for (const PendingSubmission &pending : journal->pendingSubmissions()) {
+            if (store->decidedState(pending.digest)) {
+                journal->removeSubmission(pending.digest);
+                continue;
+            }
+            if (pending.undetermined)
+                continue;
+            if (std::optional<WriteOffResult> writeOff = WriteOffResult::decode(pending.writeOff)) {
+                startRound(*writeOff, pending.writeOff, pending.receivedMs, pending.attempts);
+                ++resumed;
+            }
+        }
+        scheduleFlush();
+        qCInfo(lcCoordinator) << "coordinator at height" << store->height() << "resumed" << resumed
+                              << "accepted write-offs";
+    } else if (!coordinatorId.isEmpty()) {
+        const Member *coordinator = membership.member(coordinatorId);
+        coordinatorLink = new PeerLink(*tls, coordinator->address, coordinatorId, limits, this);
+        coordinatorLink->setBackoff(100, 2000);
+        connect(coordinatorLink, &PeerLink::connected, this, &LedgerNode::onCoordinatorLink);
+        connect(coordinatorLink, &PeerLink::disconnected, this, [this](const QString &reason) {
+            qCInfo(lcSync) << "link to the coordinator is down:" << reason;
+            syncing = false;
+            for (auto it = upstream.begin(); it != upstream.end(); ++it) {
+                if (it->client)
+                    it->client->sendError(
+                        QStringLiteral("submit"), it->clientRequestId,
+                        QStringLiteral("the link to the coordinator dropped before it answered; "
+                                       "look the write-off up by digest %1 before resubmitting")
+                            .arg(hex(it->digest)));
+            }
+            upstream.clear();
+        });
+        coordinatorLink->start();
+    }
+    qCInfo(lcNode) << "node" << nodeId << "(" << roleNames(roles).join(u", ") << ") listening on port"
+                   << server->port() << "at height" << store->height();
+    return true;
+}
+
+void LedgerNode::shutdown()
+{
+    if (coordinatorLink)
+        coordinatorLink->stop();
+    if (server)
+        server->close();
+    if (journal) {
+        QString problem;
+        if (!journal->commit(&problem))
+            qCCritical(lcNode) << problem;
+    }
+}
+
+quint16 LedgerNode::port() const
+{
+    return server ? server->port() : 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Transport and authorization
+
+void LedgerNode::onConnection(Connection *connection)
+{
+    connect(connection, &Connection::messageReceived, this,
+            [this, connection](const QJsonObject &message) { onMessage(connection, message); });
+    connect(connection, &Connection::disconnected, this, [this, connection] {
+        subscribers.remove(connection);
+        const QString peer = connection->peer().name;
+        if (connection->peer().kind == PartyKind::Node && nodePeers.value(peer) == connection) {
+            nodePeers.remove(peer);
+            if (consumers.contains(peer)) {
+                consumers[peer].connection = nullptr;
+                updateConsumerStatus(peer);
+            }
+        }
+    });
+}
+
+bool LedgerNode::allowed(Connection *connection, const QString &type, QString *why) const
+{
+    const PeerIdentity &peer = connection->peer();
+    if (peer.kind == PartyKind::Node) {
+        const Member *member = membership.member(peer.name);
+        if (!member) {
+            *why = QStringLiteral("node '%1' is not a member of this consortium").arg(peer.name);
+            return false;
+        }
+        if (!roles.testFlag(Role::Coordinator)) {
+            *why = QStringLiteral("'%1' is not a coordinator; nodes talk to the coordinator").arg(nodeId);
+            return false;
+        }
+        Role needed = Role::Branch;
+        if (type == QLatin1String("submit_write_off"))
+            needed = Role::Branch;
+        else if (type == QLatin1String("confirmation"))
+            needed = Role::Target;
+        else if (type == QLatin1String("get_blocks") || type == QLatin1String("ack") ||
+                 type == QLatin1String("sync_error")) {
+            if (member->hasRole(Role::Receiver) || member->hasRole(Role::Target))
+                return true;
+            *why = QStringLiteral("'%1' %2 is for receivers and targets").arg(peer.name, type);
+            return false;
+        } else if (type == QLatin1String("peer_hello"))
+            return true;
+        else {
+            *why = QStringLiteral("unknown node message type '%1'").arg(type);
+            return false;
+        }
+        if (!member->hasRole(needed)) {
+            *why = QStringLiteral("'%1' may not send '%2': that is for %3 nodes")
+                       .arg(peer.name, type, roleName(needed));
+            return false;
+        }
+        return true;
+    }
+    if (isCommand(type) && peer.kind != PartyKind::Operator) {
+        *why = QStringLiteral("role '%1' may not run '%2'; it is for operators")
+                   .arg(partyKindName(peer.kind), type);
+        return false;
+    }
+    return true;
+}
+
+void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
+{
+    const QString type = message.value(u"type").toString();
+    const qint64 requestId = message.value(u"id").toInteger(-1);
+    QString why;
+    if (!allowed(connection, type, &why)) {
+        qCWarning(lcNode) << "refused" << type << "from" << connection->describe() << ":" << why;
+        counters[QStringLiteral("refused_requests")]++;
+        connection->sendError(type, requestId, why);
+        return;
+    }
+    if (connection->peer().kind != PartyKind::Node) {
+        handleApi(connection, type, message);
+        return;
+    }
+    const QString peer = connection->peer().name;
+    if (type == QLatin1String("peer_hello")) {
+        nodePeers.insert(peer, connection);
+        if (consumers.contains(peer)) {
+            Consumer &consumer = consumers[peer];
+            consumer.connection = connection;
+            // Its claim only decides what we send; it verifies every block itself.
+            consumer.ackedHeight = qMin(quint64(message.value(u"height").toInteger(0)), store->height());
+            consumer.sentHeight = consumer.ackedHeight;
+            consumer.lastContactMs = nowMs();
+            consumer.lastError.clear();
+            updateConsumerStatus(peer);
+            if (consumer.ackedHeight < store->height())
+                pushBlocks(peer, consumer.ackedHeight + 1);
+        }
+        reply(connection,
+              {{QStringLiteral("type"), QStringLiteral("welcome")},
+               {QStringLiteral("node_id"), nodeId},
+               {QStringLiteral("height"), qint64(store->height())}},
+              message);
+        // A target that is back gets asked about every write-off still waiting for it.
+        if (membership.member(peer)->hasRole(Role::Target)) {
+            for (auto it = rounds.begin(); it != rounds.end(); ++it) {
+                Round &round = **it;
+                if (round.tally->missingTargets().contains(peer)) {
+                    connection->send({{QStringLiteral("type"), QStringLiteral("check")},
+                                      {QStringLiteral("write_off"), base64(round.encoded)}});
+                    round.asked.insert(peer);
+                }
+            }
+        }
+    } else if (type == QLatin1String("submit_write_off")) {
+        handleSubmission(connection, message);
+    } else if (type == QLatin1String("confirmation")) {
+        handleConfirmation(connection, message);
+    } else if (type == QLatin1String("get_blocks")) {
+        serveBlocks(connection, quint64(message.value(u"from").toInteger(1)),
+                    int(message.value(u"max").toInteger(config.syncBatchBlocks)), requestId);
+    } else if (type == QLatin1String("ack")) {
+        onAck(connection, message);
+    } else if (type == QLatin1String("sync_error")) {
+        if (consumers.contains(peer)) {
+            consumers[peer].lastError = message.value(u"error").toString().left(500);
+            consumers[peer].lastContactMs = nowMs();
+            updateConsumerStatus(peer);
+        }
+    }
+}
+
+void LedgerNode::reply(Connection *to, QJsonObject message, const QJsonObject &request)
+{
+    if (request.contains(u"id"))
+        message.insert(QStringLiteral("id"), request.value(u"id"));
+    to->send(message);
+}
+
+void LedgerNode::replyAfterCommit(Connection *to, QJsonObject message, const QJsonObject &request)
+{
+    if (request.contains(u"id"))
+        message.insert(QStringLiteral("id"), request.value(u"id"));
+    afterCommit.append({to, message});
+    scheduleFlush();
+}
+
+// ---------------------------------------------------------------------------------------
+// Coordinator: submissions, tallies, blocks, receivers
+
+void LedgerNode::handleSubmission(Connection *from, const QJsonObject &message)
+{
+    const qint64 requestId = message.value(u"id").toInteger(-1);
+    QString problem;
+    const QByteArray encoded = decodeField(message, "write_off", &problem);
+    std::optional<WriteOffResult> writeOff;
+    if (problem.isEmpty())
+        writeOff = WriteOffResult::decode(encoded, &problem);
+    if (writeOff && problem.isEmpty())
+        problem = writeOff->verify(membership);
+    if (writeOff && problem.isEmpty() && writeOff->branchId != from->peer().name)
+        problem = QStringLiteral("branch '%1' may not submit a write-off signed by '%2'")
+                      .arg(from->peer().name, writeOff->branchId);
+    if (!problem.isEmpty()) {
+        counters[QStringLiteral("refused_submissions")]++;
+        from->sendError(QStringLiteral("submit_write_off"), requestId, problem);
+        return;
+    }
+    const QByteArray digest = writeOff->digest();
+    QJsonObject answer{{QStringLiteral("type"), QStringLiteral("submitted")},
+                       {QStringLiteral("digest"), hex(digest)}};
+    if (const std::optional<quint16> state = store->decidedState(digest)) {
+        answer.insert(QStringLiteral("status"), QStringLiteral("decided"));
+        answer.insert(QStringLiteral("state"), stateName(*state));
+        reply(from, answer, message);
+        return;
+    }
+    if (rounds.contains(digest) || journal->hasSubmission(digest)) {
+        answer.insert(QStringLiteral("status"), QStringLiteral("already accepted"));
+        reply(from, answer, message);
+        return;
+    }
+    const qint64 now = nowMs();
+    journal->putSubmission(digest, encoded, now);
+    counters[QStringLiteral("submissions")]++;
+    emitEvent(QStringLiteral("write_off_issued"),
+              {{QStringLiteral("write_off_digest"), hex(digest)},
+               {QStringLiteral("ticket"), writeOff->ticketId},
+               {QStringLiteral("version"), qint64(writeOff->ticketVersion)},
+               {QStringLiteral("branch"), writeOff->branchId},
+               {QStringLiteral("amount_minor"), writeOff->amountMinor},
+               {QStringLiteral("currency"), writeOff->currency},
+               {QStringLiteral("reference"), writeOff->clientReference},
+               {QStringLiteral("issued_at_ms"), writeOff->issuedAtMs}});
+    startRound(*writeOff, encoded, now, 0);
+    answer.insert(QStringLiteral("status"), QStringLiteral("accepted"));
+    replyAfterCommit(from, answer, message);
+}
+
+void LedgerNode::startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,
+                            int attempts)
+{
+    const QByteArray digest = writeOff.digest();
+    auto round = std::make_shared<Round>();
+    round->writeOff = writeOff;
+    round->encoded = encoded;
+    round->tally = std::make_unique<Tally>(membership, writeOff);
+    round->startedMs = receivedMs;
+    round->attempts = attempts;
+    round->deadline = std::make_unique<QTimer>();
+    round->deadline->setSingleShot(true);
+    connect(round->deadline.get(), &QTimer::timeout, this, [this, digest] { onDeadline(digest); });
+    rounds.insert(digest, round);
+    askTargets(*round);
+    round->deadline->start(config.voteTimeoutMs);
+}
+
+void LedgerNode::askTargets(Round &round)
+{
+    const QJsonObject check{{QStringLiteral("type"), QStringLiteral("check")},
+                            {QStringLiteral("write_off"), base64(round.encoded)}};
+    for (const QString &target : round.tally->missingTargets()) {
+        Connection *connection = nodePeers.value(target);
+        if (connection && connection->isOpen()) {
+            connection->send(check);
+            round.asked.insert(target);
+        }
+    }
+}
+
+void LedgerNode::onDeadline(const QByteArray &digest)
+{
+    const auto found = rounds.constFind(digest);
+    if (found == rounds.cend())
+        return;
+    Round &round = **found;
+    if (round.tally->isFinal())
+        return;
+    if (round.attempts < config.retryLimit) {
+        // Ask the missing targets again, waiting longer each time.
+        ++round.attempts;
+        journal->updateSubmission(digest, round.attempts, false);
+        scheduleFlush();
+        askTargets(round);
+        const qint64 wait =
+            qMin<qint64>(qint64(config.retryBackoffMs) << qMin(round.attempts - 1, 16), 60000);
+        round.deadline->start(int(wait));
+        qCInfo(lcCoordinator) << "write-off" << round.writeOff.ticketId << "still missing"
+                              << round.tally->missing() << "votes; retry" << round.attempts << "of"
+                              << config.retryLimit;
+        return;
+    }
+    round.tally->expire();
+    finishRound(digest);
+}
+
+void LedgerNode::handleConfirmation(Connection *from, const QJsonObject &message)
+{
+    const qint64 requestId = message.value(u"id").toInteger(-1);
+    QString problem;
+    const QByteArray encoded = decodeField(message, "confirmation", &problem);
+    std::optional<StateConfirmation> confirmation;
+    if (problem.isEmpty())
+        confirmation = StateConfirmation::decode(encoded, &problem);
+    if (confirmation && confirmation->targetId != from->peer().name)
+        problem = QStringLiteral("a confirmation signed as '%1' arrived over the link of '%2'")
+                      .arg(confirmation->targetId, from->peer().name);
+    if (!problem.isEmpty()) {
+        counters[QStringLiteral("rejected_confirmations")]++;
+        from->sendError(QStringLiteral("confirmation"), requestId, problem);
+        return;
+    }
+    auto found = rounds.constFind(confirmation->writeOffDigest);
+    if (found == rounds.cend())
+        found = finishedRounds.constFind(confirmation->writeOffDigest);
+    if (found == finishedRounds.cend()) {
+        // A late vote on a finished write-off is normal; a vote nobody asked for is not.
+        if (!store->decidedState(confirmation->writeOffDigest) &&
+            !journal->decisionBytes(confirmation->writeOffDigest)) {
+            counters[QStringLiteral("rejected_confirmations")]++;
+            from->sendError(QStringLiteral("confirmation"), requestId,
+                            QStringLiteral("no tally is open for write-off %1; it was never submitted")
+                                .arg(hex(confirmation->writeOffDigest)));
+            emitEvent(QStringLiteral("confirmation_rejected"),
+                      {{QStringLiteral("target"), from->peer().name},
+                       {QStringLiteral("write_off_digest"), hex(confirmation->writeOffDigest)},
+                       {QStringLiteral("reason"), QStringLiteral("unsolicited: no such write-off")}});
+        }
+        return;
+    }
+    const std::shared_ptr<Round> round = *found;
+    QString reason;
+    const Tally::Verdict verdict = round->tally->add(*confirmation, &reason);
+    counters[QStringLiteral("confirmations")]++;
+    if (verdict == Tally::Verdict::Duplicate)
+        return;
+    emitEvent(QStringLiteral("confirmation_received"),
+              {{QStringLiteral("write_off_digest"), hex(confirmation->writeOffDigest)},
+               {QStringLiteral("ticket"), round->writeOff.ticketId},
+               {QStringLiteral("version"), qint64(round->writeOff.ticketVersion)},
+               {QStringLiteral("branch"), round->writeOff.branchId},
+               {QStringLiteral("target"), confirmation->targetId},
+               {QStringLiteral("state"), stateName(confirmation->stateCode)},
+               {QStringLiteral("reason"), confirmation->reason},
+               {QStringLiteral("verdict"), Tally::verdictName(verdict)},
+               {QStringLiteral("verdict_reason"), reason},
+               {QStringLiteral("confirmation"), base64(encoded)}});
+    if (verdict == Tally::Verdict::Equivocation) {
+        counters[QStringLiteral("equivocations")]++;
+        for (const EquivocationEvidence &evidence : round->tally->equivocations()) {
+            if (evidence.targetId != confirmation->targetId)
+                continue;
+            qCWarning(lcCoordinator) << "equivocation by" << evidence.targetId << "on"
+                                     << round->writeOff.ticketId;
+            emitEvent(QStringLiteral("equivocation"),
+                      {{QStringLiteral("write_off_digest"), hex(confirmation->writeOffDigest)},
+                       {QStringLiteral("ticket"), round->writeOff.ticketId},
+                       {QStringLiteral("target"), evidence.targetId},
+                       {QStringLiteral("first"), base64(evidence.first.encode())},
+                       {QStringLiteral("second"), base64(evidence.second.encode())}});
+        }
+    } else if (verdict != Tally::Verdict::Counted && verdict != Tally::Verdict::AfterOutcome) {
+        counters[QStringLiteral("rejected_confirmations")]++;
+    }
+    if (round->tally->isFinal() && rounds.contains(confirmation->writeOffDigest))
+        finishRound(confirmation->writeOffDigest);
+}
+
+void LedgerNode::finishRound(const QByteArray &digest)
+{
+    const std::shared_ptr<Round> round = rounds.take(digest);
+    if (!round)
+        return;
+    round->deadline->stop();
+    finishedRounds.insert(digest, round);
+    finishedOrder.append(digest);
+    if (finishedOrder.size() > 10000)
+        finishedRounds.remove(finishedOrder.takeFirst());
+    const Decision decision = round->tally->decision(nowMs());
+    const bool decided = decision.outcome == Outcome::Decided;
+    counters[decided ? QStringLiteral("decided") : QStringLiteral("undetermined")]++;
+    if (decided)
+        counters[QStringLiteral("decided_") + stateName(decision.decidedState)]++;
+    journal->recordDecision(digest, decision.writeOff.ticketId, decision.writeOff.ticketVersion,
+                            outcomeName(decision.outcome), decision.decidedState, decision.decidedAtMs, 0,
+                            decision.encode());
+    QJsonObject event = decisionSummary(decision, digest);
+    event.insert(QStringLiteral("attempts"), round->attempts + 1);
+    event.insert(QStringLiteral("latency_ms"), decision.decidedAtMs - round->startedMs);
+    emitEvent(QStringLiteral("decision_made"), event);
+    if (decided) {
+        blockQueue.append(decision);
+        if (blockQueue.size() >= config.blockMaxDecisions)
+            sealBlocks();
+        else if (!blockTimer.isActive())
+            blockTimer.start(config.blockIntervalMs);
+    } else {
+        // Left for an operator: `ticketsync retry-undetermined` or the console.
+        journal->updateSubmission(digest, round->attempts, true);
+        qCInfo(lcCoordinator) << "write-off" << decision.writeOff.ticketId << "is UNDETERMINED after"
+                              << round->attempts + 1 << "attempts";
+    }
+}
+
+void LedgerNode::sealBlocks()
+{
+    blockTimer.stop();
+    const quint64 before = store->height();
+    while (!blockQueue.isEmpty()) {
+        Block block;
+        block.height = store->height() + 1;
+        block.previousHash = store->headHash();
+        block.membershipHash = membership.hash();
+        block.timestampMs = nowMs();
+        block.coordinatorId = nodeId;
+        block.decisions = blockQueue.mid(0, config.blockMaxDecisions);
+        blockQueue.remove(0, block.decisions.size());
+        block.seal(signingKey);
+        QString problem;
+        if (!store->appendBlocks({block}, &problem)) {
+            // Only a conflict the targets' locks should have made impossible gets here.
+            qCCritical(lcCoordinator) << "cannot append block" << block.height << ":" << problem;
+            emitEvent(QStringLiteral("block_refused"),
+                      {{QStringLiteral("height"), qint64(block.height)}, {QStringLiteral("error"), problem}});
+            continue;
+        }
+        counters[QStringLiteral("blocks")]++;
+        for (const Decision &decision : std::as_const(block.decisions)) {
+            const QByteArray digest = decision.writeOff.digest();
+            journal->removeSubmission(digest);
+            journal->recordDecision(digest, decision.writeOff.ticketId, decision.writeOff.ticketVersion,
+                                    outcomeName(decision.outcome), decision.decidedState,
+                                    decision.decidedAtMs, block.height, decision.encode());
+        }
+        emitEvent(QStringLiteral("block_appended"), {{QStringLiteral("height"), qint64(block.height)},
+                                                     {QStringLiteral("hash"), hex(block.hash())},
+                                                     {QStringLiteral("decisions"), block.decisions.size()},
+                                                     {QStringLiteral("timestamp_ms"), block.timestampMs}});
+    }
+    for (auto it = consumers.begin(); it != consumers.end(); ++it) {
+        if (it->connection && it->sentHeight == before && store->height() > before)
+            pushBlocks(it.key(), before + 1);
+        updateConsumerStatus(it.key());
+    }
+}
+
+void LedgerNode::pushBlocks(const QString &consumerId, quint64 fromHeight)
+{
+    Consumer &consumer = consumers[consumerId];
+    if (!consumer.connection)
+        return;
+    QString problem;
+    const QList<Block> blocks = store->blocks(fromHeight, config.syncBatchBlocks, &problem);
+    if (!problem.isEmpty()) {
+        qCCritical(lcSync) << problem;
+        return;
+    }
+    if (blocks.isEmpty())
+        return;
+    QJsonArray encoded;
+    for (const Block &block : blocks)
+        encoded.append(base64(block.encode()));
+    consumer.connection->send({{QStringLiteral("type"), QStringLiteral("blocks")},
+                               {QStringLiteral("blocks"), encoded},
+                               {QStringLiteral("head"), qint64(store->height())}});
+    consumer.sentHeight = blocks.last().height;
+}
+
+void LedgerNode::serveBlocks(Connection *to, quint64 fromHeight, int maxCount, qint64 requestId)
+{
+    QString problem;
+    const QList<Block> blocks =
+        store->blocks(qMax<quint64>(1, fromHeight), qBound(1, maxCount, 1000), &problem);
+    if (!problem.isEmpty()) {
+        to->sendError(QStringLiteral("get_blocks"), requestId, problem);
+        return;
+    }
+    QJsonArray encoded;
+    for (const Block &block : blocks)
+        encoded.append(base64(block.encode()));
+    QJsonObject answer{{QStringLiteral("type"), QStringLiteral("blocks")},
+                       {QStringLiteral("blocks"), encoded},
+                       {QStringLiteral("head"), qint64(store->height())}};
+    if (requestId >= 0)
+        answer.insert(QStringLiteral("id"), requestId);
+    to->send(answer);
+    if (consumers.contains(to->peer().name) && !blocks.isEmpty())
+        consumers[to->peer().name].sentHeight = blocks.last().height;
+}
+
+void LedgerNode::onAck(Connection *from, const QJsonObject &message)
+{
+    const QString peer = from->peer().name;
+    if (!consumers.contains(peer))
+        return;
+    Consumer &consumer = consumers[peer];
+    consumer.ackedHeight = qMin(quint64(message.value(u"height").toInteger(0)), store->height());
+    consumer.lastContactMs = nowMs();
+    consumer.lastError.clear();
+    updateConsumerStatus(peer);
+}
+
+QJsonObject LedgerNode::consumerJson(const QString &consumerId) const
+{
+    const Consumer consumer = consumers.value(consumerId);
+    const quint64 head = store->height();
+    const QString status = !consumer.connection           ? QStringLiteral("unreachable")
+                           : consumer.ackedHeight >= head ? QStringLiteral("in_sync")
+                                                          : QStringLiteral("lagging");
+    return QJsonObject{
+        {QStringLiteral("receiver"), consumerId},
+        {QStringLiteral("roles"),
+         QJsonArray::fromStringList(roleNames(membership.member(consumerId)->roles))},
+        {QStringLiteral("status"), status},
+        {QStringLiteral("acked_height"), qint64(consumer.ackedHeight)},
+        {QStringLiteral("head_height"), qint64(head)},
+        {QStringLiteral("lag_blocks"), qint64(head - qMin(head, consumer.ackedHeight))},
+        {QStringLiteral("lag_ms"), consumer.behindSinceMs ? nowMs() - consumer.behindSinceMs : 0},
+        {QStringLiteral("last_error"), consumer.lastError},
+        {QStringLiteral("last_contact_ms"), consumer.lastContactMs},
+    };
+}
+
+void LedgerNode::updateConsumerStatus(const QString &consumerId)
+{
+    Consumer &consumer = consumers[consumerId];
+    const bool behind = consumer.ackedHeight < store->height();
+    if (behind && consumer.behindSinceMs == 0)
+        consumer.behindSinceMs = nowMs();
+    else if (!behind)
+        consumer.behindSinceMs = 0;
+    const QJsonObject status = consumerJson(consumerId);
+    const QString summary = QStringLiteral("%1/%2/%3")
+                                .arg(status.value(u"status").toString())
+                                .arg(consumer.ackedHeight)
+                                .arg(consumer.lastError);
+    if (summary == consumer.reportedStatus)
+        return;
+    consumer.reportedStatus = summary;
+    emitEvent(QStringLiteral("receiver_status"), status);
+}
+
+QJsonObject LedgerNode::resyncReceiver(const QJsonObject &message, QString *error)
+{
+    const QString receiver = message.value(u"receiver").toString();
+    const qint64 from = message.value(u"from_height").toInteger(-1);
+    if (!consumers.contains(receiver)) {
+        *error = QStringLiteral("'%1' is not a receiver of this coordinator").arg(receiver);
+        return {};
+    }
+    if (from < 1 || quint64(from) > store->height() + 1) {
+        *error = QStringLiteral("'from_height' must be from 1 to %1").arg(store->height() + 1);
+        return {};
+    }
+    Consumer &consumer = consumers[receiver];
+    if (!consumer.connection) {
+        *error = QStringLiteral("'%1' is unreachable (%2); it will catch up by itself when it reconnects")
+                     .arg(receiver, consumer.lastError.isEmpty() ? QStringLiteral("not connected")
+                                                                 : consumer.lastError);
+        return {};
+    }
+    pushBlocks(receiver, quint64(from));
+    return {{QStringLiteral("outcome"),
+             QStringLiteral("re-sync of %1 from height %2 started; it has acknowledged %3 of %4")
+                 .arg(receiver)
+                 .arg(from)
+                 .arg(consumer.ackedHeight)
+                 .arg(store->height())},
+            {QStringLiteral("receiver"), consumerJson(receiver)}};
+}
+
+QJsonObject LedgerNode::retryDeliveries()
+{
+    QStringList retried, unreachable;
+    for (auto it = consumers.begin(); it != consumers.end(); ++it) {
+        if (it->ackedHeight >= store->height())
+            continue;
+        if (!it->connection) {
+            unreachable.append(it.key());
+            continue;
+        }
+        pushBlocks(it.key(), it->ackedHeight + 1);
+        retried.append(it.key());
+    }
+    return {{QStringLiteral("outcome"),
+             retried.isEmpty() && unreachable.isEmpty()
+                 ? QStringLiteral("every receiver is in sync; nothing to retry")
+                 : QStringLiteral("delivery retried to %1 receiver(s)%2")
+                       .arg(retried.size())
+                       .arg(unreachable.isEmpty()
+                                ? QString()
+                                : QStringLiteral("; unreachable: %1").arg(unreachable.join(u", ")))},
+            {QStringLiteral("retried"), QJsonArray::fromStringList(retried)},
+            {QStringLiteral("unreachable"), QJsonArray::fromStringList(unreachable)}};
+}
+
+QJsonObject LedgerNode::retryUndetermined(const QJsonObject &message, QString *error)
+{
+    const QByteArray digest = digestField(message, error);
+    if (!error->isEmpty())
+        return {};
+    if (const std::optional<quint16> state = store->decidedState(digest))
+        return {{QStringLiteral("outcome"),
+                 QStringLiteral("already decided %1; nothing to retry").arg(stateName(*state))}};
+    if (rounds.contains(digest))
+        return {{QStringLiteral("outcome"), QStringLiteral("the tally is already running")}};
+    for (const PendingSubmission &pending : journal->pendingSubmissions()) {
+        if (pending.digest != digest)
+            continue;
+        std::optional<WriteOffResult> writeOff = WriteOffResult::decode(pending.writeOff, error);
+        if (!writeOff)
+            return {};
+        journal->updateSubmission(digest, 0, false);
+        startRound(*writeOff, pending.writeOff, nowMs(), 0);
+        return {{QStringLiteral("outcome"),
+                 QStringLiteral("tally of %1 version %2 restarted; %3 target(s) connected")
+                     .arg(writeOff->ticketId)
+                     .arg(writeOff->ticketVersion)
+                     .arg(rounds.value(digest)->asked.size())}};
+    }
+    *error = QStringLiteral("no write-off with digest %1 was accepted by this coordinator").arg(hex(digest));
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------
+// Targets and receivers: the link to the coordinator
+
+void LedgerNode::onCoordinatorLink(Connection *connection)
+{
+    connect(connection, &Connection::messageReceived, this, &LedgerNode::onCoordinatorMessage);
+    syncing = false;
+    connection->send({{QStringLiteral("type"), QStringLiteral("peer_hello")},
+                      {QStringLiteral("node_id"), nodeId},
+                      {QStringLiteral("height"), qint64(store->height())},
+                      {QStringLiteral("head"), hex(store->headHash())}});
+    if (roles.testFlag(Role::Receiver) || roles.testFlag(Role::Target))
+        requestBlocks();
+}
+
+void LedgerNode::onCoordinatorMessage(const QJsonObject &message)
+{
+    const QString type = message.value(u"type").toString();
+    if (type == QLatin1String("check") && checker) {
+        handleCheck(message);
+    } else if (type == QLatin1String("blocks") &&
+               (roles.testFlag(Role::Receiver) || roles.testFlag(Role::Target))) {
+        applyBlocks(message);
+    } else if (type == QLatin1String("submitted") || type == QLatin1String("error")) {
+        const BranchRequest request = upstream.take(message.value(u"id").toInteger(-1));
+        if (request.client) {
+            QJsonObject answer = message;
+            answer.insert(QStringLiteral("id"), request.clientRequestId);
+            if (type == QLatin1String("error"))
+                answer.insert(QStringLiteral("request"), QStringLiteral("submit"));
+            request.client->send(answer);
+        } else if (type == QLatin1String("error")) {
+            qCWarning(lcNode) << "the coordinator answered with an error:"
+                              << message.value(u"error").toString();
+        }
+    }
+}
+
+void LedgerNode::handleCheck(const QJsonObject &message)
+{
+    Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
+    QString problem;
+    const QByteArray encoded = decodeField(message, "write_off", &problem);
+    std::optional<WriteOffResult> writeOff;
+    if (problem.isEmpty())
+        writeOff = WriteOffResult::decode(encoded, &problem);
+    if (!writeOff) {
+        if (link)
+            link->sendError(QStringLiteral("check"), -1, problem);
+        return;
+    }
+    QString storeError;
+    const std::optional<StateConfirmation> confirmation = checker->check(*writeOff, &storeError);
+    if (!confirmation) {
+        // Nothing signed: the coordinator asks again after its timeout.
+        qCCritical(lcNode) << "cannot check" << writeOff->ticketId << ":" << storeError;
+        return;
+    }
+    counters[QStringLiteral("confirmations_sent")]++;
+    emitEvent(QStringLiteral("confirmation_sent"),
+              {{QStringLiteral("write_off_digest"), hex(confirmation->writeOffDigest)},
+               {QStringLiteral("ticket"), writeOff->ticketId},
+               {QStringLiteral("version"), qint64(writeOff->ticketVersion)},
+               {QStringLiteral("branch"), writeOff->branchId},
+               {QStringLiteral("state"), stateName(confirmation->stateCode)},
+               {QStringLiteral("reason"), confirmation->reason}});
+    if (link)
+        link->send({{QStringLiteral("type"), QStringLiteral("confirmation")},
+                    {QStringLiteral("confirmation"), base64(confirmation->encode())}});
+}
+
+void LedgerNode::requestBlocks()
+{
+    Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
+    if (!link || syncing)
+        return;
+    syncing = true;
+    link->send({{QStringLiteral("type"), QStringLiteral("get_blocks")},
+                {QStringLiteral("from"), qint64(store->height() + 1)},
+                {QStringLiteral("max"), config.syncBatchBlocks}});
+}
+
+void LedgerNode::applyBlocks(const QJsonObject &message)
+{
+    Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
+    syncing = false;
+    const QJsonArray encoded = message.value(u"blocks").toArray();
+    const quint64 claimedHead = quint64(message.value(u"head").toInteger(0));
+    QList<Block> fresh;
+    QString problem;
+    for (qsizetype i = 0; i < encoded.size() && problem.isEmpty(); ++i) {
+        QString why;
+        const QByteArray bytes = QByteArray::fromBase64(encoded.at(i).toString().toLatin1());
+        std::optional<Block> block = Block::decode(bytes, &why);
+        if (!block) {
+            problem = QStringLiteral("blocks[%1]: %2").arg(i).arg(why);
+            break;
+        }
+        if (block->height <= store->height()) {
+            // Already stored: it must be the very block we have.
+            const std::optional<Block> mine = store->block(block->height);
+            if (mine && mine->hash() != block->hash())
+                problem = QStringLiteral("block %1 conflicts with the one stored here").arg(block->height);
+            continue;
+        }
+        fresh.append(std::move(*block));
+    }
+    if (problem.isEmpty() && !fresh.isEmpty()) {
+        if (fresh.first().height != store->height() + 1) {
+            // A gap: ask from where we are instead.
+            requestBlocks();
+            return;
+        }
+        const ChainReport report = verifier->verify(store->headHash(), fresh);
+        if (!report.ok)
+            problem = report.error;
+        else if (!store->appendBlocks(fresh, &problem))
+            problem = QStringLiteral("storing: %1").arg(problem);
+    }
+    if (!problem.isEmpty()) {
+        qCWarning(lcSync) << "refused blocks from the coordinator:" << problem;
+        counters[QStringLiteral("sync_errors")]++;
+        emitEvent(QStringLiteral("sync_error"), {{QStringLiteral("error"), problem}});
+        if (link)
+            link->send(
+                {{QStringLiteral("type"), QStringLiteral("sync_error")}, {QStringLiteral("error"), problem}});
+        return;
+    }
+    for (const Block &block : std::as_const(fresh)) {
+        counters[QStringLiteral("blocks")]++;
+        for (const Decision &decision : block.decisions)
+            journal->recordDecision(decision.writeOff.digest(), decision.writeOff.ticketId,
+                                    decision.writeOff.ticketVersion, outcomeName(decision.outcome),
+                                    decision.decidedState, decision.decidedAtMs, block.height,
+                                    decision.encode());
+        emitEvent(QStringLiteral("block_appended"), {{QStringLiteral("height"), qint64(block.height)},
+                                                     {QStringLiteral("hash"), hex(block.hash())},
+                                                     {QStringLiteral("decisions"), block.decisions.size()},
+                                                     {QStringLiteral("timestamp_ms"), block.timestampMs}});
+    }
+    if (link)
+        link->send({{QStringLiteral("type"), QStringLiteral("ack")},
+                    {QStringLiteral("height"), qint64(store->height())},
+                    {QStringLiteral("head"), hex(store->headHash())}});
+    if (claimedHead > store->height())
+        requestBlocks();
+}
+
+// ---------------------------------------------------------------------------------------
+// Branch
+
+void LedgerNode::handleClientSubmit(Connection *client, const QJsonObject &message)
+{
+    const qint64 requestId = message.value(u"id").toInteger(-1);
+    WriteOffResult writeOff;
+    writeOff.membershipHash = membership.hash();
+    writeOff.ticketId = message.value(u"ticket").toString();
+    writeOff.ticketVersion = quint32(message.value(u"version").toInteger(1));
+    writeOff.amountMinor = message.value(u"amount_minor").toInteger(0);
+    writeOff.currency = message.value(u"currency").toString(QStringLiteral("CNY"));
+    writeOff.branchId = nodeId;
+    writeOff.issuedAtMs = nowMs();
+    writeOff.clientReference = message.value(u"reference").toString();
+    if (const QString problem = writeOff.checkFields(); !problem.isEmpty()) {
+        client->sendError(QStringLiteral("submit"), requestId, problem);
+        return;
+    }
+    Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
+    if (!link) {
+        client->sendError(
+            QStringLiteral("submit"), requestId,
+            QStringLiteral("the coordinator is unreachable (%1); the write-off was not submitted")
+                .arg(coordinatorLink ? coordinatorLink->lastError() : QStringLiteral("no link")));
+        return;
+    }
+    writeOff.sign(signingKey);
+    const qint64 upstreamId = nextUpstreamId++;
+    upstream.insert(upstreamId, {client, requestId, writeOff.digest()});
+    counters[QStringLiteral("submissions")]++;
+    link->send({{QStringLiteral("type"), QStringLiteral("submit_write_off")},
+                {QStringLiteral("id"), upstreamId},
+                {QStringLiteral("write_off"), base64(writeOff.encode())}});
+    emitEvent(QStringLiteral("write_off_issued"),
+              {{QStringLiteral("write_off_digest"), hex(writeOff.digest())},
+               {QStringLiteral("ticket"), writeOff.ticketId},
+               {QStringLiteral("version"), qint64(writeOff.ticketVersion)},
+               {QStringLiteral("branch"), nodeId},
+               {QStringLiteral("amount_minor"), writeOff.amountMinor},
+               {QStringLiteral("currency"), writeOff.currency},
+               {QStringLiteral("reference"), writeOff.clientReference},
+               {QStringLiteral("issued_at_ms"), writeOff.issuedAtMs}});
+}
+
+// ---------------------------------------------------------------------------------------
+// Monitoring API
+
+void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonObject &message)
+{
+    const qint64 requestId = message.value(u"id").toInteger(-1);
+    QString error;
+    if (type == QLatin1String("hello")) {
+        reply(client,
+              {{QStringLiteral("type"), QStringLiteral("welcome")},
+               {QStringLiteral("api_version"), kApiVersion},
+               {QStringLiteral("node_id"), nodeId},
+               {QStringLiteral("roles"), QJsonArray::fromStringList(roleNames(roles))},
+               {QStringLiteral("consortium"), membership.consortiumId()},
+               {QStringLiteral("membership_hash"), hex(membership.hash())},
+               {QStringLiteral("client"), client->peer().name},
+               {QStringLiteral("client_role"), partyKindName(client->peer().kind)},
+               {QStringLiteral("tls"), client->tlsDescription()},
+               {QStringLiteral("height"), qint64(store->height())},
+               {QStringLiteral("last_seq"), broadcastSeq}},
+              message);
+    } else if (type == QLatin1String("subscribe")) {
+        reply(client,
+              {{QStringLiteral("type"), QStringLiteral("subscribed")},
+               {QStringLiteral("from_seq"), qMax<qint64>(1, message.value(u"from_seq").toInteger(1))},
+               {QStringLiteral("last_seq"), broadcastSeq}},
+              message);
+        subscribe(client, message.value(u"from_seq").toInteger(1));
+    } else if (type == QLatin1String("status")) {
+        QJsonObject status = statusJson();
+        status.insert(QStringLiteral("type"), QStringLiteral("status"));
+        reply(client, status, message);
+    } else if (type == QLatin1String("membership")) {
+        reply(client,
+              {{QStringLiteral("type"), QStringLiteral("membership")},
+               {QStringLiteral("membership"), QJsonDocument::fromJson(membership.toJson()).object()},
+               {QStringLiteral("hash"), hex(membership.hash())},
+               {QStringLiteral("n"), membership.targetCount()},
+               {QStringLiteral("q"), membership.quorum()}},
+              message);
+    } else if (type == QLatin1String("history")) {
+        HistoryQuery query;
+        query.ticketId = message.value(u"ticket").toString();
+        query.fromMs = message.value(u"from_ms").toInteger(0);
+        query.toMs = message.value(u"to_ms").toInteger(0);
+        query.outcome = message.value(u"outcome").toString();
+        query.beforeId = message.value(u"before_id").toInteger(0);
+        query.limit = int(message.value(u"limit").toInteger(100));
+        if (!query.outcome.isEmpty() && query.outcome != QLatin1String("DECIDED") &&
+            query.outcome != QLatin1String("UNDETERMINED")) {
+            client->sendError(type, requestId, QStringLiteral("'outcome' must be DECIDED or UNDETERMINED"));
+            return;
+        }
+        const QJsonArray rows = journal->history(query, &error);
+        if (!error.isEmpty()) {
+            client->sendError(type, requestId, error);
+            return;
+        }
+        reply(client, {{QStringLiteral("type"), QStringLiteral("history")}, {QStringLiteral("rows"), rows}},
+              message);
+    } else if (type == QLatin1String("decision")) {
+        const QByteArray digest = digestField(message, &error);
+        const std::optional<QByteArray> bytes =
+            error.isEmpty() ? journal->decisionBytes(digest) : std::nullopt;
+        std::optional<Decision> decision = bytes ? Decision::decode(*bytes, &error) : std::nullopt;
+        if (!decision) {
+            client->sendError(type, requestId,
+                              error.isEmpty()
+                                  ? QStringLiteral("no decision for write-off %1 here").arg(hex(digest))
+                                  : error);
+            return;
+        }
+        QJsonObject answer = decisionSummary(*decision, digest);
+        answer.insert(QStringLiteral("type"), QStringLiteral("decision"));
+        answer.insert(QStringLiteral("decision"), base64(*bytes));
+        reply(client, answer, message);
+    } else if (type == QLatin1String("receivers")) {
+        if (!roles.testFlag(Role::Coordinator)) {
+            client->sendError(
+                type, requestId,
+                QStringLiteral("'%1' is not the coordinator; ask '%2'").arg(nodeId, coordinatorId));
+            return;
+        }
+        QJsonArray list;
+        for (auto it = consumers.cbegin(); it != consumers.cend(); ++it)
+            list.append(consumerJson(it.key()));
+        reply(client,
+              {{QStringLiteral("type"), QStringLiteral("receivers")}, {QStringLiteral("receivers"), list}},
+              message);
+    } else if (type == QLatin1String("submit")) {
+        if (!roles.testFlag(Role::Branch)) {
+            client->sendError(type, requestId, QStringLiteral("'%1' is not a branch node").arg(nodeId));
+            return;
+        }
+        handleClientSubmit(client, message);
+    } else if (isCommand(type)) {
+        if (!roles.testFlag(Role::Coordinator)) {
+            client->sendError(
+                type, requestId,
+                QStringLiteral("'%1' is not the coordinator; send it to '%2'").arg(nodeId, coordinatorId));
+            return;
+        }
+        QJsonObject result;
+        if (type == QLatin1String("resync_receiver"))
+            result = resyncReceiver(message, &error);
+        else if (type == QLatin1String("retry_deliveries"))
+            result = retryDeliveries();
+        else
+            result = retryUndetermined(message, &error);
+        if (!error.isEmpty()) {
+            client->sendError(type, requestId, error);
+            return;
+        }
+        qCInfo(lcNode) << "operator" << client->peer().name << "ran" << type << ":"
+                       << result.value(u"outcome").toString();
+        emitEvent(QStringLiteral("operator_command"),
+                  {{QStringLiteral("command"), type},
+                   {QStringLiteral("operator"), client->peer().name},
+                   {QStringLiteral("outcome"), result.value(u"outcome")}});
+        result.insert(QStringLiteral("type"), QStringLiteral("command_result"));
+        result.insert(QStringLiteral("command"), type);
+        reply(client, result, message);
+    } else {
+        client->sendError(type, requestId, QStringLiteral("unknown message type '%1'").arg(type));
+    }
+}
+
+QJsonObject LedgerNode::statusJson() const
+{
+    QJsonObject counts;
+    for (auto it = counters.cbegin(); it != counters.cend(); ++it)
+        counts.insert(it.key(), it.value());
+    const double seconds = qMax(0.001, double(uptime.elapsed()) / 1000.0);
+    return QJsonObject{
+        {QStringLiteral("node_id"), nodeId},
+        {QStringLiteral("roles"), QJsonArray::fromStringList(roleNames(roles))},
+        {QStringLiteral("height"), qint64(store->height())},
+        {QStringLiteral("head"), hex(store->headHash())},
+        {QStringLiteral("last_seq"), broadcastSeq},
+        {QStringLiteral("uptime_s"), seconds},
+        {QStringLiteral("counters"), counts},
+        {QStringLiteral("rates"), rates()},
+        {QStringLiteral("decisions_per_second_avg"),
+         double(counters.value(QStringLiteral("decided")) + counters.value(QStringLiteral("undetermined"))) /
+             seconds},
+        {QStringLiteral("queues"), QJsonObject{{QStringLiteral("open_tallies"), rounds.size()},
+                                               {QStringLiteral("block_queue"), blockQueue.size()},
+                                               {QStringLiteral("replies_waiting_commit"), afterCommit.size()},
+                                               {QStringLiteral("subscribers"), subscribers.size()},
+                                               {QStringLiteral("branch_requests"), upstream.size()}}},
+        {QStringLiteral("coordinator_link"),
+         coordinatorLink
+             ? (coordinatorLink->connection() ? QStringLiteral("up")
+                                              : QStringLiteral("down: ") + coordinatorLink->lastError())
+             : QString()},
+    };
+}
+
+QJsonObject LedgerNode::rates() const
+{
+    if (rateSamples.size() < 2)
+        return {};
+    const RateSample &first = rateSamples.first();
+    const RateSample &last = rateSamples.last();
+    const double seconds = qMax(0.001, double(last.atMs - first.atMs) / 1000.0);
+    return {
+        {QStringLiteral("window_s"), seconds},
+        {QStringLiteral("decisions_per_second"), double(last.decisions - first.decisions) / seconds},
+        {QStringLiteral("submissions_per_second"), double(last.submissions - first.submissions) / seconds},
+        {QStringLiteral("confirmations_per_second"),
+         double(last.confirmations - first.confirmations) / seconds}};
+}
+
+void LedgerNode::subscribe(Connection *client, qint64 fromSeq)
+{
+    subscribers.insert(client, qMax<qint64>(1, fromSeq));
+    pumpSubscribers();
+}
+
+void LedgerNode::pumpSubscribers()
+{
+    bool behind = false;
+    for (auto it = subscribers.begin(); it != subscribers.end(); ++it) {
+        Connection *client = it.key();
+        qint64 &next = it.value();
+        int sent = 0;
+        while (next <= broadcastSeq && sent < kEventsPerPump) {
+            QList<JournalEvent> page;
+            if (!recentEvents.isEmpty() && next >= recentEvents.first().seq) {
+                const qsizetype offset = next - recentEvents.first().seq;
+                page = recentEvents.mid(offset, kEventsPerPump - sent);
+            } else {
+                page = journal->events(next, kEventsPerPump - sent);
+            }
+            if (page.isEmpty())
+                break;
+            for (const JournalEvent &event : std::as_const(page)) {
+                if (event.seq > broadcastSeq)
+                    break;
+                QJsonObject frame = event.toJson();
+                frame.insert(QStringLiteral("type"), QStringLiteral("event"));
+                client->send(frame);
+                next = event.seq + 1;
+                ++sent;
+            }
+        }
+        if (next <= broadcastSeq)
+            behind = true;
+    }
+    if (behind)
+        subscriberPump.start(0);
+}
+
+void LedgerNode::emitEvent(const QString &kind, const QJsonObject &body)
+{
+    const qint64 at = nowMs();
+    const qint64 seq = journal->appendEvent(kind, body, at);
+    if (seq > 0)
+        pendingEvents.append({seq, at, kind, body});
+    scheduleFlush();
+}
+
+void LedgerNode::scheduleFlush()
+{
+    if (!flushTimer.isActive())
+        flushTimer.start(0);
+}
+
+void LedgerNode::flush()
+{
+    QString problem;
+    const bool stored = journal->commit(&problem);
+    if (!stored)
+        qCCritical(lcNode) << "journal commit failed:" << problem;
+    for (const PendingReply &pending : std::as_const(afterCommit)) {
+        if (!pending.connection)
+            continue;
+        if (stored)
+            pending.connection->send(pending.message);
+        else
+            pending.connection->sendError(pending.message.value(u"type").toString(),
+                                          pending.message.value(u"id").toInteger(-1),
+                                          QStringLiteral("not stored: %1").arg(problem));
+    }
+    afterCommit.clear();
+    if (stored && !pendingEvents.isEmpty()) {
+        broadcastSeq = pendingEvents.last().seq;
+        recentEvents.append(pendingEvents);
+        if (recentEvents.size() > kRecentEvents)
+            recentEvents.remove(0, recentEvents.size() - kRecentEvents);
+    }
+    pendingEvents.clear();
+    pumpSubscribers();
+}
+
+} // namespace ticketsync

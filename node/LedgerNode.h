@@ -1,0 +1,192 @@
+#pragma once
+
+#include "Block.h"
+#include "ChainVerifier.h"
+#include "Connection.h"
+#include "KeyFile.h"
+#include "LedgerStore.h"
+#include "Membership.h"
+#include "NodeConfig.h"
+#include "NodeJournal.h"
+#include "SignatureScheme.h"
+#include "Tally.h"
+#include "TlsIdentity.h"
+#include "WriteOffChecker.h"
+
+#include <QElapsedTimer>
+#include <QHash>
+#include <QJsonObject>
+#include <QObject>
+#include <QPointer>
+#include <QSet>
+#include <QTimer>
+#include <memory>
+
+namespace ticketsync {
+
+class NodeServer;
+class PeerLink;
+
+// One ledger node. Its roles come from the membership: a coordinator runs the tallies,
+// seals blocks and feeds every receiver; a branch signs write-offs and hands them to the
+// coordinator; a target checks them against its registry under the per-ticket lock; a
+// receiver (and every target) stores the verified chain. Every node serves the monitoring
+// API (docs/api.md) on the same TLS WebSocket endpoint as its peers.
+class LedgerNode : public QObject
+{
+    Q_OBJECT
+
+public:
+    ~LedgerNode() override;
+    // Loads keys, membership, stores and the registry. On failure returns nullptr and names
+    // what is wrong in one line.
+    static std::unique_ptr<LedgerNode> create(const NodeConfig &config, QString *error);
+
+    bool start(QString *error);
+    void shutdown();
+    quint16 port() const;
+    const QString &id() const { return nodeId; }
+
+private:
+    // A write-off the coordinator is tallying.
+    struct Round
+    {
+        WriteOffResult writeOff;
+        QByteArray encoded;
+        std::unique_ptr<Tally> tally;
+        qint64 startedMs = 0;
+        int attempts = 0;
+        QSet<QString> asked;
+        std::unique_ptr<QTimer> deadline;
+    };
+    // A node that stores the chain, as the coordinator sees it.
+    struct Consumer
+    {
+        QPointer<Connection> connection;
+        quint64 ackedHeight = 0;
+        quint64 sentHeight = 0;
+        QString lastError;
+        qint64 lastContactMs = 0;
+        qint64 behindSinceMs = 0; // when it first lagged, 0 when in sync
+        QString reportedStatus;
+    };
+    struct PendingReply
+    {
+        QPointer<Connection> connection;
+        QJsonObject message;
+    };
+    struct BranchRequest
+    {
+        QPointer<Connection> client;
+        qint64 clientRequestId = -1;
+        QByteArray digest;
+    };
+
+    LedgerNode() = default;
+
+    // transport
+    void onConnection(Connection *connection);
+    void onMessage(Connection *connection, const QJsonObject &message);
+    void onCoordinatorLink(Connection *connection);
+    void onCoordinatorMessage(const QJsonObject &message);
+    bool allowed(Connection *connection, const QString &type, QString *why) const;
+
+    // coordinator
+    void handleSubmission(Connection *from, const QJsonObject &message);
+    void handleConfirmation(Connection *from, const QJsonObject &message);
+    void startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,
+                    int attempts);
+    void askTargets(Round &round);
+    void onDeadline(const QByteArray &digest);
+    void finishRound(const QByteArray &digest);
+    void sealBlocks();
+    void pushBlocks(const QString &consumerId, quint64 fromHeight);
+    void serveBlocks(Connection *to, quint64 fromHeight, int maxCount, qint64 requestId);
+    void onAck(Connection *from, const QJsonObject &message);
+    void updateConsumerStatus(const QString &consumerId);
+    QJsonObject consumerJson(const QString &consumerId) const;
+    QJsonObject resyncReceiver(const QJsonObject &message, QString *error);
+    QJsonObject retryDeliveries();
+    QJsonObject retryUndetermined(const QJsonObject &message, QString *error);
+
+    // target and receiver
+    void handleCheck(const QJsonObject &message);
+    void applyBlocks(const QJsonObject &message);
+    void requestBlocks();
+
+    // branch
+    void handleClientSubmit(Connection *client, const QJsonObject &message);
+
+    // API
+    void handleApi(Connection *client, const QString &type, const QJsonObject &message);
+    QJsonObject statusJson() const;
+    QJsonObject rates() const;
+    void subscribe(Connection *client, qint64 fromSeq);
+    void pumpSubscribers();
+
+    // journal and events
+    void emitEvent(const QString &kind, const QJsonObject &body);
+    void reply(Connection *to, QJsonObject message, const QJsonObject &request);
+    void replyAfterCommit(Connection *to, QJsonObject message, const QJsonObject &request);
+    void scheduleFlush();
+    void flush();
+
+    static qint64 nowMs();
+
+    NodeConfig config;
+    QString nodeId;
+    Roles roles;
+    Membership membership;
+    KeyPair signingKey;
+    std::optional<TlsIdentity> tls;
+    std::unique_ptr<LedgerStore> store;
+    std::unique_ptr<NodeJournal> journal;
+    std::unique_ptr<ChainVerifier> verifier;
+    std::unique_ptr<WriteOffChecker> checker;
+    NodeServer *server = nullptr;
+    PeerLink *coordinatorLink = nullptr;
+    QString coordinatorId;
+
+    // coordinator state
+    QHash<QByteArray, std::shared_ptr<Round>> rounds;
+    // Finished tallies kept a while, so a target that changes its vote after the outcome is
+    // still caught and its two signed messages kept as evidence.
+    QHash<QByteArray, std::shared_ptr<Round>> finishedRounds;
+    QList<QByteArray> finishedOrder;
+    QHash<QString, QPointer<Connection>> nodePeers; // by node id
+    QHash<QString, Consumer> consumers;             // targets and receivers, by node id
+    QList<Decision> blockQueue;
+    QTimer blockTimer;
+
+    // branch state
+    qint64 nextUpstreamId = 1;
+    QHash<qint64, BranchRequest> upstream;
+
+    // target/receiver state
+    bool syncing = false;
+
+    // events and replies
+    QList<PendingReply> afterCommit;
+    QTimer flushTimer;
+    qint64 broadcastSeq = 0;
+    QHash<Connection *, qint64> subscribers; // next seq each one needs
+    QList<JournalEvent> pendingEvents;       // written, not yet committed
+    QList<JournalEvent> recentEvents;        // committed, newest last, for live delivery
+    QTimer subscriberPump;
+
+    // counters for the status message
+    QHash<QString, qint64> counters;
+    QElapsedTimer uptime;
+    // Once a second: (ms, decisions, submissions, confirmations), for rates over the last 10 s.
+    struct RateSample
+    {
+        qint64 atMs;
+        qint64 decisions;
+        qint64 submissions;
+        qint64 confirmations;
+    };
+    QList<RateSample> rateSamples;
+    QTimer rateTimer;
+};
+
+} // namespace ticketsync

@@ -1,0 +1,167 @@
+#include "NodeConfig.h"
+
+#include "Ticket.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
+
+namespace ticketsync {
+
+namespace {
+
+class ConfigReader
+{
+public:
+    ConfigReader(QString file, QDir base) : file(std::move(file)), base(std::move(base)) {}
+
+    bool failed() const { return !problem.isEmpty(); }
+    const QString &error() const { return problem; }
+    void fail(const QString &key, const QString &what)
+    {
+        if (problem.isEmpty())
+            problem = QStringLiteral("%1: '%2': %3").arg(file, key, what);
+    }
+
+    QString string(const QJsonObject &object, const QString &key, bool required)
+    {
+        const QJsonValue value = object.value(key);
+        if (value.isUndefined()) {
+            if (required)
+                fail(key, QStringLiteral("is required"));
+            return {};
+        }
+        if (!value.isString() || value.toString().isEmpty()) {
+            fail(key, QStringLiteral("must be a non-empty string"));
+            return {};
+        }
+        return value.toString();
+    }
+
+    QString filePath(const QJsonObject &object, const QString &key, bool required, bool mustExist)
+    {
+        const QString value = string(object, key, required);
+        if (value.isEmpty())
+            return {};
+        const QString resolved = QDir::cleanPath(base.absoluteFilePath(value));
+        if (mustExist && !QFileInfo::exists(resolved))
+            fail(key, QStringLiteral("no such file: %1").arg(resolved));
+        return resolved;
+    }
+
+    int integer(const QJsonObject &object, const QString &key, int fallback, int minimum, int maximum)
+    {
+        const QJsonValue value = object.value(key);
+        if (value.isUndefined())
+            return fallback;
+        const double number = value.toDouble(-1e300);
+        if (!value.isDouble() || number != double(qint64(number)) || number < minimum || number > maximum) {
+            fail(key, QStringLiteral("must be a whole number from %1 to %2").arg(minimum).arg(maximum));
+            return fallback;
+        }
+        return int(number);
+    }
+
+private:
+    QString file;
+    QDir base;
+    QString problem;
+};
+
+} // namespace
+
+std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
+{
+    auto failWith = [error](const QString &message) -> std::optional<NodeConfig> {
+        if (error)
+            *error = message;
+        return std::nullopt;
+    };
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        return failWith(
+            QStringLiteral("%1: cannot read the node configuration: %2").arg(path, file.errorString()));
+    QJsonParseError parseError;
+    const QJsonDocument document = QJsonDocument::fromJson(file.readAll(), &parseError);
+    if (parseError.error != QJsonParseError::NoError)
+        return failWith(QStringLiteral("%1: not valid JSON at offset %2: %3")
+                            .arg(path)
+                            .arg(parseError.offset)
+                            .arg(parseError.errorString()));
+    if (!document.isObject())
+        return failWith(QStringLiteral("%1: the configuration must be a JSON object").arg(path));
+    const QJsonObject root = document.object();
+
+    static const QStringList known = {
+        QStringLiteral("format"),      QStringLiteral("node_id"),  QStringLiteral("membership"),
+        QStringLiteral("signing_key"), QStringLiteral("tls"),      QStringLiteral("listen"),
+        QStringLiteral("database"),    QStringLiteral("registry"), QStringLiteral("limits"),
+        QStringLiteral("coordinator"),
+    };
+    for (auto it = root.begin(); it != root.end(); ++it) {
+        if (!known.contains(it.key()))
+            return failWith(
+                QStringLiteral("%1: '%2': unknown key (known: %3)").arg(path, it.key(), known.join(u", ")));
+    }
+    if (root.value(u"format").toString() != QLatin1String("ticketsync-node"))
+        return failWith(QStringLiteral("%1: 'format': must be \"ticketsync-node\"").arg(path));
+
+    ConfigReader reader(path, QFileInfo(path).absoluteDir());
+    NodeConfig config;
+    config.path = path;
+    config.nodeId = reader.string(root, QStringLiteral("node_id"), true);
+    if (!reader.failed()) {
+        if (const QString problem = checkNodeId(config.nodeId); !problem.isEmpty())
+            reader.fail(QStringLiteral("node_id"), problem);
+    }
+    config.membershipPath = reader.filePath(root, QStringLiteral("membership"), true, true);
+    config.signingKeyPath = reader.filePath(root, QStringLiteral("signing_key"), true, true);
+    const QJsonValue tls = root.value(u"tls");
+    if (!tls.isObject()) {
+        reader.fail(QStringLiteral("tls"), QStringLiteral("must be an object with certificate, key and ca"));
+    } else {
+        const QJsonObject object = tls.toObject();
+        config.tlsCertificatePath = reader.filePath(object, QStringLiteral("certificate"), true, true);
+        config.tlsKeyPath = reader.filePath(object, QStringLiteral("key"), true, true);
+        config.tlsCaPath = reader.filePath(object, QStringLiteral("ca"), true, true);
+    }
+    const QString listen = reader.string(root, QStringLiteral("listen"), true);
+    if (!listen.isEmpty()) {
+        const qsizetype colon = listen.lastIndexOf(u':');
+        bool ok = false;
+        const uint port = colon > 0 ? listen.mid(colon + 1).toUInt(&ok) : 0;
+        if (!ok || port == 0 || port > 65535)
+            reader.fail(QStringLiteral("listen"),
+                        QStringLiteral("must be host:port with a port from 1 to 65535"));
+        config.listenHost = listen.left(colon);
+        config.listenPort = quint16(port);
+    }
+    config.databasePath = reader.filePath(root, QStringLiteral("database"), true, false);
+    config.registryPath = reader.filePath(root, QStringLiteral("registry"), false, true);
+
+    const QJsonObject limits = root.value(u"limits").toObject();
+    config.maxFrameBytes = reader.integer(limits, QStringLiteral("max_frame_bytes"),
+                                          int(config.maxFrameBytes), 1024, 256 * 1024 * 1024);
+    config.maxMessagesPerSecond = reader.integer(limits, QStringLiteral("max_messages_per_second"),
+                                                 config.maxMessagesPerSecond, 1, 10000000);
+    const QJsonObject coordinator = root.value(u"coordinator").toObject();
+    config.blockIntervalMs =
+        reader.integer(coordinator, QStringLiteral("block_interval_ms"), config.blockIntervalMs, 1, 60000);
+    config.blockMaxDecisions = reader.integer(coordinator, QStringLiteral("block_max_decisions"),
+                                              config.blockMaxDecisions, 1, 10000);
+    config.voteTimeoutMs =
+        reader.integer(coordinator, QStringLiteral("vote_timeout_ms"), config.voteTimeoutMs, 10, 3600000);
+    config.retryLimit =
+        reader.integer(coordinator, QStringLiteral("retry_limit"), config.retryLimit, 0, 1000);
+    config.retryBackoffMs =
+        reader.integer(coordinator, QStringLiteral("retry_backoff_ms"), config.retryBackoffMs, 1, 3600000);
+    config.syncBatchBlocks =
+        reader.integer(coordinator, QStringLiteral("sync_batch_blocks"), config.syncBatchBlocks, 1, 10000);
+    if (reader.failed())
+        return failWith(reader.error());
+    return config;
+}
+
+} // namespace ticketsync

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <QString>
+#include <optional>
+
+namespace ticketsync {
+
+// A ledger node's configuration file (docs/node-config.md). Relative paths are resolved
+// against the file's directory; the roles come from the membership, not from here.
+struct NodeConfig
+{
+    QString path; // the file it was read from
+    QString nodeId;
+    QString membershipPath;
+    QString signingKeyPath;
+    QString tlsCertificatePath;
+    QString tlsKeyPath;
+    QString tlsCaPath;
+    QString listenHost = QStringLiteral("127.0.0.1");
+    quint16 listenPort = 0;
+    QString databasePath; // the ledger store; the event journal sits beside it
+    QString registryPath; // targets: the ticket registry imported on start (CSV or JSON)
+
+    // Transport limits, per connection.
+    qint64 maxFrameBytes = 4 * 1024 * 1024;
+    int maxMessagesPerSecond = 50000;
+
+    // Coordinator: block batching and the retry policy for UNDETERMINED write-offs.
+    int blockIntervalMs = 20;
+    int blockMaxDecisions = 500;
+    int voteTimeoutMs = 2000;
+    int retryLimit = 3;
+    int retryBackoffMs = 500;
+    int syncBatchBlocks = 64;
+
+    // Reads and checks the file. On failure returns nothing and sets error to one line
+    // naming the file, the key and the problem.
+    static std::optional<NodeConfig> load(const QString &path, QString *error);
+};
+
+} // namespace ticketsync

@@ -1,0 +1,357 @@
+#include "NodeJournal.h"
+
+#include <QJsonDocument>
+#include <QLoggingCategory>
+#include <sqlite3.h>
+
+Q_LOGGING_CATEGORY(lcJournal, "ticketsync.node.journal", QtInfoMsg)
+
+namespace ticketsync {
+
+namespace {
+
+// A prepared statement that finalizes itself.
+class Query
+{
+public:
+    Query(sqlite3 *db, const char *sql) { sqlite3_prepare_v2(db, sql, -1, &statement, nullptr); }
+    ~Query() { sqlite3_finalize(statement); }
+    Query(const Query &) = delete;
+    Query &operator=(const Query &) = delete;
+    bool valid() const { return statement != nullptr; }
+    void bind(int index, qint64 value) { sqlite3_bind_int64(statement, index, value); }
+    void bind(int index, const QByteArray &blob)
+    {
+        sqlite3_bind_blob(statement, index, blob.constData(), int(blob.size()), SQLITE_TRANSIENT);
+    }
+    void bind(int index, const QString &text)
+    {
+        const QByteArray utf8 = text.toUtf8();
+        sqlite3_bind_text(statement, index, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT);
+    }
+    int step() { return statement ? sqlite3_step(statement) : SQLITE_ERROR; }
+    qint64 integer(int column) const { return sqlite3_column_int64(statement, column); }
+    QByteArray blob(int column) const
+    {
+        return QByteArray(static_cast<const char *>(sqlite3_column_blob(statement, column)),
+                          sqlite3_column_bytes(statement, column));
+    }
+    QString text(int column) const
+    {
+        return QString::fromUtf8(reinterpret_cast<const char *>(sqlite3_column_text(statement, column)),
+                                 sqlite3_column_bytes(statement, column));
+    }
+
+private:
+    sqlite3_stmt *statement = nullptr;
+};
+
+constexpr const char *kSchema = R"(
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS submissions (
+    digest BLOB PRIMARY KEY,
+    write_off BLOB NOT NULL,
+    received_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    undetermined INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL UNIQUE,
+    ticket TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_by_ticket ON decisions(ticket, id);
+CREATE INDEX IF NOT EXISTS decisions_by_time ON decisions(at_ms, id);
+CREATE INDEX IF NOT EXISTS decisions_by_outcome ON decisions(outcome, id);
+)";
+
+} // namespace
+
+QJsonObject JournalEvent::toJson() const
+{
+    QJsonObject event = body;
+    event.insert(QStringLiteral("seq"), seq);
+    event.insert(QStringLiteral("at_ms"), atMs);
+    event.insert(QStringLiteral("kind"), kind);
+    return event;
+}
+
+NodeJournal::~NodeJournal()
+{
+    if (db) {
+        if (open_)
+            commit(nullptr);
+        sqlite3_close(db);
+    }
+}
+
+QString NodeJournal::sqliteError() const
+{
+    return QString::fromUtf8(sqlite3_errmsg(db));
+}
+
+bool NodeJournal::exec(const char *sql, QString *error) const
+{
+    char *message = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+        if (error)
+            *error = QStringLiteral("%1: %2").arg(filePath,
+                                                  QString::fromUtf8(message ? message : "unknown error"));
+        sqlite3_free(message);
+        return false;
+    }
+    return true;
+}
+
+std::unique_ptr<NodeJournal> NodeJournal::open(const QString &path, QString *error)
+{
+    std::unique_ptr<NodeJournal> journal(new NodeJournal);
+    journal->filePath = path;
+    if (sqlite3_open_v2(path.toUtf8().constData(), &journal->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        nullptr) != SQLITE_OK) {
+        if (error)
+            *error = QStringLiteral("%1: cannot open the journal: %2").arg(path, journal->sqliteError());
+        return nullptr;
+    }
+    sqlite3_busy_timeout(journal->db, 5000);
+    if (!journal->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", error))
+        return nullptr;
+    Query version(journal->db, "PRAGMA user_version");
+    if (version.step() != SQLITE_ROW) {
+        if (error)
+            *error = QStringLiteral("%1: not a ticketsync journal: %2").arg(path, journal->sqliteError());
+        return nullptr;
+    }
+    const qint64 found = version.integer(0);
+    if (found > kSchemaVersion) {
+        if (error)
+            *error = QStringLiteral("%1: journal schema version %2 is newer than this build (%3)")
+                         .arg(path)
+                         .arg(found)
+                         .arg(kSchemaVersion);
+        return nullptr;
+    }
+    if (found < kSchemaVersion &&
+        (!journal->exec("BEGIN IMMEDIATE", error) || !journal->exec(kSchema, error) ||
+         !journal->exec("PRAGMA user_version = 1; COMMIT", error)))
+        return nullptr;
+    Query last(journal->db, "SELECT COALESCE(MAX(seq), 0) FROM events");
+    if (last.step() != SQLITE_ROW) {
+        if (error)
+            *error = QStringLiteral("%1: %2").arg(path, journal->sqliteError());
+        return nullptr;
+    }
+    journal->nextSeq = last.integer(0) + 1;
+    return journal;
+}
+
+void NodeJournal::begin()
+{
+    if (!open_) {
+        QString error;
+        if (exec("BEGIN IMMEDIATE", &error))
+            open_ = true;
+        else
+            qCCritical(lcJournal) << error;
+    }
+}
+
+bool NodeJournal::commit(QString *error)
+{
+    if (!open_)
+        return true;
+    open_ = false;
+    if (!exec("COMMIT", error)) {
+        exec("ROLLBACK", nullptr);
+        return false;
+    }
+    return true;
+}
+
+qint64 NodeJournal::appendEvent(const QString &kind, const QJsonObject &body, qint64 atMs)
+{
+    begin();
+    Query insert(db, "INSERT INTO events(seq, at_ms, kind, body) VALUES (?, ?, ?, ?)");
+    insert.bind(1, nextSeq);
+    insert.bind(2, atMs);
+    insert.bind(3, kind);
+    insert.bind(4, QString::fromUtf8(QJsonDocument(body).toJson(QJsonDocument::Compact)));
+    if (insert.step() != SQLITE_DONE) {
+        qCCritical(lcJournal) << filePath << "cannot store event:" << sqliteError();
+        return 0;
+    }
+    return nextSeq++;
+}
+
+QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
+{
+    QList<JournalEvent> result;
+    Query query(db, "SELECT seq, at_ms, kind, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?");
+    query.bind(1, fromSeq);
+    query.bind(2, qint64(limit));
+    while (query.step() == SQLITE_ROW) {
+        JournalEvent event;
+        event.seq = query.integer(0);
+        event.atMs = query.integer(1);
+        event.kind = query.text(2);
+        event.body = QJsonDocument::fromJson(query.text(3).toUtf8()).object();
+        result.append(event);
+    }
+    return result;
+}
+
+void NodeJournal::putSubmission(const QByteArray &digest, const QByteArray &writeOff, qint64 receivedMs)
+{
+    begin();
+    Query insert(db, "INSERT OR IGNORE INTO submissions(digest, write_off, received_ms) VALUES (?, ?, ?)");
+    insert.bind(1, digest);
+    insert.bind(2, writeOff);
+    insert.bind(3, receivedMs);
+    if (insert.step() != SQLITE_DONE)
+        qCCritical(lcJournal) << filePath << "cannot store a submission:" << sqliteError();
+}
+
+void NodeJournal::updateSubmission(const QByteArray &digest, int attempts, bool undetermined)
+{
+    begin();
+    Query update(db, "UPDATE submissions SET attempts = ?, undetermined = ? WHERE digest = ?");
+    update.bind(1, qint64(attempts));
+    update.bind(2, qint64(undetermined ? 1 : 0));
+    update.bind(3, digest);
+    update.step();
+}
+
+void NodeJournal::removeSubmission(const QByteArray &digest)
+{
+    begin();
+    Query remove(db, "DELETE FROM submissions WHERE digest = ?");
+    remove.bind(1, digest);
+    remove.step();
+}
+
+bool NodeJournal::hasSubmission(const QByteArray &digest) const
+{
+    Query query(db, "SELECT 1 FROM submissions WHERE digest = ?");
+    query.bind(1, digest);
+    return query.step() == SQLITE_ROW;
+}
+
+QList<PendingSubmission> NodeJournal::pendingSubmissions() const
+{
+    QList<PendingSubmission> result;
+    Query query(db, "SELECT digest, write_off, received_ms, attempts, undetermined FROM submissions "
+                    "ORDER BY received_ms");
+    while (query.step() == SQLITE_ROW) {
+        PendingSubmission pending;
+        pending.digest = query.blob(0);
+        pending.writeOff = query.blob(1);
+        pending.receivedMs = query.integer(2);
+        pending.attempts = int(query.integer(3));
+        pending.undetermined = query.integer(4) != 0;
+        result.append(pending);
+    }
+    return result;
+}
+
+void NodeJournal::recordDecision(const QByteArray &digest, const QString &ticketId, quint32 version,
+                                 const QString &outcome, int state, qint64 atMs, quint64 height,
+                                 const QByteArray &decision)
+{
+    begin();
+    Query upsert(
+        db, "INSERT INTO decisions(digest, ticket, version, outcome, state, at_ms, height, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(digest) DO UPDATE SET outcome = excluded.outcome, "
+            "state = excluded.state, at_ms = excluded.at_ms, height = excluded.height, data = excluded.data");
+    upsert.bind(1, digest);
+    upsert.bind(2, ticketId);
+    upsert.bind(3, qint64(version));
+    upsert.bind(4, outcome);
+    upsert.bind(5, qint64(state));
+    upsert.bind(6, atMs);
+    upsert.bind(7, qint64(height));
+    upsert.bind(8, decision);
+    if (upsert.step() != SQLITE_DONE)
+        qCCritical(lcJournal) << filePath << "cannot record a decision:" << sqliteError();
+}
+
+QJsonArray NodeJournal::history(const HistoryQuery &query, QString *error) const
+{
+    QByteArray sql =
+        "SELECT id, digest, ticket, version, outcome, state, at_ms, height FROM decisions WHERE 1";
+    if (!query.ticketId.isEmpty())
+        sql += " AND ticket = :ticket";
+    if (query.fromMs > 0)
+        sql += " AND at_ms >= :from";
+    if (query.toMs > 0)
+        sql += " AND at_ms < :to";
+    if (!query.outcome.isEmpty())
+        sql += " AND outcome = :outcome";
+    if (query.beforeId > 0)
+        sql += " AND id < :before";
+    sql += " ORDER BY id DESC LIMIT :limit";
+    sqlite3_stmt *statement = nullptr;
+    if (sqlite3_prepare_v2(db, sql.constData(), -1, &statement, nullptr) != SQLITE_OK) {
+        if (error)
+            *error = sqliteError();
+        return {};
+    }
+    auto bindText = [statement](const char *name, const QString &value) {
+        const QByteArray utf8 = value.toUtf8();
+        sqlite3_bind_text(statement, sqlite3_bind_parameter_index(statement, name), utf8.constData(),
+                          int(utf8.size()), SQLITE_TRANSIENT);
+    };
+    auto bindInt = [statement](const char *name, qint64 value) {
+        if (const int index = sqlite3_bind_parameter_index(statement, name); index > 0)
+            sqlite3_bind_int64(statement, index, value);
+    };
+    if (!query.ticketId.isEmpty())
+        bindText(":ticket", query.ticketId);
+    if (!query.outcome.isEmpty())
+        bindText(":outcome", query.outcome);
+    bindInt(":from", query.fromMs);
+    bindInt(":to", query.toMs);
+    bindInt(":before", query.beforeId);
+    bindInt(":limit", qBound(1, query.limit, 1000));
+    QJsonArray rows;
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+        rows.append(QJsonObject{
+            {QStringLiteral("id"), sqlite3_column_int64(statement, 0)},
+            {QStringLiteral("write_off_digest"),
+             QString::fromLatin1(QByteArray(static_cast<const char *>(sqlite3_column_blob(statement, 1)),
+                                            sqlite3_column_bytes(statement, 1))
+                                     .toHex())},
+            {QStringLiteral("ticket"),
+             QString::fromUtf8(reinterpret_cast<const char *>(sqlite3_column_text(statement, 2)))},
+            {QStringLiteral("version"), sqlite3_column_int64(statement, 3)},
+            {QStringLiteral("outcome"),
+             QString::fromUtf8(reinterpret_cast<const char *>(sqlite3_column_text(statement, 4)))},
+            {QStringLiteral("state"), sqlite3_column_int64(statement, 5)},
+            {QStringLiteral("at_ms"), sqlite3_column_int64(statement, 6)},
+            {QStringLiteral("height"), sqlite3_column_int64(statement, 7)},
+        });
+    }
+    sqlite3_finalize(statement);
+    return rows;
+}
+
+std::optional<QByteArray> NodeJournal::decisionBytes(const QByteArray &digest) const
+{
+    Query query(db, "SELECT data FROM decisions WHERE digest = ?");
+    query.bind(1, digest);
+    if (query.step() != SQLITE_ROW)
+        return std::nullopt;
+    return query.blob(0);
+}
+
+} // namespace ticketsync

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <QByteArray>
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QList>
+#include <QString>
+#include <memory>
+#include <optional>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace ticketsync {
+
+struct JournalEvent
+{
+    qint64 seq = 0;
+    qint64 atMs = 0;
+    QString kind;
+    QJsonObject body;
+    QJsonObject toJson() const;
+};
+
+// A write-off the coordinator accepted and has not yet seen into the ledger.
+struct PendingSubmission
+{
+    QByteArray digest;
+    QByteArray writeOff; // canonical bytes
+    qint64 receivedMs = 0;
+    int attempts = 0;
+    bool undetermined = false; // left for an operator after the retry limit
+};
+
+struct HistoryQuery
+{
+    QString ticketId;    // empty: any
+    qint64 fromMs = 0;   // inclusive, 0: open
+    qint64 toMs = 0;     // exclusive, 0: open
+    QString outcome;     // "DECIDED", "UNDETERMINED" or empty
+    qint64 beforeId = 0; // paging: rows older than this id, 0 for the newest
+    int limit = 100;
+};
+
+// A node's own journal beside its ledger store: the event stream with its sequence numbers,
+// the coordinator's accepted submissions and the decision history the API pages through.
+// Writes go into one open transaction that commit() closes, so a burst of messages costs
+// one flush; nothing is announced or acknowledged before the commit that holds it.
+class NodeJournal
+{
+public:
+    static constexpr int kSchemaVersion = 1;
+    ~NodeJournal();
+    static std::unique_ptr<NodeJournal> open(const QString &path, QString *error);
+
+    qint64 appendEvent(const QString &kind, const QJsonObject &body, qint64 atMs);
+    QList<JournalEvent> events(qint64 fromSeq, int limit) const;
+    qint64 lastSeq() const { return nextSeq - 1; }
+
+    void putSubmission(const QByteArray &digest, const QByteArray &writeOff, qint64 receivedMs);
+    void updateSubmission(const QByteArray &digest, int attempts, bool undetermined);
+    void removeSubmission(const QByteArray &digest);
+    QList<PendingSubmission> pendingSubmissions() const;
+    bool hasSubmission(const QByteArray &digest) const;
+
+    // One row per tally outcome; a later outcome for the same write-off replaces it.
+    void recordDecision(const QByteArray &digest, const QString &ticketId, quint32 version,
+                        const QString &outcome, int state, qint64 atMs, quint64 height,
+                        const QByteArray &decision);
+    QJsonArray history(const HistoryQuery &query, QString *error) const;
+    std::optional<QByteArray> decisionBytes(const QByteArray &digest) const;
+
+    bool commit(QString *error);
+    bool inTransaction() const { return open_; }
+
+private:
+    NodeJournal() = default;
+    bool exec(const char *sql, QString *error) const;
+    void begin();
+    QString sqliteError() const;
+
+    sqlite3 *db = nullptr;
+    QString filePath;
+    qint64 nextSeq = 1;
+    bool open_ = false;
+};
+
+} // namespace ticketsync

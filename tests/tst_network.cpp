@@ -1,0 +1,621 @@
+// The ledger network as real processes on loopback: ticketsync-node children started from a
+// generated devnet layout, driven through the monitoring API over mutual TLS.
+#include "ApiClient.h"
+#include "ChainVerifier.h"
+#include "DevnetLayout.h"
+#include "DevnetPki.h"
+#include "KeyFile.h"
+#include "LedgerStore.h"
+#include "SampleConsortium.h"
+#include "StateConfirmation.h"
+#include "TlsIdentity.h"
+#include "WriteOffResult.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QProcess>
+#include <QRandomGenerator>
+#include <QSignalSpy>
+#include <QTcpServer>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QWebSocket>
+#include <csignal>
+
+using namespace ticketsync;
+
+namespace {
+
+constexpr int kWait = 20000;
+
+// A base port with ten free ports after it.
+quint16 freeBasePort()
+{
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        const quint16 base = quint16(20000 + QRandomGenerator::global()->bounded(30000));
+        bool free = true;
+        for (int i = 0; i < 10 && free; ++i) {
+            QTcpServer probe;
+            free = probe.listen(QHostAddress::LocalHost, quint16(base + i));
+        }
+        if (free)
+            return base;
+    }
+    return 0;
+}
+
+qint64 amountOf(int ticketNumber)
+{
+    return 10000 + qint64(ticketNumber) * 137 % 990000;
+}
+
+QString ticketName(int ticketNumber)
+{
+    return QStringLiteral("T-%1").arg(ticketNumber, 6, 10, QLatin1Char('0'));
+}
+
+} // namespace
+
+class NetworkTest : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init();
+    void cleanup();
+
+    void happyPathReachesEveryReceiver();
+    void doubleWriteOffThroughAnotherBranch();
+    void oneTargetDownStillDecides();
+    void twoTargetsDownIsUndeterminedUntilRetried();
+    void byzantineTargetCannotForgeADecision();
+    void receiverKilledCatchesUp();
+    void coordinatorKilledLosesNothing();
+    void clientsAreAuthenticatedAndAuthorized();
+    void malformedAndOversizedFrames();
+
+private:
+    void startNode(const QString &id);
+    void killNode(const QString &id, int signal = SIGKILL);
+    std::unique_ptr<ApiClient> client(const QString &nodeId, bool auditor = false);
+    QJsonObject call(ApiClient &api, const QJsonObject &request);
+    QJsonObject submit(const QString &branch, int ticketNumber, quint32 version = 1, qint64 amount = -1);
+    // Waits until the coordinator's journal holds an outcome for the digest.
+    QJsonObject waitForDecision(const QString &digestHex, int timeoutMs = kWait);
+    bool waitForHeights(quint64 height, int timeoutMs = kWait);
+    quint64 coordinatorHeight();
+
+    std::unique_ptr<QTemporaryDir> dir;
+    std::optional<DevnetLayout> layout;
+    QHash<QString, QProcess *> processes;
+    std::unique_ptr<ApiClient> coordinator;
+    QHash<QString, ApiClient *> branches;
+    std::vector<std::unique_ptr<ApiClient>> owned;
+};
+
+void NetworkTest::init()
+{
+    dir = std::make_unique<QTemporaryDir>();
+    QVERIFY(dir->isValid());
+    DevnetOptions options;
+    options.dir = dir->path();
+    options.basePort = freeBasePort();
+    QVERIFY(options.basePort != 0);
+    options.tickets = 500;
+    options.voteTimeoutMs = 600;
+    options.retryLimit = 1;
+    options.retryBackoffMs = 200;
+    QString error;
+    layout = DevnetLayout::ensure(options, &error);
+    QVERIFY2(layout, qPrintable(error));
+    for (const DevnetNode &node : layout->nodes)
+        startNode(node.id);
+    coordinator = client(QStringLiteral("coordinator-1"));
+    for (const QString &branch : layout->idsWithRole(Role::Branch)) {
+        owned.push_back(client(branch));
+        branches.insert(branch, owned.back().get());
+    }
+}
+
+void NetworkTest::cleanup()
+{
+    coordinator.reset();
+    branches.clear();
+    owned.clear();
+    for (QProcess *process : std::as_const(processes)) {
+        process->terminate();
+        if (!process->waitForFinished(5000))
+            process->kill();
+        process->waitForFinished(2000);
+        delete process;
+    }
+    processes.clear();
+    if (QTest::currentTestFailed()) {
+        // Keep the logs of a failed run for the reader of the CI output.
+        for (const DevnetNode &node : layout->nodes) {
+            QFile log(QFileInfo(node.configPath).dir().filePath(QStringLiteral("node.log")));
+            if (log.open(QIODevice::ReadOnly))
+                qWarning().noquote() << "----" << node.id << "log tail:\n" << log.readAll().right(3000);
+        }
+    }
+    dir.reset();
+}
+
+void NetworkTest::startNode(const QString &id)
+{
+    const DevnetNode *node = layout->node(id);
+    QVERIFY(node);
+    auto *process = new QProcess;
+    process->setProgram(QStringLiteral(TICKETSYNC_NODE));
+    process->setArguments({QStringLiteral("--config"), node->configPath});
+    process->setStandardOutputFile(QFileInfo(node->configPath).dir().filePath(QStringLiteral("node.out")),
+                                   QIODevice::Append);
+    process->setStandardErrorFile(QFileInfo(node->configPath).dir().filePath(QStringLiteral("node.log")),
+                                  QIODevice::Append);
+    process->start();
+    QVERIFY2(process->waitForStarted(5000), qPrintable(process->errorString()));
+    if (QProcess *old = processes.take(id))
+        delete old;
+    processes.insert(id, process);
+    // Listening once the port accepts TCP.
+    const quint16 port = quint16(node->address.section(u':', 1).toUInt());
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [&] {
+            QTcpSocket probe;
+            probe.connectToHost(QHostAddress::LocalHost, port);
+            return probe.waitForConnected(200);
+        }(),
+        10000);
+}
+
+void NetworkTest::killNode(const QString &id, int signal)
+{
+    QProcess *process = processes.take(id);
+    QVERIFY(process);
+    ::kill(pid_t(process->processId()), signal);
+    QVERIFY(process->waitForFinished(5000));
+    delete process;
+}
+
+std::unique_ptr<ApiClient> NetworkTest::client(const QString &nodeId, bool auditor)
+{
+    QString error;
+    const std::optional<TlsIdentity> identity =
+        auditor ? TlsIdentity::load(layout->auditorCertificate, layout->auditorKey, layout->caPath, &error)
+                : TlsIdentity::load(layout->operatorCertificate, layout->operatorKey, layout->caPath, &error);
+    if (!identity) {
+        qWarning() << error;
+        return nullptr;
+    }
+    auto api = std::make_unique<ApiClient>(*identity, layout->node(nodeId)->address, nodeId);
+    api->setBackoff(50, 500);
+    api->start();
+    if (!QTest::qWaitFor([&] { return api->isConnected(); }, kWait))
+        qWarning() << "no API connection to" << nodeId << api->lastError();
+    return api;
+}
+
+QJsonObject NetworkTest::call(ApiClient &api, const QJsonObject &request)
+{
+    QJsonObject answer;
+    bool done = false;
+    (void)QTest::qWaitFor([&] { return api.isConnected(); }, kWait);
+    if (api.request(request, [&](const QJsonObject &reply) {
+            answer = reply;
+            done = true;
+        }) < 0)
+        return {{QStringLiteral("type"), QStringLiteral("error")},
+                {QStringLiteral("error"), QStringLiteral("not connected")}};
+    (void)QTest::qWaitFor([&] { return done; }, kWait);
+    return answer;
+}
+
+QJsonObject NetworkTest::submit(const QString &branch, int ticketNumber, quint32 version, qint64 amount)
+{
+    return call(*branches.value(branch),
+                {{QStringLiteral("type"), QStringLiteral("submit")},
+                 {QStringLiteral("ticket"), ticketName(ticketNumber)},
+                 {QStringLiteral("version"), qint64(version)},
+                 {QStringLiteral("amount_minor"), amount < 0 ? amountOf(ticketNumber) : amount},
+                 {QStringLiteral("currency"), QStringLiteral("CNY")},
+                 {QStringLiteral("reference"), QStringLiteral("test-%1-%2").arg(ticketNumber).arg(branch)}});
+}
+
+QJsonObject NetworkTest::waitForDecision(const QString &digestHex, int timeoutMs)
+{
+    QJsonObject decision;
+    (void)QTest::qWaitFor(
+        [&] {
+            decision = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decision")},
+                                           {QStringLiteral("digest"), digestHex}});
+            if (decision.value(u"type").toString() == QLatin1String("decision"))
+                return true;
+            QTest::qWait(50);
+            return false;
+        },
+        timeoutMs);
+    return decision;
+}
+
+quint64 NetworkTest::coordinatorHeight()
+{
+    return quint64(call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+                       .value(u"height")
+                       .toInteger());
+}
+
+bool NetworkTest::waitForHeights(quint64 height, int timeoutMs)
+{
+    return QTest::qWaitFor(
+        [&] {
+            const QJsonArray receivers =
+                call(*coordinator, {{QStringLiteral("type"), QStringLiteral("receivers")}})
+                    .value(u"receivers")
+                    .toArray();
+            for (const QJsonValue &receiver : receivers) {
+                if (quint64(receiver.toObject().value(u"acked_height").toInteger()) < height)
+                    return false;
+            }
+            return !receivers.isEmpty();
+        },
+        timeoutMs);
+}
+
+void NetworkTest::happyPathReachesEveryReceiver()
+{
+    QStringList digests;
+    for (int i = 1; i <= 30; ++i) {
+        const QJsonObject reply = submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), i);
+        QCOMPARE(reply.value(u"type").toString(), QStringLiteral("submitted"));
+        QCOMPARE(reply.value(u"status").toString(), QStringLiteral("accepted"));
+        digests.append(reply.value(u"digest").toString());
+    }
+    int writtenOff = 0;
+    for (qsizetype i = 0; i < digests.size(); ++i) {
+        const QJsonObject decision = waitForDecision(digests.at(i));
+        QCOMPARE(decision.value(u"outcome").toString(), QStringLiteral("DECIDED"));
+        QCOMPARE(decision.value(u"n").toInt(), 4);
+        QCOMPARE(decision.value(u"q").toInt(), 3);
+        // target-4's stale registry disagrees on some amounts; the other three decide anyway.
+        if (decision.value(u"state").toString() == QLatin1String("WRITTEN_OFF"))
+            ++writtenOff;
+        // The certificate verifies offline.
+        const std::optional<Decision> certificate =
+            Decision::decode(QByteArray::fromBase64(decision.value(u"decision").toString().toLatin1()));
+        QVERIFY(certificate);
+        QCOMPARE(certificate->verifyCertificate(layout->membership), QString());
+    }
+    QCOMPARE(writtenOff, 30);
+    const quint64 height = coordinatorHeight();
+    QVERIFY(height >= 1);
+    QVERIFY(waitForHeights(height));
+    // Every store holds the same verified chain.
+    QByteArray head;
+    for (const DevnetNode &node : layout->nodes) {
+        if (!node.roles.testFlag(Role::Receiver) && !node.roles.testFlag(Role::Coordinator))
+            continue;
+        QString error;
+        std::unique_ptr<LedgerStore> store = LedgerStore::open(node.databasePath, &error);
+        QVERIFY2(store, qPrintable(error));
+        QCOMPARE(store->height(), height);
+        const ChainReport report =
+            ChainVerifier(layout->membership).verify(Block::genesisPreviousHash(), store->blocks(1, 100000));
+        QVERIFY2(report.ok, qPrintable(report.error));
+        QCOMPARE(report.decisionsVerified, quint64(30));
+        if (head.isEmpty())
+            head = store->headHash();
+        QCOMPARE(store->headHash(), head);
+    }
+}
+
+void NetworkTest::doubleWriteOffThroughAnotherBranch()
+{
+    const QJsonObject first = submit(QStringLiteral("branch-1"), 42);
+    QCOMPARE(waitForDecision(first.value(u"digest").toString()).value(u"state").toString(),
+             QStringLiteral("WRITTEN_OFF"));
+    // Before and after the block reaches the targets, the same ticket version through branch-2.
+    const QJsonObject second = submit(QStringLiteral("branch-2"), 42);
+    QCOMPARE(second.value(u"status").toString(), QStringLiteral("accepted"));
+    QVERIFY(second.value(u"digest").toString() != first.value(u"digest").toString());
+    const QJsonObject decision = waitForDecision(second.value(u"digest").toString());
+    QCOMPARE(decision.value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(decision.value(u"state").toString(), QStringLiteral("ALREADY_WRITTEN_OFF"));
+    QVERIFY(waitForHeights(coordinatorHeight()));
+    const QJsonObject third = submit(QStringLiteral("branch-2"), 42);
+    QCOMPARE(waitForDecision(third.value(u"digest").toString()).value(u"state").toString(),
+             QStringLiteral("ALREADY_WRITTEN_OFF"));
+    // The next version is a new write-off.
+    const QJsonObject next = submit(QStringLiteral("branch-2"), 42, 2);
+    QCOMPARE(waitForDecision(next.value(u"digest").toString()).value(u"state").toString(),
+             QStringLiteral("WRITTEN_OFF"));
+}
+
+void NetworkTest::oneTargetDownStillDecides()
+{
+    killNode(QStringLiteral("target-1"));
+    const QJsonObject reply = submit(QStringLiteral("branch-1"), 7);
+    const QJsonObject decision = waitForDecision(reply.value(u"digest").toString());
+    QCOMPARE(decision.value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(decision.value(u"state").toString(), QStringLiteral("WRITTEN_OFF"));
+}
+
+void NetworkTest::twoTargetsDownIsUndeterminedUntilRetried()
+{
+    killNode(QStringLiteral("target-1"));
+    killNode(QStringLiteral("target-2"));
+    const QJsonObject reply = submit(QStringLiteral("branch-1"), 11);
+    const QString digest = reply.value(u"digest").toString();
+    const QJsonObject undetermined = waitForDecision(digest);
+    QCOMPARE(undetermined.value(u"outcome").toString(), QStringLiteral("UNDETERMINED"));
+    QCOMPARE(undetermined.value(u"missing").toInt(), 2);
+    QCOMPARE(coordinatorHeight(), quint64(0)); // never a decision in the ledger
+    startNode(QStringLiteral("target-1"));
+    startNode(QStringLiteral("target-2"));
+    QTest::qWait(500); // the targets reconnect to the coordinator
+    const QJsonObject retried =
+        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("retry_undetermined")},
+                            {QStringLiteral("digest"), digest}});
+    QCOMPARE(retried.value(u"type").toString(), QStringLiteral("command_result"));
+    QVERIFY(QTest::qWaitFor(
+        [&] {
+            return waitForDecision(digest, 1000).value(u"outcome").toString() == QLatin1String("DECIDED");
+        },
+        kWait));
+    QCOMPARE(waitForDecision(digest).value(u"state").toString(), QStringLiteral("WRITTEN_OFF"));
+    // Idempotent: a second retry says it is decided.
+    QVERIFY(waitForHeights(1));
+    const QJsonObject again =
+        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("retry_undetermined")},
+                            {QStringLiteral("digest"), digest}});
+    QVERIFY2(again.value(u"outcome").toString().contains(QLatin1String("already decided")),
+             QJsonDocument(again).toJson().constData());
+}
+
+void NetworkTest::byzantineTargetCannotForgeADecision()
+{
+    // target-1 is replaced by a hostile process holding its real keys and certificate, and
+    // target-2 is down, so the hostile votes would be needed to reach q = 3.
+    killNode(QStringLiteral("target-1"));
+    killNode(QStringLiteral("target-2"));
+    QString error;
+    const QString pki = layout->dir + QStringLiteral("/pki/");
+    const std::optional<TlsIdentity> identity = TlsIdentity::load(
+        pki + QStringLiteral("target-1.pem"), pki + QStringLiteral("target-1.key"), layout->caPath, &error);
+    QVERIFY2(identity, qPrintable(error));
+    const std::optional<KeyPair> key =
+        KeyFile::readSecretKey(layout->dir + QStringLiteral("/keys/target-1.key"), &error);
+    QVERIFY2(key, qPrintable(error));
+    QWebSocket hostile;
+    hostile.setSslConfiguration(identity->clientConfiguration());
+    QList<QJsonObject> received;
+    connect(&hostile, &QWebSocket::textMessageReceived, this, [&](const QString &text) {
+        const QJsonObject message = QJsonDocument::fromJson(text.toUtf8()).object();
+        received.append(message);
+        if (message.value(u"type").toString() != QLatin1String("check"))
+            return;
+        const std::optional<WriteOffResult> writeOff =
+            WriteOffResult::decode(QByteArray::fromBase64(message.value(u"write_off").toString().toLatin1()));
+        // Two conflicting states for the same write-off, both validly signed.
+        for (const ConfirmationState state :
+             {ConfirmationState::AmountMismatch, ConfirmationState::WrittenOff}) {
+            StateConfirmation confirmation;
+            confirmation.membershipHash = layout->membership.hash();
+            confirmation.targetId = QStringLiteral("target-1");
+            confirmation.writeOffDigest = writeOff->digest();
+            confirmation.setState(state);
+            confirmation.sign(*key);
+            hostile.sendTextMessage(QString::fromUtf8(
+                QJsonDocument(QJsonObject{{QStringLiteral("type"), QStringLiteral("confirmation")},
+                                          {QStringLiteral("confirmation"),
+                                           QString::fromLatin1(confirmation.encode().toBase64())}})
+                    .toJson(QJsonDocument::Compact)));
+        }
+    });
+    hostile.open(
+        QUrl(QStringLiteral("wss://%1/").arg(layout->node(QStringLiteral("coordinator-1"))->address)));
+    QTRY_VERIFY_WITH_TIMEOUT(hostile.state() == QAbstractSocket::ConnectedState, kWait);
+    hostile.sendTextMessage(QStringLiteral("{\"type\":\"peer_hello\",\"height\":0}"));
+    // Garbage, and a vote on a write-off nobody submitted.
+    hostile.sendTextMessage(QStringLiteral("{not json"));
+    StateConfirmation unsolicited;
+    unsolicited.membershipHash = layout->membership.hash();
+    unsolicited.targetId = QStringLiteral("target-1");
+    unsolicited.writeOffDigest = QByteArray(32, '\x5a');
+    unsolicited.setState(ConfirmationState::WrittenOff);
+    unsolicited.sign(*key);
+    hostile.sendTextMessage(
+        QString::fromUtf8(QJsonDocument(QJsonObject{{QStringLiteral("type"), QStringLiteral("confirmation")},
+                                                    {QStringLiteral("confirmation"),
+                                                     QString::fromLatin1(unsolicited.encode().toBase64())}})
+                              .toJson(QJsonDocument::Compact)));
+    QTRY_VERIFY_WITH_TIMEOUT(received.size() >= 3, kWait);
+    QStringList errors;
+    for (const QJsonObject &message : std::as_const(received)) {
+        if (message.value(u"type").toString() == QLatin1String("error"))
+            errors.append(message.value(u"error").toString());
+    }
+    QVERIFY2(errors.join(u'|').contains(QLatin1String("not valid JSON")), qPrintable(errors.join(u'|')));
+    QVERIFY2(errors.join(u'|').contains(QLatin1String("never submitted")), qPrintable(errors.join(u'|')));
+
+    coordinator->subscribe(1);
+    QList<QJsonObject> events;
+    connect(coordinator.get(), &ApiClient::eventReceived, this,
+            [&](const QJsonObject &event) { events.append(event); });
+    const QJsonObject reply = submit(QStringLiteral("branch-1"), 99);
+    const QJsonObject decision = waitForDecision(reply.value(u"digest").toString());
+    // The equivocator is left out of the count, so the two honest votes cannot decide.
+    QCOMPARE(decision.value(u"outcome").toString(), QStringLiteral("UNDETERMINED"));
+    QCOMPARE(decision.value(u"equivocating").toInt(), 1);
+    QCOMPARE(decision.value(u"histogram").toObject().value(u"WRITTEN_OFF").toInt(), 2);
+    QCOMPARE(coordinatorHeight(), quint64(0));
+    QTRY_VERIFY_WITH_TIMEOUT(
+        std::any_of(events.cbegin(), events.cend(),
+                    [](const QJsonObject &event) {
+                        return event.value(u"kind").toString() == QLatin1String("equivocation") &&
+                               event.value(u"target").toString() == QLatin1String("target-1") &&
+                               !event.value(u"first").toString().isEmpty() &&
+                               !event.value(u"second").toString().isEmpty();
+                    }),
+        kWait);
+    // The node kept serving everyone else.
+    QCOMPARE(call(*branches.value(QStringLiteral("branch-2")),
+                  {{QStringLiteral("type"), QStringLiteral("status")}})
+                 .value(u"type")
+                 .toString(),
+             QStringLiteral("status"));
+}
+
+void NetworkTest::receiverKilledCatchesUp()
+{
+    for (int i = 1; i <= 10; ++i)
+        submit(QStringLiteral("branch-1"), 100 + i);
+    QTest::qWait(300);
+    killNode(QStringLiteral("receiver-1"));
+    QStringList digests;
+    for (int i = 11; i <= 40; ++i)
+        digests.append(submit(QStringLiteral("branch-2"), 100 + i).value(u"digest").toString());
+    for (const QString &digest : std::as_const(digests))
+        QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QTest::qWait(200);
+    const quint64 height = coordinatorHeight();
+    startNode(QStringLiteral("receiver-1"));
+    QVERIFY(waitForHeights(height));
+    QByteArray heads[2];
+    int i = 0;
+    for (const QString &id : {QStringLiteral("receiver-1"), QStringLiteral("receiver-2")}) {
+        QString error;
+        std::unique_ptr<LedgerStore> store = LedgerStore::open(layout->node(id)->databasePath, &error);
+        QVERIFY2(store, qPrintable(error));
+        QCOMPARE(store->height(), height);
+        heads[i++] = store->headHash();
+    }
+    QCOMPARE(heads[0], heads[1]);
+}
+
+void NetworkTest::coordinatorKilledLosesNothing()
+{
+    QStringList digests;
+    for (int i = 1; i <= 40; ++i) {
+        const QJsonObject reply =
+            submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 200 + i);
+        QCOMPARE(reply.value(u"status").toString(), QStringLiteral("accepted"));
+        digests.append(reply.value(u"digest").toString());
+        if (i == 30)
+            killNode(QStringLiteral("coordinator-1"));
+        if (i >= 30)
+            break; // submissions after the kill are refused, not lost
+    }
+    startNode(QStringLiteral("coordinator-1"));
+    coordinator = client(QStringLiteral("coordinator-1"));
+    for (const QString &digest : std::as_const(digests))
+        QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    const quint64 height = coordinatorHeight();
+    QVERIFY(waitForHeights(height));
+    // Exactly once each on the chain.
+    QString error;
+    std::unique_ptr<LedgerStore> store =
+        LedgerStore::open(layout->node(QStringLiteral("receiver-2"))->databasePath, &error);
+    QVERIFY2(store, qPrintable(error));
+    const ChainReport report =
+        ChainVerifier(layout->membership).verify(Block::genesisPreviousHash(), store->blocks(1, 100000));
+    QVERIFY2(report.ok, qPrintable(report.error));
+    QCOMPARE(report.decisionsVerified, quint64(digests.size()));
+}
+
+void NetworkTest::clientsAreAuthenticatedAndAuthorized()
+{
+    // An auditor reads but may not act.
+    std::unique_ptr<ApiClient> auditor = client(QStringLiteral("coordinator-1"), true);
+    QVERIFY(auditor && auditor->isConnected());
+    QCOMPARE(auditor->welcome().value(u"client_role").toString(), QStringLiteral("auditor"));
+    QCOMPARE(
+        call(*auditor, {{QStringLiteral("type"), QStringLiteral("receivers")}}).value(u"type").toString(),
+        QStringLiteral("receivers"));
+    const QJsonObject refused =
+        call(*auditor, {{QStringLiteral("type"), QStringLiteral("retry_deliveries")}});
+    QCOMPARE(refused.value(u"type").toString(), QStringLiteral("error"));
+    QVERIFY2(refused.value(u"error").toString().contains(QLatin1String("operators")),
+             qPrintable(refused.value(u"error").toString()));
+    std::unique_ptr<ApiClient> auditorAtBranch = client(QStringLiteral("branch-1"), true);
+    QCOMPARE(call(*auditorAtBranch, {{QStringLiteral("type"), QStringLiteral("submit")},
+                                     {QStringLiteral("ticket"), ticketName(1)},
+                                     {QStringLiteral("amount_minor"), amountOf(1)}})
+                 .value(u"type")
+                 .toString(),
+             QStringLiteral("error"));
+    // The operator may.
+    QCOMPARE(call(*coordinator, {{QStringLiteral("type"), QStringLiteral("retry_deliveries")}})
+                 .value(u"type")
+                 .toString(),
+             QStringLiteral("command_result"));
+
+    // A certificate from another CA never gets a connection.
+    QTemporaryDir foreign;
+    QString error;
+    QVERIFY2(DevnetPki::ensure(foreign.path(), QStringLiteral("elsewhere"),
+                               {{QStringLiteral("operator-1"), PartyKind::Operator}}, QStringLiteral("x"),
+                               &error),
+             qPrintable(error));
+    const std::optional<TlsIdentity> stranger =
+        TlsIdentity::load(foreign.filePath(QStringLiteral("operator-1.pem")),
+                          foreign.filePath(QStringLiteral("operator-1.key")),
+                          foreign.filePath(QStringLiteral("ca.pem")), &error);
+    QVERIFY2(stranger, qPrintable(error));
+    QWebSocket socket;
+    socket.setSslConfiguration(stranger->clientConfiguration());
+    QSignalSpy connected(&socket, &QWebSocket::connected);
+    QSignalSpy disconnected(&socket, &QWebSocket::disconnected);
+    socket.open(
+        QUrl(QStringLiteral("wss://%1/").arg(layout->node(QStringLiteral("coordinator-1"))->address)));
+    QTRY_VERIFY_WITH_TIMEOUT(disconnected.size() > 0 || socket.state() == QAbstractSocket::UnconnectedState,
+                             kWait);
+    QCOMPARE(connected.size(), 0);
+}
+
+void NetworkTest::malformedAndOversizedFrames()
+{
+    QString error;
+    const std::optional<TlsIdentity> identity =
+        TlsIdentity::load(layout->operatorCertificate, layout->operatorKey, layout->caPath, &error);
+    QVERIFY2(identity, qPrintable(error));
+    QWebSocket socket;
+    socket.setSslConfiguration(identity->clientConfiguration());
+    QList<QJsonObject> replies;
+    connect(&socket, &QWebSocket::textMessageReceived, this,
+            [&](const QString &text) { replies.append(QJsonDocument::fromJson(text.toUtf8()).object()); });
+    socket.open(
+        QUrl(QStringLiteral("wss://%1/").arg(layout->node(QStringLiteral("coordinator-1"))->address)));
+    QTRY_VERIFY_WITH_TIMEOUT(socket.state() == QAbstractSocket::ConnectedState, kWait);
+    socket.sendTextMessage(QStringLiteral("[1,2,3]"));
+    socket.sendTextMessage(QStringLiteral("{\"type\": 5}"));
+    socket.sendTextMessage(QStringLiteral("{\"type\":\"no_such_thing\",\"id\":7}"));
+    socket.sendTextMessage(QStringLiteral("{\"type\":\"decision\",\"id\":8,\"digest\":\"zz\"}"));
+    socket.sendBinaryMessage(QByteArray(16, '\0'));
+    QTRY_VERIFY_WITH_TIMEOUT(replies.size() >= 5, kWait);
+    QStringList texts;
+    for (const QJsonObject &reply : std::as_const(replies)) {
+        QCOMPARE(reply.value(u"type").toString(), QStringLiteral("error"));
+        texts.append(reply.value(u"error").toString());
+    }
+    QVERIFY2(texts.at(0).contains(QLatin1String("JSON object")), qPrintable(texts.at(0)));
+    QVERIFY2(texts.at(1).contains(QLatin1String("'type'")), qPrintable(texts.at(1)));
+    QVERIFY2(texts.at(2).contains(QLatin1String("no_such_thing")), qPrintable(texts.at(2)));
+    QVERIFY2(texts.at(3).contains(QLatin1String("digest")), qPrintable(texts.at(3)));
+    QVERIFY2(texts.at(4).contains(QLatin1String("binary")), qPrintable(texts.at(4)));
+    QCOMPARE(socket.state(), QAbstractSocket::ConnectedState);
+
+    // A frame over the limit closes that connection only.
+    QSignalSpy closed(&socket, &QWebSocket::disconnected);
+    socket.sendTextMessage(QString(5 * 1024 * 1024, u'x'));
+    QTRY_VERIFY_WITH_TIMEOUT(closed.size() > 0, kWait);
+    // A replayed submission is recognised, not decided twice.
+    const QJsonObject first = submit(QStringLiteral("branch-1"), 300);
+    QCOMPARE(waitForDecision(first.value(u"digest").toString()).value(u"outcome").toString(),
+             QStringLiteral("DECIDED"));
+    QCOMPARE(
+        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}}).value(u"type").toString(),
+        QStringLiteral("status"));
+}
+
+QTEST_GUILESS_MAIN(NetworkTest)
+#include "tst_network.moc"

@@ -1,0 +1,197 @@
+// The node configuration file and the registry import: every mistake is named by file, key
+// and problem, and ticketsync-node exits at once with that line.
+#include "NodeConfig.h"
+#include "TicketRegistryFile.h"
+
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace ticketsync;
+
+class NodeConfigTest : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init();
+    void validFile();
+    void badFiles_data();
+    void badFiles();
+    void nodeExitsWithTheLine();
+    void registryFiles_data();
+    void registryFiles();
+
+private:
+    QString write(const QString &name, const QByteArray &bytes);
+    QJsonObject valid() const;
+
+    std::unique_ptr<QTemporaryDir> dir;
+};
+
+QString NodeConfigTest::write(const QString &name, const QByteArray &bytes)
+{
+    const QString path = dir->filePath(name);
+    QFile file(path);
+    if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size())
+        qFatal("cannot write %s", qPrintable(path));
+    return path;
+}
+
+QJsonObject NodeConfigTest::valid() const
+{
+    return {{QStringLiteral("format"), QStringLiteral("ticketsync-node")},
+            {QStringLiteral("node_id"), QStringLiteral("target-1")},
+            {QStringLiteral("membership"), QStringLiteral("membership.json")},
+            {QStringLiteral("signing_key"), QStringLiteral("key.pem")},
+            {QStringLiteral("tls"), QJsonObject{{QStringLiteral("certificate"), QStringLiteral("cert.pem")},
+                                                {QStringLiteral("key"), QStringLiteral("key.pem")},
+                                                {QStringLiteral("ca"), QStringLiteral("ca.pem")}}},
+            {QStringLiteral("listen"), QStringLiteral("127.0.0.1:7404")},
+            {QStringLiteral("database"), QStringLiteral("ledger.sqlite")}};
+}
+
+void NodeConfigTest::init()
+{
+    dir = std::make_unique<QTemporaryDir>();
+    for (const char *name : {"membership.json", "key.pem", "cert.pem", "ca.pem"})
+        write(QLatin1String(name), "x");
+}
+
+void NodeConfigTest::validFile()
+{
+    QJsonObject object = valid();
+    object.insert(QStringLiteral("coordinator"), QJsonObject{{QStringLiteral("retry_limit"), 5}});
+    QString error;
+    const std::optional<NodeConfig> config =
+        NodeConfig::load(write(QStringLiteral("node.json"), QJsonDocument(object).toJson()), &error);
+    QVERIFY2(config, qPrintable(error));
+    QCOMPARE(config->nodeId, QStringLiteral("target-1"));
+    QCOMPARE(config->listenPort, quint16(7404));
+    QCOMPARE(config->retryLimit, 5);
+    QCOMPARE(config->voteTimeoutMs, 2000);
+    QCOMPARE(config->membershipPath, dir->filePath(QStringLiteral("membership.json")));
+}
+
+void NodeConfigTest::badFiles_data()
+{
+    QTest::addColumn<QByteArray>("content");
+    QTest::addColumn<QString>("expected");
+    auto with = [this](const QString &key, const QJsonValue &value) {
+        QJsonObject object = valid();
+        if (value.isUndefined())
+            object.remove(key);
+        else
+            object.insert(key, value);
+        return QJsonDocument(object).toJson();
+    };
+    QTest::newRow("not json") << QByteArray("{\"format\": ") << QStringLiteral("not valid JSON at offset");
+    QTest::newRow("array") << QByteArray("[]") << QStringLiteral("must be a JSON object");
+    QTest::newRow("format") << with(QStringLiteral("format"), QStringLiteral("other"))
+                            << QStringLiteral("'format'");
+    QTest::newRow("unknown key") << with(QStringLiteral("colour"), 1)
+                                 << QStringLiteral("'colour': unknown key");
+    QTest::newRow("no node id") << with(QStringLiteral("node_id"), QJsonValue::Undefined)
+                                << QStringLiteral("'node_id': is required");
+    QTest::newRow("bad node id") << with(QStringLiteral("node_id"), QStringLiteral("target 1"))
+                                 << QStringLiteral("'node_id'");
+    QTest::newRow("missing file") << with(QStringLiteral("membership"), QStringLiteral("nowhere.json"))
+                                  << QStringLiteral("'membership': no such file");
+    QTest::newRow("listen port") << with(QStringLiteral("listen"), QStringLiteral("127.0.0.1:99999"))
+                                 << QStringLiteral("'listen': must be host:port");
+    QTest::newRow("listen no port") << with(QStringLiteral("listen"), QStringLiteral("localhost"))
+                                    << QStringLiteral("'listen'");
+    QTest::newRow("tls") << with(QStringLiteral("tls"), QStringLiteral("yes")) << QStringLiteral("'tls'");
+    QTest::newRow("limit range") << with(QStringLiteral("limits"),
+                                         QJsonObject{{QStringLiteral("max_frame_bytes"), 3}})
+                                 << QStringLiteral("'max_frame_bytes': must be a whole number from 1024");
+    QTest::newRow("fraction") << with(QStringLiteral("coordinator"),
+                                      QJsonObject{{QStringLiteral("retry_limit"), 1.5}})
+                              << QStringLiteral("'retry_limit'");
+}
+
+void NodeConfigTest::badFiles()
+{
+    QFETCH(QByteArray, content);
+    QFETCH(QString, expected);
+    const QString path = write(QStringLiteral("node.json"), content);
+    QString error;
+    QVERIFY(!NodeConfig::load(path, &error));
+    QVERIFY2(error.startsWith(path), qPrintable(error));
+    QVERIFY2(error.contains(expected), qPrintable(error));
+    QVERIFY(!error.contains(u'\n'));
+}
+
+void NodeConfigTest::nodeExitsWithTheLine()
+{
+    QJsonObject object = valid();
+    object.insert(QStringLiteral("listen"), QStringLiteral("127.0.0.1:0x10"));
+    const QString path = write(QStringLiteral("node.json"), QJsonDocument(object).toJson());
+    QProcess node;
+    node.start(QStringLiteral(TICKETSYNC_NODE), {QStringLiteral("--config"), path});
+    QVERIFY(node.waitForFinished(10000));
+    QCOMPARE(node.exitCode(), 2);
+    const QString stderrText = QString::fromUtf8(node.readAllStandardError()).trimmed();
+    QVERIFY2(stderrText.contains(QLatin1String("'listen'")), qPrintable(stderrText));
+    QCOMPARE(stderrText.count(u'\n'), 0);
+
+    // A membership that is not one: named too, and the node does not start.
+    object = valid();
+    write(QStringLiteral("membership.json"), "{}");
+    node.start(
+        QStringLiteral(TICKETSYNC_NODE),
+        {QStringLiteral("--config"), write(QStringLiteral("node2.json"), QJsonDocument(object).toJson())});
+    QVERIFY(node.waitForFinished(10000));
+    QVERIFY(node.exitCode() != 0);
+    QVERIFY2(QString::fromUtf8(node.readAllStandardError()).contains(QLatin1String("membership.json")),
+             "the error must name the membership file");
+}
+
+void NodeConfigTest::registryFiles_data()
+{
+    QTest::addColumn<QString>("name");
+    QTest::addColumn<QByteArray>("content");
+    QTest::addColumn<QString>("expected"); // empty: valid
+    const QByteArray header = "id,kind,face_amount_minor,currency,issuer\n";
+    QTest::newRow("csv") << QStringLiteral("r.csv") << header + "T-1,commercial-bill,100,CNY,Bank, Ltd\n"
+                         << QString();
+    QTest::newRow("json")
+        << QStringLiteral("r.json")
+        << QByteArray("[{\"id\":\"T-1\",\"kind\":\"cheque\",\"face_amount_minor\":5,\"currency\":\"USD\"}]")
+        << QString();
+    QTest::newRow("header") << QStringLiteral("r.csv") << QByteArray("id,amount\n")
+                            << QStringLiteral("line 1");
+    QTest::newRow("kind") << QStringLiteral("r.csv") << header + "T-1,coupon,100,CNY,x\n"
+                          << QStringLiteral("line 2: 'kind'");
+    QTest::newRow("amount") << QStringLiteral("r.csv") << header + "T-1,cheque,12.5,CNY,x\n"
+                            << QStringLiteral("line 2: 'face_amount_minor'");
+    QTest::newRow("fields") << QStringLiteral("r.csv") << header + "T-1,cheque\n"
+                            << QStringLiteral("line 2: expected 5");
+    QTest::newRow("currency")
+        << QStringLiteral("r.json")
+        << QByteArray("[{\"id\":\"T-1\",\"kind\":\"cheque\",\"face_amount_minor\":5,\"currency\":\"usd\"}]")
+        << QStringLiteral("[0]: 'currency'");
+}
+
+void NodeConfigTest::registryFiles()
+{
+    QFETCH(QString, name);
+    QFETCH(QByteArray, content);
+    QFETCH(QString, expected);
+    QString error;
+    const std::optional<QList<Ticket>> tickets = TicketRegistryFile::read(write(name, content), &error);
+    if (expected.isEmpty()) {
+        QVERIFY2(tickets, qPrintable(error));
+        QCOMPARE(tickets->size(), 1);
+        QCOMPARE(tickets->first().id, QStringLiteral("T-1"));
+        return;
+    }
+    QVERIFY(!tickets);
+    QVERIFY2(error.contains(expected), qPrintable(error));
+}
+
+QTEST_GUILESS_MAIN(NodeConfigTest)
+#include "tst_nodeconfig.moc"
