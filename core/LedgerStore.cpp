@@ -499,6 +499,24 @@ std::optional<TicketLock> LedgerStore::acquireLock(const TicketLock &lock, QStri
     return this->lock(lock.ticketId, lock.ticketVersion);
 }
 
+bool LedgerStore::beginBatch(QString *error)
+{
+    return exec("BEGIN IMMEDIATE", error);
+}
+
+bool LedgerStore::commitBatch(QString *error)
+{
+    if (exec("COMMIT", error))
+        return true;
+    rollbackBatch();
+    return false;
+}
+
+void LedgerStore::rollbackBatch()
+{
+    exec("ROLLBACK", nullptr);
+}
+
 QString LedgerStore::checkHead() const
 {
     if (headHeight == 0)

@@ -74,6 +74,13 @@ public:
     // that holds afterwards: the new one, or the earlier one that won.
     std::optional<TicketLock> acquireLock(const TicketLock &lock, QString *error);
 
+    // Groups the lock writes up to commitBatch() into one transaction, so many locks cost one
+    // flush. Nothing recorded in a batch may be released before commitBatch() returns true;
+    // appendBlocks() and importTickets() must not be called inside one.
+    bool beginBatch(QString *error);
+    bool commitBatch(QString *error);
+    void rollbackBatch();
+
     // A short integrity check: the head block decodes, links and hashes to what is stored.
     QString checkHead() const;
 

@@ -12,7 +12,8 @@ class LedgerStore;
 // with a signed confirmation, honouring the per-ticket lock. A WRITTEN_OFF confirmation is
 // released only after the lock on (ticket, version) is durably recorded; any other digest
 // for that key then gets ALREADY_WRITTEN_OFF, and the same digest gets the very same
-// confirmation back, across restarts.
+// confirmation back, across restarts. Inside a LedgerStore batch the lock is durable only once
+// commitBatch() returns true, so the caller holds the confirmations until then.
 class WriteOffChecker
 {
 public:

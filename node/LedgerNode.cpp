@@ -186,6 +186,8 @@ bool LedgerNode::start(QString *error)
     uptime.start();
     flushTimer.setSingleShot(true);
     connect(&flushTimer, &QTimer::timeout, this, &LedgerNode::flush);
+    checkTimer.setSingleShot(true);
+    connect(&checkTimer, &QTimer::timeout, this, &LedgerNode::processChecks);
     subscriberPump.setSingleShot(true);
     connect(&subscriberPump, &QTimer::timeout, this, &LedgerNode::pumpSubscribers);
     broadcastSeq = journal->lastSeq();
@@ -904,35 +906,61 @@ void LedgerNode::onCoordinatorMessage(const QJsonObject &message)
 
 void LedgerNode::handleCheck(const QJsonObject &message)
 {
-    Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
     QString problem;
     const QByteArray encoded = decodeField(message, "write_off", &problem);
     std::optional<WriteOffResult> writeOff;
     if (problem.isEmpty())
         writeOff = WriteOffResult::decode(encoded, &problem);
     if (!writeOff) {
-        if (link)
+        if (Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr)
             link->sendError(QStringLiteral("check"), -1, problem);
         return;
     }
-    QString storeError;
-    const std::optional<StateConfirmation> confirmation = checker->check(*writeOff, &storeError);
-    if (!confirmation) {
-        // Nothing signed: the coordinator asks again after its timeout.
-        qCCritical(lcNode) << "cannot check" << writeOff->ticketId << ":" << storeError;
+    pendingChecks.append(std::move(*writeOff));
+    if (!checkTimer.isActive())
+        checkTimer.start(0);
+}
+
+void LedgerNode::processChecks()
+{
+    // Every check that arrived in this turn of the event loop shares one transaction: the locks
+    // are durable, with one flush, before any confirmation leaves.
+    const QList<WriteOffResult> batch = std::exchange(pendingChecks, {});
+    if (batch.isEmpty())
+        return;
+    QString problem;
+    if (!store->beginBatch(&problem)) {
+        qCCritical(lcNode) << "cannot check write-offs:" << problem;
+        return; // nothing signed: the coordinator asks again after its timeout
+    }
+    QList<std::pair<const WriteOffResult *, StateConfirmation>> answers;
+    for (const WriteOffResult &writeOff : batch) {
+        QString storeError;
+        std::optional<StateConfirmation> confirmation = checker->check(writeOff, &storeError);
+        if (!confirmation) {
+            qCCritical(lcNode) << "cannot check" << writeOff.ticketId << ":" << storeError;
+            continue;
+        }
+        answers.append({&writeOff, std::move(*confirmation)});
+    }
+    if (!store->commitBatch(&problem)) {
+        qCCritical(lcNode) << "cannot record the locks of" << batch.size() << "write-offs:" << problem;
         return;
     }
-    counters[QStringLiteral("confirmations_sent")]++;
-    emitEvent(QStringLiteral("confirmation_sent"),
-              {{QStringLiteral("write_off_digest"), hex(confirmation->writeOffDigest)},
-               {QStringLiteral("ticket"), writeOff->ticketId},
-               {QStringLiteral("version"), qint64(writeOff->ticketVersion)},
-               {QStringLiteral("branch"), writeOff->branchId},
-               {QStringLiteral("state"), stateName(confirmation->stateCode)},
-               {QStringLiteral("reason"), confirmation->reason}});
-    if (link)
-        link->send({{QStringLiteral("type"), QStringLiteral("confirmation")},
-                    {QStringLiteral("confirmation"), base64(confirmation->encode())}});
+    Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
+    for (const auto &[writeOff, confirmation] : std::as_const(answers)) {
+        counters[QStringLiteral("confirmations_sent")]++;
+        emitEvent(QStringLiteral("confirmation_sent"),
+                  {{QStringLiteral("write_off_digest"), hex(confirmation.writeOffDigest)},
+                   {QStringLiteral("ticket"), writeOff->ticketId},
+                   {QStringLiteral("version"), qint64(writeOff->ticketVersion)},
+                   {QStringLiteral("branch"), writeOff->branchId},
+                   {QStringLiteral("state"), stateName(confirmation.stateCode)},
+                   {QStringLiteral("reason"), confirmation.reason}});
+        if (link)
+            link->send({{QStringLiteral("type"), QStringLiteral("confirmation")},
+                        {QStringLiteral("confirmation"), base64(confirmation.encode())}});
+    }
 }
 
 void LedgerNode::requestBlocks()

@@ -111,6 +111,7 @@ private:
 
     // target and receiver
     void handleCheck(const QJsonObject &message);
+    void processChecks();
     void applyBlocks(const QJsonObject &message);
     void requestBlocks();
 
@@ -164,6 +165,8 @@ private:
 
     // target/receiver state
     bool syncing = false;
+    QList<WriteOffResult> pendingChecks; // answered together after one durable commit
+    QTimer checkTimer;
 
     // events and replies
     QList<PendingReply> afterCommit;

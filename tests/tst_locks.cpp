@@ -161,6 +161,30 @@ private Q_SLOTS:
         dir.reset();
     }
 
+    // A node answers many checks in one transaction: a double write-off inside the batch is
+    // still refused, the lock is there after a restart once committed, and gone if rolled back.
+    void batchedLocks()
+    {
+        const WriteOffResult first = writeOffOf(registry.at(2), 1, kBranch1);
+        const WriteOffResult second = writeOffOf(registry.at(2), 1, kBranch2, QStringLiteral("again"));
+        const WriteOffResult other = writeOffOf(registry.at(3), 1, kBranch1);
+        QString error;
+        QVERIFY2(store->beginBatch(&error), qPrintable(error));
+        QCOMPARE(problemWith(ask(first), first, ConfirmationState::WrittenOff), QString());
+        QCOMPARE(problemWith(ask(second), second, ConfirmationState::AlreadyWrittenOff), QString());
+        QVERIFY2(store->commitBatch(&error), qPrintable(error));
+
+        QVERIFY2(store->beginBatch(&error), qPrintable(error));
+        QCOMPARE(problemWith(ask(other), other, ConfirmationState::WrittenOff), QString());
+        store->rollbackBatch(); // never released, so never locked
+
+        restart();
+        QCOMPARE(store->lock(first.ticketId, 1)->writeOffDigest, first.digest());
+        QVERIFY(!store->lock(other.ticketId, 1));
+        QCOMPARE(problemWith(ask(second), second, ConfirmationState::AlreadyWrittenOff), QString());
+        QCOMPARE(problemWith(ask(other), other, ConfirmationState::WrittenOff), QString());
+    }
+
     void lockHoldsAcrossRestart()
     {
         const Ticket &ticket = registry.at(0);
