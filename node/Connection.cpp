@@ -5,7 +5,7 @@
 #include <QSslCipher>
 #include <QWebSocket>
 
-Q_LOGGING_CATEGORY(lcConnection, "ticketsync.node.transport", QtInfoMsg)
+Q_LOGGING_CATEGORY(lcConnection, "ticketsync.node.transport", QtWarningMsg)
 
 namespace ticketsync {
 

@@ -118,6 +118,18 @@ std::optional<DevnetLayout> DevnetLayout::ensure(const DevnetOptions &options, Q
     if (const QString invalid = layout.membership.validate(); !invalid.isEmpty())
         return failWith(invalid);
     layout.membershipPath = root.filePath(QStringLiteral("membership.json"));
+    QFile existing(layout.membershipPath);
+    if (existing.open(QIODevice::ReadOnly) && existing.readAll() != layout.membership.toJson()) {
+        // Nodes that already hold a chain would refuse to start under another configuration.
+        for (const auto &[id, roles] : std::as_const(plan)) {
+            if (QFile::exists(root.filePath(QStringLiteral("nodes/%1/ledger.sqlite").arg(id))))
+                return failWith(QStringLiteral("%1: this devnet already has ledgers under its membership; the "
+                                               "options given (base port %2, nodes) would change it. Use the "
+                                               "same options or a new directory")
+                                    .arg(layout.membershipPath)
+                                    .arg(options.basePort));
+        }
+    }
     if (!writeFile(layout.membershipPath, layout.membership.toJson(), &problem))
         return failWith(problem);
 

@@ -12,9 +12,9 @@
 #include <QJsonDocument>
 #include <QLoggingCategory>
 
-Q_LOGGING_CATEGORY(lcNode, "ticketsync.node", QtInfoMsg)
-Q_LOGGING_CATEGORY(lcCoordinator, "ticketsync.node.coordinator", QtInfoMsg)
-Q_LOGGING_CATEGORY(lcSync, "ticketsync.node.sync", QtInfoMsg)
+Q_LOGGING_CATEGORY(lcNode, "ticketsync.node", QtWarningMsg)
+Q_LOGGING_CATEGORY(lcCoordinator, "ticketsync.node.coordinator", QtWarningMsg)
+Q_LOGGING_CATEGORY(lcSync, "ticketsync.node.sync", QtWarningMsg)
 
 namespace ticketsync {
 
@@ -159,6 +159,16 @@ std::unique_ptr<LedgerNode> LedgerNode::create(const NodeConfig &config, QString
         return failWith(problem);
     if (const QString head = node->store->checkHead(); !head.isEmpty())
         return failWith(QStringLiteral("%1: %2").arg(config.databasePath, head));
+    if (node->store->height() > 0) {
+        // Appending under another membership would fork the chain for every verifier.
+        const std::optional<Block> head = node->store->block(node->store->height(), &problem);
+        if (head && head->membershipHash != node->membership.hash())
+            return failWith(QStringLiteral("%1: the chain here was sealed under consortium configuration %2, but %3 "
+                                           "hashes to %4; a changed membership needs a new ledger")
+                                .arg(config.databasePath, QString::fromLatin1(head->membershipHash.toHex().left(16)),
+                                     config.membershipPath,
+                                     QString::fromLatin1(node->membership.hash().toHex().left(16))));
+    }
     const QFileInfo database(config.databasePath);
     node->journal = NodeJournal::open(
         database.dir().filePath(database.completeBaseName() + QStringLiteral(".events")), &problem);
@@ -392,7 +402,7 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
                 if (round.tally->missingTargets().contains(peer)) {
                     connection->send({{QStringLiteral("type"), QStringLiteral("check")},
                                       {QStringLiteral("write_off"), base64(round.encoded)}});
-                    round.asked.insert(peer);
+                    round.asked.insert(peer, connection);
                 }
             }
         }
@@ -505,10 +515,16 @@ void LedgerNode::askTargets(Round &round)
                             {QStringLiteral("write_off"), base64(round.encoded)}};
     for (const QString &target : round.tally->missingTargets()) {
         Connection *connection = nodePeers.value(target);
-        if (connection && connection->isOpen()) {
-            connection->send(check);
-            round.asked.insert(target);
-        }
+        if (!connection || !connection->isOpen())
+            continue;
+        // A target that has the check on this very connection is only slow; asking again would
+        // turn overload into collapse. The last retry asks everyone, in case a target failed to
+        // store its answer.
+        const bool lastTry = round.attempts >= config.retryLimit;
+        if (!lastTry && round.asked.value(target) == connection)
+            continue;
+        connection->send(check);
+        round.asked.insert(target, connection);
     }
 }
 
@@ -529,7 +545,7 @@ void LedgerNode::onDeadline(const QByteArray &digest)
         const qint64 wait =
             qMin<qint64>(qint64(config.retryBackoffMs) << qMin(round.attempts - 1, 16), 60000);
         round.deadline->start(int(wait));
-        qCInfo(lcCoordinator) << "write-off" << round.writeOff.ticketId << "still missing"
+        qCDebug(lcCoordinator) << "write-off" << round.writeOff.ticketId << "still missing"
                               << round.tally->missing() << "votes; retry" << round.attempts << "of"
                               << config.retryLimit;
         return;

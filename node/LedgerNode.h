@@ -56,7 +56,7 @@ private:
         std::unique_ptr<Tally> tally;
         qint64 startedMs = 0;
         int attempts = 0;
-        QSet<QString> asked;
+        QHash<QString, QPointer<Connection>> asked; // the connection each target was asked on
         std::unique_ptr<QTimer> deadline;
     };
     // A node that stores the chain, as the coordinator sees it.

@@ -4,7 +4,7 @@
 #include <QLoggingCategory>
 #include <sqlite3.h>
 
-Q_LOGGING_CATEGORY(lcJournal, "ticketsync.node.journal", QtInfoMsg)
+Q_LOGGING_CATEGORY(lcJournal, "ticketsync.node.journal", QtWarningMsg)
 
 namespace ticketsync {
 
