@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian 12 machine: installs what is missing, configures,
 # builds, then either runs the main job or every test.
-#   ./setup.sh run    the sample consortium run (the live network once it lands)
+#   ./setup.sh run    the main job: a live local consortium (10 node processes) with a workload
 #   ./setup.sh test   the format check and every test under ctest
 set -euo pipefail
 
@@ -54,7 +54,7 @@ case "$action" in
 run)
     install_missing
     configure_and_build
-    exec "$build/app/ticketsync" demo --dir "$here/sample-consortium" "$@"
+    exec "$build/app/ticketsync" devnet --dir "$here/devnet" "$@"
     ;;
 test)
     install_missing

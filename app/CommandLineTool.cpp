@@ -2,6 +2,7 @@
 
 #include "ChainVerifier.h"
 #include "DemoRun.h"
+#include "DevnetRun.h"
 #include "KeyFile.h"
 #include "LedgerStore.h"
 #include "Membership.h"
@@ -38,6 +39,14 @@ constexpr Subcommand kSubcommands[] = {
     {"export-certificate", "Export the certificate of one ticket write-off from a store."},
     {"demo", "Run the method on a generated sample consortium and print tallies and the chain."},
     {"protocol-example", "Print the worked 4-target example of docs/protocol.md."},
+    {"devnet", "Run a complete local consortium (10 node processes) with a workload and a live summary."},
+    {"submit", "Submit a ticket write-off through a branch node (operators only)."},
+    {"status", "Print a node's status: height, counters and queue depths."},
+    {"receivers", "Print each receiver's sync state as the coordinator sees it."},
+    {"history", "Page through decided and undetermined write-offs."},
+    {"resync-receiver", "Push the chain to a receiver again from a height (operators only)."},
+    {"retry-deliveries", "Retry block deliveries to every lagging receiver (operators only)."},
+    {"retry-undetermined", "Tally an UNDETERMINED write-off again (operators only)."},
 };
 
 void printOut(const QString &text)
@@ -187,6 +196,10 @@ int CommandLineTool::run(const QStringList &arguments)
         return demo(rest);
     if (command == QLatin1String("protocol-example"))
         return protocolExample(rest);
+    if (command == QLatin1String("devnet"))
+        return DevnetRun::main(rest, json);
+    if (isNetworkCommand(command))
+        return networkCommand(command, rest);
     if (command == QLatin1String("--version") || command == QLatin1String("-v")) {
         printOut(QStringLiteral("ticketsync %1").arg(QCoreApplication::applicationVersion()));
         return Success;
@@ -194,8 +207,8 @@ int CommandLineTool::run(const QStringList &arguments)
 
     QString usage =
         QStringLiteral("Usage: ticketsync <command> [options]\n\n"
-                       "Confirms ticket write-offs across a bank consortium; these commands manage keys "
-                       "and verify what the network produced, offline.\n\nCommands:\n");
+                       "Confirms ticket write-offs across a bank consortium: manage keys, verify what the "
+                       "network produced offline, run a local network and talk to its nodes.\n\nCommands:\n");
     for (const Subcommand &subcommand : kSubcommands)
         usage += QStringLiteral("  %1%2\n")
                      .arg(QLatin1String(subcommand.name), -22)

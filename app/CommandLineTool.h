@@ -32,6 +32,9 @@ private:
     int exportCertificate(const QStringList &arguments);
     int demo(const QStringList &arguments);
     int protocolExample(const QStringList &arguments);
+    // NetworkCommands.cpp: the commands that talk to running nodes.
+    static bool isNetworkCommand(const QString &command);
+    int networkCommand(const QString &command, const QStringList &arguments);
 
     // Parses a subcommand's arguments; false (with the exit code in *exitCode) if the run
     // should stop here, after --help or a usage error.

@@ -2,6 +2,7 @@
 // generated devnet layout, driven through the monitoring API over mutual TLS.
 #include "ApiClient.h"
 #include "ChainVerifier.h"
+#include "DevnetFixture.h"
 #include "DevnetLayout.h"
 #include "DevnetPki.h"
 #include "KeyFile.h"
@@ -14,9 +15,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
-#include <QRandomGenerator>
 #include <QSignalSpy>
-#include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QWebSocket>
@@ -26,32 +25,16 @@ using namespace ticketsync;
 
 namespace {
 
-constexpr int kWait = 20000;
-
-// A base port with ten free ports after it.
-quint16 freeBasePort()
-{
-    for (int attempt = 0; attempt < 50; ++attempt) {
-        const quint16 base = quint16(20000 + QRandomGenerator::global()->bounded(30000));
-        bool free = true;
-        for (int i = 0; i < 10 && free; ++i) {
-            QTcpServer probe;
-            free = probe.listen(QHostAddress::LocalHost, quint16(base + i));
-        }
-        if (free)
-            return base;
-    }
-    return 0;
-}
+constexpr int kWait = DevnetFixture::kWait;
 
 qint64 amountOf(int ticketNumber)
 {
-    return 10000 + qint64(ticketNumber) * 137 % 990000;
+    return DevnetFixture::amountOf(ticketNumber);
 }
 
 QString ticketName(int ticketNumber)
 {
-    return QStringLiteral("T-%1").arg(ticketNumber, 6, 10, QLatin1Char('0'));
+    return DevnetFixture::ticketName(ticketNumber);
 }
 
 } // namespace
@@ -75,19 +58,25 @@ private Q_SLOTS:
     void malformedAndOversizedFrames();
 
 private:
-    void startNode(const QString &id);
-    void killNode(const QString &id, int signal = SIGKILL);
-    std::unique_ptr<ApiClient> client(const QString &nodeId, bool auditor = false);
-    QJsonObject call(ApiClient &api, const QJsonObject &request);
+    void startNode(const QString &id)
+    {
+        QString error;
+        QVERIFY2(devnet->startNode(id, &error), qPrintable(error));
+    }
+    void killNode(const QString &id, int signal = SIGKILL) { QVERIFY(devnet->killNode(id, signal)); }
+    std::unique_ptr<ApiClient> client(const QString &nodeId, bool auditor = false)
+    {
+        return devnet->client(nodeId, auditor);
+    }
+    QJsonObject call(ApiClient &api, const QJsonObject &request) { return DevnetFixture::call(api, request); }
     QJsonObject submit(const QString &branch, int ticketNumber, quint32 version = 1, qint64 amount = -1);
     // Waits until the coordinator's journal holds an outcome for the digest.
     QJsonObject waitForDecision(const QString &digestHex, int timeoutMs = kWait);
     bool waitForHeights(quint64 height, int timeoutMs = kWait);
     quint64 coordinatorHeight();
 
-    std::unique_ptr<QTemporaryDir> dir;
-    std::optional<DevnetLayout> layout;
-    QHash<QString, QProcess *> processes;
+    std::unique_ptr<DevnetFixture> devnet;
+    const DevnetLayout *layout = nullptr;
     std::unique_ptr<ApiClient> coordinator;
     QHash<QString, ApiClient *> branches;
     std::vector<std::unique_ptr<ApiClient>> owned;
@@ -95,21 +84,15 @@ private:
 
 void NetworkTest::init()
 {
-    dir = std::make_unique<QTemporaryDir>();
-    QVERIFY(dir->isValid());
+    devnet = std::make_unique<DevnetFixture>();
     DevnetOptions options;
-    options.dir = dir->path();
-    options.basePort = freeBasePort();
-    QVERIFY(options.basePort != 0);
     options.tickets = 500;
     options.voteTimeoutMs = 600;
     options.retryLimit = 1;
     options.retryBackoffMs = 200;
     QString error;
-    layout = DevnetLayout::ensure(options, &error);
-    QVERIFY2(layout, qPrintable(error));
-    for (const DevnetNode &node : layout->nodes)
-        startNode(node.id);
+    QVERIFY2(devnet->start(options, &error), qPrintable(error));
+    layout = &devnet->layout();
     coordinator = client(QStringLiteral("coordinator-1"));
     for (const QString &branch : layout->idsWithRole(Role::Branch)) {
         owned.push_back(client(branch));
@@ -122,92 +105,13 @@ void NetworkTest::cleanup()
     coordinator.reset();
     branches.clear();
     owned.clear();
-    for (QProcess *process : std::as_const(processes)) {
-        process->terminate();
-        if (!process->waitForFinished(5000))
-            process->kill();
-        process->waitForFinished(2000);
-        delete process;
-    }
-    processes.clear();
+    devnet->stopAll();
     if (QTest::currentTestFailed()) {
         // Keep the logs of a failed run for the reader of the CI output.
-        for (const DevnetNode &node : layout->nodes) {
-            QFile log(QFileInfo(node.configPath).dir().filePath(QStringLiteral("node.log")));
-            if (log.open(QIODevice::ReadOnly))
-                qWarning().noquote() << "----" << node.id << "log tail:\n" << log.readAll().right(3000);
-        }
+        for (const DevnetNode &node : layout->nodes)
+            qWarning().noquote() << "----" << node.id << "log tail:\n" << devnet->logTail(node.id);
     }
-    dir.reset();
-}
-
-void NetworkTest::startNode(const QString &id)
-{
-    const DevnetNode *node = layout->node(id);
-    QVERIFY(node);
-    auto *process = new QProcess;
-    process->setProgram(QStringLiteral(TICKETSYNC_NODE));
-    process->setArguments({QStringLiteral("--config"), node->configPath});
-    process->setStandardOutputFile(QFileInfo(node->configPath).dir().filePath(QStringLiteral("node.out")),
-                                   QIODevice::Append);
-    process->setStandardErrorFile(QFileInfo(node->configPath).dir().filePath(QStringLiteral("node.log")),
-                                  QIODevice::Append);
-    process->start();
-    QVERIFY2(process->waitForStarted(5000), qPrintable(process->errorString()));
-    if (QProcess *old = processes.take(id))
-        delete old;
-    processes.insert(id, process);
-    // Listening once the port accepts TCP.
-    const quint16 port = quint16(node->address.section(u':', 1).toUInt());
-    QTRY_VERIFY_WITH_TIMEOUT(
-        [&] {
-            QTcpSocket probe;
-            probe.connectToHost(QHostAddress::LocalHost, port);
-            return probe.waitForConnected(200);
-        }(),
-        10000);
-}
-
-void NetworkTest::killNode(const QString &id, int signal)
-{
-    QProcess *process = processes.take(id);
-    QVERIFY(process);
-    ::kill(pid_t(process->processId()), signal);
-    QVERIFY(process->waitForFinished(5000));
-    delete process;
-}
-
-std::unique_ptr<ApiClient> NetworkTest::client(const QString &nodeId, bool auditor)
-{
-    QString error;
-    const std::optional<TlsIdentity> identity =
-        auditor ? TlsIdentity::load(layout->auditorCertificate, layout->auditorKey, layout->caPath, &error)
-                : TlsIdentity::load(layout->operatorCertificate, layout->operatorKey, layout->caPath, &error);
-    if (!identity) {
-        qWarning() << error;
-        return nullptr;
-    }
-    auto api = std::make_unique<ApiClient>(*identity, layout->node(nodeId)->address, nodeId);
-    api->setBackoff(50, 500);
-    api->start();
-    if (!QTest::qWaitFor([&] { return api->isConnected(); }, kWait))
-        qWarning() << "no API connection to" << nodeId << api->lastError();
-    return api;
-}
-
-QJsonObject NetworkTest::call(ApiClient &api, const QJsonObject &request)
-{
-    QJsonObject answer;
-    bool done = false;
-    (void)QTest::qWaitFor([&] { return api.isConnected(); }, kWait);
-    if (api.request(request, [&](const QJsonObject &reply) {
-            answer = reply;
-            done = true;
-        }) < 0)
-        return {{QStringLiteral("type"), QStringLiteral("error")},
-                {QStringLiteral("error"), QStringLiteral("not connected")}};
-    (void)QTest::qWaitFor([&] { return done; }, kWait);
-    return answer;
+    devnet.reset();
 }
 
 QJsonObject NetworkTest::submit(const QString &branch, int ticketNumber, quint32 version, qint64 amount)
@@ -305,6 +209,13 @@ void NetworkTest::happyPathReachesEveryReceiver()
         if (head.isEmpty())
             head = store->headHash();
         QCOMPARE(store->headHash(), head);
+        // And the auditors' tool agrees, on the live store.
+        QProcess verify;
+        verify.start(QStringLiteral(TICKETSYNC_CLI),
+                     {QStringLiteral("verify-chain"), node.databasePath, QStringLiteral("--membership"),
+                      layout->membershipPath, QStringLiteral("--json")});
+        QVERIFY(verify.waitForFinished(30000));
+        QVERIFY2(verify.exitCode() == 0, verify.readAllStandardError().constData());
     }
 }
 

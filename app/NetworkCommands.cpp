@@ -1,0 +1,225 @@
+// The commands that talk to running nodes through the monitoring API (docs/api.md).
+#include "ApiClient.h"
+#include "CommandLineTool.h"
+#include "Membership.h"
+#include "TlsIdentity.h"
+
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QDir>
+#include <QEventLoop>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QTimer>
+
+namespace ticketsync {
+
+namespace {
+
+struct NetworkCommand
+{
+    const char *name;
+    const char *defaultNode;
+    const char *description;
+};
+
+constexpr NetworkCommand kNetworkCommands[] = {
+    {"submit", "branch-1", "Submit a ticket write-off through a branch node (operators only)."},
+    {"status", "coordinator-1", "Print a node's status: height, counters and queue depths."},
+    {"receivers", "coordinator-1", "Print each receiver's sync state as the coordinator sees it."},
+    {"history", "coordinator-1", "Page through decided and undetermined write-offs."},
+    {"resync-receiver", "coordinator-1",
+     "Push the chain to RECEIVER again from --from-height (operators only)."},
+    {"retry-deliveries", "coordinator-1",
+     "Retry block deliveries to every lagging receiver (operators only)."},
+    {"retry-undetermined", "coordinator-1",
+     "Tally an UNDETERMINED write-off again, by DIGEST (operators only)."},
+};
+
+} // namespace
+
+bool CommandLineTool::isNetworkCommand(const QString &command)
+{
+    for (const NetworkCommand &candidate : kNetworkCommands) {
+        if (command == QLatin1String(candidate.name))
+            return true;
+    }
+    return false;
+}
+
+int CommandLineTool::networkCommand(const QString &command, const QStringList &arguments)
+{
+    const NetworkCommand *spec = nullptr;
+    for (const NetworkCommand &candidate : kNetworkCommands) {
+        if (command == QLatin1String(candidate.name))
+            spec = &candidate;
+    }
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+        QString::fromLatin1(spec->description) +
+        QStringLiteral(
+            "\n\nConnects over mutual TLS with a client certificate. With --devnet DIR the CA, the "
+            "operator's certificate and the node addresses come from a `ticketsync devnet` directory."));
+    parser.addOption({QStringLiteral("devnet"),
+                      QStringLiteral("A devnet directory to take certificates and "
+                                     "addresses from."),
+                      QStringLiteral("DIR")});
+    parser.addOption({QStringLiteral("node"),
+                      QStringLiteral("The node to ask (default %1).").arg(QLatin1String(spec->defaultNode)),
+                      QStringLiteral("ID"), QLatin1String(spec->defaultNode)});
+    parser.addOption({QStringLiteral("membership"), QStringLiteral("The membership file (node addresses)."),
+                      QStringLiteral("FILE")});
+    parser.addOption(
+        {QStringLiteral("cert"), QStringLiteral("Client certificate (PEM)."), QStringLiteral("FILE")});
+    parser.addOption(
+        {QStringLiteral("key"), QStringLiteral("Client private key (PEM)."), QStringLiteral("FILE")});
+    parser.addOption(
+        {QStringLiteral("ca"), QStringLiteral("Consortium CA certificate (PEM)."), QStringLiteral("FILE")});
+    parser.addOption({QStringLiteral("auditor"), QStringLiteral("With --devnet: connect as the auditor.")});
+    parser.addOption({QStringLiteral("timeout"), QStringLiteral("Seconds to wait for the node (default 10)."),
+                      QStringLiteral("S"), QStringLiteral("10")});
+    int positional = 0;
+    if (command == QLatin1String("submit")) {
+        parser.addOption({QStringLiteral("ticket"), QStringLiteral("Ticket id."), QStringLiteral("ID")});
+        parser.addOption({QStringLiteral("amount"), QStringLiteral("Amount in minor units (e.g. fen)."),
+                          QStringLiteral("N")});
+        parser.addOption({QStringLiteral("version"),
+                          QStringLiteral("Write-off version of the ticket (default 1)."), QStringLiteral("N"),
+                          QStringLiteral("1")});
+        parser.addOption({QStringLiteral("currency"), QStringLiteral("ISO 4217 code (default CNY)."),
+                          QStringLiteral("CODE"), QStringLiteral("CNY")});
+        parser.addOption({QStringLiteral("reference"), QStringLiteral("The client's own reference."),
+                          QStringLiteral("TEXT")});
+    } else if (command == QLatin1String("history")) {
+        parser.addOption(
+            {QStringLiteral("ticket"), QStringLiteral("Only this ticket."), QStringLiteral("ID")});
+        parser.addOption({QStringLiteral("outcome"), QStringLiteral("DECIDED or UNDETERMINED."),
+                          QStringLiteral("OUTCOME")});
+        parser.addOption({QStringLiteral("limit"), QStringLiteral("Rows (default 20)."), QStringLiteral("N"),
+                          QStringLiteral("20")});
+    } else if (command == QLatin1String("resync-receiver")) {
+        parser.addPositionalArgument(QStringLiteral("RECEIVER"), QStringLiteral("The receiver's node id."));
+        parser.addOption({QStringLiteral("from-height"), QStringLiteral("Push again from this height."),
+                          QStringLiteral("H")});
+        positional = 1;
+    } else if (command == QLatin1String("retry-undetermined")) {
+        parser.addPositionalArgument(QStringLiteral("DIGEST"), QStringLiteral("The write-off digest (hex)."));
+        positional = 1;
+    }
+    int exitCode = Success;
+    if (!parse(parser, arguments, positional, &exitCode))
+        return exitCode;
+    auto fail = [&](const QString &error, int code) {
+        return report(command, {{QLatin1String("error"), error}}, error, code);
+    };
+
+    // Where to connect and as whom.
+    QString membershipPath = parser.value(QStringLiteral("membership"));
+    QString cert = parser.value(QStringLiteral("cert"));
+    QString key = parser.value(QStringLiteral("key"));
+    QString ca = parser.value(QStringLiteral("ca"));
+    if (parser.isSet(QStringLiteral("devnet"))) {
+        const QDir devnet(parser.value(QStringLiteral("devnet")));
+        const QString who = parser.isSet(QStringLiteral("auditor")) ? QStringLiteral("auditor-1")
+                                                                    : QStringLiteral("operator-1");
+        if (membershipPath.isEmpty())
+            membershipPath = devnet.filePath(QStringLiteral("membership.json"));
+        if (cert.isEmpty())
+            cert = devnet.filePath(QStringLiteral("pki/%1.pem").arg(who));
+        if (key.isEmpty())
+            key = devnet.filePath(QStringLiteral("pki/%1.key").arg(who));
+        if (ca.isEmpty())
+            ca = devnet.filePath(QStringLiteral("pki/ca.pem"));
+    }
+    if (membershipPath.isEmpty() || cert.isEmpty() || key.isEmpty() || ca.isEmpty())
+        return fail(QStringLiteral("give --devnet DIR, or --membership, --cert, --key and --ca"),
+                    UsageOrInputError);
+    QString error;
+    const std::optional<Membership> membership = Membership::load(membershipPath, &error);
+    if (!membership)
+        return fail(error, UsageOrInputError);
+    const QString nodeId = parser.value(QStringLiteral("node"));
+    const Member *node = membership->member(nodeId);
+    if (!node)
+        return fail(QStringLiteral("'%1' is not a member of %2").arg(nodeId, membershipPath),
+                    UsageOrInputError);
+    const std::optional<TlsIdentity> identity = TlsIdentity::load(cert, key, ca, &error);
+    if (!identity)
+        return fail(error, UsageOrInputError);
+
+    // The request.
+    QJsonObject request;
+    const QStringList positionals = parser.positionalArguments();
+    if (command == QLatin1String("submit")) {
+        bool amountOk = false;
+        const qint64 amount = parser.value(QStringLiteral("amount")).toLongLong(&amountOk);
+        if (parser.value(QStringLiteral("ticket")).isEmpty() || !amountOk)
+            return fail(QStringLiteral("submit needs --ticket ID and --amount N"), UsageOrInputError);
+        request = {{QStringLiteral("type"), QStringLiteral("submit")},
+                   {QStringLiteral("ticket"), parser.value(QStringLiteral("ticket"))},
+                   {QStringLiteral("amount_minor"), amount},
+                   {QStringLiteral("version"), parser.value(QStringLiteral("version")).toLongLong()},
+                   {QStringLiteral("currency"), parser.value(QStringLiteral("currency"))},
+                   {QStringLiteral("reference"), parser.value(QStringLiteral("reference"))}};
+    } else if (command == QLatin1String("history")) {
+        request = {{QStringLiteral("type"), QStringLiteral("history")},
+                   {QStringLiteral("limit"), parser.value(QStringLiteral("limit")).toLongLong()}};
+        if (parser.isSet(QStringLiteral("ticket")))
+            request.insert(QStringLiteral("ticket"), parser.value(QStringLiteral("ticket")));
+        if (parser.isSet(QStringLiteral("outcome")))
+            request.insert(QStringLiteral("outcome"), parser.value(QStringLiteral("outcome")).toUpper());
+    } else if (command == QLatin1String("resync-receiver")) {
+        bool heightOk = false;
+        const qint64 height = parser.value(QStringLiteral("from-height")).toLongLong(&heightOk);
+        if (!heightOk)
+            return fail(QStringLiteral("resync-receiver needs --from-height H"), UsageOrInputError);
+        request = {{QStringLiteral("type"), QStringLiteral("resync_receiver")},
+                   {QStringLiteral("receiver"), positionals.at(0)},
+                   {QStringLiteral("from_height"), height}};
+    } else if (command == QLatin1String("retry-undetermined")) {
+        request = {{QStringLiteral("type"), QStringLiteral("retry_undetermined")},
+                   {QStringLiteral("digest"), positionals.at(0)}};
+    } else {
+        request = {{QStringLiteral("type"), QString(command).replace(u'-', u'_')}};
+    }
+
+    // One connection, one request, one answer.
+    ApiClient client(*identity, node->address, nodeId);
+    client.setBackoff(200, 1000);
+    QEventLoop loop;
+    QJsonObject answer;
+    QTimer timeout;
+    timeout.setSingleShot(true);
+    QObject::connect(&timeout, &QTimer::timeout, &loop, &QEventLoop::quit);
+    QObject::connect(&client, &ApiClient::connected, &loop, [&] {
+        client.request(request, [&](const QJsonObject &reply) {
+            answer = reply;
+            loop.quit();
+        });
+    });
+    client.start();
+    timeout.start(int(qBound(1.0, parser.value(QStringLiteral("timeout")).toDouble(), 3600.0) * 1000));
+    loop.exec();
+    client.stop();
+    if (answer.isEmpty())
+        return fail(
+            QStringLiteral("no answer from %1 at %2 within the timeout: %3")
+                .arg(nodeId, node->address,
+                     client.lastError().isEmpty() ? QStringLiteral("no connection") : client.lastError()),
+            VerificationFailed);
+    if (answer.value(u"type").toString() == QLatin1String("error"))
+        return report(command, answer,
+                      QStringLiteral("%1 refused: %2").arg(nodeId, answer.value(u"error").toString()),
+                      VerificationFailed);
+    QString human;
+    if (command == QLatin1String("submit"))
+        human = QStringLiteral("%1: write-off %2 %3")
+                    .arg(nodeId, answer.value(u"digest").toString(), answer.value(u"status").toString());
+    else if (answer.contains(u"outcome"))
+        human = answer.value(u"outcome").toString();
+    else
+        human = QString::fromUtf8(QJsonDocument(answer).toJson(QJsonDocument::Indented)).trimmed();
+    return report(command, answer, human, Success);
+}
+
+} // namespace ticketsync

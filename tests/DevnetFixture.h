@@ -1,0 +1,50 @@
+#pragma once
+
+#include "ApiClient.h"
+#include "DevnetLayout.h"
+
+#include <QHash>
+#include <QJsonObject>
+#include <QTemporaryDir>
+#include <memory>
+#include <optional>
+
+class QProcess;
+
+// A generated devnet in a temporary directory with every node running as a real
+// ticketsync-node child process on free loopback ports. Shared by the network and console
+// tests.
+class DevnetFixture
+{
+public:
+    static constexpr int kWait = 20000;
+
+    DevnetFixture();
+    ~DevnetFixture();
+
+    // Generates the layout and starts every node; false with a message on failure.
+    bool start(const ticketsync::DevnetOptions &overrides, QString *error);
+    void stopAll();
+    bool startNode(const QString &id, QString *error = nullptr);
+    bool killNode(const QString &id, int signal);
+    bool isRunning(const QString &id) const;
+
+    const ticketsync::DevnetLayout &layout() const { return *generated; }
+    QString dir() const { return directory->path(); }
+    // The tail of a node's log, for failure messages.
+    QString logTail(const QString &id) const;
+
+    // An API client as operator (or auditor), connected or null with the reason logged.
+    std::unique_ptr<ticketsync::ApiClient> client(const QString &nodeId, bool auditor = false) const;
+    // One request, waiting for its answer (an error object on timeout).
+    static QJsonObject call(ticketsync::ApiClient &api, const QJsonObject &request, int timeoutMs = kWait);
+
+    static quint16 freeBasePort(int count);
+    static qint64 amountOf(int ticketNumber) { return 10000 + qint64(ticketNumber) * 137 % 990000; }
+    static QString ticketName(int ticketNumber);
+
+private:
+    std::unique_ptr<QTemporaryDir> directory;
+    std::optional<ticketsync::DevnetLayout> generated;
+    QHash<QString, QProcess *> processes;
+};
