@@ -1,0 +1,120 @@
+#include "VerifyReportCommand.h"
+
+#include "AuditBundle.h"
+#include "Membership.h"
+
+#include <QCommandLineParser>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTextStream>
+
+namespace ticketsync {
+
+namespace {
+
+constexpr int kOk = 0;
+constexpr int kVerificationFailed = 1;
+constexpr int kUsageOrInput = 2;
+// QJsonDocument keeps a parsed document in memory several times over; beyond this, refuse.
+constexpr qint64 kMaxBundleBytes = qint64(1) << 30;
+
+QString commandName()
+{
+    return QStringLiteral("verify-report");
+}
+
+int finish(bool json, int exitCode, const AuditBundleReport &report, const QString &humanText)
+{
+    if (json) {
+        const QJsonObject result{{QLatin1String("ok"), exitCode == kOk},
+                                 {QLatin1String("decisions"), report.decisions},
+                                 {QLatin1String("certificates_verified"), report.certificatesVerified},
+                                 {QLatin1String("confirmations_verified"), report.confirmationsVerified},
+                                 {QLatin1String("error"), report.error}};
+        QTextStream(stdout) << QJsonDocument(result).toJson(QJsonDocument::Indented).trimmed() << Qt::endl;
+    } else if (exitCode == kOk) {
+        QTextStream(stdout) << humanText << Qt::endl;
+    } else {
+        QTextStream(stderr) << QStringLiteral("ticketsync %1: %2").arg(commandName(), humanText) << Qt::endl;
+    }
+    return exitCode;
+}
+
+int inputError(bool json, const QString &problem)
+{
+    AuditBundleReport report;
+    report.error = problem;
+    return finish(json, kUsageOrInput, report, problem);
+}
+
+} // namespace
+
+int verifyReportCommand(const QStringList &arguments, bool json)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral(
+        "Verify a JSON audit bundle exported by the console, offline: its canonical form, every manifest "
+        "hash and the root, each certificate and signed confirmation against the membership, and that "
+        "each summary matches its certificate."));
+    parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("The audit bundle (.json)."));
+    parser.addOption(
+        {QStringLiteral("membership"), QStringLiteral("The membership file."), QStringLiteral("FILE")});
+    parser.addOption({QStringLiteral("json"), QStringLiteral("Print the result as JSON.")});
+    parser.addHelpOption();
+    // QCommandLineParser takes the first argument for the program: keep the command name there.
+    QStringList args = arguments;
+    if (args.value(0) != commandName())
+        args.prepend(commandName());
+    if (!parser.parse(args))
+        return inputError(json, QStringLiteral("%1\n\n%2").arg(parser.errorText(), parser.helpText()));
+    json = json || parser.isSet(QStringLiteral("json"));
+    if (parser.isSet(QStringLiteral("help"))) {
+        QTextStream(stdout) << parser.helpText() << Qt::endl;
+        return kOk;
+    }
+    if (parser.positionalArguments().size() != 1)
+        return inputError(json, QStringLiteral("expected one bundle FILE, got %1 arguments")
+                                    .arg(parser.positionalArguments().size()));
+    if (!parser.isSet(QStringLiteral("membership")))
+        return inputError(json, QStringLiteral("--membership FILE is required"));
+
+    QString problem;
+    const auto membership = Membership::load(parser.value(QStringLiteral("membership")), &problem);
+    if (!membership)
+        return inputError(json, problem);
+
+    const QString path = parser.positionalArguments().first();
+    const QFileInfo info(path);
+    if (!info.exists())
+        return inputError(json, QStringLiteral("%1: no such file").arg(path));
+    if (!info.isFile())
+        return inputError(json, QStringLiteral("%1: not a regular file").arg(path));
+    if (info.size() > kMaxBundleBytes)
+        return inputError(json,
+                          QStringLiteral("%1: %2 bytes is larger than the 1 GiB this tool reads; export a "
+                                         "shorter period")
+                              .arg(path)
+                              .arg(info.size()));
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        return inputError(json, QStringLiteral("%1: %2").arg(path, file.errorString()));
+    const QByteArray bytes = file.readAll();
+    if (file.error() != QFileDevice::NoError)
+        return inputError(json, QStringLiteral("%1: %2").arg(path, file.errorString()));
+
+    const AuditBundleReport report = AuditBundle::verify(bytes, *membership);
+    if (!report.ok)
+        return finish(json, kVerificationFailed, report,
+                      QStringLiteral("%1: REFUSED: %2").arg(path, report.error));
+    return finish(
+        json, kOk, report,
+        QStringLiteral("%1: audit bundle OK: %2 decisions, %3 certificates and %4 confirmations verified")
+            .arg(path)
+            .arg(report.decisions)
+            .arg(report.certificatesVerified)
+            .arg(report.confirmationsVerified));
+}
+
+} // namespace ticketsync

@@ -1,0 +1,14 @@
+#pragma once
+
+#include <QStringList>
+
+namespace ticketsync {
+
+// `ticketsync verify-report FILE --membership FILE [--json]`: checks a JSON audit bundle from
+// the console offline (core/AuditBundle.h). arguments start with the command name, as the other
+// subcommands get them. Exit status 0 when it verifies, 1 when it does not, 2 for bad usage or
+// an unreadable file. Prints one line, or with json
+// {ok, decisions, certificates_verified, confirmations_verified, error}.
+int verifyReportCommand(const QStringList &arguments, bool json);
+
+} // namespace ticketsync

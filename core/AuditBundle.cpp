@@ -1,0 +1,677 @@
+#include "AuditBundle.h"
+
+#include "ConfirmationState.h"
+#include "Decision.h"
+#include "Membership.h"
+#include "Sha256.h"
+
+#include <QDateTime>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QLoggingCategory>
+#include <QSet>
+#include <algorithm>
+
+namespace ticketsync {
+
+Q_LOGGING_CATEGORY(lcAuditBundle, "ticketsync.core.auditbundle", QtWarningMsg)
+
+namespace {
+
+constexpr qint64 kMsPerDay = 86400000;
+// JSON numbers beyond 2^53 lose precision in most readers, so integers stay below it.
+constexpr qint64 kMaxJsonInteger = qint64(1) << 53;
+
+QByteArray compact(const QJsonObject &object)
+{
+    return QJsonDocument(object).toJson(QJsonDocument::Compact);
+}
+
+// One JSON value as Qt writes it, without a surrounding container.
+QByteArray jsonValue(const QJsonValue &value)
+{
+    const QByteArray wrapped = QJsonDocument(QJsonArray{value}).toJson(QJsonDocument::Compact);
+    return wrapped.mid(1, wrapped.size() - 2);
+}
+
+QString hex(const QByteArray &bytes)
+{
+    return QString::fromLatin1(bytes.toHex());
+}
+
+// Lower-case hex of exactly `bytes` bytes; nothing else.
+std::optional<QByteArray> strictHex(const QJsonValue &value, qsizetype bytes)
+{
+    if (!value.isString())
+        return std::nullopt;
+    const QString text = value.toString();
+    if (text.size() != bytes * 2)
+        return std::nullopt;
+    for (const QChar c : text) {
+        if (!((c >= QLatin1Char('0') && c <= QLatin1Char('9')) ||
+              (c >= QLatin1Char('a') && c <= QLatin1Char('f'))))
+            return std::nullopt;
+    }
+    return QByteArray::fromHex(text.toLatin1());
+}
+
+// Standard padded base64 that re-encodes to exactly the same text.
+std::optional<QByteArray> strictBase64(const QJsonValue &value)
+{
+    if (!value.isString())
+        return std::nullopt;
+    const QByteArray text = value.toString().toLatin1();
+    auto decoded = QByteArray::fromBase64Encoding(text, QByteArray::AbortOnBase64DecodingErrors);
+    if (!decoded || decoded.decoded.toBase64() != text)
+        return std::nullopt;
+    return *decoded;
+}
+
+std::optional<qint64> strictInteger(const QJsonValue &value, qint64 min, qint64 max)
+{
+    if (!value.isDouble())
+        return std::nullopt;
+    const double number = value.toDouble();
+    if (!(number >= double(min) && number <= double(max)) || double(qint64(number)) != number)
+        return std::nullopt;
+    return qint64(number);
+}
+
+// Exactly these keys, no more, no fewer; names the first stray or missing one.
+QString checkKeys(const QJsonObject &object, QStringList expected)
+{
+    for (const QString &key : expected) {
+        if (!object.contains(key))
+            return QStringLiteral("missing key '%1'").arg(key);
+    }
+    for (auto it = object.begin(); it != object.end(); ++it) {
+        if (!expected.contains(it.key()))
+            return QStringLiteral("unexpected key '%1'").arg(it.key());
+    }
+    return {};
+}
+
+// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+void civilFromDays(qint64 days, qint64 *year, int *month, int *day)
+{
+    days += 719468;
+    const qint64 era = (days >= 0 ? days : days - 146096) / 146097;
+    const qint64 dayOfEra = days - era * 146097;
+    const qint64 yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146096) / 365;
+    const qint64 dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100);
+    const qint64 mp = (5 * dayOfYear + 2) / 153;
+    *day = int(dayOfYear - (153 * mp + 2) / 5 + 1);
+    *month = int(mp < 10 ? mp + 3 : mp - 9);
+    *year = yearOfEra + era * 400 + (*month <= 2 ? 1 : 0);
+}
+
+qint64 daysFromCivil(qint64 year, int month, int day)
+{
+    year -= month <= 2 ? 1 : 0;
+    const qint64 era = (year >= 0 ? year : year - 399) / 400;
+    const qint64 yearOfEra = year - era * 400;
+    const qint64 dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+    const qint64 dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear;
+    return era * 146097 + dayOfEra - 719468;
+}
+
+void putDigits(char *out, qint64 value, int width)
+{
+    for (int i = width - 1; i >= 0; --i) {
+        out[i] = char('0' + value % 10);
+        value /= 10;
+    }
+}
+
+// Counted from 1, as a reader counts: "decision 3 of 5 (ticket ..., write-off 1a2b3c…)".
+QString entryName(int index, int total, const QString &ticket, const QByteArray &digest)
+{
+    QString name = QStringLiteral("decision %1 of %2").arg(index + 1).arg(total);
+    if (!ticket.isEmpty() || !digest.isEmpty()) {
+        QStringList parts;
+        if (!ticket.isEmpty())
+            parts << QStringLiteral("ticket %1").arg(ticket);
+        if (!digest.isEmpty())
+            parts << QStringLiteral("write-off %1…").arg(hex(digest.left(6)));
+        name += QStringLiteral(" (%1)").arg(parts.join(QStringLiteral(", ")));
+    }
+    return name;
+}
+
+// The summary's counted fields as the certificate defines them.
+QString compareWithCertificate(const AuditSummary &summary, const Decision &decision)
+{
+    const WriteOffResult &w = decision.writeOff;
+    quint32 topCount = 0;
+    for (const StateCount &entry : decision.histogram)
+        topCount = std::max(topCount, entry.count);
+    const qint64 count =
+        decision.outcome == Outcome::Decided ? decision.countOf(decision.decidedState) : topCount;
+    const QString state = decision.outcome == Outcome::Decided ? stateName(decision.decidedState) : QString();
+    struct Field
+    {
+        const char *name;
+        QString inSummary;
+        QString inCertificate;
+    };
+    const Field fields[] = {
+        {"ticket", summary.ticket, w.ticketId},
+        {"version", QString::number(summary.version), QString::number(w.ticketVersion)},
+        {"branch", summary.branch, w.branchId},
+        {"amount_minor", QString::number(summary.amountMinor), QString::number(w.amountMinor)},
+        {"currency", summary.currency, w.currency},
+        {"issued_at", QString::fromLatin1(AuditBundle::isoUtc(summary.issuedAtMs)),
+         QString::fromLatin1(AuditBundle::isoUtc(w.issuedAtMs))},
+        {"outcome", summary.outcome, outcomeName(decision.outcome)},
+        {"state", summary.state, state},
+        {"count", QString::number(summary.count), QString::number(count)},
+        {"n", QString::number(summary.n), QString::number(decision.targetCount)},
+        {"q", QString::number(summary.q), QString::number(decision.quorum)},
+        {"missing", QString::number(summary.missing), QString::number(decision.missing)},
+        {"equivocating", QString::number(summary.equivocating), QString::number(decision.equivocating)},
+        {"decided_at", QString::fromLatin1(AuditBundle::isoUtc(summary.decidedAtMs)),
+         QString::fromLatin1(AuditBundle::isoUtc(decision.decidedAtMs))},
+    };
+    for (const Field &field : fields) {
+        if (field.inSummary != field.inCertificate)
+            return QStringLiteral("summary field '%1' is \"%2\" but the certificate says \"%3\"")
+                .arg(QLatin1String(field.name), field.inSummary, field.inCertificate);
+    }
+    return {};
+}
+
+} // namespace
+
+QJsonObject AuditSummary::toJson() const
+{
+    return QJsonObject{
+        {QLatin1String("ticket"), ticket},
+        {QLatin1String("version"), qint64(version)},
+        {QLatin1String("branch"), branch},
+        // A string: minor-unit amounts may exceed what a JSON number carries exactly.
+        {QLatin1String("amount_minor"), QString::number(amountMinor)},
+        {QLatin1String("currency"), currency},
+        {QLatin1String("outcome"), outcome},
+        {QLatin1String("state"), state},
+        {QLatin1String("count"), count},
+        {QLatin1String("n"), n},
+        {QLatin1String("q"), q},
+        {QLatin1String("missing"), missing},
+        {QLatin1String("equivocating"), equivocating},
+        {QLatin1String("issued_at"), QString::fromLatin1(AuditBundle::isoUtc(issuedAtMs))},
+        {QLatin1String("decided_at"), QString::fromLatin1(AuditBundle::isoUtc(decidedAtMs))},
+        {QLatin1String("latency_ms"), latencyMs},
+        {QLatin1String("height"), height},
+        {QLatin1String("digest"), hex(digest)},
+    };
+}
+
+std::optional<AuditSummary> AuditSummary::fromJson(const QJsonObject &object, QString *error)
+{
+    const auto fail = [error](const QString &problem) {
+        if (error)
+            *error = problem;
+        return std::nullopt;
+    };
+    const QString keys = checkKeys(
+        object, {QStringLiteral("ticket"), QStringLiteral("version"), QStringLiteral("branch"),
+                 QStringLiteral("amount_minor"), QStringLiteral("currency"), QStringLiteral("outcome"),
+                 QStringLiteral("state"), QStringLiteral("count"), QStringLiteral("n"), QStringLiteral("q"),
+                 QStringLiteral("missing"), QStringLiteral("equivocating"), QStringLiteral("issued_at"),
+                 QStringLiteral("decided_at"), QStringLiteral("latency_ms"), QStringLiteral("height"),
+                 QStringLiteral("digest")});
+    if (!keys.isEmpty())
+        return fail(keys);
+    AuditSummary summary;
+    for (const auto &[key, target] :
+         {std::pair{"ticket", &summary.ticket}, std::pair{"branch", &summary.branch},
+          std::pair{"currency", &summary.currency}, std::pair{"outcome", &summary.outcome},
+          std::pair{"state", &summary.state}}) {
+        const QJsonValue value = object.value(QLatin1String(key));
+        if (!value.isString())
+            return fail(QStringLiteral("'%1' is not a string").arg(QLatin1String(key)));
+        *target = value.toString();
+    }
+    if (summary.outcome != QLatin1String("DECIDED") && summary.outcome != QLatin1String("UNDETERMINED"))
+        return fail(QStringLiteral("'outcome' is \"%1\", not DECIDED or UNDETERMINED").arg(summary.outcome));
+    ConfirmationState state;
+    if (!summary.state.isEmpty() && !stateFromName(summary.state, &state))
+        return fail(QStringLiteral("'state' \"%1\" is not a known state name").arg(summary.state));
+
+    struct IntegerField
+    {
+        const char *key;
+        qint64 *target;
+        qint64 min;
+        qint64 max;
+    };
+    qint64 version = 0;
+    const IntegerField integers[] = {
+        {"version", &version, 1, 0xffffffffLL},
+        {"count", &summary.count, 0, 0xffffffffLL},
+        {"n", &summary.n, 0, 0xffffffffLL},
+        {"q", &summary.q, 0, 0xffffffffLL},
+        {"missing", &summary.missing, 0, 0xffffffffLL},
+        {"equivocating", &summary.equivocating, 0, 0xffffffffLL},
+        {"latency_ms", &summary.latencyMs, -kMaxJsonInteger, kMaxJsonInteger},
+        {"height", &summary.height, 0, kMaxJsonInteger},
+    };
+    for (const IntegerField &field : integers) {
+        const auto value = strictInteger(object.value(QLatin1String(field.key)), field.min, field.max);
+        if (!value)
+            return fail(QStringLiteral("'%1' is not an integer in [%2, %3]")
+                            .arg(QLatin1String(field.key))
+                            .arg(field.min)
+                            .arg(field.max));
+        *field.target = *value;
+    }
+    summary.version = quint32(version);
+
+    const QJsonValue amount = object.value(QLatin1String("amount_minor"));
+    bool amountOk = amount.isString();
+    if (amountOk) {
+        summary.amountMinor = amount.toString().toLongLong(&amountOk);
+        amountOk = amountOk && QString::number(summary.amountMinor) == amount.toString();
+    }
+    if (!amountOk)
+        return fail(QStringLiteral("'amount_minor' is not a decimal integer string"));
+    for (const auto &[key, target] :
+         {std::pair{"issued_at", &summary.issuedAtMs}, std::pair{"decided_at", &summary.decidedAtMs}}) {
+        const QJsonValue value = object.value(QLatin1String(key));
+        const auto ms = value.isString() ? AuditBundle::parseIsoUtc(value.toString()) : std::nullopt;
+        if (!ms)
+            return fail(QStringLiteral("'%1' is not a UTC time like 2024-06-01T08:00:00.000Z")
+                            .arg(QLatin1String(key)));
+        *target = *ms;
+    }
+    const auto digest = strictHex(object.value(QLatin1String("digest")), 32);
+    if (!digest)
+        return fail(QStringLiteral("'digest' is not 64 lower-case hex digits"));
+    summary.digest = *digest;
+    return summary;
+}
+
+QJsonObject AuditBundle::Header::toJson() const
+{
+    const QJsonObject period{
+        {QLatin1String("from"), QString::fromLatin1(isoUtc(fromMs))},
+        {QLatin1String("from_ms"), fromMs},
+        {QLatin1String("to"), toMs ? QJsonValue(QString::fromLatin1(isoUtc(*toMs))) : QJsonValue()},
+        {QLatin1String("to_ms"), toMs ? QJsonValue(*toMs) : QJsonValue()},
+    };
+    const QJsonObject filters{{QLatin1String("outcome"), outcomeFilter},
+                              {QLatin1String("ticket"), ticketFilter}};
+    return QJsonObject{
+        {QLatin1String("format"), formatName()},
+        {QLatin1String("version"), kVersion},
+        {QLatin1String("generated_at"), QString::fromLatin1(isoUtc(generatedAtMs))},
+        {QLatin1String("generated_by"), generatedBy},
+        {QLatin1String("period"), period},
+        {QLatin1String("filters"), filters},
+        {QLatin1String("membership_hash"), hex(membershipHash)},
+    };
+}
+
+AuditBundle::Writer::Writer(Header header) : bundleHeader(std::move(header))
+{
+    headerHash = sha256(compact(bundleHeader.toJson()));
+    root.addData(headerHash);
+}
+
+QByteArray AuditBundle::Writer::begin()
+{
+    // The header in a fixed, readable key order (the format first).
+    const QJsonObject header = bundleHeader.toJson();
+    QByteArray out = "{";
+    for (const char *key :
+         {"format", "version", "generated_at", "generated_by", "period", "filters", "membership_hash"}) {
+        out += jsonValue(QString::fromLatin1(key));
+        out += ':';
+        out += jsonValue(header.value(QLatin1String(key)));
+        out += ',';
+    }
+    out += "\"decisions\":[";
+    return out;
+}
+
+QByteArray AuditBundle::Writer::addEntry(const Entry &entry, QByteArray *manifestLine)
+{
+    QJsonArray confirmations;
+    for (const QByteArray &confirmation : entry.confirmations)
+        confirmations.append(QString::fromLatin1(confirmation.toBase64()));
+    const QJsonObject summary = entry.summary.toJson();
+    const QJsonObject object{
+        {QLatin1String("digest"), hex(entry.summary.digest)},
+        {QLatin1String("summary"), summary},
+        {QLatin1String("certificate"),
+         entry.certificate ? QJsonValue(QString::fromLatin1(entry.certificate->toBase64())) : QJsonValue()},
+        {QLatin1String("confirmations"), confirmations},
+    };
+    const QByteArray contents = contentHash(entry);
+    const QByteArray summaryHash = sha256(compact(summary));
+    root.addData(entry.summary.digest);
+    root.addData(contents);
+    root.addData(summaryHash);
+    const QByteArray separator = count == 0 ? QByteArray("\n") : QByteArray(",\n");
+    ++count;
+    *manifestLine = separator + compact(QJsonObject{{QLatin1String("digest"), hex(entry.summary.digest)},
+                                                    {QLatin1String("sha256"), hex(contents)},
+                                                    {QLatin1String("summary_sha256"), hex(summaryHash)}});
+    return separator + compact(object);
+}
+
+QByteArray AuditBundle::Writer::manifestBegin() const
+{
+    return "\n],\"manifest\":{\"algorithm\":\"SHA-256\",\"header_sha256\":\"" + headerHash.toHex() +
+           "\",\"entries\":[";
+}
+
+QByteArray AuditBundle::Writer::end()
+{
+    return "\n],\"root\":\"" + root.result().toHex() + "\"}}\n";
+}
+
+QByteArray AuditBundle::contentHash(const Entry &entry)
+{
+    QCryptographicHash hash(QCryptographicHash::Sha256);
+    if (entry.certificate)
+        hash.addData(*entry.certificate);
+    for (const QByteArray &confirmation : entry.confirmations)
+        hash.addData(confirmation);
+    return hash.result();
+}
+
+QByteArray AuditBundle::isoUtc(qint64 msSinceEpoch)
+{
+    const qint64 days = msSinceEpoch >= 0 ? msSinceEpoch / kMsPerDay : -((-msSinceEpoch - 1) / kMsPerDay) - 1;
+    const qint64 msOfDay = msSinceEpoch - days * kMsPerDay;
+    qint64 year = 0;
+    int month = 0;
+    int day = 0;
+    civilFromDays(days, &year, &month, &day);
+    if (year < 0 || year > 9999) // not a time any write-off carries; Qt spells it out
+        return QDateTime::fromMSecsSinceEpoch(msSinceEpoch, Qt::UTC).toString(Qt::ISODateWithMs).toLatin1();
+    QByteArray out(24, Qt::Uninitialized);
+    char *p = out.data();
+    putDigits(p, year, 4);
+    p[4] = '-';
+    putDigits(p + 5, month, 2);
+    p[7] = '-';
+    putDigits(p + 8, day, 2);
+    p[10] = 'T';
+    putDigits(p + 11, msOfDay / 3600000, 2);
+    p[13] = ':';
+    putDigits(p + 14, msOfDay / 60000 % 60, 2);
+    p[16] = ':';
+    putDigits(p + 17, msOfDay / 1000 % 60, 2);
+    p[19] = '.';
+    putDigits(p + 20, msOfDay % 1000, 3);
+    p[23] = 'Z';
+    return out;
+}
+
+std::optional<qint64> AuditBundle::parseIsoUtc(const QString &text)
+{
+    static constexpr char kPattern[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+    if (text.size() != 24)
+        return std::nullopt;
+    for (int i = 0; i < 24; ++i) {
+        const QChar c = text.at(i);
+        if (kPattern[i] == 'd' ? !(c >= QLatin1Char('0') && c <= QLatin1Char('9'))
+                               : c != QLatin1Char(kPattern[i]))
+            return std::nullopt;
+    }
+    const auto number = [&text](int at, int width) {
+        return text.mid(at, width).toLongLong();
+    };
+    const int month = int(number(5, 2));
+    const int day = int(number(8, 2));
+    if (month < 1 || month > 12 || day < 1 || day > 31)
+        return std::nullopt;
+    const qint64 ms = daysFromCivil(number(0, 4), month, day) * kMsPerDay + number(11, 2) * 3600000 +
+                      number(14, 2) * 60000 + number(17, 2) * 1000 + number(20, 3);
+    // Round trip: refuses 2024-02-30, 25:00 and the like.
+    if (QString::fromLatin1(isoUtc(ms)) != text)
+        return std::nullopt;
+    return ms;
+}
+
+AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membership &membership)
+{
+    AuditBundleReport report;
+    const auto fail = [&report](const QString &problem) {
+        report.ok = false;
+        report.error = problem;
+        qCDebug(lcAuditBundle) << "bundle refused:" << problem;
+        return report;
+    };
+
+    QJsonParseError parseError;
+    const QJsonDocument document = QJsonDocument::fromJson(bundleBytes, &parseError);
+    if (parseError.error != QJsonParseError::NoError)
+        return fail(QStringLiteral("not valid JSON at byte %1: %2")
+                        .arg(parseError.offset)
+                        .arg(parseError.errorString()));
+    if (!document.isObject())
+        return fail(QStringLiteral("the bundle is not a JSON object"));
+    const QJsonObject top = document.object();
+    if (top.value(QLatin1String("format")).toString() != formatName())
+        return fail(QStringLiteral("'format' is not \"%1\"").arg(formatName()));
+    if (strictInteger(top.value(QLatin1String("version")), 0, kMaxJsonInteger) != qint64(kVersion))
+        return fail(QStringLiteral("'version' is not %1; this verifier reads version %1 only").arg(kVersion));
+    if (QString problem = checkKeys(top, {QStringLiteral("format"), QStringLiteral("version"),
+                                          QStringLiteral("generated_at"), QStringLiteral("generated_by"),
+                                          QStringLiteral("period"), QStringLiteral("filters"),
+                                          QStringLiteral("membership_hash"), QStringLiteral("decisions"),
+                                          QStringLiteral("manifest")});
+        !problem.isEmpty())
+        return fail(QStringLiteral("bundle: ") + problem);
+
+    // The header.
+    Header header;
+    {
+        const auto generatedAt = parseIsoUtc(top.value(QLatin1String("generated_at")).toString());
+        if (!generatedAt)
+            return fail(QStringLiteral("header: 'generated_at' is not a UTC time"));
+        header.generatedAtMs = *generatedAt;
+        if (!top.value(QLatin1String("generated_by")).isString())
+            return fail(QStringLiteral("header: 'generated_by' is not a string"));
+        header.generatedBy = top.value(QLatin1String("generated_by")).toString();
+        const QJsonObject period = top.value(QLatin1String("period")).toObject();
+        if (QString problem = checkKeys(period, {QStringLiteral("from"), QStringLiteral("from_ms"),
+                                                 QStringLiteral("to"), QStringLiteral("to_ms")});
+            !problem.isEmpty())
+            return fail(QStringLiteral("header: period: ") + problem);
+        const auto fromMs =
+            strictInteger(period.value(QLatin1String("from_ms")), -kMaxJsonInteger, kMaxJsonInteger);
+        if (!fromMs)
+            return fail(QStringLiteral("header: period: 'from_ms' is not an integer"));
+        header.fromMs = *fromMs;
+        if (!period.value(QLatin1String("to_ms")).isNull()) {
+            const auto toMs =
+                strictInteger(period.value(QLatin1String("to_ms")), -kMaxJsonInteger, kMaxJsonInteger);
+            if (!toMs)
+                return fail(QStringLiteral("header: period: 'to_ms' is not an integer or null"));
+            header.toMs = *toMs;
+        }
+        const QJsonObject filters = top.value(QLatin1String("filters")).toObject();
+        if (QString problem = checkKeys(filters, {QStringLiteral("outcome"), QStringLiteral("ticket")});
+            !problem.isEmpty())
+            return fail(QStringLiteral("header: filters: ") + problem);
+        if (!filters.value(QLatin1String("outcome")).isString() ||
+            !filters.value(QLatin1String("ticket")).isString())
+            return fail(QStringLiteral("header: filters: 'outcome' and 'ticket' must be strings"));
+        header.outcomeFilter = filters.value(QLatin1String("outcome")).toString();
+        header.ticketFilter = filters.value(QLatin1String("ticket")).toString();
+        const QJsonValue membershipHash = top.value(QLatin1String("membership_hash"));
+        if (membershipHash.toString().isEmpty() && membershipHash.isString()) {
+            header.membershipHash.clear();
+        } else if (const auto hash = strictHex(membershipHash, 32)) {
+            header.membershipHash = *hash;
+        } else {
+            return fail(QStringLiteral("header: 'membership_hash' is not 64 lower-case hex digits"));
+        }
+        if (!header.membershipHash.isEmpty() && header.membershipHash != membership.hash())
+            return fail(QStringLiteral("header: the bundle was made under membership %1, but the membership "
+                                       "given has hash %2")
+                            .arg(hex(header.membershipHash), hex(membership.hash())));
+    }
+
+    const QJsonValue decisionsValue = top.value(QLatin1String("decisions"));
+    const QJsonValue manifestValue = top.value(QLatin1String("manifest"));
+    if (!decisionsValue.isArray())
+        return fail(QStringLiteral("'decisions' is not an array"));
+    if (!manifestValue.isObject())
+        return fail(QStringLiteral("'manifest' is not an object"));
+    const QJsonArray decisions = decisionsValue.toArray();
+    const QJsonObject manifest = manifestValue.toObject();
+    if (QString problem = checkKeys(manifest, {QStringLiteral("algorithm"), QStringLiteral("header_sha256"),
+                                               QStringLiteral("entries"), QStringLiteral("root")});
+        !problem.isEmpty())
+        return fail(QStringLiteral("manifest: ") + problem);
+    if (manifest.value(QLatin1String("algorithm")).toString() != QLatin1String("SHA-256"))
+        return fail(QStringLiteral("manifest: 'algorithm' is not \"SHA-256\""));
+    const QJsonArray manifestEntries = manifest.value(QLatin1String("entries")).toArray();
+    if (!manifest.value(QLatin1String("entries")).isArray() || manifestEntries.size() != decisions.size())
+        return fail(QStringLiteral("manifest: 'entries' lists %1 entries for %2 decisions")
+                        .arg(manifestEntries.size())
+                        .arg(decisions.size()));
+
+    // Rebuilt as the writer would have written it; compared byte for byte at the end.
+    Writer writer(header);
+    QByteArray canonical = writer.begin();
+    QByteArray canonicalManifest;
+    const auto topHeader = [&top] {
+        QJsonObject header = top;
+        header.remove(QLatin1String("decisions"));
+        header.remove(QLatin1String("manifest"));
+        return header;
+    }();
+    QCryptographicHash root(QCryptographicHash::Sha256);
+    const QByteArray headerHash = sha256(compact(topHeader));
+    root.addData(headerHash);
+    QSet<QByteArray> seen;
+    const int total = int(decisions.size());
+    report.decisions = total;
+
+    for (qsizetype i = 0; i < decisions.size(); ++i) {
+        const int index = int(i);
+        const QJsonObject object = decisions.at(i).toObject();
+        QString where = entryName(index, total, {}, {});
+        if (!decisions.at(i).isObject())
+            return fail(where + QStringLiteral(": not a JSON object"));
+        if (QString problem =
+                checkKeys(object, {QStringLiteral("digest"), QStringLiteral("summary"),
+                                   QStringLiteral("certificate"), QStringLiteral("confirmations")});
+            !problem.isEmpty())
+            return fail(where + QStringLiteral(": ") + problem);
+        const auto digest = strictHex(object.value(QLatin1String("digest")), 32);
+        if (!digest)
+            return fail(where + QStringLiteral(": 'digest' is not 64 lower-case hex digits"));
+        where = entryName(index, total, {}, *digest);
+        if (seen.contains(*digest))
+            return fail(where + QStringLiteral(": the same write-off appears twice in the bundle"));
+        seen.insert(*digest);
+
+        QString problem;
+        const QJsonObject summaryObject = object.value(QLatin1String("summary")).toObject();
+        const auto summary = AuditSummary::fromJson(summaryObject, &problem);
+        if (!summary)
+            return fail(where + QStringLiteral(": summary: ") + problem);
+        where = entryName(index, total, summary->ticket, *digest);
+        if (summary->digest != *digest)
+            return fail(where + QStringLiteral(": summary 'digest' differs from the entry's digest"));
+
+        Entry entry;
+        entry.summary = *summary;
+        const QJsonValue certificateValue = object.value(QLatin1String("certificate"));
+        if (!certificateValue.isNull()) {
+            const auto bytes = strictBase64(certificateValue);
+            if (!bytes)
+                return fail(where + QStringLiteral(": 'certificate' is not canonical base64 or null"));
+            entry.certificate = *bytes;
+            const auto decision = Decision::decode(*bytes, &problem);
+            if (!decision)
+                return fail(where + QStringLiteral(": certificate does not decode: ") + problem);
+            if (const QString refused = decision->verifyCertificate(membership); !refused.isEmpty())
+                return fail(where + QStringLiteral(": certificate refused: ") + refused);
+            if (decision->writeOff.digest() != *digest)
+                return fail(where + QStringLiteral(": the certificate is for write-off %1, not this entry's")
+                                        .arg(hex(decision->writeOff.digest())));
+            if (const QString mismatch = compareWithCertificate(*summary, *decision); !mismatch.isEmpty())
+                return fail(where + QStringLiteral(": ") + mismatch);
+            ++report.certificatesVerified;
+        }
+        const QJsonValue confirmationsValue = object.value(QLatin1String("confirmations"));
+        if (!confirmationsValue.isArray())
+            return fail(where + QStringLiteral(": 'confirmations' is not an array"));
+        const QJsonArray confirmations = confirmationsValue.toArray();
+        for (qsizetype c = 0; c < confirmations.size(); ++c) {
+            const QString which = where + QStringLiteral(": confirmation %1").arg(c);
+            const auto bytes = strictBase64(confirmations.at(c));
+            if (!bytes)
+                return fail(which + QStringLiteral(" is not canonical base64"));
+            const auto confirmation = StateConfirmation::decode(*bytes, &problem);
+            if (!confirmation)
+                return fail(which + QStringLiteral(" does not decode: ") + problem);
+            if (const QString refused = confirmation->verify(membership); !refused.isEmpty())
+                return fail(which + QStringLiteral(" (%1) refused: ").arg(confirmation->targetId) + refused);
+            if (confirmation->writeOffDigest != *digest)
+                return fail(which + QStringLiteral(" (%1) confirms another write-off (%2)")
+                                        .arg(confirmation->targetId, hex(confirmation->writeOffDigest)));
+            entry.confirmations.append(*bytes);
+            ++report.confirmationsVerified;
+        }
+        if (header.membershipHash.isEmpty() && (entry.certificate || !entry.confirmations.isEmpty()))
+            return fail(where +
+                        QStringLiteral(": carries signed objects but the header names no membership"));
+
+        // Its manifest entry.
+        const QString inManifest = QStringLiteral("manifest entry %1").arg(index + 1);
+        const QJsonObject manifestEntry = manifestEntries.at(i).toObject();
+        if (QString keys = checkKeys(manifestEntry, {QStringLiteral("digest"), QStringLiteral("sha256"),
+                                                     QStringLiteral("summary_sha256")});
+            !keys.isEmpty())
+            return fail(inManifest + QStringLiteral(": ") + keys);
+        if (strictHex(manifestEntry.value(QLatin1String("digest")), 32) != *digest)
+            return fail(inManifest + QStringLiteral(": 'digest' is not that of %1").arg(where));
+        const QByteArray contents = contentHash(entry);
+        if (strictHex(manifestEntry.value(QLatin1String("sha256")), 32) != contents)
+            return fail(where +
+                        QStringLiteral(": its certificate and confirmations do not match the manifest's "
+                                       "sha256 (%1 here)")
+                            .arg(hex(contents)));
+        const QByteArray summaryHash = sha256(compact(summaryObject));
+        if (strictHex(manifestEntry.value(QLatin1String("summary_sha256")), 32) != summaryHash)
+            return fail(where + QStringLiteral(": its summary does not match the manifest's summary_sha256"));
+        root.addData(*digest);
+        root.addData(contents);
+        root.addData(summaryHash);
+
+        QByteArray manifestLine;
+        canonical += writer.addEntry(entry, &manifestLine);
+        canonicalManifest += manifestLine;
+    }
+
+    if (strictHex(manifest.value(QLatin1String("header_sha256")), 32) != headerHash)
+        return fail(QStringLiteral("header: format, version, generated_at, generated_by, period, filters or "
+                                   "membership_hash do not match the manifest's header_sha256"));
+    if (strictHex(manifest.value(QLatin1String("root")), 32) != root.result())
+        return fail(QStringLiteral("manifest: 'root' does not match the entries (%1 recomputed)")
+                        .arg(hex(root.result())));
+
+    canonical += writer.manifestBegin() + canonicalManifest + writer.end();
+    if (canonical != bundleBytes) {
+        qsizetype at = 0;
+        const qsizetype limit = std::min(canonical.size(), bundleBytes.size());
+        while (at < limit && canonical.at(at) == bundleBytes.at(at))
+            ++at;
+        return fail(QStringLiteral("not in the canonical form at byte %1 (the values check out, but the "
+                                   "bytes differ from what the exporter writes)")
+                        .arg(at));
+    }
+    report.ok = true;
+    return report;
+}
+
+} // namespace ticketsync

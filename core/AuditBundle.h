@@ -1,0 +1,133 @@
+#pragma once
+
+#include <QByteArray>
+#include <QCryptographicHash>
+#include <QJsonObject>
+#include <QList>
+#include <QString>
+#include <optional>
+
+namespace ticketsync {
+
+class Membership;
+
+// One decision's row as the audit reports show it: the CSV columns, and the "summary" object
+// of a JSON bundle entry.
+struct AuditSummary
+{
+    QString ticket;
+    quint32 version = 0;
+    QString branch;
+    qint64 amountMinor = 0;
+    QString currency;
+    QString outcome;  // DECIDED or UNDETERMINED
+    QString state;    // the decided state's name; empty when UNDETERMINED
+    qint64 count = 0; // votes for the winning (or top) state
+    qint64 n = 0;
+    qint64 q = 0;
+    qint64 missing = 0;
+    qint64 equivocating = 0;
+    qint64 issuedAtMs = 0;
+    qint64 decidedAtMs = 0;
+    qint64 latencyMs = 0;
+    qint64 height = 0;
+    QByteArray digest; // the write-off digest, 32 bytes
+
+    QJsonObject toJson() const;
+    // Strict: exactly the keys toJson() writes, each of its type and in range.
+    static std::optional<AuditSummary> fromJson(const QJsonObject &object, QString *error);
+    bool operator==(const AuditSummary &other) const = default;
+};
+
+struct AuditBundleReport
+{
+    bool ok = false;
+    int decisions = 0; // entries in the bundle (once its list could be read)
+    int certificatesVerified = 0;
+    int confirmationsVerified = 0;
+    QString error; // names the decision entry (or section) and the check that failed
+};
+
+// The JSON audit bundle: decisions with their signed certificates and confirmations and a
+// hash manifest, checkable offline by `ticketsync verify-report`.
+//
+// The file is canonical JSON (UTF-8, compact, one decision entry per line, one manifest entry
+// per line, keys in the order Writer emits them), so the verifier can require the exact bytes:
+//
+//   {"format":"ticketsync-audit-bundle","version":1,"generated_at":ISO,"generated_by":S,
+//    "period":{"from":ISO,"from_ms":N,"to":ISO|null,"to_ms":N|null},
+//    "filters":{"outcome":S,"ticket":S},"membership_hash":HEX,"decisions":[
+//   {"certificate":B64|null,"confirmations":[B64,...],"digest":HEX,"summary":{...}},
+//   ...
+//   ],"manifest":{"algorithm":"SHA-256","header_sha256":HEX,"entries":[
+//   {"digest":HEX,"sha256":HEX,"summary_sha256":HEX},
+//   ...
+//   ],"root":HEX}}
+//
+// sha256 = SHA-256(certificate bytes || each confirmation's bytes in order);
+// summary_sha256 = SHA-256(compact JSON of the summary object);
+// header_sha256 = SHA-256(compact JSON of {format, version, generated_at, generated_by, period,
+//                 filters, membership_hash});
+// root = SHA-256(header_sha256 || for each entry: digest || sha256 || summary_sha256), raw bytes.
+// The signatures make the certificates and confirmations unforgeable; the manifest and the
+// canonical form make every other byte tamper-evident.
+class AuditBundle
+{
+public:
+    static constexpr int kVersion = 1;
+    static QString formatName() { return QStringLiteral("ticketsync-audit-bundle"); }
+
+    struct Header
+    {
+        qint64 generatedAtMs = 0;
+        QString generatedBy;
+        qint64 fromMs = 0;
+        std::optional<qint64> toMs; // exclusive; none when open-ended
+        QString outcomeFilter;
+        QString ticketFilter;
+        QByteArray membershipHash; // empty if nothing in the bundle is signed
+
+        QJsonObject toJson() const;
+    };
+
+    struct Entry
+    {
+        AuditSummary summary;
+        std::optional<QByteArray> certificate; // canonical Decision bytes, when cached
+        QList<QByteArray> confirmations;       // canonical signed StateConfirmation bytes
+    };
+
+    // Streams a bundle: begin(), addEntry() per decision, then manifestBegin(), the manifest
+    // lines addEntry() handed out (in order), and end(). Concatenated, those are the file.
+    class Writer
+    {
+    public:
+        explicit Writer(Header header);
+        QByteArray begin();
+        // Returns the entry's bytes; *manifestLine gets its manifest entry's bytes.
+        QByteArray addEntry(const Entry &entry, QByteArray *manifestLine);
+        QByteArray manifestBegin() const;
+        QByteArray end();
+        int entries() const { return count; }
+
+    private:
+        Header bundleHeader;
+        QByteArray headerHash;
+        QCryptographicHash root{QCryptographicHash::Sha256};
+        int count = 0;
+    };
+
+    // Parses strictly, recomputes every manifest hash and the root, decodes and verifies each
+    // certificate and confirmation against the membership, and checks the summaries against
+    // the certificates. Any changed byte fails with a message naming what.
+    static AuditBundleReport verify(const QByteArray &bundleBytes, const Membership &membership);
+
+    // "2024-06-01T00:00:00.000Z"; fast enough for a million CSV rows.
+    static QByteArray isoUtc(qint64 msSinceEpoch);
+    // The exact inverse of isoUtc(); nothing else is accepted.
+    static std::optional<qint64> parseIsoUtc(const QString &text);
+    // SHA-256 over the certificate and confirmation bytes, as the manifest's "sha256".
+    static QByteArray contentHash(const Entry &entry);
+};
+
+} // namespace ticketsync
