@@ -1,0 +1,329 @@
+#include "CacheWorker.h"
+
+#include <QLoggingCategory>
+#include <QThread>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <pthread.h>
+
+Q_LOGGING_CATEGORY(lcCacheWorker, "ticketsync.ui.cacheworker", QtWarningMsg)
+
+namespace ticketsync {
+
+namespace {
+void registerTypes()
+{
+    static std::once_flag once;
+    std::call_once(once, [] {
+        qRegisterMetaType<FeedFilter>();
+        qRegisterMetaType<DecisionFilter>();
+        qRegisterMetaType<FeedRow>();
+        qRegisterMetaType<DecisionRow>();
+        qRegisterMetaType<ConfirmationRow>();
+        qRegisterMetaType<ReceiverRow>();
+        qRegisterMetaType<AlertRow>();
+        qRegisterMetaType<AlertTrailEntry>();
+        qRegisterMetaType<IngestReport>();
+        qRegisterMetaType<PageRequest>();
+        qRegisterMetaType<CountResult>();
+        qRegisterMetaType<QList<FeedRow>>();
+        qRegisterMetaType<QList<DecisionRow>>();
+        qRegisterMetaType<QList<ConfirmationRow>>();
+        qRegisterMetaType<QList<ReceiverRow>>();
+        qRegisterMetaType<QList<AlertRow>>();
+        qRegisterMetaType<QList<AlertTrailEntry>>();
+        qRegisterMetaType<QList<QJsonObject>>();
+        qRegisterMetaType<QHash<QString, qint64>>();
+        qRegisterMetaType<QHash<QByteArray, qint64>>();
+    });
+}
+} // namespace
+
+CacheWorker::CacheWorker(QString path, QObject *parent)
+    : QObject(parent), cachePath(std::move(path)), commitTimer(this)
+{
+    registerTypes();
+    commitTimer.setSingleShot(true);
+    connect(&commitTimer, &QTimer::timeout, this, &CacheWorker::commitPending);
+}
+
+CacheWorker::~CacheWorker()
+{
+    shutdown();
+}
+
+quint64 CacheWorker::nextRequestId()
+{
+    static std::atomic<quint64> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+void CacheWorker::open()
+{
+    QString error;
+    QString message;
+    if (!store.open(cachePath, &error)) {
+        if (store.openStatus() != HistoryCache::OpenStatus::Corrupt) {
+            qCWarning(lcCacheWorker).noquote() << error;
+            Q_EMIT opened(false, error, {});
+            Q_EMIT failed(error);
+            return;
+        }
+        // A damaged cache only costs a refetch from the nodes: keep it for inspection, start fresh.
+        QString movedTo, moveError;
+        if (!HistoryCache::moveAside(cachePath, &movedTo, &moveError) || !store.open(cachePath, &moveError)) {
+            const QString why = tr("%1; starting a fresh cache failed too: %2").arg(error, moveError);
+            Q_EMIT opened(false, why, {});
+            Q_EMIT failed(why);
+            return;
+        }
+        message = tr("%1. It was moved aside to %2 and a fresh cache was started; the history is fetched "
+                     "again from the nodes.")
+                      .arg(error, movedTo);
+        qCWarning(lcCacheWorker).noquote() << message;
+    }
+    startCheckpointer();
+    Q_EMIT opened(true, message, store.cursors());
+}
+
+void CacheWorker::startCheckpointer()
+{
+    // Checkpoints need an fsync of the database file; run on the committing thread they cut the
+    // ingest rate by a third. A second connection does them every 200 ms instead, and commits
+    // only fall back to checkpointing themselves if the WAL ever passes 256 MiB.
+    stopCheckpointer();
+    store.setAutoCheckpoint(65536);
+    checkpointer = std::jthread([path = cachePath](std::stop_token stop) {
+        pthread_setname_np(pthread_self(), "cache-ckpt"); // at most 15 characters
+        HistoryCache cache;
+        QString error;
+        if (!cache.open(path, &error)) {
+            qCWarning(lcCacheWorker).noquote() << "background checkpoints off:" << error;
+            return;
+        }
+        cache.setAutoCheckpoint(0);
+        std::mutex mutex;
+        std::condition_variable_any wake;
+        std::unique_lock lock(mutex);
+        while (!stop.stop_requested()) {
+            wake.wait_for(lock, stop, std::chrono::milliseconds(200), [] { return false; });
+            if (!stop.stop_requested())
+                cache.checkpoint();
+        }
+    });
+}
+
+void CacheWorker::stopCheckpointer()
+{
+    if (checkpointer.joinable()) {
+        checkpointer.request_stop();
+        checkpointer.join();
+    }
+}
+
+void CacheWorker::shutdown()
+{
+    commitPending();
+    commitTimer.stop();
+    stopCheckpointer();
+    store.close(); // the last connection to close checkpoints and removes the WAL
+}
+
+void CacheWorker::ingest(const QString &node, const QList<QJsonObject> &events)
+{
+    if (events.isEmpty())
+        return;
+    auto found = pending.find(node);
+    if (found == pending.end()) {
+        pendingOrder.append(node);
+        found = pending.insert(node, {});
+    }
+    found->append(events);
+    pendingEvents += int(events.size());
+    if (pendingEvents >= kCommitEvents)
+        commitPending();
+    else if (!commitTimer.isActive())
+        commitTimer.start(kCommitIntervalMs);
+}
+
+void CacheWorker::flush()
+{
+    commitPending();
+}
+
+void CacheWorker::commitPending()
+{
+    commitTimer.stop();
+    if (pendingEvents == 0)
+        return;
+    const QList<QString> nodes = std::exchange(pendingOrder, {});
+    QHash<QString, QList<QJsonObject>> batches = std::exchange(pending, {});
+    pendingEvents = 0;
+    if (!store.isOpen()) {
+        qCWarning(lcCacheWorker) << "history cache not open;" << batches.size() << "batches dropped";
+        return;
+    }
+    IngestReport all;
+    for (const QString &node : nodes) {
+        const IngestReport report = store.ingest(node, batches.value(node));
+        all.merge(report);
+        Q_EMIT ingested(node, report.lastSeq, report);
+    }
+    if (all.feedRows > 0)
+        Q_EMIT feedAppended(store.maxFeedId());
+    if (all.decisionsInserted + all.decisionsUpdated > 0)
+        Q_EMIT decisionsChanged(all.decisionsInserted, all.decisionsUpdated, all.minDecidedAtMs,
+                                store.maxDecidedAtMs());
+    if (all.receiversChanged)
+        Q_EMIT receiversChanged();
+    for (const AlertRow &alert : std::as_const(all.alerts))
+        Q_EMIT alertRaised(alert);
+    if (!all.alerts.isEmpty())
+        Q_EMIT alertsChanged();
+}
+
+void CacheWorker::recordGap(const QString &node, qint64 fromSeq, qint64 toSeq)
+{
+    commitPending(); // keep the order: events before the gap are stored first
+    std::optional<AlertRow> alert;
+    if (!store.recordGap(node, fromSeq, toSeq, &alert)) {
+        Q_EMIT failed(tr("cannot record the gap %1-%2 of %3 in the history cache: %4")
+                          .arg(fromSeq)
+                          .arg(toSeq)
+                          .arg(node, store.lastError()));
+        return;
+    }
+    if (alert) {
+        Q_EMIT alertRaised(*alert);
+        Q_EMIT alertsChanged();
+    }
+}
+
+void CacheWorker::raiseAlert(const QString &kind, const QString &subject, const QString &detail)
+{
+    if (const std::optional<AlertRow> alert = store.raiseAlert(kind, subject, detail)) {
+        Q_EMIT alertRaised(*alert);
+        Q_EMIT alertsChanged();
+    }
+}
+
+void CacheWorker::acknowledgeAlert(qint64 alertId, const QString &who, const QString &note)
+{
+    QString error;
+    if (!store.acknowledgeAlert(alertId, who, note, &error)) {
+        Q_EMIT failed(error);
+        return;
+    }
+    if (const std::optional<AlertRow> alert = store.alert(alertId))
+        Q_EMIT alertAcknowledged(*alert);
+    Q_EMIT alertsChanged();
+}
+
+void CacheWorker::setLagThresholds(qint64 blocks, qint64 ms)
+{
+    store.setLagThresholds(blocks, ms);
+}
+
+void CacheWorker::setCertificate(const QByteArray &digest, const QByteArray &decisionBytes)
+{
+    store.setCertificate(digest, decisionBytes);
+}
+
+void CacheWorker::setDecisionHeights(const QHash<QByteArray, qint64> &heights)
+{
+    for (auto it = heights.begin(); it != heights.end(); ++it)
+        store.setDecisionHeight(it.key(), it.value());
+}
+
+void CacheWorker::requestCursors(quint64 requestId)
+{
+    Q_EMIT cursorsReady(requestId, store.cursors());
+}
+
+void CacheWorker::requestFeedCount(quint64 requestId, const FeedFilter &filter, qint64 afterId)
+{
+    const CountResult result = store.feedCount(filter, afterId);
+    Q_EMIT feedCountReady(requestId, result.count, result.upper);
+}
+
+void CacheWorker::requestFeedPage(quint64 requestId, const FeedFilter &filter, const PageRequest &page)
+{
+    Q_EMIT feedPageReady(requestId, page.offset, store.feedPage(filter, page));
+}
+
+void CacheWorker::requestDecisionCount(quint64 requestId, const DecisionFilter &filter, qint64 afterMs)
+{
+    const CountResult result = store.decisionCount(filter, afterMs);
+    Q_EMIT decisionCountReady(requestId, result.count, result.upper);
+}
+
+void CacheWorker::requestDecisionsPage(quint64 requestId, const DecisionFilter &filter,
+                                       const PageRequest &page)
+{
+    Q_EMIT decisionsPageReady(requestId, page.offset, store.decisionsPage(filter, page));
+}
+
+void CacheWorker::requestDecision(quint64 requestId, const QByteArray &digest)
+{
+    const std::optional<DecisionRow> row = store.decision(digest);
+    Q_EMIT decisionReady(requestId, row.value_or(DecisionRow()),
+                         row ? store.confirmations(digest) : QList<ConfirmationRow>(), row.has_value());
+}
+
+void CacheWorker::requestAlerts(quint64 requestId)
+{
+    Q_EMIT alertsReady(requestId, store.alerts());
+}
+
+void CacheWorker::requestAlertTrail(quint64 requestId, qint64 alertId)
+{
+    Q_EMIT alertTrailReady(requestId, store.alertTrail(alertId));
+}
+
+void CacheWorker::requestReceivers(quint64 requestId)
+{
+    Q_EMIT receiversReady(requestId, store.receivers());
+}
+
+// --- CacheThread --------------------------------------------------------------------------
+
+CacheThread::CacheThread(const QString &path, QObject *parent)
+    : QObject(parent), thread(new QThread(this)), cacheWorker(new CacheWorker(path))
+{
+    thread->setObjectName(QStringLiteral("history-cache"));
+    cacheWorker->moveToThread(thread);
+}
+
+CacheThread::~CacheThread()
+{
+    stop();
+    delete cacheWorker;
+}
+
+void CacheThread::start()
+{
+    if (thread->isRunning())
+        return;
+    thread->start();
+    QMetaObject::invokeMethod(cacheWorker, &CacheWorker::open, Qt::QueuedConnection);
+}
+
+void CacheThread::stop()
+{
+    if (!thread->isRunning())
+        return;
+    // Everything queued before this (events, requests) runs first; then the last commit.
+    QMetaObject::invokeMethod(cacheWorker, &CacheWorker::shutdown, Qt::BlockingQueuedConnection);
+    thread->quit();
+    thread->wait();
+}
+
+bool CacheThread::isRunning() const
+{
+    return thread->isRunning();
+}
+
+} // namespace ticketsync

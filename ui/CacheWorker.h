@@ -1,0 +1,134 @@
+#pragma once
+
+#include "HistoryCache.h"
+
+#include <QElapsedTimer>
+#include <QHash>
+#include <QObject>
+#include <QPointer>
+#include <QTimer>
+
+#include <thread>
+
+class QThread;
+
+namespace ticketsync {
+
+// The console's one writer of the history cache. It lives on its own thread (see
+// CacheThread) and owns a HistoryCache; everything reaches it through queued calls, and
+// every answer goes back as a signal carrying the caller's request id. Events are batched
+// further: a commit happens at most 50 ms after the first pending event, or as soon as
+// 2,000 are pending, whichever comes first.
+class CacheWorker : public QObject
+{
+    Q_OBJECT
+
+public:
+    static constexpr int kCommitIntervalMs = 50;
+    static constexpr int kCommitEvents = 2000;
+
+    explicit CacheWorker(QString path, QObject *parent = nullptr);
+    ~CacheWorker() override;
+
+    // A fresh id for a request; unique across all models and threads.
+    static quint64 nextRequestId();
+    const QString &path() const { return cachePath; }
+
+    // Direct access for code already running on the worker's thread (e.g. a lambda given to
+    // QMetaObject::invokeMethod(worker, ...)). Never touch it from another thread.
+    HistoryCache &cache() { return store; }
+
+public Q_SLOTS:
+    // Opens the cache; a corrupt one is moved aside and replaced by a fresh one (reported
+    // through opened()'s message). Emits opened().
+    void open();
+    // Commits what is pending and closes the cache. Called by CacheThread before quitting.
+    void shutdown();
+    // Queues a node's events; they are committed in a batch (see above).
+    void ingest(const QString &node, const QList<QJsonObject> &events);
+    void flush();
+    void recordGap(const QString &node, qint64 fromSeq, qint64 toSeq);
+    void raiseAlert(const QString &kind, const QString &subject, const QString &detail);
+    void acknowledgeAlert(qint64 alertId, const QString &who, const QString &note);
+    void setLagThresholds(qint64 blocks, qint64 ms);
+    void setCertificate(const QByteArray &digest, const QByteArray &decisionBytes);
+    // From a node's `history` reply: write_off_digest -> height.
+    void setDecisionHeights(const QHash<QByteArray, qint64> &heights);
+
+    void requestCursors(quint64 requestId);
+    void requestFeedCount(quint64 requestId, const ticketsync::FeedFilter &filter, qint64 afterId);
+    void requestFeedPage(quint64 requestId, const ticketsync::FeedFilter &filter,
+                         const ticketsync::PageRequest &page);
+    void requestDecisionCount(quint64 requestId, const ticketsync::DecisionFilter &filter, qint64 afterMs);
+    void requestDecisionsPage(quint64 requestId, const ticketsync::DecisionFilter &filter,
+                              const ticketsync::PageRequest &page);
+    void requestDecision(quint64 requestId, const QByteArray &digest);
+    void requestAlerts(quint64 requestId);
+    void requestAlertTrail(quint64 requestId, qint64 alertId);
+    void requestReceivers(quint64 requestId);
+
+Q_SIGNALS:
+    // ok false: the cache could not be opened at all (error says why, naming the file).
+    // ok true with a non-empty message: it opened, but something needs saying (e.g. a
+    // corrupt cache was moved aside to `message`).
+    void opened(bool ok, const QString &message, const QHash<QString, qint64> &cursors);
+    void failed(const QString &error);
+
+    // After each commit: the node's cursor and what the batch did.
+    void ingested(const QString &node, qint64 lastSeq, const ticketsync::IngestReport &report);
+    // After each commit that added feed rows: the largest feed id now stored.
+    void feedAppended(qint64 maxFeedId);
+    // After each commit that wrote decisions: minDecidedAtMs is the oldest decided_at_ms
+    // written, updated tells whether existing rows changed (rows then may have moved).
+    void decisionsChanged(int inserted, int updated, qint64 minDecidedAtMs, qint64 maxDecidedAtMs);
+    void receiversChanged();
+    void alertRaised(const ticketsync::AlertRow &alert);
+    void alertAcknowledged(const ticketsync::AlertRow &alert);
+    void alertsChanged();
+
+    void cursorsReady(quint64 requestId, const QHash<QString, qint64> &cursors);
+    void feedCountReady(quint64 requestId, qint64 count, qint64 upperId);
+    void feedPageReady(quint64 requestId, int offset, const QList<ticketsync::FeedRow> &rows);
+    void decisionCountReady(quint64 requestId, qint64 count, qint64 upperMs);
+    void decisionsPageReady(quint64 requestId, int offset, const QList<ticketsync::DecisionRow> &rows);
+    void decisionReady(quint64 requestId, const ticketsync::DecisionRow &decision,
+                       const QList<ticketsync::ConfirmationRow> &confirmations, bool found);
+    void alertsReady(quint64 requestId, const QList<ticketsync::AlertRow> &alerts);
+    void alertTrailReady(quint64 requestId, const QList<ticketsync::AlertTrailEntry> &trail);
+    void receiversReady(quint64 requestId, const QList<ticketsync::ReceiverRow> &receivers);
+
+private:
+    void commitPending();
+
+    QString cachePath;
+    HistoryCache store;
+    QTimer commitTimer;
+    QList<QString> pendingOrder; // nodes in the order their events arrived
+    QHash<QString, QList<QJsonObject>> pending;
+    int pendingEvents = 0;
+    std::jthread checkpointer; // its own connection; see startCheckpointer()
+    void startCheckpointer();
+    void stopCheckpointer();
+};
+
+// Owns a CacheWorker and the QThread it runs on: start() opens the cache on that thread,
+// stop() (and the destructor) commits what is pending, closes the cache and joins the thread.
+class CacheThread : public QObject
+{
+    Q_OBJECT
+
+public:
+    explicit CacheThread(const QString &path, QObject *parent = nullptr);
+    ~CacheThread() override;
+
+    CacheWorker *worker() const { return cacheWorker; }
+    void start();
+    void stop();
+    bool isRunning() const;
+
+private:
+    QThread *thread = nullptr;
+    CacheWorker *cacheWorker = nullptr;
+};
+
+} // namespace ticketsync

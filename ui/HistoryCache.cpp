@@ -1,0 +1,1679 @@
+#include "HistoryCache.h"
+
+#include "CacheSchema.h"
+#include "ConfirmationState.h"
+#include "StateConfirmation.h"
+
+#include <QCoreApplication>
+#include <QDateTime>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QLoggingCategory>
+#include <QSet>
+#include <QStringList>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <limits>
+#include <variant>
+
+Q_LOGGING_CATEGORY(lcCache, "ticketsync.ui.cache", QtWarningMsg)
+
+namespace ticketsync {
+
+namespace {
+
+constexpr qsizetype kMaxStoredBodyBytes = 1 << 20; // larger bodies are counted, not kept
+
+// A prepared statement that finalizes itself and can be run again after reset().
+class Statement
+{
+public:
+    Statement() = default;
+    Statement(sqlite3 *db, const QByteArray &sql) { prepare(db, sql); }
+    ~Statement() { sqlite3_finalize(statement); }
+    Statement(const Statement &) = delete;
+    Statement &operator=(const Statement &) = delete;
+
+    bool prepare(sqlite3 *db, const QByteArray &sql)
+    {
+        sqlite3_finalize(statement);
+        statement = nullptr;
+        return sqlite3_prepare_v2(db, sql.constData(), int(sql.size()), &statement, nullptr) == SQLITE_OK;
+    }
+    bool valid() const { return statement != nullptr; }
+    void reset()
+    {
+        sqlite3_reset(statement);
+        sqlite3_clear_bindings(statement);
+        next = 1;
+    }
+    void bind(int index, qint64 value) { sqlite3_bind_int64(statement, index, value); }
+    void bind(int index, const QByteArray &blob)
+    {
+        if (blob.isNull())
+            sqlite3_bind_null(statement, index);
+        else
+            sqlite3_bind_blob(statement, index, blob.constData(), int(blob.size()), SQLITE_TRANSIENT);
+    }
+    // UTF-8 text as it is, without a round trip through QString.
+    void bindUtf8(int index, const QByteArray &utf8)
+    {
+        sqlite3_bind_text(statement, index, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT);
+    }
+    void bind(int index, const QString &text)
+    {
+        const QByteArray utf8 = text.toUtf8();
+        sqlite3_bind_text(statement, index, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT);
+    }
+    void skip() { ++next; }
+    // Binds the next positional parameter.
+    template<typename T> void add(const T &value) { bind(next++, value); }
+    int step() { return statement ? sqlite3_step(statement) : SQLITE_MISUSE; }
+    bool run()
+    {
+        const int result = step();
+        return result == SQLITE_DONE || result == SQLITE_ROW;
+    }
+    qint64 integer(int column) const { return sqlite3_column_int64(statement, column); }
+    bool isNull(int column) const { return sqlite3_column_type(statement, column) == SQLITE_NULL; }
+    QByteArray blob(int column) const
+    {
+        const void *data = sqlite3_column_blob(statement, column);
+        return data ? QByteArray(static_cast<const char *>(data), sqlite3_column_bytes(statement, column))
+                    : QByteArray();
+    }
+    QString text(int column) const
+    {
+        const auto *data = reinterpret_cast<const char *>(sqlite3_column_text(statement, column));
+        return data ? QString::fromUtf8(data, sqlite3_column_bytes(statement, column)) : QString();
+    }
+
+private:
+    sqlite3_stmt *statement = nullptr;
+    int next = 1;
+};
+
+qint64 nowMs()
+{
+    return QDateTime::currentMSecsSinceEpoch();
+}
+
+QString tr(const char *text)
+{
+    return QCoreApplication::translate("ticketsync::HistoryCache", text);
+}
+
+// --- Reading event fields: each reports what is wrong instead of guessing ----------------
+
+class Fields
+{
+public:
+    explicit Fields(const QJsonObject &object) : object(object) {}
+
+    QString text(const char *key, bool required = true)
+    {
+        const QJsonValue value = object.value(QLatin1String(key));
+        if (value.isString())
+            return value.toString();
+        if (required || !value.isUndefined())
+            complain(key, value.isUndefined() ? "missing" : "not a string");
+        return {};
+    }
+    qint64 integer(const char *key, bool required = true)
+    {
+        const QJsonValue value = object.value(QLatin1String(key));
+        if (value.isUndefined() && !required)
+            return 0;
+        constexpr qint64 kNotInteger = std::numeric_limits<qint64>::min();
+        const qint64 result = value.isDouble() ? value.toInteger(kNotInteger) : kNotInteger;
+        if (result == kNotInteger) {
+            complain(key, value.isUndefined() ? "missing" : "not an integer");
+            return 0;
+        }
+        return result;
+    }
+    QByteArray digest(const char *key)
+    {
+        const QString hex = text(key);
+        if (!problem.isEmpty())
+            return {};
+        const QByteArray bytes = QByteArray::fromHex(hex.toLatin1());
+        if (hex.size() != 64 || bytes.size() != 32 || bytes.toHex() != hex.toLower().toLatin1()) {
+            complain(key, "not a 32-byte hex digest");
+            return {};
+        }
+        return bytes;
+    }
+    QByteArray hexBytes(const char *key)
+    {
+        const QString hex = text(key);
+        const QByteArray bytes = QByteArray::fromHex(hex.toLatin1());
+        if (problem.isEmpty() && bytes.toHex() != hex.toLower().toLatin1())
+            complain(key, "not hex");
+        return bytes;
+    }
+    QByteArray base64(const char *key)
+    {
+        const QString encoded = text(key);
+        if (!problem.isEmpty())
+            return {};
+        auto decoded =
+            QByteArray::fromBase64Encoding(encoded.toLatin1(), QByteArray::AbortOnBase64DecodingErrors);
+        if (!decoded || decoded.decoded.isEmpty()) {
+            complain(key, "not base64");
+            return {};
+        }
+        return decoded.decoded;
+    }
+    QJsonObject object_(const char *key)
+    {
+        const QJsonValue value = object.value(QLatin1String(key));
+        if (!value.isObject())
+            complain(key, value.isUndefined() ? "missing" : "not an object");
+        return value.toObject();
+    }
+    // A state name as stateName() prints it ("WRITTEN_OFF", or "STATE_<code>").
+    int state(const char *key)
+    {
+        const QString name = text(key);
+        if (!problem.isEmpty())
+            return 0;
+        const int code = stateCode(name);
+        if (code <= 0)
+            complain(key, "not a confirmation state");
+        return code;
+    }
+    void complain(const char *key, const char *what)
+    {
+        if (problem.isEmpty())
+            problem = QStringLiteral("'%1' %2").arg(QLatin1String(key), QLatin1String(what));
+    }
+    static int stateCode(const QString &name)
+    {
+        ConfirmationState state;
+        if (stateFromName(name, &state))
+            return int(state);
+        if (name.startsWith(QLatin1String("STATE_"))) {
+            bool ok = false;
+            const int code = name.mid(6).toInt(&ok);
+            if (ok && code > 0 && code <= 0xffff)
+                return code;
+        }
+        return 0;
+    }
+
+    const QJsonObject &object;
+    QString problem;
+};
+
+QString digestHex(const QByteArray &digest)
+{
+    return QString::fromLatin1(digest.toHex());
+}
+
+} // namespace
+
+bool FeedFilter::isEmpty() const
+{
+    return ticket.isEmpty() && branch.isEmpty() && target.isEmpty() && state < 0 && fromMs == 0 && toMs == 0;
+}
+
+bool DecisionFilter::isEmpty() const
+{
+    return ticket.isEmpty() && outcome.isEmpty() && fromMs == 0 && toMs == 0;
+}
+
+void IngestReport::merge(const IngestReport &later)
+{
+    stored += later.stored;
+    duplicates += later.duplicates;
+    skipped += later.skipped;
+    if (firstProblem.isEmpty())
+        firstProblem = later.firstProblem;
+    lastSeq = qMax(lastSeq, later.lastSeq);
+    feedRows += later.feedRows;
+    decisionsInserted += later.decisionsInserted;
+    decisionsUpdated += later.decisionsUpdated;
+    if (later.minDecidedAtMs && (!minDecidedAtMs || later.minDecidedAtMs < minDecidedAtMs))
+        minDecidedAtMs = later.minDecidedAtMs;
+    receiversChanged = receiversChanged || later.receiversChanged;
+    blocksChanged = blocksChanged || later.blocksChanged;
+    alerts += later.alerts;
+}
+
+// The statements ingest runs for every event, prepared once per connection.
+struct HistoryCache::Statements
+{
+    Statement insertEvent, insertFeed, insertConfirmation, findDecision, insertDecision, updateDecision,
+        upsertBlock, setHeight, upsertReceiver, advanceCursor, findAlert, insertAlert, reopenAlert, updateAlertDetail,
+        insertTrail;
+
+    bool prepare(sqlite3 *db)
+    {
+        return insertEvent.prepare(db, "INSERT OR IGNORE INTO events (node, seq, at_ms, kind, body) "
+                                       "VALUES (?, ?, ?, ?, ?)") &&
+               insertFeed.prepare(db, "INSERT OR IGNORE INTO feed (node, seq, at_ms, kind, digest, ticket, "
+                                      "version, branch, target, state, verdict, amount_minor, currency) "
+                                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") &&
+               insertConfirmation.prepare(db, "INSERT OR IGNORE INTO confirmations (digest, target, state, "
+                                              "verdict, at_ms, confirmation) VALUES (?, ?, ?, ?, ?, ?)") &&
+               findDecision.prepare(db, "SELECT decided_at_ms FROM decisions WHERE digest = ?") &&
+               insertDecision.prepare(
+                   db,
+                   "INSERT INTO decisions (digest, node, ticket, version, branch, amount_minor, currency, "
+                   "outcome, state, count, n, q, missing, equivocating, histogram, issued_at_ms, "
+                   "decided_at_ms, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                   "?)") &&
+               // A newer outcome replaces the row; its certificate and block are those of the
+               // old outcome, so they are forgotten until fetched again.
+               updateDecision.prepare(
+                   db, "UPDATE decisions SET node = ?2, ticket = ?3, version = ?4, branch = ?5, "
+                       "amount_minor = ?6, currency = ?7, outcome = ?8, state = ?9, count = ?10, n = ?11, "
+                       "q = ?12, missing = ?13, equivocating = ?14, histogram = ?15, issued_at_ms = ?16, "
+                       "decided_at_ms = ?17, latency_ms = ?18, height = 0, certificate = NULL "
+                       "WHERE digest = ?1") &&
+               upsertBlock.prepare(db, "INSERT OR REPLACE INTO blocks (node, height, hash, decisions, "
+                                       "timestamp_ms) VALUES (?, ?, ?, ?, ?)") &&
+               setHeight.prepare(db, "UPDATE decisions SET height = ? WHERE digest = ?") &&
+               upsertReceiver.prepare(db,
+                                      "INSERT OR REPLACE INTO receivers (receiver, node, status, "
+                                      "acked_height, head_height, lag_blocks, lag_ms, last_error, "
+                                      "last_contact_ms, as_of_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") &&
+               advanceCursor.prepare(db,
+                                     "INSERT INTO cursors (node, last_seq) VALUES (?, ?) ON CONFLICT "
+                                     "(node) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)") &&
+               findAlert.prepare(db,
+                                 "SELECT id, acknowledged_by FROM alerts WHERE kind = ? AND subject = ?") &&
+               insertAlert.prepare(db, "INSERT INTO alerts (kind, subject, detail, raised_at_ms) "
+                                       "VALUES (?, ?, ?, ?)") &&
+               reopenAlert.prepare(db,
+                                   "UPDATE alerts SET detail = ?, raised_at_ms = ?, acknowledged_by = '', "
+                                   "acknowledged_at_ms = 0 WHERE id = ?") &&
+               updateAlertDetail.prepare(db, "UPDATE alerts SET detail = ? WHERE id = ?") &&
+               insertTrail.prepare(db, "INSERT INTO alert_trail (alert_id, at_ms, who, action, note) "
+                                       "VALUES (?, ?, ?, ?, ?)");
+    }
+};
+
+HistoryCache::HistoryCache() = default;
+
+HistoryCache::~HistoryCache()
+{
+    close();
+}
+
+void HistoryCache::close()
+{
+    statements.reset();
+    if (db) {
+        sqlite3_close_v2(db);
+        db = nullptr;
+    }
+}
+
+QString HistoryCache::sqliteError() const
+{
+    return db ? QString::fromUtf8(sqlite3_errmsg(db)) : QStringLiteral("not open");
+}
+
+bool HistoryCache::exec(const char *sql, QString *error) const
+{
+    char *message = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+        const QString text = QString::fromUtf8(message ? message : sqlite3_errmsg(db));
+        sqlite3_free(message);
+        if (error)
+            *error = QStringLiteral("%1: %2").arg(filePath, text);
+        qCWarning(lcCache) << filePath << text;
+        return false;
+    }
+    return true;
+}
+
+bool HistoryCache::fail(const QString &message, OpenStatus openStatus)
+{
+    problem = message;
+    status = openStatus;
+    qCWarning(lcCache).noquote() << message;
+    close();
+    return false;
+}
+
+bool HistoryCache::open(const QString &path, QString *error, Mode mode)
+{
+    close();
+    filePath = path;
+    problem.clear();
+    status = OpenStatus::Ok;
+    const auto report = [&](bool ok) {
+        if (!ok && error)
+            *error = problem;
+        return ok;
+    };
+
+    QFileInfo info(path);
+    if (info.exists() && !info.isFile())
+        return report(
+            fail(tr("%1 is not a file, so it cannot be a history cache").arg(path), OpenStatus::NotACache));
+    if (info.exists() && info.size() > 0) {
+        // Cheaper and clearer than letting SQLite discover it: a cache starts with SQLite's magic.
+        QFile file(path);
+        if (!file.open(QIODevice::ReadOnly))
+            return report(fail(tr("cannot read the history cache %1: %2").arg(path, file.errorString()),
+                               OpenStatus::IoError));
+        if (file.read(16) != QByteArray("SQLite format 3\0", 16))
+            return report(fail(tr("%1 is not a ticketsync history cache (not an SQLite database); it was "
+                                  "left untouched")
+                                   .arg(path),
+                               OpenStatus::NotACache));
+    }
+    if (mode == Mode::ReadWrite && !info.exists())
+        QDir().mkpath(info.absolutePath());
+
+    const int flags =
+        mode == Mode::ReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(path.toUtf8().constData(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+        const QString why = sqliteError();
+        return report(fail(tr("cannot open the history cache %1: %2").arg(path, why), OpenStatus::IoError));
+    }
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_extended_result_codes(db, 0);
+
+    // The cache is a copy of what the nodes keep, so it trades durability for speed: in WAL
+    // mode synchronous=NORMAL never corrupts the file and survives a process crash (kill -9)
+    // intact; a power cut may lose the last commits, but the cursor is lost with them (same
+    // transaction), so the console simply fetches those events again on reconnect.
+    // A bounded page cache keeps memory flat however large the file grows.
+    QString pragmaError;
+    if (mode == Mode::ReadWrite &&
+        !exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 67108864;",
+              &pragmaError)) {
+        const int code = sqlite3_errcode(db);
+        const bool corrupt = code == SQLITE_NOTADB || code == SQLITE_CORRUPT;
+        return report(fail(corrupt ? tr("the history cache %1 is damaged (%2)").arg(path, pragmaError)
+                                   : tr("cannot use the history cache %1: %2").arg(path, pragmaError),
+                           corrupt ? OpenStatus::Corrupt : OpenStatus::IoError));
+    }
+    exec("PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8192;");
+
+    Statement version(db, "PRAGMA user_version");
+    if (version.step() != SQLITE_ROW) {
+        const int code = sqlite3_errcode(db);
+        const QString why = sqliteError();
+        const bool corrupt = code == SQLITE_NOTADB || code == SQLITE_CORRUPT;
+        return report(fail(tr("the history cache %1 cannot be read: %2").arg(path, why),
+                           corrupt ? OpenStatus::Corrupt : OpenStatus::IoError));
+    }
+    const qint64 found = version.integer(0);
+    if (found > CacheSchema::kVersion)
+        return report(fail(tr("the history cache %1 has schema version %2, newer than this console "
+                              "understands (%3); it was left untouched. Use a newer console or another cache "
+                              "file.")
+                               .arg(path)
+                               .arg(found)
+                               .arg(CacheSchema::kVersion),
+                           OpenStatus::NewerVersion));
+    if (found == 0) {
+        Statement tables(db, "SELECT count(*) FROM sqlite_master");
+        if (tables.step() != SQLITE_ROW)
+            return report(fail(tr("the history cache %1 is damaged: %2").arg(path, sqliteError()),
+                               OpenStatus::Corrupt));
+        if (tables.integer(0) > 0)
+            return report(fail(tr("%1 is an SQLite database but not a ticketsync history cache; it was left "
+                                  "untouched")
+                                   .arg(path),
+                               OpenStatus::NotACache));
+    }
+    if (found < CacheSchema::kVersion) {
+        if (mode == Mode::ReadOnly)
+            return report(fail(tr("the history cache %1 has schema version %2; open it once read-write to "
+                                  "migrate it to version %3")
+                                   .arg(path)
+                                   .arg(found)
+                                   .arg(CacheSchema::kVersion),
+                               OpenStatus::NotACache));
+        QString why;
+        if (!migrate(int(found), &why))
+            return report(fail(tr("cannot create or migrate the history cache %1: %2").arg(path, why),
+                               OpenStatus::IoError));
+    }
+    QString why;
+    if (!checkStructure(&why))
+        return report(fail(tr("the history cache %1 is damaged: %2").arg(path, why), OpenStatus::Corrupt));
+
+    if (mode == Mode::ReadOnly)
+        return true; // readers need no prepared writes
+    statements = std::make_unique<Statements>();
+    if (!statements->prepare(db))
+        return report(
+            fail(tr("the history cache %1 is damaged: %2").arg(path, sqliteError()), OpenStatus::Corrupt));
+    qCDebug(lcCache) << "opened" << path << "version" << CacheSchema::kVersion;
+    return true;
+}
+
+bool HistoryCache::checkpoint()
+{
+    if (!db)
+        return false;
+    int walFrames = 0, copied = 0;
+    const int result = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &walFrames, &copied);
+    if (result != SQLITE_OK && result != SQLITE_BUSY) {
+        qCWarning(lcCache) << filePath << "checkpoint failed:" << sqliteError();
+        return false;
+    }
+    return true;
+}
+
+void HistoryCache::setAutoCheckpoint(int pages)
+{
+    if (db)
+        sqlite3_wal_autocheckpoint(db, qMax(0, pages));
+}
+
+bool HistoryCache::migrate(int from, QString *error)
+{
+    // One step per version, each in the same transaction as its user_version bump.
+    struct Step
+    {
+        int to;
+        const char *sql;
+    };
+    static const Step kSteps[] = {
+        {1, CacheSchema::kCreateV1},
+    };
+    for (const Step &step : kSteps) {
+        if (step.to <= from)
+            continue;
+        const QByteArray bump = QByteArrayLiteral("PRAGMA user_version = ") + QByteArray::number(step.to);
+        if (!exec("BEGIN IMMEDIATE", error))
+            return false;
+        if (!exec(step.sql, error) || !exec(bump.constData(), error)) {
+            exec("ROLLBACK");
+            return false;
+        }
+        if (!exec("COMMIT", error)) {
+            exec("ROLLBACK");
+            return false;
+        }
+        qCInfo(lcCache) << filePath << "migrated to cache schema version" << step.to;
+    }
+    return true;
+}
+
+bool HistoryCache::checkStructure(QString *error)
+{
+    // PRAGMA quick_check reads the whole file: far too slow at startup for a big cache. Instead
+    // check that every table and index is there and that each table's root page can be read.
+    static const char *const kTables[] = {"events",    "feed",   "decisions",   "confirmations", "blocks",
+                                          "receivers", "alerts", "alert_trail", "cursors",       "gaps"};
+    static const char *const kIndexes[] = {
+        "feed_by_ticket", "feed_by_branch",    "feed_by_target",      "feed_by_state",       "feed_by_time",
+        "feed_by_digest", "decisions_by_time", "decisions_by_ticket", "decisions_by_outcome"};
+    Statement master(db, "SELECT type, name FROM sqlite_master");
+    QSet<QString> names;
+    int result;
+    while ((result = master.step()) == SQLITE_ROW)
+        names.insert(master.text(1));
+    if (result != SQLITE_DONE) {
+        *error = sqliteError();
+        return false;
+    }
+    QStringList missing;
+    for (const char *table : kTables) {
+        if (!names.contains(QLatin1String(table)))
+            missing << QLatin1String(table);
+    }
+    for (const char *index : kIndexes) {
+        if (!names.contains(QLatin1String(index)))
+            missing << QLatin1String(index);
+    }
+    if (!missing.isEmpty()) {
+        *error = tr("missing %1").arg(missing.join(QStringLiteral(", ")));
+        return false;
+    }
+    for (const char *table : kTables) {
+        Statement probe(db, QByteArrayLiteral("SELECT * FROM ") + table + " LIMIT 1");
+        const int step = probe.step();
+        if (!probe.valid() || (step != SQLITE_ROW && step != SQLITE_DONE)) {
+            *error = QStringLiteral("%1: %2").arg(QLatin1String(table), sqliteError());
+            return false;
+        }
+    }
+    return true;
+}
+
+bool HistoryCache::moveAside(const QString &path, QString *newPath, QString *error)
+{
+    const QString stamp = QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"));
+    QString target = QStringLiteral("%1.broken-%2").arg(path, stamp);
+    for (int n = 2; QFile::exists(target); ++n)
+        target = QStringLiteral("%1.broken-%2-%3").arg(path, stamp).arg(n);
+    if (QFile::exists(path) && !QFile::rename(path, target)) {
+        if (error)
+            *error = tr("cannot move the damaged history cache %1 aside to %2").arg(path, target);
+        return false;
+    }
+    // The WAL belongs to the broken file: never let it be replayed into a fresh one.
+    for (const char *suffix : {"-wal", "-shm"}) {
+        const QString side = path + QLatin1String(suffix);
+        if (QFile::exists(side) && !QFile::rename(side, target + QLatin1String(suffix)))
+            QFile::remove(side);
+    }
+    if (newPath)
+        *newPath = target;
+    qCWarning(lcCache) << "moved the damaged history cache" << path << "to" << target;
+    return true;
+}
+
+// --- Ingest -------------------------------------------------------------------------------
+
+IngestReport HistoryCache::ingest(const QString &node, const QList<QJsonObject> &events)
+{
+    IngestReport report;
+    report.lastSeq = lastSeq(node);
+    if (!db || !statements) {
+        report.skipped = int(events.size());
+        report.firstProblem = db ? tr("the history cache %1 is open read-only").arg(filePath)
+                                 : tr("the history cache is not open");
+        return report;
+    }
+    if (events.isEmpty())
+        return report;
+    Statements &s = *statements;
+    const auto skip = [&](qint64 seq, const QString &why) {
+        ++report.skipped;
+        if (report.firstProblem.isEmpty())
+            report.firstProblem = seq > 0 ? tr("event %1 from %2: %3").arg(seq).arg(node, why)
+                                          : tr("an event from %1: %2").arg(node, why);
+    };
+
+    if (!exec("BEGIN IMMEDIATE")) {
+        report.skipped = int(events.size());
+        report.firstProblem = tr("cannot write to the history cache: %1").arg(sqliteError());
+        return report;
+    }
+    qint64 maxSeq = 0;
+    bool failed = false;
+    for (const QJsonObject &event : events) {
+        Fields envelope(event);
+        const qint64 seq = envelope.integer("seq");
+        const qint64 atMs = envelope.integer("at_ms");
+        const QString kind = envelope.text("kind");
+        if (!envelope.problem.isEmpty() || seq <= 0 || kind.isEmpty()) {
+            skip(envelope.problem.isEmpty() ? seq : 0, envelope.problem.isEmpty()
+                                                           ? tr("'seq' must be positive and 'kind' not empty")
+                                                           : envelope.problem);
+            continue;
+        }
+        const QByteArray body = QJsonDocument(event).toJson(QJsonDocument::Compact);
+        if (body.size() > kMaxStoredBodyBytes) {
+            maxSeq = qMax(maxSeq, seq); // never asked for again: it would only be refused again
+            skip(seq, tr("%1 bytes is too large to keep").arg(body.size()));
+            continue;
+        }
+        s.insertEvent.reset();
+        s.insertEvent.add(node);
+        s.insertEvent.add(seq);
+        s.insertEvent.add(atMs);
+        s.insertEvent.add(kind);
+        s.insertEvent.bindUtf8(5, body);
+        if (!s.insertEvent.run()) {
+            failed = true;
+            break;
+        }
+        maxSeq = qMax(maxSeq, seq);
+        if (sqlite3_changes(db) == 0) {
+            ++report.duplicates;
+            continue;
+        }
+
+        Fields f(event);
+        bool ok = true;
+        if (kind == QLatin1String("write_off_issued") || kind == QLatin1String("confirmation_received")) {
+            const bool issued = kind == QLatin1String("write_off_issued");
+            const QByteArray digest = f.digest("write_off_digest");
+            const QString ticket = f.text("ticket");
+            const qint64 version = f.integer("version");
+            const QString branch = f.text("branch");
+            QString target, verdict, currency;
+            QByteArray confirmation;
+            int state = 0;
+            qint64 amount = 0;
+            if (issued) {
+                amount = f.integer("amount_minor");
+                currency = f.text("currency");
+            } else {
+                target = f.text("target");
+                state = f.state("state");
+                verdict = f.text("verdict");
+                confirmation = f.base64("confirmation");
+            }
+            if (!f.problem.isEmpty()) {
+                skip(seq, f.problem);
+                continue;
+            }
+            s.insertFeed.reset();
+            s.insertFeed.add(node);
+            s.insertFeed.add(seq);
+            s.insertFeed.add(atMs);
+            s.insertFeed.add(qint64(issued ? CacheSchema::kFeedIssued : CacheSchema::kFeedConfirmation));
+            s.insertFeed.add(digest);
+            s.insertFeed.add(ticket);
+            s.insertFeed.add(version);
+            s.insertFeed.add(branch);
+            s.insertFeed.add(target);
+            s.insertFeed.add(qint64(state));
+            s.insertFeed.add(verdict);
+            s.insertFeed.add(amount);
+            s.insertFeed.add(currency);
+            ok = s.insertFeed.run();
+            report.feedRows += sqlite3_changes(db);
+            if (ok && !issued) {
+                s.insertConfirmation.reset();
+                s.insertConfirmation.add(digest);
+                s.insertConfirmation.add(target);
+                s.insertConfirmation.add(qint64(state));
+                s.insertConfirmation.add(verdict);
+                s.insertConfirmation.add(atMs);
+                s.insertConfirmation.add(confirmation);
+                ok = s.insertConfirmation.run();
+            }
+        } else if (kind == QLatin1String("decision_made")) {
+            const QByteArray digest = f.digest("write_off_digest");
+            const QString ticket = f.text("ticket");
+            const qint64 version = f.integer("version");
+            const QString branch = f.text("branch");
+            const qint64 amount = f.integer("amount_minor");
+            const QString currency = f.text("currency");
+            const QString outcome = f.text("outcome");
+            const QString stateText = f.text("state", false);
+            const QJsonObject histogram = f.object_("histogram");
+            const qint64 n = f.integer("n");
+            const qint64 q = f.integer("q");
+            const qint64 missing = f.integer("missing");
+            const qint64 equivocating = f.integer("equivocating");
+            const qint64 issuedAt = f.integer("issued_at_ms");
+            const qint64 decidedAt = f.integer("decided_at_ms");
+            const qint64 latency = f.integer("latency_ms", false);
+            const bool decided = outcome == QLatin1String("DECIDED");
+            if (f.problem.isEmpty() && !decided && outcome != QLatin1String("UNDETERMINED"))
+                f.complain("outcome", "neither DECIDED nor UNDETERMINED");
+            const int state = decided ? Fields::stateCode(stateText) : 0;
+            if (f.problem.isEmpty() && decided && state <= 0)
+                f.complain("state", "not a confirmation state");
+            qint64 count = 0;
+            for (auto it = histogram.begin(); f.problem.isEmpty() && it != histogram.end(); ++it) {
+                const qint64 value = it.value().toInteger(-1);
+                if (value < 0 || Fields::stateCode(it.key()) <= 0)
+                    f.complain("histogram", "not a map of state names to counts");
+                else if (decided ? it.key() == stateText : value > count)
+                    count = value;
+            }
+            if (!f.problem.isEmpty()) {
+                skip(seq, f.problem);
+                continue;
+            }
+            s.findDecision.reset();
+            s.findDecision.add(digest);
+            const int found = s.findDecision.step();
+            const bool exists = found == SQLITE_ROW;
+            const qint64 previousAt = exists ? s.findDecision.integer(0) : 0;
+            s.findDecision.reset();
+            if (found != SQLITE_ROW && found != SQLITE_DONE) {
+                failed = true;
+                break;
+            }
+            // The latest outcome wins; an older one arriving late changes nothing.
+            const bool newest = !exists || decidedAt >= previousAt;
+            if (newest) {
+                Statement &write = exists ? s.updateDecision : s.insertDecision;
+                write.reset();
+                write.add(digest);
+                write.add(node);
+                write.add(ticket);
+                write.add(version);
+                write.add(branch);
+                write.add(amount);
+                write.add(currency);
+                write.add(outcome);
+                write.add(qint64(state));
+                write.add(count);
+                write.add(n);
+                write.add(q);
+                write.add(missing);
+                write.add(equivocating);
+                write.bindUtf8(15, QJsonDocument(histogram).toJson(QJsonDocument::Compact));
+                write.skip();
+                write.add(issuedAt);
+                write.add(decidedAt);
+                write.add(latency);
+                ok = write.run();
+                ++(exists ? report.decisionsUpdated : report.decisionsInserted);
+                const qint64 moved = exists ? qMin(previousAt, decidedAt) : decidedAt;
+                if (!report.minDecidedAtMs || moved < report.minDecidedAtMs)
+                    report.minDecidedAtMs = moved;
+            }
+            if (ok && newest && !decided) {
+                QStringList counts;
+                for (auto it = histogram.begin(); it != histogram.end(); ++it)
+                    counts << QStringLiteral("%1 %2").arg(it.key()).arg(it.value().toInteger());
+                const QString detail =
+                    tr("%1 v%2 (branch %3) is UNDETERMINED: no state reached q=%4 of n=%5 (%6; %7 missing, "
+                       "%8 equivocating)")
+                        .arg(ticket)
+                        .arg(version)
+                        .arg(branch)
+                        .arg(q)
+                        .arg(n)
+                        .arg(counts.isEmpty() ? tr("no votes") : counts.join(QStringLiteral(", ")))
+                        .arg(missing)
+                        .arg(equivocating);
+                if (std::optional<AlertRow> alert =
+                        raiseAlertInTransaction(QStringLiteral("undetermined"), digestHex(digest), detail))
+                    report.alerts.append(*alert);
+            }
+        } else if (kind == QLatin1String("block_appended")) {
+            const qint64 height = f.integer("height");
+            const QByteArray hash = f.hexBytes("hash");
+            const qint64 decisions = f.integer("decisions");
+            const qint64 timestamp = f.integer("timestamp_ms");
+            if (!f.problem.isEmpty()) {
+                skip(seq, f.problem);
+                continue;
+            }
+            s.upsertBlock.reset();
+            s.upsertBlock.add(node);
+            s.upsertBlock.add(height);
+            s.upsertBlock.add(hash);
+            s.upsertBlock.add(decisions);
+            s.upsertBlock.add(timestamp);
+            ok = s.upsertBlock.run();
+            report.blocksChanged = true;
+            // Which decisions the block holds (a node before API 1.1 does not say).
+            const QJsonArray digests = event.value(u"write_off_digests").toArray();
+            for (qsizetype i = 0; ok && i < digests.size(); ++i) {
+                const QByteArray digest = QByteArray::fromHex(digests.at(i).toString().toLatin1());
+                if (digest.size() != 32)
+                    continue;
+                s.setHeight.reset();
+                s.setHeight.add(height);
+                s.setHeight.add(digest);
+                ok = s.setHeight.run();
+            }
+        } else if (kind == QLatin1String("receiver_status")) {
+            ReceiverRow r;
+            r.receiver = f.text("receiver");
+            r.node = node;
+            r.status = f.text("status");
+            r.ackedHeight = f.integer("acked_height");
+            r.headHeight = f.integer("head_height");
+            r.lagBlocks = f.integer("lag_blocks");
+            r.lagMs = f.integer("lag_ms");
+            r.lastError = f.text("last_error", false);
+            r.lastContactMs = f.integer("last_contact_ms");
+            r.asOfMs = atMs;
+            if (f.problem.isEmpty() && r.receiver.isEmpty())
+                f.complain("receiver", "empty");
+            if (!f.problem.isEmpty()) {
+                skip(seq, f.problem);
+                continue;
+            }
+            s.upsertReceiver.reset();
+            s.upsertReceiver.add(r.receiver);
+            s.upsertReceiver.add(r.node);
+            s.upsertReceiver.add(r.status);
+            s.upsertReceiver.add(r.ackedHeight);
+            s.upsertReceiver.add(r.headHeight);
+            s.upsertReceiver.add(r.lagBlocks);
+            s.upsertReceiver.add(r.lagMs);
+            s.upsertReceiver.add(r.lastError);
+            s.upsertReceiver.add(r.lastContactMs);
+            s.upsertReceiver.add(r.asOfMs);
+            ok = s.upsertReceiver.run();
+            report.receiversChanged = true;
+            const bool lagging =
+                (lagBlocks > 0 && r.lagBlocks >= lagBlocks) || (lagMs > 0 && r.lagMs >= lagMs);
+            if (ok && lagging) {
+                const QString detail = tr("%1 is %2 blocks (%3 ms) behind height %4 (status %5)")
+                                           .arg(r.receiver)
+                                           .arg(r.lagBlocks)
+                                           .arg(r.lagMs)
+                                           .arg(r.headHeight)
+                                           .arg(r.status);
+                if (std::optional<AlertRow> alert =
+                        raiseAlertInTransaction(QStringLiteral("receiver_lagging"), r.receiver, detail))
+                    report.alerts.append(*alert);
+            }
+        } else if (kind == QLatin1String("equivocation")) {
+            const QByteArray digest = f.digest("write_off_digest");
+            const QString ticket = f.text("ticket");
+            const QString target = f.text("target");
+            const QByteArray first = f.base64("first");
+            const QByteArray second = f.base64("second");
+            std::optional<StateConfirmation> one, two;
+            if (f.problem.isEmpty()) {
+                QString why;
+                one = StateConfirmation::decode(first, &why);
+                two = StateConfirmation::decode(second, &why);
+                if (!one || !two)
+                    f.problem = tr("the evidence is not a pair of confirmations: %1").arg(why);
+            }
+            if (!f.problem.isEmpty()) {
+                skip(seq, f.problem);
+                continue;
+            }
+            for (const auto &[decoded, bytes] : {std::pair{&*one, &first}, std::pair{&*two, &second}}) {
+                s.insertConfirmation.reset();
+                s.insertConfirmation.add(digest);
+                s.insertConfirmation.add(target);
+                s.insertConfirmation.add(qint64(decoded->stateCode));
+                s.insertConfirmation.add(QStringLiteral("equivocation"));
+                s.insertConfirmation.add(atMs);
+                s.insertConfirmation.add(*bytes);
+                ok = ok && s.insertConfirmation.run();
+            }
+            const QString detail =
+                tr("%1 signed both %2 and %3 for ticket %4")
+                    .arg(target, stateName(one->stateCode), stateName(two->stateCode), ticket);
+            if (std::optional<AlertRow> alert =
+                    raiseAlertInTransaction(QStringLiteral("equivocation"),
+                                            QStringLiteral("%1/%2").arg(digestHex(digest), target), detail))
+                report.alerts.append(*alert);
+        }
+        // Other kinds (confirmation_sent, operator_command, ...) are kept in `events` only.
+        if (!ok) {
+            failed = true;
+            break;
+        }
+        ++report.stored;
+    }
+
+    if (!failed && maxSeq > 0) {
+        s.advanceCursor.reset();
+        s.advanceCursor.add(node);
+        s.advanceCursor.add(maxSeq);
+        failed = !s.advanceCursor.run();
+    }
+    if (failed || !exec("COMMIT")) {
+        const QString why = sqliteError();
+        exec("ROLLBACK");
+        IngestReport refused;
+        refused.lastSeq = lastSeq(node);
+        refused.skipped = int(events.size());
+        refused.firstProblem = tr("the batch was not stored: %1").arg(why);
+        qCWarning(lcCache) << filePath << refused.firstProblem;
+        return refused;
+    }
+    report.lastSeq = qMax(report.lastSeq, maxSeq);
+    if (report.skipped)
+        qCWarning(lcCache).noquote() << filePath << report.skipped
+                                     << "malformed events skipped; first:" << report.firstProblem;
+    return report;
+}
+
+qint64 HistoryCache::lastSeq(const QString &node) const
+{
+    if (!db)
+        return 0;
+    Statement query(db, "SELECT last_seq FROM cursors WHERE node = ?");
+    query.add(node);
+    return query.step() == SQLITE_ROW ? query.integer(0) : 0;
+}
+
+QHash<QString, qint64> HistoryCache::cursors() const
+{
+    QHash<QString, qint64> result;
+    if (!db)
+        return result;
+    Statement query(db, "SELECT node, last_seq FROM cursors");
+    while (query.step() == SQLITE_ROW)
+        result.insert(query.text(0), query.integer(1));
+    return result;
+}
+
+qint64 HistoryCache::maxStoredSeq(const QString &node) const
+{
+    if (!db)
+        return 0;
+    Statement query(db, "SELECT COALESCE(MAX(seq), 0) FROM events WHERE node = ?");
+    query.add(node);
+    return query.step() == SQLITE_ROW ? query.integer(0) : 0;
+}
+
+qint64 HistoryCache::eventCount(const QString &node) const
+{
+    if (!db)
+        return 0;
+    Statement query(db, node.isEmpty() ? "SELECT count(*) FROM events"
+                                       : "SELECT count(*) FROM events WHERE node = ?");
+    if (!node.isEmpty())
+        query.add(node);
+    return query.step() == SQLITE_ROW ? query.integer(0) : 0;
+}
+
+bool HistoryCache::recordGap(const QString &node, qint64 fromSeq, qint64 toSeq,
+                             std::optional<AlertRow> *raised)
+{
+    if (!db || !statements || fromSeq > toSeq)
+        return false;
+    if (!exec("BEGIN IMMEDIATE"))
+        return false;
+    Statement insert(db, "INSERT INTO gaps (node, from_seq, to_seq, noticed_at_ms) VALUES (?, ?, ?, ?)");
+    insert.add(node);
+    insert.add(fromSeq);
+    insert.add(toSeq);
+    insert.add(nowMs());
+    if (!insert.run()) {
+        exec("ROLLBACK");
+        return false;
+    }
+    const std::optional<AlertRow> alert = raiseAlertInTransaction(
+        QStringLiteral("gap"), QStringLiteral("%1:%2-%3").arg(node).arg(fromSeq).arg(toSeq),
+        tr("%1 could no longer send events %2 to %3; they are missing from the history")
+            .arg(node)
+            .arg(fromSeq)
+            .arg(toSeq));
+    if (!exec("COMMIT")) {
+        exec("ROLLBACK");
+        return false;
+    }
+    if (raised)
+        *raised = alert;
+    return true;
+}
+
+QList<GapRow> HistoryCache::gaps() const
+{
+    QList<GapRow> result;
+    if (!db)
+        return result;
+    Statement query(db, "SELECT node, from_seq, to_seq, noticed_at_ms FROM gaps ORDER BY rowid");
+    while (query.step() == SQLITE_ROW)
+        result.append({query.text(0), query.integer(1), query.integer(2), query.integer(3)});
+    return result;
+}
+
+// --- Alerts -------------------------------------------------------------------------------
+
+std::optional<AlertRow> HistoryCache::raiseAlertInTransaction(const QString &kind, const QString &subject,
+                                                              const QString &detail)
+{
+    Statements &s = *statements;
+    const qint64 now = nowMs();
+    s.findAlert.reset();
+    s.findAlert.add(kind);
+    s.findAlert.add(subject);
+    qint64 id = 0;
+    bool acknowledged = false;
+    if (s.findAlert.step() == SQLITE_ROW) {
+        id = s.findAlert.integer(0);
+        acknowledged = !s.findAlert.text(1).isEmpty();
+    }
+    s.findAlert.reset();
+    if (id && !acknowledged) {
+        // Still open: keep one alert, with the latest detail.
+        s.updateAlertDetail.reset();
+        s.updateAlertDetail.add(detail);
+        s.updateAlertDetail.add(id);
+        s.updateAlertDetail.run();
+        return std::nullopt;
+    }
+    Statement &write = id ? s.reopenAlert : s.insertAlert;
+    write.reset();
+    if (id) {
+        write.add(detail);
+        write.add(now);
+        write.add(id);
+    } else {
+        write.add(kind);
+        write.add(subject);
+        write.add(detail);
+        write.add(now);
+    }
+    if (!write.run())
+        return std::nullopt;
+    if (!id)
+        id = sqlite3_last_insert_rowid(db);
+    s.insertTrail.reset();
+    s.insertTrail.add(id);
+    s.insertTrail.add(now);
+    s.insertTrail.add(QStringLiteral("console"));
+    s.insertTrail.add(QStringLiteral("raised"));
+    s.insertTrail.add(acknowledged ? tr("raised again after it was acknowledged") : QString());
+    s.insertTrail.run();
+    AlertRow alert;
+    alert.id = id;
+    alert.kind = kind;
+    alert.subject = subject;
+    alert.detail = detail;
+    alert.raisedAtMs = now;
+    return alert;
+}
+
+std::optional<AlertRow> HistoryCache::raiseAlert(const QString &kind, const QString &subject,
+                                                 const QString &detail)
+{
+    if (!db || !statements || !exec("BEGIN IMMEDIATE"))
+        return std::nullopt;
+    std::optional<AlertRow> alert = raiseAlertInTransaction(kind, subject, detail);
+    if (!exec("COMMIT")) {
+        exec("ROLLBACK");
+        return std::nullopt;
+    }
+    return alert;
+}
+
+bool HistoryCache::acknowledgeAlert(qint64 id, const QString &who, const QString &note, QString *error)
+{
+    const auto refuse = [&](const QString &why) {
+        if (error)
+            *error = why;
+        return false;
+    };
+    if (!db || !statements)
+        return refuse(tr("the history cache is not open"));
+    if (who.trimmed().isEmpty())
+        return refuse(tr("an acknowledgement must name who made it"));
+    const std::optional<AlertRow> current = alert(id);
+    if (!current)
+        return refuse(tr("there is no alert %1").arg(id));
+    if (current->isAcknowledged())
+        return refuse(
+            tr("alert %1 was already acknowledged by %2 at %3")
+                .arg(id)
+                .arg(current->acknowledgedBy,
+                     QDateTime::fromMSecsSinceEpoch(current->acknowledgedAtMs).toString(Qt::ISODateWithMs)));
+    if (!exec("BEGIN IMMEDIATE"))
+        return refuse(sqliteError());
+    const qint64 now = nowMs();
+    Statement update(db, "UPDATE alerts SET acknowledged_by = ?, acknowledged_at_ms = ? WHERE id = ?");
+    update.add(who);
+    update.add(now);
+    update.add(id);
+    Statements &s = *statements;
+    s.insertTrail.reset();
+    s.insertTrail.add(id);
+    s.insertTrail.add(now);
+    s.insertTrail.add(who);
+    s.insertTrail.add(QStringLiteral("acknowledged"));
+    s.insertTrail.add(note);
+    if (!update.run() || !s.insertTrail.run() || !exec("COMMIT")) {
+        const QString why = sqliteError();
+        exec("ROLLBACK");
+        return refuse(why);
+    }
+    return true;
+}
+
+namespace {
+AlertRow readAlert(const Statement &query)
+{
+    AlertRow alert;
+    alert.id = query.integer(0);
+    alert.kind = query.text(1);
+    alert.subject = query.text(2);
+    alert.detail = query.text(3);
+    alert.raisedAtMs = query.integer(4);
+    alert.acknowledgedBy = query.text(5);
+    alert.acknowledgedAtMs = query.integer(6);
+    return alert;
+}
+constexpr const char *kAlertColumns =
+    "SELECT id, kind, subject, detail, raised_at_ms, acknowledged_by, acknowledged_at_ms FROM alerts";
+} // namespace
+
+QList<AlertRow> HistoryCache::alerts(bool openOnly) const
+{
+    QList<AlertRow> result;
+    if (!db)
+        return result;
+    Statement query(db, QByteArray(kAlertColumns) + (openOnly ? " WHERE acknowledged_by = ''" : "") +
+                            " ORDER BY id");
+    while (query.step() == SQLITE_ROW)
+        result.append(readAlert(query));
+    return result;
+}
+
+std::optional<AlertRow> HistoryCache::alert(qint64 id) const
+{
+    if (!db)
+        return std::nullopt;
+    Statement query(db, QByteArray(kAlertColumns) + " WHERE id = ?");
+    query.add(id);
+    if (query.step() != SQLITE_ROW)
+        return std::nullopt;
+    return readAlert(query);
+}
+
+QList<AlertTrailEntry> HistoryCache::alertTrail(qint64 alertId) const
+{
+    QList<AlertTrailEntry> result;
+    if (!db)
+        return result;
+    Statement query(
+        db, alertId ? "SELECT id, alert_id, at_ms, who, action, note FROM alert_trail WHERE alert_id = ? "
+                      "ORDER BY id"
+                    : "SELECT id, alert_id, at_ms, who, action, note FROM alert_trail ORDER BY id");
+    if (alertId)
+        query.add(alertId);
+    while (query.step() == SQLITE_ROW)
+        result.append({query.integer(0), query.integer(1), query.integer(2), query.text(3), query.text(4),
+                       query.text(5)});
+    return result;
+}
+
+void HistoryCache::setLagThresholds(qint64 blocks, qint64 ms)
+{
+    lagBlocks = qMax<qint64>(0, blocks);
+    lagMs = qMax<qint64>(0, ms);
+}
+
+bool HistoryCache::setCertificate(const QByteArray &digest, const QByteArray &decisionBytes)
+{
+    if (!db)
+        return false;
+    Statement update(db, "UPDATE decisions SET certificate = ? WHERE digest = ?");
+    update.add(decisionBytes);
+    update.add(digest);
+    return update.run() && sqlite3_changes(db) > 0;
+}
+
+bool HistoryCache::setDecisionHeight(const QByteArray &digest, qint64 height)
+{
+    if (!db)
+        return false;
+    Statement update(db, "UPDATE decisions SET height = ? WHERE digest = ?");
+    update.add(height);
+    update.add(digest);
+    return update.run() && sqlite3_changes(db) > 0;
+}
+
+// --- Feed queries -------------------------------------------------------------------------
+
+namespace {
+
+constexpr const char *kFeedColumns =
+    "SELECT id, node, seq, at_ms, kind, digest, ticket, version, branch, target, "
+    "state, verdict, amount_minor, currency FROM feed";
+
+// Conditions and their values, bound in order.
+struct Where
+{
+    QByteArrayList conditions;
+    QList<std::variant<qint64, QString, QByteArray>> values;
+
+    void add(const char *condition, auto value)
+    {
+        conditions << QByteArray(condition);
+        values.append(value);
+    }
+    QByteArray sql() const
+    {
+        return conditions.isEmpty() ? QByteArray() : QByteArrayLiteral(" WHERE ") + conditions.join(" AND ");
+    }
+    void bind(Statement &statement) const
+    {
+        for (const auto &value : values)
+            std::visit([&](const auto &v) { statement.add(v); }, value);
+    }
+};
+
+// The filter's conditions. byId: the caller walks the feed in id order within an id range it
+// derived from the time range, so the time conditions must not steer SQLite to the at_ms
+// index (the unary + keeps them as plain filters); counts still use that index.
+Where feedWhere(const FeedFilter &filter, bool byId = false)
+{
+    Where where;
+    if (!filter.ticket.isEmpty())
+        where.add("ticket = ?", filter.ticket);
+    if (!filter.branch.isEmpty())
+        where.add("branch = ?", filter.branch);
+    if (!filter.target.isEmpty())
+        where.add("target = ?", filter.target);
+    if (filter.state >= 0)
+        where.add("state = ?", qint64(filter.state));
+    if (filter.fromMs > 0)
+        where.add(byId ? "+at_ms >= ?" : "at_ms >= ?", filter.fromMs);
+    if (filter.toMs > 0)
+        where.add(byId ? "+at_ms <= ?" : "at_ms <= ?", filter.toMs);
+    return where;
+}
+
+FeedRow readFeed(const Statement &query)
+{
+    FeedRow row;
+    row.id = query.integer(0);
+    row.node = query.text(1);
+    row.seq = query.integer(2);
+    row.atMs = query.integer(3);
+    row.kind = int(query.integer(4));
+    row.digest = query.blob(5);
+    row.ticket = query.text(6);
+    row.version = query.integer(7);
+    row.branch = query.text(8);
+    row.target = query.text(9);
+    row.state = int(query.integer(10));
+    row.verdict = query.text(11);
+    row.amountMinor = query.integer(12);
+    row.currency = query.text(13);
+    return row;
+}
+
+} // namespace
+
+qint64 HistoryCache::maxFeedId() const
+{
+    if (!db)
+        return 0;
+    Statement query(db, "SELECT COALESCE(MAX(id), 0) FROM feed");
+    return query.step() == SQLITE_ROW ? query.integer(0) : 0;
+}
+
+bool HistoryCache::feedIsDense() const
+{
+    // Feed rows are only ever appended, and SQLite gives each new row max(id) + 1, so the ids
+    // are 1..N without holes: then "row k" is simply id k + 1. Checked once, then kept true by
+    // construction (nothing deletes feed rows).
+    if (!denseChecked) {
+        Statement query(db, "SELECT (SELECT count(*) FROM feed) = (SELECT COALESCE(MAX(id), 0) FROM feed)");
+        dense = query.step() == SQLITE_ROW && query.integer(0) == 1;
+        denseChecked = true;
+    }
+    return dense;
+}
+
+CountResult HistoryCache::feedCount(const FeedFilter &filter, qint64 afterId, qint64 upperId) const
+{
+    CountResult result;
+    if (!db)
+        return result;
+    result.upper = upperId > 0 ? upperId : maxFeedId();
+    if (result.upper <= afterId)
+        return result;
+    if (filter.isEmpty() && feedIsDense()) {
+        result.count = result.upper - afterId;
+        return result;
+    }
+    Where where = feedWhere(filter);
+    where.add("id > ?", afterId);
+    where.add("id <= ?", result.upper);
+    Statement query(db, QByteArrayLiteral("SELECT count(*) FROM feed") + where.sql());
+    where.bind(query);
+    if (query.step() == SQLITE_ROW)
+        result.count = query.integer(0);
+    return result;
+}
+
+QList<FeedRow> HistoryCache::feedPage(const FeedFilter &filter, const PageRequest &page) const
+{
+    QList<FeedRow> rows;
+    if (!db || page.limit <= 0 || page.offset < 0)
+        return rows;
+    // The ids allowed, merged into one range (lowId exclusive, highId inclusive, 0 = open) so
+    // the query seeks straight to it.
+    qint64 lowId = 0, highId = page.upperId;
+    const auto below = [&](qint64 id) {
+        highId = highId > 0 ? qMin(highId, id) : id;
+    };
+    const auto above = [&](qint64 id) {
+        lowId = qMax(lowId, id);
+    };
+    // A time range becomes the id range its rows lie in (the feed is in arrival order, so
+    // that range is tight), walked in id order: no sort of every row in the time range.
+    const bool byId = filter.fromMs > 0 || filter.toMs > 0;
+    if (byId) {
+        const auto [first, last] = feedIdsInTime(filter.fromMs, filter.toMs);
+        if (first == 0)
+            return rows;
+        above(first - 1);
+        below(last);
+    }
+    const auto run = [&](bool descending, int limit) {
+        Where where = feedWhere(filter, byId);
+        if (lowId > 0)
+            where.add("id > ?", lowId);
+        if (highId > 0)
+            where.add("id <= ?", highId);
+        Statement query(db, QByteArray(kFeedColumns) + where.sql() +
+                                (descending ? " ORDER BY id DESC" : " ORDER BY id") + " LIMIT ?");
+        where.bind(query);
+        query.add(qint64(limit));
+        QList<FeedRow> result;
+        while (query.step() == SQLITE_ROW)
+            result.append(readFeed(query));
+        if (descending)
+            std::reverse(result.begin(), result.end());
+        return result;
+    };
+    if (page.afterId > 0) {
+        above(page.afterId);
+        return run(false, page.limit);
+    }
+    if (page.beforeId > 0) {
+        below(page.beforeId - 1);
+        return run(true, page.limit);
+    }
+    if (filter.isEmpty() && feedIsDense()) {
+        above(page.offset);
+        return run(false, page.limit);
+    }
+    // Find the first row's id through the narrowest index (no table rows are read while
+    // skipping), reading backwards from the end when that is nearer, then seek to it.
+    const bool fromEnd = page.total > 0 && page.offset > page.total / 2;
+    const qint64 skip = fromEnd ? page.total - page.offset - page.limit : page.offset;
+    if (fromEnd && skip < 0)
+        return run(true, int(page.total - page.offset)); // the last, partial page
+    if (skip == 0)
+        return run(fromEnd, page.limit);
+    Where where = feedWhere(filter, byId);
+    if (lowId > 0)
+        where.add("id > ?", lowId);
+    if (highId > 0)
+        where.add("id <= ?", highId);
+    Statement seek(db, QByteArrayLiteral("SELECT id FROM feed") + where.sql() +
+                           (fromEnd ? " ORDER BY id DESC" : " ORDER BY id") + " LIMIT 1 OFFSET ?");
+    where.bind(seek);
+    seek.add(skip);
+    if (seek.step() != SQLITE_ROW)
+        return rows;
+    const qint64 anchor = seek.integer(0);
+    if (fromEnd)
+        below(anchor);
+    else
+        above(anchor - 1);
+    return run(fromEnd, page.limit);
+}
+
+std::pair<qint64, qint64> HistoryCache::feedIdsInTime(qint64 fromMs, qint64 toMs) const
+{
+    // Remembered per range; rows are only ever appended, so only newer ids need a look.
+    const qint64 newest = maxFeedId();
+    TimeIds &known = timeIds[{fromMs, toMs}];
+    if (known.asOf == newest)
+        return {known.first, known.last};
+    Where where;
+    where.add("id > ?", known.asOf);
+    if (fromMs > 0)
+        where.add("at_ms >= ?", fromMs);
+    if (toMs > 0)
+        where.add("at_ms <= ?", toMs);
+    Statement query(db, QByteArrayLiteral("SELECT min(id), max(id) FROM feed") + where.sql());
+    where.bind(query);
+    if (query.step() == SQLITE_ROW && !query.isNull(0)) {
+        if (known.first == 0)
+            known.first = query.integer(0);
+        known.last = query.integer(1);
+    }
+    known.asOf = newest;
+    const std::pair<qint64, qint64> result{known.first, known.last};
+    if (timeIds.size() > 64) // filters come and go; keep a few
+        timeIds.clear();
+    return result;
+}
+
+QList<FeedRow> HistoryCache::feedForDigest(const QByteArray &digest) const
+{
+    QList<FeedRow> rows;
+    if (!db)
+        return rows;
+    Statement query(db, QByteArray(kFeedColumns) + " WHERE digest = ? ORDER BY id");
+    query.add(digest);
+    while (query.step() == SQLITE_ROW)
+        rows.append(readFeed(query));
+    return rows;
+}
+
+// --- Decision queries ---------------------------------------------------------------------
+
+namespace {
+
+constexpr const char *kDecisionColumns =
+    "SELECT digest, node, ticket, version, branch, amount_minor, currency, outcome, state, count, n, q, "
+    "missing, "
+    "equivocating, histogram, issued_at_ms, decided_at_ms, latency_ms, height";
+
+// decided_at_ms bounds, inclusive, 0 = open. Every bound on that column is merged into one
+// range, so SQLite seeks the index to it (given two upper bounds it may use only one, and
+// then walks the rows between them).
+struct TimeRange
+{
+    qint64 low = 0, high = 0;
+    void atLeast(qint64 ms)
+    {
+        if (ms > 0 && (low == 0 || ms > low))
+            low = ms;
+    }
+    void atMost(qint64 ms)
+    {
+        if (ms > 0 && (high == 0 || ms < high))
+            high = ms;
+    }
+};
+
+Where decisionWhere(const DecisionFilter &filter, TimeRange range = {})
+{
+    Where where;
+    if (!filter.ticket.isEmpty())
+        where.add("ticket = ?", filter.ticket);
+    if (!filter.outcome.isEmpty())
+        where.add("outcome = ?", filter.outcome);
+    range.atLeast(filter.fromMs);
+    range.atMost(filter.toMs);
+    if (range.low > 0)
+        where.add("decided_at_ms >= ?", range.low);
+    if (range.high > 0)
+        where.add("decided_at_ms <= ?", range.high);
+    return where;
+}
+
+DecisionRow readDecision(const Statement &query, bool withCertificate)
+{
+    DecisionRow row;
+    row.digest = query.blob(0);
+    row.node = query.text(1);
+    row.ticket = query.text(2);
+    row.version = query.integer(3);
+    row.branch = query.text(4);
+    row.amountMinor = query.integer(5);
+    row.currency = query.text(6);
+    row.outcome = query.text(7);
+    row.state = int(query.integer(8));
+    row.count = int(query.integer(9));
+    row.n = int(query.integer(10));
+    row.q = int(query.integer(11));
+    row.missing = int(query.integer(12));
+    row.equivocating = int(query.integer(13));
+    row.histogram = QJsonDocument::fromJson(query.text(14).toUtf8()).object();
+    row.issuedAtMs = query.integer(15);
+    row.decidedAtMs = query.integer(16);
+    row.latencyMs = query.integer(17);
+    row.height = query.integer(18);
+    if (withCertificate)
+        row.certificate = query.blob(19);
+    return row;
+}
+
+} // namespace
+
+qint64 HistoryCache::maxDecidedAtMs() const
+{
+    if (!db)
+        return 0;
+    Statement query(db, "SELECT COALESCE(MAX(decided_at_ms), 0) FROM decisions");
+    return query.step() == SQLITE_ROW ? query.integer(0) : 0;
+}
+
+CountResult HistoryCache::decisionCount(const DecisionFilter &filter, qint64 afterMs, qint64 upperMs) const
+{
+    CountResult result;
+    if (!db)
+        return result;
+    const qint64 newest = maxDecidedAtMs();
+    result.upper = upperMs > 0 ? upperMs : newest;
+    if (result.upper <= afterMs && afterMs > 0)
+        return result;
+    TimeRange range;
+    if (afterMs > 0)
+        range.atLeast(afterMs + 1);
+    // Without conditions SQLite counts the smallest index, the fastest count it has.
+    if (result.upper < newest)
+        range.atMost(result.upper);
+    const Where where = decisionWhere(filter, range);
+    Statement query(db, QByteArrayLiteral("SELECT count(*) FROM decisions") + where.sql());
+    where.bind(query);
+    if (query.step() == SQLITE_ROW)
+        result.count = query.integer(0);
+    return result;
+}
+
+QList<DecisionRow> HistoryCache::decisionsPage(const DecisionFilter &filter, const PageRequest &page) const
+{
+    QList<DecisionRow> rows;
+    if (!db || page.limit <= 0 || page.offset < 0)
+        return rows;
+    TimeRange range;
+    range.atMost(page.upperMs);
+    // Rows strictly after or before a (decided_at_ms, digest) key; the plain bound on
+    // decided_at_ms beside it is what lets SQLite start the index scan at the key.
+    struct Key
+    {
+        const char *condition = nullptr;
+        qint64 ms = 0;
+        QByteArray digest;
+    } key;
+    const auto run = [&](bool descending, int limit) {
+        Where where = decisionWhere(filter, range);
+        if (key.condition) {
+            where.add(key.condition, key.ms);
+            where.values.append(key.digest);
+        }
+        Statement query(db, QByteArray(kDecisionColumns) + " FROM decisions" + where.sql() +
+                                (descending ? " ORDER BY decided_at_ms DESC, digest DESC"
+                                            : " ORDER BY decided_at_ms ASC, digest ASC") +
+                                " LIMIT ?");
+        where.bind(query);
+        query.add(qint64(limit));
+        QList<DecisionRow> result;
+        while (query.step() == SQLITE_ROW)
+            result.append(readDecision(query, false));
+        if (descending)
+            std::reverse(result.begin(), result.end());
+        return result;
+    };
+    if (!page.afterDigest.isEmpty()) {
+        key = {"(decided_at_ms, digest) > (?, ?)", page.afterMs, page.afterDigest};
+        range.atLeast(page.afterMs);
+        return run(false, page.limit);
+    }
+    if (!page.beforeDigest.isEmpty()) {
+        key = {"(decided_at_ms, digest) < (?, ?)", page.beforeMs, page.beforeDigest};
+        range.atMost(page.beforeMs);
+        return run(true, page.limit);
+    }
+    const bool fromEnd = page.total > 0 && page.offset > page.total / 2;
+    const qint64 skip = fromEnd ? page.total - page.offset - page.limit : page.offset;
+    if (fromEnd && skip < 0)
+        return run(true, int(page.total - page.offset)); // the last, partial page
+    if (skip == 0)
+        return run(fromEnd, page.limit);
+    // Skip through the index alone (it holds decided_at_ms and the digest), then seek.
+    const Where where = decisionWhere(filter, range);
+    Statement seek(
+        db, QByteArrayLiteral("SELECT decided_at_ms, digest FROM decisions") + where.sql() +
+                (fromEnd ? " ORDER BY decided_at_ms DESC, digest DESC" : " ORDER BY decided_at_ms, digest") +
+                " LIMIT 1 OFFSET ?");
+    where.bind(seek);
+    seek.add(skip);
+    if (seek.step() != SQLITE_ROW)
+        return rows;
+    const qint64 anchorMs = seek.integer(0);
+    if (fromEnd) {
+        key = {"(decided_at_ms, digest) <= (?, ?)", anchorMs, seek.blob(1)};
+        range.atMost(anchorMs);
+    } else {
+        key = {"(decided_at_ms, digest) >= (?, ?)", anchorMs, seek.blob(1)};
+        range.atLeast(anchorMs);
+    }
+    return run(fromEnd, page.limit);
+}
+
+bool HistoryCache::forEachDecision(const DecisionFilter &filter, bool withCertificates,
+                                   const std::function<bool(const DecisionRow &)> &callback) const
+{
+    if (!db)
+        return false;
+    const Where where = decisionWhere(filter);
+    Statement query(db, QByteArray(kDecisionColumns) + (withCertificates ? ", certificate" : "") +
+                            " FROM decisions" + where.sql() + " ORDER BY decided_at_ms, digest");
+    where.bind(query);
+    int result;
+    while ((result = query.step()) == SQLITE_ROW) {
+        if (!callback(readDecision(query, withCertificates)))
+            return true;
+    }
+    return result == SQLITE_DONE;
+}
+
+std::optional<DecisionRow> HistoryCache::decision(const QByteArray &digest) const
+{
+    if (!db)
+        return std::nullopt;
+    Statement query(db, QByteArray(kDecisionColumns) + ", certificate FROM decisions WHERE digest = ?");
+    query.add(digest);
+    if (query.step() != SQLITE_ROW)
+        return std::nullopt;
+    return readDecision(query, true);
+}
+
+QList<ConfirmationRow> HistoryCache::confirmations(const QByteArray &digest) const
+{
+    QList<ConfirmationRow> rows;
+    if (!db)
+        return rows;
+    Statement query(db, "SELECT digest, target, state, verdict, at_ms, confirmation FROM confirmations "
+                        "WHERE digest = ? ORDER BY target, state");
+    query.add(digest);
+    while (query.step() == SQLITE_ROW)
+        rows.append({query.blob(0), query.text(1), int(query.integer(2)), query.text(3), query.integer(4),
+                     query.blob(5)});
+    return rows;
+}
+
+QList<BlockRow> HistoryCache::blocks(const QString &node, qint64 fromHeight, int limit) const
+{
+    QList<BlockRow> rows;
+    if (!db)
+        return rows;
+    Where where;
+    if (!node.isEmpty())
+        where.add("node = ?", node);
+    where.add("height >= ?", fromHeight);
+    Statement query(db, QByteArrayLiteral("SELECT node, height, hash, decisions, timestamp_ms FROM blocks") +
+                            where.sql() + " ORDER BY node, height LIMIT ?");
+    where.bind(query);
+    query.add(qint64(limit));
+    while (query.step() == SQLITE_ROW)
+        rows.append(
+            {query.text(0), query.integer(1), query.blob(2), int(query.integer(3)), query.integer(4)});
+    return rows;
+}
+
+QList<ReceiverRow> HistoryCache::receivers() const
+{
+    QList<ReceiverRow> rows;
+    if (!db)
+        return rows;
+    Statement query(
+        db, "SELECT receiver, node, status, acked_height, head_height, lag_blocks, lag_ms, last_error, "
+            "last_contact_ms, as_of_ms FROM receivers ORDER BY receiver");
+    while (query.step() == SQLITE_ROW)
+        rows.append({query.text(0), query.text(1), query.text(2), query.integer(3), query.integer(4),
+                     query.integer(5), query.integer(6), query.text(7), query.integer(8), query.integer(9)});
+    return rows;
+}
+
+} // namespace ticketsync
