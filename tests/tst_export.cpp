@@ -1,0 +1,903 @@
+// Audit reports from a real cache file: exact CSV, a JSON bundle that verifies offline and
+// fails on any changed byte, a paged PDF, cancellation and unreadable input, and the real
+// `ticketsync verify-report` on good and tampered bundles.
+#include "AuditBundle.h"
+#include "CacheSchema.h"
+#include "Decision.h"
+#include "ReportExporter.h"
+#include "ReportWorker.h"
+#include "SampleConsortium.h"
+#include "Sha256.h"
+#include "Tally.h"
+
+#include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QRandomGenerator>
+#include <QRegularExpression>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+#include <sqlite3.h>
+
+using namespace ticketsync;
+
+namespace {
+
+constexpr qint64 kIssuedAt = 1717200000000; // 2024-06-01T00:00:00.000Z
+
+// A cache file written the way the console's data layer writes it (CacheSchema::kCreateV1).
+class CacheFile
+{
+public:
+    explicit CacheFile(const QString &path)
+    {
+        if (sqlite3_open(path.toUtf8().constData(), &db) != SQLITE_OK)
+            qFatal("cannot create %s", qPrintable(path));
+        exec("PRAGMA journal_mode=WAL");
+        exec(CacheSchema::kCreateV1);
+        exec(QByteArray("PRAGMA user_version=") + QByteArray::number(CacheSchema::kVersion));
+    }
+    ~CacheFile() { sqlite3_close(db); }
+
+    void exec(const QByteArray &sql)
+    {
+        char *message = nullptr;
+        if (sqlite3_exec(db, sql.constData(), nullptr, nullptr, &message) != SQLITE_OK)
+            qFatal("%s: %s", sql.left(80).constData(), message);
+    }
+
+    struct Row
+    {
+        QByteArray digest;
+        QString ticket;
+        quint32 version = 1;
+        QString branch;
+        qint64 amountMinor = 0;
+        QString currency = QStringLiteral("CNY");
+        QString outcome;
+        int state = 0;
+        int count = 0, n = 4, q = 3, missing = 0, equivocating = 0;
+        qint64 issuedAtMs = 0, decidedAtMs = 0, latencyMs = 0, height = 0;
+        QByteArray certificate; // empty: not cached
+    };
+
+    void insert(const Row &row)
+    {
+        sqlite3_stmt *statement = prepare(
+            "INSERT INTO decisions (digest, node, ticket, version, branch, amount_minor, currency, outcome, "
+            "state, "
+            "count, n, q, missing, equivocating, histogram, issued_at_ms, decided_at_ms, latency_ms, height, "
+            "certificate) VALUES (?, 'coordinator-1', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?, "
+            "?)");
+        bindBlob(statement, 1, row.digest);
+        bindText(statement, 2, row.ticket);
+        sqlite3_bind_int64(statement, 3, row.version);
+        bindText(statement, 4, row.branch);
+        sqlite3_bind_int64(statement, 5, row.amountMinor);
+        bindText(statement, 6, row.currency);
+        bindText(statement, 7, row.outcome);
+        sqlite3_bind_int(statement, 8, row.state);
+        sqlite3_bind_int(statement, 9, row.count);
+        sqlite3_bind_int(statement, 10, row.n);
+        sqlite3_bind_int(statement, 11, row.q);
+        sqlite3_bind_int(statement, 12, row.missing);
+        sqlite3_bind_int(statement, 13, row.equivocating);
+        sqlite3_bind_int64(statement, 14, row.issuedAtMs);
+        sqlite3_bind_int64(statement, 15, row.decidedAtMs);
+        sqlite3_bind_int64(statement, 16, row.latencyMs);
+        sqlite3_bind_int64(statement, 17, row.height);
+        if (row.certificate.isEmpty())
+            sqlite3_bind_null(statement, 18);
+        else
+            bindBlob(statement, 18, row.certificate);
+        step(statement);
+    }
+
+    void insertConfirmation(const StateConfirmation &confirmation, const QString &verdict,
+                            const QByteArray &bytes = {})
+    {
+        sqlite3_stmt *statement = prepare("INSERT INTO confirmations (digest, target, state, verdict, at_ms, "
+                                          "confirmation) VALUES (?, ?, ?, ?, ?, ?)");
+        bindBlob(statement, 1, confirmation.writeOffDigest);
+        bindText(statement, 2, confirmation.targetId);
+        sqlite3_bind_int(statement, 3, confirmation.stateCode);
+        bindText(statement, 4, verdict);
+        sqlite3_bind_int64(statement, 5, kIssuedAt + 100);
+        bindBlob(statement, 6, bytes.isEmpty() ? confirmation.encode() : bytes);
+        step(statement);
+    }
+
+    // The row as the data layer stores a decision_made event with its certificate.
+    static Row rowFor(const Decision &decision, qint64 latencyMs, qint64 height, bool withCertificate)
+    {
+        Row row;
+        row.digest = decision.writeOff.digest();
+        row.ticket = decision.writeOff.ticketId;
+        row.version = decision.writeOff.ticketVersion;
+        row.branch = decision.writeOff.branchId;
+        row.amountMinor = decision.writeOff.amountMinor;
+        row.currency = decision.writeOff.currency;
+        row.outcome = outcomeName(decision.outcome);
+        row.state = decision.decidedState;
+        quint32 top = 0;
+        for (const StateCount &entry : decision.histogram)
+            top = qMax(top, entry.count);
+        row.count = int(decision.outcome == Outcome::Decided ? decision.countOf(decision.decidedState) : top);
+        row.n = int(decision.targetCount);
+        row.q = int(decision.quorum);
+        row.missing = int(decision.missing);
+        row.equivocating = int(decision.equivocating);
+        row.issuedAtMs = decision.writeOff.issuedAtMs;
+        row.decidedAtMs = decision.decidedAtMs;
+        row.latencyMs = latencyMs;
+        row.height = height;
+        if (withCertificate)
+            row.certificate = decision.encode();
+        return row;
+    }
+
+private:
+    sqlite3_stmt *prepare(const char *sql)
+    {
+        sqlite3_stmt *statement = nullptr;
+        if (sqlite3_prepare_v2(db, sql, -1, &statement, nullptr) != SQLITE_OK)
+            qFatal("prepare: %s", sqlite3_errmsg(db));
+        return statement;
+    }
+    void step(sqlite3_stmt *statement)
+    {
+        if (sqlite3_step(statement) != SQLITE_DONE)
+            qFatal("insert: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(statement);
+    }
+    static void bindBlob(sqlite3_stmt *statement, int index, const QByteArray &bytes)
+    {
+        sqlite3_bind_blob(statement, index, bytes.constData(), int(bytes.size()), SQLITE_TRANSIENT);
+    }
+    static void bindText(sqlite3_stmt *statement, int index, const QString &text)
+    {
+        const QByteArray utf8 = text.toUtf8();
+        sqlite3_bind_text(statement, index, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT);
+    }
+
+    sqlite3 *db = nullptr;
+};
+
+QByteArray readFile(const QString &path)
+{
+    QFile file(path);
+    return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+}
+
+void writeFile(const QString &path, const QByteArray &contents)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::WriteOnly) || file.write(contents) != contents.size())
+        qFatal("cannot write %s", qPrintable(path));
+}
+
+struct ExportRun
+{
+    bool finished = false;
+    bool ok = false;
+    QString path;
+    QString summary;
+    QStringList failures;
+    QList<int> progress;
+};
+
+ExportRun runExport(const ReportRequest &request, bool cancelAtOnce = false)
+{
+    ReportExporter exporter;
+    QSignalSpy finished(&exporter, &ReportExporter::finished);
+    QSignalSpy failed(&exporter, &ReportExporter::failed);
+    QSignalSpy progress(&exporter, &ReportExporter::progress);
+    ExportRun run;
+    if (!exporter.start(request))
+        return run;
+    if (cancelAtOnce)
+        exporter.cancel();
+    if (finished.isEmpty() && !finished.wait(120000))
+        return run;
+    run.finished = true;
+    run.ok = finished.first().at(0).toBool();
+    run.path = finished.first().at(1).toString();
+    run.summary = finished.first().at(2).toString();
+    for (const QList<QVariant> &arguments : failed)
+        run.failures << arguments.first().toString();
+    for (const QList<QVariant> &arguments : progress)
+        run.progress << arguments.first().toInt();
+    return run;
+}
+
+int countPages(const QByteArray &pdf)
+{
+    // Page objects, not the /Pages tree node.
+    static const QRegularExpression page(QStringLiteral("/Type\\s*/Page(?![a-zA-Z])"));
+    return int(QString::fromLatin1(pdf).count(page));
+}
+
+struct CliRun
+{
+    int exitCode = -1;
+    QByteArray out;
+    QByteArray err;
+};
+
+CliRun runCli(const QStringList &arguments)
+{
+    QProcess process;
+    process.start(QStringLiteral(TICKETSYNC_CLI), arguments);
+    CliRun run;
+    if (!process.waitForFinished(120000))
+        return run;
+    run.exitCode = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
+    run.out = process.readAllStandardOutput();
+    run.err = process.readAllStandardError();
+    return run;
+}
+
+} // namespace
+
+class TestExport : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir dir;
+    SampleConsortium sample = SampleConsortium::generate();
+    QString membershipPath;
+    QString cachePath;
+    QList<Decision> decisions; // the signed ones in the cache, by decision time
+    QString quotedTicket = QStringLiteral("BA,2024-\"Q1\"");
+    QString oddBranch = QStringLiteral("east,\"main\"\r\nbranch");
+
+    WriteOffResult writeOff(const QString &ticket, qint64 amount, qint64 issuedAt) const
+    {
+        return sample.writeOff(QStringLiteral("branch-1"), ticket, 1, amount, QStringLiteral("CNY"), issuedAt,
+                               QStringLiteral("ref, \"quoted\""));
+    }
+
+    // Feeds the targets' answers until final (or expires); returns the decision and every
+    // answer given, counted or not.
+    Decision tally(const WriteOffResult &w, const QList<ConfirmationState> &answers, qint64 decidedAt,
+                   QList<StateConfirmation> *given = nullptr) const
+    {
+        Tally tally(sample.membership, w);
+        for (int i = 0; i < answers.size(); ++i) {
+            const StateConfirmation c =
+                sample.confirm(QStringLiteral("target-%1").arg(i + 1), w, answers.at(i));
+            if (given)
+                given->append(c);
+            if (!tally.isFinal())
+                tally.add(c);
+        }
+        if (!tally.isFinal())
+            tally.expire();
+        return tally.decision(decidedAt);
+    }
+
+    QString exportTo(const QString &name, ReportRequest::Format format, ReportRequest request = {})
+    {
+        request.cachePath = request.cachePath.isEmpty() ? cachePath : request.cachePath;
+        request.outputPath = dir.filePath(name);
+        request.format = format;
+        request.operatorName = QStringLiteral("auditor-1");
+        const ExportRun run = runExport(request);
+        if (!run.finished || !run.ok)
+            qWarning("export %s: %s %s", qPrintable(name), qPrintable(run.summary),
+                     qPrintable(run.failures.join(QLatin1Char(';'))));
+        return run.ok ? request.outputPath : QString();
+    }
+
+    QByteArray bundle()
+    {
+        ReportRequest request;
+        request.membershipPath = membershipPath;
+        const QString path =
+            exportTo(QStringLiteral("bundle.json"), ReportRequest::Format::JsonBundle, request);
+        return readFile(path);
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(dir.isValid());
+        // To look at the reports by eye: TICKETSYNC_KEEP_TEST_FILES=1 keeps them.
+        if (qEnvironmentVariableIsSet("TICKETSYNC_KEEP_TEST_FILES")) {
+            dir.setAutoRemove(false);
+            qInfo("keeping the test files in %s", qPrintable(dir.path()));
+        }
+        membershipPath = dir.filePath(QStringLiteral("membership.json"));
+        writeFile(membershipPath, sample.membership.toJson());
+        cachePath = dir.filePath(QStringLiteral("cache.sqlite"));
+        CacheFile cache(cachePath);
+        using S = ConfirmationState;
+
+        // 1: decided WRITTEN_OFF, a ticket id with a comma and quotes; the fourth answer came
+        // after the outcome, and a forged one was refused as bad-signature.
+        QList<StateConfirmation> given;
+        const WriteOffResult first = writeOff(quotedTicket, 500000000, kIssuedAt);
+        decisions << tally(first, {S::WrittenOff, S::WrittenOff, S::WrittenOff, S::WrittenOff},
+                           kIssuedAt + 1500, &given);
+        cache.insert(CacheFile::rowFor(decisions.last(), 1420, 7, true));
+        for (int i = 0; i < 3; ++i)
+            cache.insertConfirmation(given.at(i), QStringLiteral("counted"));
+        cache.insertConfirmation(given.at(3), QStringLiteral("after-outcome"));
+        StateConfirmation forged = sample.confirm(QStringLiteral("target-4"), first, S::TicketFrozen);
+        forged.signature[5] = char(forged.signature.at(5) ^ 0x40);
+        cache.insertConfirmation(forged, QStringLiteral("bad-signature"));
+
+        // 2: decided ALREADY_WRITTEN_OFF.
+        given.clear();
+        const WriteOffResult second = writeOff(QStringLiteral("BA-2024-000002"), 125050, kIssuedAt + 60000);
+        decisions << tally(second, {S::AlreadyWrittenOff, S::AlreadyWrittenOff, S::AlreadyWrittenOff},
+                           kIssuedAt + 61200, &given);
+        cache.insert(CacheFile::rowFor(decisions.last(), 1190, 8, true));
+        for (const StateConfirmation &c : std::as_const(given))
+            cache.insertConfirmation(c, QStringLiteral("counted"));
+
+        // 3: UNDETERMINED after the deadline: 2 WRITTEN_OFF, 1 AMOUNT_MISMATCH, 1 missing.
+        given.clear();
+        const WriteOffResult third = writeOff(QStringLiteral("EI-2024-000003"), 9900, kIssuedAt + 120000);
+        decisions << tally(third, {S::WrittenOff, S::WrittenOff, S::AmountMismatch}, kIssuedAt + 150000,
+                           &given);
+        QCOMPARE(decisions.last().outcome, Outcome::Undetermined);
+        cache.insert(CacheFile::rowFor(decisions.last(), 30000, 9, true));
+        for (const StateConfirmation &c : std::as_const(given))
+            cache.insertConfirmation(c, QStringLiteral("counted"));
+
+        // 4: decided, certificate not fetched yet; its confirmations are cached.
+        given.clear();
+        const WriteOffResult fourth = writeOff(QStringLiteral("BA-2024-000004"), 1, kIssuedAt + 180000);
+        decisions << tally(fourth, {S::WrittenOff, S::WrittenOff, S::WrittenOff}, kIssuedAt + 180900, &given);
+        cache.insert(CacheFile::rowFor(decisions.last(), 900, 0, false));
+        for (const StateConfirmation &c : std::as_const(given))
+            cache.insertConfirmation(c, QStringLiteral("counted"));
+
+        // 5: a bare row with an awkward branch (CR LF, comma, quotes) and nothing signed.
+        CacheFile::Row bare;
+        bare.digest = QByteArray(32, '\x5a');
+        bare.ticket = QStringLiteral("CQ-000005");
+        bare.branch = oddBranch;
+        bare.amountMinor = -300;
+        bare.currency = QStringLiteral("USD");
+        bare.outcome = QStringLiteral("UNDETERMINED");
+        bare.missing = 4;
+        bare.issuedAtMs = kIssuedAt + 200000;
+        bare.decidedAtMs = kIssuedAt + 260000;
+        bare.latencyMs = 60000;
+        cache.insert(bare);
+
+        cache.exec(
+            "INSERT INTO receivers VALUES ('receiver-1', 'coordinator-1', 'in_sync', 9, 9, 0, 0, '', "
+            "1717200300000, 1717200300000), ('receiver-2', 'coordinator-1', 'lagging', 5, 9, 4, 81000, "
+            "'timeout waiting for ack', 1717200219000, 1717200300000), ('receiver-3', 'coordinator-1', "
+            "'unreachable', 0, 9, 9, 300000, 'connection refused', 0, 1717200300000)");
+        cache.exec(
+            "INSERT INTO blocks VALUES ('coordinator-1', 7, x'01', 1, 1717200001600), ('coordinator-1', 8, "
+            "x'02', 1, 1717200061300), ('coordinator-1', 9, x'03', 1, 1717200150100)");
+        cache.exec("INSERT INTO alerts (kind, subject, detail, raised_at_ms) VALUES ('undetermined', 'x', "
+                   "'EI-2024-000003', 1717200150000)");
+    }
+
+    void csvContentIsExact()
+    {
+        const QString path = exportTo(QStringLiteral("all.csv"), ReportRequest::Format::Csv);
+        QVERIFY(!path.isEmpty());
+        const auto hex = [this](int i) {
+            return decisions.at(i).writeOff.digest().toHex();
+        };
+        const QByteArray expected =
+            "ticket,version,branch,amount_minor,currency,outcome,state,count,n,q,missing,equivocating,issued_"
+            "at,"
+            "decided_at,latency_ms,height,digest\r\n"
+            "\"BA,2024-\"\"Q1\"\"\",1,branch-1,500000000,CNY,DECIDED,WRITTEN_OFF,3,4,3,1,0,2024-06-01T00:00:"
+            "00.000Z,"
+            "2024-06-01T00:00:01.500Z,1420,7," +
+            hex(0) +
+            "\r\n"
+            "BA-2024-000002,1,branch-1,125050,CNY,DECIDED,ALREADY_WRITTEN_OFF,3,4,3,1,0,2024-06-01T00:01:00."
+            "000Z,"
+            "2024-06-01T00:01:01.200Z,1190,8," +
+            hex(1) +
+            "\r\n"
+            "EI-2024-000003,1,branch-1,9900,CNY,UNDETERMINED,,2,4,3,1,0,2024-06-01T00:02:00.000Z,"
+            "2024-06-01T00:02:30.000Z,30000,9," +
+            hex(2) +
+            "\r\n"
+            "BA-2024-000004,1,branch-1,1,CNY,DECIDED,WRITTEN_OFF,3,4,3,1,0,2024-06-01T00:03:00.000Z,"
+            "2024-06-01T00:03:00.900Z,900,0," +
+            hex(3) +
+            "\r\n"
+            "CQ-000005,1,\"east,\"\"main\"\"\r\nbranch\",-300,USD,UNDETERMINED,,0,4,3,4,0,2024-06-01T00:03:"
+            "20.000Z,"
+            "2024-06-01T00:04:20.000Z,60000,0," +
+            QByteArray(32, '\x5a').toHex() + "\r\n";
+        const QByteArray csv = readFile(path);
+        QCOMPARE(csv, expected);
+        // 5 records + the header, though one record spans two physical lines.
+        QCOMPARE(csv.count("\r\n"), 7);
+        QVERIFY(!csv.contains("\n\n"));
+    }
+
+    void csvFilters()
+    {
+        ReportRequest request;
+        request.outcome = QStringLiteral("UNDETERMINED");
+        QByteArray csv =
+            readFile(exportTo(QStringLiteral("undetermined.csv"), ReportRequest::Format::Csv, request));
+        QCOMPARE(csv.count("UNDETERMINED"), 2);
+        QVERIFY(!csv.contains(",DECIDED,"));
+
+        request = {};
+        request.ticket = quotedTicket;
+        csv = readFile(exportTo(QStringLiteral("ticket.csv"), ReportRequest::Format::Csv, request));
+        QCOMPARE(csv.count("\r\n"), 2);
+        QVERIFY(csv.contains("\"BA,2024-\"\"Q1\"\"\""));
+
+        // Half-open period [from, to): the second and third decisions only.
+        request = {};
+        request.fromMs = kIssuedAt + 61200;
+        request.toMs = kIssuedAt + 180900;
+        csv = readFile(exportTo(QStringLiteral("period.csv"), ReportRequest::Format::Csv, request));
+        QCOMPARE(csv.count("\r\n"), 3);
+        QVERIFY(csv.contains("BA-2024-000002"));
+        QVERIFY(csv.contains("EI-2024-000003"));
+
+        request = {};
+        request.outcome = QStringLiteral("MAYBE");
+        request.cachePath = cachePath;
+        request.outputPath = dir.filePath(QStringLiteral("bad-filter.csv"));
+        const ExportRun run = runExport(request);
+        QVERIFY(run.finished && !run.ok);
+        QVERIFY2(run.failures.value(0).contains(QLatin1String("MAYBE")), qPrintable(run.failures.value(0)));
+        QVERIFY(!QFile::exists(request.outputPath));
+    }
+
+    // The console's data layer keeps writing while an export runs: WAL lets the export read its
+    // snapshot past an open write transaction, and the export never writes to the cache.
+    void exportWhileTheCacheIsWritten()
+    {
+        sqlite3 *writer = nullptr;
+        QCOMPARE(sqlite3_open(cachePath.toUtf8().constData(), &writer), SQLITE_OK);
+        QCOMPARE(sqlite3_exec(
+                     writer,
+                     "BEGIN IMMEDIATE; INSERT INTO decisions (digest, node, ticket, version, branch, "
+                     "amount_minor, currency, outcome, state, count, n, q, missing, equivocating, histogram, "
+                     "issued_at_ms, decided_at_ms, latency_ms) VALUES (x'01', 'c', 'LATE', 1, 'b', 1, 'CNY', "
+                     "'DECIDED', 1, 3, 4, 3, 1, 0, '{}', 0, 1717200000500, 1)",
+                     nullptr, nullptr, nullptr),
+                 SQLITE_OK);
+        const QByteArray csv =
+            readFile(exportTo(QStringLiteral("during-write.csv"), ReportRequest::Format::Csv));
+        QCOMPARE(sqlite3_exec(writer, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+        sqlite3_close(writer);
+        QCOMPARE(csv.count("\r\n"), 7);
+        QVERIFY(!csv.contains("LATE"));
+
+        // And it refuses to write its report over the cache.
+        ReportRequest request;
+        request.cachePath = cachePath;
+        request.outputPath = cachePath;
+        const ExportRun run = runExport(request);
+        QVERIFY(run.finished && !run.ok);
+        QVERIFY2(run.failures.value(0).contains(QLatin1String("overwrite")),
+                 qPrintable(run.failures.value(0)));
+        QVERIFY(readFile(cachePath).startsWith("SQLite format 3"));
+    }
+
+    void bundleVerifies()
+    {
+        const QByteArray bytes = bundle();
+        QVERIFY(!bytes.isEmpty());
+        const auto membership = Membership::load(membershipPath, nullptr);
+        QVERIFY(membership);
+        const AuditBundleReport report = AuditBundle::verify(bytes, *membership);
+        QVERIFY2(report.ok, qPrintable(report.error));
+        QCOMPARE(report.decisions, 5);
+        QCOMPARE(report.certificatesVerified, 3);
+        // 4 + 3 + 3 + 3: the after-outcome answer is in, the forged one is not.
+        QCOMPARE(report.confirmationsVerified, 13);
+
+        const QJsonObject top = QJsonDocument::fromJson(bytes).object();
+        QCOMPARE(top.value(QLatin1String("format")).toString(), QStringLiteral("ticketsync-audit-bundle"));
+        QCOMPARE(top.value(QLatin1String("version")).toInt(), 1);
+        QCOMPARE(top.value(QLatin1String("membership_hash")).toString(),
+                 QString::fromLatin1(sample.membership.hash().toHex()));
+        QCOMPARE(top.value(QLatin1String("generated_by")).toString(), QStringLiteral("auditor-1"));
+        const QJsonArray entries = top.value(QLatin1String("decisions")).toArray();
+        QCOMPARE(entries.size(), 5);
+        const QJsonObject first = entries.at(0).toObject();
+        QCOMPARE(first.value(QLatin1String("digest")).toString(),
+                 QString::fromLatin1(decisions.at(0).writeOff.digest().toHex()));
+        QCOMPARE(QByteArray::fromBase64(first.value(QLatin1String("certificate")).toString().toLatin1()),
+                 decisions.at(0).encode());
+        const QJsonObject summary = first.value(QLatin1String("summary")).toObject();
+        QCOMPARE(summary.value(QLatin1String("ticket")).toString(), quotedTicket);
+        QCOMPARE(summary.value(QLatin1String("amount_minor")).toString(), QStringLiteral("500000000"));
+        QCOMPARE(summary.value(QLatin1String("state")).toString(), QStringLiteral("WRITTEN_OFF"));
+        QVERIFY(entries.at(3).toObject().value(QLatin1String("certificate")).isNull());
+        const QJsonObject manifest = top.value(QLatin1String("manifest")).toObject();
+        QCOMPARE(manifest.value(QLatin1String("algorithm")).toString(), QStringLiteral("SHA-256"));
+        QCOMPARE(manifest.value(QLatin1String("entries")).toArray().size(), 5);
+
+        // A period with nothing in it still makes a bundle that verifies.
+        ReportRequest empty;
+        empty.ticket = QStringLiteral("NO-SUCH-TICKET");
+        const QByteArray none =
+            readFile(exportTo(QStringLiteral("empty.json"), ReportRequest::Format::JsonBundle, empty));
+        const AuditBundleReport emptyReport = AuditBundle::verify(none, *membership);
+        QVERIFY2(emptyReport.ok, qPrintable(emptyReport.error));
+        QCOMPARE(emptyReport.decisions, 0);
+
+        // Against another consortium it fails, naming the membership.
+        SampleConsortium::Options other;
+        other.label = QStringLiteral("another-consortium");
+        const AuditBundleReport foreign =
+            AuditBundle::verify(bytes, SampleConsortium::generate(other).membership);
+        QVERIFY(!foreign.ok);
+        QVERIFY2(foreign.error.contains(QLatin1String("membership")), qPrintable(foreign.error));
+    }
+
+    void anyChangedByteFails()
+    {
+        const QByteArray bytes = bundle();
+        const auto membership = Membership::load(membershipPath, nullptr);
+        QVERIFY(membership && !bytes.isEmpty());
+        QRandomGenerator random(20240601);
+        // Every 5th position with a low bit flipped, and random positions with random masks.
+        QList<QPair<qsizetype, char>> flips;
+        for (qsizetype at = 0; at < bytes.size(); at += 5)
+            flips.append({at, char(0x01)});
+        for (int i = 0; i < 400; ++i)
+            flips.append({qsizetype(random.bounded(int(bytes.size()))), char(1 << random.bounded(7))});
+        for (const auto &[at, mask] : std::as_const(flips)) {
+            QByteArray changed = bytes;
+            changed[at] = char(changed.at(at) ^ mask);
+            const AuditBundleReport report = AuditBundle::verify(changed, *membership);
+            if (report.ok)
+                QFAIL(qPrintable(QStringLiteral("flipping byte %1 (mask %2) went unnoticed: ...%3...")
+                                     .arg(at)
+                                     .arg(int(mask))
+                                     .arg(QString::fromUtf8(bytes.mid(qMax<qsizetype>(0, at - 30), 60)))));
+            QVERIFY(!report.error.isEmpty());
+        }
+    }
+
+    void namedTamperingFails_data()
+    {
+        QTest::addColumn<QString>("what");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("certificate") << "certificate"
+                                     << "certificate";
+        QTest::newRow("confirmation") << "confirmation"
+                                      << "confirmation 1";
+        QTest::newRow("summary amount") << "amount"
+                                        << "summary";
+        QTest::newRow("manifest entry") << "manifest"
+                                        << "manifest";
+        QTest::newRow("manifest root") << "root"
+                                       << "root";
+        QTest::newRow("generated_at") << "generated_at"
+                                      << "header";
+    }
+
+    void namedTamperingFails()
+    {
+        QFETCH(QString, what);
+        QFETCH(QString, expected);
+        const QByteArray bytes = bundle();
+        const auto membership = Membership::load(membershipPath, nullptr);
+        QVERIFY(membership && !bytes.isEmpty());
+        QByteArray changed = bytes;
+        const QJsonObject top = QJsonDocument::fromJson(bytes).object();
+        const QJsonObject second = top.value(QLatin1String("decisions")).toArray().at(1).toObject();
+        if (what == QLatin1String("certificate") || what == QLatin1String("confirmation")) {
+            // A byte inside the signed bytes themselves, re-encoded as valid base64.
+            const QByteArray base64 =
+                what == QLatin1String("certificate")
+                    ? second.value(QLatin1String("certificate")).toString().toLatin1()
+                    : second.value(QLatin1String("confirmations")).toArray().at(1).toString().toLatin1();
+            QByteArray raw = QByteArray::fromBase64(base64);
+            raw[raw.size() / 2] = char(raw.at(raw.size() / 2) ^ 0x10);
+            QCOMPARE(changed.count(base64), 1);
+            changed.replace(base64, raw.toBase64());
+        } else if (what == QLatin1String("amount")) {
+            changed.replace("\"amount_minor\":\"125050\"", "\"amount_minor\":\"125051\"");
+        } else if (what == QLatin1String("manifest")) {
+            const qsizetype at = changed.indexOf("\"sha256\":\"") + 12;
+            changed[at] = changed.at(at) == 'a' ? 'b' : 'a';
+        } else if (what == QLatin1String("root")) {
+            const qsizetype at = changed.indexOf("\"root\":\"") + 9;
+            changed[at] = changed.at(at) == '0' ? '1' : '0';
+        } else if (what == QLatin1String("generated_at")) {
+            const qsizetype at = changed.indexOf("\"generated_at\":\"") + 16;
+            changed[at + 2] = changed.at(at + 2) == '1' ? '2' : '1'; // another decade
+        }
+        QVERIFY(changed != bytes);
+        const AuditBundleReport report = AuditBundle::verify(changed, *membership);
+        QVERIFY(!report.ok);
+        QVERIFY2(report.error.contains(expected), qPrintable(report.error));
+    }
+
+    // A forger who edits a summary and recomputes every hash is still caught by the certificate.
+    void recomputedManifestStillFails()
+    {
+        const QByteArray bytes = bundle();
+        const auto membership = Membership::load(membershipPath, nullptr);
+        QVERIFY(membership && !bytes.isEmpty());
+        const QJsonObject top = QJsonDocument::fromJson(bytes).object();
+        AuditBundle::Header header;
+        header.generatedAtMs = *AuditBundle::parseIsoUtc(top.value(QLatin1String("generated_at")).toString());
+        header.generatedBy = top.value(QLatin1String("generated_by")).toString();
+        header.membershipHash = sample.membership.hash();
+        AuditBundle::Writer writer(header);
+        QByteArray forged = writer.begin();
+        QByteArray manifest;
+        for (const QJsonValue &value : top.value(QLatin1String("decisions")).toArray()) {
+            const QJsonObject object = value.toObject();
+            AuditBundle::Entry entry;
+            entry.summary =
+                *AuditSummary::fromJson(object.value(QLatin1String("summary")).toObject(), nullptr);
+            if (!object.value(QLatin1String("certificate")).isNull())
+                entry.certificate =
+                    QByteArray::fromBase64(object.value(QLatin1String("certificate")).toString().toLatin1());
+            for (const QJsonValue &c : object.value(QLatin1String("confirmations")).toArray())
+                entry.confirmations.append(QByteArray::fromBase64(c.toString().toLatin1()));
+            if (entry.summary.ticket == QLatin1String("BA-2024-000002"))
+                entry.summary.amountMinor = 1;
+            QByteArray line;
+            forged += writer.addEntry(entry, &line);
+            manifest += line;
+        }
+        forged += writer.manifestBegin() + manifest + writer.end();
+        const AuditBundleReport report = AuditBundle::verify(forged, *membership);
+        QVERIFY(!report.ok);
+        QVERIFY2(report.error.contains(QLatin1String("summary field 'amount_minor'")),
+                 qPrintable(report.error));
+        QVERIFY2(report.error.contains(QLatin1String("BA-2024-000002")), qPrintable(report.error));
+    }
+
+    void pdfHasPages()
+    {
+        ReportRequest request;
+        request.membershipPath = membershipPath;
+        const QString path = exportTo(QStringLiteral("report.pdf"), ReportRequest::Format::Pdf, request);
+        QVERIFY(!path.isEmpty());
+        const QByteArray pdf = readFile(path);
+        QVERIFY(pdf.startsWith("%PDF"));
+        QVERIFY(pdf.trimmed().endsWith("%%EOF"));
+        QVERIFY(countPages(pdf) >= 1);
+
+        // Without a membership it still renders, saying it did not verify.
+        ReportRequest unverified;
+        unverified.cachePath = cachePath;
+        unverified.outputPath = dir.filePath(QStringLiteral("unverified.pdf"));
+        unverified.format = ReportRequest::Format::Pdf;
+        ReportWorker worker(unverified, nullptr);
+        const ReportWorker::Result result = worker.execute();
+        QVERIFY2(result.ok, qPrintable(result.error));
+        QCOMPARE(result.pages, countPages(readFile(dir.filePath(QStringLiteral("unverified.pdf")))));
+    }
+
+    void pdfGrowsWithManyUndetermined()
+    {
+        const QString path = dir.filePath(QStringLiteral("many.sqlite"));
+        {
+            CacheFile cache(path);
+            cache.exec("BEGIN");
+            for (int i = 0; i < 400; ++i) {
+                CacheFile::Row row;
+                row.digest = sha256(QByteArray::number(i));
+                row.ticket = QStringLiteral("EI-%1").arg(i, 6, 10, QLatin1Char('0'));
+                row.branch = QStringLiteral("branch-2");
+                row.amountMinor = 100 + i;
+                row.outcome = QStringLiteral("UNDETERMINED");
+                row.count = 2;
+                row.missing = 2;
+                row.issuedAtMs = kIssuedAt + i * 1000;
+                row.decidedAtMs = kIssuedAt + i * 1000 + 30000;
+                cache.insert(row);
+            }
+            cache.exec("COMMIT");
+        }
+        ReportRequest capped;
+        capped.cachePath = path;
+        capped.pdfUndeterminedLimit = 20;
+        const int few =
+            countPages(readFile(exportTo(QStringLiteral("few.pdf"), ReportRequest::Format::Pdf, capped)));
+        ReportRequest all;
+        all.cachePath = path;
+        const int many =
+            countPages(readFile(exportTo(QStringLiteral("many.pdf"), ReportRequest::Format::Pdf, all)));
+        QVERIFY2(few >= 1 && many > few + 3, qPrintable(QStringLiteral("%1 vs %2 pages").arg(few).arg(many)));
+    }
+
+    void cancelLeavesNoFile_data()
+    {
+        QTest::addColumn<int>("format");
+        QTest::newRow("csv") << int(ReportRequest::Format::Csv);
+        QTest::newRow("json") << int(ReportRequest::Format::JsonBundle);
+        QTest::newRow("pdf") << int(ReportRequest::Format::Pdf);
+    }
+
+    void cancelLeavesNoFile()
+    {
+        QFETCH(int, format);
+        const QString big = dir.filePath(QStringLiteral("big.sqlite"));
+        if (!QFile::exists(big)) {
+            CacheFile cache(big);
+            const QByteArray certificate = decisions.at(0).encode();
+            cache.exec("BEGIN");
+            for (int i = 0; i < 60000; ++i) {
+                CacheFile::Row row = CacheFile::rowFor(decisions.at(0), 1000, i, true);
+                row.digest = sha256(QByteArray::number(i));
+                row.decidedAtMs = kIssuedAt + i;
+                cache.insert(row);
+            }
+            cache.exec("COMMIT");
+        }
+        const QString subdir = dir.filePath(QStringLiteral("cancelled-%1").arg(format));
+        QVERIFY(QDir().mkpath(subdir));
+        ReportRequest request;
+        request.cachePath = big;
+        request.outputPath = subdir + QStringLiteral("/report.out");
+        request.format = ReportRequest::Format(format);
+        request.membershipPath = membershipPath; // the PDF verifies 60,000 certificates: long enough
+        const auto leftovers = [&subdir] {
+            return QDir(subdir).entryList(QDir::Files | QDir::Hidden | QDir::NoDotAndDotDot);
+        };
+
+        // Mid-run, deterministically: the worker on this thread, cancelled from its own progress.
+        auto flag = std::make_shared<std::atomic_bool>(false);
+        ReportWorker worker(request, flag);
+        QList<int> progress;
+        connect(&worker, &ReportWorker::progress, this, [&flag, &progress](int permille) {
+            progress.append(permille);
+            if (permille > 0)
+                flag->store(true);
+        });
+        QSignalSpy failed(&worker, &ReportWorker::failed);
+        const ReportWorker::Result result = worker.execute();
+        QVERIFY(result.cancelled && !result.ok);
+        QVERIFY(failed.isEmpty());
+        QVERIFY2(result.summary.contains(QLatin1String("cancelled")), qPrintable(result.summary));
+        QVERIFY(progress.size() >= 2 && progress.last() < 1000);
+        QCOMPARE(leftovers(), QStringList());
+
+        // Through the exporter, cancelled as soon as it started.
+        const ExportRun run = runExport(request, true);
+        QVERIFY(run.finished);
+        QVERIFY2(!run.ok, qPrintable(run.summary));
+        QVERIFY(run.failures.isEmpty());
+        QVERIFY2(run.summary.contains(QLatin1String("cancelled")), qPrintable(run.summary));
+        QCOMPARE(leftovers(), QStringList());
+
+        // An exporter destroyed while running cancels and waits; one export at a time.
+        {
+            ReportExporter exporter;
+            QVERIFY(exporter.start(request));
+            QVERIFY(exporter.isRunning());
+            QVERIFY(!exporter.start(request));
+        }
+        QCOMPARE(leftovers(), QStringList());
+
+        // And the same request runs to the end when left alone.
+        if (format == int(ReportRequest::Format::Csv)) {
+            const ExportRun complete = runExport(request);
+            QVERIFY2(complete.ok, qPrintable(complete.summary));
+            QCOMPARE(leftovers(), QStringList{QStringLiteral("report.out")});
+            QCOMPARE(readFile(request.outputPath).count("\r\n"), 60001);
+            QVERIFY(QFile::remove(request.outputPath));
+        }
+    }
+
+    void unreadableCacheIsReported_data()
+    {
+        QTest::addColumn<QString>("name");
+        QTest::addColumn<QByteArray>("contents");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("missing") << "missing.sqlite" << QByteArray() << "no such file";
+        QTest::newRow("not sqlite") << "text.sqlite" << QByteArray("ticket,version\r\n")
+                                    << "not an SQLite database";
+        QTest::newRow("truncated") << "empty.sqlite" << QByteArray("SQLite") << "not an SQLite database";
+        QTest::newRow("no schema") << "bare.sqlite" << QByteArray("schema") << "not a console history cache";
+    }
+
+    void unreadableCacheIsReported()
+    {
+        QFETCH(QString, name);
+        QFETCH(QByteArray, contents);
+        QFETCH(QString, expected);
+        const QString path = dir.filePath(name);
+        if (contents == "schema") {
+            sqlite3 *db = nullptr;
+            sqlite3_open(path.toUtf8().constData(), &db);
+            sqlite3_exec(db, "CREATE TABLE t (x)", nullptr, nullptr, nullptr);
+            sqlite3_close(db);
+        } else if (!contents.isEmpty()) {
+            writeFile(path, contents);
+        }
+        for (const auto format :
+             {ReportRequest::Format::Csv, ReportRequest::Format::Pdf, ReportRequest::Format::JsonBundle}) {
+            ReportRequest request;
+            request.cachePath = path;
+            request.outputPath = dir.filePath(QStringLiteral("never.out"));
+            request.format = format;
+            const ExportRun run = runExport(request);
+            QVERIFY(run.finished && !run.ok);
+            QCOMPARE(run.failures.size(), 1);
+            QVERIFY2(run.failures.first().contains(expected), qPrintable(run.failures.first()));
+            QVERIFY2(run.failures.first().contains(path), qPrintable(run.failures.first()));
+            QVERIFY(!QFile::exists(request.outputPath));
+        }
+    }
+
+    void verifyReportCommand()
+    {
+        const QByteArray bytes = bundle();
+        QVERIFY(!bytes.isEmpty());
+        const QString good = dir.filePath(QStringLiteral("good.json"));
+        writeFile(good, bytes);
+        CliRun run =
+            runCli({QStringLiteral("verify-report"), good, QStringLiteral("--membership"), membershipPath});
+        QVERIFY2(run.exitCode == 0, run.err.constData());
+        QVERIFY(run.out.contains("OK"));
+        QCOMPARE(run.out.trimmed().count('\n'), 0);
+
+        run = runCli({QStringLiteral("verify-report"), good, QStringLiteral("--membership"), membershipPath,
+                      QStringLiteral("--json")});
+        QCOMPARE(run.exitCode, 0);
+        QJsonObject json = QJsonDocument::fromJson(run.out).object();
+        QCOMPARE(json.value(QLatin1String("ok")).toBool(), true);
+        QCOMPARE(json.value(QLatin1String("decisions")).toInt(), 5);
+        QCOMPARE(json.value(QLatin1String("certificates_verified")).toInt(), 3);
+        QCOMPARE(json.value(QLatin1String("confirmations_verified")).toInt(), 13);
+
+        // One byte inside the third decision's certificate.
+        const QJsonObject top = QJsonDocument::fromJson(bytes).object();
+        const QByteArray base64 = top.value(QLatin1String("decisions"))
+                                      .toArray()
+                                      .at(2)
+                                      .toObject()
+                                      .value(QLatin1String("certificate"))
+                                      .toString()
+                                      .toLatin1();
+        QByteArray raw = QByteArray::fromBase64(base64);
+        raw[40] = char(raw.at(40) ^ 0x01);
+        QByteArray changed = bytes;
+        changed.replace(base64, raw.toBase64());
+        const QString tampered = dir.filePath(QStringLiteral("tampered.json"));
+        writeFile(tampered, changed);
+        run = runCli(
+            {QStringLiteral("verify-report"), tampered, QStringLiteral("--membership"), membershipPath});
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.err.contains("decision 3 of 5") && run.err.contains("EI-2024-000003") &&
+                     run.err.contains("certificate"),
+                 run.err.constData());
+
+        run = runCli({QStringLiteral("verify-report"), tampered, QStringLiteral("--membership"),
+                      membershipPath, QStringLiteral("--json")});
+        QCOMPARE(run.exitCode, 1);
+        json = QJsonDocument::fromJson(run.out).object();
+        QCOMPARE(json.value(QLatin1String("ok")).toBool(), false);
+        QVERIFY(json.value(QLatin1String("error")).toString().contains(QLatin1String("certificate")));
+
+        // Unreadable input and bad usage: 2.
+        run = runCli({QStringLiteral("verify-report"), dir.filePath(QStringLiteral("nope.json")),
+                      QStringLiteral("--membership"), membershipPath});
+        QCOMPARE(run.exitCode, 2);
+        QVERIFY(run.err.contains("no such file"));
+        run = runCli({QStringLiteral("verify-report"), good});
+        QCOMPARE(run.exitCode, 2);
+        QVERIFY(run.err.contains("--membership"));
+    }
+};
+
+QTEST_MAIN(TestExport)
+#include "tst_export.moc"

@@ -1,0 +1,322 @@
+#include "ReportPdfPainter.h"
+
+#include <QDateTime>
+#include <QFontMetricsF>
+#include <QLocale>
+#include <QPainter>
+#include <QPdfWriter>
+
+namespace ticketsync {
+
+namespace {
+
+// Points: the writer runs at 72 dpi so one device unit is one point.
+constexpr int kResolution = 72;
+constexpr qreal kBodySize = 9;
+constexpr qreal kSmallSize = 7.5;
+
+const QColor kInk(0x20, 0x20, 0x20);
+const QColor kMuted(0x70, 0x70, 0x70);
+const QColor kRule(0xc8, 0xc8, 0xc8);
+const QColor kHeaderFill(0xee, 0xee, 0xee);
+const QColor kDecidedBar(0x2e, 0x7d, 0x32);
+const QColor kUndeterminedBar(0xe6, 0x8a, 0x00);
+
+QString utcText(qint64 ms)
+{
+    return QDateTime::fromMSecsSinceEpoch(ms, Qt::UTC).toString(QStringLiteral("yyyy-MM-dd HH:mm:ss 'UTC'"));
+}
+
+// Table cells: the column header says UTC.
+QString utcCell(qint64 ms)
+{
+    return QDateTime::fromMSecsSinceEpoch(ms, Qt::UTC).toString(QStringLiteral("yyyy-MM-dd HH:mm:ss"));
+}
+
+QString number(qint64 value)
+{
+    return QLocale::c().toString(value);
+}
+
+QString duration(qint64 ms)
+{
+    if (ms < 1000)
+        return QStringLiteral("%1 ms").arg(ms);
+    if (ms < 120000)
+        return QStringLiteral("%1 s").arg(double(ms) / 1000.0, 0, 'f', 1);
+    if (ms < 7200000)
+        return QStringLiteral("%1 min").arg(ms / 60000);
+    return QStringLiteral("%1 h").arg(double(ms) / 3600000.0, 0, 'f', 1);
+}
+
+// A cursor down the pages: breaks to a new page when the next item does not fit, and writes
+// the footer on each page.
+class PageCursor
+{
+    QPdfWriter &writer;
+    QPainter &painter;
+    QString footerText;
+
+public:
+    PageCursor(QPdfWriter &writer, QPainter &painter, QString footer)
+        : writer(writer), painter(painter), footerText(std::move(footer)), width(writer.width()),
+          bottom(writer.height() - 24)
+    {}
+
+    const qreal width;
+    const qreal bottom;
+    qreal y = 0;
+    int page = 1;
+
+    void ensure(qreal height)
+    {
+        if (y + height > bottom && y > 0)
+            newPage();
+    }
+    void newPage()
+    {
+        drawFooter();
+        writer.newPage();
+        ++page;
+        y = 0;
+    }
+    void finish() { drawFooter(); }
+
+    QFont font(qreal pointSize, bool bold = false) const
+    {
+        QFont f(QStringLiteral("DejaVu Sans"));
+        f.setStyleHint(QFont::SansSerif);
+        f.setPointSizeF(pointSize);
+        f.setBold(bold);
+        return f;
+    }
+
+    // A paragraph of wrapped text.
+    void text(const QString &content, qreal pointSize = kBodySize, bool bold = false,
+              const QColor &color = kInk)
+    {
+        painter.setFont(font(pointSize, bold));
+        const QRectF bounds =
+            painter.boundingRect(QRectF(0, 0, width, 10000), Qt::TextWordWrap | Qt::AlignLeft, content);
+        ensure(bounds.height());
+        painter.setPen(color);
+        painter.drawText(QRectF(0, y, width, bounds.height()), Qt::TextWordWrap | Qt::AlignLeft, content);
+        y += bounds.height() + 2;
+    }
+
+    void heading(const QString &content)
+    {
+        ensure(60); // never a heading alone at the bottom of a page
+        y += 10;
+        text(content, 12, true);
+        painter.setPen(QPen(kRule, 0.8));
+        painter.drawLine(QPointF(0, y), QPointF(width, y));
+        y += 6;
+    }
+
+    void gap(qreal points) { y += points; }
+
+    // A table: the header row repeats on every page it spans; cells are elided to fit.
+    void table(const QStringList &headers, const QList<qreal> &weights, const QList<QStringList> &rows,
+               const QList<int> &rightAligned = {})
+    {
+        qreal total = 0;
+        for (const qreal w : weights)
+            total += w;
+        QList<qreal> widths;
+        for (const qreal w : weights)
+            widths.append(width * w / total);
+        const QFont body = font(kSmallSize);
+        const QFont bold = font(kSmallSize, true);
+        const qreal rowHeight = QFontMetricsF(body, &writer).height() * 1.45;
+
+        const auto drawRow = [&](const QStringList &cells, bool header) {
+            if (header) {
+                painter.fillRect(QRectF(0, y, width, rowHeight), kHeaderFill);
+            }
+            painter.setFont(header ? bold : body);
+            painter.setPen(kInk);
+            const QFontMetricsF metrics(header ? bold : body, &writer);
+            qreal x = 0;
+            for (qsizetype c = 0; c < widths.size(); ++c) {
+                const qreal cellWidth = widths.at(c);
+                const QString cell = metrics.elidedText(cells.value(c), Qt::ElideRight, cellWidth - 6);
+                const Qt::Alignment align =
+                    Qt::AlignVCenter | (rightAligned.contains(int(c)) ? Qt::AlignRight : Qt::AlignLeft);
+                painter.drawText(QRectF(x + 3, y, cellWidth - 6, rowHeight), int(align), cell);
+                x += cellWidth;
+            }
+            painter.setPen(QPen(kRule, 0.4));
+            painter.drawLine(QPointF(0, y + rowHeight), QPointF(width, y + rowHeight));
+            y += rowHeight;
+        };
+
+        ensure(rowHeight * 2);
+        drawRow(headers, true);
+        for (const QStringList &row : rows) {
+            if (y + rowHeight > bottom) {
+                newPage();
+                drawRow(headers, true);
+            }
+            drawRow(row, false);
+        }
+        y += 4;
+    }
+
+    // Horizontal bars, one per state, scaled to the largest.
+    void histogram(const QList<ReportPdfData::StateBar> &bars)
+    {
+        if (bars.isEmpty())
+            return;
+        const QFont label = font(kBodySize);
+        const QFontMetricsF metrics(label, &writer);
+        const qreal barHeight = metrics.height() * 1.3;
+        const qreal labelWidth = 150;
+        const qreal countWidth = 70;
+        const qreal barSpace = width - labelWidth - countWidth;
+        qint64 largest = 1;
+        for (const auto &bar : bars)
+            largest = qMax(largest, bar.count);
+        ensure(barHeight * bars.size() + 8);
+        painter.setFont(label);
+        for (const auto &bar : bars) {
+            painter.setPen(kInk);
+            painter.drawText(QRectF(0, y, labelWidth - 6, barHeight), Qt::AlignVCenter | Qt::AlignRight,
+                             metrics.elidedText(bar.label, Qt::ElideRight, labelWidth - 6));
+            const qreal length =
+                qMax<qreal>(bar.count > 0 ? 1 : 0, barSpace * qreal(bar.count) / qreal(largest));
+            painter.fillRect(QRectF(labelWidth, y + barHeight * 0.15, length, barHeight * 0.7),
+                             bar.undetermined ? kUndeterminedBar : kDecidedBar);
+            painter.drawText(QRectF(labelWidth + length + 4, y, countWidth, barHeight), Qt::AlignVCenter,
+                             number(bar.count));
+            y += barHeight;
+        }
+        painter.setPen(QPen(kRule, 0.6));
+        painter.drawLine(QPointF(labelWidth, y - barHeight * bars.size()), QPointF(labelWidth, y));
+        y += 8;
+    }
+
+private:
+    void drawFooter()
+    {
+        painter.setFont(font(kSmallSize));
+        painter.setPen(kMuted);
+        const QRectF line(0, writer.height() - 14, width, 14);
+        painter.drawText(line, Qt::AlignLeft | Qt::AlignVCenter, footerText);
+        painter.drawText(line, Qt::AlignRight | Qt::AlignVCenter, ReportPdfPainter::tr("Page %1").arg(page));
+    }
+};
+
+} // namespace
+
+int ReportPdfPainter::paint(const ReportPdfData &data, QIODevice *device, QString *error)
+{
+    QPdfWriter writer(device);
+    writer.setResolution(kResolution);
+    writer.setPageSize(QPageSize(QPageSize::A4));
+    writer.setPageMargins(QMarginsF(15, 15, 15, 12), QPageLayout::Millimeter);
+    writer.setTitle(tr("Write-off audit report"));
+    writer.setCreator(QStringLiteral("ticketsync"));
+    QPainter painter;
+    if (!painter.begin(&writer)) {
+        *error = tr("Cannot start painting the PDF report.");
+        return 0;
+    }
+    painter.setRenderHint(QPainter::Antialiasing);
+    PageCursor page(writer, painter,
+                    tr("ticketsync write-off audit report, generated %1").arg(utcText(data.generatedAtMs)));
+
+    page.text(tr("Write-off audit report"), 18, true);
+    page.gap(4);
+    page.text(tr("Period (decision time): %1").arg(data.period));
+    page.text(tr("Filters: %1").arg(data.filters));
+    page.text(tr("Generated by %1 at %2").arg(data.generatedBy, utcText(data.generatedAtMs)));
+    page.text(tr("Source: history cache %1").arg(data.source), kSmallSize, false, kMuted);
+
+    page.heading(tr("Summary"));
+    page.text(tr("Decisions: %1 (DECIDED %2, UNDETERMINED %3)")
+                  .arg(number(data.decisions), number(data.decided), number(data.undetermined)),
+              kBodySize, true);
+    page.text(tr("Alerts: %1 raised, %2 not yet acknowledged")
+                  .arg(number(data.alertsTotal), number(data.alertsOpen)));
+    page.gap(4);
+    if (data.byState.isEmpty()) {
+        page.text(tr("No decisions in this period."), kBodySize, false, kMuted);
+    } else {
+        page.text(tr("Decisions by state"), kBodySize, true);
+        page.histogram(data.byState);
+        QList<QStringList> rows;
+        for (const auto &bar : data.byState) {
+            const QString share = data.decisions > 0
+                                      ? QStringLiteral("%1 %").arg(
+                                            100.0 * double(bar.count) / double(data.decisions), 0, 'f', 1)
+                                      : QString();
+            rows.append({bar.undetermined ? QStringLiteral("UNDETERMINED") : QStringLiteral("DECIDED"),
+                         bar.undetermined ? QStringLiteral("—") : bar.label, number(bar.count), share});
+        }
+        page.table({tr("Outcome"), tr("State"), tr("Decisions"), tr("Share")}, {1, 1.4, 0.8, 0.6}, rows,
+                   {2, 3});
+    }
+
+    page.heading(tr("Chain verification"));
+    page.text(data.verificationNote);
+    if (data.verified) {
+        page.text(tr("Certificates verified: %1; failed: %2; decisions without a cached certificate: %3")
+                      .arg(number(data.certificatesVerified), number(data.certificatesFailed),
+                           number(data.withoutCertificate)),
+                  kBodySize, true, data.certificatesFailed > 0 ? QColor(0xb7, 0x1c, 0x1c) : kInk);
+        for (const QString &failure : data.failures)
+            page.text(QStringLiteral("• ") + failure, kSmallSize);
+        if (data.failuresMore > 0)
+            page.text(tr("… and %1 more failures").arg(number(data.failuresMore)), kSmallSize);
+    }
+    if (data.blocks.isEmpty()) {
+        page.text(tr("No blocks cached."), kBodySize, false, kMuted);
+    } else {
+        QList<QStringList> rows;
+        for (const auto &block : data.blocks)
+            rows.append({block.node, number(block.blocks),
+                         QStringLiteral("%1 – %2").arg(number(block.lowest), number(block.highest)),
+                         utcCell(block.lastTimestampMs)});
+        page.table({tr("Node"), tr("Blocks cached"), tr("Heights"), tr("Last block at (UTC)")},
+                   {1.4, 0.8, 1.2, 1.4}, rows, {1});
+    }
+
+    page.heading(tr("Receivers' sync state"));
+    if (data.receivers.isEmpty()) {
+        page.text(tr("No receiver state cached."), kBodySize, false, kMuted);
+    } else {
+        QList<QStringList> rows;
+        for (const auto &r : data.receivers)
+            rows.append({r.receiver, r.node, r.status, number(r.ackedHeight), number(r.headHeight),
+                         number(r.lagBlocks), duration(r.lagMs), utcCell(r.asOfMs), r.lastError});
+        page.table({tr("Receiver"), tr("Node"), tr("Status"), tr("Acked"), tr("Head"), tr("Lag"),
+                    tr("Lag time"), tr("As of (UTC)"), tr("Last error")},
+                   {0.9, 0.9, 0.85, 0.55, 0.5, 0.45, 0.75, 1.45, 1.3}, rows, {3, 4, 5, 6});
+    }
+
+    page.heading(tr("Undetermined write-offs"));
+    if (data.undeterminedRows.isEmpty()) {
+        page.text(tr("None in this period."), kBodySize, false, kMuted);
+    } else {
+        QList<QStringList> rows;
+        for (const auto &u : data.undeterminedRows)
+            rows.append({u.ticket, number(u.version), utcCell(u.decidedAtMs),
+                         QStringLiteral("%1 / %2").arg(number(u.count), number(u.n)), number(u.q),
+                         number(u.missing)});
+        page.table({tr("Ticket"), tr("Version"), tr("Declared at (UTC)"), tr("Top votes / n"), tr("q"),
+                    tr("Missing votes")},
+                   {2.2, 0.6, 1.6, 0.9, 0.4, 0.9}, rows, {1, 3, 4, 5});
+        if (data.undeterminedMore > 0)
+            page.text(tr("… and %1 more").arg(number(data.undeterminedMore)), kBodySize, true);
+    }
+
+    page.finish();
+    if (!painter.end()) {
+        *error = tr("Cannot finish the PDF report.");
+        return 0;
+    }
+    return page.page;
+}
+
+} // namespace ticketsync
