@@ -59,6 +59,19 @@ QByteArray digestField(const QJsonObject &message, QString *error)
     return digest;
 }
 
+// Names the write-offs a block holds, so a client can place each decision in the chain.
+QJsonObject blockEvent(const Block &block)
+{
+    QJsonArray digests;
+    for (const Decision &decision : block.decisions)
+        digests.append(hex(decision.writeOff.digest()));
+    return {{QStringLiteral("height"), qint64(block.height)},
+            {QStringLiteral("hash"), hex(block.hash())},
+            {QStringLiteral("decisions"), block.decisions.size()},
+            {QStringLiteral("timestamp_ms"), block.timestampMs},
+            {QStringLiteral("write_off_digests"), digests}};
+}
+
 QJsonObject histogramJson(const Decision &decision)
 {
     QJsonObject histogram;
@@ -692,10 +705,7 @@ void LedgerNode::sealBlocks()
                                     outcomeName(decision.outcome), decision.decidedState,
                                     decision.decidedAtMs, block.height, decision.encode());
         }
-        emitEvent(QStringLiteral("block_appended"), {{QStringLiteral("height"), qint64(block.height)},
-                                                     {QStringLiteral("hash"), hex(block.hash())},
-                                                     {QStringLiteral("decisions"), block.decisions.size()},
-                                                     {QStringLiteral("timestamp_ms"), block.timestampMs}});
+        emitEvent(QStringLiteral("block_appended"), blockEvent(block));
     }
     for (auto it = consumers.begin(); it != consumers.end(); ++it) {
         if (it->connection && it->sentHeight == before && store->height() > before)
@@ -1043,10 +1053,7 @@ void LedgerNode::applyBlocks(const QJsonObject &message)
                                     decision.writeOff.ticketVersion, outcomeName(decision.outcome),
                                     decision.decidedState, decision.decidedAtMs, block.height,
                                     decision.encode());
-        emitEvent(QStringLiteral("block_appended"), {{QStringLiteral("height"), qint64(block.height)},
-                                                     {QStringLiteral("hash"), hex(block.hash())},
-                                                     {QStringLiteral("decisions"), block.decisions.size()},
-                                                     {QStringLiteral("timestamp_ms"), block.timestampMs}});
+        emitEvent(QStringLiteral("block_appended"), blockEvent(block));
     }
     if (link)
         link->send({{QStringLiteral("type"), QStringLiteral("ack")},
