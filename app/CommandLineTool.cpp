@@ -3,6 +3,7 @@
 #include "ChainVerifier.h"
 #include "DemoRun.h"
 #include "DevnetRun.h"
+#include "VerifyReportCommand.h"
 #include "KeyFile.h"
 #include "LedgerStore.h"
 #include "Membership.h"
@@ -39,6 +40,7 @@ constexpr Subcommand kSubcommands[] = {
     {"export-certificate", "Export the certificate of one ticket write-off from a store."},
     {"demo", "Run the method on a generated sample consortium and print tallies and the chain."},
     {"protocol-example", "Print the worked 4-target example of docs/protocol.md."},
+    {"verify-report", "Verify an audit report's JSON bundle offline: signatures, certificates, hashes."},
     {"devnet", "Run a complete local consortium (10 node processes) with a workload and a live summary."},
     {"submit", "Submit a ticket write-off through a branch node (operators only)."},
     {"status", "Print a node's status: height, counters and queue depths."},
@@ -196,6 +198,8 @@ int CommandLineTool::run(const QStringList &arguments)
         return demo(rest);
     if (command == QLatin1String("protocol-example"))
         return protocolExample(rest);
+    if (command == QLatin1String("verify-report"))
+        return verifyReportCommand(rest, json);
     if (command == QLatin1String("devnet"))
         return DevnetRun::main(rest, json);
     if (isNetworkCommand(command))

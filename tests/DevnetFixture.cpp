@@ -24,7 +24,8 @@ DevnetFixture::~DevnetFixture()
 quint16 DevnetFixture::freeBasePort(int count)
 {
     for (int attempt = 0; attempt < 50; ++attempt) {
-        const quint16 base = quint16(20000 + QRandomGenerator::global()->bounded(30000));
+        // Below Linux's ephemeral range (32768 and up), so outgoing connections never take them.
+        const quint16 base = quint16(10000 + QRandomGenerator::global()->bounded(22000));
         bool free = true;
         for (int i = 0; i < count && free; ++i) {
             QTcpServer probe;
@@ -42,6 +43,22 @@ QString DevnetFixture::ticketName(int ticketNumber)
 }
 
 bool DevnetFixture::start(const DevnetOptions &overrides, QString *error)
+{
+    // Another test process may take a probed port before our node binds it; then start over
+    // on other ports.
+    for (int attempt = 1;; ++attempt) {
+        if (startOnce(overrides, error))
+            return true;
+        stopAll();
+        if (attempt == 3 || !error->contains(QLatin1String("already in use")))
+            return false;
+        qWarning().noquote() << "retrying the devnet on other ports:" << *error;
+        directory = std::make_unique<QTemporaryDir>();
+        starts.clear();
+    }
+}
+
+bool DevnetFixture::startOnce(const DevnetOptions &overrides, QString *error)
 {
     if (!directory->isValid()) {
         *error = QStringLiteral("no temporary directory");
@@ -87,14 +104,15 @@ bool DevnetFixture::startNode(const QString &id, QString *error)
     }
     delete processes.take(id);
     processes.insert(id, process);
-    const quint16 port = quint16(node->address.section(u':', 1).toUInt());
+    // Listening once the node says so on stdout (it prints only after the bind succeeded).
+    const QString out = nodeDir.filePath(QStringLiteral("node.out"));
+    const QByteArray marker = QStringLiteral("%1 listening on port").arg(id).toUtf8();
     const bool listening = QTest::qWaitFor(
         [&] {
             if (process->state() == QProcess::NotRunning)
                 return true;
-            QTcpSocket probe;
-            probe.connectToHost(QHostAddress::LocalHost, port);
-            return probe.waitForConnected(200);
+            QFile file(out);
+            return file.open(QIODevice::ReadOnly) && file.readAll().count(marker) >= startsOf(id) + 1;
         },
         10000);
     if (!listening || process->state() == QProcess::NotRunning) {
@@ -102,6 +120,7 @@ bool DevnetFixture::startNode(const QString &id, QString *error)
             *error = QStringLiteral("%1 did not start listening: %2").arg(id, logTail(id));
         return false;
     }
+    starts[id] += 1;
     return true;
 }
 
@@ -110,10 +129,18 @@ bool DevnetFixture::killNode(const QString &id, int signal)
     QProcess *process = processes.take(id);
     if (!process)
         return false;
-    ::kill(pid_t(process->processId()), signal);
+    if (process->processId() > 0)
+        ::kill(pid_t(process->processId()), signal);
     const bool ended = process->waitForFinished(5000);
     delete process;
     return ended;
+}
+
+bool DevnetFixture::signalNode(const QString &id, int signal)
+{
+    const QProcess *process = processes.value(id);
+    // Never pid 0 or below: that would signal this whole process group.
+    return process && process->processId() > 0 && ::kill(pid_t(process->processId()), signal) == 0;
 }
 
 bool DevnetFixture::isRunning(const QString &id) const

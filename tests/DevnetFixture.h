@@ -27,6 +27,8 @@ public:
     void stopAll();
     bool startNode(const QString &id, QString *error = nullptr);
     bool killNode(const QString &id, int signal);
+    // Sends a signal and leaves the process to it (SIGSTOP, SIGCONT).
+    bool signalNode(const QString &id, int signal);
     bool isRunning(const QString &id) const;
 
     const ticketsync::DevnetLayout &layout() const { return *generated; }
@@ -44,6 +46,10 @@ public:
     static QString ticketName(int ticketNumber);
 
 private:
+    bool startOnce(const ticketsync::DevnetOptions &overrides, QString *error);
+    int startsOf(const QString &id) const { return starts.value(id); }
+
+    QHash<QString, int> starts; // how often each node printed its listening line
     std::unique_ptr<QTemporaryDir> directory;
     std::optional<ticketsync::DevnetLayout> generated;
     QHash<QString, QProcess *> processes;

@@ -1,0 +1,451 @@
+// The operations console against a real devnet: ten ticketsync-node processes on loopback,
+// a real MainWindow on the offscreen platform, a real SQLite cache and real exports.
+#include "ApiClient.h"
+#include "ConsoleSession.h"
+#include "ConsoleSettings.h"
+#include "DevnetFixture.h"
+#include "DecisionsModel.h"
+#include "DevnetPki.h"
+#include "FeedModel.h"
+#include "HistoryCache.h"
+#include "MainWindow.h"
+#include "NodesModel.h"
+#include "ReceiversModel.h"
+#include "ReceiversView.h"
+#include "ReportExporter.h"
+#include "TallyTracker.h"
+#include "TlsIdentity.h"
+
+#include <QAbstractItemModelTester>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonArray>
+#include <QProcess>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QSslServer>
+#include <QSslSocket>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QWebSocket>
+#include <QWebSocketServer>
+#include <csignal>
+
+using namespace ticketsync;
+
+namespace {
+constexpr int kWait = DevnetFixture::kWait;
+}
+
+class ConsoleTest : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+    void cleanupTestCase();
+
+    void modelsPassTheModelTester();
+    void histogramCountsEqualTheConfirmationsSent();
+    void resyncFromTheReceiversView();
+    void auditorCommandsAreRefused();
+    void exportsAreRightAndVerifiable();
+    void cacheReopensAfterKill();
+    void hostileNodeCannotCrashOrFreeze();
+    void switchesToSimplifiedChinese();
+
+private:
+    std::unique_ptr<MainWindow> openConsole(const QString &cachePath, bool auditor = false);
+    QStringList submitBatch(int first, int count);
+
+    DevnetFixture devnet;
+    QTemporaryDir scratch;
+    std::unique_ptr<QSettings> iniSettings;
+    std::unique_ptr<ConsoleSettings> settings;
+    std::unique_ptr<MainWindow> window;
+    std::unique_ptr<ApiClient> branch;
+    std::unique_ptr<ApiClient> coordinator;
+};
+
+void ConsoleTest::initTestCase()
+{
+    DevnetOptions options;
+    options.tickets = 2000;
+    options.voteTimeoutMs = 600;
+    options.retryLimit = 1;
+    options.retryBackoffMs = 200;
+    QString error;
+    QVERIFY2(devnet.start(options, &error), qPrintable(error));
+    branch = devnet.client(QStringLiteral("branch-1"));
+    coordinator = devnet.client(QStringLiteral("coordinator-1"));
+    QVERIFY(branch && branch->isConnected());
+    window = openConsole(scratch.filePath(QStringLiteral("cache.sqlite")));
+    QVERIFY(window);
+}
+
+void ConsoleTest::cleanupTestCase()
+{
+    window.reset();
+    branch.reset();
+    coordinator.reset();
+    devnet.stopAll();
+}
+
+std::unique_ptr<MainWindow> ConsoleTest::openConsole(const QString &cachePath, bool auditor)
+{
+    iniSettings = std::make_unique<QSettings>(scratch.filePath(QStringLiteral("console-%1.ini").arg(auditor)),
+                                              QSettings::IniFormat);
+    settings = std::make_unique<ConsoleSettings>(iniSettings.get());
+    settings->setValue(ConsoleSettings::CachePath, cachePath);
+    auto console = std::make_unique<MainWindow>(*settings);
+    console->show();
+    if (!QTest::qWaitForWindowExposed(console.get()))
+        return nullptr;
+    QString error;
+    std::optional<SessionProfile> profile = SessionProfile::fromDevnet(devnet.dir(), auditor, &error);
+    if (!profile || !console->connectTo(*profile, &error)) {
+        qWarning() << error;
+        return nullptr;
+    }
+    const bool connected = QTest::qWaitFor(
+        [&] { return console->session().link(QStringLiteral("coordinator-1")).connected; }, kWait);
+    if (!connected)
+        return nullptr;
+    return console;
+}
+
+QStringList ConsoleTest::submitBatch(int first, int count)
+{
+    QStringList digests;
+    for (int i = first; i < first + count; ++i) {
+        const QJsonObject reply =
+            DevnetFixture::call(*branch, {{QStringLiteral("type"), QStringLiteral("submit")},
+                                          {QStringLiteral("ticket"), DevnetFixture::ticketName(i)},
+                                          {QStringLiteral("amount_minor"), DevnetFixture::amountOf(i)},
+                                          {QStringLiteral("reference"), QStringLiteral("console-test-%1").arg(i)}});
+        digests.append(reply.value(u"digest").toString());
+    }
+    return digests;
+}
+
+void ConsoleTest::modelsPassTheModelTester()
+{
+    submitBatch(1, 20);
+    QAbstractItemModelTester feedTester(window->feedModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester decisionsTester(window->decisionsModel(),
+                                             QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester receiversTester(window->receiversModel(),
+                                             QAbstractItemModelTester::FailureReportingMode::QtTest);
+    // Live rows arrive while the testers watch every signal.
+    submitBatch(21, 20);
+    QTRY_VERIFY_WITH_TIMEOUT(window->feedModel()->rowCount() >= 40 * 5, kWait); // issued + 4 votes each
+    QTRY_VERIFY_WITH_TIMEOUT(window->decisionsModel()->rowCount() >= 40, kWait);
+    QTRY_VERIFY_WITH_TIMEOUT(window->receiversModel()->rowCount() == 7, kWait);
+}
+
+void ConsoleTest::histogramCountsEqualTheConfirmationsSent()
+{
+    // What the targets themselves say they sent, from each target's own event stream.
+    QHash<QString, QHash<QString, QString>> sent; // digest -> target -> state
+    std::vector<std::unique_ptr<ApiClient>> targets;
+    for (const QString &target : devnet.layout().idsWithRole(Role::Target)) {
+        targets.push_back(devnet.client(target));
+        ApiClient *client = targets.back().get();
+        connect(client, &ApiClient::eventReceived, this, [&sent, target](const QJsonObject &event) {
+            if (event.value(u"kind").toString() == QLatin1String("confirmation_sent"))
+                sent[event.value(u"write_off_digest").toString()].insert(target, event.value(u"state").toString());
+        });
+        client->subscribe(client->welcome().value(u"last_seq").toInteger() + 1);
+    }
+    // A mix: valid, a double write-off through the other branch, a wrong amount, an unknown ticket.
+    QStringList digests = submitBatch(100, 10);
+    std::unique_ptr<ApiClient> other = devnet.client(QStringLiteral("branch-2"));
+    for (const QJsonObject &request :
+         {QJsonObject{{QStringLiteral("ticket"), DevnetFixture::ticketName(100)},
+                      {QStringLiteral("amount_minor"), DevnetFixture::amountOf(100)}},
+          QJsonObject{{QStringLiteral("ticket"), DevnetFixture::ticketName(150)}, {QStringLiteral("amount_minor"), 1}},
+          QJsonObject{{QStringLiteral("ticket"), QStringLiteral("X-404")}, {QStringLiteral("amount_minor"), 100}}}) {
+        QJsonObject submit = request;
+        submit.insert(QStringLiteral("type"), QStringLiteral("submit"));
+        digests.append(DevnetFixture::call(*other, submit).value(u"digest").toString());
+    }
+    for (const QString &digest : std::as_const(digests)) {
+        QTRY_VERIFY_WITH_TIMEOUT(!window->tallies().tally(digest).outcome.isEmpty(), kWait);
+        QTRY_VERIFY_WITH_TIMEOUT(sent.value(digest).size() == 4, kWait);
+        // Every confirmation a target sent is in the console, counted or shown as late.
+        QTRY_VERIFY_WITH_TIMEOUT(window->tallies().tally(digest).voters.size() +
+                                         window->tallies().tally(digest).late.size() ==
+                                     4,
+                                 kWait);
+        const TicketTally tally = window->tallies().tally(digest);
+        QHash<QString, int> expected;
+        for (const QString &state : sent.value(digest))
+            expected[state]++;
+        QHash<QString, int> shown;
+        for (auto it = tally.votes.cbegin(); it != tally.votes.cend(); ++it)
+            shown[it.value()]++;
+        for (const QString &late : tally.late) {
+            const QString target = late.section(u':', 0, 0).trimmed();
+            shown[sent.value(digest).value(target)]++;
+        }
+        QCOMPARE(shown, expected);
+        QCOMPARE(tally.n, 4);
+        QCOMPARE(tally.q, 3);
+    }
+    QCOMPARE(window->tallies().tally(digests.at(10)).decidedState, QStringLiteral("ALREADY_WRITTEN_OFF"));
+    QCOMPARE(window->tallies().tally(digests.at(12)).decidedState, QStringLiteral("UNKNOWN_TICKET"));
+}
+
+void ConsoleTest::resyncFromTheReceiversView()
+{
+    // receiver-3 stops answering (SIGSTOP keeps its connection open) while blocks keep coming,
+    // so it lags as the coordinator sees it.
+    QVERIFY(devnet.layout().node(QStringLiteral("receiver-3")));
+    QVERIFY(devnet.signalNode(QStringLiteral("receiver-3"), SIGSTOP));
+    submitBatch(300, 30);
+    ReceiversModel *model = window->receiversModel();
+    const int row = model->rowOf(QStringLiteral("receiver-3"));
+    QVERIFY(row >= 0);
+    QTRY_COMPARE_WITH_TIMEOUT(model->receiverAt(row)->status, QStringLiteral("lagging"), kWait);
+
+    // The operator asks for a re-sync from height 1 through the view, and confirms it.
+    ReceiversView *view = window->receiversView();
+    QVERIFY(view->isOperator());
+    QStringList asked;
+    view->setConfirmer([&asked](const QString &question) {
+        asked.append(question);
+        return true;
+    });
+    view->setHeightPrompt([](const QString &, qint64) { return std::optional<qint64>(1); });
+    view->selectReceiver(QStringLiteral("receiver-3"));
+    QSignalSpy finished(window.get(), &MainWindow::commandFinished);
+    QTRY_VERIFY_WITH_TIMEOUT(view->resyncAction()->isEnabled(), kWait);
+    view->resyncAction()->trigger();
+    QTRY_VERIFY_WITH_TIMEOUT(finished.size() == 1, kWait);
+    QVERIFY(devnet.signalNode(QStringLiteral("receiver-3"), SIGCONT));
+    QCOMPARE(asked.size(), 1);
+    QVERIFY2(finished.at(0).at(1).toBool(), qPrintable(finished.at(0).at(2).toString()));
+    QVERIFY2(finished.at(0).at(2).toString().contains(QLatin1String("receiver-3")),
+             qPrintable(finished.at(0).at(2).toString()));
+    const quint64 head = quint64(DevnetFixture::call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+                                     .value(u"height")
+                                     .toInteger());
+    QTRY_VERIFY_WITH_TIMEOUT(model->receiverAt(model->rowOf(QStringLiteral("receiver-3")))->ackedHeight >= qint64(head),
+                             kWait);
+    QTRY_COMPARE_WITH_TIMEOUT(model->receiverAt(model->rowOf(QStringLiteral("receiver-3")))->status,
+                              QStringLiteral("in_sync"), kWait);
+    QVERIFY(view->statusText().contains(QLatin1String("receiver-3")));
+}
+
+void ConsoleTest::auditorCommandsAreRefused()
+{
+    std::unique_ptr<QSettings> keepOperatorSettings = std::move(iniSettings);
+    std::unique_ptr<ConsoleSettings> keepOperator = std::move(settings);
+    std::unique_ptr<MainWindow> auditor = openConsole(scratch.filePath(QStringLiteral("auditor-cache.sqlite")), true);
+    QVERIFY(auditor);
+    QTRY_COMPARE_WITH_TIMEOUT(auditor->session().role(), QStringLiteral("auditor"), kWait);
+    ReceiversView *view = auditor->receiversView();
+    QTRY_VERIFY_WITH_TIMEOUT(!view->isOperator(), kWait);
+    QVERIFY(!view->retryDeliveriesAction()->isEnabled());
+    QVERIFY2(view->disabledReason().contains(QLatin1String("auditor")), qPrintable(view->disabledReason()));
+    // Even a command sent around the disabled button is refused by the node.
+    QSignalSpy finished(auditor.get(), &MainWindow::commandFinished);
+    Q_EMIT view->retryDeliveriesRequested();
+    QTRY_VERIFY_WITH_TIMEOUT(finished.size() == 1, kWait);
+    QVERIFY(!finished.at(0).at(1).toBool());
+    QVERIFY2(finished.at(0).at(2).toString().contains(QLatin1String("operators")),
+             qPrintable(finished.at(0).at(2).toString()));
+    auditor.reset();
+    iniSettings = std::move(keepOperatorSettings);
+    settings = std::move(keepOperator);
+}
+
+void ConsoleTest::exportsAreRightAndVerifiable()
+{
+    // Everything decided so far is in the cache before exporting.
+    const QStringList digests = submitBatch(400, 10);
+    for (const QString &digest : digests)
+        QTRY_VERIFY_WITH_TIMEOUT(!window->tallies().tally(digest).outcome.isEmpty(), kWait);
+    QTest::qWait(300);
+    const qint64 from = 0;
+    const qint64 to = std::numeric_limits<qint64>::max();
+    auto run = [&](ReportRequest::Format format, const QString &name) {
+        const QString path = scratch.filePath(name);
+        QSignalSpy finished(window->exporter(), &ReportExporter::finished);
+        window->startExport(int(format), path, from, to, QString());
+        if (!QTest::qWaitFor([&] { return finished.size() == 1; }, 60000))
+            return QString();
+        return finished.at(0).at(0).toBool() ? path : QString();
+    };
+    const QString csvPath = run(ReportRequest::Format::Csv, QStringLiteral("report.csv"));
+    QVERIFY(!csvPath.isEmpty());
+    QFile csv(csvPath);
+    QVERIFY(csv.open(QIODevice::ReadOnly));
+    const QList<QByteArray> lines = csv.readAll().split('\n');
+    QVERIFY(lines.first().endsWith('\r')); // RFC 4180 line ends
+    QVERIFY(lines.first().startsWith("ticket,"));
+    HistoryCache cache;
+    QString error;
+    QVERIFY2(cache.open(window->cachePath(), &error, HistoryCache::Mode::ReadOnly), qPrintable(error));
+    const qint64 decided = cache.decisionCount(DecisionFilter()).count;
+    QCOMPARE(qint64(lines.size() - 2), decided); // header, rows, and the empty piece after the last CRLF
+    for (const QString &digest : digests)
+        QVERIFY2(csvPath.isEmpty() || QString::fromUtf8(lines.join('\n')).contains(digest), qPrintable(digest));
+
+    const QString bundle = run(ReportRequest::Format::JsonBundle, QStringLiteral("report.json"));
+    QVERIFY(!bundle.isEmpty());
+    QProcess verify;
+    verify.start(QStringLiteral(TICKETSYNC_CLI), {QStringLiteral("verify-report"), bundle, QStringLiteral("--membership"),
+                                                  devnet.layout().membershipPath});
+    QVERIFY(verify.waitForFinished(60000));
+    QVERIFY2(verify.exitCode() == 0, verify.readAllStandardError().constData());
+    // One changed byte (a digit of an amount) and it fails.
+    QFile file(bundle);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QByteArray bytes = file.readAll();
+    file.close();
+    const qsizetype at = bytes.indexOf("\"amount_minor\":");
+    QVERIFY(at > 0);
+    char &digit = bytes[at + 15];
+    digit = digit == '9' ? '8' : char(digit + 1);
+    const QString tampered = scratch.filePath(QStringLiteral("tampered.json"));
+    QFile out(tampered);
+    QVERIFY(out.open(QIODevice::WriteOnly));
+    out.write(bytes);
+    out.close();
+    verify.start(QStringLiteral(TICKETSYNC_CLI), {QStringLiteral("verify-report"), tampered,
+                                                  QStringLiteral("--membership"), devnet.layout().membershipPath});
+    QVERIFY(verify.waitForFinished(60000));
+    QCOMPARE(verify.exitCode(), 1);
+
+    const QString pdf = run(ReportRequest::Format::Pdf, QStringLiteral("report.pdf"));
+    QVERIFY(!pdf.isEmpty());
+    QFile pdfFile(pdf);
+    QVERIFY(pdfFile.open(QIODevice::ReadOnly));
+    const QByteArray pdfBytes = pdfFile.readAll();
+    QVERIFY(pdfBytes.startsWith("%PDF"));
+    QVERIFY(pdfBytes.count("/Type /Page\n") + pdfBytes.count("/Type /Page ") + pdfBytes.count("/Type /Page>") >= 1 ||
+            pdfBytes.contains("/Type /Pages"));
+}
+
+void ConsoleTest::cacheReopensAfterKill()
+{
+    // A console process ingesting a live stream is killed with SIGKILL mid-way.
+    const QString cachePath = scratch.filePath(QStringLiteral("killed-cache.sqlite"));
+    QProcess console;
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    environment.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+    environment.insert(QStringLiteral("XDG_CONFIG_HOME"), scratch.filePath(QStringLiteral("killed-config")));
+    console.setProcessEnvironment(environment);
+    console.start(QStringLiteral(TICKETSYNC_CONSOLE),
+                  {QStringLiteral("--devnet"), devnet.dir(), QStringLiteral("--cache"), cachePath});
+    QVERIFY(console.waitForStarted());
+    int next = 1000;
+    QElapsedTimer ingesting;
+    ingesting.start();
+    while (ingesting.elapsed() < 4000) {
+        submitBatch(next, 10);
+        next += 10;
+    }
+    ::kill(pid_t(console.processId()), SIGKILL);
+    QVERIFY(console.waitForFinished(5000));
+
+    HistoryCache cache;
+    QString error;
+    QVERIFY2(cache.open(cachePath, &error), qPrintable(error));
+    const qint64 cursor = cache.lastSeq(QStringLiteral("coordinator-1"));
+    QVERIFY2(cursor > 0, "the killed console stored nothing");
+    // No partial batch: the cursor and the stored events agree.
+    QCOMPARE(cache.maxStoredSeq(QStringLiteral("coordinator-1")), cursor);
+    QVERIFY(cache.decisionCount(DecisionFilter()).count > 0);
+}
+
+void ConsoleTest::hostileNodeCannotCrashOrFreeze()
+{
+    // A "coordinator" that holds a valid node certificate but speaks garbage.
+    QTemporaryDir pkiCopy;
+    const QString pki = devnet.dir() + QStringLiteral("/pki/");
+    QString error;
+    const std::optional<TlsIdentity> identity =
+        TlsIdentity::load(pki + QStringLiteral("coordinator-1.pem"), pki + QStringLiteral("coordinator-1.key"),
+                          pki + QStringLiteral("ca.pem"), &error);
+    QVERIFY2(identity, qPrintable(error));
+    QSslServer tls;
+    tls.setSslConfiguration(identity->serverConfiguration());
+    QWebSocketServer upgrade(QStringLiteral("hostile"), QWebSocketServer::NonSecureMode);
+    QVERIFY(tls.listen(QHostAddress::LocalHost, 0));
+    connect(&tls, &QSslServer::pendingConnectionAvailable, this, [&] {
+        while (QTcpSocket *socket = tls.nextPendingConnection())
+            upgrade.handleConnection(socket);
+    });
+    QList<QWebSocket *> victims;
+    connect(&upgrade, &QWebSocketServer::newConnection, this, [&] {
+        while (QWebSocket *socket = upgrade.nextPendingConnection()) {
+            victims.append(socket);
+            socket->sendTextMessage(QStringLiteral("{not json at all"));
+            socket->sendTextMessage(QStringLiteral("[]"));
+            socket->sendTextMessage(QStringLiteral("{\"type\":\"welcome\",\"api_version\":\"x\",\"id\":\"oops\"}"));
+            socket->sendTextMessage(QStringLiteral("{\"type\":\"event\",\"seq\":\"NaN\",\"kind\":\"decision_made\"}"));
+            socket->sendTextMessage(QStringLiteral("{\"type\":\"event\",\"seq\":5,\"kind\":\"confirmation_received\","
+                                                   "\"write_off_digest\":42,\"histogram\":[1,2]}"));
+            for (int i = 0; i < 2000; ++i)
+                socket->sendTextMessage(QStringLiteral("{\"type\":\"event\",\"seq\":%1}").arg(10 + i));
+            socket->sendBinaryMessage(QByteArray(64, '\xff'));
+            socket->sendTextMessage(QString(6 * 1024 * 1024, u'x')); // over the 4 MiB frame limit
+        }
+    });
+    SessionProfile profile;
+    profile.nodes = {{QStringLiteral("coordinator-1"), QStringLiteral("127.0.0.1:%1").arg(tls.serverPort()),
+                      {QStringLiteral("coordinator")}}};
+    profile.eventSource = QStringLiteral("coordinator-1");
+    profile.certificatePath = devnet.layout().operatorCertificate;
+    profile.keyPath = devnet.layout().operatorKey;
+    profile.caPath = devnet.layout().caPath;
+    std::unique_ptr<QSettings> hostileIni =
+        std::make_unique<QSettings>(scratch.filePath(QStringLiteral("hostile.ini")), QSettings::IniFormat);
+    ConsoleSettings hostileSettings(hostileIni.get());
+    hostileSettings.setValue(ConsoleSettings::CachePath, scratch.filePath(QStringLiteral("hostile-cache.sqlite")));
+    MainWindow console(hostileSettings);
+    console.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&console));
+    QVERIFY(console.connectTo(profile, &error));
+    QTRY_VERIFY_WITH_TIMEOUT(!victims.isEmpty(), kWait);
+
+    // The GUI thread keeps turning: a timer fires on time while the garbage arrives.
+    QElapsedTimer clock;
+    clock.start();
+    qint64 worstGap = 0;
+    qint64 last = 0;
+    QTimer ticker;
+    connect(&ticker, &QTimer::timeout, this, [&] {
+        worstGap = qMax(worstGap, clock.elapsed() - last);
+        last = clock.elapsed();
+    });
+    ticker.start(10);
+    QTest::qWait(3000);
+    QVERIFY(console.isVisible());
+    // Not a timing assertion: a frozen loop would show a gap of seconds, not milliseconds.
+    QVERIFY2(worstGap < 2000, qPrintable(QStringLiteral("the GUI stalled for %1 ms").arg(worstGap)));
+    // The oversized frame closed that connection; the console says so and will reconnect.
+    QTRY_VERIFY_WITH_TIMEOUT(!console.session().link(QStringLiteral("coordinator-1")).connected ||
+                                 victims.size() > 1,
+                             kWait);
+    // And the real network is still served by the main console.
+    QVERIFY(window->session().link(QStringLiteral("coordinator-1")).connected);
+}
+
+void ConsoleTest::switchesToSimplifiedChinese()
+{
+    const QString english = window->windowTitle();
+    window->setLanguage(QStringLiteral("zh_CN"));
+    QTRY_VERIFY_WITH_TIMEOUT(window->windowTitle() != english, kWait);
+    QVERIFY2(window->windowTitle().contains(QStringLiteral("核销")), qPrintable(window->windowTitle()));
+    QCOMPARE(window->feedModel()->headerData(FeedModel::TicketColumn, Qt::Horizontal, Qt::DisplayRole).toString(),
+             QStringLiteral("票据"));
+    QCOMPARE(settings->value(ConsoleSettings::Language), QStringLiteral("zh_CN"));
+    window->setLanguage(QStringLiteral("en"));
+    QTRY_COMPARE_WITH_TIMEOUT(window->windowTitle(), english, kWait);
+}
+
+QTEST_MAIN(ConsoleTest)
+#include "tst_console.moc"

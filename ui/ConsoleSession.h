@@ -1,0 +1,106 @@
+#pragma once
+
+#include <QHash>
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QList>
+#include <QObject>
+#include <QThread>
+#include <functional>
+#include <memory>
+#include <optional>
+
+namespace ticketsync {
+
+class SessionWorker;
+
+// Where the console connects and as whom.
+struct SessionProfile
+{
+    struct Node
+    {
+        QString id;
+        QString address; // host:port
+        QStringList roles;
+    };
+    QList<Node> nodes;
+    QString eventSource;     // the node whose event stream feeds the views (the coordinator)
+    QString certificatePath; // PEM certificate, or a PKCS#12 bundle (then keyPath is empty)
+    QString keyPath;
+    QString pkcs12Password;
+    QString caPath;
+    QString membershipPath;
+
+    // Every node of a membership file, with the coordinator as the event source.
+    static std::optional<SessionProfile> fromMembership(const QString &membershipPath, QString *error);
+    // A `ticketsync devnet` directory, as its operator (or auditor).
+    static std::optional<SessionProfile> fromDevnet(const QString &dir, bool auditor, QString *error);
+};
+
+// One node's connection, as the Nodes view shows it.
+struct NodeLinkState
+{
+    QString nodeId;
+    QString address;
+    bool connected = false;
+    QString tls;  // "TLS 1.3, TLS_AES_256_GCM_SHA384"
+    QString role; // the console's role as the node sees it: operator / auditor
+    QString client; // the console's own name, from its certificate, as the node sees it
+    QString lastError;
+    quint64 height = 0;
+    qint64 lastSeq = 0;
+    qint64 lastContactMs = 0; // the last frame from it
+    QJsonObject status;       // the last `status` reply
+};
+
+// The console's connections to the nodes, driven through ApiClient on a network thread so
+// TLS, JSON parsing and reconnect backoff never touch the GUI thread. Events reach the GUI
+// in batches; every node reconnects with backoff and resumes its event stream from the last
+// sequence number the cache stored.
+class ConsoleSession : public QObject
+{
+    Q_OBJECT
+
+public:
+    explicit ConsoleSession(QObject *parent = nullptr);
+    ~ConsoleSession() override;
+
+    // Loads the identity (fails with a clear message: wrong password, wrong CA, ...) and
+    // connects to every node of the profile. resumeFrom: the next seq to ask the event
+    // source for (the cache's last stored seq + 1).
+    bool start(const SessionProfile &profile, qint64 resumeFrom, QString *error);
+    void stop();
+
+    const SessionProfile &profile() const { return current; }
+    QList<NodeLinkState> links() const { return states.values(); }
+    NodeLinkState link(const QString &nodeId) const { return states.value(nodeId); }
+    // The console's role as the event source sees it ("operator", "auditor" or "" if not known yet).
+    QString role() const;
+
+    using ReplyHandler = std::function<void(const QJsonObject &reply)>;
+    // Sends a request to a node; the handler runs on the GUI thread with the reply or an error.
+    void request(const QString &nodeId, const QJsonObject &message, ReplyHandler handler);
+
+    // The helper for a PKCS#12 file: true when the path names one (by content, not extension).
+    static bool isPkcs12(const QString &path);
+
+Q_SIGNALS:
+    void eventsReceived(const QString &nodeId, const QList<QJsonObject> &events);
+    void linkChanged(const ticketsync::NodeLinkState &state);
+    void gapDetected(const QString &nodeId, qint64 fromSeq, qint64 toSeq);
+
+private:
+    void onReply(qint64 ticket, const QJsonObject &reply);
+    void onLink(const ticketsync::NodeLinkState &state);
+
+    SessionProfile current;
+    QThread networkThread;
+    SessionWorker *worker = nullptr;
+    QHash<QString, NodeLinkState> states;
+    QHash<qint64, ReplyHandler> handlers;
+    qint64 nextTicket = 1;
+};
+
+} // namespace ticketsync
+
+Q_DECLARE_METATYPE(ticketsync::NodeLinkState)

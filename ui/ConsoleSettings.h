@@ -1,0 +1,53 @@
+#pragma once
+
+#include <QByteArray>
+#include <QSettings>
+#include <QString>
+#include <QVariant>
+
+namespace ticketsync {
+
+// Every console setting with its type and default in one place. QSettings writes its file
+// through a temporary file and a rename, so a crash never leaves a half-written file.
+class ConsoleSettings
+{
+public:
+    template<typename T> struct Key
+    {
+        const char *name;
+        T fallback;
+    };
+
+    static inline const Key<QString> Language{"ui/language", QStringLiteral("en")};
+    static inline const Key<QString> CachePath{"cache/path", QString()}; // empty: the default location
+    static inline const Key<int> StaleAfterSeconds{"alerts/staleAfterSeconds", 10};
+    static inline const Key<int> LagAlertBlocks{"alerts/lagBlocks", 5};
+    static inline const Key<bool> FollowNewest{"feed/followNewest", true};
+    static inline const Key<QByteArray> Geometry{"window/geometry", QByteArray()};
+    static inline const Key<QByteArray> WindowState{"window/state", QByteArray()};
+    static inline const Key<QByteArray> DecisionsSplitter{"window/decisionsSplitter", QByteArray()};
+    static inline const Key<int> CurrentTab{"window/currentTab", 0};
+    static inline const Key<QString> LastExportDir{"export/lastDir", QString()};
+
+    explicit ConsoleSettings(QSettings *settings = nullptr);
+
+    template<typename T> T value(const Key<T> &key) const
+    {
+        return store->value(QLatin1String(key.name), QVariant::fromValue(key.fallback)).template value<T>();
+    }
+    template<typename T> void setValue(const Key<T> &key, const T &value)
+    {
+        store->setValue(QLatin1String(key.name), QVariant::fromValue(value));
+    }
+    void sync() { store->sync(); }
+    QSettings &raw() { return *store; }
+
+    // The cache file: the setting, or one in the application's data directory.
+    QString cachePath() const;
+
+private:
+    std::unique_ptr<QSettings> owned;
+    QSettings *store;
+};
+
+} // namespace ticketsync

@@ -1,0 +1,808 @@
+#include "MainWindow.h"
+
+#include "AlertsModel.h"
+#include "AlertsView.h"
+#include "CacheWorker.h"
+#include "ConfirmationState.h"
+#include "DecisionDetailPane.h"
+#include "DecisionsModel.h"
+#include "FeedModel.h"
+#include "HistoryCache.h"
+#include "Membership.h"
+#include "NodesModel.h"
+#include "ReceiversModel.h"
+#include "ReceiversView.h"
+#include "ReportExporter.h"
+#include "TallyTracker.h"
+#include "VoteHistogramWidget.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCheckBox>
+#include <QCloseEvent>
+#include <QComboBox>
+#include <QDateTime>
+#include <QDateTimeEdit>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QDir>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QJsonArray>
+#include <QLabel>
+#include <QLibraryInfo>
+#include <QLineEdit>
+#include <QLoggingCategory>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QProgressDialog>
+#include <QSplitter>
+#include <QStatusBar>
+#include <QTabWidget>
+#include <QTableView>
+#include <QTimer>
+#include <QToolBar>
+#include <QTranslator>
+#include <QVBoxLayout>
+
+Q_LOGGING_CATEGORY(lcConsole, "ticketsync.ui.console", QtWarningMsg)
+
+namespace ticketsync {
+
+namespace {
+
+// The feed's period filter: how far back, in minutes; 0 for everything.
+constexpr int kPeriods[] = {0, 5, 60, 24 * 60};
+
+QString hexDigest(const QByteArray &digest)
+{
+    return QString::fromLatin1(digest.toHex());
+}
+
+} // namespace
+
+MainWindow::MainWindow(ConsoleSettings &settings, QWidget *parent) : QMainWindow(parent), settings(settings)
+{
+    setObjectName(QStringLiteral("MainWindow"));
+    cacheFile = settings.cachePath();
+    consoleSession = new ConsoleSession(this);
+    tallyTracker = new TallyTracker(this);
+    cache = new CacheThread(cacheFile, this);
+    reportExporter = new ReportExporter(this);
+    buildUi();
+    buildMenus();
+    setLanguage(settings.value(ConsoleSettings::Language));
+    retranslateUi();
+    restoreLayout();
+
+    connect(consoleSession, &ConsoleSession::eventsReceived, this, &MainWindow::onEvents);
+    connect(consoleSession, &ConsoleSession::linkChanged, this, &MainWindow::onLink);
+    connect(consoleSession, &ConsoleSession::gapDetected, this, [this](const QString &node, qint64 from, qint64 to) {
+        CacheWorker *worker = cache->worker();
+        QMetaObject::invokeMethod(worker, [worker, node, from, to] { worker->recordGap(node, from, to); });
+        QMetaObject::invokeMethod(worker, [worker, node, from, to] {
+            worker->raiseAlert(QStringLiteral("gap"), node,
+                               QStringLiteral("events %1 to %2 could not be fetched").arg(from).arg(to));
+        });
+    });
+    connect(tallyTracker, &TallyTracker::tallyChanged, this, [this](const QString &digest) {
+        if (followedDigest.isEmpty() || digest == followedDigest)
+            showTicketTally(digest);
+    });
+    connect(tallyTracker, &TallyTracker::aggregateChanged, this, [this] {
+        const TallyTracker::Aggregate totals = tallyTracker->aggregate();
+        aggregate->setAggregate(totals.decided, totals.undetermined, totals.window);
+    });
+    freshnessTimer = new QTimer(this);
+    connect(freshnessTimer, &QTimer::timeout, this, &MainWindow::updateFreshness);
+    freshnessTimer->start(1000);
+    openCache();
+}
+
+MainWindow::~MainWindow()
+{
+    consoleSession->stop();
+    cache->stop();
+}
+
+void MainWindow::buildUi()
+{
+    tabs = new QTabWidget(this);
+    tabs->setObjectName(QStringLiteral("tabs"));
+    setCentralWidget(tabs);
+    CacheWorker *worker = cache->worker();
+
+    // Live feed.
+    auto *feedPage = new QWidget;
+    auto *feedLayout = new QVBoxLayout(feedPage);
+    auto *feedBar = new QHBoxLayout;
+    feedTicket = new QLineEdit;
+    feedBranch = new QLineEdit;
+    feedTarget = new QLineEdit;
+    feedState = new QComboBox;
+    feedPeriod = new QComboBox;
+    feedPause = new QCheckBox;
+    feedFollow = new QCheckBox;
+    feedFollow->setChecked(settings.value(ConsoleSettings::FollowNewest));
+    for (QWidget *widget : {static_cast<QWidget *>(feedTicket), static_cast<QWidget *>(feedBranch),
+                            static_cast<QWidget *>(feedTarget), static_cast<QWidget *>(feedState),
+                            static_cast<QWidget *>(feedPeriod), static_cast<QWidget *>(feedPause),
+                            static_cast<QWidget *>(feedFollow)})
+        feedBar->addWidget(widget);
+    feedLayout->addLayout(feedBar);
+    feed = new FeedModel(worker, this);
+    feedView = new QTableView;
+    feedView->setObjectName(QStringLiteral("feedView"));
+    feedView->setModel(feed);
+    feedView->setSelectionBehavior(QAbstractItemView::SelectRows);
+    feedView->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
+    feedView->verticalHeader()->hide();
+    feedView->horizontalHeader()->setStretchLastSection(true);
+    feedView->setColumnWidth(FeedModel::TimeColumn,
+                             fontMetrics().horizontalAdvance(QStringLiteral("2026-11-26 20:32:05.123")) + 16);
+    feedView->setColumnWidth(FeedModel::VerdictColumn,
+                             fontMetrics().horizontalAdvance(QStringLiteral("after the outcome")) + 16);
+    feedView->setColumnWidth(FeedModel::StateColumn,
+                             fontMetrics().horizontalAdvance(QStringLiteral("Already written off")) + 16);
+    feedLayout->addWidget(feedView);
+    tabs->addTab(feedPage, QString());
+    connect(feedTicket, &QLineEdit::editingFinished, this, &MainWindow::applyFeedFilter);
+    connect(feedBranch, &QLineEdit::editingFinished, this, &MainWindow::applyFeedFilter);
+    connect(feedTarget, &QLineEdit::editingFinished, this, &MainWindow::applyFeedFilter);
+    connect(feedState, &QComboBox::currentIndexChanged, this, &MainWindow::applyFeedFilter);
+    connect(feedPeriod, &QComboBox::currentIndexChanged, this, &MainWindow::applyFeedFilter);
+    connect(feedPause, &QCheckBox::toggled, feed, &FeedModel::setPaused);
+    connect(feedFollow, &QCheckBox::toggled, this, [this](bool follow) {
+        feed->setFollowNewest(follow);
+        settings.setValue(ConsoleSettings::FollowNewest, follow);
+    });
+    connect(feed, &FeedModel::rowsAppended, this, [this] {
+        if (feed->followNewest() && !feed->isPaused())
+            feedView->scrollToBottom();
+    });
+    connect(feedView->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            [this](const QModelIndex &current) {
+                const QByteArray digest = current.data(FeedModel::DigestRole).toByteArray();
+                if (!digest.isEmpty()) {
+                    followedDigest = hexDigest(digest);
+                    showTicketTally(followedDigest);
+                }
+            });
+
+    // Quorum decisions with the detail pane.
+    auto *decisionsPage = new QWidget;
+    auto *decisionsLayout = new QVBoxLayout(decisionsPage);
+    auto *decisionsBar = new QHBoxLayout;
+    decisionTicket = new QLineEdit;
+    decisionOutcome = new QComboBox;
+    decisionsBar->addWidget(decisionTicket);
+    decisionsBar->addWidget(decisionOutcome);
+    decisionsBar->addStretch();
+    decisionsLayout->addLayout(decisionsBar);
+    decisions = new DecisionsModel(worker, this);
+    decisionsView = new QTableView;
+    decisionsView->setObjectName(QStringLiteral("decisionsView"));
+    decisionsView->setModel(decisions);
+    decisionsView->setSelectionBehavior(QAbstractItemView::SelectRows);
+    decisionsView->setSelectionMode(QAbstractItemView::SingleSelection);
+    decisionsView->verticalHeader()->hide();
+    decisionsView->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
+    decisionsView->horizontalHeader()->setStretchLastSection(true);
+    decisionsView->setColumnWidth(DecisionsModel::DecidedAtColumn,
+                                  fontMetrics().horizontalAdvance(QStringLiteral("2026-11-26 20:32:05.123")) + 16);
+    decisionsView->setColumnWidth(DecisionsModel::StateColumn,
+                                  fontMetrics().horizontalAdvance(QStringLiteral("Already written off")) + 16);
+    detail = new DecisionDetailPane;
+    decisionSplitter = new QSplitter(Qt::Vertical);
+    decisionSplitter->setObjectName(QStringLiteral("decisionSplitter"));
+    decisionSplitter->addWidget(decisionsView);
+    decisionSplitter->addWidget(detail);
+    decisionsLayout->addWidget(decisionSplitter);
+    tabs->addTab(decisionsPage, QString());
+    connect(decisionTicket, &QLineEdit::editingFinished, this, &MainWindow::applyDecisionFilter);
+    connect(decisionOutcome, &QComboBox::currentIndexChanged, this, &MainWindow::applyDecisionFilter);
+    connect(decisionsView->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            &MainWindow::onDecisionSelected);
+    connect(worker, &CacheWorker::decisionReady, this, &MainWindow::onDecisionReady);
+
+    // Receivers and their actions.
+    receivers = new ReceiversModel(this);
+    receiversPanel = new ReceiversView(receivers);
+    receiversPanel->setObjectName(QStringLiteral("receiversView"));
+    receiversPanel->setOperatorRole(false, tr("Not connected yet."));
+    tabs->addTab(receiversPanel, QString());
+    connect(receiversPanel, &ReceiversView::resyncRequested, this, [this](const QString &receiver, qint64 height) {
+        runCommand(QStringLiteral("resync_receiver"), {{QStringLiteral("type"), QStringLiteral("resync_receiver")},
+                                                       {QStringLiteral("receiver"), receiver},
+                                                       {QStringLiteral("from_height"), height}});
+    });
+    connect(receiversPanel, &ReceiversView::retryDeliveriesRequested, this, [this] {
+        runCommand(QStringLiteral("retry_deliveries"), {{QStringLiteral("type"), QStringLiteral("retry_deliveries")}});
+    });
+    connect(receiversPanel, &ReceiversView::retryUndeterminedRequested, this, [this](const QString &digest) {
+        runCommand(QStringLiteral("retry_undetermined"),
+                   {{QStringLiteral("type"), QStringLiteral("retry_undetermined")}, {QStringLiteral("digest"), digest}});
+    });
+
+    // Alerts, persisted with their trail in the cache.
+    alerts = new AlertsModel(this);
+    alertsPanel = new AlertsView(alerts);
+    tabs->addTab(alertsPanel, QString());
+    connect(worker, &CacheWorker::alertRaised, this, [this](const AlertRow &row) { alerts->raise(row); });
+    connect(worker, &CacheWorker::alertsReady, this,
+            [this](quint64, const QList<AlertRow> &rows) { alerts->setAlerts(rows); });
+    connect(alertsPanel, &AlertsView::acknowledged, this,
+            [this](const QString &kind, const QString &subject, const QString &who, const QString &note, qint64) {
+                const int row = alerts->rowOf(kind, subject);
+                const AlertsModel::Alert *alert = row >= 0 ? alerts->alertAt(row) : nullptr;
+                if (!alert || alert->id <= 0)
+                    return;
+                CacheWorker *worker = cache->worker();
+                const qint64 id = alert->id;
+                QMetaObject::invokeMethod(worker, [worker, id, who, note] { worker->acknowledgeAlert(id, who, note); });
+            });
+    connect(alertsPanel, &AlertsView::badgeChanged, this, [this](const QString &text) {
+        alertBadge->setText(text);
+        tabs->setTabText(3, tr("Alerts") + (text.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(text)));
+    });
+
+    // Connections.
+    nodes = new NodesModel(this);
+    nodes->setStaleAfterSeconds(settings.value(ConsoleSettings::StaleAfterSeconds));
+    nodesView = new QTableView;
+    nodesView->setObjectName(QStringLiteral("nodesView"));
+    nodesView->setModel(nodes);
+    nodesView->verticalHeader()->hide();
+    nodesView->horizontalHeader()->setStretchLastSection(true);
+    nodesView->setColumnWidth(NodesModel::Tls,
+                              fontMetrics().horizontalAdvance(QStringLiteral("TLS 1.3, TLS_AES_256_GCM_SHA384")) + 16);
+    nodesView->setWordWrap(false);
+    tabs->addTab(nodesView, QString());
+
+    // The vote histograms, docked.
+    auto *dock = new QDockWidget(this);
+    dock->setObjectName(QStringLiteral("histogramDock"));
+    auto *dockBody = new QWidget;
+    auto *dockLayout = new QVBoxLayout(dockBody);
+    histogramSource = new QLabel;
+    histogramSource->setWordWrap(true);
+    histogram = new VoteHistogramWidget;
+    histogram->setObjectName(QStringLiteral("ticketHistogram"));
+    aggregate = new VoteHistogramWidget;
+    aggregate->setObjectName(QStringLiteral("aggregateHistogram"));
+    dockLayout->addWidget(histogramSource);
+    dockLayout->addWidget(histogram, 1);
+    dockLayout->addWidget(aggregate, 1);
+    dock->setWidget(dockBody);
+    addDockWidget(Qt::RightDockWidgetArea, dock);
+
+    freshness = new QLabel;
+    alertBadge = new QLabel;
+    statusBar()->addWidget(freshness, 1);
+    statusBar()->addPermanentWidget(alertBadge);
+
+    connect(reportExporter, &ReportExporter::failed, this, [this](const QString &error) {
+        statusBar()->showMessage(tr("Export failed: %1").arg(error), 15000);
+    });
+}
+
+void MainWindow::buildMenus()
+{
+    auto add = [this](const QString &key, QMenu *menu, const QKeySequence &shortcut, auto slot) {
+        auto *action = new QAction(this);
+        action->setShortcut(shortcut);
+        connect(action, &QAction::triggered, this, slot);
+        menu->addAction(action);
+        actions.insert(key, action);
+        return action;
+    };
+    QMenu *file = menuBar()->addMenu(QString());
+    file->setObjectName(QStringLiteral("fileMenu"));
+    add(QStringLiteral("export"), file, QKeySequence(Qt::CTRL | Qt::Key_E), &MainWindow::exportReport);
+    file->addSeparator();
+    add(QStringLiteral("quit"), file, QKeySequence::Quit, &QWidget::close);
+    QMenu *view = menuBar()->addMenu(QString());
+    view->setObjectName(QStringLiteral("viewMenu"));
+    for (int i = 0; i < 5; ++i)
+        add(QStringLiteral("tab%1").arg(i), view, QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_1 + i)),
+            [this, i] { tabs->setCurrentIndex(i); });
+    view->addSeparator();
+    add(QStringLiteral("pause"), view, QKeySequence(Qt::CTRL | Qt::Key_P), [this] { feedPause->toggle(); });
+    add(QStringLiteral("filter"), view, QKeySequence::Find, [this] {
+        tabs->setCurrentIndex(0);
+        feedTicket->setFocus();
+    });
+    QMenu *language = view->addMenu(QString());
+    language->setObjectName(QStringLiteral("languageMenu"));
+    add(QStringLiteral("english"), language, QKeySequence(), [this] { setLanguage(QStringLiteral("en")); });
+    add(QStringLiteral("chinese"), language, QKeySequence(), [this] { setLanguage(QStringLiteral("zh_CN")); });
+    QMenu *help = menuBar()->addMenu(QString());
+    help->setObjectName(QStringLiteral("helpMenu"));
+    add(QStringLiteral("about"), help, QKeySequence::HelpContents, [this] {
+        QMessageBox::about(this, tr("About ticketsync console"),
+                           tr("<p><b>ticketsync console</b> %1</p><p>Operations console for ticket write-off "
+                              "confirmation across the consortium.</p>")
+                               .arg(QApplication::applicationVersion()));
+    });
+    auto *toolbar = addToolBar(QString());
+    toolbar->setObjectName(QStringLiteral("mainToolbar"));
+    toolbar->addAction(actions.value(QStringLiteral("export")));
+    toolbar->addAction(actions.value(QStringLiteral("pause")));
+}
+
+void MainWindow::retranslateUi()
+{
+    setWindowTitle(tr("ticketsync console — ticket write-off confirmation"));
+    tabs->setTabText(0, tr("Live feed"));
+    tabs->setTabText(1, tr("Quorum decisions"));
+    tabs->setTabText(2, tr("Receivers"));
+    tabs->setTabText(3, tr("Alerts"));
+    tabs->setTabText(4, tr("Nodes"));
+    feedTicket->setPlaceholderText(tr("Ticket id"));
+    feedBranch->setPlaceholderText(tr("Branch"));
+    feedTarget->setPlaceholderText(tr("Target"));
+    const int state = feedState->currentIndex();
+    feedState->blockSignals(true);
+    feedState->clear();
+    feedState->addItem(tr("Any state"), -1);
+    feedState->addItem(tr("Issued"), 0);
+    for (int code = 1; code <= 6; ++code)
+        feedState->addItem(FeedModel::stateLabel(code), code);
+    feedState->setCurrentIndex(qMax(0, state));
+    feedState->blockSignals(false);
+    const int period = feedPeriod->currentIndex();
+    feedPeriod->blockSignals(true);
+    feedPeriod->clear();
+    feedPeriod->addItem(tr("All time"));
+    feedPeriod->addItem(tr("Last 5 minutes"));
+    feedPeriod->addItem(tr("Last hour"));
+    feedPeriod->addItem(tr("Last 24 hours"));
+    feedPeriod->setCurrentIndex(qMax(0, period));
+    feedPeriod->blockSignals(false);
+    feedPause->setText(tr("Pause"));
+    feedFollow->setText(tr("Follow newest"));
+    decisionTicket->setPlaceholderText(tr("Ticket id"));
+    const int outcome = decisionOutcome->currentIndex();
+    decisionOutcome->blockSignals(true);
+    decisionOutcome->clear();
+    decisionOutcome->addItem(tr("Any outcome"), QString());
+    decisionOutcome->addItem(tr("Decided"), QStringLiteral("DECIDED"));
+    decisionOutcome->addItem(tr("Undetermined"), QStringLiteral("UNDETERMINED"));
+    decisionOutcome->setCurrentIndex(qMax(0, outcome));
+    decisionOutcome->blockSignals(false);
+    if (auto *dock = findChild<QDockWidget *>(QStringLiteral("histogramDock")))
+        dock->setWindowTitle(tr("Vote histogram"));
+    menuBar()->findChild<QMenu *>(QStringLiteral("fileMenu"))->setTitle(tr("&File"));
+    menuBar()->findChild<QMenu *>(QStringLiteral("viewMenu"))->setTitle(tr("&View"));
+    menuBar()->findChild<QMenu *>(QStringLiteral("languageMenu"))->setTitle(tr("&Language"));
+    menuBar()->findChild<QMenu *>(QStringLiteral("helpMenu"))->setTitle(tr("&Help"));
+    actions.value(QStringLiteral("export"))->setText(tr("&Export audit report…"));
+    actions.value(QStringLiteral("quit"))->setText(tr("&Quit"));
+    const QStringList tabNames = {tr("Live feed"), tr("Quorum decisions"), tr("Receivers"), tr("Alerts"), tr("Nodes")};
+    for (int i = 0; i < tabNames.size(); ++i)
+        actions.value(QStringLiteral("tab%1").arg(i))->setText(tr("Show %1").arg(tabNames.at(i)));
+    actions.value(QStringLiteral("pause"))->setText(tr("&Pause the live feed"));
+    actions.value(QStringLiteral("filter"))->setText(tr("&Filter by ticket"));
+    actions.value(QStringLiteral("english"))->setText(QStringLiteral("English"));
+    actions.value(QStringLiteral("chinese"))->setText(QStringLiteral("简体中文"));
+    actions.value(QStringLiteral("about"))->setText(tr("&About"));
+    findChild<QToolBar *>(QStringLiteral("mainToolbar"))->setWindowTitle(tr("Main toolbar"));
+    // Headers come from the models' tr() at paint time; tell the views to ask again.
+    for (QAbstractItemModel *model : {static_cast<QAbstractItemModel *>(feed), static_cast<QAbstractItemModel *>(decisions),
+                                      static_cast<QAbstractItemModel *>(nodes)}) {
+        if (model && model->columnCount() > 0)
+            Q_EMIT model->headerDataChanged(Qt::Horizontal, 0, model->columnCount() - 1);
+    }
+    updateFreshness();
+}
+
+void MainWindow::changeEvent(QEvent *event)
+{
+    if (event->type() == QEvent::LanguageChange)
+        retranslateUi();
+    QMainWindow::changeEvent(event);
+}
+
+void MainWindow::setLanguage(const QString &language)
+{
+    if (translator) {
+        QCoreApplication::removeTranslator(translator);
+        QCoreApplication::removeTranslator(qtTranslator);
+        delete translator;
+        delete qtTranslator;
+        translator = qtTranslator = nullptr;
+    }
+    if (language != QLatin1String("en")) {
+        translator = new QTranslator(this);
+        qtTranslator = new QTranslator(this);
+        if (translator->load(QStringLiteral(":/i18n/ticketsync_console_%1.qm").arg(language)))
+            QCoreApplication::installTranslator(translator);
+        else
+            qCWarning(lcConsole) << "no translation for" << language;
+        if (qtTranslator->load(QStringLiteral("qtbase_%1").arg(language),
+                               QLibraryInfo::path(QLibraryInfo::TranslationsPath)))
+            QCoreApplication::installTranslator(qtTranslator);
+    }
+    settings.setValue(ConsoleSettings::Language, language);
+    // Installing or removing a translator sends LanguageChange to every widget.
+    if (!translator)
+        retranslateUi();
+}
+
+void MainWindow::restoreLayout()
+{
+    resize(1280, 800);
+    restoreGeometry(settings.value(ConsoleSettings::Geometry));
+    restoreState(settings.value(ConsoleSettings::WindowState));
+    decisionSplitter->restoreState(settings.value(ConsoleSettings::DecisionsSplitter));
+    tabs->setCurrentIndex(settings.value(ConsoleSettings::CurrentTab));
+}
+
+void MainWindow::closeEvent(QCloseEvent *event)
+{
+    settings.setValue(ConsoleSettings::Geometry, saveGeometry());
+    settings.setValue(ConsoleSettings::WindowState, saveState());
+    settings.setValue(ConsoleSettings::DecisionsSplitter, decisionSplitter->saveState());
+    settings.setValue(ConsoleSettings::CurrentTab, tabs->currentIndex());
+    settings.sync();
+    QMainWindow::closeEvent(event);
+}
+
+// ---------------------------------------------------------------------------------------
+// Cache and session
+
+void MainWindow::openCache()
+{
+    CacheWorker *worker = cache->worker();
+    connect(worker, &CacheWorker::opened, this, &MainWindow::onCacheOpened);
+    connect(worker, &CacheWorker::failed, this, [this](const QString &error) {
+        statusBar()->showMessage(tr("History cache: %1").arg(error), 15000);
+    });
+    cache->start();
+}
+
+void MainWindow::onCacheOpened(bool ok, const QString &message, const QHash<QString, qint64> &cursors)
+{
+    cacheIsOpen = ok;
+    if (!ok) {
+        QMessageBox::warning(this, tr("History cache"),
+                             tr("The history cache %1 could not be opened: %2\nThe console runs without it.")
+                                 .arg(cacheFile, message));
+    } else {
+        CacheWorker *worker = cache->worker();
+        QMetaObject::invokeMethod(worker, [worker] { worker->requestAlerts(CacheWorker::nextRequestId()); });
+        feed->reload();
+        decisions->reload();
+    }
+    Q_EMIT cacheOpened(ok, message);
+    if (pendingProfile) {
+        const SessionProfile profile = *std::exchange(pendingProfile, std::nullopt);
+        QString error;
+        if (!consoleSession->start(profile, cursors.value(profile.eventSource) + 1, &error))
+            QMessageBox::critical(this, tr("Connect"), error);
+    }
+}
+
+bool MainWindow::connectTo(const SessionProfile &profile, QString *error)
+{
+    pendingProfile = profile;
+    loadMembership();
+    if (cacheIsOpen) {
+        // Resume from what the cache holds; ask the worker for the cursors first.
+        CacheWorker *worker = cache->worker();
+        const quint64 request = CacheWorker::nextRequestId();
+        auto once = std::make_shared<QMetaObject::Connection>();
+        *once = connect(worker, &CacheWorker::cursorsReady, this,
+                        [this, request, once](quint64 id, const QHash<QString, qint64> &cursors) {
+                            if (id != request)
+                                return;
+                            disconnect(*once);
+                            onCacheOpened(true, QString(), cursors);
+                        });
+        QMetaObject::invokeMethod(worker, [worker, request] { worker->requestCursors(request); });
+    }
+    Q_UNUSED(error);
+    return true;
+}
+
+void MainWindow::loadMembership()
+{
+    if (!pendingProfile || pendingProfile->membershipPath.isEmpty())
+        return;
+    QString error;
+    if (std::optional<Membership> loaded = Membership::load(pendingProfile->membershipPath, &error)) {
+        tallyTracker->setMembershipQuorum(loaded->targetCount(), loaded->quorum());
+        membership = std::make_shared<const Membership>(std::move(*loaded));
+    } else {
+        statusBar()->showMessage(error, 15000);
+    }
+}
+
+void MainWindow::onEvents(const QString &nodeId, const QList<QJsonObject> &events)
+{
+    CacheWorker *worker = cache->worker();
+    QMetaObject::invokeMethod(worker, [worker, nodeId, events] { worker->ingest(nodeId, events); });
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    for (const QJsonObject &event : events) {
+        tallyTracker->applyEvent(event, nodeId);
+        if (event.value(u"kind").toString() == QLatin1String("receiver_status"))
+            receivers->applyStatus(nodeId, event, now);
+    }
+}
+
+void MainWindow::onLink(const NodeLinkState &state)
+{
+    nodes->update(state);
+    if (state.nodeId != consoleSession->profile().eventSource)
+        return;
+    if (state.connected) {
+        alertsPanel->setUser(state.client);
+        const bool isOperator = state.role == QLatin1String("operator");
+        receiversPanel->setOperatorRole(
+            isOperator, isOperator ? QString()
+                                   : tr("Your certificate gives the role '%1' on %2; only operators may act.")
+                                         .arg(state.role, state.nodeId));
+        // A fresh picture of the receivers whenever the link comes up.
+        if (!receivers->rowCount()) {
+            consoleSession->request(state.nodeId, {{QStringLiteral("type"), QStringLiteral("receivers")}},
+                                    [this, node = state.nodeId](const QJsonObject &reply) {
+                                        if (reply.value(u"type").toString() == QLatin1String("receivers"))
+                                            receivers->setReceivers(node, reply.value(u"receivers").toArray(),
+                                                                    QDateTime::currentMSecsSinceEpoch());
+                                    });
+        }
+    } else {
+        receiversPanel->setOperatorRole(false, tr("Not connected to %1: %2").arg(state.nodeId, state.lastError));
+    }
+}
+
+void MainWindow::runCommand(const QString &command, const QJsonObject &request)
+{
+    receiversPanel->showCommandProgress(command, tr("Sent to %1…").arg(consoleSession->profile().eventSource));
+    consoleSession->request(consoleSession->profile().eventSource, request, [this, command](const QJsonObject &reply) {
+        const bool ok = reply.value(u"type").toString() == QLatin1String("command_result");
+        const QString text = ok ? reply.value(u"outcome").toString() : reply.value(u"error").toString();
+        receiversPanel->showCommandOutcome(command, ok, text);
+        Q_EMIT commandFinished(command, ok, text);
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Views
+
+void MainWindow::applyFeedFilter()
+{
+    FeedFilter filter;
+    filter.ticket = feedTicket->text().trimmed();
+    filter.branch = feedBranch->text().trimmed();
+    filter.target = feedTarget->text().trimmed();
+    filter.state = feedState->currentData().toInt();
+    const int minutes = kPeriods[qBound(0, feedPeriod->currentIndex(), int(std::size(kPeriods)) - 1)];
+    if (minutes > 0)
+        filter.fromMs = QDateTime::currentMSecsSinceEpoch() - qint64(minutes) * 60000;
+    if (filter != feed->filter())
+        feed->setFilter(filter);
+}
+
+void MainWindow::applyDecisionFilter()
+{
+    DecisionFilter filter;
+    filter.ticket = decisionTicket->text().trimmed();
+    filter.outcome = decisionOutcome->currentData().toString();
+    if (filter != decisions->filter())
+        decisions->setFilter(filter);
+}
+
+void MainWindow::showTicketTally(const QString &digestHex)
+{
+    const TicketTally tally = tallyTracker->tally(digestHex);
+    if (!tally.isValid())
+        return;
+    histogram->setTally(tally);
+    histogramSource->setText(tr("Ticket %1 version %2 via %3 — from %4")
+                                 .arg(tally.ticket)
+                                 .arg(tally.version)
+                                 .arg(tally.branch, tally.sourceNode));
+}
+
+void MainWindow::onDecisionSelected()
+{
+    const QModelIndex current = decisionsView->currentIndex();
+    const QByteArray digest = current.data(DecisionsModel::DigestRole).toByteArray();
+    if (digest.isEmpty())
+        return;
+    followedDigest = hexDigest(digest);
+    showTicketTally(followedDigest);
+    if (current.data(DecisionsModel::OutcomeRole).toString() == QLatin1String("UNDETERMINED"))
+        receiversPanel->setSelectedUndetermined(followedDigest);
+    decisionRequest = CacheWorker::nextRequestId();
+    CacheWorker *worker = cache->worker();
+    QMetaObject::invokeMethod(worker,
+                              [worker, request = decisionRequest, digest] { worker->requestDecision(request, digest); });
+}
+
+void MainWindow::onDecisionReady(quint64 requestId, const DecisionRow &row, const QList<ConfirmationRow> &confirmations,
+                                 bool found)
+{
+    if (requestId != decisionRequest || !found)
+        return;
+    QJsonObject summary{{QStringLiteral("write_off_digest"), hexDigest(row.digest)},
+                        {QStringLiteral("ticket"), row.ticket},
+                        {QStringLiteral("version"), row.version},
+                        {QStringLiteral("branch"), row.branch},
+                        {QStringLiteral("amount_minor"), row.amountMinor},
+                        {QStringLiteral("currency"), row.currency},
+                        {QStringLiteral("outcome"), row.outcome},
+                        {QStringLiteral("state"), row.state ? stateName(quint16(row.state)) : QString()},
+                        {QStringLiteral("histogram"), row.histogram},
+                        {QStringLiteral("n"), row.n},
+                        {QStringLiteral("q"), row.q},
+                        {QStringLiteral("missing"), row.missing},
+                        {QStringLiteral("equivocating"), row.equivocating},
+                        {QStringLiteral("latency_ms"), row.latencyMs},
+                        {QStringLiteral("decided_at_ms"), row.decidedAtMs},
+                        {QStringLiteral("height"), row.height},
+                        {QStringLiteral("node"), row.node}};
+    QList<QByteArray> signedConfirmations;
+    for (const ConfirmationRow &confirmation : confirmations)
+        signedConfirmations.append(confirmation.confirmation);
+    if (!tallyTracker->contains(hexDigest(row.digest))) {
+        // Older than what the tracker keeps: draw the histogram from the cached outcome.
+        TicketTally tally;
+        tally.digest = hexDigest(row.digest);
+        tally.ticket = row.ticket;
+        tally.version = int(row.version);
+        tally.branch = row.branch;
+        tally.n = row.n;
+        tally.q = row.q;
+        for (auto it = row.histogram.constBegin(); it != row.histogram.constEnd(); ++it)
+            tally.counts.insert(it.key(), it.value().toInt());
+        for (const ConfirmationRow &confirmation : confirmations) {
+            if (confirmation.verdict == QLatin1String("equivocation"))
+                tally.equivocating.append(confirmation.target);
+            else if (confirmation.verdict == QLatin1String("bad-signature"))
+                tally.badSignature.append(confirmation.target);
+        }
+        tally.nonVoters = row.missing;
+        tally.outcome = row.outcome;
+        tally.decidedState = row.state ? stateName(quint16(row.state)) : QString();
+        tally.decidedAtMs = row.decidedAtMs;
+        tally.latencyMs = row.latencyMs;
+        tally.sourceNode = row.node + tr(" (history cache)");
+        histogram->setTally(tally);
+        histogramSource->setText(tr("Ticket %1 version %2 via %3 — from %4")
+                                     .arg(tally.ticket)
+                                     .arg(tally.version)
+                                     .arg(tally.branch, tally.sourceNode));
+    }
+    detail->showDecision(summary, row.certificate, signedConfirmations, membership);
+    if (!row.certificate.isEmpty() || row.node.isEmpty())
+        return;
+    // The certificate is not cached yet: fetch it from the node, keep it, and show it.
+    const QByteArray digest = row.digest;
+    consoleSession->request(
+        row.node, {{QStringLiteral("type"), QStringLiteral("decision")}, {QStringLiteral("digest"), hexDigest(digest)}},
+        [this, digest, summary, signedConfirmations](const QJsonObject &reply) {
+            if (reply.value(u"type").toString() != QLatin1String("decision"))
+                return;
+            const QByteArray certificate = QByteArray::fromBase64(reply.value(u"decision").toString().toLatin1());
+            CacheWorker *worker = cache->worker();
+            QMetaObject::invokeMethod(worker, [worker, digest, certificate] { worker->setCertificate(digest, certificate); });
+            if (detail->currentDigest() == hexDigest(digest)) {
+                QJsonObject withHeight = summary;
+                withHeight.insert(QStringLiteral("height"), reply.value(u"height"));
+                detail->showDecision(withHeight, certificate, signedConfirmations, membership);
+            }
+        });
+}
+
+void MainWindow::updateFreshness()
+{
+    if (!freshness)
+        return;
+    const QString source = consoleSession->profile().eventSource;
+    if (source.isEmpty()) {
+        freshness->setText(cacheIsOpen ? tr("Offline: browsing the history cache %1").arg(cacheFile)
+                                       : tr("Opening the history cache…"));
+        return;
+    }
+    const NodeLinkState state = consoleSession->link(source);
+    const qint64 age = state.lastContactMs ? QDateTime::currentMSecsSinceEpoch() - state.lastContactMs : -1;
+    const QString when = age < 0 ? tr("nothing yet") : tr("%1 ago").arg(NodesModel::age(age));
+    freshness->setText(state.connected ? tr("Live from %1 (%2), last event #%3, %4")
+                                             .arg(source, state.tls)
+                                             .arg(state.lastSeq)
+                                             .arg(when)
+                                       : tr("Disconnected from %1: %2 — showing cached data, last heard %3")
+                                             .arg(source, state.lastError, when));
+    const qint64 staleMs = qint64(settings.value(ConsoleSettings::StaleAfterSeconds)) * 1000;
+    if (cacheIsOpen && state.lastContactMs && age > staleMs) {
+        CacheWorker *worker = cache->worker();
+        const QString detailText = tr("no data from %1 for %2").arg(source, NodesModel::age(age));
+        QMetaObject::invokeMethod(worker, [worker, source, detailText] {
+            worker->raiseAlert(QStringLiteral("stale_data"), source, detailText);
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Audit export
+
+void MainWindow::startExport(int format, const QString &path, qint64 fromMs, qint64 toMs, const QString &outcome)
+{
+    ReportRequest request;
+    request.cachePath = cacheFile;
+    request.outputPath = path;
+    request.format = ReportRequest::Format(format);
+    request.fromMs = fromMs;
+    request.toMs = toMs;
+    request.outcome = outcome;
+    request.operatorName = consoleSession->link(consoleSession->profile().eventSource).role;
+    request.membershipPath = consoleSession->profile().membershipPath;
+    // Make sure what arrived is in the file before another connection reads it.
+    CacheWorker *worker = cache->worker();
+    QMetaObject::invokeMethod(worker, [worker] { worker->flush(); }, Qt::BlockingQueuedConnection);
+    if (!reportExporter->start(request))
+        statusBar()->showMessage(tr("An export is already running."), 5000);
+}
+
+void MainWindow::exportReport()
+{
+    QDialog dialog(this);
+    dialog.setWindowTitle(tr("Export audit report"));
+    auto *form = new QFormLayout(&dialog);
+    auto *format = new QComboBox;
+    format->addItem(tr("CSV (RFC 4180)"), int(ReportRequest::Format::Csv));
+    format->addItem(tr("PDF summary"), int(ReportRequest::Format::Pdf));
+    format->addItem(tr("JSON bundle with signatures"), int(ReportRequest::Format::JsonBundle));
+    auto *from = new QDateTimeEdit(QDateTime::currentDateTime().addDays(-1));
+    auto *to = new QDateTimeEdit(QDateTime::currentDateTime().addSecs(60));
+    from->setCalendarPopup(true);
+    to->setCalendarPopup(true);
+    auto *outcome = new QComboBox;
+    outcome->addItem(tr("Any outcome"), QString());
+    outcome->addItem(tr("Decided"), QStringLiteral("DECIDED"));
+    outcome->addItem(tr("Undetermined"), QStringLiteral("UNDETERMINED"));
+    form->addRow(tr("Format"), format);
+    form->addRow(tr("From"), from);
+    form->addRow(tr("To"), to);
+    form->addRow(tr("Outcome"), outcome);
+    auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+    form->addRow(buttons);
+    connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    if (dialog.exec() != QDialog::Accepted)
+        return;
+    static const char *const kSuffixes[] = {"csv", "pdf", "json"};
+    const int chosen = format->currentData().toInt();
+    const QString dir = settings.value(ConsoleSettings::LastExportDir).isEmpty()
+                            ? QDir::homePath()
+                            : settings.value(ConsoleSettings::LastExportDir);
+    const QString path = QFileDialog::getSaveFileName(
+        this, tr("Save audit report"),
+        QDir(dir).filePath(QStringLiteral("ticketsync-audit-%1.%2")
+                               .arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmm")),
+                                    QLatin1String(kSuffixes[chosen]))));
+    if (path.isEmpty())
+        return;
+    settings.setValue(ConsoleSettings::LastExportDir, QFileInfo(path).absolutePath());
+    auto *progress = new QProgressDialog(tr("Exporting…"), tr("Cancel"), 0, 1000, this);
+    progress->setWindowModality(Qt::WindowModal);
+    progress->setAttribute(Qt::WA_DeleteOnClose);
+    connect(reportExporter, &ReportExporter::progress, progress, &QProgressDialog::setValue);
+    connect(progress, &QProgressDialog::canceled, reportExporter, &ReportExporter::cancel);
+    connect(reportExporter, &ReportExporter::finished, progress,
+            [this, progress](bool ok, const QString &written, const QString &summary) {
+                progress->close();
+                if (ok)
+                    statusBar()->showMessage(tr("Wrote %1: %2").arg(written, summary), 15000);
+            });
+    progress->show();
+    startExport(chosen, path, from->dateTime().toMSecsSinceEpoch(), to->dateTime().toMSecsSinceEpoch(),
+                outcome->currentData().toString());
+}
+
+} // namespace ticketsync

@@ -1,0 +1,146 @@
+#pragma once
+
+#include "ConsoleSession.h"
+#include "ConsoleSettings.h"
+
+#include <QMainWindow>
+#include <QPointer>
+#include <memory>
+
+class QAction;
+class QCheckBox;
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QSplitter;
+class QTabWidget;
+class QTableView;
+class QTranslator;
+
+namespace ticketsync {
+
+class AlertsModel;
+class AlertsView;
+class CacheThread;
+class DecisionDetailPane;
+class DecisionsModel;
+class FeedModel;
+class Membership;
+class NodesModel;
+class ReceiversModel;
+class ReceiversView;
+class ReportExporter;
+class TallyTracker;
+class VoteHistogramWidget;
+struct AlertRow;
+struct ConfirmationRow;
+struct DecisionRow;
+
+// The operations console: the live feed, vote histograms, quorum decisions, receivers,
+// alerts and node connections. It owns the cache worker (SQLite on its own thread) and the
+// session (the nodes, on the network thread); the GUI thread only moves batches between them
+// and paints.
+class MainWindow : public QMainWindow
+{
+    Q_OBJECT
+
+public:
+    explicit MainWindow(ConsoleSettings &settings, QWidget *parent = nullptr);
+    ~MainWindow() override;
+
+    // Opens the cache, then connects with the profile once it has the last stored sequence
+    // number. False with a message if the identity cannot be loaded.
+    bool connectTo(const SessionProfile &profile, QString *error);
+
+    // For tests and the language menu.
+    void setLanguage(const QString &language);
+    ConsoleSession &session() { return *consoleSession; }
+    TallyTracker &tallies() { return *tallyTracker; }
+    FeedModel *feedModel() const { return feed; }
+    DecisionsModel *decisionsModel() const { return decisions; }
+    ReceiversModel *receiversModel() const { return receivers; }
+    ReceiversView *receiversView() const { return receiversPanel; }
+    AlertsModel *alertsModel() const { return alerts; }
+    VoteHistogramWidget *ticketHistogram() const { return histogram; }
+    DecisionDetailPane *decisionDetail() const { return detail; }
+    QString cachePath() const { return cacheFile; }
+    bool cacheReady() const { return cacheIsOpen; }
+    // Starts an export without the dialog (tests); the exporter's signals report the outcome.
+    ReportExporter *exporter() const { return reportExporter; }
+    void startExport(int format, const QString &path, qint64 fromMs, qint64 toMs, const QString &outcome);
+
+Q_SIGNALS:
+    void cacheOpened(bool ok, const QString &message);
+    void commandFinished(const QString &command, bool ok, const QString &text);
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
+    void changeEvent(QEvent *event) override;
+
+private:
+    void buildUi();
+    void buildMenus();
+    void retranslateUi();
+    void restoreLayout();
+    void openCache();
+    void onCacheOpened(bool ok, const QString &message, const QHash<QString, qint64> &cursors);
+    void onEvents(const QString &nodeId, const QList<QJsonObject> &events);
+    void onLink(const NodeLinkState &state);
+    void onDecisionSelected();
+    void onDecisionReady(quint64 requestId, const DecisionRow &row, const QList<ConfirmationRow> &confirmations,
+                         bool found);
+    void showTicketTally(const QString &digestHex);
+    void runCommand(const QString &command, const QJsonObject &request);
+    void applyFeedFilter();
+    void applyDecisionFilter();
+    void exportReport();
+    void updateFreshness();
+    void loadMembership();
+
+    ConsoleSettings &settings;
+    QString cacheFile;
+    bool cacheIsOpen = false;
+    std::optional<SessionProfile> pendingProfile;
+    CacheThread *cache = nullptr;
+    ConsoleSession *consoleSession = nullptr;
+    TallyTracker *tallyTracker = nullptr;
+    std::shared_ptr<const Membership> membership;
+    QTranslator *translator = nullptr;
+    QTranslator *qtTranslator = nullptr;
+
+    // views and models
+    QTabWidget *tabs = nullptr;
+    FeedModel *feed = nullptr;
+    QTableView *feedView = nullptr;
+    QLineEdit *feedTicket = nullptr;
+    QLineEdit *feedBranch = nullptr;
+    QLineEdit *feedTarget = nullptr;
+    QComboBox *feedState = nullptr;
+    QComboBox *feedPeriod = nullptr;
+    QCheckBox *feedPause = nullptr;
+    QCheckBox *feedFollow = nullptr;
+    DecisionsModel *decisions = nullptr;
+    QTableView *decisionsView = nullptr;
+    QComboBox *decisionOutcome = nullptr;
+    QLineEdit *decisionTicket = nullptr;
+    QSplitter *decisionSplitter = nullptr;
+    DecisionDetailPane *detail = nullptr;
+    ReceiversModel *receivers = nullptr;
+    ReceiversView *receiversPanel = nullptr;
+    AlertsModel *alerts = nullptr;
+    AlertsView *alertsPanel = nullptr;
+    NodesModel *nodes = nullptr;
+    QTableView *nodesView = nullptr;
+    VoteHistogramWidget *histogram = nullptr;
+    VoteHistogramWidget *aggregate = nullptr;
+    QLabel *histogramSource = nullptr;
+    QLabel *freshness = nullptr;
+    QLabel *alertBadge = nullptr;
+    ReportExporter *reportExporter = nullptr;
+    QString followedDigest; // the histogram follows the newest write-off unless one is selected
+    quint64 decisionRequest = 0;
+    QHash<QString, QAction *> actions;
+    QTimer *freshnessTimer = nullptr;
+};
+
+} // namespace ticketsync
