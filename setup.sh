@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian 12 machine: installs what is missing, configures,
 # builds, then either runs the main job or every test.
-#   ./setup.sh run    the main job: a live local consortium (10 node processes) with a workload
+#   ./setup.sh run    the main job: a live local consortium (10 node processes) with a workload,
+#                     and the operations console connected to it (headless without a display)
 #   ./setup.sh test   the format check and every test under ctest
 set -euo pipefail
 
@@ -54,7 +55,13 @@ case "$action" in
 run)
     install_missing
     configure_and_build
-    exec "$build/app/ticketsync" devnet --dir "$here/devnet" "$@"
+    if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+        echo "setup: no display found (DISPLAY and WAYLAND_DISPLAY are unset): running the network headless."
+        echo "setup: open the console elsewhere with: $build/app/ticketsync-console --devnet $here/devnet"
+        exec "$build/app/ticketsync" devnet --dir "$here/devnet" "$@"
+    fi
+    # Closing the console stops the network too.
+    exec "$build/app/ticketsync" devnet --dir "$here/devnet" --console "$@"
     ;;
 test)
     install_missing

@@ -158,8 +158,12 @@ int DevnetRun::main(const QStringList &arguments, bool json)
     const QCommandLineOption jsonOption(
         QStringLiteral("json"), QStringLiteral("Print the final summary as JSON on stdout (progress goes "
                                                "to stderr)."));
-    parser.addOptions(
-        {dirOption, rateOption, durationOption, portOption, outageOption, noWorkloadOption, jsonOption});
+    const QCommandLineOption consoleOption(
+        QStringLiteral("console"),
+        QStringLiteral("Open the operations console (ticketsync-console) on the devnet as its operator; "
+                       "closing it stops the run."));
+    parser.addOptions({dirOption, rateOption, durationOption, portOption, outageOption, noWorkloadOption,
+                       jsonOption, consoleOption});
 
     auto helpText = [&parser] {
         // The parser names the program after argv[0]; this is a subcommand.
@@ -182,6 +186,7 @@ int DevnetRun::main(const QStringList &arguments, bool json)
             QStringLiteral("unexpected argument '%1'").arg(parser.positionalArguments().first()));
 
     Options options;
+    options.console = parser.isSet(consoleOption);
     options.dir = parser.value(dirOption);
     if (options.dir.isEmpty())
         return usageError(QStringLiteral("--dir must not be empty"));
@@ -275,6 +280,8 @@ int DevnetRun::exec()
                 warn(QStringLiteral("--receiver-outage: there is no %1 in this devnet").arg(outageReceiver));
             }
         }
+        if (options.console)
+            startConsole();
         if (options.durationSeconds > 0)
             QTimer::singleShot(options.durationSeconds * 1000, this, [this] {
                 requestStop(QStringLiteral("--duration %1 s elapsed").arg(options.durationSeconds));
@@ -528,6 +535,33 @@ bool DevnetRun::startAll()
     return allUp;
 }
 
+void DevnetRun::startConsole()
+{
+    QString program = qEnvironmentVariable("TICKETSYNC_CONSOLE");
+    if (program.isEmpty())
+        program = QCoreApplication::applicationDirPath() + QStringLiteral("/ticketsync-console");
+    consoleProcess = new QProcess(this);
+    consoleProcess->setProgram(program);
+    consoleProcess->setArguments({QStringLiteral("--devnet"), QFileInfo(options.dir).absoluteFilePath()});
+    consoleProcess->setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    consoleProcess->setStandardOutputFile(QProcess::nullDevice());
+    connect(consoleProcess, &QProcess::errorOccurred, this, [this, program](QProcess::ProcessError error) {
+        if (error == QProcess::FailedToStart)
+            warn(QStringLiteral("cannot start the console %1: %2; the network keeps running headless")
+                     .arg(program, consoleProcess->errorString()));
+    });
+    connect(consoleProcess, &QProcess::finished, this, [this](int exitCode, QProcess::ExitStatus status) {
+        if (status == QProcess::NormalExit && exitCode == 0)
+            requestStop(QStringLiteral("the console was closed"));
+        else
+            warn(QStringLiteral("the console ended (%1); the network keeps running, Ctrl-C stops it")
+                     .arg(status == QProcess::NormalExit ? QStringLiteral("exit %1").arg(exitCode)
+                                                         : QStringLiteral("crashed")));
+    });
+    consoleProcess->start();
+    say(QStringLiteral("opening the console: %1 --devnet %2").arg(program, options.dir));
+}
+
 void DevnetRun::startNode(NodeProcess *node)
 {
     node->listening = false;
@@ -754,6 +788,13 @@ void DevnetRun::requestStop(const QString &reason)
         return;
     stopRequested = true;
     stopReason = reason;
+    // The console goes first, so it never shows the nodes going away as an incident.
+    if (consoleProcess && consoleProcess->state() != QProcess::NotRunning) {
+        consoleProcess->disconnect(this);
+        consoleProcess->terminate();
+        if (!consoleProcess->waitForFinished(3000))
+            consoleProcess->kill();
+    }
     if (runLoop)
         runLoop->quit();
 }

@@ -47,6 +47,7 @@ public:
         bool receiverOutage = false;
         bool workload = true;
         bool json = false;
+        bool console = false; // open ticketsync-console on the devnet; closing it stops the run
     };
 
     enum ExitCode
@@ -58,6 +59,12 @@ public:
 
     // arguments[0] is "devnet", the rest are its options.
     static int main(const QStringList &arguments, bool json);
+
+private:
+    void startConsole();
+    QProcess *consoleProcess = nullptr;
+
+public:
 
     explicit DevnetRun(Options options, QObject *parent = nullptr);
     ~DevnetRun() override;
