@@ -3,11 +3,11 @@
 #include "ChainVerifier.h"
 #include "DemoRun.h"
 #include "DevnetRun.h"
-#include "VerifyReportCommand.h"
 #include "KeyFile.h"
 #include "LedgerStore.h"
 #include "Membership.h"
 #include "ProtocolExample.h"
+#include "VerifyReportCommand.h"
 
 #include <QCommandLineParser>
 #include <QDir>

@@ -65,7 +65,6 @@ private:
     QProcess *consoleProcess = nullptr;
 
 public:
-
     explicit DevnetRun(Options options, QObject *parent = nullptr);
     ~DevnetRun() override;
 

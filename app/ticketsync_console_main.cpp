@@ -45,9 +45,9 @@ int main(int argc, char **argv)
     QApplication::setWindowIcon(applicationIcon());
 
     QCommandLineParser parser;
-    parser.setApplicationDescription(
-        QStringLiteral("The ticketsync operations console: live write-off confirmations, vote histograms, quorum "
-                       "decisions, receivers' sync state, alerts and audit reports."));
+    parser.setApplicationDescription(QStringLiteral(
+        "The ticketsync operations console: live write-off confirmations, vote histograms, quorum "
+        "decisions, receivers' sync state, alerts and audit reports."));
     parser.addHelpOption();
     parser.addVersionOption();
     parser.addOption({QStringLiteral("devnet"), QStringLiteral("Connect to a `ticketsync devnet` directory."),
@@ -61,9 +61,11 @@ int main(int argc, char **argv)
                       QStringLiteral("FILE")});
     parser.addOption({QStringLiteral("ca"), QStringLiteral("The consortium CA certificate (PEM)."),
                       QStringLiteral("FILE")});
-    parser.addOption({QStringLiteral("cache"), QStringLiteral("The history cache file."), QStringLiteral("FILE")});
+    parser.addOption(
+        {QStringLiteral("cache"), QStringLiteral("The history cache file."), QStringLiteral("FILE")});
     parser.addOption({QStringLiteral("language"), QStringLiteral("en or zh_CN."), QStringLiteral("LANG")});
-    parser.addOption({QStringLiteral("offline"), QStringLiteral("Browse the history cache without connecting.")});
+    parser.addOption(
+        {QStringLiteral("offline"), QStringLiteral("Browse the history cache without connecting.")});
     parser.process(app);
 
     ticketsync::ConsoleSettings settings;
@@ -83,7 +85,8 @@ int main(int argc, char **argv)
         profile = ticketsync::SessionProfile::fromDevnet(parser.value(QStringLiteral("devnet")),
                                                          parser.isSet(QStringLiteral("auditor")), &error);
     } else if (parser.isSet(QStringLiteral("membership"))) {
-        profile = ticketsync::SessionProfile::fromMembership(parser.value(QStringLiteral("membership")), &error);
+        profile =
+            ticketsync::SessionProfile::fromMembership(parser.value(QStringLiteral("membership")), &error);
         if (profile) {
             profile->certificatePath = parser.value(QStringLiteral("cert"));
             profile->keyPath = parser.value(QStringLiteral("key"));
@@ -91,17 +94,19 @@ int main(int argc, char **argv)
             if (ticketsync::ConsoleSession::isPkcs12(profile->certificatePath)) {
                 profile->keyPath.clear();
                 bool ok = false;
-                profile->pkcs12Password = QInputDialog::getText(
-                    &window, QObject::tr("Client certificate"),
-                    QObject::tr("Password for %1:").arg(profile->certificatePath), QLineEdit::Password, QString(), &ok);
+                profile->pkcs12Password =
+                    QInputDialog::getText(&window, QObject::tr("Client certificate"),
+                                          QObject::tr("Password for %1:").arg(profile->certificatePath),
+                                          QLineEdit::Password, QString(), &ok);
                 if (!ok)
                     return 1;
             }
         }
     } else {
-        QMessageBox::information(&window, QObject::tr("Not connected"),
-                                 QObject::tr("Start with --devnet DIR, or --membership FILE --cert FILE [--key FILE] "
-                                             "--ca FILE. Browsing the history cache only."));
+        QMessageBox::information(
+            &window, QObject::tr("Not connected"),
+            QObject::tr("Start with --devnet DIR, or --membership FILE --cert FILE [--key FILE] "
+                        "--ca FILE. Browsing the history cache only."));
         return app.exec();
     }
     if (!profile || !window.connectTo(*profile, &error)) {

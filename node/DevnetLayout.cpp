@@ -123,11 +123,12 @@ std::optional<DevnetLayout> DevnetLayout::ensure(const DevnetOptions &options, Q
         // Nodes that already hold a chain would refuse to start under another configuration.
         for (const auto &[id, roles] : std::as_const(plan)) {
             if (QFile::exists(root.filePath(QStringLiteral("nodes/%1/ledger.sqlite").arg(id))))
-                return failWith(QStringLiteral("%1: this devnet already has ledgers under its membership; the "
-                                               "options given (base port %2, nodes) would change it. Use the "
-                                               "same options or a new directory")
-                                    .arg(layout.membershipPath)
-                                    .arg(options.basePort));
+                return failWith(
+                    QStringLiteral("%1: this devnet already has ledgers under its membership; the "
+                                   "options given (base port %2, nodes) would change it. Use the "
+                                   "same options or a new directory")
+                        .arg(layout.membershipPath)
+                        .arg(options.basePort));
         }
     }
     if (!writeFile(layout.membershipPath, layout.membership.toJson(), &problem))

@@ -176,11 +176,12 @@ std::unique_ptr<LedgerNode> LedgerNode::create(const NodeConfig &config, QString
         // Appending under another membership would fork the chain for every verifier.
         const std::optional<Block> head = node->store->block(node->store->height(), &problem);
         if (head && head->membershipHash != node->membership.hash())
-            return failWith(QStringLiteral("%1: the chain here was sealed under consortium configuration %2, but %3 "
-                                           "hashes to %4; a changed membership needs a new ledger")
-                                .arg(config.databasePath, QString::fromLatin1(head->membershipHash.toHex().left(16)),
-                                     config.membershipPath,
-                                     QString::fromLatin1(node->membership.hash().toHex().left(16))));
+            return failWith(
+                QStringLiteral("%1: the chain here was sealed under consortium configuration %2, but %3 "
+                               "hashes to %4; a changed membership needs a new ledger")
+                    .arg(config.databasePath, QString::fromLatin1(head->membershipHash.toHex().left(16)),
+                         config.membershipPath,
+                         QString::fromLatin1(node->membership.hash().toHex().left(16))));
     }
     const QFileInfo database(config.databasePath);
     node->journal = NodeJournal::open(
@@ -559,8 +560,8 @@ void LedgerNode::onDeadline(const QByteArray &digest)
             qMin<qint64>(qint64(config.retryBackoffMs) << qMin(round.attempts - 1, 16), 60000);
         round.deadline->start(int(wait));
         qCDebug(lcCoordinator) << "write-off" << round.writeOff.ticketId << "still missing"
-                              << round.tally->missing() << "votes; retry" << round.attempts << "of"
-                              << config.retryLimit;
+                               << round.tally->missing() << "votes; retry" << round.attempts << "of"
+                               << config.retryLimit;
         return;
     }
     round.tally->expire();

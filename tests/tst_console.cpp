@@ -3,8 +3,8 @@
 #include "ApiClient.h"
 #include "ConsoleSession.h"
 #include "ConsoleSettings.h"
-#include "DevnetFixture.h"
 #include "DecisionsModel.h"
+#include "DevnetFixture.h"
 #include "DevnetPki.h"
 #include "FeedModel.h"
 #include "HistoryCache.h"
@@ -118,11 +118,11 @@ QStringList ConsoleTest::submitBatch(int first, int count)
 {
     QStringList digests;
     for (int i = first; i < first + count; ++i) {
-        const QJsonObject reply =
-            DevnetFixture::call(*branch, {{QStringLiteral("type"), QStringLiteral("submit")},
-                                          {QStringLiteral("ticket"), DevnetFixture::ticketName(i)},
-                                          {QStringLiteral("amount_minor"), DevnetFixture::amountOf(i)},
-                                          {QStringLiteral("reference"), QStringLiteral("console-test-%1").arg(i)}});
+        const QJsonObject reply = DevnetFixture::call(
+            *branch, {{QStringLiteral("type"), QStringLiteral("submit")},
+                      {QStringLiteral("ticket"), DevnetFixture::ticketName(i)},
+                      {QStringLiteral("amount_minor"), DevnetFixture::amountOf(i)},
+                      {QStringLiteral("reference"), QStringLiteral("console-test-%1").arg(i)}});
         digests.append(reply.value(u"digest").toString());
     }
     return digests;
@@ -131,7 +131,8 @@ QStringList ConsoleTest::submitBatch(int first, int count)
 void ConsoleTest::modelsPassTheModelTester()
 {
     submitBatch(1, 20);
-    QAbstractItemModelTester feedTester(window->feedModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester feedTester(window->feedModel(),
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
     QAbstractItemModelTester decisionsTester(window->decisionsModel(),
                                              QAbstractItemModelTester::FailureReportingMode::QtTest);
     QAbstractItemModelTester receiversTester(window->receiversModel(),
@@ -153,7 +154,8 @@ void ConsoleTest::histogramCountsEqualTheConfirmationsSent()
         ApiClient *client = targets.back().get();
         connect(client, &ApiClient::eventReceived, this, [&sent, target](const QJsonObject &event) {
             if (event.value(u"kind").toString() == QLatin1String("confirmation_sent"))
-                sent[event.value(u"write_off_digest").toString()].insert(target, event.value(u"state").toString());
+                sent[event.value(u"write_off_digest").toString()].insert(target,
+                                                                         event.value(u"state").toString());
         });
         client->subscribe(client->welcome().value(u"last_seq").toInteger() + 1);
     }
@@ -163,8 +165,10 @@ void ConsoleTest::histogramCountsEqualTheConfirmationsSent()
     for (const QJsonObject &request :
          {QJsonObject{{QStringLiteral("ticket"), DevnetFixture::ticketName(100)},
                       {QStringLiteral("amount_minor"), DevnetFixture::amountOf(100)}},
-          QJsonObject{{QStringLiteral("ticket"), DevnetFixture::ticketName(150)}, {QStringLiteral("amount_minor"), 1}},
-          QJsonObject{{QStringLiteral("ticket"), QStringLiteral("X-404")}, {QStringLiteral("amount_minor"), 100}}}) {
+          QJsonObject{{QStringLiteral("ticket"), DevnetFixture::ticketName(150)},
+                      {QStringLiteral("amount_minor"), 1}},
+          QJsonObject{{QStringLiteral("ticket"), QStringLiteral("X-404")},
+                      {QStringLiteral("amount_minor"), 100}}}) {
         QJsonObject submit = request;
         submit.insert(QStringLiteral("type"), QStringLiteral("submit"));
         digests.append(DevnetFixture::call(*other, submit).value(u"digest").toString());
@@ -173,10 +177,9 @@ void ConsoleTest::histogramCountsEqualTheConfirmationsSent()
         QTRY_VERIFY_WITH_TIMEOUT(!window->tallies().tally(digest).outcome.isEmpty(), kWait);
         QTRY_VERIFY_WITH_TIMEOUT(sent.value(digest).size() == 4, kWait);
         // Every confirmation a target sent is in the console, counted or shown as late.
-        QTRY_VERIFY_WITH_TIMEOUT(window->tallies().tally(digest).voters.size() +
-                                         window->tallies().tally(digest).late.size() ==
-                                     4,
-                                 kWait);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            window->tallies().tally(digest).voters.size() + window->tallies().tally(digest).late.size() == 4,
+            kWait);
         const TicketTally tally = window->tallies().tally(digest);
         QHash<QString, int> expected;
         for (const QString &state : sent.value(digest))
@@ -227,11 +230,12 @@ void ConsoleTest::resyncFromTheReceiversView()
     QVERIFY2(finished.at(0).at(1).toBool(), qPrintable(finished.at(0).at(2).toString()));
     QVERIFY2(finished.at(0).at(2).toString().contains(QLatin1String("receiver-3")),
              qPrintable(finished.at(0).at(2).toString()));
-    const quint64 head = quint64(DevnetFixture::call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
-                                     .value(u"height")
-                                     .toInteger());
-    QTRY_VERIFY_WITH_TIMEOUT(model->receiverAt(model->rowOf(QStringLiteral("receiver-3")))->ackedHeight >= qint64(head),
-                             kWait);
+    const quint64 head =
+        quint64(DevnetFixture::call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+                    .value(u"height")
+                    .toInteger());
+    QTRY_VERIFY_WITH_TIMEOUT(
+        model->receiverAt(model->rowOf(QStringLiteral("receiver-3")))->ackedHeight >= qint64(head), kWait);
     QTRY_COMPARE_WITH_TIMEOUT(model->receiverAt(model->rowOf(QStringLiteral("receiver-3")))->status,
                               QStringLiteral("in_sync"), kWait);
     QVERIFY(view->statusText().contains(QLatin1String("receiver-3")));
@@ -241,7 +245,8 @@ void ConsoleTest::auditorCommandsAreRefused()
 {
     std::unique_ptr<QSettings> keepOperatorSettings = std::move(iniSettings);
     std::unique_ptr<ConsoleSettings> keepOperator = std::move(settings);
-    std::unique_ptr<MainWindow> auditor = openConsole(scratch.filePath(QStringLiteral("auditor-cache.sqlite")), true);
+    std::unique_ptr<MainWindow> auditor =
+        openConsole(scratch.filePath(QStringLiteral("auditor-cache.sqlite")), true);
     QVERIFY(auditor);
     QTRY_COMPARE_WITH_TIMEOUT(auditor->session().role(), QStringLiteral("auditor"), kWait);
     ReceiversView *view = auditor->receiversView();
@@ -290,13 +295,15 @@ void ConsoleTest::exportsAreRightAndVerifiable()
     const qint64 decided = cache.decisionCount(DecisionFilter()).count;
     QCOMPARE(qint64(lines.size() - 2), decided); // header, rows, and the empty piece after the last CRLF
     for (const QString &digest : digests)
-        QVERIFY2(csvPath.isEmpty() || QString::fromUtf8(lines.join('\n')).contains(digest), qPrintable(digest));
+        QVERIFY2(csvPath.isEmpty() || QString::fromUtf8(lines.join('\n')).contains(digest),
+                 qPrintable(digest));
 
     const QString bundle = run(ReportRequest::Format::JsonBundle, QStringLiteral("report.json"));
     QVERIFY(!bundle.isEmpty());
     QProcess verify;
-    verify.start(QStringLiteral(TICKETSYNC_CLI), {QStringLiteral("verify-report"), bundle, QStringLiteral("--membership"),
-                                                  devnet.layout().membershipPath});
+    verify.start(QStringLiteral(TICKETSYNC_CLI),
+                 {QStringLiteral("verify-report"), bundle, QStringLiteral("--membership"),
+                  devnet.layout().membershipPath});
     QVERIFY(verify.waitForFinished(60000));
     QVERIFY2(verify.exitCode() == 0, verify.readAllStandardError().constData());
     // One changed byte (a digit of an amount) and it fails.
@@ -313,8 +320,9 @@ void ConsoleTest::exportsAreRightAndVerifiable()
     QVERIFY(out.open(QIODevice::WriteOnly));
     out.write(bytes);
     out.close();
-    verify.start(QStringLiteral(TICKETSYNC_CLI), {QStringLiteral("verify-report"), tampered,
-                                                  QStringLiteral("--membership"), devnet.layout().membershipPath});
+    verify.start(QStringLiteral(TICKETSYNC_CLI),
+                 {QStringLiteral("verify-report"), tampered, QStringLiteral("--membership"),
+                  devnet.layout().membershipPath});
     QVERIFY(verify.waitForFinished(60000));
     QCOMPARE(verify.exitCode(), 1);
 
@@ -324,7 +332,9 @@ void ConsoleTest::exportsAreRightAndVerifiable()
     QVERIFY(pdfFile.open(QIODevice::ReadOnly));
     const QByteArray pdfBytes = pdfFile.readAll();
     QVERIFY(pdfBytes.startsWith("%PDF"));
-    QVERIFY(pdfBytes.count("/Type /Page\n") + pdfBytes.count("/Type /Page ") + pdfBytes.count("/Type /Page>") >= 1 ||
+    QVERIFY(pdfBytes.count("/Type /Page\n") + pdfBytes.count("/Type /Page ") +
+                    pdfBytes.count("/Type /Page>") >=
+                1 ||
             pdfBytes.contains("/Type /Pages"));
 }
 
@@ -367,8 +377,8 @@ void ConsoleTest::hostileNodeCannotCrashOrFreeze()
     const QString pki = devnet.dir() + QStringLiteral("/pki/");
     QString error;
     const std::optional<TlsIdentity> identity =
-        TlsIdentity::load(pki + QStringLiteral("coordinator-1.pem"), pki + QStringLiteral("coordinator-1.key"),
-                          pki + QStringLiteral("ca.pem"), &error);
+        TlsIdentity::load(pki + QStringLiteral("coordinator-1.pem"),
+                          pki + QStringLiteral("coordinator-1.key"), pki + QStringLiteral("ca.pem"), &error);
     QVERIFY2(identity, qPrintable(error));
     QSslServer tls;
     tls.setSslConfiguration(identity->serverConfiguration());
@@ -384,10 +394,13 @@ void ConsoleTest::hostileNodeCannotCrashOrFreeze()
             victims.append(socket);
             socket->sendTextMessage(QStringLiteral("{not json at all"));
             socket->sendTextMessage(QStringLiteral("[]"));
-            socket->sendTextMessage(QStringLiteral("{\"type\":\"welcome\",\"api_version\":\"x\",\"id\":\"oops\"}"));
-            socket->sendTextMessage(QStringLiteral("{\"type\":\"event\",\"seq\":\"NaN\",\"kind\":\"decision_made\"}"));
-            socket->sendTextMessage(QStringLiteral("{\"type\":\"event\",\"seq\":5,\"kind\":\"confirmation_received\","
-                                                   "\"write_off_digest\":42,\"histogram\":[1,2]}"));
+            socket->sendTextMessage(
+                QStringLiteral("{\"type\":\"welcome\",\"api_version\":\"x\",\"id\":\"oops\"}"));
+            socket->sendTextMessage(
+                QStringLiteral("{\"type\":\"event\",\"seq\":\"NaN\",\"kind\":\"decision_made\"}"));
+            socket->sendTextMessage(
+                QStringLiteral("{\"type\":\"event\",\"seq\":5,\"kind\":\"confirmation_received\","
+                               "\"write_off_digest\":42,\"histogram\":[1,2]}"));
             for (int i = 0; i < 2000; ++i)
                 socket->sendTextMessage(QStringLiteral("{\"type\":\"event\",\"seq\":%1}").arg(10 + i));
             socket->sendBinaryMessage(QByteArray(64, '\xff'));
@@ -395,7 +408,8 @@ void ConsoleTest::hostileNodeCannotCrashOrFreeze()
         }
     });
     SessionProfile profile;
-    profile.nodes = {{QStringLiteral("coordinator-1"), QStringLiteral("127.0.0.1:%1").arg(tls.serverPort()),
+    profile.nodes = {{QStringLiteral("coordinator-1"),
+                      QStringLiteral("127.0.0.1:%1").arg(tls.serverPort()),
                       {QStringLiteral("coordinator")}}};
     profile.eventSource = QStringLiteral("coordinator-1");
     profile.certificatePath = devnet.layout().operatorCertificate;
@@ -404,7 +418,8 @@ void ConsoleTest::hostileNodeCannotCrashOrFreeze()
     std::unique_ptr<QSettings> hostileIni =
         std::make_unique<QSettings>(scratch.filePath(QStringLiteral("hostile.ini")), QSettings::IniFormat);
     ConsoleSettings hostileSettings(hostileIni.get());
-    hostileSettings.setValue(ConsoleSettings::CachePath, scratch.filePath(QStringLiteral("hostile-cache.sqlite")));
+    hostileSettings.setValue(ConsoleSettings::CachePath,
+                             scratch.filePath(QStringLiteral("hostile-cache.sqlite")));
     MainWindow console(hostileSettings);
     console.show();
     QVERIFY(QTest::qWaitForWindowExposed(&console));
@@ -427,9 +442,8 @@ void ConsoleTest::hostileNodeCannotCrashOrFreeze()
     // Not a timing assertion: a frozen loop would show a gap of seconds, not milliseconds.
     QVERIFY2(worstGap < 2000, qPrintable(QStringLiteral("the GUI stalled for %1 ms").arg(worstGap)));
     // The oversized frame closed that connection; the console says so and will reconnect.
-    QTRY_VERIFY_WITH_TIMEOUT(!console.session().link(QStringLiteral("coordinator-1")).connected ||
-                                 victims.size() > 1,
-                             kWait);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        !console.session().link(QStringLiteral("coordinator-1")).connected || victims.size() > 1, kWait);
     // And the real network is still served by the main console.
     QVERIFY(window->session().link(QStringLiteral("coordinator-1")).connected);
 }
@@ -440,8 +454,9 @@ void ConsoleTest::switchesToSimplifiedChinese()
     window->setLanguage(QStringLiteral("zh_CN"));
     QTRY_VERIFY_WITH_TIMEOUT(window->windowTitle() != english, kWait);
     QVERIFY2(window->windowTitle().contains(QStringLiteral("核销")), qPrintable(window->windowTitle()));
-    QCOMPARE(window->feedModel()->headerData(FeedModel::TicketColumn, Qt::Horizontal, Qt::DisplayRole).toString(),
-             QStringLiteral("票据"));
+    QCOMPARE(
+        window->feedModel()->headerData(FeedModel::TicketColumn, Qt::Horizontal, Qt::DisplayRole).toString(),
+        QStringLiteral("票据"));
     QCOMPARE(settings->value(ConsoleSettings::Language), QStringLiteral("zh_CN"));
     window->setLanguage(QStringLiteral("en"));
     QTRY_COMPARE_WITH_TIMEOUT(window->windowTitle(), english, kWait);

@@ -161,7 +161,8 @@ std::optional<SessionProfile> SessionProfile::fromMembership(const QString &memb
 std::optional<SessionProfile> SessionProfile::fromDevnet(const QString &dir, bool auditor, QString *error)
 {
     const QDir devnet(dir);
-    std::optional<SessionProfile> profile = fromMembership(devnet.filePath(QStringLiteral("membership.json")), error);
+    std::optional<SessionProfile> profile =
+        fromMembership(devnet.filePath(QStringLiteral("membership.json")), error);
     if (!profile)
         return std::nullopt;
     const QString who = auditor ? QStringLiteral("auditor-1") : QStringLiteral("operator-1");

@@ -43,8 +43,8 @@ struct NodeLinkState
     QString nodeId;
     QString address;
     bool connected = false;
-    QString tls;  // "TLS 1.3, TLS_AES_256_GCM_SHA384"
-    QString role; // the console's role as the node sees it: operator / auditor
+    QString tls;    // "TLS 1.3, TLS_AES_256_GCM_SHA384"
+    QString role;   // the console's role as the node sees it: operator / auditor
     QString client; // the console's own name, from its certificate, as the node sees it
     QString lastError;
     quint64 height = 0;

@@ -73,7 +73,8 @@ DecisionDetailPane::Result verify(quint64 generation, const QString &digestHex,
         decision = Decision::decode(certificateBytes, &error);
         if (!decision) {
             result.check = DecisionDetailPane::CertificateCheck::Invalid;
-            result.certificateProblem = DecisionDetailPane::tr("the certificate cannot be decoded: %1").arg(error);
+            result.certificateProblem =
+                DecisionDetailPane::tr("the certificate cannot be decoded: %1").arg(error);
         } else {
             const QByteArray certificateDigest = decision->writeOff.digest();
             if (!writeOffDigest.isEmpty() && certificateDigest != writeOffDigest) {

@@ -249,8 +249,8 @@ void IngestReport::merge(const IngestReport &later)
 struct HistoryCache::Statements
 {
     Statement insertEvent, insertFeed, insertConfirmation, findDecision, insertDecision, updateDecision,
-        upsertBlock, setHeight, upsertReceiver, advanceCursor, findAlert, insertAlert, reopenAlert, updateAlertDetail,
-        insertTrail;
+        upsertBlock, setHeight, upsertReceiver, advanceCursor, findAlert, insertAlert, reopenAlert,
+        updateAlertDetail, insertTrail;
 
     bool prepare(sqlite3 *db)
     {

@@ -80,14 +80,17 @@ MainWindow::MainWindow(ConsoleSettings &settings, QWidget *parent) : QMainWindow
 
     connect(consoleSession, &ConsoleSession::eventsReceived, this, &MainWindow::onEvents);
     connect(consoleSession, &ConsoleSession::linkChanged, this, &MainWindow::onLink);
-    connect(consoleSession, &ConsoleSession::gapDetected, this, [this](const QString &node, qint64 from, qint64 to) {
-        CacheWorker *worker = cache->worker();
-        QMetaObject::invokeMethod(worker, [worker, node, from, to] { worker->recordGap(node, from, to); });
-        QMetaObject::invokeMethod(worker, [worker, node, from, to] {
-            worker->raiseAlert(QStringLiteral("gap"), node,
-                               QStringLiteral("events %1 to %2 could not be fetched").arg(from).arg(to));
-        });
-    });
+    connect(consoleSession, &ConsoleSession::gapDetected, this,
+            [this](const QString &node, qint64 from, qint64 to) {
+                CacheWorker *worker = cache->worker();
+                QMetaObject::invokeMethod(worker,
+                                          [worker, node, from, to] { worker->recordGap(node, from, to); });
+                QMetaObject::invokeMethod(worker, [worker, node, from, to] {
+                    worker->raiseAlert(
+                        QStringLiteral("gap"), node,
+                        QStringLiteral("events %1 to %2 could not be fetched").arg(from).arg(to));
+                });
+            });
     connect(tallyTracker, &TallyTracker::tallyChanged, this, [this](const QString &digest) {
         if (followedDigest.isEmpty() || digest == followedDigest)
             showTicketTally(digest);
@@ -192,9 +195,11 @@ void MainWindow::buildUi()
     decisionsView->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
     decisionsView->horizontalHeader()->setStretchLastSection(true);
     decisionsView->setColumnWidth(DecisionsModel::DecidedAtColumn,
-                                  fontMetrics().horizontalAdvance(QStringLiteral("2026-11-26 20:32:05.123")) + 16);
+                                  fontMetrics().horizontalAdvance(QStringLiteral("2026-11-26 20:32:05.123")) +
+                                      16);
     decisionsView->setColumnWidth(DecisionsModel::StateColumn,
-                                  fontMetrics().horizontalAdvance(QStringLiteral("Already written off")) + 16);
+                                  fontMetrics().horizontalAdvance(QStringLiteral("Already written off")) +
+                                      16);
     detail = new DecisionDetailPane;
     decisionSplitter = new QSplitter(Qt::Vertical);
     decisionSplitter->setObjectName(QStringLiteral("decisionSplitter"));
@@ -214,17 +219,21 @@ void MainWindow::buildUi()
     receiversPanel->setObjectName(QStringLiteral("receiversView"));
     receiversPanel->setOperatorRole(false, tr("Not connected yet."));
     tabs->addTab(receiversPanel, QString());
-    connect(receiversPanel, &ReceiversView::resyncRequested, this, [this](const QString &receiver, qint64 height) {
-        runCommand(QStringLiteral("resync_receiver"), {{QStringLiteral("type"), QStringLiteral("resync_receiver")},
-                                                       {QStringLiteral("receiver"), receiver},
-                                                       {QStringLiteral("from_height"), height}});
-    });
+    connect(receiversPanel, &ReceiversView::resyncRequested, this,
+            [this](const QString &receiver, qint64 height) {
+                runCommand(QStringLiteral("resync_receiver"),
+                           {{QStringLiteral("type"), QStringLiteral("resync_receiver")},
+                            {QStringLiteral("receiver"), receiver},
+                            {QStringLiteral("from_height"), height}});
+            });
     connect(receiversPanel, &ReceiversView::retryDeliveriesRequested, this, [this] {
-        runCommand(QStringLiteral("retry_deliveries"), {{QStringLiteral("type"), QStringLiteral("retry_deliveries")}});
+        runCommand(QStringLiteral("retry_deliveries"),
+                   {{QStringLiteral("type"), QStringLiteral("retry_deliveries")}});
     });
     connect(receiversPanel, &ReceiversView::retryUndeterminedRequested, this, [this](const QString &digest) {
         runCommand(QStringLiteral("retry_undetermined"),
-                   {{QStringLiteral("type"), QStringLiteral("retry_undetermined")}, {QStringLiteral("digest"), digest}});
+                   {{QStringLiteral("type"), QStringLiteral("retry_undetermined")},
+                    {QStringLiteral("digest"), digest}});
     });
 
     // Alerts, persisted with their trail in the cache.
@@ -234,16 +243,18 @@ void MainWindow::buildUi()
     connect(worker, &CacheWorker::alertRaised, this, [this](const AlertRow &row) { alerts->raise(row); });
     connect(worker, &CacheWorker::alertsReady, this,
             [this](quint64, const QList<AlertRow> &rows) { alerts->setAlerts(rows); });
-    connect(alertsPanel, &AlertsView::acknowledged, this,
-            [this](const QString &kind, const QString &subject, const QString &who, const QString &note, qint64) {
-                const int row = alerts->rowOf(kind, subject);
-                const AlertsModel::Alert *alert = row >= 0 ? alerts->alertAt(row) : nullptr;
-                if (!alert || alert->id <= 0)
-                    return;
-                CacheWorker *worker = cache->worker();
-                const qint64 id = alert->id;
-                QMetaObject::invokeMethod(worker, [worker, id, who, note] { worker->acknowledgeAlert(id, who, note); });
-            });
+    connect(
+        alertsPanel, &AlertsView::acknowledged, this,
+        [this](const QString &kind, const QString &subject, const QString &who, const QString &note, qint64) {
+            const int row = alerts->rowOf(kind, subject);
+            const AlertsModel::Alert *alert = row >= 0 ? alerts->alertAt(row) : nullptr;
+            if (!alert || alert->id <= 0)
+                return;
+            CacheWorker *worker = cache->worker();
+            const qint64 id = alert->id;
+            QMetaObject::invokeMethod(worker,
+                                      [worker, id, who, note] { worker->acknowledgeAlert(id, who, note); });
+        });
     connect(alertsPanel, &AlertsView::badgeChanged, this, [this](const QString &text) {
         alertBadge->setText(text);
         tabs->setTabText(3, tr("Alerts") + (text.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(text)));
@@ -257,8 +268,9 @@ void MainWindow::buildUi()
     nodesView->setModel(nodes);
     nodesView->verticalHeader()->hide();
     nodesView->horizontalHeader()->setStretchLastSection(true);
-    nodesView->setColumnWidth(NodesModel::Tls,
-                              fontMetrics().horizontalAdvance(QStringLiteral("TLS 1.3, TLS_AES_256_GCM_SHA384")) + 16);
+    nodesView->setColumnWidth(
+        NodesModel::Tls,
+        fontMetrics().horizontalAdvance(QStringLiteral("TLS 1.3, TLS_AES_256_GCM_SHA384")) + 16);
     nodesView->setWordWrap(false);
     tabs->addTab(nodesView, QString());
 
@@ -318,7 +330,8 @@ void MainWindow::buildMenus()
     QMenu *language = view->addMenu(QString());
     language->setObjectName(QStringLiteral("languageMenu"));
     add(QStringLiteral("english"), language, QKeySequence(), [this] { setLanguage(QStringLiteral("en")); });
-    add(QStringLiteral("chinese"), language, QKeySequence(), [this] { setLanguage(QStringLiteral("zh_CN")); });
+    add(QStringLiteral("chinese"), language, QKeySequence(),
+        [this] { setLanguage(QStringLiteral("zh_CN")); });
     QMenu *help = menuBar()->addMenu(QString());
     help->setObjectName(QStringLiteral("helpMenu"));
     add(QStringLiteral("about"), help, QKeySequence::HelpContents, [this] {
@@ -381,7 +394,8 @@ void MainWindow::retranslateUi()
     menuBar()->findChild<QMenu *>(QStringLiteral("helpMenu"))->setTitle(tr("&Help"));
     actions.value(QStringLiteral("export"))->setText(tr("&Export audit report…"));
     actions.value(QStringLiteral("quit"))->setText(tr("&Quit"));
-    const QStringList tabNames = {tr("Live feed"), tr("Quorum decisions"), tr("Receivers"), tr("Alerts"), tr("Nodes")};
+    const QStringList tabNames = {tr("Live feed"), tr("Quorum decisions"), tr("Receivers"), tr("Alerts"),
+                                  tr("Nodes")};
     for (int i = 0; i < tabNames.size(); ++i)
         actions.value(QStringLiteral("tab%1").arg(i))->setText(tr("Show %1").arg(tabNames.at(i)));
     actions.value(QStringLiteral("pause"))->setText(tr("&Pause the live feed"));
@@ -391,8 +405,9 @@ void MainWindow::retranslateUi()
     actions.value(QStringLiteral("about"))->setText(tr("&About"));
     findChild<QToolBar *>(QStringLiteral("mainToolbar"))->setWindowTitle(tr("Main toolbar"));
     // Headers come from the models' tr() at paint time; tell the views to ask again.
-    for (QAbstractItemModel *model : {static_cast<QAbstractItemModel *>(feed), static_cast<QAbstractItemModel *>(decisions),
-                                      static_cast<QAbstractItemModel *>(nodes)}) {
+    for (QAbstractItemModel *model :
+         {static_cast<QAbstractItemModel *>(feed), static_cast<QAbstractItemModel *>(decisions),
+          static_cast<QAbstractItemModel *>(nodes)}) {
         if (model && model->columnCount() > 0)
             Q_EMIT model->headerDataChanged(Qt::Horizontal, 0, model->columnCount() - 1);
     }
@@ -555,19 +570,22 @@ void MainWindow::onLink(const NodeLinkState &state)
                                     });
         }
     } else {
-        receiversPanel->setOperatorRole(false, tr("Not connected to %1: %2").arg(state.nodeId, state.lastError));
+        receiversPanel->setOperatorRole(false,
+                                        tr("Not connected to %1: %2").arg(state.nodeId, state.lastError));
     }
 }
 
 void MainWindow::runCommand(const QString &command, const QJsonObject &request)
 {
-    receiversPanel->showCommandProgress(command, tr("Sent to %1…").arg(consoleSession->profile().eventSource));
-    consoleSession->request(consoleSession->profile().eventSource, request, [this, command](const QJsonObject &reply) {
-        const bool ok = reply.value(u"type").toString() == QLatin1String("command_result");
-        const QString text = ok ? reply.value(u"outcome").toString() : reply.value(u"error").toString();
-        receiversPanel->showCommandOutcome(command, ok, text);
-        Q_EMIT commandFinished(command, ok, text);
-    });
+    receiversPanel->showCommandProgress(command,
+                                        tr("Sent to %1…").arg(consoleSession->profile().eventSource));
+    consoleSession->request(
+        consoleSession->profile().eventSource, request, [this, command](const QJsonObject &reply) {
+            const bool ok = reply.value(u"type").toString() == QLatin1String("command_result");
+            const QString text = ok ? reply.value(u"outcome").toString() : reply.value(u"error").toString();
+            receiversPanel->showCommandOutcome(command, ok, text);
+            Q_EMIT commandFinished(command, ok, text);
+        });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -620,12 +638,12 @@ void MainWindow::onDecisionSelected()
         receiversPanel->setSelectedUndetermined(followedDigest);
     decisionRequest = CacheWorker::nextRequestId();
     CacheWorker *worker = cache->worker();
-    QMetaObject::invokeMethod(worker,
-                              [worker, request = decisionRequest, digest] { worker->requestDecision(request, digest); });
+    QMetaObject::invokeMethod(
+        worker, [worker, request = decisionRequest, digest] { worker->requestDecision(request, digest); });
 }
 
-void MainWindow::onDecisionReady(quint64 requestId, const DecisionRow &row, const QList<ConfirmationRow> &confirmations,
-                                 bool found)
+void MainWindow::onDecisionReady(quint64 requestId, const DecisionRow &row,
+                                 const QList<ConfirmationRow> &confirmations, bool found)
 {
     if (requestId != decisionRequest || !found)
         return;
@@ -684,13 +702,16 @@ void MainWindow::onDecisionReady(quint64 requestId, const DecisionRow &row, cons
     // The certificate is not cached yet: fetch it from the node, keep it, and show it.
     const QByteArray digest = row.digest;
     consoleSession->request(
-        row.node, {{QStringLiteral("type"), QStringLiteral("decision")}, {QStringLiteral("digest"), hexDigest(digest)}},
+        row.node,
+        {{QStringLiteral("type"), QStringLiteral("decision")}, {QStringLiteral("digest"), hexDigest(digest)}},
         [this, digest, summary, signedConfirmations](const QJsonObject &reply) {
             if (reply.value(u"type").toString() != QLatin1String("decision"))
                 return;
-            const QByteArray certificate = QByteArray::fromBase64(reply.value(u"decision").toString().toLatin1());
+            const QByteArray certificate =
+                QByteArray::fromBase64(reply.value(u"decision").toString().toLatin1());
             CacheWorker *worker = cache->worker();
-            QMetaObject::invokeMethod(worker, [worker, digest, certificate] { worker->setCertificate(digest, certificate); });
+            QMetaObject::invokeMethod(
+                worker, [worker, digest, certificate] { worker->setCertificate(digest, certificate); });
             if (detail->currentDigest() == hexDigest(digest)) {
                 QJsonObject withHeight = summary;
                 withHeight.insert(QStringLiteral("height"), reply.value(u"height"));
@@ -712,12 +733,11 @@ void MainWindow::updateFreshness()
     const NodeLinkState state = consoleSession->link(source);
     const qint64 age = state.lastContactMs ? QDateTime::currentMSecsSinceEpoch() - state.lastContactMs : -1;
     const QString when = age < 0 ? tr("nothing yet") : tr("%1 ago").arg(NodesModel::age(age));
-    freshness->setText(state.connected ? tr("Live from %1 (%2), last event #%3, %4")
-                                             .arg(source, state.tls)
-                                             .arg(state.lastSeq)
-                                             .arg(when)
-                                       : tr("Disconnected from %1: %2 — showing cached data, last heard %3")
-                                             .arg(source, state.lastError, when));
+    freshness->setText(
+        state.connected
+            ? tr("Live from %1 (%2), last event #%3, %4").arg(source, state.tls).arg(state.lastSeq).arg(when)
+            : tr("Disconnected from %1: %2 — showing cached data, last heard %3")
+                  .arg(source, state.lastError, when));
     const qint64 staleMs = qint64(settings.value(ConsoleSettings::StaleAfterSeconds)) * 1000;
     if (cacheIsOpen && state.lastContactMs && age > staleMs) {
         CacheWorker *worker = cache->worker();
@@ -731,7 +751,8 @@ void MainWindow::updateFreshness()
 // ---------------------------------------------------------------------------------------
 // Audit export
 
-void MainWindow::startExport(int format, const QString &path, qint64 fromMs, qint64 toMs, const QString &outcome)
+void MainWindow::startExport(int format, const QString &path, qint64 fromMs, qint64 toMs,
+                             const QString &outcome)
 {
     ReportRequest request;
     request.cachePath = cacheFile;
@@ -744,7 +765,8 @@ void MainWindow::startExport(int format, const QString &path, qint64 fromMs, qin
     request.membershipPath = consoleSession->profile().membershipPath;
     // Make sure what arrived is in the file before another connection reads it.
     CacheWorker *worker = cache->worker();
-    QMetaObject::invokeMethod(worker, [worker] { worker->flush(); }, Qt::BlockingQueuedConnection);
+    QMetaObject::invokeMethod(
+        worker, [worker] { worker->flush(); }, Qt::BlockingQueuedConnection);
     if (!reportExporter->start(request))
         statusBar()->showMessage(tr("An export is already running."), 5000);
 }

@@ -87,8 +87,8 @@ private:
     void onEvents(const QString &nodeId, const QList<QJsonObject> &events);
     void onLink(const NodeLinkState &state);
     void onDecisionSelected();
-    void onDecisionReady(quint64 requestId, const DecisionRow &row, const QList<ConfirmationRow> &confirmations,
-                         bool found);
+    void onDecisionReady(quint64 requestId, const DecisionRow &row,
+                         const QList<ConfirmationRow> &confirmations, bool found);
     void showTicketTally(const QString &digestHex);
     void runCommand(const QString &command, const QJsonObject &request);
     void applyFeedFilter();

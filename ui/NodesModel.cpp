@@ -78,8 +78,9 @@ QVariant NodesModel::data(const QModelIndex &index, int role) const
         case LastSeq:
             return state.lastSeq;
         case Freshness:
-            return state.lastContactMs ? tr("%1 ago").arg(age(QDateTime::currentMSecsSinceEpoch() - state.lastContactMs))
-                                       : tr("never");
+            return state.lastContactMs
+                       ? tr("%1 ago").arg(age(QDateTime::currentMSecsSinceEpoch() - state.lastContactMs))
+                       : tr("never");
         case Error:
             return state.lastError;
         }

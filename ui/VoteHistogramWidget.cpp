@@ -394,7 +394,8 @@ void VoteHistogramWidget::paintEvent(QPaintEvent *)
         // States read as words ("Already written off"), which wrap; a narrow slot gets a
         // smaller font before anything is elided.
         ConfirmationState known;
-        QString label = bar.isState && stateFromName(bar.label, &known) ? FeedModel::stateLabel(int(known)) : bar.label;
+        QString label =
+            bar.isState && stateFromName(bar.label, &known) ? FeedModel::stateLabel(int(known)) : bar.label;
         label.replace(QLatin1Char('_'), QStringLiteral("_\u200b"));
         static const QRegularExpression breaks(QStringLiteral("[ \u200b]"));
         const QStringList words = label.split(breaks);
@@ -414,7 +415,8 @@ void VoteHistogramWidget::paintEvent(QPaintEvent *)
         const QFontMetricsF labelMetrics(labelFont);
         if (!fitsIn(labelMetrics))
             label = labelMetrics.elidedText(label, Qt::ElideMiddle, slot);
-        const QRectF wrapRect(labelRect.left(), labelRect.top(), labelRect.width(), labelMetrics.height() * 3.2);
+        const QRectF wrapRect(labelRect.left(), labelRect.top(), labelRect.width(),
+                              labelMetrics.height() * 3.2);
         painter.drawText(wrapRect, label, labelOption);
         painter.restore();
     }
