@@ -31,6 +31,11 @@ QString Connection::describe() const
     return QStringLiteral("%1 '%2' from %3").arg(partyKindName(identity.kind), identity.name, from);
 }
 
+qint64 Connection::pendingBytes() const
+{
+    return socket ? socket->bytesToWrite() : 0;
+}
+
 bool Connection::isOpen() const
 {
     return socket && socket->state() == QAbstractSocket::ConnectedState;

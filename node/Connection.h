@@ -39,6 +39,8 @@ public:
     void sendError(const QString &type, qint64 requestId, const QString &error);
     void close(const QString &reason);
     quint64 framesReceived() const { return received; }
+    // Bytes queued for this peer and not yet written to the socket.
+    qint64 pendingBytes() const;
 
 Q_SIGNALS:
     void messageReceived(const QJsonObject &message);

@@ -21,8 +21,12 @@ namespace ticketsync {
 namespace {
 
 constexpr int kApiVersion = 1;
-constexpr int kRecentEvents = 20000;
+constexpr int kRecentEvents = 5000;
 constexpr int kEventsPerPump = 2000;
+// A subscriber that reads slower than events arrive waits here instead of in memory: it is
+// served again from the journal once its socket has drained.
+constexpr qint64 kMaxQueuedBytesPerSubscriber = 4 * 1024 * 1024;
+constexpr int kFinishedRoundsKept = 2000;
 
 QString hex(const QByteArray &bytes)
 {
@@ -646,9 +650,13 @@ void LedgerNode::finishRound(const QByteArray &digest)
     if (!round)
         return;
     round->deadline->stop();
+    // Kept only for late equivocation: the tally, not the timer or the request bytes.
+    round->deadline.release()->deleteLater(); // this may run inside its own timeout
+    round->encoded.clear();
+    round->asked.clear();
     finishedRounds.insert(digest, round);
     finishedOrder.append(digest);
-    if (finishedOrder.size() > 10000)
+    while (finishedOrder.size() > kFinishedRoundsKept)
         finishedRounds.remove(finishedOrder.takeFirst());
     const Decision decision = round->tally->decision(nowMs());
     const bool decided = decision.outcome == Outcome::Decided;
@@ -704,7 +712,7 @@ void LedgerNode::sealBlocks()
             journal->removeSubmission(digest);
             journal->recordDecision(digest, decision.writeOff.ticketId, decision.writeOff.ticketVersion,
                                     outcomeName(decision.outcome), decision.decidedState,
-                                    decision.decidedAtMs, block.height, decision.encode());
+                                    decision.decidedAtMs, block.height, QByteArray());
         }
         emitEvent(QStringLiteral("block_appended"), blockEvent(block));
     }
@@ -1049,11 +1057,11 @@ void LedgerNode::applyBlocks(const QJsonObject &message)
     }
     for (const Block &block : std::as_const(fresh)) {
         counters[QStringLiteral("blocks")]++;
+        // The block already holds the decision's bytes; the journal only indexes it.
         for (const Decision &decision : block.decisions)
             journal->recordDecision(decision.writeOff.digest(), decision.writeOff.ticketId,
                                     decision.writeOff.ticketVersion, outcomeName(decision.outcome),
-                                    decision.decidedState, decision.decidedAtMs, block.height,
-                                    decision.encode());
+                                    decision.decidedState, decision.decidedAtMs, block.height, QByteArray());
         emitEvent(QStringLiteral("block_appended"), blockEvent(block));
     }
     if (link)
@@ -1171,8 +1179,19 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
               message);
     } else if (type == QLatin1String("decision")) {
         const QByteArray digest = digestField(message, &error);
-        const std::optional<QByteArray> bytes =
-            error.isEmpty() ? journal->decisionBytes(digest) : std::nullopt;
+        quint64 height = 0;
+        std::optional<QByteArray> bytes =
+            error.isEmpty() ? journal->decisionBytes(digest, &height) : std::nullopt;
+        if (bytes && bytes->isEmpty() && height > 0) {
+            // Indexed only: the bytes are in its block.
+            bytes.reset();
+            if (const std::optional<Block> block = store->block(height, &error)) {
+                for (const Decision &candidate : block->decisions) {
+                    if (candidate.writeOff.digest() == digest)
+                        bytes = candidate.encode();
+                }
+            }
+        }
         std::optional<Decision> decision = bytes ? Decision::decode(*bytes, &error) : std::nullopt;
         if (!decision) {
             client->sendError(type, requestId,
@@ -1184,6 +1203,7 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
         QJsonObject answer = decisionSummary(*decision, digest);
         answer.insert(QStringLiteral("type"), QStringLiteral("decision"));
         answer.insert(QStringLiteral("decision"), base64(*bytes));
+        answer.insert(QStringLiteral("height"), qint64(height));
         reply(client, answer, message);
     } else if (type == QLatin1String("receivers")) {
         if (!roles.testFlag(Role::Coordinator)) {
@@ -1291,9 +1311,14 @@ void LedgerNode::subscribe(Connection *client, qint64 fromSeq)
 void LedgerNode::pumpSubscribers()
 {
     bool behind = false;
+    bool blocked = false;
     for (auto it = subscribers.begin(); it != subscribers.end(); ++it) {
         Connection *client = it.key();
         qint64 &next = it.value();
+        if (client->pendingBytes() > kMaxQueuedBytesPerSubscriber) {
+            blocked = blocked || next <= broadcastSeq;
+            continue;
+        }
         int sent = 0;
         while (next <= broadcastSeq && sent < kEventsPerPump) {
             QList<JournalEvent> page;
@@ -1320,6 +1345,8 @@ void LedgerNode::pumpSubscribers()
     }
     if (behind)
         subscriberPump.start(0);
+    else if (blocked && !subscriberPump.isActive())
+        subscriberPump.start(20);
 }
 
 void LedgerNode::emitEvent(const QString &kind, const QJsonObject &body)

@@ -345,12 +345,14 @@ QJsonArray NodeJournal::history(const HistoryQuery &query, QString *error) const
     return rows;
 }
 
-std::optional<QByteArray> NodeJournal::decisionBytes(const QByteArray &digest) const
+std::optional<QByteArray> NodeJournal::decisionBytes(const QByteArray &digest, quint64 *height) const
 {
-    Query query(db, "SELECT data FROM decisions WHERE digest = ?");
+    Query query(db, "SELECT data, height FROM decisions WHERE digest = ?");
     query.bind(1, digest);
     if (query.step() != SQLITE_ROW)
         return std::nullopt;
+    if (height)
+        *height = quint64(query.integer(1));
     return query.blob(0);
 }
 

@@ -68,7 +68,8 @@ public:
                         const QString &outcome, int state, qint64 atMs, quint64 height,
                         const QByteArray &decision);
     QJsonArray history(const HistoryQuery &query, QString *error) const;
-    std::optional<QByteArray> decisionBytes(const QByteArray &digest) const;
+    // The stored decision bytes (empty when only its block holds them) and its block height.
+    std::optional<QByteArray> decisionBytes(const QByteArray &digest, quint64 *height = nullptr) const;
 
     bool commit(QString *error);
     bool inTransaction() const { return open_; }

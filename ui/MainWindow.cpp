@@ -488,7 +488,11 @@ void MainWindow::onCacheOpened(bool ok, const QString &message, const QHash<QStr
                                  .arg(cacheFile, message));
     } else {
         CacheWorker *worker = cache->worker();
-        QMetaObject::invokeMethod(worker, [worker] { worker->requestAlerts(CacheWorker::nextRequestId()); });
+        const qint64 lagBlocks = settings.value(ConsoleSettings::LagAlertBlocks);
+        QMetaObject::invokeMethod(worker, [worker, lagBlocks] {
+            worker->setLagThresholds(lagBlocks, 0);
+            worker->requestAlerts(CacheWorker::nextRequestId());
+        });
         feed->reload();
         decisions->reload();
     }
