@@ -1,5 +1,6 @@
 // The operations console against a real devnet: ten ticketsync-node processes on loopback,
 // a real MainWindow on the offscreen platform, a real SQLite cache and real exports.
+#include "AlertsModel.h"
 #include "ApiClient.h"
 #include "ConsoleSession.h"
 #include "ConsoleSettings.h"
@@ -137,11 +138,16 @@ void ConsoleTest::modelsPassTheModelTester()
                                              QAbstractItemModelTester::FailureReportingMode::QtTest);
     QAbstractItemModelTester receiversTester(window->receiversModel(),
                                              QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester nodesTester(window->nodesModel(),
+                                         QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester alertsTester(window->alertsModel(),
+                                          QAbstractItemModelTester::FailureReportingMode::QtTest);
     // Live rows arrive while the testers watch every signal.
     submitBatch(21, 20);
     QTRY_VERIFY_WITH_TIMEOUT(window->feedModel()->rowCount() >= 40 * 5, kWait); // issued + 4 votes each
     QTRY_VERIFY_WITH_TIMEOUT(window->decisionsModel()->rowCount() >= 40, kWait);
     QTRY_VERIFY_WITH_TIMEOUT(window->receiversModel()->rowCount() == 7, kWait);
+    QTRY_COMPARE_WITH_TIMEOUT(window->nodesModel()->rowCount(), 10, kWait);
 }
 
 void ConsoleTest::histogramCountsEqualTheConfirmationsSent()

@@ -61,6 +61,7 @@ public:
     ReceiversModel *receiversModel() const { return receivers; }
     ReceiversView *receiversView() const { return receiversPanel; }
     AlertsModel *alertsModel() const { return alerts; }
+    NodesModel *nodesModel() const { return nodes; }
     VoteHistogramWidget *ticketHistogram() const { return histogram; }
     DecisionDetailPane *decisionDetail() const { return detail; }
     QString cachePath() const { return cacheFile; }
