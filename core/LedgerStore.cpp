@@ -2,6 +2,7 @@
 
 #include "ConfirmationState.h"
 #include "Sha256.h"
+#include "SqliteStatement.h"
 
 #include <QDateTime>
 #include <QLoggingCategory>
@@ -13,62 +14,6 @@ Q_LOGGING_CATEGORY(lcStore, "ticketsync.core.store", QtWarningMsg)
 namespace ticketsync {
 
 namespace {
-
-// One prepared statement, finalized on scope exit.
-class Statement
-{
-public:
-    Statement(sqlite3 *db, const char *sql) : db(db)
-    {
-        if (sqlite3_prepare_v2(db, sql, -1, &statement, nullptr) != SQLITE_OK)
-            statement = nullptr;
-    }
-    ~Statement() { sqlite3_finalize(statement); }
-    Statement(const Statement &) = delete;
-    Statement &operator=(const Statement &) = delete;
-
-    bool valid() const { return statement != nullptr; }
-    void bind(int index, qint64 value) { sqlite3_bind_int64(statement, index, value); }
-    void bind(int index, const QByteArray &blob)
-    {
-        sqlite3_bind_blob(statement, index, blob.constData(), int(blob.size()), SQLITE_TRANSIENT);
-    }
-    void bind(int index, const QString &text)
-    {
-        const QByteArray utf8 = text.toUtf8();
-        sqlite3_bind_text(statement, index, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT);
-    }
-    // Without a copy: the bytes must stay alive and unchanged until reset(), which unbinds them.
-    void bindNoCopy(int index, const QByteArray &blob)
-    {
-        sqlite3_bind_blob(statement, index, blob.constData(), int(blob.size()), SQLITE_STATIC);
-    }
-    void bindUtf8NoCopy(int index, const QByteArray &utf8)
-    {
-        sqlite3_bind_text(statement, index, utf8.constData(), int(utf8.size()), SQLITE_STATIC);
-    }
-    int step() { return sqlite3_step(statement); }
-    void reset()
-    {
-        sqlite3_reset(statement);
-        sqlite3_clear_bindings(statement);
-    }
-    qint64 integer(int column) const { return sqlite3_column_int64(statement, column); }
-    QByteArray blob(int column) const
-    {
-        const void *data = sqlite3_column_blob(statement, column);
-        return QByteArray(static_cast<const char *>(data), sqlite3_column_bytes(statement, column));
-    }
-    QString text(int column) const
-    {
-        const auto *data = reinterpret_cast<const char *>(sqlite3_column_text(statement, column));
-        return QString::fromUtf8(data, sqlite3_column_bytes(statement, column));
-    }
-
-private:
-    sqlite3 *db;
-    sqlite3_stmt *statement = nullptr;
-};
 
 // SHA-256 with the algorithm fetched once and one context reused for a whole append. OpenSSL 3's
 // one-shot SHA256() (behind ticketsync::sha256) fetches the implementation and allocates a context
@@ -187,7 +132,7 @@ std::unique_ptr<LedgerStore> LedgerStore::open(const QString &path, QString *err
 
 int LedgerStore::schemaVersion() const
 {
-    Statement query(db, "PRAGMA user_version");
+    SqliteStatement query(db, "PRAGMA user_version");
     return query.step() == SQLITE_ROW ? int(query.integer(0)) : -1;
 }
 
@@ -227,7 +172,7 @@ bool LedgerStore::migrate(QString *error)
 
 bool LedgerStore::loadHead(QString *error)
 {
-    Statement query(db, "SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1");
+    SqliteStatement query(db, "SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1");
     if (!query.valid()) {
         if (error)
             *error = QStringLiteral("%1: %2").arg(filePath, sqliteError());
@@ -261,15 +206,15 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
     };
     if (!exec("BEGIN IMMEDIATE", error))
         return false;
-    Statement insertBlock(
+    SqliteStatement insertBlock(
         db, "INSERT INTO blocks (height, hash, previous_hash, timestamp_ms, decision_count, data) "
             "VALUES (?, ?, ?, ?, ?, ?)");
-    Statement insertState(db,
-                          "INSERT INTO ticket_states (ticket_id, version, write_off_digest, state, height, "
-                          "decided_at_ms) VALUES (?, ?, ?, ?, ?, ?)");
-    Statement findState(db, "SELECT height FROM ticket_states WHERE write_off_digest = ?");
-    Statement advanceTicket(db, "UPDATE tickets SET written_off_version = ?2 "
-                                "WHERE ticket_id = ?1 AND written_off_version < ?2");
+    SqliteStatement insertState(
+        db, "INSERT INTO ticket_states (ticket_id, version, write_off_digest, state, height, "
+            "decided_at_ms) VALUES (?, ?, ?, ?, ?, ?)");
+    SqliteStatement findState(db, "SELECT height FROM ticket_states WHERE write_off_digest = ?");
+    SqliteStatement advanceTicket(db, "UPDATE tickets SET written_off_version = ?2 "
+                                      "WHERE ticket_id = ?1 AND written_off_version < ?2");
     if (!insertBlock.valid() || !insertState.valid() || !advanceTicket.valid())
         return failWith(QStringLiteral("%1: %2").arg(filePath, sqliteError()));
 
@@ -366,7 +311,8 @@ std::optional<Block> LedgerStore::block(quint64 height, QString *error) const
 QList<Block> LedgerStore::blocks(quint64 fromHeight, int maxCount, QString *error) const
 {
     QList<Block> result;
-    Statement query(db, "SELECT height, hash, data FROM blocks WHERE height >= ? ORDER BY height LIMIT ?");
+    SqliteStatement query(db,
+                          "SELECT height, hash, data FROM blocks WHERE height >= ? ORDER BY height LIMIT ?");
     query.bind(1, qint64(fromHeight));
     query.bind(2, qint64(maxCount));
     int rc = SQLITE_DONE;
@@ -399,7 +345,7 @@ QList<Block> LedgerStore::blocks(quint64 fromHeight, int maxCount, QString *erro
 
 std::optional<quint16> LedgerStore::decidedState(const QByteArray &writeOffDigest) const
 {
-    Statement query(db, "SELECT state FROM ticket_states WHERE write_off_digest = ?");
+    SqliteStatement query(db, "SELECT state FROM ticket_states WHERE write_off_digest = ?");
     query.bind(1, writeOffDigest);
     if (query.step() == SQLITE_ROW)
         return quint16(query.integer(0));
@@ -408,7 +354,7 @@ std::optional<quint16> LedgerStore::decidedState(const QByteArray &writeOffDiges
 
 std::optional<QByteArray> LedgerStore::writtenOffBy(const QString &ticketId, quint32 version) const
 {
-    Statement query(
+    SqliteStatement query(
         db, "SELECT write_off_digest FROM ticket_states WHERE ticket_id = ? AND version = ? AND state = 1");
     query.bind(1, ticketId);
     query.bind(2, qint64(version));
@@ -421,10 +367,11 @@ bool LedgerStore::importTickets(const QList<Ticket> &tickets, QString *error)
 {
     if (!exec("BEGIN IMMEDIATE", error))
         return false;
-    Statement insert(db, "INSERT INTO tickets (ticket_id, kind, face_amount_minor, currency, issuer) "
-                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (ticket_id) DO UPDATE SET kind = excluded.kind, "
-                         "face_amount_minor = excluded.face_amount_minor, currency = excluded.currency, "
-                         "issuer = excluded.issuer");
+    SqliteStatement insert(
+        db, "INSERT INTO tickets (ticket_id, kind, face_amount_minor, currency, issuer) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (ticket_id) DO UPDATE SET kind = excluded.kind, "
+            "face_amount_minor = excluded.face_amount_minor, currency = excluded.currency, "
+            "issuer = excluded.issuer");
     for (const Ticket &ticket : tickets) {
         insert.bind(1, ticket.id);
         insert.bind(2, qint64(ticket.kind));
@@ -445,8 +392,8 @@ bool LedgerStore::importTickets(const QList<Ticket> &tickets, QString *error)
 
 std::optional<TicketRecord> LedgerStore::ticket(const QString &ticketId) const
 {
-    Statement query(db, "SELECT kind, face_amount_minor, currency, issuer, written_off_version, frozen "
-                        "FROM tickets WHERE ticket_id = ?");
+    SqliteStatement query(db, "SELECT kind, face_amount_minor, currency, issuer, written_off_version, frozen "
+                              "FROM tickets WHERE ticket_id = ?");
     query.bind(1, ticketId);
     if (query.step() != SQLITE_ROW)
         return std::nullopt;
@@ -463,13 +410,13 @@ std::optional<TicketRecord> LedgerStore::ticket(const QString &ticketId) const
 
 qint64 LedgerStore::ticketCount() const
 {
-    Statement query(db, "SELECT COUNT(*) FROM tickets");
+    SqliteStatement query(db, "SELECT COUNT(*) FROM tickets");
     return query.step() == SQLITE_ROW ? query.integer(0) : 0;
 }
 
 std::optional<TicketLock> LedgerStore::lock(const QString &ticketId, quint32 version) const
 {
-    Statement query(
+    SqliteStatement query(
         db, "SELECT write_off_digest, confirmation FROM ticket_locks WHERE ticket_id = ? AND version = ?");
     query.bind(1, ticketId);
     query.bind(2, qint64(version));
@@ -480,7 +427,7 @@ std::optional<TicketLock> LedgerStore::lock(const QString &ticketId, quint32 ver
 
 std::optional<TicketLock> LedgerStore::acquireLock(const TicketLock &lock, QString *error)
 {
-    Statement insert(
+    SqliteStatement insert(
         db, "INSERT INTO ticket_locks (ticket_id, version, write_off_digest, confirmation, locked_at_ms) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
     insert.bind(1, lock.ticketId);

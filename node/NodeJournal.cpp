@@ -1,5 +1,7 @@
 #include "NodeJournal.h"
 
+#include "SqliteStatement.h"
+
 #include <QJsonDocument>
 #include <QLoggingCategory>
 #include <sqlite3.h>
@@ -9,42 +11,6 @@ Q_LOGGING_CATEGORY(lcJournal, "ticketsync.node.journal", QtWarningMsg)
 namespace ticketsync {
 
 namespace {
-
-// A prepared statement that finalizes itself.
-class Query
-{
-public:
-    Query(sqlite3 *db, const char *sql) { sqlite3_prepare_v2(db, sql, -1, &statement, nullptr); }
-    ~Query() { sqlite3_finalize(statement); }
-    Query(const Query &) = delete;
-    Query &operator=(const Query &) = delete;
-    bool valid() const { return statement != nullptr; }
-    void bind(int index, qint64 value) { sqlite3_bind_int64(statement, index, value); }
-    void bind(int index, const QByteArray &blob)
-    {
-        sqlite3_bind_blob(statement, index, blob.constData(), int(blob.size()), SQLITE_TRANSIENT);
-    }
-    void bind(int index, const QString &text)
-    {
-        const QByteArray utf8 = text.toUtf8();
-        sqlite3_bind_text(statement, index, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT);
-    }
-    int step() { return statement ? sqlite3_step(statement) : SQLITE_ERROR; }
-    qint64 integer(int column) const { return sqlite3_column_int64(statement, column); }
-    QByteArray blob(int column) const
-    {
-        return QByteArray(static_cast<const char *>(sqlite3_column_blob(statement, column)),
-                          sqlite3_column_bytes(statement, column));
-    }
-    QString text(int column) const
-    {
-        return QString::fromUtf8(reinterpret_cast<const char *>(sqlite3_column_text(statement, column)),
-                                 sqlite3_column_bytes(statement, column));
-    }
-
-private:
-    sqlite3_stmt *statement = nullptr;
-};
 
 constexpr const char *kSchema = R"(
 CREATE TABLE IF NOT EXISTS events (
@@ -127,7 +93,7 @@ std::unique_ptr<NodeJournal> NodeJournal::open(const QString &path, QString *err
     sqlite3_busy_timeout(journal->db, 5000);
     if (!journal->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", error))
         return nullptr;
-    Query version(journal->db, "PRAGMA user_version");
+    SqliteStatement version(journal->db, "PRAGMA user_version");
     if (version.step() != SQLITE_ROW) {
         if (error)
             *error = QStringLiteral("%1: not a ticketsync journal: %2").arg(path, journal->sqliteError());
@@ -146,7 +112,7 @@ std::unique_ptr<NodeJournal> NodeJournal::open(const QString &path, QString *err
         (!journal->exec("BEGIN IMMEDIATE", error) || !journal->exec(kSchema, error) ||
          !journal->exec("PRAGMA user_version = 1; COMMIT", error)))
         return nullptr;
-    Query last(journal->db, "SELECT COALESCE(MAX(seq), 0) FROM events");
+    SqliteStatement last(journal->db, "SELECT COALESCE(MAX(seq), 0) FROM events");
     if (last.step() != SQLITE_ROW) {
         if (error)
             *error = QStringLiteral("%1: %2").arg(path, journal->sqliteError());
@@ -182,7 +148,7 @@ bool NodeJournal::commit(QString *error)
 qint64 NodeJournal::appendEvent(const QString &kind, const QJsonObject &body, qint64 atMs)
 {
     begin();
-    Query insert(db, "INSERT INTO events(seq, at_ms, kind, body) VALUES (?, ?, ?, ?)");
+    SqliteStatement insert(db, "INSERT INTO events(seq, at_ms, kind, body) VALUES (?, ?, ?, ?)");
     insert.bind(1, nextSeq);
     insert.bind(2, atMs);
     insert.bind(3, kind);
@@ -197,7 +163,8 @@ qint64 NodeJournal::appendEvent(const QString &kind, const QJsonObject &body, qi
 QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
 {
     QList<JournalEvent> result;
-    Query query(db, "SELECT seq, at_ms, kind, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?");
+    SqliteStatement query(db,
+                          "SELECT seq, at_ms, kind, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?");
     query.bind(1, fromSeq);
     query.bind(2, qint64(limit));
     while (query.step() == SQLITE_ROW) {
@@ -214,7 +181,8 @@ QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
 void NodeJournal::putSubmission(const QByteArray &digest, const QByteArray &writeOff, qint64 receivedMs)
 {
     begin();
-    Query insert(db, "INSERT OR IGNORE INTO submissions(digest, write_off, received_ms) VALUES (?, ?, ?)");
+    SqliteStatement insert(
+        db, "INSERT OR IGNORE INTO submissions(digest, write_off, received_ms) VALUES (?, ?, ?)");
     insert.bind(1, digest);
     insert.bind(2, writeOff);
     insert.bind(3, receivedMs);
@@ -225,7 +193,7 @@ void NodeJournal::putSubmission(const QByteArray &digest, const QByteArray &writ
 void NodeJournal::updateSubmission(const QByteArray &digest, int attempts, bool undetermined)
 {
     begin();
-    Query update(db, "UPDATE submissions SET attempts = ?, undetermined = ? WHERE digest = ?");
+    SqliteStatement update(db, "UPDATE submissions SET attempts = ?, undetermined = ? WHERE digest = ?");
     update.bind(1, qint64(attempts));
     update.bind(2, qint64(undetermined ? 1 : 0));
     update.bind(3, digest);
@@ -235,14 +203,14 @@ void NodeJournal::updateSubmission(const QByteArray &digest, int attempts, bool 
 void NodeJournal::removeSubmission(const QByteArray &digest)
 {
     begin();
-    Query remove(db, "DELETE FROM submissions WHERE digest = ?");
+    SqliteStatement remove(db, "DELETE FROM submissions WHERE digest = ?");
     remove.bind(1, digest);
     remove.step();
 }
 
 bool NodeJournal::hasSubmission(const QByteArray &digest) const
 {
-    Query query(db, "SELECT 1 FROM submissions WHERE digest = ?");
+    SqliteStatement query(db, "SELECT 1 FROM submissions WHERE digest = ?");
     query.bind(1, digest);
     return query.step() == SQLITE_ROW;
 }
@@ -250,8 +218,9 @@ bool NodeJournal::hasSubmission(const QByteArray &digest) const
 QList<PendingSubmission> NodeJournal::pendingSubmissions() const
 {
     QList<PendingSubmission> result;
-    Query query(db, "SELECT digest, write_off, received_ms, attempts, undetermined FROM submissions "
-                    "ORDER BY received_ms");
+    SqliteStatement query(db,
+                          "SELECT digest, write_off, received_ms, attempts, undetermined FROM submissions "
+                          "ORDER BY received_ms");
     while (query.step() == SQLITE_ROW) {
         PendingSubmission pending;
         pending.digest = query.blob(0);
@@ -269,7 +238,7 @@ void NodeJournal::recordDecision(const QByteArray &digest, const QString &ticket
                                  const QByteArray &decision)
 {
     begin();
-    Query upsert(
+    SqliteStatement upsert(
         db, "INSERT INTO decisions(digest, ticket, version, outcome, state, at_ms, height, data) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(digest) DO UPDATE SET outcome = excluded.outcome, "
             "state = excluded.state, at_ms = excluded.at_ms, height = excluded.height, data = excluded.data");
@@ -347,7 +316,7 @@ QJsonArray NodeJournal::history(const HistoryQuery &query, QString *error) const
 
 std::optional<QByteArray> NodeJournal::decisionBytes(const QByteArray &digest, quint64 *height) const
 {
-    Query query(db, "SELECT data, height FROM decisions WHERE digest = ?");
+    SqliteStatement query(db, "SELECT data, height FROM decisions WHERE digest = ?");
     query.bind(1, digest);
     if (query.step() != SQLITE_ROW)
         return std::nullopt;

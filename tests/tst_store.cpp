@@ -5,6 +5,7 @@
 #include "ChainVerifier.h"
 #include "LedgerStore.h"
 #include "SampleConsortium.h"
+#include "SqliteStatement.h"
 #include "Tally.h"
 
 #include <QDateTime>
@@ -91,42 +92,26 @@ public:
     // The first column of the first row as text; a null QString if there is no row.
     QString text(const char *sql)
     {
-        sqlite3_stmt *statement = nullptr;
-        QString value;
-        if (sqlite3_prepare_v2(db, sql, -1, &statement, nullptr) == SQLITE_OK &&
-            sqlite3_step(statement) == SQLITE_ROW)
-            value = QString::fromUtf8(reinterpret_cast<const char *>(sqlite3_column_text(statement, 0)));
-        sqlite3_finalize(statement);
-        return value;
+        SqliteStatement query(db, sql);
+        return query.step() == SQLITE_ROW ? query.text(0) : QString();
     }
 
     QByteArray blockData(qint64 height)
     {
-        sqlite3_stmt *statement = nullptr;
-        QByteArray data;
-        if (sqlite3_prepare_v2(db, "SELECT data FROM blocks WHERE height = ?", -1, &statement, nullptr) ==
-            SQLITE_OK) {
-            sqlite3_bind_int64(statement, 1, height);
-            if (sqlite3_step(statement) == SQLITE_ROW)
-                data = QByteArray(static_cast<const char *>(sqlite3_column_blob(statement, 0)),
-                                  sqlite3_column_bytes(statement, 0));
-        }
-        sqlite3_finalize(statement);
-        return data;
+        SqliteStatement query(db, "SELECT data FROM blocks WHERE height = ?");
+        query.bind(1, height);
+        return query.step() == SQLITE_ROW ? query.blob(0) : QByteArray();
     }
 
     QString setBlockData(qint64 height, const QByteArray &data)
     {
-        sqlite3_stmt *statement = nullptr;
-        if (sqlite3_prepare_v2(db, "UPDATE blocks SET data = ? WHERE height = ?", -1, &statement, nullptr) !=
-            SQLITE_OK)
-            return QString::fromUtf8(sqlite3_errmsg(db));
-        sqlite3_bind_blob(statement, 1, data.constData(), int(data.size()), SQLITE_TRANSIENT);
-        sqlite3_bind_int64(statement, 2, height);
-        const int rc = sqlite3_step(statement);
-        sqlite3_finalize(statement);
-        if (rc != SQLITE_DONE)
-            return QString::fromUtf8(sqlite3_errmsg(db));
+        SqliteStatement update(db, "UPDATE blocks SET data = ? WHERE height = ?");
+        if (!update.valid())
+            return update.errorText();
+        update.bind(1, data);
+        update.bind(2, height);
+        if (update.step() != SQLITE_DONE)
+            return update.errorText();
         return sqlite3_changes(db) == 1 ? QString() : QStringLiteral("no block at height %1").arg(height);
     }
 

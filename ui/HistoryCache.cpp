@@ -2,6 +2,7 @@
 
 #include "CacheSchema.h"
 #include "ConfirmationState.h"
+#include "SqliteStatement.h"
 #include "StateConfirmation.h"
 
 #include <QCoreApplication>
@@ -27,75 +28,6 @@ namespace ticketsync {
 namespace {
 
 constexpr qsizetype kMaxStoredBodyBytes = 1 << 20; // larger bodies are counted, not kept
-
-// A prepared statement that finalizes itself and can be run again after reset().
-class Statement
-{
-public:
-    Statement() = default;
-    Statement(sqlite3 *db, const QByteArray &sql) { prepare(db, sql); }
-    ~Statement() { sqlite3_finalize(statement); }
-    Statement(const Statement &) = delete;
-    Statement &operator=(const Statement &) = delete;
-
-    bool prepare(sqlite3 *db, const QByteArray &sql)
-    {
-        sqlite3_finalize(statement);
-        statement = nullptr;
-        return sqlite3_prepare_v2(db, sql.constData(), int(sql.size()), &statement, nullptr) == SQLITE_OK;
-    }
-    bool valid() const { return statement != nullptr; }
-    void reset()
-    {
-        sqlite3_reset(statement);
-        sqlite3_clear_bindings(statement);
-        next = 1;
-    }
-    void bind(int index, qint64 value) { sqlite3_bind_int64(statement, index, value); }
-    void bind(int index, const QByteArray &blob)
-    {
-        if (blob.isNull())
-            sqlite3_bind_null(statement, index);
-        else
-            sqlite3_bind_blob(statement, index, blob.constData(), int(blob.size()), SQLITE_TRANSIENT);
-    }
-    // UTF-8 text as it is, without a round trip through QString.
-    void bindUtf8(int index, const QByteArray &utf8)
-    {
-        sqlite3_bind_text(statement, index, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT);
-    }
-    void bind(int index, const QString &text)
-    {
-        const QByteArray utf8 = text.toUtf8();
-        sqlite3_bind_text(statement, index, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT);
-    }
-    void skip() { ++next; }
-    // Binds the next positional parameter.
-    template<typename T> void add(const T &value) { bind(next++, value); }
-    int step() { return statement ? sqlite3_step(statement) : SQLITE_MISUSE; }
-    bool run()
-    {
-        const int result = step();
-        return result == SQLITE_DONE || result == SQLITE_ROW;
-    }
-    qint64 integer(int column) const { return sqlite3_column_int64(statement, column); }
-    bool isNull(int column) const { return sqlite3_column_type(statement, column) == SQLITE_NULL; }
-    QByteArray blob(int column) const
-    {
-        const void *data = sqlite3_column_blob(statement, column);
-        return data ? QByteArray(static_cast<const char *>(data), sqlite3_column_bytes(statement, column))
-                    : QByteArray();
-    }
-    QString text(int column) const
-    {
-        const auto *data = reinterpret_cast<const char *>(sqlite3_column_text(statement, column));
-        return data ? QString::fromUtf8(data, sqlite3_column_bytes(statement, column)) : QString();
-    }
-
-private:
-    sqlite3_stmt *statement = nullptr;
-    int next = 1;
-};
 
 qint64 nowMs()
 {
@@ -248,7 +180,7 @@ void IngestReport::merge(const IngestReport &later)
 // The statements ingest runs for every event, prepared once per connection.
 struct HistoryCache::Statements
 {
-    Statement insertEvent, insertFeed, insertConfirmation, findDecision, insertDecision, updateDecision,
+    SqliteStatement insertEvent, insertFeed, insertConfirmation, findDecision, insertDecision, updateDecision,
         upsertBlock, setHeight, upsertReceiver, advanceCursor, findAlert, insertAlert, reopenAlert,
         updateAlertDetail, insertTrail;
 
@@ -400,7 +332,7 @@ bool HistoryCache::open(const QString &path, QString *error, Mode mode)
     }
     exec("PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8192;");
 
-    Statement version(db, "PRAGMA user_version");
+    SqliteStatement version(db, "PRAGMA user_version");
     if (version.step() != SQLITE_ROW) {
         const int code = sqlite3_errcode(db);
         const QString why = sqliteError();
@@ -418,7 +350,7 @@ bool HistoryCache::open(const QString &path, QString *error, Mode mode)
                                .arg(CacheSchema::kVersion),
                            OpenStatus::NewerVersion));
     if (found == 0) {
-        Statement tables(db, "SELECT count(*) FROM sqlite_master");
+        SqliteStatement tables(db, "SELECT count(*) FROM sqlite_master");
         if (tables.step() != SQLITE_ROW)
             return report(fail(tr("the history cache %1 is damaged: %2").arg(path, sqliteError()),
                                OpenStatus::Corrupt));
@@ -513,7 +445,7 @@ bool HistoryCache::checkStructure(QString *error)
     static const char *const kIndexes[] = {
         "feed_by_ticket", "feed_by_branch",    "feed_by_target",      "feed_by_state",       "feed_by_time",
         "feed_by_digest", "decisions_by_time", "decisions_by_ticket", "decisions_by_outcome"};
-    Statement master(db, "SELECT type, name FROM sqlite_master");
+    SqliteStatement master(db, "SELECT type, name FROM sqlite_master");
     QSet<QString> names;
     int result;
     while ((result = master.step()) == SQLITE_ROW)
@@ -536,7 +468,7 @@ bool HistoryCache::checkStructure(QString *error)
         return false;
     }
     for (const char *table : kTables) {
-        Statement probe(db, QByteArrayLiteral("SELECT * FROM ") + table + " LIMIT 1");
+        SqliteStatement probe(db, QByteArrayLiteral("SELECT * FROM ") + table + " LIMIT 1");
         const int step = probe.step();
         if (!probe.valid() || (step != SQLITE_ROW && step != SQLITE_DONE)) {
             *error = QStringLiteral("%1: %2").arg(QLatin1String(table), sqliteError());
@@ -730,7 +662,7 @@ IngestReport HistoryCache::ingest(const QString &node, const QList<QJsonObject> 
             // The latest outcome wins; an older one arriving late changes nothing.
             const bool newest = !exists || decidedAt >= previousAt;
             if (newest) {
-                Statement &write = exists ? s.updateDecision : s.insertDecision;
+                SqliteStatement &write = exists ? s.updateDecision : s.insertDecision;
                 write.reset();
                 write.add(digest);
                 write.add(node);
@@ -919,7 +851,7 @@ qint64 HistoryCache::lastSeq(const QString &node) const
 {
     if (!db)
         return 0;
-    Statement query(db, "SELECT last_seq FROM cursors WHERE node = ?");
+    SqliteStatement query(db, "SELECT last_seq FROM cursors WHERE node = ?");
     query.add(node);
     return query.step() == SQLITE_ROW ? query.integer(0) : 0;
 }
@@ -929,7 +861,7 @@ QHash<QString, qint64> HistoryCache::cursors() const
     QHash<QString, qint64> result;
     if (!db)
         return result;
-    Statement query(db, "SELECT node, last_seq FROM cursors");
+    SqliteStatement query(db, "SELECT node, last_seq FROM cursors");
     while (query.step() == SQLITE_ROW)
         result.insert(query.text(0), query.integer(1));
     return result;
@@ -939,7 +871,7 @@ qint64 HistoryCache::maxStoredSeq(const QString &node) const
 {
     if (!db)
         return 0;
-    Statement query(db, "SELECT COALESCE(MAX(seq), 0) FROM events WHERE node = ?");
+    SqliteStatement query(db, "SELECT COALESCE(MAX(seq), 0) FROM events WHERE node = ?");
     query.add(node);
     return query.step() == SQLITE_ROW ? query.integer(0) : 0;
 }
@@ -948,8 +880,8 @@ qint64 HistoryCache::eventCount(const QString &node) const
 {
     if (!db)
         return 0;
-    Statement query(db, node.isEmpty() ? "SELECT count(*) FROM events"
-                                       : "SELECT count(*) FROM events WHERE node = ?");
+    SqliteStatement query(db, node.isEmpty() ? "SELECT count(*) FROM events"
+                                             : "SELECT count(*) FROM events WHERE node = ?");
     if (!node.isEmpty())
         query.add(node);
     return query.step() == SQLITE_ROW ? query.integer(0) : 0;
@@ -962,7 +894,8 @@ bool HistoryCache::recordGap(const QString &node, qint64 fromSeq, qint64 toSeq,
         return false;
     if (!exec("BEGIN IMMEDIATE"))
         return false;
-    Statement insert(db, "INSERT INTO gaps (node, from_seq, to_seq, noticed_at_ms) VALUES (?, ?, ?, ?)");
+    SqliteStatement insert(db,
+                           "INSERT INTO gaps (node, from_seq, to_seq, noticed_at_ms) VALUES (?, ?, ?, ?)");
     insert.add(node);
     insert.add(fromSeq);
     insert.add(toSeq);
@@ -991,7 +924,7 @@ QList<GapRow> HistoryCache::gaps() const
     QList<GapRow> result;
     if (!db)
         return result;
-    Statement query(db, "SELECT node, from_seq, to_seq, noticed_at_ms FROM gaps ORDER BY rowid");
+    SqliteStatement query(db, "SELECT node, from_seq, to_seq, noticed_at_ms FROM gaps ORDER BY rowid");
     while (query.step() == SQLITE_ROW)
         result.append({query.text(0), query.integer(1), query.integer(2), query.integer(3)});
     return result;
@@ -1022,7 +955,7 @@ std::optional<AlertRow> HistoryCache::raiseAlertInTransaction(const QString &kin
         s.updateAlertDetail.run();
         return std::nullopt;
     }
-    Statement &write = id ? s.reopenAlert : s.insertAlert;
+    SqliteStatement &write = id ? s.reopenAlert : s.insertAlert;
     write.reset();
     if (id) {
         write.add(detail);
@@ -1090,7 +1023,7 @@ bool HistoryCache::acknowledgeAlert(qint64 id, const QString &who, const QString
     if (!exec("BEGIN IMMEDIATE"))
         return refuse(sqliteError());
     const qint64 now = nowMs();
-    Statement update(db, "UPDATE alerts SET acknowledged_by = ?, acknowledged_at_ms = ? WHERE id = ?");
+    SqliteStatement update(db, "UPDATE alerts SET acknowledged_by = ?, acknowledged_at_ms = ? WHERE id = ?");
     update.add(who);
     update.add(now);
     update.add(id);
@@ -1110,7 +1043,7 @@ bool HistoryCache::acknowledgeAlert(qint64 id, const QString &who, const QString
 }
 
 namespace {
-AlertRow readAlert(const Statement &query)
+AlertRow readAlert(const SqliteStatement &query)
 {
     AlertRow alert;
     alert.id = query.integer(0);
@@ -1131,8 +1064,8 @@ QList<AlertRow> HistoryCache::alerts(bool openOnly) const
     QList<AlertRow> result;
     if (!db)
         return result;
-    Statement query(db, QByteArray(kAlertColumns) + (openOnly ? " WHERE acknowledged_by = ''" : "") +
-                            " ORDER BY id");
+    SqliteStatement query(db, QByteArray(kAlertColumns) + (openOnly ? " WHERE acknowledged_by = ''" : "") +
+                                  " ORDER BY id");
     while (query.step() == SQLITE_ROW)
         result.append(readAlert(query));
     return result;
@@ -1142,7 +1075,7 @@ std::optional<AlertRow> HistoryCache::alert(qint64 id) const
 {
     if (!db)
         return std::nullopt;
-    Statement query(db, QByteArray(kAlertColumns) + " WHERE id = ?");
+    SqliteStatement query(db, QByteArray(kAlertColumns) + " WHERE id = ?");
     query.add(id);
     if (query.step() != SQLITE_ROW)
         return std::nullopt;
@@ -1154,7 +1087,7 @@ QList<AlertTrailEntry> HistoryCache::alertTrail(qint64 alertId) const
     QList<AlertTrailEntry> result;
     if (!db)
         return result;
-    Statement query(
+    SqliteStatement query(
         db, alertId ? "SELECT id, alert_id, at_ms, who, action, note FROM alert_trail WHERE alert_id = ? "
                       "ORDER BY id"
                     : "SELECT id, alert_id, at_ms, who, action, note FROM alert_trail ORDER BY id");
@@ -1176,7 +1109,7 @@ bool HistoryCache::setCertificate(const QByteArray &digest, const QByteArray &de
 {
     if (!db)
         return false;
-    Statement update(db, "UPDATE decisions SET certificate = ? WHERE digest = ?");
+    SqliteStatement update(db, "UPDATE decisions SET certificate = ? WHERE digest = ?");
     update.add(decisionBytes);
     update.add(digest);
     return update.run() && sqlite3_changes(db) > 0;
@@ -1186,7 +1119,7 @@ bool HistoryCache::setDecisionHeight(const QByteArray &digest, qint64 height)
 {
     if (!db)
         return false;
-    Statement update(db, "UPDATE decisions SET height = ? WHERE digest = ?");
+    SqliteStatement update(db, "UPDATE decisions SET height = ? WHERE digest = ?");
     update.add(height);
     update.add(digest);
     return update.run() && sqlite3_changes(db) > 0;
@@ -1215,7 +1148,7 @@ struct Where
     {
         return conditions.isEmpty() ? QByteArray() : QByteArrayLiteral(" WHERE ") + conditions.join(" AND ");
     }
-    void bind(Statement &statement) const
+    void bind(SqliteStatement &statement) const
     {
         for (const auto &value : values)
             std::visit([&](const auto &v) { statement.add(v); }, value);
@@ -1243,7 +1176,7 @@ Where feedWhere(const FeedFilter &filter, bool byId = false)
     return where;
 }
 
-FeedRow readFeed(const Statement &query)
+FeedRow readFeed(const SqliteStatement &query)
 {
     FeedRow row;
     row.id = query.integer(0);
@@ -1269,7 +1202,7 @@ qint64 HistoryCache::maxFeedId() const
 {
     if (!db)
         return 0;
-    Statement query(db, "SELECT COALESCE(MAX(id), 0) FROM feed");
+    SqliteStatement query(db, "SELECT COALESCE(MAX(id), 0) FROM feed");
     return query.step() == SQLITE_ROW ? query.integer(0) : 0;
 }
 
@@ -1279,7 +1212,8 @@ bool HistoryCache::feedIsDense() const
     // are 1..N without holes: then "row k" is simply id k + 1. Checked once, then kept true by
     // construction (nothing deletes feed rows).
     if (!denseChecked) {
-        Statement query(db, "SELECT (SELECT count(*) FROM feed) = (SELECT COALESCE(MAX(id), 0) FROM feed)");
+        SqliteStatement query(db,
+                              "SELECT (SELECT count(*) FROM feed) = (SELECT COALESCE(MAX(id), 0) FROM feed)");
         dense = query.step() == SQLITE_ROW && query.integer(0) == 1;
         denseChecked = true;
     }
@@ -1301,7 +1235,7 @@ CountResult HistoryCache::feedCount(const FeedFilter &filter, qint64 afterId, qi
     Where where = feedWhere(filter);
     where.add("id > ?", afterId);
     where.add("id <= ?", result.upper);
-    Statement query(db, QByteArrayLiteral("SELECT count(*) FROM feed") + where.sql());
+    SqliteStatement query(db, QByteArrayLiteral("SELECT count(*) FROM feed") + where.sql());
     where.bind(query);
     if (query.step() == SQLITE_ROW)
         result.count = query.integer(0);
@@ -1338,8 +1272,8 @@ QList<FeedRow> HistoryCache::feedPage(const FeedFilter &filter, const PageReques
             where.add("id > ?", lowId);
         if (highId > 0)
             where.add("id <= ?", highId);
-        Statement query(db, QByteArray(kFeedColumns) + where.sql() +
-                                (descending ? " ORDER BY id DESC" : " ORDER BY id") + " LIMIT ?");
+        SqliteStatement query(db, QByteArray(kFeedColumns) + where.sql() +
+                                      (descending ? " ORDER BY id DESC" : " ORDER BY id") + " LIMIT ?");
         where.bind(query);
         query.add(qint64(limit));
         QList<FeedRow> result;
@@ -1374,8 +1308,8 @@ QList<FeedRow> HistoryCache::feedPage(const FeedFilter &filter, const PageReques
         where.add("id > ?", lowId);
     if (highId > 0)
         where.add("id <= ?", highId);
-    Statement seek(db, QByteArrayLiteral("SELECT id FROM feed") + where.sql() +
-                           (fromEnd ? " ORDER BY id DESC" : " ORDER BY id") + " LIMIT 1 OFFSET ?");
+    SqliteStatement seek(db, QByteArrayLiteral("SELECT id FROM feed") + where.sql() +
+                                 (fromEnd ? " ORDER BY id DESC" : " ORDER BY id") + " LIMIT 1 OFFSET ?");
     where.bind(seek);
     seek.add(skip);
     if (seek.step() != SQLITE_ROW)
@@ -1401,7 +1335,7 @@ std::pair<qint64, qint64> HistoryCache::feedIdsInTime(qint64 fromMs, qint64 toMs
         where.add("at_ms >= ?", fromMs);
     if (toMs > 0)
         where.add("at_ms <= ?", toMs);
-    Statement query(db, QByteArrayLiteral("SELECT min(id), max(id) FROM feed") + where.sql());
+    SqliteStatement query(db, QByteArrayLiteral("SELECT min(id), max(id) FROM feed") + where.sql());
     where.bind(query);
     if (query.step() == SQLITE_ROW && !query.isNull(0)) {
         if (known.first == 0)
@@ -1420,7 +1354,7 @@ QList<FeedRow> HistoryCache::feedForDigest(const QByteArray &digest) const
     QList<FeedRow> rows;
     if (!db)
         return rows;
-    Statement query(db, QByteArray(kFeedColumns) + " WHERE digest = ? ORDER BY id");
+    SqliteStatement query(db, QByteArray(kFeedColumns) + " WHERE digest = ? ORDER BY id");
     query.add(digest);
     while (query.step() == SQLITE_ROW)
         rows.append(readFeed(query));
@@ -1470,7 +1404,7 @@ Where decisionWhere(const DecisionFilter &filter, TimeRange range = {})
     return where;
 }
 
-DecisionRow readDecision(const Statement &query, bool withCertificate)
+DecisionRow readDecision(const SqliteStatement &query, bool withCertificate)
 {
     DecisionRow row;
     row.digest = query.blob(0);
@@ -1503,7 +1437,7 @@ qint64 HistoryCache::maxDecidedAtMs() const
 {
     if (!db)
         return 0;
-    Statement query(db, "SELECT COALESCE(MAX(decided_at_ms), 0) FROM decisions");
+    SqliteStatement query(db, "SELECT COALESCE(MAX(decided_at_ms), 0) FROM decisions");
     return query.step() == SQLITE_ROW ? query.integer(0) : 0;
 }
 
@@ -1523,7 +1457,7 @@ CountResult HistoryCache::decisionCount(const DecisionFilter &filter, qint64 aft
     if (result.upper < newest)
         range.atMost(result.upper);
     const Where where = decisionWhere(filter, range);
-    Statement query(db, QByteArrayLiteral("SELECT count(*) FROM decisions") + where.sql());
+    SqliteStatement query(db, QByteArrayLiteral("SELECT count(*) FROM decisions") + where.sql());
     where.bind(query);
     if (query.step() == SQLITE_ROW)
         result.count = query.integer(0);
@@ -1551,10 +1485,10 @@ QList<DecisionRow> HistoryCache::decisionsPage(const DecisionFilter &filter, con
             where.add(key.condition, key.ms);
             where.values.append(key.digest);
         }
-        Statement query(db, QByteArray(kDecisionColumns) + " FROM decisions" + where.sql() +
-                                (descending ? " ORDER BY decided_at_ms DESC, digest DESC"
-                                            : " ORDER BY decided_at_ms ASC, digest ASC") +
-                                " LIMIT ?");
+        SqliteStatement query(db, QByteArray(kDecisionColumns) + " FROM decisions" + where.sql() +
+                                      (descending ? " ORDER BY decided_at_ms DESC, digest DESC"
+                                                  : " ORDER BY decided_at_ms ASC, digest ASC") +
+                                      " LIMIT ?");
         where.bind(query);
         query.add(qint64(limit));
         QList<DecisionRow> result;
@@ -1582,7 +1516,7 @@ QList<DecisionRow> HistoryCache::decisionsPage(const DecisionFilter &filter, con
         return run(fromEnd, page.limit);
     // Skip through the index alone (it holds decided_at_ms and the digest), then seek.
     const Where where = decisionWhere(filter, range);
-    Statement seek(
+    SqliteStatement seek(
         db, QByteArrayLiteral("SELECT decided_at_ms, digest FROM decisions") + where.sql() +
                 (fromEnd ? " ORDER BY decided_at_ms DESC, digest DESC" : " ORDER BY decided_at_ms, digest") +
                 " LIMIT 1 OFFSET ?");
@@ -1607,8 +1541,8 @@ bool HistoryCache::forEachDecision(const DecisionFilter &filter, bool withCertif
     if (!db)
         return false;
     const Where where = decisionWhere(filter);
-    Statement query(db, QByteArray(kDecisionColumns) + (withCertificates ? ", certificate" : "") +
-                            " FROM decisions" + where.sql() + " ORDER BY decided_at_ms, digest");
+    SqliteStatement query(db, QByteArray(kDecisionColumns) + (withCertificates ? ", certificate" : "") +
+                                  " FROM decisions" + where.sql() + " ORDER BY decided_at_ms, digest");
     where.bind(query);
     int result;
     while ((result = query.step()) == SQLITE_ROW) {
@@ -1622,7 +1556,7 @@ std::optional<DecisionRow> HistoryCache::decision(const QByteArray &digest) cons
 {
     if (!db)
         return std::nullopt;
-    Statement query(db, QByteArray(kDecisionColumns) + ", certificate FROM decisions WHERE digest = ?");
+    SqliteStatement query(db, QByteArray(kDecisionColumns) + ", certificate FROM decisions WHERE digest = ?");
     query.add(digest);
     if (query.step() != SQLITE_ROW)
         return std::nullopt;
@@ -1634,8 +1568,8 @@ QList<ConfirmationRow> HistoryCache::confirmations(const QByteArray &digest) con
     QList<ConfirmationRow> rows;
     if (!db)
         return rows;
-    Statement query(db, "SELECT digest, target, state, verdict, at_ms, confirmation FROM confirmations "
-                        "WHERE digest = ? ORDER BY target, state");
+    SqliteStatement query(db, "SELECT digest, target, state, verdict, at_ms, confirmation FROM confirmations "
+                              "WHERE digest = ? ORDER BY target, state");
     query.add(digest);
     while (query.step() == SQLITE_ROW)
         rows.append({query.blob(0), query.text(1), int(query.integer(2)), query.text(3), query.integer(4),
@@ -1652,8 +1586,9 @@ QList<BlockRow> HistoryCache::blocks(const QString &node, qint64 fromHeight, int
     if (!node.isEmpty())
         where.add("node = ?", node);
     where.add("height >= ?", fromHeight);
-    Statement query(db, QByteArrayLiteral("SELECT node, height, hash, decisions, timestamp_ms FROM blocks") +
-                            where.sql() + " ORDER BY node, height LIMIT ?");
+    SqliteStatement query(
+        db, QByteArrayLiteral("SELECT node, height, hash, decisions, timestamp_ms FROM blocks") +
+                where.sql() + " ORDER BY node, height LIMIT ?");
     where.bind(query);
     query.add(qint64(limit));
     while (query.step() == SQLITE_ROW)
@@ -1667,7 +1602,7 @@ QList<ReceiverRow> HistoryCache::receivers() const
     QList<ReceiverRow> rows;
     if (!db)
         return rows;
-    Statement query(
+    SqliteStatement query(
         db, "SELECT receiver, node, status, acked_height, head_height, lag_blocks, lag_ms, last_error, "
             "last_contact_ms, as_of_ms FROM receivers ORDER BY receiver");
     while (query.step() == SQLITE_ROW)
