@@ -7,22 +7,11 @@
 #include <QDateTime>
 #include <QLoggingCategory>
 
-#include <algorithm>
-#include <limits>
-
 Q_LOGGING_CATEGORY(lcDecisionsModel, "ticketsync.ui.decisionsmodel", QtWarningMsg)
 
 namespace ticketsync {
 
 namespace {
-constexpr int kMaxPagesInFlight = 4;
-constexpr int kMaxWantedPages = 16;
-
-int clampRows(qint64 rows)
-{
-    return int(std::clamp<qint64>(rows, 0, std::numeric_limits<int>::max()));
-}
-
 bool isUndetermined(const DecisionRow &row)
 {
     return row.outcome == QLatin1String("UNDETERMINED");
@@ -30,55 +19,23 @@ bool isUndetermined(const DecisionRow &row)
 } // namespace
 
 DecisionsModel::DecisionsModel(CacheWorker *worker, QObject *parent)
-    : QAbstractTableModel(parent), worker(worker)
+    : PagedCacheTable(worker, ColumnCount, parent)
 {
-    Q_ASSERT(worker);
     connect(worker, &CacheWorker::decisionCountReady, this, &DecisionsModel::onCount);
     connect(worker, &CacheWorker::decisionsPageReady, this, &DecisionsModel::onPage);
     connect(worker, &CacheWorker::decisionsChanged, this, &DecisionsModel::onChanged);
-    connect(worker, &CacheWorker::opened, this, [this](bool ok) {
-        if (ok)
-            reload();
-    });
     requestCount(true);
 }
 
 DecisionsModel::~DecisionsModel() = default;
-
-int DecisionsModel::rowCount(const QModelIndex &parent) const
-{
-    return parent.isValid() ? 0 : visible;
-}
-
-int DecisionsModel::columnCount(const QModelIndex &parent) const
-{
-    return parent.isValid() ? 0 : ColumnCount;
-}
-
-const DecisionRow *DecisionsModel::rowAt(int row) const
-{
-    if (row < 0 || row >= visible)
-        return nullptr;
-    const auto found = pages.find(row / kPageSize);
-    if (found == pages.end() || row % kPageSize >= found->rows.size())
-        return nullptr;
-    found->lastUse = ++useClock;
-    return &found->rows.at(row % kPageSize);
-}
 
 QVariant DecisionsModel::data(const QModelIndex &index, int role) const
 {
     if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
         return {};
     const DecisionRow *row = rowAt(index.row());
-    if (!row) {
-        requestPageFor(index.row());
-        if (role == Qt::DisplayRole)
-            return QStringLiteral("…");
-        if (role == LoadedRole)
-            return false;
-        return {};
-    }
+    if (!row)
+        return placeholderData(index.row(), role, LoadedRole);
     const bool undetermined = isUndetermined(*row);
     switch (role) {
     case Qt::DisplayRole:
@@ -210,68 +167,29 @@ QHash<int, QByteArray> DecisionsModel::roleNames() const
 
 void DecisionsModel::setFilter(const DecisionFilter &filter)
 {
-    if (filter == currentFilter && counted)
+    if (filter == currentFilter && isCounted())
         return;
     currentFilter = filter;
     reload();
 }
 
-void DecisionsModel::reload()
+void DecisionsModel::resetLiveState()
 {
-    beginResetModel();
-    pages.clear();
-    pageRequests.clear();
-    pagesInFlight.clear();
-    wantedPages.clear();
-    visible = 0;
-    visibleUpper = 0;
-    known = 0;
-    knownUpper = 0;
-    counted = false;
-    countRequest = 0;
     changePending = false;
     changeUpdated = false;
     changeMinMs = 0;
-    invalidate = false;
-    endResetModel();
-    requestCount(true);
-}
-
-void DecisionsModel::setPaused(bool pause)
-{
-    if (pause == paused)
-        return;
-    paused = pause;
-    if (!paused)
-        applyVisible();
-    Q_EMIT pausedChanged(paused);
-}
-
-void DecisionsModel::setFollowNewest(bool value)
-{
-    if (value == follow)
-        return;
-    follow = value;
-    Q_EMIT followNewestChanged(follow);
-}
-
-qint64 DecisionsModel::pendingRows() const
-{
-    return known - visible;
 }
 
 void DecisionsModel::requestCount(bool full)
 {
-    const quint64 id = CacheWorker::nextRequestId();
-    countRequest = id;
-    countFull = full;
-    const qint64 afterMs = full ? 0 : knownUpper;
-    CacheWorker *target = worker;
-    if (!target)
-        return;
+    PagedCacheTable::requestCount(full ? 0 : knownUpperKey(), full);
+}
+
+void DecisionsModel::sendCountRequest(CacheWorker *worker, quint64 id, qint64 afterMs)
+{
     const DecisionFilter filter = currentFilter;
     QMetaObject::invokeMethod(
-        target, [target, id, filter, afterMs] { target->requestDecisionCount(id, filter, afterMs); },
+        worker, [worker, id, filter, afterMs] { worker->requestDecisionCount(id, filter, afterMs); },
         Qt::QueuedConnection);
 }
 
@@ -283,8 +201,13 @@ void DecisionsModel::onChanged(int inserted, int updated, qint64 minDecidedAtMs,
         changeMinMs = minDecidedAtMs;
     changePending = true;
     changeUpdated = changeUpdated || updated > 0;
-    if (countRequest == 0 && counted)
+    if (!isCounting() && isCounted())
         startRecount();
+}
+
+void DecisionsModel::countAnswered()
+{
+    startRecount();
 }
 
 void DecisionsModel::startRecount()
@@ -294,145 +217,30 @@ void DecisionsModel::startRecount()
     // Rows that only went after the snapshot's newest can be counted from there and leave
     // every row the view has where it is. A changed row, or one decided at or before that
     // time, may have moved rows: count again from scratch and refetch the pages.
-    const bool full = changeUpdated || changeMinMs <= knownUpper;
+    const bool full = changeUpdated || changeMinMs <= knownUpperKey();
     changePending = false;
     changeUpdated = false;
     changeMinMs = 0;
     requestCount(full);
 }
 
-void DecisionsModel::onCount(quint64 requestId, qint64 count, qint64 upperMs)
+void DecisionsModel::sendPageRequest(CacheWorker *worker, quint64 id, int page, PageRequest request,
+                                     qint64 upperMs) const
 {
-    if (requestId != countRequest)
-        return;
-    countRequest = 0;
-    const bool first = !counted;
-    if (countFull) {
-        known = count;
-        knownUpper = upperMs;
-        invalidate = invalidate || !first;
-    } else if (upperMs > knownUpper) {
-        known += count;
-        knownUpper = upperMs;
+    request.upperMs = upperMs;
+    const QList<DecisionRow> *before = pageRows(page - 1);
+    const QList<DecisionRow> *after = pageRows(page + 1);
+    if (before && before->size() == kPageSize) {
+        request.afterMs = before->last().decidedAtMs;
+        request.afterDigest = before->last().digest;
+    } else if (after && !after->isEmpty()) {
+        request.beforeMs = after->first().decidedAtMs;
+        request.beforeDigest = after->first().digest;
     }
-    counted = true;
-    if (first) {
-        beginResetModel();
-        visible = clampRows(known);
-        visibleUpper = knownUpper;
-        endResetModel();
-        Q_EMIT countReady(known);
-    } else {
-        applyVisible();
-    }
-    startRecount();
-}
-
-void DecisionsModel::applyVisible()
-{
-    if (paused || !counted)
-        return;
-    const int target = clampRows(known);
-    if (invalidate) {
-        invalidate = false;
-        pages.clear();
-        pageRequests.clear(); // answers to these may predate the change
-        pagesInFlight.clear();
-        wantedPages.clear();
-        if (target < visible) {
-            beginRemoveRows(QModelIndex(), target, visible - 1);
-            visible = target;
-            endRemoveRows();
-        }
-        visibleUpper = knownUpper;
-        if (visible > 0)
-            Q_EMIT dataChanged(index(0, 0), index(visible - 1, ColumnCount - 1));
-    }
-    if (target > visible) {
-        const int first = visible;
-        beginInsertRows(QModelIndex(), first, target - 1);
-        visible = target;
-        visibleUpper = knownUpper;
-        endInsertRows();
-        Q_EMIT rowsAppended(first, target - 1);
-    } else {
-        visibleUpper = knownUpper;
-    }
-}
-
-void DecisionsModel::requestPageFor(int row) const
-{
-    const auto found = pages.constFind(row / kPageSize);
-    if (found != pages.cend() && row < found->visibleAtFetch)
-        return;
-    requestPage(row / kPageSize);
-}
-
-void DecisionsModel::requestPage(int page) const
-{
-    if (pagesInFlight.contains(page))
-        return;
-    if (pagesInFlight.size() >= kMaxPagesInFlight) {
-        wantedPages.removeAll(page);
-        wantedPages.append(page);
-        if (wantedPages.size() > kMaxWantedPages)
-            wantedPages.removeFirst();
-        return;
-    }
-    PageRequest request;
-    request.offset = page * kPageSize;
-    request.limit = kPageSize;
-    request.total = visible;
-    request.upperMs = visibleUpper;
-    const auto before = pages.constFind(page - 1);
-    const auto after = pages.constFind(page + 1);
-    if (before != pages.cend() && before->rows.size() == kPageSize) {
-        request.afterMs = before->rows.last().decidedAtMs;
-        request.afterDigest = before->rows.last().digest;
-    } else if (after != pages.cend() && !after->rows.isEmpty()) {
-        request.beforeMs = after->rows.first().decidedAtMs;
-        request.beforeDigest = after->rows.first().digest;
-    }
-    const quint64 id = CacheWorker::nextRequestId();
-    pageRequests.insert(id, {page, visible});
-    pagesInFlight.insert(page);
-    CacheWorker *target = worker;
-    if (!target)
-        return;
     const DecisionFilter filter = currentFilter;
     QMetaObject::invokeMethod(
-        target, [target, id, filter, request] { target->requestDecisionsPage(id, filter, request); },
+        worker, [worker, id, filter, request] { worker->requestDecisionsPage(id, filter, request); },
         Qt::QueuedConnection);
-}
-
-void DecisionsModel::onPage(quint64 requestId, int offset, const QList<DecisionRow> &rows)
-{
-    Q_UNUSED(offset);
-    const auto found = pageRequests.constFind(requestId);
-    if (found == pageRequests.cend())
-        return;
-    const int page = found->page;
-    const int visibleAtFetch = found->visibleAtFetch;
-    pageRequests.erase(found);
-    pagesInFlight.remove(page);
-    pages.insert(page, Page{rows, ++useClock, visibleAtFetch});
-    while (pages.size() > kMaxPages) {
-        auto oldest = pages.begin();
-        for (auto it = pages.begin(); it != pages.end(); ++it) {
-            if (it->lastUse < oldest->lastUse)
-                oldest = it;
-        }
-        pages.erase(oldest);
-    }
-    const int first = page * kPageSize;
-    const int last = qMin(visible, first + int(rows.size())) - 1;
-    if (last >= first)
-        Q_EMIT dataChanged(index(first, 0), index(last, ColumnCount - 1));
-    while (!wantedPages.isEmpty() && pagesInFlight.size() < kMaxPagesInFlight) {
-        const int next = wantedPages.takeLast();
-        if (!pages.contains(next) && next * kPageSize < visible)
-            requestPage(next);
-    }
 }
 
 } // namespace ticketsync

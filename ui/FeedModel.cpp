@@ -7,72 +7,27 @@
 #include <QDateTime>
 #include <QLoggingCategory>
 
-#include <algorithm>
-#include <limits>
-
 Q_LOGGING_CATEGORY(lcFeedModel, "ticketsync.ui.feedmodel", QtWarningMsg)
 
 namespace ticketsync {
 
-namespace {
-constexpr int kMaxPagesInFlight = 4;
-constexpr int kMaxWantedPages = 16;
-
-int clampRows(qint64 rows)
+FeedModel::FeedModel(CacheWorker *worker, QObject *parent) : PagedCacheTable(worker, ColumnCount, parent)
 {
-    return int(std::clamp<qint64>(rows, 0, std::numeric_limits<int>::max()));
-}
-} // namespace
-
-FeedModel::FeedModel(CacheWorker *worker, QObject *parent) : QAbstractTableModel(parent), worker(worker)
-{
-    Q_ASSERT(worker);
     connect(worker, &CacheWorker::feedCountReady, this, &FeedModel::onCount);
     connect(worker, &CacheWorker::feedPageReady, this, &FeedModel::onPage);
     connect(worker, &CacheWorker::feedAppended, this, &FeedModel::onAppended);
-    connect(worker, &CacheWorker::opened, this, [this](bool ok) {
-        if (ok)
-            reload();
-    });
     requestCount(0);
 }
 
 FeedModel::~FeedModel() = default;
-
-int FeedModel::rowCount(const QModelIndex &parent) const
-{
-    return parent.isValid() ? 0 : visible;
-}
-
-int FeedModel::columnCount(const QModelIndex &parent) const
-{
-    return parent.isValid() ? 0 : ColumnCount;
-}
-
-const FeedRow *FeedModel::rowAt(int row) const
-{
-    if (row < 0 || row >= visible)
-        return nullptr;
-    const auto found = pages.find(row / kPageSize);
-    if (found == pages.end() || row % kPageSize >= found->rows.size())
-        return nullptr;
-    found->lastUse = ++useClock;
-    return &found->rows.at(row % kPageSize);
-}
 
 QVariant FeedModel::data(const QModelIndex &index, int role) const
 {
     if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
         return {};
     const FeedRow *row = rowAt(index.row());
-    if (!row) {
-        requestPageFor(index.row());
-        if (role == Qt::DisplayRole)
-            return QStringLiteral("…");
-        if (role == LoadedRole)
-            return false;
-        return {};
-    }
+    if (!row)
+        return placeholderData(index.row(), role, LoadedRole);
     const bool issued = row->kind == CacheSchema::kFeedIssued;
     switch (role) {
     case Qt::DisplayRole:
@@ -178,200 +133,64 @@ QHash<int, QByteArray> FeedModel::roleNames() const
 
 void FeedModel::setFilter(const FeedFilter &filter)
 {
-    if (filter == currentFilter && counted)
+    if (filter == currentFilter && isCounted())
         return;
     currentFilter = filter;
     reload();
 }
 
-void FeedModel::reload()
+void FeedModel::resetLiveState()
 {
-    beginResetModel();
-    pages.clear();
-    pageRequests.clear();
-    pagesInFlight.clear();
-    wantedPages.clear();
-    visible = 0;
-    visibleUpper = 0;
-    known = 0;
-    knownUpper = 0;
-    counted = false;
     recountWanted = false;
-    countRequest = 0;
-    endResetModel();
-    requestCount(0);
-}
-
-void FeedModel::setPaused(bool pause)
-{
-    if (pause == paused)
-        return;
-    paused = pause;
-    if (!paused)
-        applyVisible();
-    Q_EMIT pausedChanged(paused);
-}
-
-void FeedModel::setFollowNewest(bool value)
-{
-    if (value == follow)
-        return;
-    follow = value;
-    Q_EMIT followNewestChanged(follow);
-}
-
-qint64 FeedModel::pendingRows() const
-{
-    return known - visible;
 }
 
 void FeedModel::requestCount(qint64 afterId)
 {
-    const quint64 id = CacheWorker::nextRequestId();
-    countRequest = id;
-    countAfter = afterId;
-    CacheWorker *target = worker;
-    if (!target)
-        return;
+    PagedCacheTable::requestCount(afterId, afterId == 0);
+}
+
+void FeedModel::sendCountRequest(CacheWorker *worker, quint64 id, qint64 afterId)
+{
     const FeedFilter filter = currentFilter;
     QMetaObject::invokeMethod(
-        target, [target, id, filter, afterId] { target->requestFeedCount(id, filter, afterId); },
+        worker, [worker, id, filter, afterId] { worker->requestFeedCount(id, filter, afterId); },
         Qt::QueuedConnection);
 }
 
-void FeedModel::onCount(quint64 requestId, qint64 count, qint64 upperId)
+void FeedModel::countAnswered()
 {
-    if (requestId != countRequest)
-        return; // another model's, or one from before a reset
-    countRequest = 0;
-    const bool first = !counted;
-    if (countAfter == 0) {
-        known = count;
-        knownUpper = upperId;
-    } else if (upperId > knownUpper) {
-        known += count;
-        knownUpper = upperId;
-    }
-    counted = true;
-    if (first) {
-        // The first count fills the view at once (no "append" of the whole history).
-        beginResetModel();
-        visible = clampRows(known);
-        visibleUpper = knownUpper;
-        endResetModel();
-        Q_EMIT countReady(known);
-    } else {
-        applyVisible();
-    }
-    if (recountWanted || latestFeedId > knownUpper) {
+    if (recountWanted || latestFeedId > knownUpperKey()) {
         recountWanted = false;
-        requestCount(knownUpper);
+        requestCount(knownUpperKey());
     }
 }
 
 void FeedModel::onAppended(qint64 maxFeedId)
 {
     latestFeedId = qMax(latestFeedId, maxFeedId);
-    if (countRequest != 0) {
+    if (isCounting()) {
         recountWanted = true; // one count at a time; the next starts when this one answers
         return;
     }
-    if (counted && maxFeedId > knownUpper)
-        requestCount(knownUpper);
+    if (isCounted() && maxFeedId > knownUpperKey())
+        requestCount(knownUpperKey());
 }
 
-void FeedModel::applyVisible()
+void FeedModel::sendPageRequest(CacheWorker *worker, quint64 id, int page, PageRequest request,
+                                qint64 upperId) const
 {
-    if (paused || !counted)
-        return;
-    const int target = clampRows(known);
-    if (target > visible) {
-        const int first = visible;
-        beginInsertRows(QModelIndex(), first, target - 1);
-        visible = target;
-        visibleUpper = knownUpper;
-        endInsertRows();
-        Q_EMIT rowsAppended(first, target - 1);
-    } else {
-        // No new rows match the filter: the snapshot's bound still moves, so pages stay exact.
-        visibleUpper = knownUpper;
-    }
-}
-
-void FeedModel::requestPageFor(int row) const
-{
-    // A page that came back short for rows the view already had is not asked for again
-    // (the cache cannot have more); rows appended since then are.
-    const auto found = pages.constFind(row / kPageSize);
-    if (found != pages.cend() && row < found->visibleAtFetch)
-        return;
-    requestPage(row / kPageSize);
-}
-
-void FeedModel::requestPage(int page) const
-{
-    if (pagesInFlight.contains(page))
-        return;
-    if (pagesInFlight.size() >= kMaxPagesInFlight) {
-        // Scrolling fast: remember the most recent pages wanted, drop the oldest.
-        wantedPages.removeAll(page);
-        wantedPages.append(page);
-        if (wantedPages.size() > kMaxWantedPages)
-            wantedPages.removeFirst();
-        return;
-    }
-    PageRequest request;
-    request.offset = page * kPageSize;
-    request.limit = kPageSize;
-    request.total = visible;
-    request.upperId = visibleUpper;
+    request.upperId = upperId;
     // Seek by key from a neighbouring page when one is in memory.
-    const auto before = pages.constFind(page - 1);
-    const auto after = pages.constFind(page + 1);
-    if (before != pages.cend() && before->rows.size() == kPageSize)
-        request.afterId = before->rows.last().id;
-    else if (after != pages.cend() && !after->rows.isEmpty())
-        request.beforeId = after->rows.first().id;
-    const quint64 id = CacheWorker::nextRequestId();
-    pageRequests.insert(id, {page, visible});
-    pagesInFlight.insert(page);
-    CacheWorker *target = worker;
-    if (!target)
-        return;
+    const QList<FeedRow> *before = pageRows(page - 1);
+    const QList<FeedRow> *after = pageRows(page + 1);
+    if (before && before->size() == kPageSize)
+        request.afterId = before->last().id;
+    else if (after && !after->isEmpty())
+        request.beforeId = after->first().id;
     const FeedFilter filter = currentFilter;
     QMetaObject::invokeMethod(
-        target, [target, id, filter, request] { target->requestFeedPage(id, filter, request); },
+        worker, [worker, id, filter, request] { worker->requestFeedPage(id, filter, request); },
         Qt::QueuedConnection);
-}
-
-void FeedModel::onPage(quint64 requestId, int offset, const QList<FeedRow> &rows)
-{
-    const auto found = pageRequests.constFind(requestId);
-    if (found == pageRequests.cend())
-        return;
-    const int page = found->page;
-    const int visibleAtFetch = found->visibleAtFetch;
-    pageRequests.erase(found);
-    pagesInFlight.remove(page);
-    Q_UNUSED(offset);
-    pages.insert(page, Page{rows, ++useClock, visibleAtFetch});
-    while (pages.size() > kMaxPages) {
-        auto oldest = pages.begin();
-        for (auto it = pages.begin(); it != pages.end(); ++it) {
-            if (it->lastUse < oldest->lastUse)
-                oldest = it;
-        }
-        pages.erase(oldest);
-    }
-    const int first = page * kPageSize;
-    const int last = qMin(visible, first + int(rows.size())) - 1;
-    if (last >= first)
-        Q_EMIT dataChanged(index(first, 0), index(last, ColumnCount - 1));
-    while (!wantedPages.isEmpty() && pagesInFlight.size() < kMaxPagesInFlight) {
-        const int next = wantedPages.takeLast();
-        if (!pages.contains(next) && next * kPageSize < visible)
-            requestPage(next);
-    }
 }
 
 // --- Shared presentation ------------------------------------------------------------------
