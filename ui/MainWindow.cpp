@@ -181,8 +181,10 @@ void MainWindow::buildUi()
     auto *decisionsBar = new QHBoxLayout;
     decisionTicket = new QLineEdit;
     decisionOutcome = new QComboBox;
+    decisionPeriod = new QComboBox;
     decisionsBar->addWidget(decisionTicket);
     decisionsBar->addWidget(decisionOutcome);
+    decisionsBar->addWidget(decisionPeriod);
     decisionsBar->addStretch();
     decisionsLayout->addLayout(decisionsBar);
     decisions = new DecisionsModel(worker, this);
@@ -209,6 +211,7 @@ void MainWindow::buildUi()
     tabs->addTab(decisionsPage, QString());
     connect(decisionTicket, &QLineEdit::editingFinished, this, &MainWindow::applyDecisionFilter);
     connect(decisionOutcome, &QComboBox::currentIndexChanged, this, &MainWindow::applyDecisionFilter);
+    connect(decisionPeriod, &QComboBox::currentIndexChanged, this, &MainWindow::applyDecisionFilter);
     connect(decisionsView->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             &MainWindow::onDecisionSelected);
     connect(worker, &CacheWorker::decisionReady, this, &MainWindow::onDecisionReady);
@@ -366,15 +369,17 @@ void MainWindow::retranslateUi()
         feedState->addItem(FeedModel::stateLabel(code), code);
     feedState->setCurrentIndex(qMax(0, state));
     feedState->blockSignals(false);
-    const int period = feedPeriod->currentIndex();
-    feedPeriod->blockSignals(true);
-    feedPeriod->clear();
-    feedPeriod->addItem(tr("All time"));
-    feedPeriod->addItem(tr("Last 5 minutes"));
-    feedPeriod->addItem(tr("Last hour"));
-    feedPeriod->addItem(tr("Last 24 hours"));
-    feedPeriod->setCurrentIndex(qMax(0, period));
-    feedPeriod->blockSignals(false);
+    for (QComboBox *periods : {feedPeriod, decisionPeriod}) {
+        const int period = periods->currentIndex();
+        periods->blockSignals(true);
+        periods->clear();
+        periods->addItem(tr("All time"));
+        periods->addItem(tr("Last 5 minutes"));
+        periods->addItem(tr("Last hour"));
+        periods->addItem(tr("Last 24 hours"));
+        periods->setCurrentIndex(qMax(0, period));
+        periods->blockSignals(false);
+    }
     feedPause->setText(tr("Pause"));
     feedFollow->setText(tr("Follow newest"));
     decisionTicket->setPlaceholderText(tr("Ticket id"));
@@ -614,6 +619,9 @@ void MainWindow::applyDecisionFilter()
     DecisionFilter filter;
     filter.ticket = decisionTicket->text().trimmed();
     filter.outcome = decisionOutcome->currentData().toString();
+    const int minutes = kPeriods[qBound(0, decisionPeriod->currentIndex(), int(std::size(kPeriods)) - 1)];
+    if (minutes > 0)
+        filter.fromMs = QDateTime::currentMSecsSinceEpoch() - qint64(minutes) * 60000;
     if (filter != decisions->filter())
         decisions->setFilter(filter);
 }

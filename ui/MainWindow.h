@@ -123,6 +123,7 @@ private:
     DecisionsModel *decisions = nullptr;
     QTableView *decisionsView = nullptr;
     QComboBox *decisionOutcome = nullptr;
+    QComboBox *decisionPeriod = nullptr;
     QLineEdit *decisionTicket = nullptr;
     QSplitter *decisionSplitter = nullptr;
     DecisionDetailPane *detail = nullptr;
