@@ -256,7 +256,6 @@ SystemCpu readSystemCpu()
 
 struct Options
 {
-    bool quick = false;
     QList<int> rates{250, 500, 1000, 1500, 2000};
     int stepSeconds = 15;
     int warmupSeconds = 3;
@@ -457,7 +456,6 @@ private:
     qint64 blockRefusals = 0;
     qint64 digestMismatches = 0;
     qint64 gaps = 0;
-    quint64 lastHeightSeen = 0;
 
     // samplers
     QTimer stateTimer;
@@ -899,7 +897,6 @@ void NetworkBench::onCoordinatorEvent(const QJsonObject &event)
     } else if (kind == QLatin1String("block_appended")) {
         const quint64 height = quint64(event.value(u"height").toInteger());
         const qint64 count = event.value(u"decisions").toInteger();
-        lastHeightSeen = std::max(lastHeightSeen, height);
         // Nodes that name the block's write-offs place each decision exactly; older ones are
         // followed by order, since blocks take decided write-offs in the order they were decided.
         const QJsonArray digests = event.value(u"write_off_digests").toArray();
@@ -2040,7 +2037,6 @@ int main(int argc, char **argv)
 
     Options options;
     if (parser.isSet(quick)) {
-        options.quick = true;
         options.stepSeconds = 4;
         options.warmupSeconds = 1;
         options.refineSteps = 0;

@@ -588,10 +588,11 @@ void LedgerNode::handleConfirmation(Connection *from, const QJsonObject &message
         from->sendError(QStringLiteral("confirmation"), requestId, problem);
         return;
     }
-    auto found = rounds.constFind(confirmation->writeOffDigest);
-    if (found == rounds.cend())
-        found = finishedRounds.constFind(confirmation->writeOffDigest);
-    if (found == finishedRounds.cend()) {
+    // Looked up by value in each hash: iterators of two hashes never compare.
+    std::shared_ptr<Round> round = rounds.value(confirmation->writeOffDigest);
+    if (!round)
+        round = finishedRounds.value(confirmation->writeOffDigest);
+    if (!round) {
         // A late vote on a finished write-off is normal; a vote nobody asked for is not.
         if (!store->decidedState(confirmation->writeOffDigest) &&
             !journal->decisionBytes(confirmation->writeOffDigest)) {
@@ -606,7 +607,6 @@ void LedgerNode::handleConfirmation(Connection *from, const QJsonObject &message
         }
         return;
     }
-    const std::shared_ptr<Round> round = *found;
     QString reason;
     const Tally::Verdict verdict = round->tally->add(*confirmation, &reason);
     counters[QStringLiteral("confirmations")]++;
