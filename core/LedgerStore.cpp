@@ -90,6 +90,7 @@ static_assert(std::size(kMigrations) == LedgerStore::kSchemaVersion);
 
 LedgerStore::~LedgerStore()
 {
+    statements.clear();
     sqlite3_close_v2(db);
 }
 
@@ -110,6 +111,16 @@ bool LedgerStore::exec(const char *sql, QString *error) const
     return false;
 }
 
+bool LedgerStore::run(const char *sql, QString *error) const
+{
+    QString problem;
+    if (statements.run(sql, &problem))
+        return true;
+    if (error)
+        *error = QStringLiteral("%1: %2").arg(filePath, problem);
+    return false;
+}
+
 std::unique_ptr<LedgerStore> LedgerStore::open(const QString &path, QString *error)
 {
     std::unique_ptr<LedgerStore> store(new LedgerStore);
@@ -122,6 +133,7 @@ std::unique_ptr<LedgerStore> LedgerStore::open(const QString &path, QString *err
         return nullptr;
     }
     sqlite3_busy_timeout(store->db, 5000);
+    store->statements.setDatabase(store->db);
     // WAL with FULL sync: a committed write survives a crash or power loss.
     if (!store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", error))
         return nullptr;
@@ -199,22 +211,22 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
     if (blocks.isEmpty())
         return true;
     auto failWith = [&](const QString &message) {
-        exec("ROLLBACK", nullptr);
+        run("ROLLBACK", nullptr);
         if (error)
             *error = message;
         return false;
     };
-    if (!exec("BEGIN IMMEDIATE", error))
+    if (!run("BEGIN IMMEDIATE", error))
         return false;
     SqliteStatement insertBlock(
-        db, "INSERT INTO blocks (height, hash, previous_hash, timestamp_ms, decision_count, data) "
-            "VALUES (?, ?, ?, ?, ?, ?)");
+        statements, "INSERT INTO blocks (height, hash, previous_hash, timestamp_ms, decision_count, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?)");
     SqliteStatement insertState(
-        db, "INSERT INTO ticket_states (ticket_id, version, write_off_digest, state, height, "
-            "decided_at_ms) VALUES (?, ?, ?, ?, ?, ?)");
-    SqliteStatement findState(db, "SELECT height FROM ticket_states WHERE write_off_digest = ?");
-    SqliteStatement advanceTicket(db, "UPDATE tickets SET written_off_version = ?2 "
-                                      "WHERE ticket_id = ?1 AND written_off_version < ?2");
+        statements, "INSERT INTO ticket_states (ticket_id, version, write_off_digest, state, height, "
+                    "decided_at_ms) VALUES (?, ?, ?, ?, ?, ?)");
+    SqliteStatement findState(statements, "SELECT height FROM ticket_states WHERE write_off_digest = ?");
+    SqliteStatement advanceTicket(statements, "UPDATE tickets SET written_off_version = ?2 "
+                                              "WHERE ticket_id = ?1 AND written_off_version < ?2");
     if (!insertBlock.valid() || !insertState.valid() || !advanceTicket.valid())
         return failWith(QStringLiteral("%1: %2").arg(filePath, sqliteError()));
 
@@ -285,8 +297,8 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
         height = block.height;
         previous = hash;
     }
-    if (!exec("COMMIT", error)) {
-        exec("ROLLBACK", nullptr);
+    if (!run("COMMIT", error)) {
+        run("ROLLBACK", nullptr);
         return false;
     }
     headHeight = height;
@@ -311,7 +323,7 @@ std::optional<Block> LedgerStore::block(quint64 height, QString *error) const
 QList<Block> LedgerStore::blocks(quint64 fromHeight, int maxCount, QString *error) const
 {
     QList<Block> result;
-    SqliteStatement query(db,
+    SqliteStatement query(statements,
                           "SELECT height, hash, data FROM blocks WHERE height >= ? ORDER BY height LIMIT ?");
     query.bind(1, qint64(fromHeight));
     query.bind(2, qint64(maxCount));
@@ -345,7 +357,7 @@ QList<Block> LedgerStore::blocks(quint64 fromHeight, int maxCount, QString *erro
 
 std::optional<quint16> LedgerStore::decidedState(const QByteArray &writeOffDigest) const
 {
-    SqliteStatement query(db, "SELECT state FROM ticket_states WHERE write_off_digest = ?");
+    SqliteStatement query(statements, "SELECT state FROM ticket_states WHERE write_off_digest = ?");
     query.bind(1, writeOffDigest);
     if (query.step() == SQLITE_ROW)
         return quint16(query.integer(0));
@@ -355,7 +367,8 @@ std::optional<quint16> LedgerStore::decidedState(const QByteArray &writeOffDiges
 std::optional<QByteArray> LedgerStore::writtenOffBy(const QString &ticketId, quint32 version) const
 {
     SqliteStatement query(
-        db, "SELECT write_off_digest FROM ticket_states WHERE ticket_id = ? AND version = ? AND state = 1");
+        statements,
+        "SELECT write_off_digest FROM ticket_states WHERE ticket_id = ? AND version = ? AND state = 1");
     query.bind(1, ticketId);
     query.bind(2, qint64(version));
     if (query.step() == SQLITE_ROW)
@@ -392,8 +405,9 @@ bool LedgerStore::importTickets(const QList<Ticket> &tickets, QString *error)
 
 std::optional<TicketRecord> LedgerStore::ticket(const QString &ticketId) const
 {
-    SqliteStatement query(db, "SELECT kind, face_amount_minor, currency, issuer, written_off_version, frozen "
-                              "FROM tickets WHERE ticket_id = ?");
+    SqliteStatement query(statements,
+                          "SELECT kind, face_amount_minor, currency, issuer, written_off_version, frozen "
+                          "FROM tickets WHERE ticket_id = ?");
     query.bind(1, ticketId);
     if (query.step() != SQLITE_ROW)
         return std::nullopt;
@@ -417,7 +431,8 @@ qint64 LedgerStore::ticketCount() const
 std::optional<TicketLock> LedgerStore::lock(const QString &ticketId, quint32 version) const
 {
     SqliteStatement query(
-        db, "SELECT write_off_digest, confirmation FROM ticket_locks WHERE ticket_id = ? AND version = ?");
+        statements,
+        "SELECT write_off_digest, confirmation FROM ticket_locks WHERE ticket_id = ? AND version = ?");
     query.bind(1, ticketId);
     query.bind(2, qint64(version));
     if (query.step() != SQLITE_ROW)
@@ -428,8 +443,9 @@ std::optional<TicketLock> LedgerStore::lock(const QString &ticketId, quint32 ver
 std::optional<TicketLock> LedgerStore::acquireLock(const TicketLock &lock, QString *error)
 {
     SqliteStatement insert(
-        db, "INSERT INTO ticket_locks (ticket_id, version, write_off_digest, confirmation, locked_at_ms) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+        statements,
+        "INSERT INTO ticket_locks (ticket_id, version, write_off_digest, confirmation, locked_at_ms) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
     insert.bind(1, lock.ticketId);
     insert.bind(2, qint64(lock.ticketVersion));
     insert.bind(3, lock.writeOffDigest);
@@ -448,12 +464,12 @@ std::optional<TicketLock> LedgerStore::acquireLock(const TicketLock &lock, QStri
 
 bool LedgerStore::beginBatch(QString *error)
 {
-    return exec("BEGIN IMMEDIATE", error);
+    return run("BEGIN IMMEDIATE", error);
 }
 
 bool LedgerStore::commitBatch(QString *error)
 {
-    if (exec("COMMIT", error))
+    if (run("COMMIT", error))
         return true;
     rollbackBatch();
     return false;
@@ -461,7 +477,7 @@ bool LedgerStore::commitBatch(QString *error)
 
 void LedgerStore::rollbackBatch()
 {
-    exec("ROLLBACK", nullptr);
+    run("ROLLBACK", nullptr);
 }
 
 QString LedgerStore::checkHead() const

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "Block.h"
+#include "SqliteStatement.h"
 #include "Ticket.h"
 
 #include <QByteArray>
@@ -87,11 +88,13 @@ public:
 private:
     LedgerStore() = default;
     bool exec(const char *sql, QString *error) const;
+    bool run(const char *sql, QString *error) const; // a cached statement
     bool migrate(QString *error);
     bool loadHead(QString *error);
     QString sqliteError() const;
 
     sqlite3 *db = nullptr;
+    mutable SqliteStatementCache statements;
     QString filePath;
     quint64 headHeight = 0;
     QByteArray headBlockHash;

@@ -4,14 +4,29 @@
 
 namespace ticketsync {
 
+SqliteStatement::SqliteStatement(SqliteStatementCache &cache, const char *sql)
+    : db(cache.db), statement(cache.take(sql))
+{
+    if (statement) {
+        lender = &cache;
+        lentSql = sql;
+    }
+}
+
 SqliteStatement::~SqliteStatement()
 {
+    if (lender) {
+        sqlite3_reset(statement);
+        sqlite3_clear_bindings(statement);
+        lender->give(lentSql, statement);
+        return;
+    }
     sqlite3_finalize(statement);
 }
 
 bool SqliteStatement::prepare(sqlite3 *connection, const char *sql)
 {
-    sqlite3_finalize(statement);
+    release();
     statement = nullptr;
     next = 1;
     db = connection;
@@ -24,7 +39,7 @@ bool SqliteStatement::prepare(sqlite3 *connection, const char *sql)
 
 bool SqliteStatement::prepare(sqlite3 *connection, const QByteArray &sql)
 {
-    sqlite3_finalize(statement);
+    release();
     statement = nullptr;
     next = 1;
     db = connection;
@@ -33,6 +48,20 @@ bool SqliteStatement::prepare(sqlite3 *connection, const QByteArray &sql)
     sqlite3_finalize(statement);
     statement = nullptr;
     return false;
+}
+
+void SqliteStatement::release()
+{
+    if (lender) {
+        sqlite3_reset(statement);
+        sqlite3_clear_bindings(statement);
+        lender->give(lentSql, statement);
+        lender = nullptr;
+        lentSql = nullptr;
+    } else {
+        sqlite3_finalize(statement);
+    }
+    statement = nullptr;
 }
 
 QString SqliteStatement::errorText() const
@@ -119,6 +148,50 @@ QString SqliteStatement::text(int column) const
 {
     const auto *data = reinterpret_cast<const char *>(sqlite3_column_text(statement, column));
     return data ? QString::fromUtf8(data, sqlite3_column_bytes(statement, column)) : QString();
+}
+
+void SqliteStatementCache::setDatabase(sqlite3 *connection)
+{
+    clear();
+    db = connection;
+}
+
+void SqliteStatementCache::clear()
+{
+    for (const auto &[sql, statement] : idle)
+        sqlite3_finalize(statement);
+    idle.clear();
+}
+
+sqlite3_stmt *SqliteStatementCache::take(const char *sql)
+{
+    if (const auto found = idle.find(sql); found != idle.end()) {
+        sqlite3_stmt *statement = found->second;
+        idle.erase(found);
+        return statement;
+    }
+    sqlite3_stmt *statement = nullptr;
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &statement, nullptr) != SQLITE_OK) {
+        sqlite3_finalize(statement);
+        return nullptr;
+    }
+    return statement;
+}
+
+void SqliteStatementCache::give(const char *sql, sqlite3_stmt *statement)
+{
+    if (!idle.emplace(sql, statement).second)
+        sqlite3_finalize(statement); // a nested copy; one is enough
+}
+
+bool SqliteStatementCache::run(const char *sql, QString *error)
+{
+    SqliteStatement statement(*this, sql);
+    if (statement.valid() && statement.run())
+        return true;
+    if (error)
+        *error = QString::fromUtf8(sqlite3_errmsg(db));
+    return false;
 }
 
 } // namespace ticketsync

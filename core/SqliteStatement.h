@@ -2,11 +2,14 @@
 
 #include <QByteArray>
 #include <QString>
+#include <unordered_map>
 
 struct sqlite3;
 struct sqlite3_stmt;
 
 namespace ticketsync {
+
+class SqliteStatementCache;
 
 // One prepared SQLite statement, finalized on destruction. Callers compare step() with
 // SQLITE_ROW / SQLITE_DONE from <sqlite3.h>; this header keeps SQLite out of core's interface.
@@ -18,6 +21,8 @@ public:
     SqliteStatement() = default;
     SqliteStatement(sqlite3 *db, const char *sql) { prepare(db, sql); }
     SqliteStatement(sqlite3 *db, const QByteArray &sql) { prepare(db, sql); }
+    // Borrows the cache's prepared copy of sql, a string literal, and gives it back reset.
+    SqliteStatement(SqliteStatementCache &cache, const char *sql);
     ~SqliteStatement();
     SqliteStatement(const SqliteStatement &) = delete;
     SqliteStatement &operator=(const SqliteStatement &) = delete;
@@ -60,9 +65,40 @@ public:
     QString text(int column) const;
 
 private:
+    void release(); // finalizes the statement, or gives a borrowed one back
+
     sqlite3 *db = nullptr;
     sqlite3_stmt *statement = nullptr;
     int next = 1;
+    SqliteStatementCache *lender = nullptr;
+    const char *lentSql = nullptr;
+};
+
+// The prepared statements of one connection, kept for its life. Preparing a statement costs
+// more than running a small insert, and a node runs the same few statements thousands of
+// times a second. Keyed by the address of the SQL literal. A statement in use is not shared:
+// a nested use of the same SQL prepares a second copy.
+class SqliteStatementCache
+{
+public:
+    explicit SqliteStatementCache(sqlite3 *db = nullptr) : db(db) {}
+    ~SqliteStatementCache() { clear(); }
+    SqliteStatementCache(const SqliteStatementCache &) = delete;
+    SqliteStatementCache &operator=(const SqliteStatementCache &) = delete;
+
+    void setDatabase(sqlite3 *connection);
+    // Finalizes every idle statement; call before closing the connection.
+    void clear();
+    // Runs a statement without results, such as BEGIN IMMEDIATE or COMMIT.
+    bool run(const char *sql, QString *error);
+
+private:
+    friend class SqliteStatement;
+    sqlite3_stmt *take(const char *sql);
+    void give(const char *sql, sqlite3_stmt *statement);
+
+    sqlite3 *db = nullptr;
+    std::unordered_map<const char *, sqlite3_stmt *> idle;
 };
 
 } // namespace ticketsync

@@ -58,6 +58,7 @@ NodeJournal::~NodeJournal()
     if (db) {
         if (open_)
             commit(nullptr);
+        statements.clear();
         sqlite3_close(db);
     }
 }
@@ -65,6 +66,16 @@ NodeJournal::~NodeJournal()
 QString NodeJournal::sqliteError() const
 {
     return QString::fromUtf8(sqlite3_errmsg(db));
+}
+
+bool NodeJournal::run(const char *sql, QString *error) const
+{
+    QString problem;
+    if (statements.run(sql, &problem))
+        return true;
+    if (error)
+        *error = QStringLiteral("%1: %2").arg(filePath, problem);
+    return false;
 }
 
 bool NodeJournal::exec(const char *sql, QString *error) const
@@ -91,6 +102,7 @@ std::unique_ptr<NodeJournal> NodeJournal::open(const QString &path, QString *err
         return nullptr;
     }
     sqlite3_busy_timeout(journal->db, 5000);
+    journal->statements.setDatabase(journal->db);
     if (!journal->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", error))
         return nullptr;
     SqliteStatement version(journal->db, "PRAGMA user_version");
@@ -126,7 +138,7 @@ void NodeJournal::begin()
 {
     if (!open_) {
         QString error;
-        if (exec("BEGIN IMMEDIATE", &error))
+        if (run("BEGIN IMMEDIATE", &error))
             open_ = true;
         else
             qCCritical(lcJournal) << error;
@@ -138,8 +150,8 @@ bool NodeJournal::commit(QString *error)
     if (!open_)
         return true;
     open_ = false;
-    if (!exec("COMMIT", error)) {
-        exec("ROLLBACK", nullptr);
+    if (!run("COMMIT", error)) {
+        run("ROLLBACK", nullptr);
         return false;
     }
     return true;
@@ -148,11 +160,11 @@ bool NodeJournal::commit(QString *error)
 qint64 NodeJournal::appendEvent(const QString &kind, const QJsonObject &body, qint64 atMs)
 {
     begin();
-    SqliteStatement insert(db, "INSERT INTO events(seq, at_ms, kind, body) VALUES (?, ?, ?, ?)");
+    SqliteStatement insert(statements, "INSERT INTO events(seq, at_ms, kind, body) VALUES (?, ?, ?, ?)");
     insert.bind(1, nextSeq);
     insert.bind(2, atMs);
     insert.bind(3, kind);
-    insert.bind(4, QString::fromUtf8(QJsonDocument(body).toJson(QJsonDocument::Compact)));
+    insert.bindUtf8(4, QJsonDocument(body).toJson(QJsonDocument::Compact));
     if (insert.step() != SQLITE_DONE) {
         qCCritical(lcJournal) << filePath << "cannot store event:" << sqliteError();
         return 0;
@@ -163,7 +175,7 @@ qint64 NodeJournal::appendEvent(const QString &kind, const QJsonObject &body, qi
 QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
 {
     QList<JournalEvent> result;
-    SqliteStatement query(db,
+    SqliteStatement query(statements,
                           "SELECT seq, at_ms, kind, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?");
     query.bind(1, fromSeq);
     query.bind(2, qint64(limit));
@@ -172,7 +184,7 @@ QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
         event.seq = query.integer(0);
         event.atMs = query.integer(1);
         event.kind = query.text(2);
-        event.body = QJsonDocument::fromJson(query.text(3).toUtf8()).object();
+        event.body = QJsonDocument::fromJson(query.blob(3)).object();
         result.append(event);
     }
     return result;
@@ -182,7 +194,7 @@ void NodeJournal::putSubmission(const QByteArray &digest, const QByteArray &writ
 {
     begin();
     SqliteStatement insert(
-        db, "INSERT OR IGNORE INTO submissions(digest, write_off, received_ms) VALUES (?, ?, ?)");
+        statements, "INSERT OR IGNORE INTO submissions(digest, write_off, received_ms) VALUES (?, ?, ?)");
     insert.bind(1, digest);
     insert.bind(2, writeOff);
     insert.bind(3, receivedMs);
@@ -193,7 +205,8 @@ void NodeJournal::putSubmission(const QByteArray &digest, const QByteArray &writ
 void NodeJournal::updateSubmission(const QByteArray &digest, int attempts, bool undetermined)
 {
     begin();
-    SqliteStatement update(db, "UPDATE submissions SET attempts = ?, undetermined = ? WHERE digest = ?");
+    SqliteStatement update(statements,
+                           "UPDATE submissions SET attempts = ?, undetermined = ? WHERE digest = ?");
     update.bind(1, qint64(attempts));
     update.bind(2, qint64(undetermined ? 1 : 0));
     update.bind(3, digest);
@@ -203,14 +216,14 @@ void NodeJournal::updateSubmission(const QByteArray &digest, int attempts, bool 
 void NodeJournal::removeSubmission(const QByteArray &digest)
 {
     begin();
-    SqliteStatement remove(db, "DELETE FROM submissions WHERE digest = ?");
+    SqliteStatement remove(statements, "DELETE FROM submissions WHERE digest = ?");
     remove.bind(1, digest);
     remove.step();
 }
 
 bool NodeJournal::hasSubmission(const QByteArray &digest) const
 {
-    SqliteStatement query(db, "SELECT 1 FROM submissions WHERE digest = ?");
+    SqliteStatement query(statements, "SELECT 1 FROM submissions WHERE digest = ?");
     query.bind(1, digest);
     return query.step() == SQLITE_ROW;
 }
@@ -218,7 +231,7 @@ bool NodeJournal::hasSubmission(const QByteArray &digest) const
 QList<PendingSubmission> NodeJournal::pendingSubmissions() const
 {
     QList<PendingSubmission> result;
-    SqliteStatement query(db,
+    SqliteStatement query(statements,
                           "SELECT digest, write_off, received_ms, attempts, undetermined FROM submissions "
                           "ORDER BY received_ms");
     while (query.step() == SQLITE_ROW) {
@@ -239,9 +252,10 @@ void NodeJournal::recordDecision(const QByteArray &digest, const QString &ticket
 {
     begin();
     SqliteStatement upsert(
-        db, "INSERT INTO decisions(digest, ticket, version, outcome, state, at_ms, height, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(digest) DO UPDATE SET outcome = excluded.outcome, "
-            "state = excluded.state, at_ms = excluded.at_ms, height = excluded.height, data = excluded.data");
+        statements,
+        "INSERT INTO decisions(digest, ticket, version, outcome, state, at_ms, height, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(digest) DO UPDATE SET outcome = excluded.outcome, "
+        "state = excluded.state, at_ms = excluded.at_ms, height = excluded.height, data = excluded.data");
     upsert.bind(1, digest);
     upsert.bind(2, ticketId);
     upsert.bind(3, qint64(version));
@@ -316,7 +330,7 @@ QJsonArray NodeJournal::history(const HistoryQuery &query, QString *error) const
 
 std::optional<QByteArray> NodeJournal::decisionBytes(const QByteArray &digest, quint64 *height) const
 {
-    SqliteStatement query(db, "SELECT data, height FROM decisions WHERE digest = ?");
+    SqliteStatement query(statements, "SELECT data, height FROM decisions WHERE digest = ?");
     query.bind(1, digest);
     if (query.step() != SQLITE_ROW)
         return std::nullopt;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "SqliteStatement.h"
+
 #include <QByteArray>
 #include <QJsonArray>
 #include <QJsonObject>
@@ -77,10 +79,12 @@ public:
 private:
     NodeJournal() = default;
     bool exec(const char *sql, QString *error) const;
+    bool run(const char *sql, QString *error) const; // a cached statement
     void begin();
     QString sqliteError() const;
 
     sqlite3 *db = nullptr;
+    mutable SqliteStatementCache statements;
     QString filePath;
     qint64 nextSeq = 1;
     bool open_ = false;
