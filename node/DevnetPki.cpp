@@ -1,5 +1,7 @@
 #include "DevnetPki.h"
 
+#include "OpenSslHandles.h"
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -8,18 +10,10 @@
 #include <QSaveFile>
 #include <QSet>
 
-#include <openssl/bio.h>
-#include <openssl/bn.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/pkcs12.h>
 #include <openssl/rand.h>
-#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include <ctime>
-#include <memory>
 
 namespace ticketsync {
 
@@ -35,51 +29,11 @@ constexpr long kBackdateSeconds = 300;
 // X.509 upper bound for CN, O and OU (RFC 5280, ub-common-name and friends).
 constexpr int kMaxNameLength = 64;
 
-template<auto Free> struct Deleter
-{
-    template<typename T> void operator()(T *pointer) const { Free(pointer); }
-};
-using Bio = std::unique_ptr<BIO, Deleter<BIO_free>>;
-using Pkey = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using Certificate = std::unique_ptr<X509, Deleter<X509_free>>;
-using Pkcs12 = std::unique_ptr<PKCS12, Deleter<PKCS12_free>>;
-using Bignum = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
-struct CertificateStackFree
-{
-    void operator()(STACK_OF(X509) * stack) const { sk_X509_pop_free(stack, X509_free); }
-};
-using CertificateStack = std::unique_ptr<STACK_OF(X509), CertificateStackFree>;
-
-// A failure here must not linger in OpenSSL's per-thread error queue, where Qt's TLS backend
-// would later pick it up as the reason for an unrelated handshake error.
-struct ErrorQueueGuard
-{
-    ~ErrorQueueGuard() { ERR_clear_error(); }
-};
-
-// Never let OpenSSL prompt on the terminal for a passphrase.
-int noPassphrase(char *, int, int, void *)
-{
-    return -1;
-}
-
 bool fail(QString *error, const QString &path, const QString &message)
 {
     if (error)
         *error = QStringLiteral("%1: %2").arg(QDir::toNativeSeparators(path), message);
     return false;
-}
-
-QByteArray bioContents(BIO *bio)
-{
-    char *data = nullptr;
-    const long size = BIO_get_mem_data(bio, &data);
-    return QByteArray(data, qsizetype(size));
-}
-
-Bio memoryBio(const QByteArray &contents)
-{
-    return Bio(BIO_new_mem_buf(contents.constData(), int(contents.size())));
 }
 
 std::optional<QByteArray> readSmallFile(const QString &path)
@@ -103,23 +57,6 @@ bool writeFileAtomically(const QString &path, const QByteArray &contents,
         file.write(contents) != contents.size() || !file.commit())
         return fail(error, path, QStringLiteral("cannot write: %1").arg(file.errorString()));
     return true;
-}
-
-QByteArray certificatePem(X509 *certificate)
-{
-    Bio bio(BIO_new(BIO_s_mem()));
-    if (!bio || PEM_write_bio_X509(bio.get(), certificate) != 1)
-        return {};
-    return bioContents(bio.get());
-}
-
-QByteArray privateKeyPem(EVP_PKEY *key)
-{
-    // Unencrypted PKCS#8 ("BEGIN PRIVATE KEY"): what QSslKey and `openssl pkey` read.
-    Bio bio(BIO_new(BIO_s_mem()));
-    if (!bio || PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1)
-        return {};
-    return bioContents(bio.get());
 }
 
 Certificate readCertificate(const QString &path)

@@ -1,87 +1,23 @@
 #include "TlsIdentity.h"
 
+#include "OpenSslHandles.h"
+
 #include <QDateTime>
 #include <QDir>
 #include <QFile>
 #include <QSslSocket>
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/pkcs12.h>
-#include <openssl/x509.h>
-#include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
-
-#include <memory>
 
 namespace ticketsync {
 
 namespace {
-template<auto Free> struct Deleter
-{
-    template<typename T> void operator()(T *pointer) const { Free(pointer); }
-};
-using Bio = std::unique_ptr<BIO, Deleter<BIO_free>>;
-using Pkey = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using Certificate = std::unique_ptr<X509, Deleter<X509_free>>;
-using Pkcs12 = std::unique_ptr<PKCS12, Deleter<PKCS12_free>>;
-using Store = std::unique_ptr<X509_STORE, Deleter<X509_STORE_free>>;
-using StoreContext = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX_free>>;
-struct CertificateStackFree
-{
-    void operator()(STACK_OF(X509) * stack) const { sk_X509_pop_free(stack, X509_free); }
-};
-using CertificateStack = std::unique_ptr<STACK_OF(X509), CertificateStackFree>;
-
-// Failed parses leave entries in OpenSSL's per-thread error queue; Qt's TLS backend reads that
-// queue after a handshake error, so nothing of ours may stay there.
-struct ErrorQueueGuard
-{
-    ~ErrorQueueGuard() { ERR_clear_error(); }
-};
-
-// Never let OpenSSL prompt on the terminal for a passphrase.
-int noPassphrase(char *, int, int, void *)
-{
-    return -1;
-}
-
 std::nullopt_t fail(QString *error, const QString &path, const QString &message)
 {
     if (error)
         *error = QStringLiteral("%1: %2").arg(QDir::toNativeSeparators(path), message);
     return std::nullopt;
-}
-
-Bio memoryBio(const QByteArray &contents)
-{
-    return Bio(BIO_new_mem_buf(contents.constData(), int(contents.size())));
-}
-
-QByteArray bioContents(BIO *bio)
-{
-    char *data = nullptr;
-    const long size = BIO_get_mem_data(bio, &data);
-    return QByteArray(data, qsizetype(size));
-}
-
-QByteArray certificatePem(X509 *certificate)
-{
-    Bio bio(BIO_new(BIO_s_mem()));
-    if (!bio || PEM_write_bio_X509(bio.get(), certificate) != 1)
-        return {};
-    return bioContents(bio.get());
-}
-
-QByteArray privateKeyPem(EVP_PKEY *key)
-{
-    Bio bio(BIO_new(BIO_s_mem()));
-    if (!bio || PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1)
-        return {};
-    return bioContents(bio.get());
 }
 
 // Certificates, keys and bundles are small; the cap keeps a wrong path (a disk image, a FIFO) harmless.
