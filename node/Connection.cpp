@@ -46,10 +46,21 @@ QString Connection::tlsDescription() const
     return tls;
 }
 
+QString Connection::frameText(const QJsonObject &message)
+{
+    return QString::fromUtf8(QJsonDocument(message).toJson(QJsonDocument::Compact));
+}
+
 void Connection::send(const QJsonObject &message)
 {
     if (isOpen())
-        socket->sendTextMessage(QString::fromUtf8(QJsonDocument(message).toJson(QJsonDocument::Compact)));
+        socket->sendTextMessage(frameText(message));
+}
+
+void Connection::sendText(const QString &frame)
+{
+    if (isOpen())
+        socket->sendTextMessage(frame);
 }
 
 void Connection::sendError(const QString &type, qint64 requestId, const QString &error)

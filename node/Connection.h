@@ -36,6 +36,9 @@ public:
     QString tlsDescription() const; // protocol and cipher, for the console
     void setTlsDescription(const QString &description) { tls = description; }
     void send(const QJsonObject &message);
+    // A frame serialized once for many peers (see frameText()).
+    void sendText(const QString &frame);
+    static QString frameText(const QJsonObject &message);
     void sendError(const QString &type, qint64 requestId, const QString &error);
     void close(const QString &reason);
     quint64 framesReceived() const { return received; }

@@ -22,6 +22,7 @@ namespace {
 
 constexpr int kApiVersion = 1;
 constexpr int kRecentEvents = 5000;
+constexpr qsizetype kRecentEventBytes = 8 * 1024 * 1024;
 constexpr int kEventsPerPump = 2000;
 // A subscriber that reads slower than events arrive waits here instead of in memory: it is
 // served again from the journal once its socket has drained.
@@ -492,6 +493,15 @@ void LedgerNode::handleSubmission(Connection *from, const QJsonObject &message)
         reply(from, answer, message);
         return;
     }
+    if (rounds.size() >= config.maxOpenTallies) {
+        // Shedding load here keeps every accepted write-off inside its timeout.
+        counters[QStringLiteral("refused_busy")]++;
+        from->sendError(QStringLiteral("submit_write_off"), requestId,
+                        QStringLiteral("the coordinator is busy: %1 write-offs are being tallied "
+                                       "(max_open_tallies); nothing was accepted, submit again later")
+                            .arg(rounds.size()));
+        return;
+    }
     const qint64 now = nowMs();
     journal->putSubmission(digest, encoded, now);
     counters[QStringLiteral("submissions")]++;
@@ -529,8 +539,7 @@ void LedgerNode::startRound(const WriteOffResult &writeOff, const QByteArray &en
 
 void LedgerNode::askTargets(Round &round)
 {
-    const QJsonObject check{{QStringLiteral("type"), QStringLiteral("check")},
-                            {QStringLiteral("write_off"), base64(round.encoded)}};
+    QString check; // serialized once for every target that needs it
     for (const QString &target : round.tally->missingTargets()) {
         Connection *connection = nodePeers.value(target);
         if (!connection || !connection->isOpen())
@@ -541,7 +550,10 @@ void LedgerNode::askTargets(Round &round)
         const bool lastTry = round.attempts >= config.retryLimit;
         if (!lastTry && round.asked.value(target) == connection)
             continue;
-        connection->send(check);
+        if (check.isEmpty())
+            check = Connection::frameText({{QStringLiteral("type"), QStringLiteral("check")},
+                                           {QStringLiteral("write_off"), base64(round.encoded)}});
+        connection->sendText(check);
         round.asked.insert(target, connection);
     }
 }
@@ -568,8 +580,30 @@ void LedgerNode::onDeadline(const QByteArray &digest)
                                << config.retryLimit;
         return;
     }
+    if (waitForBacklog(round)) {
+        counters[QStringLiteral("tally_waits_on_backlog")]++;
+        round.deadline->start(config.voteTimeoutMs);
+        return;
+    }
     round.tally->expire();
     finishRound(digest);
+}
+
+bool LedgerNode::waitForBacklog(const Round &round) const
+{
+    if (config.backlogWaitMs <= 0 || nowMs() - round.startedMs >= config.backlogWaitMs)
+        return false;
+    // A target counts as behind, not gone, while it holds the check on the connection it still
+    // answers others on; waiting is worth it only if those targets can still make a quorum.
+    const qint64 recent = nowMs() - 2 * qint64(config.voteTimeoutMs);
+    int behind = 0;
+    for (const QString &target : round.tally->missingTargets()) {
+        const Connection *connection = round.asked.value(target);
+        if (connection && connection->isOpen() && nodePeers.value(target) == connection &&
+            lastVoteMs.value(target) >= recent)
+            ++behind;
+    }
+    return behind > 0 && round.tally->topCount() + behind >= round.tally->quorum();
 }
 
 void LedgerNode::handleConfirmation(Connection *from, const QJsonObject &message)
@@ -610,6 +644,7 @@ void LedgerNode::handleConfirmation(Connection *from, const QJsonObject &message
     QString reason;
     const Tally::Verdict verdict = round->tally->add(*confirmation, &reason);
     counters[QStringLiteral("confirmations")]++;
+    lastVoteMs.insert(confirmation->targetId, nowMs());
     if (verdict == Tally::Verdict::Duplicate)
         return;
     emitEvent(QStringLiteral("confirmation_received"),
@@ -672,7 +707,7 @@ void LedgerNode::finishRound(const QByteArray &digest)
     emitEvent(QStringLiteral("decision_made"), event);
     if (decided) {
         blockQueue.append(decision);
-        if (blockQueue.size() >= config.blockMaxDecisions)
+        if (blockQueue.size() >= config.blockMaxDecisions && !sealingPaused)
             sealBlocks();
         else if (!blockTimer.isActive())
             blockTimer.start(config.blockIntervalMs);
@@ -688,6 +723,7 @@ void LedgerNode::sealBlocks()
 {
     blockTimer.stop();
     const quint64 before = store->height();
+    QList<Block> sealed;
     while (!blockQueue.isEmpty()) {
         Block block;
         block.height = store->height() + 1;
@@ -696,16 +732,23 @@ void LedgerNode::sealBlocks()
         block.timestampMs = nowMs();
         block.coordinatorId = nodeId;
         block.decisions = blockQueue.mid(0, config.blockMaxDecisions);
-        blockQueue.remove(0, block.decisions.size());
         block.seal(signingKey);
         QString problem;
         if (!store->appendBlocks({block}, &problem)) {
-            // Only a conflict the targets' locks should have made impossible gets here.
             qCCritical(lcCoordinator) << "cannot append block" << block.height << ":" << problem;
             emitEvent(QStringLiteral("block_refused"),
                       {{QStringLiteral("height"), qint64(block.height)}, {QStringLiteral("error"), problem}});
+            // Nothing is dropped: decisions the ledger cannot take are set aside, the rest are
+            // sealed again, after a pause if the store itself failed.
+            if (setAsideUnstorable(block.decisions.size()) == 0) {
+                sealingPaused = true;
+                blockTimer.start(1000);
+                break;
+            }
             continue;
         }
+        sealingPaused = false;
+        blockQueue.remove(0, block.decisions.size());
         counters[QStringLiteral("blocks")]++;
         for (const Decision &decision : std::as_const(block.decisions)) {
             const QByteArray digest = decision.writeOff.digest();
@@ -715,12 +758,68 @@ void LedgerNode::sealBlocks()
                                     decision.decidedAtMs, block.height, QByteArray());
         }
         emitEvent(QStringLiteral("block_appended"), blockEvent(block));
+        sealed.append(std::move(block));
     }
+    // Every consumer that was up to date gets the new blocks in one frame built once.
+    const QList<Block> batch = sealed.mid(0, config.syncBatchBlocks);
+    QString frame;
     for (auto it = consumers.begin(); it != consumers.end(); ++it) {
-        if (it->connection && it->sentHeight == before && store->height() > before)
-            pushBlocks(it.key(), before + 1);
+        if (it->connection && it->sentHeight == before && !batch.isEmpty()) {
+            if (frame.isEmpty())
+                frame = blocksFrame(batch);
+            it->connection->sendText(frame);
+            it->sentHeight = batch.last().height;
+        }
         updateConsumerStatus(it.key());
     }
+}
+
+int LedgerNode::setAsideUnstorable(qsizetype count)
+{
+    int removed = 0;
+    for (qsizetype i = 0; i < count && i < blockQueue.size();) {
+        const Decision &decision = blockQueue.at(i);
+        const QByteArray digest = decision.writeOff.digest();
+        QString reason;
+        if (store->decidedState(digest)) {
+            reason = QStringLiteral("already in the ledger");
+            journal->removeSubmission(digest);
+        } else if (const std::optional<QByteArray> other =
+                       store->writtenOffBy(decision.writeOff.ticketId, decision.writeOff.ticketVersion);
+                   other && *other != digest) {
+            // The targets' locks should make this impossible; an operator has to look at it.
+            reason = QStringLiteral("ticket %1 version %2 is already written off by write-off %3")
+                         .arg(decision.writeOff.ticketId)
+                         .arg(decision.writeOff.ticketVersion)
+                         .arg(hex(*other));
+            journal->updateSubmission(digest, 0, true);
+        }
+        if (reason.isEmpty()) {
+            ++i;
+            continue;
+        }
+        qCCritical(lcCoordinator) << "decision on" << decision.writeOff.ticketId << "set aside:" << reason;
+        emitEvent(QStringLiteral("decision_set_aside"),
+                  {{QStringLiteral("write_off_digest"), hex(digest)},
+                   {QStringLiteral("ticket"), decision.writeOff.ticketId},
+                   {QStringLiteral("version"), qint64(decision.writeOff.ticketVersion)},
+                   {QStringLiteral("reason"), reason}});
+        counters[QStringLiteral("decisions_set_aside")]++;
+        blockQueue.remove(i);
+        --count;
+        ++removed;
+    }
+    return removed;
+}
+
+QString LedgerNode::blocksFrame(const QList<Block> &blocks) const
+{
+    QJsonArray encoded;
+    for (const Block &block : blocks)
+        encoded.append(base64(block.encode()));
+    return Connection::frameText({{QStringLiteral("type"), QStringLiteral("blocks")},
+                                  {QStringLiteral("blocks"), encoded},
+                                  {QStringLiteral("head"), qint64(store->height())}});
 }
 
 void LedgerNode::pushBlocks(const QString &consumerId, quint64 fromHeight)
@@ -736,12 +835,7 @@ void LedgerNode::pushBlocks(const QString &consumerId, quint64 fromHeight)
     }
     if (blocks.isEmpty())
         return;
-    QJsonArray encoded;
-    for (const Block &block : blocks)
-        encoded.append(base64(block.encode()));
-    consumer.connection->send({{QStringLiteral("type"), QStringLiteral("blocks")},
-                               {QStringLiteral("blocks"), encoded},
-                               {QStringLiteral("head"), qint64(store->height())}});
+    consumer.connection->sendText(blocksFrame(blocks));
     consumer.sentHeight = blocks.last().height;
 }
 
@@ -1142,6 +1236,7 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
         reply(client,
               {{QStringLiteral("type"), QStringLiteral("subscribed")},
                {QStringLiteral("from_seq"), qMax<qint64>(1, message.value(u"from_seq").toInteger(1))},
+               {QStringLiteral("first_seq"), journal->firstSeq()},
                {QStringLiteral("last_seq"), broadcastSeq}},
               message);
         subscribe(client, message.value(u"from_seq").toInteger(1));
@@ -1333,9 +1428,7 @@ void LedgerNode::pumpSubscribers()
             for (const JournalEvent &event : std::as_const(page)) {
                 if (event.seq > broadcastSeq)
                     break;
-                QJsonObject frame = event.toJson();
-                frame.insert(QStringLiteral("type"), QStringLiteral("event"));
-                client->send(frame);
+                client->sendText(event.frame);
                 next = event.seq + 1;
                 ++sent;
             }
@@ -1351,10 +1444,9 @@ void LedgerNode::pumpSubscribers()
 
 void LedgerNode::emitEvent(const QString &kind, const QJsonObject &body)
 {
-    const qint64 at = nowMs();
-    const qint64 seq = journal->appendEvent(kind, body, at);
-    if (seq > 0)
-        pendingEvents.append({seq, at, kind, body});
+    JournalEvent event = journal->appendEvent(kind, body, nowMs());
+    if (event.seq > 0)
+        pendingEvents.append(std::move(event));
     scheduleFlush();
 }
 
@@ -1366,6 +1458,7 @@ void LedgerNode::scheduleFlush()
 
 void LedgerNode::flush()
 {
+    journal->pruneEvents(config.journalEventsKept);
     QString problem;
     const bool stored = journal->commit(&problem);
     if (!stored)
@@ -1383,9 +1476,15 @@ void LedgerNode::flush()
     afterCommit.clear();
     if (stored && !pendingEvents.isEmpty()) {
         broadcastSeq = pendingEvents.last().seq;
+        for (const JournalEvent &event : std::as_const(pendingEvents))
+            recentEventBytes += event.frame.size() * qsizetype(sizeof(QChar));
         recentEvents.append(pendingEvents);
-        if (recentEvents.size() > kRecentEvents)
-            recentEvents.remove(0, recentEvents.size() - kRecentEvents);
+        // Capped by size as well: one block's event names every write-off in it.
+        qsizetype dropped = 0;
+        while (recentEvents.size() - dropped > 1 &&
+               (recentEvents.size() - dropped > kRecentEvents || recentEventBytes > kRecentEventBytes))
+            recentEventBytes -= recentEvents.at(dropped++).frame.size() * qsizetype(sizeof(QChar));
+        recentEvents.remove(0, dropped);
     }
     pendingEvents.clear();
     pumpSubscribers();

@@ -98,8 +98,13 @@ private:
                     int attempts);
     void askTargets(Round &round);
     void onDeadline(const QByteArray &digest);
+    bool waitForBacklog(const Round &round) const;
     void finishRound(const QByteArray &digest);
     void sealBlocks();
+    // Takes the decisions among the first count queued ones that the ledger can never store
+    // out of the queue, with an event for each; returns how many.
+    int setAsideUnstorable(qsizetype count);
+    QString blocksFrame(const QList<Block> &blocks) const;
     void pushBlocks(const QString &consumerId, quint64 fromHeight);
     void serveBlocks(Connection *to, quint64 fromHeight, int maxCount, qint64 requestId);
     void onAck(Connection *from, const QJsonObject &message);
@@ -158,6 +163,8 @@ private:
     QHash<QString, Consumer> consumers;             // targets and receivers, by node id
     QList<Decision> blockQueue;
     QTimer blockTimer;
+    bool sealingPaused = false;        // the store refused the last block
+    QHash<QString, qint64> lastVoteMs; // by target: when it last answered
 
     // branch state
     qint64 nextUpstreamId = 1;
@@ -175,6 +182,7 @@ private:
     QHash<Connection *, qint64> subscribers; // next seq each one needs
     QList<JournalEvent> pendingEvents;       // written, not yet committed
     QList<JournalEvent> recentEvents;        // committed, newest last, for live delivery
+    qsizetype recentEventBytes = 0;
     QTimer subscriberPump;
 
     // counters for the status message

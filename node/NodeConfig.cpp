@@ -146,6 +146,8 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
                                           int(config.maxFrameBytes), 1024, 256 * 1024 * 1024);
     config.maxMessagesPerSecond = reader.integer(limits, QStringLiteral("max_messages_per_second"),
                                                  config.maxMessagesPerSecond, 1, 10000000);
+    config.journalEventsKept = reader.integer(limits, QStringLiteral("journal_events_kept"),
+                                              config.journalEventsKept, 1000, 1000000000);
     const QJsonObject coordinator = root.value(u"coordinator").toObject();
     config.blockIntervalMs =
         reader.integer(coordinator, QStringLiteral("block_interval_ms"), config.blockIntervalMs, 1, 60000);
@@ -159,6 +161,10 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
         reader.integer(coordinator, QStringLiteral("retry_backoff_ms"), config.retryBackoffMs, 1, 3600000);
     config.syncBatchBlocks =
         reader.integer(coordinator, QStringLiteral("sync_batch_blocks"), config.syncBatchBlocks, 1, 10000);
+    config.maxOpenTallies =
+        reader.integer(coordinator, QStringLiteral("max_open_tallies"), config.maxOpenTallies, 1, 10000000);
+    config.backlogWaitMs =
+        reader.integer(coordinator, QStringLiteral("backlog_wait_ms"), config.backlogWaitMs, 0, 3600000);
     if (reader.failed())
         return failWith(reader.error());
     return config;

@@ -24,6 +24,8 @@ struct NodeConfig
     // Transport limits, per connection.
     qint64 maxFrameBytes = 4 * 1024 * 1024;
     int maxMessagesPerSecond = 50000;
+    // Events kept in the journal for clients to resume from; older ones are pruned.
+    int journalEventsKept = 5000000;
 
     // Coordinator: block batching and the retry policy for UNDETERMINED write-offs.
     int blockIntervalMs = 20;
@@ -32,6 +34,11 @@ struct NodeConfig
     int retryLimit = 3;
     int retryBackoffMs = 500;
     int syncBatchBlocks = 64;
+    // Overload: submissions are refused while this many tallies are open, and a tally whose
+    // missing targets are connected and answering others waits up to this long for them
+    // before it is UNDETERMINED.
+    int maxOpenTallies = 20000;
+    int backlogWaitMs = 30000;
 
     // Reads and checks the file. On failure returns nothing and sets error to one line
     // naming the file, the key and the problem.

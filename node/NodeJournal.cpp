@@ -44,14 +44,19 @@ CREATE INDEX IF NOT EXISTS decisions_by_outcome ON decisions(outcome, id);
 
 } // namespace
 
-QJsonObject JournalEvent::toJson() const
+namespace {
+
+// The stored body is the whole frame; journals written before it was held only the body.
+QJsonObject eventFrame(QJsonObject body, qint64 seq, qint64 atMs, const QString &kind)
 {
-    QJsonObject event = body;
-    event.insert(QStringLiteral("seq"), seq);
-    event.insert(QStringLiteral("at_ms"), atMs);
-    event.insert(QStringLiteral("kind"), kind);
-    return event;
+    body.insert(QStringLiteral("type"), QStringLiteral("event"));
+    body.insert(QStringLiteral("seq"), seq);
+    body.insert(QStringLiteral("at_ms"), atMs);
+    body.insert(QStringLiteral("kind"), kind);
+    return body;
 }
+
+} // namespace
 
 NodeJournal::~NodeJournal()
 {
@@ -124,13 +129,14 @@ std::unique_ptr<NodeJournal> NodeJournal::open(const QString &path, QString *err
         (!journal->exec("BEGIN IMMEDIATE", error) || !journal->exec(kSchema, error) ||
          !journal->exec("PRAGMA user_version = 1; COMMIT", error)))
         return nullptr;
-    SqliteStatement last(journal->db, "SELECT COALESCE(MAX(seq), 0) FROM events");
+    SqliteStatement last(journal->db, "SELECT COALESCE(MAX(seq), 0), COALESCE(MIN(seq), 0) FROM events");
     if (last.step() != SQLITE_ROW) {
         if (error)
             *error = QStringLiteral("%1: %2").arg(path, journal->sqliteError());
         return nullptr;
     }
     journal->nextSeq = last.integer(0) + 1;
+    journal->oldestSeq = last.integer(1) > 0 ? last.integer(1) : journal->nextSeq;
     return journal;
 }
 
@@ -157,19 +163,38 @@ bool NodeJournal::commit(QString *error)
     return true;
 }
 
-qint64 NodeJournal::appendEvent(const QString &kind, const QJsonObject &body, qint64 atMs)
+JournalEvent NodeJournal::appendEvent(const QString &kind, QJsonObject body, qint64 atMs)
 {
     begin();
+    const QByteArray frame =
+        QJsonDocument(eventFrame(std::move(body), nextSeq, atMs, kind)).toJson(QJsonDocument::Compact);
     SqliteStatement insert(statements, "INSERT INTO events(seq, at_ms, kind, body) VALUES (?, ?, ?, ?)");
     insert.bind(1, nextSeq);
     insert.bind(2, atMs);
     insert.bind(3, kind);
-    insert.bindUtf8(4, QJsonDocument(body).toJson(QJsonDocument::Compact));
+    insert.bindUtf8NoCopy(4, frame);
     if (insert.step() != SQLITE_DONE) {
         qCCritical(lcJournal) << filePath << "cannot store event:" << sqliteError();
-        return 0;
+        return {};
     }
-    return nextSeq++;
+    return {nextSeq++, QString::fromUtf8(frame)};
+}
+
+void NodeJournal::pruneEvents(qint64 keep)
+{
+    // Small steps, so pruning a long backlog never stalls the node.
+    constexpr qint64 kRowsPerStep = 5000;
+    const qint64 upTo = qMin(nextSeq - keep, oldestSeq + kRowsPerStep); // exclusive
+    if (upTo <= oldestSeq)
+        return;
+    begin();
+    SqliteStatement remove(statements, "DELETE FROM events WHERE seq < ?");
+    remove.bind(1, upTo);
+    if (remove.step() != SQLITE_DONE) {
+        qCCritical(lcJournal) << filePath << "cannot prune events:" << sqliteError();
+        return;
+    }
+    oldestSeq = upTo;
 }
 
 QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
@@ -180,12 +205,11 @@ QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
     query.bind(1, fromSeq);
     query.bind(2, qint64(limit));
     while (query.step() == SQLITE_ROW) {
-        JournalEvent event;
-        event.seq = query.integer(0);
-        event.atMs = query.integer(1);
-        event.kind = query.text(2);
-        event.body = QJsonDocument::fromJson(query.blob(3)).object();
-        result.append(event);
+        const qint64 seq = query.integer(0);
+        const QJsonObject body = QJsonDocument::fromJson(query.blob(3)).object();
+        result.append(
+            {seq, QString::fromUtf8(QJsonDocument(eventFrame(body, seq, query.integer(1), query.text(2)))
+                                        .toJson(QJsonDocument::Compact))});
     }
     return result;
 }

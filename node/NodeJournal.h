@@ -15,13 +15,11 @@ struct sqlite3_stmt;
 
 namespace ticketsync {
 
+// One event as a subscriber receives it: a complete "event" frame of docs/api.md.
 struct JournalEvent
 {
     qint64 seq = 0;
-    qint64 atMs = 0;
-    QString kind;
-    QJsonObject body;
-    QJsonObject toJson() const;
+    QString frame; // compact JSON
 };
 
 // A write-off the coordinator accepted and has not yet seen into the ledger.
@@ -55,9 +53,14 @@ public:
     ~NodeJournal();
     static std::unique_ptr<NodeJournal> open(const QString &path, QString *error);
 
-    qint64 appendEvent(const QString &kind, const QJsonObject &body, qint64 atMs);
+    // Stores the event under the next sequence number and returns its frame; seq 0 on failure.
+    JournalEvent appendEvent(const QString &kind, QJsonObject body, qint64 atMs);
     QList<JournalEvent> events(qint64 fromSeq, int limit) const;
     qint64 lastSeq() const { return nextSeq - 1; }
+    // The oldest event still kept.
+    qint64 firstSeq() const { return oldestSeq; }
+    // Deletes the oldest events beyond the newest `keep`, a bounded number per call.
+    void pruneEvents(qint64 keep);
 
     void putSubmission(const QByteArray &digest, const QByteArray &writeOff, qint64 receivedMs);
     void updateSubmission(const QByteArray &digest, int attempts, bool undetermined);
@@ -87,6 +90,7 @@ private:
     mutable SqliteStatementCache statements;
     QString filePath;
     qint64 nextSeq = 1;
+    qint64 oldestSeq = 1;
     bool open_ = false;
 };
 
