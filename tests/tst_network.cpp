@@ -7,11 +7,13 @@
 #include "DevnetPki.h"
 #include "KeyFile.h"
 #include "LedgerStore.h"
+#include "NodeJournal.h"
 #include "SampleConsortium.h"
 #include "StateConfirmation.h"
 #include "TlsIdentity.h"
 #include "WriteOffResult.h"
 
+#include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
@@ -56,6 +58,8 @@ private Q_SLOTS:
     void coordinatorKilledLosesNothing();
     void clientsAreAuthenticatedAndAuthorized();
     void malformedAndOversizedFrames();
+    void overloadedCoordinatorRefusesNewWork();
+    void journalKeepsOnlyTheNewestEvents();
 
 private:
     void startNode(const QString &id)
@@ -529,4 +533,97 @@ void NetworkTest::malformedAndOversizedFrames()
 }
 
 QTEST_GUILESS_MAIN(NetworkTest)
+void NetworkTest::overloadedCoordinatorRefusesNewWork()
+{
+    // Two targets down: no tally can finish. The coordinator may hold three open at once.
+    killNode(QStringLiteral("target-1"));
+    killNode(QStringLiteral("target-2"));
+    killNode(QStringLiteral("coordinator-1"), SIGTERM);
+    const QString configPath = layout->node(QStringLiteral("coordinator-1"))->configPath;
+    QFile file(configPath);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QJsonObject config = QJsonDocument::fromJson(file.readAll()).object();
+    file.close();
+    QJsonObject coordinatorConfig = config.value(u"coordinator").toObject();
+    coordinatorConfig.insert(QStringLiteral("max_open_tallies"), 3);
+    coordinatorConfig.insert(QStringLiteral("vote_timeout_ms"), 20000);
+    config.insert(QStringLiteral("coordinator"), coordinatorConfig);
+    QVERIFY(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    file.write(QJsonDocument(config).toJson());
+    file.close();
+    startNode(QStringLiteral("coordinator-1"));
+    coordinator = client(QStringLiteral("coordinator-1"));
+    QVERIFY(QTest::qWaitFor(
+        [&] {
+            return call(*branches.value(QStringLiteral("branch-1")),
+                        {{QStringLiteral("type"), QStringLiteral("status")}})
+                       .value(u"coordinator_link")
+                       .toString() == QLatin1String("up");
+        },
+        kWait));
+
+    QStringList accepted;
+    for (int i = 1; i <= 3; ++i) {
+        const QJsonObject reply = submit(QStringLiteral("branch-1"), 300 + i);
+        QCOMPARE(reply.value(u"status").toString(), QStringLiteral("accepted"));
+        accepted.append(reply.value(u"digest").toString());
+    }
+    const QJsonObject refused = submit(QStringLiteral("branch-1"), 304);
+    QCOMPARE(refused.value(u"type").toString(), QStringLiteral("error"));
+    QVERIFY2(refused.value(u"error").toString().contains(QLatin1String("busy")),
+             qPrintable(refused.value(u"error").toString()));
+    const QJsonObject status = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}});
+    QCOMPARE(status.value(u"counters").toObject().value(u"refused_busy").toInteger(), 1);
+    QCOMPARE(status.value(u"queues").toObject().value(u"open_tallies").toInteger(), 3);
+
+    // Once the targets are back the accepted ones are decided and room opens up again.
+    startNode(QStringLiteral("target-1"));
+    startNode(QStringLiteral("target-2"));
+    for (const QString &digest : std::as_const(accepted))
+        QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(submit(QStringLiteral("branch-1"), 304).value(u"status").toString(), QStringLiteral("accepted"));
+}
+
+void NetworkTest::journalKeepsOnlyTheNewestEvents()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("node.events"));
+    QString error;
+    std::unique_ptr<NodeJournal> journal = NodeJournal::open(path, &error);
+    QVERIFY2(journal, qPrintable(error));
+    constexpr int kEvents = 30000;
+    constexpr qint64 kKeep = 1000;
+    for (int i = 1; i <= kEvents; ++i) {
+        const JournalEvent event =
+            journal->appendEvent(QStringLiteral("test"), {{QStringLiteral("n"), i}}, 1000 + i);
+        QCOMPARE(event.seq, qint64(i));
+        if (i % 100 == 0) {
+            journal->pruneEvents(kKeep);
+            QVERIFY2(journal->commit(&error), qPrintable(error));
+        }
+    }
+    // Pruning goes in bounded steps; enough of them reach the limit and stop there.
+    for (int step = 0; step < 10; ++step)
+        journal->pruneEvents(kKeep);
+    QVERIFY2(journal->commit(&error), qPrintable(error));
+    QCOMPARE(journal->firstSeq(), qint64(kEvents) - kKeep + 1);
+    const QList<JournalEvent> oldest = journal->events(1, 5);
+    QCOMPARE(oldest.size(), 5);
+    QCOMPARE(oldest.first().seq, journal->firstSeq());
+    const QJsonObject frame = QJsonDocument::fromJson(oldest.first().frame.toUtf8()).object();
+    QCOMPARE(frame.value(u"type").toString(), QStringLiteral("event"));
+    QCOMPARE(frame.value(u"kind").toString(), QStringLiteral("test"));
+    QCOMPARE(frame.value(u"seq").toInteger(), journal->firstSeq());
+    QCOMPARE(frame.value(u"n").toInteger(), journal->firstSeq());
+
+    // Reopened, it knows where its stream starts and goes on after its last event.
+    journal.reset();
+    journal = NodeJournal::open(path, &error);
+    QVERIFY2(journal, qPrintable(error));
+    QCOMPARE(journal->firstSeq(), qint64(kEvents) - kKeep + 1);
+    QCOMPARE(journal->lastSeq(), qint64(kEvents));
+    QCOMPARE(journal->events(1, 100000).size(), kKeep);
+}
+
 #include "tst_network.moc"
