@@ -3,9 +3,11 @@
 // widgets under the offscreen platform. Dialogs are replaced through the views' seams.
 #include "AlertsModel.h"
 #include "AlertsView.h"
+#include "CacheWorker.h"
 #include "ConfirmationState.h"
 #include "Decision.h"
 #include "DecisionDetailPane.h"
+#include "HistoryCache.h"
 #include "Membership.h"
 #include "ReceiversModel.h"
 #include "ReceiversView.h"
@@ -22,6 +24,7 @@
 #include <QSignalSpy>
 #include <QStandardItemModel>
 #include <QTableView>
+#include <QTemporaryDir>
 #include <QTest>
 
 using namespace ticketsync;
@@ -212,6 +215,7 @@ private Q_SLOTS:
     void receiversViewAuditor();
     void receiversViewOperator();
     void alerts();
+    void undeterminedAlertResolvedByRetry();
     void detailPaneVerifiesCertificate();
     void detailPaneIgnoresStaleResults();
 };
@@ -841,6 +845,162 @@ void TestViews::alerts()
     model.setMaximumAlerts(1);
     QCOMPARE(model.rowCount(), 1); // open alerts are never dropped
     QCOMPARE(model.alertAt(0)->id, 103);
+}
+
+void TestViews::undeterminedAlertResolvedByRetry()
+{
+    // The coordinator's events as it sends them (docs/api.md "Events"): T-000050 ends
+    // UNDETERMINED, T-000051 too, T-000052 is decided at once; then an operator retries T-000050
+    // and the new tally decides it.
+    EventScript script(4);
+    const WriteOffResult retried = script.issue(QStringLiteral("T-000050"));
+    Tally firstTry(script.sample.membership, retried);
+    script.vote(firstTry, 1, ConfirmationState::WrittenOff);
+    firstTry.expire();
+    QCOMPARE(script.decide(firstTry).outcome, Outcome::Undetermined);
+    const WriteOffResult stuck = script.issue(QStringLiteral("T-000051"));
+    Tally stuckTally(script.sample.membership, stuck);
+    script.vote(stuckTally, 2, ConfirmationState::AmountMismatch);
+    stuckTally.expire();
+    QCOMPARE(script.decide(stuckTally).outcome, Outcome::Undetermined);
+    const QList<QJsonObject> undetermined = script.events;
+    script.events.clear();
+    Tally otherTally(script.sample.membership, script.issue(QStringLiteral("T-000052")));
+    for (int target = 1; target <= 3; ++target)
+        script.vote(otherTally, target, ConfirmationState::WrittenOff);
+    QCOMPARE(script.decide(otherTally).outcome, Outcome::Decided);
+    const QList<QJsonObject> decidedElsewhere = script.events;
+    script.events.clear();
+    Tally secondTry(script.sample.membership, retried);
+    for (int target = 1; target <= 3; ++target)
+        script.vote(secondTry, target, ConfirmationState::WrittenOff);
+    const Decision decided = script.decide(secondTry);
+    QCOMPARE(decided.outcome, Outcome::Decided);
+    QCOMPARE(script.events.last().value(u"write_off_digest").toString(), hex(retried.digest()));
+    QCOMPARE(script.events.last().value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(script.events.last().value(u"state").toString(), QStringLiteral("WRITTEN_OFF"));
+    const QList<QJsonObject> retry = script.events;
+
+    // The console's path: the cache on its worker thread raises and closes alerts, and the
+    // model follows its signals, wired as MainWindow wires them.
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("history-cache.sqlite"));
+    const QString node = QStringLiteral("coordinator-1");
+    auto thread = std::make_unique<CacheThread>(path);
+    CacheWorker *worker = thread->worker();
+    AlertsModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    connect(worker, &CacheWorker::alertRaised, &model, [&model](const AlertRow &row) { model.raise(row); });
+    connect(worker, &CacheWorker::alertResolved, &model,
+            [&model](const AlertRow &row, const AlertTrailEntry &entry) { model.resolve(row, entry); });
+    QSignalSpy opened(worker, &CacheWorker::opened);
+    QSignalSpy ingested(worker, &CacheWorker::ingested);
+    QSignalSpy resolved(worker, &CacheWorker::alertResolved);
+    thread->start();
+    QTRY_COMPARE(opened.size(), 1);
+    QVERIFY(opened.at(0).at(0).toBool());
+    // One commit per delivery; then the model's queued slots run, as they would in the shell.
+    const auto deliver = [&](const QList<QJsonObject> &events) {
+        const qsizetype before = ingested.size();
+        QMetaObject::invokeMethod(
+            worker,
+            [worker, node, events] {
+                worker->ingest(node, events);
+                worker->flush();
+            },
+            Qt::BlockingQueuedConnection);
+        QCoreApplication::processEvents();
+        QCOMPARE(ingested.size(), before + 1);
+        QCOMPARE(ingested.last().at(2).value<IngestReport>().stored, int(events.size()));
+    };
+
+    AlertsView view(&model);
+    QSignalSpy badge(&view, &AlertsView::badgeChanged);
+    deliver(undetermined);
+    QCOMPARE(model.rowCount(), 2);
+    const int retriedRow = model.rowOf(QStringLiteral("undetermined"), hex(retried.digest()));
+    const int stuckRow = model.rowOf(QStringLiteral("undetermined"), hex(stuck.digest()));
+    QVERIFY(retriedRow >= 0 && stuckRow >= 0);
+    QCOMPARE(model.unacknowledgedCount(), 2);
+    QCOMPARE(view.badgeText(), QStringLiteral("2"));
+
+    // A DECIDED write-off with another digest closes nothing.
+    deliver(decidedElsewhere);
+    QCOMPARE(resolved.size(), 0);
+    QCOMPARE(model.unacknowledgedCount(), 2);
+    QVERIFY(!model.alertAt(retriedRow)->isAcknowledged());
+    QVERIFY(!model.alertAt(stuckRow)->isAcknowledged());
+
+    // The retry decides T-000050: its alert closes by itself and stays listed for the audit.
+    const qint64 before = QDateTime::currentMSecsSinceEpoch();
+    deliver(retry);
+    const qint64 after = QDateTime::currentMSecsSinceEpoch();
+    QCOMPARE(resolved.size(), 1);
+    QCOMPARE(model.unacknowledgedCount(), 1);
+    QCOMPARE(model.rowCount(), 2);
+    QCOMPARE(view.badgeText(), QStringLiteral("1"));
+    QCOMPARE(badge.last().at(0).toString(), QStringLiteral("1"));
+    const QString note = QStringLiteral("decided WRITTEN_OFF after retry");
+    const AlertsModel::Alert *alert = model.alertAt(retriedRow);
+    QVERIFY(alert->isAcknowledged());
+    QVERIFY(alert->resolved);
+    QCOMPARE(alert->acknowledgedBy, QStringLiteral("console"));
+    QCOMPARE(alert->note, note);
+    QVERIFY(alert->acknowledgedAtMs >= before && alert->acknowledgedAtMs <= after);
+    QCOMPARE(alert->trail.size(), 2);
+    QCOMPARE(alert->trail.first().action, QStringLiteral("raised"));
+    QCOMPARE(alert->trail.last().action, QStringLiteral("resolved"));
+    QCOMPARE(alert->trail.last().who, QStringLiteral("console"));
+    QCOMPARE(alert->trail.last().note, note);
+    QCOMPARE(alert->trail.last().atMs, alert->acknowledgedAtMs);
+    const QModelIndex index = model.index(retriedRow, AlertsModel::AcknowledgedColumn);
+    QVERIFY(index.data(AlertsModel::AcknowledgedRole).toBool());
+    QVERIFY(index.data(AlertsModel::ResolvedRole).toBool());
+    QVERIFY(index.data().toString().startsWith(QStringLiteral("Resolved")));
+    const QString tip = index.data(Qt::ToolTipRole).toString();
+    QVERIFY2(tip.contains(QStringLiteral("resolved by console")), qPrintable(tip));
+    QVERIFY2(tip.contains(note), qPrintable(tip));
+    QVERIFY(!index.data(Qt::FontRole).value<QFont>().bold());
+    // The other undetermined write-off, never retried, is still open.
+    QVERIFY(!model.alertAt(stuckRow)->isAcknowledged());
+    QVERIFY(!model.index(stuckRow, 0).data(AlertsModel::ResolvedRole).toBool());
+    // Closed: the view lists it with the acknowledged ones, and it cannot be acknowledged.
+    QCOMPARE(view.table()->model()->rowCount(), 1);
+    view.setShowAcknowledged(true);
+    QCOMPARE(view.table()->model()->rowCount(), 2);
+    QVERIFY(!model.acknowledge(retriedRow, QStringLiteral("operator-1"), QString()));
+
+    // Persisted through the cache, the same way an acknowledgement is.
+    thread->stop();
+    HistoryCache cache;
+    QString error;
+    QVERIFY2(cache.open(path, &error), qPrintable(error));
+    QCOMPARE(cache.alerts(true).size(), 1);
+    QCOMPARE(cache.alerts(true).first().subject, hex(stuck.digest()));
+    const std::optional<AlertRow> stored = cache.alert(alert->id);
+    QVERIFY(stored);
+    QCOMPARE(stored->acknowledgedBy, QStringLiteral("console"));
+    QCOMPARE(stored->acknowledgedAtMs, alert->acknowledgedAtMs);
+    const QList<AlertTrailEntry> trail = cache.alertTrail(alert->id);
+    QCOMPARE(trail.size(), 2);
+    QCOMPARE(trail.last().action, QStringLiteral("resolved"));
+    QCOMPARE(trail.last().note, note);
+    QVERIFY(!cache.acknowledgeAlert(alert->id, QStringLiteral("operator-1"), QString(), &error));
+    QVERIFY2(error.contains(QStringLiteral("console")), qPrintable(error));
+
+    // After a restart, the rows and trail from the cache give the same picture.
+    AlertsModel restored;
+    QAbstractItemModelTester restoredTester(&restored,
+                                            QAbstractItemModelTester::FailureReportingMode::QtTest);
+    restored.setAlerts(cache.alerts());
+    restored.setTrail(cache.alertTrail());
+    QCOMPARE(restored.rowCount(), 2);
+    QCOMPARE(restored.unacknowledgedCount(), 1);
+    const AlertsModel::Alert *again =
+        restored.alertAt(restored.rowOf(QStringLiteral("undetermined"), hex(retried.digest())));
+    QVERIFY(again && again->resolved);
+    QCOMPARE(again->note, note);
 }
 
 void TestViews::detailPaneVerifiesCertificate()

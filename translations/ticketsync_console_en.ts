@@ -324,6 +324,12 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../ui/AlertsModel.cpp" line="361"/>
+        <source>%1: resolved by %2</source>
+        <extracomment>Trail line of an alert the console closed by itself, e.g. a write-off decided after a retry.</extracomment>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../ui/AlertsModel.cpp" line="314"/>
         <source>%1: %2 by %3</source>
         <translation type="unfinished"></translation>
@@ -337,6 +343,12 @@
         <location filename="../ui/AlertsModel.cpp" line="353"/>
         <source>%1, %2</source>
         <extracomment>Who acknowledged an alert, and when.</extracomment>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/AlertsModel.cpp" line="403"/>
+        <source>Resolved, %1</source>
+        <extracomment>An alert the console closed by itself (e.g. a write-off decided after a retry), and when.</extracomment>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -396,6 +408,11 @@ Note (optional):</source>
     <message>
         <location filename="../ui/AlertsView.cpp" line="131"/>
         <source>Show acknowledged</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/AlertsView.cpp" line="132"/>
+        <source>Also list the closed alerts: those acknowledged by an operator, and those resolved by themselves, such as a write-off decided after a retry</source>
         <translation type="unfinished"></translation>
     </message>
     <message numerus="yes">
@@ -990,6 +1007,12 @@ Note (optional):</source>
     <message>
         <location filename="../ui/HistoryCache.cpp" line="767"/>
         <source>no votes</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/HistoryCache.cpp" line="720"/>
+        <source>decided %1 after retry</source>
+        <extracomment>Trail note of an 'undetermined' alert the console closed by itself; %1 is the decided state, e.g. WRITTEN_OFF.</extracomment>
         <translation type="unfinished"></translation>
     </message>
     <message>

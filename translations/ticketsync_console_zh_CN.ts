@@ -323,6 +323,12 @@
         <translation>%1：由 %2 确认</translation>
     </message>
     <message>
+        <location filename="../ui/AlertsModel.cpp" line="361"/>
+        <source>%1: resolved by %2</source>
+        <extracomment>Trail line of an alert the console closed by itself, e.g. a write-off decided after a retry.</extracomment>
+        <translation>%1：由 %2 自动解除</translation>
+    </message>
+    <message>
         <location filename="../ui/AlertsModel.cpp" line="314"/>
         <source>%1: %2 by %3</source>
         <translation>%1：%2（操作者 %3）</translation>
@@ -337,6 +343,12 @@
         <source>%1, %2</source>
         <extracomment>Who acknowledged an alert, and when.</extracomment>
         <translation>%1，%2</translation>
+    </message>
+    <message>
+        <location filename="../ui/AlertsModel.cpp" line="403"/>
+        <source>Resolved, %1</source>
+        <extracomment>An alert the console closed by itself (e.g. a write-off decided after a retry), and when.</extracomment>
+        <translation>已自动解除，%1</translation>
     </message>
     <message>
         <location filename="../ui/AlertsModel.cpp" line="405"/>
@@ -397,6 +409,11 @@ Note (optional):</source>
         <location filename="../ui/AlertsView.cpp" line="131"/>
         <source>Show acknowledged</source>
         <translation>显示已确认</translation>
+    </message>
+    <message>
+        <location filename="../ui/AlertsView.cpp" line="132"/>
+        <source>Also list the closed alerts: those acknowledged by an operator, and those resolved by themselves, such as a write-off decided after a retry</source>
+        <translation>同时列出已关闭的告警：由操作员确认的告警，以及自动解除的告警（例如重试后已判定的核销）</translation>
     </message>
     <message numerus="yes">
         <location filename="../ui/AlertsView.cpp" line="180"/>
@@ -989,6 +1006,12 @@ Note (optional):</source>
         <location filename="../ui/HistoryCache.cpp" line="767"/>
         <source>no votes</source>
         <translation>无投票</translation>
+    </message>
+    <message>
+        <location filename="../ui/HistoryCache.cpp" line="720"/>
+        <source>decided %1 after retry</source>
+        <extracomment>Trail note of an 'undetermined' alert the console closed by itself; %1 is the decided state, e.g. WRITTEN_OFF.</extracomment>
+        <translation>重试后判定为 %1</translation>
     </message>
     <message>
         <location filename="../ui/HistoryCache.cpp" line="825"/>

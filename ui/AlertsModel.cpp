@@ -143,6 +143,7 @@ int AlertsModel::raise(const AlertRow &raised)
             alert.acknowledgedBy.clear();
             alert.acknowledgedAtMs = 0;
             alert.note.clear();
+            alert.resolved = false;
             alert.raisedAtMs = raised.raisedAtMs;
             alert.trail.append(trailEntry(alert.id, raised.raisedAtMs, QString(), QStringLiteral("raised"),
                                           tr("raised again after it was acknowledged")));
@@ -182,6 +183,35 @@ bool AlertsModel::acknowledge(int row, const QString &who, const QString &note, 
     return true;
 }
 
+bool AlertsModel::resolve(const AlertRow &closed, const AlertTrailEntry &entry)
+{
+    int row = rowOfId(closed.id);
+    if (row < 0)
+        row = rowOf(closed.kind, closed.subject);
+    if (row < 0) {
+        qCInfo(lcAlertsModel) << "resolved alert not listed:" << closed.id << closed.kind << closed.subject;
+        return false;
+    }
+    Alert &alert = rows[row];
+    if (closed.id > 0)
+        alert.id = closed.id;
+    alert.acknowledgedBy = entry.who.isEmpty() ? closed.acknowledgedBy : entry.who;
+    if (alert.acknowledgedBy.isEmpty())
+        alert.acknowledgedBy = QStringLiteral("console");
+    alert.acknowledgedAtMs = std::max<qint64>(1, entry.atMs > 0 ? entry.atMs : closed.acknowledgedAtMs);
+    alert.note = entry.note;
+    alert.resolved = true;
+    AlertTrailEntry stored = entry;
+    stored.alertId = alert.id;
+    stored.atMs = alert.acknowledgedAtMs;
+    stored.who = alert.acknowledgedBy;
+    stored.action = QStringLiteral("resolved");
+    alert.trail.append(stored);
+    Q_EMIT dataChanged(index(row, 0), index(row, ColumnCount - 1));
+    recountUnacknowledged();
+    return true;
+}
+
 void AlertsModel::setAlerts(const QList<AlertRow> &alerts)
 {
     QList<Alert> converted;
@@ -215,30 +245,7 @@ bool AlertsModel::setTrail(const QString &kind, const QString &subject, const QL
     const int row = rowOf(kind, subject);
     if (row < 0)
         return false;
-    Alert &alert = rows[row];
-    alert.trail = trail;
-    // Replay the trail: an acknowledgement closes the alert, a later raise re-opens it. A
-    // trail without acknowledgements leaves the alert's own state alone.
-    const bool hasAcknowledgement = std::any_of(trail.cbegin(), trail.cend(), [](const AlertTrailEntry &e) {
-        return e.action == QLatin1String("acknowledged");
-    });
-    if (hasAcknowledgement) {
-        alert.acknowledgedBy.clear();
-        alert.acknowledgedAtMs = 0;
-        alert.note.clear();
-        for (const AlertTrailEntry &entry : trail) {
-            if (entry.action == QLatin1String("acknowledged")) {
-                alert.acknowledgedBy = entry.who.isEmpty() ? tr("unknown") : entry.who;
-                alert.acknowledgedAtMs = std::max<qint64>(1, entry.atMs);
-                alert.note = entry.note;
-            } else if (entry.action == QLatin1String("raised") && alert.isAcknowledged()) {
-                alert.acknowledgedBy.clear();
-                alert.acknowledgedAtMs = 0;
-                alert.note.clear();
-                alert.raisedAtMs = entry.atMs;
-            }
-        }
-    }
+    replayTrail(rows[row], trail);
     Q_EMIT dataChanged(index(row, 0), index(row, ColumnCount - 1));
     recountUnacknowledged();
     return true;
@@ -249,10 +256,49 @@ void AlertsModel::setTrail(const QList<AlertTrailEntry> &wholeTrail)
     QHash<qint64, QList<AlertTrailEntry>> byAlert;
     for (const AlertTrailEntry &entry : wholeTrail)
         byAlert[entry.alertId].append(entry);
-    for (auto it = byAlert.cbegin(); it != byAlert.cend(); ++it) {
-        const Alert *alert = alertAt(rowOfId(it.key()));
-        if (alert)
-            setTrail(alert->kind, alert->subject, it.value());
+    // One pass and one signal: the whole trail comes at startup, for up to maximumAlerts alerts.
+    int first = int(rows.size()), last = -1;
+    for (int row = 0; row < rows.size(); ++row) {
+        const auto found = byAlert.constFind(rows.at(row).id);
+        if (rows.at(row).id <= 0 || found == byAlert.cend())
+            continue;
+        replayTrail(rows[row], found.value());
+        first = std::min(first, row);
+        last = row;
+    }
+    if (last < 0)
+        return;
+    Q_EMIT dataChanged(index(first, 0), index(last, ColumnCount - 1));
+    recountUnacknowledged();
+}
+
+void AlertsModel::replayTrail(Alert &alert, const QList<AlertTrailEntry> &trail)
+{
+    alert.trail = trail;
+    // Replay the trail: an acknowledgement or a resolution closes the alert, a later raise
+    // re-opens it. A trail without either leaves the alert's own state alone.
+    const auto closes = [](const AlertTrailEntry &e) {
+        return e.action == QLatin1String("acknowledged") || e.action == QLatin1String("resolved");
+    };
+    if (std::none_of(trail.cbegin(), trail.cend(), closes))
+        return;
+    alert.acknowledgedBy.clear();
+    alert.acknowledgedAtMs = 0;
+    alert.note.clear();
+    alert.resolved = false;
+    for (const AlertTrailEntry &entry : trail) {
+        if (closes(entry)) {
+            alert.acknowledgedBy = entry.who.isEmpty() ? tr("unknown") : entry.who;
+            alert.acknowledgedAtMs = std::max<qint64>(1, entry.atMs);
+            alert.note = entry.note;
+            alert.resolved = entry.action == QLatin1String("resolved");
+        } else if (entry.action == QLatin1String("raised") && alert.isAcknowledged()) {
+            alert.acknowledgedBy.clear();
+            alert.acknowledgedAtMs = 0;
+            alert.note.clear();
+            alert.resolved = false;
+            alert.raisedAtMs = entry.atMs;
+        }
     }
 }
 
@@ -310,6 +356,9 @@ QString AlertsModel::tooltip(const Alert &alert) const
             line = tr("%1: raised by %2").arg(timeText(entry.atMs), who);
         else if (entry.action == QLatin1String("acknowledged"))
             line = tr("%1: acknowledged by %2").arg(timeText(entry.atMs), who);
+        else if (entry.action == QLatin1String("resolved"))
+            //: Trail line of an alert the console closed by itself, e.g. a write-off decided after a retry.
+            line = tr("%1: resolved by %2").arg(timeText(entry.atMs), who);
         else
             line = tr("%1: %2 by %3").arg(timeText(entry.atMs), entry.action, who);
         if (!entry.note.isEmpty())
@@ -349,6 +398,9 @@ QVariant AlertsModel::data(const QModelIndex &index, int role) const
         case AcknowledgedColumn:
             if (!alert.isAcknowledged())
                 return QString();
+            if (alert.resolved)
+                //: An alert the console closed by itself (e.g. a write-off decided after a retry), and when.
+                return tr("Resolved, %1").arg(timeText(alert.acknowledgedAtMs));
             //: Who acknowledged an alert, and when.
             return tr("%1, %2").arg(alert.acknowledgedBy, timeText(alert.acknowledgedAtMs));
         }
@@ -374,6 +426,8 @@ QVariant AlertsModel::data(const QModelIndex &index, int role) const
         return alert.subject;
     case AcknowledgedRole:
         return alert.isAcknowledged();
+    case ResolvedRole:
+        return alert.resolved;
     case RaisedAtRole:
         return alert.raisedAtMs;
     case SortRole:

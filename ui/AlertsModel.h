@@ -12,7 +12,8 @@ namespace ticketsync {
 // Alerts, one per (kind, subject), as the history cache keeps them (AlertRow and its
 // AlertTrailEntry list, ui/HistoryCache.h). Raising an open alert again updates its detail and
 // count; raising an acknowledged one re-opens it, as the cache does. Acknowledgements are kept
-// with who, when and a note.
+// with who, when and a note. An alert the cache closed by itself (an 'undetermined' write-off
+// decided after a retry) is resolved: closed like an acknowledged one, and kept for the audit.
 class AlertsModel : public QAbstractTableModel
 {
     Q_OBJECT
@@ -30,8 +31,10 @@ public:
         QString acknowledgedBy;
         qint64 acknowledgedAtMs = 0;
         QString note;
+        bool resolved = false; // closed by the console itself, not by an operator
         QList<AlertTrailEntry> trail;
 
+        // Closed: acknowledged by an operator, or resolved.
         bool isAcknowledged() const { return !acknowledgedBy.isEmpty() || acknowledgedAtMs > 0; }
     };
 
@@ -49,9 +52,10 @@ public:
     {
         KindRole = Qt::UserRole + 1, // QString: the kind as raised, e.g. receiver_lagging
         SubjectRole,                 // QString
-        AcknowledgedRole,            // bool
+        AcknowledgedRole,            // bool: closed (acknowledged or resolved)
         RaisedAtRole,                // qint64: first raised, ms since epoch
         SortRole,                    // the raw value to sort by
+        ResolvedRole,                // bool: closed by the console itself (see resolve())
     };
 
     explicit AlertsModel(QObject *parent = nullptr);
@@ -65,6 +69,10 @@ public:
     int raise(const AlertRow &row);
     // False if the row does not exist or is already acknowledged.
     bool acknowledge(int row, const QString &who, const QString &note, qint64 atMs = 0);
+    // An alert the cache closed by itself (CacheWorker::alertResolved): the cache's word wins,
+    // so a local acknowledgement the cache has not stored yet (and will refuse) is replaced.
+    // The entry joins the trail. False if the model does not hold the alert.
+    bool resolve(const AlertRow &closed, const AlertTrailEntry &entry);
     // Replaces every alert, e.g. with HistoryCache::alerts() at startup.
     void setAlerts(const QList<AlertRow> &alerts);
     void setAlerts(const QList<Alert> &alerts);
@@ -96,6 +104,7 @@ Q_SIGNALS:
 private:
     static QString key(const QString &kind, const QString &subject);
     void recountUnacknowledged();
+    void replayTrail(Alert &alert, const QList<AlertTrailEntry> &trail);
     void trim();
     QString tooltip(const Alert &alert) const;
 

@@ -129,6 +129,8 @@ void AlertsView::retranslate()
     acknowledge->setText(tr("Acknowledge\u2026"));
     acknowledge->setToolTip(tr("Acknowledge the selected alerts, with an optional note for the trail"));
     showAll->setText(tr("Show acknowledged"));
+    showAll->setToolTip(tr("Also list the closed alerts: those acknowledged by an operator, and those "
+                           "resolved by themselves, such as a write-off decided after a retry"));
     updateBadge();
     updateActions();
 }

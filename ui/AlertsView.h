@@ -16,8 +16,8 @@ namespace ticketsync {
 class AlertsModel;
 
 // The alerts list: unacknowledged alerts in bold, a count badge, an "Acknowledge…" action
-// asking for an optional note, and a toggle to show acknowledged alerts too. The view emits
-// acknowledged() so the shell writes the trail to the cache.
+// asking for an optional note, and a toggle to show closed (acknowledged or resolved) alerts
+// too. The view emits acknowledged() so the shell writes the trail to the cache.
 class AlertsView : public QWidget
 {
     Q_OBJECT

@@ -181,7 +181,9 @@ void CacheWorker::commitPending()
         Q_EMIT receiversChanged();
     for (const AlertRow &alert : std::as_const(all.alerts))
         Q_EMIT alertRaised(alert);
-    if (!all.alerts.isEmpty())
+    for (const ResolvedAlert &resolved : std::as_const(all.resolvedAlerts))
+        Q_EMIT alertResolved(resolved.alert, resolved.entry);
+    if (!all.alerts.isEmpty() || !all.resolvedAlerts.isEmpty())
         Q_EMIT alertsChanged();
 }
 

@@ -84,6 +84,9 @@ Q_SIGNALS:
     void receiversChanged();
     void alertRaised(const ticketsync::AlertRow &alert);
     void alertAcknowledged(const ticketsync::AlertRow &alert);
+    // An open alert the cache closed by itself (IngestReport::resolvedAlerts), with the trail
+    // entry that closed it. Emitted after the commit's alertRaised signals.
+    void alertResolved(const ticketsync::AlertRow &alert, const ticketsync::AlertTrailEntry &entry);
     void alertsChanged();
 
     void cursorsReady(quint64 requestId, const QHash<QString, qint64> &cursors);

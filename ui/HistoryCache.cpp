@@ -175,6 +175,7 @@ void IngestReport::merge(const IngestReport &later)
     receiversChanged = receiversChanged || later.receiversChanged;
     blocksChanged = blocksChanged || later.blocksChanged;
     alerts += later.alerts;
+    resolvedAlerts += later.resolvedAlerts;
 }
 
 // The statements ingest runs for every event, prepared once per connection.
@@ -182,7 +183,7 @@ struct HistoryCache::Statements
 {
     SqliteStatement insertEvent, insertFeed, insertConfirmation, findDecision, insertDecision, updateDecision,
         upsertBlock, setHeight, upsertReceiver, advanceCursor, findAlert, insertAlert, reopenAlert,
-        updateAlertDetail, insertTrail;
+        updateAlertDetail, closeAlert, insertTrail;
 
     bool prepare(sqlite3 *db)
     {
@@ -193,7 +194,7 @@ struct HistoryCache::Statements
                                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") &&
                insertConfirmation.prepare(db, "INSERT OR IGNORE INTO confirmations (digest, target, state, "
                                               "verdict, at_ms, confirmation) VALUES (?, ?, ?, ?, ?, ?)") &&
-               findDecision.prepare(db, "SELECT decided_at_ms FROM decisions WHERE digest = ?") &&
+               findDecision.prepare(db, "SELECT decided_at_ms, outcome FROM decisions WHERE digest = ?") &&
                insertDecision.prepare(
                    db,
                    "INSERT INTO decisions (digest, node, ticket, version, branch, amount_minor, currency, "
@@ -226,6 +227,8 @@ struct HistoryCache::Statements
                                    "UPDATE alerts SET detail = ?, raised_at_ms = ?, acknowledged_by = '', "
                                    "acknowledged_at_ms = 0 WHERE id = ?") &&
                updateAlertDetail.prepare(db, "UPDATE alerts SET detail = ? WHERE id = ?") &&
+               closeAlert.prepare(db, "UPDATE alerts SET acknowledged_by = ?, acknowledged_at_ms = ? "
+                                      "WHERE id = ? AND acknowledged_by = ''") &&
                insertTrail.prepare(db, "INSERT INTO alert_trail (alert_id, at_ms, who, action, note) "
                                        "VALUES (?, ?, ?, ?, ?)");
     }
@@ -654,6 +657,7 @@ IngestReport HistoryCache::ingest(const QString &node, const QList<QJsonObject> 
             const int found = s.findDecision.step();
             const bool exists = found == SQLITE_ROW;
             const qint64 previousAt = exists ? s.findDecision.integer(0) : 0;
+            const bool wasUndetermined = exists && s.findDecision.text(1) == QLatin1String("UNDETERMINED");
             s.findDecision.reset();
             if (found != SQLITE_ROW && found != SQLITE_DONE) {
                 failed = true;
@@ -707,6 +711,16 @@ IngestReport HistoryCache::ingest(const QString &node, const QList<QJsonObject> 
                 if (std::optional<AlertRow> alert =
                         raiseAlertInTransaction(QStringLiteral("undetermined"), digestHex(digest), detail))
                     report.alerts.append(*alert);
+            }
+            if (ok && newest && decided && wasUndetermined) {
+                // An operator retried the write-off and it is decided now: its 'undetermined'
+                // alert closes by itself. It stays in the table, and the trail says why.
+                //: Trail note of an 'undetermined' alert the console closed by itself; %1 is the
+                //: decided state, e.g. WRITTEN_OFF.
+                const QString note = tr("decided %1 after retry").arg(stateText);
+                if (std::optional<ResolvedAlert> resolved =
+                        resolveAlertInTransaction(QStringLiteral("undetermined"), digestHex(digest), note))
+                    report.resolvedAlerts.append(*resolved);
             }
         } else if (kind == QLatin1String("block_appended")) {
             const qint64 height = f.integer("height");
@@ -985,6 +999,61 @@ std::optional<AlertRow> HistoryCache::raiseAlertInTransaction(const QString &kin
     alert.detail = detail;
     alert.raisedAtMs = now;
     return alert;
+}
+
+std::optional<ResolvedAlert>
+HistoryCache::resolveAlertInTransaction(const QString &kind, const QString &subject, const QString &note)
+{
+    Statements &s = *statements;
+    s.findAlert.reset();
+    s.findAlert.add(kind);
+    s.findAlert.add(subject);
+    qint64 id = 0;
+    bool open = false;
+    if (s.findAlert.step() == SQLITE_ROW) {
+        id = s.findAlert.integer(0);
+        open = s.findAlert.text(1).isEmpty();
+    }
+    s.findAlert.reset();
+    if (!id || !open)
+        return std::nullopt; // none, or an operator closed it already: that stays as it is
+    // Closed the way an acknowledgement closes it (acknowledged_by, acknowledged_at_ms, a trail
+    // entry), so everything that counts open alerts counts this one as closed.
+    const QString who = QStringLiteral("console");
+    const qint64 now = nowMs();
+    s.closeAlert.reset();
+    s.closeAlert.add(who);
+    s.closeAlert.add(now);
+    s.closeAlert.add(id);
+    if (!s.closeAlert.run() || sqlite3_changes(db) != 1) {
+        qCWarning(lcCache) << "cannot resolve alert" << id << sqliteError();
+        return std::nullopt;
+    }
+    s.insertTrail.reset();
+    s.insertTrail.add(id);
+    s.insertTrail.add(now);
+    s.insertTrail.add(who);
+    s.insertTrail.add(QStringLiteral("resolved"));
+    s.insertTrail.add(note);
+    if (!s.insertTrail.run()) {
+        qCWarning(lcCache) << "cannot write the trail of alert" << id << sqliteError();
+        return std::nullopt;
+    }
+    ResolvedAlert resolved;
+    resolved.alert.id = id;
+    resolved.alert.kind = kind;
+    resolved.alert.subject = subject;
+    resolved.alert.acknowledgedBy = who;
+    resolved.alert.acknowledgedAtMs = now;
+    resolved.entry.id = sqlite3_last_insert_rowid(db);
+    resolved.entry.alertId = id;
+    resolved.entry.atMs = now;
+    resolved.entry.who = who;
+    resolved.entry.action = QStringLiteral("resolved");
+    resolved.entry.note = note;
+    if (const std::optional<AlertRow> row = alert(id)) // with its detail and raised_at_ms
+        resolved.alert = *row;
+    return resolved;
 }
 
 std::optional<AlertRow> HistoryCache::raiseAlert(const QString &kind, const QString &subject,

@@ -120,7 +120,7 @@ struct AlertTrailEntry
     qint64 alertId = 0;
     qint64 atMs = 0;
     QString who;
-    QString action; // raised, acknowledged
+    QString action; // raised, acknowledged (by an operator), resolved (by the console itself)
     QString note;
 };
 
@@ -134,6 +134,15 @@ struct AlertRow
     QString acknowledgedBy; // empty while open
     qint64 acknowledgedAtMs = 0;
     bool isAcknowledged() const { return !acknowledgedBy.isEmpty(); }
+};
+
+// An open alert the cache closed by itself: an 'undetermined' one whose write-off a retry
+// decided. The alert as it now stands (acknowledgedBy/acknowledgedAtMs set) and the trail
+// entry that closed it (action "resolved", note e.g. "decided WRITTEN_OFF after retry").
+struct ResolvedAlert
+{
+    AlertRow alert;
+    AlertTrailEntry entry;
 };
 
 struct GapRow
@@ -158,7 +167,8 @@ struct IngestReport
     qint64 minDecidedAtMs = 0; // smallest decided_at_ms written to decisions (0 if none)
     bool receiversChanged = false;
     bool blocksChanged = false;
-    QList<AlertRow> alerts; // alerts newly raised (or re-opened) by the batch
+    QList<AlertRow> alerts;              // alerts newly raised (or re-opened) by the batch
+    QList<ResolvedAlert> resolvedAlerts; // open alerts the batch closed, in the order it did
 
     // Folds another report (a later batch) into this one.
     void merge(const IngestReport &later);
@@ -286,6 +296,9 @@ private:
     bool fail(const QString &message, OpenStatus openStatus);
     std::optional<AlertRow> raiseAlertInTransaction(const QString &kind, const QString &subject,
                                                     const QString &detail);
+    // Closes the alert if it exists and is open, with a "resolved" trail entry.
+    std::optional<ResolvedAlert> resolveAlertInTransaction(const QString &kind, const QString &subject,
+                                                           const QString &note);
     bool feedIsDense() const;
     // The smallest and largest feed id with at_ms in the range (0, 0 if none).
     std::pair<qint64, qint64> feedIdsInTime(qint64 fromMs, qint64 toMs) const;

@@ -244,8 +244,17 @@ void MainWindow::buildUi()
     alertsPanel = new AlertsView(alerts);
     tabs->addTab(alertsPanel, QString());
     connect(worker, &CacheWorker::alertRaised, this, [this](const AlertRow &row) { alerts->raise(row); });
-    connect(worker, &CacheWorker::alertsReady, this,
-            [this](quint64, const QList<AlertRow> &rows) { alerts->setAlerts(rows); });
+    // An undetermined write-off decided after a retry: the cache closed its alert and wrote the trail.
+    connect(worker, &CacheWorker::alertResolved, this,
+            [this](const AlertRow &row, const AlertTrailEntry &entry) { alerts->resolve(row, entry); });
+    connect(worker, &CacheWorker::alertsReady, this, [this, worker](quint64, const QList<AlertRow> &rows) {
+        alerts->setAlerts(rows);
+        // Then their trail, so who closed what (and resolutions) shows after a restart too.
+        QMetaObject::invokeMethod(worker,
+                                  [worker] { worker->requestAlertTrail(CacheWorker::nextRequestId(), 0); });
+    });
+    connect(worker, &CacheWorker::alertTrailReady, this,
+            [this](quint64, const QList<AlertTrailEntry> &trail) { alerts->setTrail(trail); });
     connect(
         alertsPanel, &AlertsView::acknowledged, this,
         [this](const QString &kind, const QString &subject, const QString &who, const QString &note, qint64) {
