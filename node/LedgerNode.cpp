@@ -753,9 +753,7 @@ void LedgerNode::sealBlocks()
         for (const Decision &decision : std::as_const(block.decisions)) {
             const QByteArray digest = decision.writeOff.digest();
             journal->removeSubmission(digest);
-            journal->recordDecision(digest, decision.writeOff.ticketId, decision.writeOff.ticketVersion,
-                                    outcomeName(decision.outcome), decision.decidedState,
-                                    decision.decidedAtMs, block.height, QByteArray());
+            journal->markSealed(digest, block.height);
         }
         emitEvent(QStringLiteral("block_appended"), blockEvent(block));
         sealed.append(std::move(block));

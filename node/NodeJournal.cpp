@@ -292,6 +292,17 @@ void NodeJournal::recordDecision(const QByteArray &digest, const QString &ticket
         qCCritical(lcJournal) << filePath << "cannot record a decision:" << sqliteError();
 }
 
+void NodeJournal::markSealed(const QByteArray &digest, quint64 height)
+{
+    begin();
+    // Only the row changes: no indexed column does.
+    SqliteStatement update(statements, "UPDATE decisions SET height = ?, data = x'' WHERE digest = ?");
+    update.bind(1, qint64(height));
+    update.bind(2, digest);
+    if (update.step() != SQLITE_DONE)
+        qCCritical(lcJournal) << filePath << "cannot record the block of a decision:" << sqliteError();
+}
+
 QJsonArray NodeJournal::history(const HistoryQuery &query, QString *error) const
 {
     QByteArray sql =

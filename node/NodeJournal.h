@@ -72,6 +72,8 @@ public:
     void recordDecision(const QByteArray &digest, const QString &ticketId, quint32 version,
                         const QString &outcome, int state, qint64 atMs, quint64 height,
                         const QByteArray &decision);
+    // The decision is in the block at this height now, which holds its bytes.
+    void markSealed(const QByteArray &digest, quint64 height);
     QJsonArray history(const HistoryQuery &query, QString *error) const;
     // The stored decision bytes (empty when only its block holds them) and its block height.
     std::optional<QByteArray> decisionBytes(const QByteArray &digest, quint64 *height = nullptr) const;
