@@ -63,6 +63,12 @@ void Connection::sendText(const QString &frame)
         socket->sendTextMessage(frame);
 }
 
+void Connection::sendBinary(const QByteArray &frame)
+{
+    if (isOpen())
+        socket->sendBinaryMessage(frame);
+}
+
 void Connection::sendError(const QString &type, qint64 requestId, const QString &error)
 {
     QJsonObject reply{{QStringLiteral("type"), QStringLiteral("error")},
@@ -85,21 +91,24 @@ bool Connection::withinRate()
         window.restart();
         inWindow = 0;
     }
-    return ++inWindow <= limits.maxMessagesPerSecond;
-}
-
-void Connection::onText(const QString &text)
-{
-    ++received;
-    if (!withinRate()) {
+    if (++inWindow <= limits.maxMessagesPerSecond)
+        return true;
+    if (inWindow == limits.maxMessagesPerSecond + 1) {
         qCWarning(lcConnection) << "closing" << describe() << "after more than" << limits.maxMessagesPerSecond
                                 << "messages in one second";
         sendError(QString(), -1,
                   QStringLiteral("more than %1 messages per second; closing the connection")
                       .arg(limits.maxMessagesPerSecond));
         close(QStringLiteral("message rate limit exceeded"));
-        return;
     }
+    return false;
+}
+
+void Connection::onText(const QString &text)
+{
+    ++received;
+    if (!withinRate())
+        return;
     QJsonParseError parseError;
     const QJsonDocument document = QJsonDocument::fromJson(text.toUtf8(), &parseError);
     if (parseError.error != QJsonParseError::NoError || !document.isObject()) {
@@ -123,8 +132,13 @@ void Connection::onText(const QString &text)
 
 void Connection::onBinary(const QByteArray &data)
 {
-    Q_UNUSED(data);
     ++received;
+    if (!withinRate())
+        return;
+    if (identity.kind == PartyKind::Node) {
+        Q_EMIT binaryReceived(data);
+        return;
+    }
     sendError(QString(), -1,
               QStringLiteral("binary frames are not part of the protocol; send JSON text frames"));
 }

@@ -12,9 +12,10 @@ class QWebSocket;
 namespace ticketsync {
 
 // One authenticated TLS WebSocket, either accepted or dialled, carrying JSON text frames
-// (docs/api.md). It enforces the per-connection limits: a frame that is not a JSON object
-// gets an error reply naming the problem; more messages per second than allowed, or a
-// binary frame, closes the connection. Everyone else is unaffected.
+// (docs/api.md) and, between ledger nodes only, binary node frames (NodeFrame). It enforces
+// the per-connection limits: a frame that is not a JSON object gets an error reply naming the
+// problem, and so does a binary frame from a client; more messages per second than allowed
+// closes the connection. Everyone else is unaffected.
 class Connection : public QObject
 {
     Q_OBJECT
@@ -39,6 +40,7 @@ public:
     // A frame serialized once for many peers (see frameText()).
     void sendText(const QString &frame);
     static QString frameText(const QJsonObject &message);
+    void sendBinary(const QByteArray &frame);
     void sendError(const QString &type, qint64 requestId, const QString &error);
     void close(const QString &reason);
     quint64 framesReceived() const { return received; }
@@ -47,6 +49,7 @@ public:
 
 Q_SIGNALS:
     void messageReceived(const QJsonObject &message);
+    void binaryReceived(const QByteArray &frame); // from ledger nodes only
     void disconnected();
 
 private:

@@ -1,5 +1,6 @@
 #include "LedgerNode.h"
 
+#include "NodeFrame.h"
 #include "NodeServer.h"
 #include "PeerLink.h"
 #include "TicketRegistryFile.h"
@@ -321,6 +322,8 @@ void LedgerNode::onConnection(Connection *connection)
 {
     connect(connection, &Connection::messageReceived, this,
             [this, connection](const QJsonObject &message) { onMessage(connection, message); });
+    connect(connection, &Connection::binaryReceived, this,
+            [this, connection](const QByteArray &frame) { onNodeFrame(connection, frame); });
     connect(connection, &Connection::disconnected, this, [this, connection] {
         subscribers.remove(connection);
         const QString peer = connection->peer().name;
@@ -419,16 +422,19 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
             for (auto it = rounds.begin(); it != rounds.end(); ++it) {
                 Round &round = **it;
                 if (round.tally->missingTargets().contains(peer)) {
-                    connection->send({{QStringLiteral("type"), QStringLiteral("check")},
-                                      {QStringLiteral("write_off"), base64(round.encoded)}});
+                    connection->sendBinary(NodeFrame{NodeFrame::Kind::Check, 0, {round.encoded}}.encode());
                     round.asked.insert(peer, connection);
                 }
             }
         }
     } else if (type == QLatin1String("submit_write_off")) {
-        handleSubmission(connection, message);
+        QString problem;
+        const QByteArray encoded = decodeField(message, "write_off", &problem);
+        handleSubmission(connection, requestId, encoded, problem);
     } else if (type == QLatin1String("confirmation")) {
-        handleConfirmation(connection, message);
+        QString problem;
+        const QByteArray encoded = decodeField(message, "confirmation", &problem);
+        handleConfirmation(connection, requestId, encoded, problem);
     } else if (type == QLatin1String("get_blocks")) {
         serveBlocks(connection, quint64(message.value(u"from").toInteger(1)),
                     int(message.value(u"max").toInteger(config.syncBatchBlocks)), requestId);
@@ -443,6 +449,59 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
     }
 }
 
+void LedgerNode::onNodeFrame(Connection *connection, const QByteArray &bytes)
+{
+    QString problem;
+    const std::optional<NodeFrame> frame = NodeFrame::decode(bytes, &problem);
+    if (!frame) {
+        qCInfo(lcNode) << connection->describe() << problem;
+        connection->sendError(QStringLiteral("node_frame"), -1, problem);
+        return;
+    }
+    const QString type = NodeFrame::typeName(frame->kind);
+    if (frame->kind != NodeFrame::Kind::SubmitWriteOff && frame->kind != NodeFrame::Kind::Confirmation)
+        problem = QStringLiteral("'%1' frames go from the coordinator to nodes, not to it").arg(type);
+    else if (!allowed(connection, type, &problem))
+        qCWarning(lcNode) << "refused" << type << "from" << connection->describe() << ":" << problem;
+    else if (frame->kind == NodeFrame::Kind::SubmitWriteOff && frame->items.size() != 1)
+        problem = QStringLiteral("a submit_write_off frame carries exactly one write-off, not %1")
+                      .arg(frame->items.size());
+    const qint64 requestId = frame->kind == NodeFrame::Kind::SubmitWriteOff ? qint64(frame->header) : -1;
+    if (!problem.isEmpty()) {
+        counters[QStringLiteral("refused_requests")]++;
+        connection->sendError(type, requestId, problem);
+        return;
+    }
+    if (frame->kind == NodeFrame::Kind::SubmitWriteOff) {
+        handleSubmission(connection, requestId, frame->items.first(), QString());
+        return;
+    }
+    for (const QByteArray &item : frame->items)
+        handleConfirmation(connection, -1, item, QString());
+}
+
+void LedgerNode::onCoordinatorFrame(const QByteArray &bytes)
+{
+    Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
+    QString problem;
+    const std::optional<NodeFrame> frame = NodeFrame::decode(bytes, &problem);
+    if (frame && frame->kind == NodeFrame::Kind::Check && checker) {
+        for (const QByteArray &item : frame->items)
+            handleCheck(item, QString());
+        return;
+    }
+    if (frame && frame->kind == NodeFrame::Kind::Blocks &&
+        (roles.testFlag(Role::Receiver) || roles.testFlag(Role::Target))) {
+        applyBlocks(frame->items, frame->header);
+        return;
+    }
+    if (frame)
+        problem = QStringLiteral("'%1' frames are not for %2").arg(NodeFrame::typeName(frame->kind), nodeId);
+    qCWarning(lcNode) << "from the coordinator:" << problem;
+    if (link)
+        link->sendError(QStringLiteral("node_frame"), -1, problem);
+}
+
 void LedgerNode::reply(Connection *to, QJsonObject message, const QJsonObject &request)
 {
     if (request.contains(u"id"))
@@ -450,10 +509,17 @@ void LedgerNode::reply(Connection *to, QJsonObject message, const QJsonObject &r
     to->send(message);
 }
 
-void LedgerNode::replyAfterCommit(Connection *to, QJsonObject message, const QJsonObject &request)
+void LedgerNode::reply(Connection *to, QJsonObject message, qint64 requestId)
 {
-    if (request.contains(u"id"))
-        message.insert(QStringLiteral("id"), request.value(u"id"));
+    if (requestId >= 0)
+        message.insert(QStringLiteral("id"), requestId);
+    to->send(message);
+}
+
+void LedgerNode::replyAfterCommit(Connection *to, QJsonObject message, qint64 requestId)
+{
+    if (requestId >= 0)
+        message.insert(QStringLiteral("id"), requestId);
     afterCommit.append({to, message});
     scheduleFlush();
 }
@@ -461,11 +527,9 @@ void LedgerNode::replyAfterCommit(Connection *to, QJsonObject message, const QJs
 // ---------------------------------------------------------------------------------------
 // Coordinator: submissions, tallies, blocks, receivers
 
-void LedgerNode::handleSubmission(Connection *from, const QJsonObject &message)
+void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const QByteArray &encoded,
+                                  QString problem)
 {
-    const qint64 requestId = message.value(u"id").toInteger(-1);
-    QString problem;
-    const QByteArray encoded = decodeField(message, "write_off", &problem);
     std::optional<WriteOffResult> writeOff;
     if (problem.isEmpty())
         writeOff = WriteOffResult::decode(encoded, &problem);
@@ -485,12 +549,12 @@ void LedgerNode::handleSubmission(Connection *from, const QJsonObject &message)
     if (const std::optional<quint16> state = store->decidedState(digest)) {
         answer.insert(QStringLiteral("status"), QStringLiteral("decided"));
         answer.insert(QStringLiteral("state"), stateName(*state));
-        reply(from, answer, message);
+        reply(from, answer, requestId);
         return;
     }
     if (rounds.contains(digest) || journal->hasSubmission(digest)) {
         answer.insert(QStringLiteral("status"), QStringLiteral("already accepted"));
-        reply(from, answer, message);
+        reply(from, answer, requestId);
         return;
     }
     if (rounds.size() >= config.maxOpenTallies) {
@@ -516,7 +580,7 @@ void LedgerNode::handleSubmission(Connection *from, const QJsonObject &message)
                {QStringLiteral("issued_at_ms"), writeOff->issuedAtMs}});
     startRound(*writeOff, encoded, now, 0);
     answer.insert(QStringLiteral("status"), QStringLiteral("accepted"));
-    replyAfterCommit(from, answer, message);
+    replyAfterCommit(from, answer, requestId);
 }
 
 void LedgerNode::startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,
@@ -539,7 +603,7 @@ void LedgerNode::startRound(const WriteOffResult &writeOff, const QByteArray &en
 
 void LedgerNode::askTargets(Round &round)
 {
-    QString check; // serialized once for every target that needs it
+    QByteArray check; // encoded once for every target that needs it
     for (const QString &target : round.tally->missingTargets()) {
         Connection *connection = nodePeers.value(target);
         if (!connection || !connection->isOpen())
@@ -551,9 +615,8 @@ void LedgerNode::askTargets(Round &round)
         if (!lastTry && round.asked.value(target) == connection)
             continue;
         if (check.isEmpty())
-            check = Connection::frameText({{QStringLiteral("type"), QStringLiteral("check")},
-                                           {QStringLiteral("write_off"), base64(round.encoded)}});
-        connection->sendText(check);
+            check = NodeFrame{NodeFrame::Kind::Check, 0, {round.encoded}}.encode();
+        connection->sendBinary(check);
         round.asked.insert(target, connection);
     }
 }
@@ -606,11 +669,9 @@ bool LedgerNode::waitForBacklog(const Round &round) const
     return behind > 0 && round.tally->topCount() + behind >= round.tally->quorum();
 }
 
-void LedgerNode::handleConfirmation(Connection *from, const QJsonObject &message)
+void LedgerNode::handleConfirmation(Connection *from, qint64 requestId, const QByteArray &encoded,
+                                    QString problem)
 {
-    const qint64 requestId = message.value(u"id").toInteger(-1);
-    QString problem;
-    const QByteArray encoded = decodeField(message, "confirmation", &problem);
     std::optional<StateConfirmation> confirmation;
     if (problem.isEmpty())
         confirmation = StateConfirmation::decode(encoded, &problem);
@@ -760,12 +821,12 @@ void LedgerNode::sealBlocks()
     }
     // Every consumer that was up to date gets the new blocks in one frame built once.
     const QList<Block> batch = sealed.mid(0, config.syncBatchBlocks);
-    QString frame;
+    QByteArray frame;
     for (auto it = consumers.begin(); it != consumers.end(); ++it) {
         if (it->connection && it->sentHeight == before && !batch.isEmpty()) {
             if (frame.isEmpty())
                 frame = blocksFrame(batch);
-            it->connection->sendText(frame);
+            it->connection->sendBinary(frame);
             it->sentHeight = batch.last().height;
         }
         updateConsumerStatus(it.key());
@@ -810,14 +871,13 @@ int LedgerNode::setAsideUnstorable(qsizetype count)
     return removed;
 }
 
-QString LedgerNode::blocksFrame(const QList<Block> &blocks) const
+QByteArray LedgerNode::blocksFrame(const QList<Block> &blocks) const
 {
-    QJsonArray encoded;
+    NodeFrame frame{NodeFrame::Kind::Blocks, store->height(), {}};
+    frame.items.reserve(blocks.size());
     for (const Block &block : blocks)
-        encoded.append(base64(block.encode()));
-    return Connection::frameText({{QStringLiteral("type"), QStringLiteral("blocks")},
-                                  {QStringLiteral("blocks"), encoded},
-                                  {QStringLiteral("head"), qint64(store->height())}});
+        frame.items.append(block.encode());
+    return frame.encode();
 }
 
 void LedgerNode::pushBlocks(const QString &consumerId, quint64 fromHeight)
@@ -833,7 +893,7 @@ void LedgerNode::pushBlocks(const QString &consumerId, quint64 fromHeight)
     }
     if (blocks.isEmpty())
         return;
-    consumer.connection->sendText(blocksFrame(blocks));
+    consumer.connection->sendBinary(blocksFrame(blocks));
     consumer.sentHeight = blocks.last().height;
 }
 
@@ -846,15 +906,7 @@ void LedgerNode::serveBlocks(Connection *to, quint64 fromHeight, int maxCount, q
         to->sendError(QStringLiteral("get_blocks"), requestId, problem);
         return;
     }
-    QJsonArray encoded;
-    for (const Block &block : blocks)
-        encoded.append(base64(block.encode()));
-    QJsonObject answer{{QStringLiteral("type"), QStringLiteral("blocks")},
-                       {QStringLiteral("blocks"), encoded},
-                       {QStringLiteral("head"), qint64(store->height())}};
-    if (requestId >= 0)
-        answer.insert(QStringLiteral("id"), requestId);
-    to->send(answer);
+    to->sendBinary(blocksFrame(blocks));
     if (consumers.contains(to->peer().name) && !blocks.isEmpty())
         consumers[to->peer().name].sentHeight = blocks.last().height;
 }
@@ -999,6 +1051,7 @@ QJsonObject LedgerNode::retryUndetermined(const QJsonObject &message, QString *e
 void LedgerNode::onCoordinatorLink(Connection *connection)
 {
     connect(connection, &Connection::messageReceived, this, &LedgerNode::onCoordinatorMessage);
+    connect(connection, &Connection::binaryReceived, this, &LedgerNode::onCoordinatorFrame);
     syncing = false;
     connection->send({{QStringLiteral("type"), QStringLiteral("peer_hello")},
                       {QStringLiteral("node_id"), nodeId},
@@ -1012,10 +1065,15 @@ void LedgerNode::onCoordinatorMessage(const QJsonObject &message)
 {
     const QString type = message.value(u"type").toString();
     if (type == QLatin1String("check") && checker) {
-        handleCheck(message);
+        QString problem;
+        const QByteArray encoded = decodeField(message, "write_off", &problem);
+        handleCheck(encoded, problem);
     } else if (type == QLatin1String("blocks") &&
                (roles.testFlag(Role::Receiver) || roles.testFlag(Role::Target))) {
-        applyBlocks(message);
+        QList<QByteArray> blocks;
+        for (const QJsonValue &block : message.value(u"blocks").toArray())
+            blocks.append(QByteArray::fromBase64(block.toString().toLatin1()));
+        applyBlocks(blocks, quint64(message.value(u"head").toInteger(0)));
     } else if (type == QLatin1String("submitted") || type == QLatin1String("error")) {
         const BranchRequest request = upstream.take(message.value(u"id").toInteger(-1));
         if (request.client) {
@@ -1031,10 +1089,8 @@ void LedgerNode::onCoordinatorMessage(const QJsonObject &message)
     }
 }
 
-void LedgerNode::handleCheck(const QJsonObject &message)
+void LedgerNode::handleCheck(const QByteArray &encoded, QString problem)
 {
-    QString problem;
-    const QByteArray encoded = decodeField(message, "write_off", &problem);
     std::optional<WriteOffResult> writeOff;
     if (problem.isEmpty())
         writeOff = WriteOffResult::decode(encoded, &problem);
@@ -1085,8 +1141,7 @@ void LedgerNode::processChecks()
                    {QStringLiteral("state"), stateName(confirmation.stateCode)},
                    {QStringLiteral("reason"), confirmation.reason}});
         if (link)
-            link->send({{QStringLiteral("type"), QStringLiteral("confirmation")},
-                        {QStringLiteral("confirmation"), base64(confirmation.encode())}});
+            link->sendBinary(NodeFrame{NodeFrame::Kind::Confirmation, 0, {confirmation.encode()}}.encode());
     }
 }
 
@@ -1101,18 +1156,15 @@ void LedgerNode::requestBlocks()
                 {QStringLiteral("max"), config.syncBatchBlocks}});
 }
 
-void LedgerNode::applyBlocks(const QJsonObject &message)
+void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHead)
 {
     Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
     syncing = false;
-    const QJsonArray encoded = message.value(u"blocks").toArray();
-    const quint64 claimedHead = quint64(message.value(u"head").toInteger(0));
     QList<Block> fresh;
     QString problem;
     for (qsizetype i = 0; i < encoded.size() && problem.isEmpty(); ++i) {
         QString why;
-        const QByteArray bytes = QByteArray::fromBase64(encoded.at(i).toString().toLatin1());
-        std::optional<Block> block = Block::decode(bytes, &why);
+        std::optional<Block> block = Block::decode(encoded.at(i), &why);
         if (!block) {
             problem = QStringLiteral("blocks[%1]: %2").arg(i).arg(why);
             break;
@@ -1195,9 +1247,8 @@ void LedgerNode::handleClientSubmit(Connection *client, const QJsonObject &messa
     const qint64 upstreamId = nextUpstreamId++;
     upstream.insert(upstreamId, {client, requestId, writeOff.digest()});
     counters[QStringLiteral("submissions")]++;
-    link->send({{QStringLiteral("type"), QStringLiteral("submit_write_off")},
-                {QStringLiteral("id"), upstreamId},
-                {QStringLiteral("write_off"), base64(writeOff.encode())}});
+    link->sendBinary(
+        NodeFrame{NodeFrame::Kind::SubmitWriteOff, quint64(upstreamId), {writeOff.encode()}}.encode());
     emitEvent(QStringLiteral("write_off_issued"),
               {{QStringLiteral("write_off_digest"), hex(writeOff.digest())},
                {QStringLiteral("ticket"), writeOff.ticketId},

@@ -89,11 +89,14 @@ private:
     void onMessage(Connection *connection, const QJsonObject &message);
     void onCoordinatorLink(Connection *connection);
     void onCoordinatorMessage(const QJsonObject &message);
+    void onNodeFrame(Connection *connection, const QByteArray &bytes);
+    void onCoordinatorFrame(const QByteArray &bytes);
     bool allowed(Connection *connection, const QString &type, QString *why) const;
 
     // coordinator
-    void handleSubmission(Connection *from, const QJsonObject &message);
-    void handleConfirmation(Connection *from, const QJsonObject &message);
+    // problem: set when the message carrying the bytes was already malformed.
+    void handleSubmission(Connection *from, qint64 requestId, const QByteArray &encoded, QString problem);
+    void handleConfirmation(Connection *from, qint64 requestId, const QByteArray &encoded, QString problem);
     void startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,
                     int attempts);
     void askTargets(Round &round);
@@ -104,7 +107,7 @@ private:
     // Takes the decisions among the first count queued ones that the ledger can never store
     // out of the queue, with an event for each; returns how many.
     int setAsideUnstorable(qsizetype count);
-    QString blocksFrame(const QList<Block> &blocks) const;
+    QByteArray blocksFrame(const QList<Block> &blocks) const;
     void pushBlocks(const QString &consumerId, quint64 fromHeight);
     void serveBlocks(Connection *to, quint64 fromHeight, int maxCount, qint64 requestId);
     void onAck(Connection *from, const QJsonObject &message);
@@ -115,9 +118,9 @@ private:
     QJsonObject retryUndetermined(const QJsonObject &message, QString *error);
 
     // target and receiver
-    void handleCheck(const QJsonObject &message);
+    void handleCheck(const QByteArray &encoded, QString problem);
     void processChecks();
-    void applyBlocks(const QJsonObject &message);
+    void applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHead);
     void requestBlocks();
 
     // branch
@@ -133,7 +136,8 @@ private:
     // journal and events
     void emitEvent(const QString &kind, const QJsonObject &body);
     void reply(Connection *to, QJsonObject message, const QJsonObject &request);
-    void replyAfterCommit(Connection *to, QJsonObject message, const QJsonObject &request);
+    void reply(Connection *to, QJsonObject message, qint64 requestId);
+    void replyAfterCommit(Connection *to, QJsonObject message, qint64 requestId);
     void scheduleFlush();
     void flush();
 

@@ -7,6 +7,7 @@
 #include "DevnetPki.h"
 #include "KeyFile.h"
 #include "LedgerStore.h"
+#include "NodeFrame.h"
 #include "NodeJournal.h"
 #include "SampleConsortium.h"
 #include "StateConfirmation.h"
@@ -60,6 +61,7 @@ private Q_SLOTS:
     void malformedAndOversizedFrames();
     void overloadedCoordinatorRefusesNewWork();
     void journalKeepsOnlyTheNewestEvents();
+    void nodeFramesRoundTripAndRefuseDamage();
 
 private:
     void startNode(const QString &id)
@@ -303,13 +305,16 @@ void NetworkTest::byzantineTargetCannotForgeADecision()
     QWebSocket hostile;
     hostile.setSslConfiguration(identity->clientConfiguration());
     QList<QJsonObject> received;
-    connect(&hostile, &QWebSocket::textMessageReceived, this, [&](const QString &text) {
-        const QJsonObject message = QJsonDocument::fromJson(text.toUtf8()).object();
-        received.append(message);
-        if (message.value(u"type").toString() != QLatin1String("check"))
+    int checksReceived = 0;
+    connect(&hostile, &QWebSocket::textMessageReceived, this,
+            [&](const QString &text) { received.append(QJsonDocument::fromJson(text.toUtf8()).object()); });
+    // Checks arrive as binary node frames, like a real target gets them.
+    connect(&hostile, &QWebSocket::binaryMessageReceived, this, [&](const QByteArray &bytes) {
+        const std::optional<NodeFrame> frame = NodeFrame::decode(bytes, nullptr);
+        if (!frame || frame->kind != NodeFrame::Kind::Check)
             return;
-        const std::optional<WriteOffResult> writeOff =
-            WriteOffResult::decode(QByteArray::fromBase64(message.value(u"write_off").toString().toLatin1()));
+        ++checksReceived;
+        const std::optional<WriteOffResult> writeOff = WriteOffResult::decode(frame->items.value(0));
         // Two conflicting states for the same write-off, both validly signed.
         for (const ConfirmationState state :
              {ConfirmationState::AmountMismatch, ConfirmationState::WrittenOff}) {
@@ -319,19 +324,17 @@ void NetworkTest::byzantineTargetCannotForgeADecision()
             confirmation.writeOffDigest = writeOff->digest();
             confirmation.setState(state);
             confirmation.sign(*key);
-            hostile.sendTextMessage(QString::fromUtf8(
-                QJsonDocument(QJsonObject{{QStringLiteral("type"), QStringLiteral("confirmation")},
-                                          {QStringLiteral("confirmation"),
-                                           QString::fromLatin1(confirmation.encode().toBase64())}})
-                    .toJson(QJsonDocument::Compact)));
+            hostile.sendBinaryMessage(
+                NodeFrame{NodeFrame::Kind::Confirmation, 0, {confirmation.encode()}}.encode());
         }
     });
     hostile.open(
         QUrl(QStringLiteral("wss://%1/").arg(layout->node(QStringLiteral("coordinator-1"))->address)));
     QTRY_VERIFY_WITH_TIMEOUT(hostile.state() == QAbstractSocket::ConnectedState, kWait);
     hostile.sendTextMessage(QStringLiteral("{\"type\":\"peer_hello\",\"height\":0}"));
-    // Garbage, and a vote on a write-off nobody submitted.
+    // Garbage of both kinds, and a vote (in the JSON form) on a write-off nobody submitted.
     hostile.sendTextMessage(QStringLiteral("{not json"));
+    hostile.sendBinaryMessage(QByteArray("TSNF\x01\x09garbage"));
     StateConfirmation unsolicited;
     unsolicited.membershipHash = layout->membership.hash();
     unsolicited.targetId = QStringLiteral("target-1");
@@ -343,13 +346,15 @@ void NetworkTest::byzantineTargetCannotForgeADecision()
                                                     {QStringLiteral("confirmation"),
                                                      QString::fromLatin1(unsolicited.encode().toBase64())}})
                               .toJson(QJsonDocument::Compact)));
-    QTRY_VERIFY_WITH_TIMEOUT(received.size() >= 3, kWait);
+    QTRY_VERIFY_WITH_TIMEOUT(received.size() >= 4, kWait);
     QStringList errors;
     for (const QJsonObject &message : std::as_const(received)) {
         if (message.value(u"type").toString() == QLatin1String("error"))
             errors.append(message.value(u"error").toString());
     }
     QVERIFY2(errors.join(u'|').contains(QLatin1String("not valid JSON")), qPrintable(errors.join(u'|')));
+    QVERIFY2(errors.join(u'|').contains(QLatin1String("malformed node frame")),
+             qPrintable(errors.join(u'|')));
     QVERIFY2(errors.join(u'|').contains(QLatin1String("never submitted")), qPrintable(errors.join(u'|')));
 
     coordinator->subscribe(1);
@@ -361,6 +366,7 @@ void NetworkTest::byzantineTargetCannotForgeADecision()
     // The equivocator is left out of the count, so the two honest votes cannot decide.
     QCOMPARE(decision.value(u"outcome").toString(), QStringLiteral("UNDETERMINED"));
     QCOMPARE(decision.value(u"equivocating").toInt(), 1);
+    QVERIFY(checksReceived >= 1);
     QCOMPARE(decision.value(u"histogram").toObject().value(u"WRITTEN_OFF").toInt(), 2);
     QCOMPARE(coordinatorHeight(), quint64(0));
     QTRY_VERIFY_WITH_TIMEOUT(
@@ -624,6 +630,35 @@ void NetworkTest::journalKeepsOnlyTheNewestEvents()
     QCOMPARE(journal->firstSeq(), qint64(kEvents) - kKeep + 1);
     QCOMPARE(journal->lastSeq(), qint64(kEvents));
     QCOMPARE(journal->events(1, 100000).size(), kKeep);
+}
+
+void NetworkTest::nodeFramesRoundTripAndRefuseDamage()
+{
+    const NodeFrame frame{NodeFrame::Kind::Blocks,
+                          1234567890123ULL,
+                          {QByteArray("first"), QByteArray(), QByteArray(70000, '\x7f')}};
+    const QByteArray bytes = frame.encode();
+    QString error;
+    const std::optional<NodeFrame> decoded = NodeFrame::decode(bytes, &error);
+    QVERIFY2(decoded, qPrintable(error));
+    QCOMPARE(int(decoded->kind), int(NodeFrame::Kind::Blocks));
+    QCOMPARE(decoded->header, frame.header);
+    QCOMPARE(decoded->items, frame.items);
+    // Cut anywhere, it is refused with a reason, never read short.
+    for (qsizetype length = 0; length < bytes.size(); length += length < 64 ? 1 : 997) {
+        error.clear();
+        QVERIFY2(!NodeFrame::decode(bytes.left(length), &error), qPrintable(QString::number(length)));
+        QVERIFY2(error.startsWith(QLatin1String("malformed node frame")), qPrintable(error));
+    }
+    QByteArray trailing = bytes + "x";
+    QVERIFY(!NodeFrame::decode(trailing, &error));
+    QByteArray wrongKind = bytes;
+    wrongKind[5] = 9;
+    QVERIFY(!NodeFrame::decode(wrongKind, &error));
+    QVERIFY2(error.contains(QLatin1String("kind 9")), qPrintable(error));
+    QByteArray tooMany = NodeFrame{NodeFrame::Kind::Check, 0, {}}.encode();
+    tooMany[tooMany.size() - 1] = '\x10'; // claims 16 items, holds none
+    QVERIFY(!NodeFrame::decode(tooMany, &error));
 }
 
 #include "tst_network.moc"

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <QByteArray>
+#include <QList>
+#include <QString>
+#include <optional>
+
+namespace ticketsync {
+
+// The binary frame ledger nodes exchange for their high-volume messages: a write-off handed
+// to the coordinator, a check sent to a target, a target's confirmation, and pushed blocks.
+// The items are the canonical bytes that are signed, carried as they are: no JSON, no
+// base64. Clients never see these; the API stays JSON (docs/api.md, "Between nodes").
+struct NodeFrame
+{
+    enum class Kind : quint8
+    {
+        SubmitWriteOff = 1, // header: the request id the coordinator's reply carries
+        Check = 2,
+        Confirmation = 3,
+        Blocks = 4, // header: the coordinator's head height
+    };
+
+    Kind kind = Kind::Check;
+    quint64 header = 0;
+    QList<QByteArray> items;
+
+    QByteArray encode() const;
+    // Fails with the field and offset when the frame is malformed.
+    static std::optional<NodeFrame> decode(const QByteArray &bytes, QString *error);
+    // The JSON message type the frame stands for, for authorization and logs.
+    static QString typeName(Kind kind);
+};
+
+} // namespace ticketsync
