@@ -29,6 +29,10 @@ constexpr int kEventsPerPump = 2000;
 // served again from the journal once its socket has drained.
 constexpr qint64 kMaxQueuedBytesPerSubscriber = 4 * 1024 * 1024;
 constexpr int kFinishedRoundsKept = 2000;
+// Checks and journal commits wait this long for company: one flush and one frame then serve
+// every message of the window. Per-wakeup costs (fsync, syscalls, TLS records) dominated a
+// node's CPU at moderate load, so this lowers latency under load as well as CPU.
+constexpr int kBatchWindowMs = 2;
 
 QString hex(const QByteArray &bytes)
 {
@@ -1101,7 +1105,7 @@ void LedgerNode::handleCheck(const QByteArray &encoded, QString problem)
     }
     pendingChecks.append(std::move(*writeOff));
     if (!checkTimer.isActive())
-        checkTimer.start(0);
+        checkTimer.start(kBatchWindowMs);
 }
 
 void LedgerNode::processChecks()
@@ -1131,6 +1135,7 @@ void LedgerNode::processChecks()
         return;
     }
     Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
+    NodeFrame confirmations{NodeFrame::Kind::Confirmation, 0, {}};
     for (const auto &[writeOff, confirmation] : std::as_const(answers)) {
         counters[QStringLiteral("confirmations_sent")]++;
         emitEvent(QStringLiteral("confirmation_sent"),
@@ -1140,9 +1145,10 @@ void LedgerNode::processChecks()
                    {QStringLiteral("branch"), writeOff->branchId},
                    {QStringLiteral("state"), stateName(confirmation.stateCode)},
                    {QStringLiteral("reason"), confirmation.reason}});
-        if (link)
-            link->sendBinary(NodeFrame{NodeFrame::Kind::Confirmation, 0, {confirmation.encode()}}.encode());
+        confirmations.items.append(confirmation.encode());
     }
+    if (link && !confirmations.items.isEmpty())
+        link->sendBinary(confirmations.encode());
 }
 
 void LedgerNode::requestBlocks()
@@ -1502,7 +1508,7 @@ void LedgerNode::emitEvent(const QString &kind, const QJsonObject &body)
 void LedgerNode::scheduleFlush()
 {
     if (!flushTimer.isActive())
-        flushTimer.start(0);
+        flushTimer.start(kBatchWindowMs);
 }
 
 void LedgerNode::flush()
