@@ -305,61 +305,53 @@ void NodeJournal::markSealed(const QByteArray &digest, quint64 height)
 
 QJsonArray NodeJournal::history(const HistoryQuery &query, QString *error) const
 {
+    // Built from the filters that are set; the binds follow in the same order.
     QByteArray sql =
         "SELECT id, digest, ticket, version, outcome, state, at_ms, height FROM decisions WHERE 1";
     if (!query.ticketId.isEmpty())
-        sql += " AND ticket = :ticket";
+        sql += " AND ticket = ?";
     if (query.fromMs > 0)
-        sql += " AND at_ms >= :from";
+        sql += " AND at_ms >= ?";
     if (query.toMs > 0)
-        sql += " AND at_ms < :to";
+        sql += " AND at_ms < ?";
     if (!query.outcome.isEmpty())
-        sql += " AND outcome = :outcome";
+        sql += " AND outcome = ?";
     if (query.beforeId > 0)
-        sql += " AND id < :before";
-    sql += " ORDER BY id DESC LIMIT :limit";
-    sqlite3_stmt *statement = nullptr;
-    if (sqlite3_prepare_v2(db, sql.constData(), -1, &statement, nullptr) != SQLITE_OK) {
+        sql += " AND id < ?";
+    sql += " ORDER BY id DESC LIMIT ?";
+    SqliteStatement statement(db, sql);
+    if (!statement.valid()) {
         if (error)
             *error = sqliteError();
         return {};
     }
-    auto bindText = [statement](const char *name, const QString &value) {
-        const QByteArray utf8 = value.toUtf8();
-        sqlite3_bind_text(statement, sqlite3_bind_parameter_index(statement, name), utf8.constData(),
-                          int(utf8.size()), SQLITE_TRANSIENT);
-    };
-    auto bindInt = [statement](const char *name, qint64 value) {
-        if (const int index = sqlite3_bind_parameter_index(statement, name); index > 0)
-            sqlite3_bind_int64(statement, index, value);
-    };
     if (!query.ticketId.isEmpty())
-        bindText(":ticket", query.ticketId);
+        statement.add(query.ticketId);
+    if (query.fromMs > 0)
+        statement.add(query.fromMs);
+    if (query.toMs > 0)
+        statement.add(query.toMs);
     if (!query.outcome.isEmpty())
-        bindText(":outcome", query.outcome);
-    bindInt(":from", query.fromMs);
-    bindInt(":to", query.toMs);
-    bindInt(":before", query.beforeId);
-    bindInt(":limit", qBound(1, query.limit, 1000));
+        statement.add(query.outcome);
+    if (query.beforeId > 0)
+        statement.add(query.beforeId);
+    statement.add(qint64(qBound(1, query.limit, 1000)));
     QJsonArray rows;
-    while (sqlite3_step(statement) == SQLITE_ROW) {
+    int rc = SQLITE_DONE;
+    while ((rc = statement.step()) == SQLITE_ROW) {
         rows.append(QJsonObject{
-            {QStringLiteral("id"), sqlite3_column_int64(statement, 0)},
-            {QStringLiteral("write_off_digest"),
-             QString::fromLatin1(QByteArray(static_cast<const char *>(sqlite3_column_blob(statement, 1)),
-                                            sqlite3_column_bytes(statement, 1))
-                                     .toHex())},
-            {QStringLiteral("ticket"),
-             QString::fromUtf8(reinterpret_cast<const char *>(sqlite3_column_text(statement, 2)))},
-            {QStringLiteral("version"), sqlite3_column_int64(statement, 3)},
-            {QStringLiteral("outcome"),
-             QString::fromUtf8(reinterpret_cast<const char *>(sqlite3_column_text(statement, 4)))},
-            {QStringLiteral("state"), sqlite3_column_int64(statement, 5)},
-            {QStringLiteral("at_ms"), sqlite3_column_int64(statement, 6)},
-            {QStringLiteral("height"), sqlite3_column_int64(statement, 7)},
+            {QStringLiteral("id"), statement.integer(0)},
+            {QStringLiteral("write_off_digest"), QString::fromLatin1(statement.blob(1).toHex())},
+            {QStringLiteral("ticket"), statement.text(2)},
+            {QStringLiteral("version"), statement.integer(3)},
+            {QStringLiteral("outcome"), statement.text(4)},
+            {QStringLiteral("state"), statement.integer(5)},
+            {QStringLiteral("at_ms"), statement.integer(6)},
+            {QStringLiteral("height"), statement.integer(7)},
         });
     }
-    sqlite3_finalize(statement);
+    if (rc != SQLITE_DONE && error)
+        *error = QStringLiteral("%1: reading the decision history: %2").arg(filePath, sqliteError());
     return rows;
 }
 

@@ -14,6 +14,7 @@
 #include "TlsIdentity.h"
 #include "WriteOffResult.h"
 
+#include <QDateTime>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -62,6 +63,7 @@ private Q_SLOTS:
     void overloadedCoordinatorRefusesNewWork();
     void journalKeepsOnlyTheNewestEvents();
     void nodeFramesRoundTripAndRefuseDamage();
+    void historyPagesByTicketTimeAndOutcome();
 
 private:
     void startNode(const QString &id)
@@ -659,6 +661,79 @@ void NetworkTest::nodeFramesRoundTripAndRefuseDamage()
     QByteArray tooMany = NodeFrame{NodeFrame::Kind::Check, 0, {}}.encode();
     tooMany[tooMany.size() - 1] = '\x10'; // claims 16 items, holds none
     QVERIFY(!NodeFrame::decode(tooMany, &error));
+}
+
+void NetworkTest::historyPagesByTicketTimeAndOutcome()
+{
+    const qint64 startedMs = QDateTime::currentMSecsSinceEpoch();
+    QSet<QString> digests;
+    for (int i = 0; i < 12; ++i) {
+        const QJsonObject reply =
+            submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 400 + i);
+        QCOMPARE(reply.value(u"status").toString(), QStringLiteral("accepted"));
+        digests.insert(reply.value(u"digest").toString());
+    }
+    // The same ticket again through the other branch: a second decision for one ticket.
+    const QJsonObject again = submit(QStringLiteral("branch-1"), 400);
+    digests.insert(again.value(u"digest").toString());
+    for (const QString &digest : std::as_const(digests))
+        QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QVERIFY(waitForHeights(coordinatorHeight()));
+
+    auto history = [&](ApiClient &api, QJsonObject request) {
+        request.insert(QStringLiteral("type"), QStringLiteral("history"));
+        return call(api, request);
+    };
+    // Pages of 5, newest first, each starting below the last id of the one before.
+    QSet<QString> paged;
+    qint64 beforeId = 0;
+    for (int page = 0; page < 4; ++page) {
+        const QJsonObject reply =
+            history(*coordinator, {{QStringLiteral("limit"), 5}, {QStringLiteral("before_id"), beforeId}});
+        QCOMPARE(reply.value(u"type").toString(), QStringLiteral("history"));
+        const QJsonArray rows = reply.value(u"rows").toArray();
+        QCOMPARE(rows.size(), page < 2 ? 5 : (page == 2 ? 3 : 0));
+        for (const QJsonValue &row : rows) {
+            const qint64 id = row.toObject().value(u"id").toInteger();
+            QVERIFY(beforeId == 0 || id < beforeId);
+            beforeId = id;
+            paged.insert(row.toObject().value(u"write_off_digest").toString());
+        }
+    }
+    QCOMPARE(paged, digests);
+
+    const QJsonArray byTicket =
+        history(*coordinator, {{QStringLiteral("ticket"), ticketName(400)}}).value(u"rows").toArray();
+    QCOMPARE(byTicket.size(), 2);
+    QSet<QString> states;
+    for (const QJsonValue &row : byTicket)
+        states.insert(stateName(quint16(row.toObject().value(u"state").toInteger())));
+    QCOMPARE(states, (QSet<QString>{QStringLiteral("WRITTEN_OFF"), QStringLiteral("ALREADY_WRITTEN_OFF")}));
+    QCOMPARE(history(*coordinator, {{QStringLiteral("outcome"), QStringLiteral("DECIDED")}})
+                 .value(u"rows")
+                 .toArray()
+                 .size(),
+             13);
+    QCOMPARE(history(*coordinator, {{QStringLiteral("outcome"), QStringLiteral("UNDETERMINED")}})
+                 .value(u"rows")
+                 .toArray()
+                 .size(),
+             0);
+    QCOMPARE(
+        history(*coordinator, {{QStringLiteral("from_ms"), startedMs - 1}}).value(u"rows").toArray().size(),
+        13);
+    QCOMPARE(
+        history(*coordinator, {{QStringLiteral("to_ms"), startedMs - 1}}).value(u"rows").toArray().size(), 0);
+    const QJsonObject refused = history(*coordinator, {{QStringLiteral("outcome"), QStringLiteral("MAYBE")}});
+    QCOMPARE(refused.value(u"type").toString(), QStringLiteral("error"));
+
+    // A receiver keeps its own history of what it stored, with the block of each decision.
+    std::unique_ptr<ApiClient> receiver = client(QStringLiteral("receiver-1"));
+    const QJsonArray stored =
+        history(*receiver, {{QStringLiteral("ticket"), ticketName(400)}}).value(u"rows").toArray();
+    QCOMPARE(stored.size(), 2);
+    for (const QJsonValue &row : stored)
+        QVERIFY(row.toObject().value(u"height").toInteger() >= 1);
 }
 
 #include "tst_network.moc"
