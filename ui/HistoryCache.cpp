@@ -147,6 +147,59 @@ QString digestHex(const QByteArray &digest)
     return QString::fromLatin1(digest.toHex());
 }
 
+// --- Statement helpers: the bind, step and read loops every query shares -----------------
+
+// Runs a prepared statement again with these values, bound in order.
+template<typename... Values> bool runWith(SqliteStatement &statement, const Values &...values)
+{
+    statement.reset();
+    (statement.add(values), ...);
+    return statement.run();
+}
+
+// Every row the query returns, each read by readRow.
+template<typename ReadRow> auto readRows(SqliteStatement &query, ReadRow readRow)
+{
+    QList<decltype(readRow(query))> rows;
+    while (query.step() == SQLITE_ROW)
+        rows.append(readRow(query));
+    return rows;
+}
+
+// The rows of sql with values bound in order; none when the cache is not open.
+template<typename Sql, typename ReadRow, typename... Values>
+auto queryRows(sqlite3 *db, const Sql &sql, ReadRow readRow, const Values &...values)
+{
+    using Row = decltype(readRow(std::declval<const SqliteStatement &>()));
+    if (!db)
+        return QList<Row>();
+    SqliteStatement query(db, sql);
+    (query.add(values), ...);
+    return readRows(query, readRow);
+}
+
+// The first row of sql with values bound in order, if there is one.
+template<typename Sql, typename ReadRow, typename... Values>
+auto queryRow(sqlite3 *db, const Sql &sql, ReadRow readRow, const Values &...values)
+    -> std::optional<decltype(readRow(std::declval<const SqliteStatement &>()))>
+{
+    if (!db)
+        return std::nullopt;
+    SqliteStatement query(db, sql);
+    (query.add(values), ...);
+    if (query.step() != SQLITE_ROW)
+        return std::nullopt;
+    return readRow(query);
+}
+
+// The first column of sql's first row; 0 when there is none.
+template<typename... Values> qint64 queryInteger(sqlite3 *db, const char *sql, const Values &...values)
+{
+    return queryRow(
+               db, sql, [](const SqliteStatement &query) { return query.integer(0); }, values...)
+        .value_or(0);
+}
+
 } // namespace
 
 bool FeedFilter::isEmpty() const
@@ -231,6 +284,24 @@ struct HistoryCache::Statements
                                       "WHERE id = ? AND acknowledged_by = ''") &&
                insertTrail.prepare(db, "INSERT INTO alert_trail (alert_id, at_ms, who, action, note) "
                                        "VALUES (?, ?, ?, ?, ?)");
+    }
+
+    struct AlertState
+    {
+        qint64 id = 0; // 0: no such alert
+        bool acknowledged = false;
+    };
+    // Raising and resolving both start from the alert of that kind and subject.
+    AlertState findAlertState(const QString &kind, const QString &subject)
+    {
+        findAlert.reset();
+        findAlert.add(kind);
+        findAlert.add(subject);
+        AlertState found;
+        if (findAlert.step() == SQLITE_ROW)
+            found = {findAlert.integer(0), !findAlert.text(1).isEmpty()};
+        findAlert.reset();
+        return found;
     }
 };
 
@@ -591,31 +662,13 @@ IngestReport HistoryCache::ingest(const QString &node, const QList<QJsonObject> 
                 skip(seq, f.problem);
                 continue;
             }
-            s.insertFeed.reset();
-            s.insertFeed.add(node);
-            s.insertFeed.add(seq);
-            s.insertFeed.add(atMs);
-            s.insertFeed.add(qint64(issued ? CacheSchema::kFeedIssued : CacheSchema::kFeedConfirmation));
-            s.insertFeed.add(digest);
-            s.insertFeed.add(ticket);
-            s.insertFeed.add(version);
-            s.insertFeed.add(branch);
-            s.insertFeed.add(target);
-            s.insertFeed.add(qint64(state));
-            s.insertFeed.add(verdict);
-            s.insertFeed.add(amount);
-            s.insertFeed.add(currency);
-            ok = s.insertFeed.run();
+            ok = runWith(s.insertFeed, node, seq, atMs,
+                         qint64(issued ? CacheSchema::kFeedIssued : CacheSchema::kFeedConfirmation), digest,
+                         ticket, version, branch, target, qint64(state), verdict, amount, currency);
             report.feedRows += sqlite3_changes(db);
             if (ok && !issued) {
-                s.insertConfirmation.reset();
-                s.insertConfirmation.add(digest);
-                s.insertConfirmation.add(target);
-                s.insertConfirmation.add(qint64(state));
-                s.insertConfirmation.add(verdict);
-                s.insertConfirmation.add(atMs);
-                s.insertConfirmation.add(confirmation);
-                ok = s.insertConfirmation.run();
+                ok =
+                    runWith(s.insertConfirmation, digest, target, qint64(state), verdict, atMs, confirmation);
             }
         } else if (kind == QLatin1String("decision_made")) {
             const QByteArray digest = f.digest("write_off_digest");
@@ -731,13 +784,7 @@ IngestReport HistoryCache::ingest(const QString &node, const QList<QJsonObject> 
                 skip(seq, f.problem);
                 continue;
             }
-            s.upsertBlock.reset();
-            s.upsertBlock.add(node);
-            s.upsertBlock.add(height);
-            s.upsertBlock.add(hash);
-            s.upsertBlock.add(decisions);
-            s.upsertBlock.add(timestamp);
-            ok = s.upsertBlock.run();
+            ok = runWith(s.upsertBlock, node, height, hash, decisions, timestamp);
             report.blocksChanged = true;
             // Which decisions the block holds (a node before API 1.1 does not say).
             const QJsonArray digests = event.value(u"write_off_digests").toArray();
@@ -745,10 +792,7 @@ IngestReport HistoryCache::ingest(const QString &node, const QList<QJsonObject> 
                 const QByteArray digest = QByteArray::fromHex(digests.at(i).toString().toLatin1());
                 if (digest.size() != 32)
                     continue;
-                s.setHeight.reset();
-                s.setHeight.add(height);
-                s.setHeight.add(digest);
-                ok = s.setHeight.run();
+                ok = runWith(s.setHeight, height, digest);
             }
         } else if (kind == QLatin1String("receiver_status")) {
             ReceiverRow r;
@@ -768,18 +812,8 @@ IngestReport HistoryCache::ingest(const QString &node, const QList<QJsonObject> 
                 skip(seq, f.problem);
                 continue;
             }
-            s.upsertReceiver.reset();
-            s.upsertReceiver.add(r.receiver);
-            s.upsertReceiver.add(r.node);
-            s.upsertReceiver.add(r.status);
-            s.upsertReceiver.add(r.ackedHeight);
-            s.upsertReceiver.add(r.headHeight);
-            s.upsertReceiver.add(r.lagBlocks);
-            s.upsertReceiver.add(r.lagMs);
-            s.upsertReceiver.add(r.lastError);
-            s.upsertReceiver.add(r.lastContactMs);
-            s.upsertReceiver.add(r.asOfMs);
-            ok = s.upsertReceiver.run();
+            ok = runWith(s.upsertReceiver, r.receiver, r.node, r.status, r.ackedHeight, r.headHeight,
+                         r.lagBlocks, r.lagMs, r.lastError, r.lastContactMs, r.asOfMs);
             report.receiversChanged = true;
             const bool lagging =
                 (lagBlocks > 0 && r.lagBlocks >= lagBlocks) || (lagMs > 0 && r.lagMs >= lagMs);
@@ -813,14 +847,8 @@ IngestReport HistoryCache::ingest(const QString &node, const QList<QJsonObject> 
                 continue;
             }
             for (const auto &[decoded, bytes] : {std::pair{&*one, &first}, std::pair{&*two, &second}}) {
-                s.insertConfirmation.reset();
-                s.insertConfirmation.add(digest);
-                s.insertConfirmation.add(target);
-                s.insertConfirmation.add(qint64(decoded->stateCode));
-                s.insertConfirmation.add(QStringLiteral("equivocation"));
-                s.insertConfirmation.add(atMs);
-                s.insertConfirmation.add(*bytes);
-                ok = ok && s.insertConfirmation.run();
+                ok = ok && runWith(s.insertConfirmation, digest, target, qint64(decoded->stateCode),
+                                   QStringLiteral("equivocation"), atMs, *bytes);
             }
             const QString detail =
                 tr("%1 signed both %2 and %3 for ticket %4")
@@ -838,12 +866,8 @@ IngestReport HistoryCache::ingest(const QString &node, const QList<QJsonObject> 
         ++report.stored;
     }
 
-    if (!failed && maxSeq > 0) {
-        s.advanceCursor.reset();
-        s.advanceCursor.add(node);
-        s.advanceCursor.add(maxSeq);
-        failed = !s.advanceCursor.run();
-    }
+    if (!failed && maxSeq > 0)
+        failed = !runWith(s.advanceCursor, node, maxSeq);
     if (failed || !exec("COMMIT")) {
         const QString why = sqliteError();
         exec("ROLLBACK");
@@ -863,11 +887,7 @@ IngestReport HistoryCache::ingest(const QString &node, const QList<QJsonObject> 
 
 qint64 HistoryCache::lastSeq(const QString &node) const
 {
-    if (!db)
-        return 0;
-    SqliteStatement query(db, "SELECT last_seq FROM cursors WHERE node = ?");
-    query.add(node);
-    return query.step() == SQLITE_ROW ? query.integer(0) : 0;
+    return queryInteger(db, "SELECT last_seq FROM cursors WHERE node = ?", node);
 }
 
 QHash<QString, qint64> HistoryCache::cursors() const
@@ -883,22 +903,13 @@ QHash<QString, qint64> HistoryCache::cursors() const
 
 qint64 HistoryCache::maxStoredSeq(const QString &node) const
 {
-    if (!db)
-        return 0;
-    SqliteStatement query(db, "SELECT COALESCE(MAX(seq), 0) FROM events WHERE node = ?");
-    query.add(node);
-    return query.step() == SQLITE_ROW ? query.integer(0) : 0;
+    return queryInteger(db, "SELECT COALESCE(MAX(seq), 0) FROM events WHERE node = ?", node);
 }
 
 qint64 HistoryCache::eventCount(const QString &node) const
 {
-    if (!db)
-        return 0;
-    SqliteStatement query(db, node.isEmpty() ? "SELECT count(*) FROM events"
-                                             : "SELECT count(*) FROM events WHERE node = ?");
-    if (!node.isEmpty())
-        query.add(node);
-    return query.step() == SQLITE_ROW ? query.integer(0) : 0;
+    return node.isEmpty() ? queryInteger(db, "SELECT count(*) FROM events")
+                          : queryInteger(db, "SELECT count(*) FROM events WHERE node = ?", node);
 }
 
 bool HistoryCache::recordGap(const QString &node, qint64 fromSeq, qint64 toSeq,
@@ -910,11 +921,7 @@ bool HistoryCache::recordGap(const QString &node, qint64 fromSeq, qint64 toSeq,
         return false;
     SqliteStatement insert(db,
                            "INSERT INTO gaps (node, from_seq, to_seq, noticed_at_ms) VALUES (?, ?, ?, ?)");
-    insert.add(node);
-    insert.add(fromSeq);
-    insert.add(toSeq);
-    insert.add(nowMs());
-    if (!insert.run()) {
+    if (!runWith(insert, node, fromSeq, toSeq, nowMs())) {
         exec("ROLLBACK");
         return false;
     }
@@ -935,13 +942,10 @@ bool HistoryCache::recordGap(const QString &node, qint64 fromSeq, qint64 toSeq,
 
 QList<GapRow> HistoryCache::gaps() const
 {
-    QList<GapRow> result;
-    if (!db)
-        return result;
-    SqliteStatement query(db, "SELECT node, from_seq, to_seq, noticed_at_ms FROM gaps ORDER BY rowid");
-    while (query.step() == SQLITE_ROW)
-        result.append({query.text(0), query.integer(1), query.integer(2), query.integer(3)});
-    return result;
+    return queryRows(db, "SELECT node, from_seq, to_seq, noticed_at_ms FROM gaps ORDER BY rowid",
+                     [](const SqliteStatement &query) {
+                         return GapRow{query.text(0), query.integer(1), query.integer(2), query.integer(3)};
+                     });
 }
 
 // --- Alerts -------------------------------------------------------------------------------
@@ -951,47 +955,18 @@ std::optional<AlertRow> HistoryCache::raiseAlertInTransaction(const QString &kin
 {
     Statements &s = *statements;
     const qint64 now = nowMs();
-    s.findAlert.reset();
-    s.findAlert.add(kind);
-    s.findAlert.add(subject);
-    qint64 id = 0;
-    bool acknowledged = false;
-    if (s.findAlert.step() == SQLITE_ROW) {
-        id = s.findAlert.integer(0);
-        acknowledged = !s.findAlert.text(1).isEmpty();
-    }
-    s.findAlert.reset();
+    auto [id, acknowledged] = s.findAlertState(kind, subject);
     if (id && !acknowledged) {
         // Still open: keep one alert, with the latest detail.
-        s.updateAlertDetail.reset();
-        s.updateAlertDetail.add(detail);
-        s.updateAlertDetail.add(id);
-        s.updateAlertDetail.run();
+        runWith(s.updateAlertDetail, detail, id);
         return std::nullopt;
     }
-    SqliteStatement &write = id ? s.reopenAlert : s.insertAlert;
-    write.reset();
-    if (id) {
-        write.add(detail);
-        write.add(now);
-        write.add(id);
-    } else {
-        write.add(kind);
-        write.add(subject);
-        write.add(detail);
-        write.add(now);
-    }
-    if (!write.run())
+    if (!(id ? runWith(s.reopenAlert, detail, now, id) : runWith(s.insertAlert, kind, subject, detail, now)))
         return std::nullopt;
     if (!id)
         id = sqlite3_last_insert_rowid(db);
-    s.insertTrail.reset();
-    s.insertTrail.add(id);
-    s.insertTrail.add(now);
-    s.insertTrail.add(QStringLiteral("console"));
-    s.insertTrail.add(QStringLiteral("raised"));
-    s.insertTrail.add(acknowledged ? tr("raised again after it was acknowledged") : QString());
-    s.insertTrail.run();
+    runWith(s.insertTrail, id, now, QStringLiteral("console"), QStringLiteral("raised"),
+            acknowledged ? tr("raised again after it was acknowledged") : QString());
     AlertRow alert;
     alert.id = id;
     alert.kind = kind;
@@ -1005,37 +980,18 @@ std::optional<ResolvedAlert>
 HistoryCache::resolveAlertInTransaction(const QString &kind, const QString &subject, const QString &note)
 {
     Statements &s = *statements;
-    s.findAlert.reset();
-    s.findAlert.add(kind);
-    s.findAlert.add(subject);
-    qint64 id = 0;
-    bool open = false;
-    if (s.findAlert.step() == SQLITE_ROW) {
-        id = s.findAlert.integer(0);
-        open = s.findAlert.text(1).isEmpty();
-    }
-    s.findAlert.reset();
-    if (!id || !open)
+    const auto [id, acknowledged] = s.findAlertState(kind, subject);
+    if (!id || acknowledged)
         return std::nullopt; // none, or an operator closed it already: that stays as it is
     // Closed the way an acknowledgement closes it (acknowledged_by, acknowledged_at_ms, a trail
     // entry), so everything that counts open alerts counts this one as closed.
     const QString who = QStringLiteral("console");
     const qint64 now = nowMs();
-    s.closeAlert.reset();
-    s.closeAlert.add(who);
-    s.closeAlert.add(now);
-    s.closeAlert.add(id);
-    if (!s.closeAlert.run() || sqlite3_changes(db) != 1) {
+    if (!runWith(s.closeAlert, who, now, id) || sqlite3_changes(db) != 1) {
         qCWarning(lcCache) << "cannot resolve alert" << id << sqliteError();
         return std::nullopt;
     }
-    s.insertTrail.reset();
-    s.insertTrail.add(id);
-    s.insertTrail.add(now);
-    s.insertTrail.add(who);
-    s.insertTrail.add(QStringLiteral("resolved"));
-    s.insertTrail.add(note);
-    if (!s.insertTrail.run()) {
+    if (!runWith(s.insertTrail, id, now, who, QStringLiteral("resolved"), note)) {
         qCWarning(lcCache) << "cannot write the trail of alert" << id << sqliteError();
         return std::nullopt;
     }
@@ -1093,17 +1049,9 @@ bool HistoryCache::acknowledgeAlert(qint64 id, const QString &who, const QString
         return refuse(sqliteError());
     const qint64 now = nowMs();
     SqliteStatement update(db, "UPDATE alerts SET acknowledged_by = ?, acknowledged_at_ms = ? WHERE id = ?");
-    update.add(who);
-    update.add(now);
-    update.add(id);
-    Statements &s = *statements;
-    s.insertTrail.reset();
-    s.insertTrail.add(id);
-    s.insertTrail.add(now);
-    s.insertTrail.add(who);
-    s.insertTrail.add(QStringLiteral("acknowledged"));
-    s.insertTrail.add(note);
-    if (!update.run() || !s.insertTrail.run() || !exec("COMMIT")) {
+    if (!runWith(update, who, now, id) ||
+        !runWith(statements->insertTrail, id, now, who, QStringLiteral("acknowledged"), note) ||
+        !exec("COMMIT")) {
         const QString why = sqliteError();
         exec("ROLLBACK");
         return refuse(why);
@@ -1130,42 +1078,29 @@ constexpr const char *kAlertColumns =
 
 QList<AlertRow> HistoryCache::alerts(bool openOnly) const
 {
-    QList<AlertRow> result;
-    if (!db)
-        return result;
-    SqliteStatement query(db, QByteArray(kAlertColumns) + (openOnly ? " WHERE acknowledged_by = ''" : "") +
-                                  " ORDER BY id");
-    while (query.step() == SQLITE_ROW)
-        result.append(readAlert(query));
-    return result;
+    return queryRows(
+        db, QByteArray(kAlertColumns) + (openOnly ? " WHERE acknowledged_by = ''" : "") + " ORDER BY id",
+        readAlert);
 }
 
 std::optional<AlertRow> HistoryCache::alert(qint64 id) const
 {
-    if (!db)
-        return std::nullopt;
-    SqliteStatement query(db, QByteArray(kAlertColumns) + " WHERE id = ?");
-    query.add(id);
-    if (query.step() != SQLITE_ROW)
-        return std::nullopt;
-    return readAlert(query);
+    return queryRow(db, QByteArray(kAlertColumns) + " WHERE id = ?", readAlert, id);
 }
 
 QList<AlertTrailEntry> HistoryCache::alertTrail(qint64 alertId) const
 {
-    QList<AlertTrailEntry> result;
-    if (!db)
-        return result;
-    SqliteStatement query(
-        db, alertId ? "SELECT id, alert_id, at_ms, who, action, note FROM alert_trail WHERE alert_id = ? "
-                      "ORDER BY id"
-                    : "SELECT id, alert_id, at_ms, who, action, note FROM alert_trail ORDER BY id");
+    const auto readEntry = [](const SqliteStatement &query) {
+        return AlertTrailEntry{query.integer(0), query.integer(1), query.integer(2),
+                               query.text(3),    query.text(4),    query.text(5)};
+    };
     if (alertId)
-        query.add(alertId);
-    while (query.step() == SQLITE_ROW)
-        result.append({query.integer(0), query.integer(1), query.integer(2), query.text(3), query.text(4),
-                       query.text(5)});
-    return result;
+        return queryRows(db,
+                         "SELECT id, alert_id, at_ms, who, action, note FROM alert_trail WHERE alert_id = ? "
+                         "ORDER BY id",
+                         readEntry, alertId);
+    return queryRows(db, "SELECT id, alert_id, at_ms, who, action, note FROM alert_trail ORDER BY id",
+                     readEntry);
 }
 
 void HistoryCache::setLagThresholds(qint64 blocks, qint64 ms)
@@ -1179,9 +1114,7 @@ bool HistoryCache::setCertificate(const QByteArray &digest, const QByteArray &de
     if (!db)
         return false;
     SqliteStatement update(db, "UPDATE decisions SET certificate = ? WHERE digest = ?");
-    update.add(decisionBytes);
-    update.add(digest);
-    return update.run() && sqlite3_changes(db) > 0;
+    return runWith(update, decisionBytes, digest) && sqlite3_changes(db) > 0;
 }
 
 bool HistoryCache::setDecisionHeight(const QByteArray &digest, qint64 height)
@@ -1189,18 +1122,15 @@ bool HistoryCache::setDecisionHeight(const QByteArray &digest, qint64 height)
     if (!db)
         return false;
     SqliteStatement update(db, "UPDATE decisions SET height = ? WHERE digest = ?");
-    update.add(height);
-    update.add(digest);
-    return update.run() && sqlite3_changes(db) > 0;
+    return runWith(update, height, digest) && sqlite3_changes(db) > 0;
 }
 
 // --- Feed queries -------------------------------------------------------------------------
 
 namespace {
 
-constexpr const char *kFeedColumns =
-    "SELECT id, node, seq, at_ms, kind, digest, ticket, version, branch, target, "
-    "state, verdict, amount_minor, currency FROM feed";
+constexpr const char *kFeedColumns = "SELECT id, node, seq, at_ms, kind, digest, ticket, version, branch, "
+                                     "target, state, verdict, amount_minor, currency";
 
 // Conditions and their values, bound in order.
 struct Where
@@ -1223,6 +1153,66 @@ struct Where
             std::visit([&](const auto &v) { statement.add(v); }, value);
     }
 };
+
+// A table paged in key order (the feed, the decisions): what its queries differ in. The key's
+// columns are all in an index, so skipping rows to find where a page starts reads no table rows.
+struct PagedTable
+{
+    const char *columns;      // "SELECT <a row's columns>"
+    const char *keyColumns;   // "SELECT <the key's columns>"
+    const char *from;         // " FROM <table>"
+    const char *order;        // " ORDER BY <key>"
+    const char *reverseOrder; // the same, descending
+
+    const char *orderBy(bool descending) const { return descending ? reverseOrder : order; }
+
+    qint64 count(sqlite3 *db, const Where &where) const
+    {
+        SqliteStatement query(db, QByteArrayLiteral("SELECT count(*)") + from + where.sql());
+        where.bind(query);
+        return query.step() == SQLITE_ROW ? query.integer(0) : 0;
+    }
+
+    // Up to `limit` rows in key order: read from the other end when descending, then turned around.
+    template<typename ReadRow>
+    auto read(sqlite3 *db, const Where &where, bool descending, int limit, ReadRow readRow) const
+    {
+        SqliteStatement query(db,
+                              QByteArray(columns) + from + where.sql() + orderBy(descending) + " LIMIT ?");
+        where.bind(query);
+        query.add(qint64(limit));
+        auto rows = readRows(query, readRow);
+        if (descending)
+            std::reverse(rows.begin(), rows.end());
+        return rows;
+    }
+
+    // Steps `seek` to the key `skip` rows from the start (or from the end); false if none.
+    bool seek(SqliteStatement &seek, sqlite3 *db, const Where &where, bool fromEnd, qint64 skip) const
+    {
+        seek.prepare(db,
+                     QByteArray(keyColumns) + from + where.sql() + orderBy(fromEnd) + " LIMIT 1 OFFSET ?");
+        where.bind(seek);
+        seek.add(skip);
+        return seek.step() == SQLITE_ROW;
+    }
+};
+
+// A page known by its offset alone, with no neighbour's key to seek from: skip through the
+// index to its first key, from the end when that is nearer. seek(fromEnd, skip) finds that key
+// and narrows the range to it (false: no such row); read(descending, limit) reads the page.
+template<typename Seek, typename Read> auto pageAtOffset(const PageRequest &page, Seek seek, Read read)
+{
+    const bool fromEnd = page.total > 0 && page.offset > page.total / 2;
+    const qint64 skip = fromEnd ? page.total - page.offset - page.limit : page.offset;
+    if (fromEnd && skip < 0)
+        return read(true, int(page.total - page.offset)); // the last, partial page
+    if (skip != 0 && !seek(fromEnd, skip))
+        return decltype(read(false, 0))();
+    return read(fromEnd, page.limit);
+}
+
+constexpr PagedTable kFeedPages{kFeedColumns, "SELECT id", " FROM feed", " ORDER BY id", " ORDER BY id DESC"};
 
 // The filter's conditions. byId: the caller walks the feed in id order within an id range it
 // derived from the time range, so the time conditions must not steer SQLite to the at_ms
@@ -1269,10 +1259,7 @@ FeedRow readFeed(const SqliteStatement &query)
 
 qint64 HistoryCache::maxFeedId() const
 {
-    if (!db)
-        return 0;
-    SqliteStatement query(db, "SELECT COALESCE(MAX(id), 0) FROM feed");
-    return query.step() == SQLITE_ROW ? query.integer(0) : 0;
+    return queryInteger(db, "SELECT COALESCE(MAX(id), 0) FROM feed");
 }
 
 bool HistoryCache::feedIsDense() const
@@ -1304,18 +1291,14 @@ CountResult HistoryCache::feedCount(const FeedFilter &filter, qint64 afterId, qi
     Where where = feedWhere(filter);
     where.add("id > ?", afterId);
     where.add("id <= ?", result.upper);
-    SqliteStatement query(db, QByteArrayLiteral("SELECT count(*) FROM feed") + where.sql());
-    where.bind(query);
-    if (query.step() == SQLITE_ROW)
-        result.count = query.integer(0);
+    result.count = kFeedPages.count(db, where);
     return result;
 }
 
 QList<FeedRow> HistoryCache::feedPage(const FeedFilter &filter, const PageRequest &page) const
 {
-    QList<FeedRow> rows;
     if (!db || page.limit <= 0 || page.offset < 0)
-        return rows;
+        return {};
     // The ids allowed, merged into one range (lowId exclusive, highId inclusive, 0 = open) so
     // the query seeks straight to it.
     qint64 lowId = 0, highId = page.upperId;
@@ -1331,64 +1314,45 @@ QList<FeedRow> HistoryCache::feedPage(const FeedFilter &filter, const PageReques
     if (byId) {
         const auto [first, last] = feedIdsInTime(filter.fromMs, filter.toMs);
         if (first == 0)
-            return rows;
+            return {};
         above(first - 1);
         below(last);
     }
-    const auto run = [&](bool descending, int limit) {
+    const auto conditions = [&] {
         Where where = feedWhere(filter, byId);
         if (lowId > 0)
             where.add("id > ?", lowId);
         if (highId > 0)
             where.add("id <= ?", highId);
-        SqliteStatement query(db, QByteArray(kFeedColumns) + where.sql() +
-                                      (descending ? " ORDER BY id DESC" : " ORDER BY id") + " LIMIT ?");
-        where.bind(query);
-        query.add(qint64(limit));
-        QList<FeedRow> result;
-        while (query.step() == SQLITE_ROW)
-            result.append(readFeed(query));
-        if (descending)
-            std::reverse(result.begin(), result.end());
-        return result;
+        return where;
+    };
+    const auto read = [&](bool descending, int limit) {
+        return kFeedPages.read(db, conditions(), descending, limit, readFeed);
     };
     if (page.afterId > 0) {
         above(page.afterId);
-        return run(false, page.limit);
+        return read(false, page.limit);
     }
     if (page.beforeId > 0) {
         below(page.beforeId - 1);
-        return run(true, page.limit);
+        return read(true, page.limit);
     }
     if (filter.isEmpty() && feedIsDense()) {
         above(page.offset);
-        return run(false, page.limit);
+        return read(false, page.limit);
     }
-    // Find the first row's id through the narrowest index (no table rows are read while
-    // skipping), reading backwards from the end when that is nearer, then seek to it.
-    const bool fromEnd = page.total > 0 && page.offset > page.total / 2;
-    const qint64 skip = fromEnd ? page.total - page.offset - page.limit : page.offset;
-    if (fromEnd && skip < 0)
-        return run(true, int(page.total - page.offset)); // the last, partial page
-    if (skip == 0)
-        return run(fromEnd, page.limit);
-    Where where = feedWhere(filter, byId);
-    if (lowId > 0)
-        where.add("id > ?", lowId);
-    if (highId > 0)
-        where.add("id <= ?", highId);
-    SqliteStatement seek(db, QByteArrayLiteral("SELECT id FROM feed") + where.sql() +
-                                 (fromEnd ? " ORDER BY id DESC" : " ORDER BY id") + " LIMIT 1 OFFSET ?");
-    where.bind(seek);
-    seek.add(skip);
-    if (seek.step() != SQLITE_ROW)
-        return rows;
-    const qint64 anchor = seek.integer(0);
-    if (fromEnd)
-        below(anchor);
-    else
-        above(anchor - 1);
-    return run(fromEnd, page.limit);
+    // Find the first row's id through the narrowest index, then seek to it.
+    const auto seek = [&](bool fromEnd, qint64 skip) {
+        SqliteStatement anchor;
+        if (!kFeedPages.seek(anchor, db, conditions(), fromEnd, skip))
+            return false;
+        if (fromEnd)
+            below(anchor.integer(0));
+        else
+            above(anchor.integer(0) - 1);
+        return true;
+    };
+    return pageAtOffset(page, seek, read);
 }
 
 std::pair<qint64, qint64> HistoryCache::feedIdsInTime(qint64 fromMs, qint64 toMs) const
@@ -1420,14 +1384,8 @@ std::pair<qint64, qint64> HistoryCache::feedIdsInTime(qint64 fromMs, qint64 toMs
 
 QList<FeedRow> HistoryCache::feedForDigest(const QByteArray &digest) const
 {
-    QList<FeedRow> rows;
-    if (!db)
-        return rows;
-    SqliteStatement query(db, QByteArray(kFeedColumns) + " WHERE digest = ? ORDER BY id");
-    query.add(digest);
-    while (query.step() == SQLITE_ROW)
-        rows.append(readFeed(query));
-    return rows;
+    return queryRows(db, QByteArray(kFeedColumns) + " FROM feed WHERE digest = ? ORDER BY id", readFeed,
+                     digest);
 }
 
 // --- Decision queries ---------------------------------------------------------------------
@@ -1438,6 +1396,10 @@ constexpr const char *kDecisionColumns =
     "SELECT digest, node, ticket, version, branch, amount_minor, currency, outcome, state, count, n, q, "
     "missing, "
     "equivocating, histogram, issued_at_ms, decided_at_ms, latency_ms, height";
+
+constexpr PagedTable kDecisionPages{kDecisionColumns, "SELECT decided_at_ms, digest", " FROM decisions",
+                                    " ORDER BY decided_at_ms, digest",
+                                    " ORDER BY decided_at_ms DESC, digest DESC"};
 
 // decided_at_ms bounds, inclusive, 0 = open. Every bound on that column is merged into one
 // range, so SQLite seeks the index to it (given two upper bounds it may use only one, and
@@ -1500,14 +1462,17 @@ DecisionRow readDecision(const SqliteStatement &query, bool withCertificate)
     return row;
 }
 
+// Pages leave the certificate out.
+DecisionRow readPageDecision(const SqliteStatement &query)
+{
+    return readDecision(query, false);
+}
+
 } // namespace
 
 qint64 HistoryCache::maxDecidedAtMs() const
 {
-    if (!db)
-        return 0;
-    SqliteStatement query(db, "SELECT COALESCE(MAX(decided_at_ms), 0) FROM decisions");
-    return query.step() == SQLITE_ROW ? query.integer(0) : 0;
+    return queryInteger(db, "SELECT COALESCE(MAX(decided_at_ms), 0) FROM decisions");
 }
 
 CountResult HistoryCache::decisionCount(const DecisionFilter &filter, qint64 afterMs, qint64 upperMs) const
@@ -1525,19 +1490,14 @@ CountResult HistoryCache::decisionCount(const DecisionFilter &filter, qint64 aft
     // Without conditions SQLite counts the smallest index, the fastest count it has.
     if (result.upper < newest)
         range.atMost(result.upper);
-    const Where where = decisionWhere(filter, range);
-    SqliteStatement query(db, QByteArrayLiteral("SELECT count(*) FROM decisions") + where.sql());
-    where.bind(query);
-    if (query.step() == SQLITE_ROW)
-        result.count = query.integer(0);
+    result.count = kDecisionPages.count(db, decisionWhere(filter, range));
     return result;
 }
 
 QList<DecisionRow> HistoryCache::decisionsPage(const DecisionFilter &filter, const PageRequest &page) const
 {
-    QList<DecisionRow> rows;
     if (!db || page.limit <= 0 || page.offset < 0)
-        return rows;
+        return {};
     TimeRange range;
     range.atMost(page.upperMs);
     // Rows strictly after or before a (decided_at_ms, digest) key; the plain bound on
@@ -1548,60 +1508,43 @@ QList<DecisionRow> HistoryCache::decisionsPage(const DecisionFilter &filter, con
         qint64 ms = 0;
         QByteArray digest;
     } key;
-    const auto run = [&](bool descending, int limit) {
+    const auto conditions = [&] {
         Where where = decisionWhere(filter, range);
         if (key.condition) {
             where.add(key.condition, key.ms);
             where.values.append(key.digest);
         }
-        SqliteStatement query(db, QByteArray(kDecisionColumns) + " FROM decisions" + where.sql() +
-                                      (descending ? " ORDER BY decided_at_ms DESC, digest DESC"
-                                                  : " ORDER BY decided_at_ms ASC, digest ASC") +
-                                      " LIMIT ?");
-        where.bind(query);
-        query.add(qint64(limit));
-        QList<DecisionRow> result;
-        while (query.step() == SQLITE_ROW)
-            result.append(readDecision(query, false));
-        if (descending)
-            std::reverse(result.begin(), result.end());
-        return result;
+        return where;
+    };
+    const auto read = [&](bool descending, int limit) {
+        return kDecisionPages.read(db, conditions(), descending, limit, readPageDecision);
     };
     if (!page.afterDigest.isEmpty()) {
         key = {"(decided_at_ms, digest) > (?, ?)", page.afterMs, page.afterDigest};
         range.atLeast(page.afterMs);
-        return run(false, page.limit);
+        return read(false, page.limit);
     }
     if (!page.beforeDigest.isEmpty()) {
         key = {"(decided_at_ms, digest) < (?, ?)", page.beforeMs, page.beforeDigest};
         range.atMost(page.beforeMs);
-        return run(true, page.limit);
+        return read(true, page.limit);
     }
-    const bool fromEnd = page.total > 0 && page.offset > page.total / 2;
-    const qint64 skip = fromEnd ? page.total - page.offset - page.limit : page.offset;
-    if (fromEnd && skip < 0)
-        return run(true, int(page.total - page.offset)); // the last, partial page
-    if (skip == 0)
-        return run(fromEnd, page.limit);
     // Skip through the index alone (it holds decided_at_ms and the digest), then seek.
-    const Where where = decisionWhere(filter, range);
-    SqliteStatement seek(
-        db, QByteArrayLiteral("SELECT decided_at_ms, digest FROM decisions") + where.sql() +
-                (fromEnd ? " ORDER BY decided_at_ms DESC, digest DESC" : " ORDER BY decided_at_ms, digest") +
-                " LIMIT 1 OFFSET ?");
-    where.bind(seek);
-    seek.add(skip);
-    if (seek.step() != SQLITE_ROW)
-        return rows;
-    const qint64 anchorMs = seek.integer(0);
-    if (fromEnd) {
-        key = {"(decided_at_ms, digest) <= (?, ?)", anchorMs, seek.blob(1)};
-        range.atMost(anchorMs);
-    } else {
-        key = {"(decided_at_ms, digest) >= (?, ?)", anchorMs, seek.blob(1)};
-        range.atLeast(anchorMs);
-    }
-    return run(fromEnd, page.limit);
+    const auto seek = [&](bool fromEnd, qint64 skip) {
+        SqliteStatement anchor;
+        if (!kDecisionPages.seek(anchor, db, conditions(), fromEnd, skip))
+            return false;
+        const qint64 anchorMs = anchor.integer(0);
+        if (fromEnd) {
+            key = {"(decided_at_ms, digest) <= (?, ?)", anchorMs, anchor.blob(1)};
+            range.atMost(anchorMs);
+        } else {
+            key = {"(decided_at_ms, digest) >= (?, ?)", anchorMs, anchor.blob(1)};
+            range.atLeast(anchorMs);
+        }
+        return true;
+    };
+    return pageAtOffset(page, seek, read);
 }
 
 bool HistoryCache::forEachDecision(const DecisionFilter &filter, bool withCertificates,
@@ -1611,7 +1554,7 @@ bool HistoryCache::forEachDecision(const DecisionFilter &filter, bool withCertif
         return false;
     const Where where = decisionWhere(filter);
     SqliteStatement query(db, QByteArray(kDecisionColumns) + (withCertificates ? ", certificate" : "") +
-                                  " FROM decisions" + where.sql() + " ORDER BY decided_at_ms, digest");
+                                  kDecisionPages.from + where.sql() + kDecisionPages.order);
     where.bind(query);
     int result;
     while ((result = query.step()) == SQLITE_ROW) {
@@ -1623,34 +1566,28 @@ bool HistoryCache::forEachDecision(const DecisionFilter &filter, bool withCertif
 
 std::optional<DecisionRow> HistoryCache::decision(const QByteArray &digest) const
 {
-    if (!db)
-        return std::nullopt;
-    SqliteStatement query(db, QByteArray(kDecisionColumns) + ", certificate FROM decisions WHERE digest = ?");
-    query.add(digest);
-    if (query.step() != SQLITE_ROW)
-        return std::nullopt;
-    return readDecision(query, true);
+    return queryRow(
+        db, QByteArray(kDecisionColumns) + ", certificate FROM decisions WHERE digest = ?",
+        [](const SqliteStatement &query) { return readDecision(query, true); }, digest);
 }
 
 QList<ConfirmationRow> HistoryCache::confirmations(const QByteArray &digest) const
 {
-    QList<ConfirmationRow> rows;
-    if (!db)
-        return rows;
-    SqliteStatement query(db, "SELECT digest, target, state, verdict, at_ms, confirmation FROM confirmations "
-                              "WHERE digest = ? ORDER BY target, state");
-    query.add(digest);
-    while (query.step() == SQLITE_ROW)
-        rows.append({query.blob(0), query.text(1), int(query.integer(2)), query.text(3), query.integer(4),
-                     query.blob(5)});
-    return rows;
+    return queryRows(
+        db,
+        "SELECT digest, target, state, verdict, at_ms, confirmation FROM confirmations "
+        "WHERE digest = ? ORDER BY target, state",
+        [](const SqliteStatement &query) {
+            return ConfirmationRow{query.blob(0), query.text(1),    int(query.integer(2)),
+                                   query.text(3), query.integer(4), query.blob(5)};
+        },
+        digest);
 }
 
 QList<BlockRow> HistoryCache::blocks(const QString &node, qint64 fromHeight, int limit) const
 {
-    QList<BlockRow> rows;
     if (!db)
-        return rows;
+        return {};
     Where where;
     if (!node.isEmpty())
         where.add("node = ?", node);
@@ -1660,24 +1597,22 @@ QList<BlockRow> HistoryCache::blocks(const QString &node, qint64 fromHeight, int
                 where.sql() + " ORDER BY node, height LIMIT ?");
     where.bind(query);
     query.add(qint64(limit));
-    while (query.step() == SQLITE_ROW)
-        rows.append(
-            {query.text(0), query.integer(1), query.blob(2), int(query.integer(3)), query.integer(4)});
-    return rows;
+    return readRows(query, [](const SqliteStatement &row) {
+        return BlockRow{row.text(0), row.integer(1), row.blob(2), int(row.integer(3)), row.integer(4)};
+    });
 }
 
 QList<ReceiverRow> HistoryCache::receivers() const
 {
-    QList<ReceiverRow> rows;
-    if (!db)
-        return rows;
-    SqliteStatement query(
-        db, "SELECT receiver, node, status, acked_height, head_height, lag_blocks, lag_ms, last_error, "
-            "last_contact_ms, as_of_ms FROM receivers ORDER BY receiver");
-    while (query.step() == SQLITE_ROW)
-        rows.append({query.text(0), query.text(1), query.text(2), query.integer(3), query.integer(4),
-                     query.integer(5), query.integer(6), query.text(7), query.integer(8), query.integer(9)});
-    return rows;
+    return queryRows(
+        db,
+        "SELECT receiver, node, status, acked_height, head_height, lag_blocks, lag_ms, last_error, "
+        "last_contact_ms, as_of_ms FROM receivers ORDER BY receiver",
+        [](const SqliteStatement &query) {
+            return ReceiverRow{query.text(0),    query.text(1),    query.text(2),    query.integer(3),
+                               query.integer(4), query.integer(5), query.integer(6), query.text(7),
+                               query.integer(8), query.integer(9)};
+        });
 }
 
 } // namespace ticketsync

@@ -17,6 +17,9 @@
 #include <QSqlQuery>
 #include <QTemporaryFile>
 
+#include <optional>
+#include <utility>
+
 namespace ticketsync {
 
 Q_LOGGING_CATEGORY(lcReportWorker, "ticketsync.ui.export", QtWarningMsg)
@@ -75,6 +78,34 @@ void bindFilter(QSqlQuery &query, const ReportRequest &request)
     bindFilterTail(query, request);
 }
 
+QString queryError(const QString &why)
+{
+    return ReportWorker::tr("Cannot query the history cache: %1").arg(why);
+}
+
+// Runs "SELECT <columns> FROM decisions WHERE <the request's filter><tail>", where tail adds
+// conditions, grouping, order or a limit.
+bool execFiltered(QSqlQuery &query, const ReportRequest &request, QLatin1String columns,
+                  const QString &tail = {})
+{
+    query.prepare(
+        QStringLiteral("SELECT %1 FROM decisions WHERE %2%3").arg(columns, filterSql(request), tail));
+    bindFilter(query, request);
+    return query.exec();
+}
+
+// How many filtered decisions also meet `tail`; nothing when the query fails (error set).
+std::optional<qint64> countDecisions(QSqlDatabase &db, const ReportRequest &request, const QString &tail,
+                                     QString *error)
+{
+    QSqlQuery count(db);
+    if (!execFiltered(count, request, QLatin1String("COUNT(*)"), tail) || !count.next()) {
+        *error = queryError(count.lastError().text());
+        return std::nullopt;
+    }
+    return count.value(0).toLongLong();
+}
+
 // Pages through the filtered decisions in (decided_at_ms, digest) order, one indexed seek per
 // page, so memory stays at one page however large the cache is.
 class KeysetPager
@@ -97,6 +128,29 @@ public:
         keyColumn = columns.count(QLatin1Char(',')) + 1;
     }
 
+    // Calls onRow(query) for every row and afterPage() after each page, until one returns false.
+    // True when every page was read; a query error sets *error.
+    template<typename OnRow, typename AfterPage>
+    bool forEachRow(OnRow onRow, AfterPage afterPage, QString *error)
+    {
+        while (nextPage()) {
+            while (next()) {
+                if (!onRow(std::as_const(query)))
+                    return false;
+            }
+            if (!afterPage())
+                return false;
+        }
+        if (const QString problem = this->error(); !problem.isEmpty()) {
+            *error = queryError(problem);
+            return false;
+        }
+        return true;
+    }
+    // Rows read so far, the current one included.
+    qint64 rowsRead() const { return rows; }
+
+private:
     // Runs the next page; false at the end or on an error (then error() is set).
     bool nextPage()
     {
@@ -121,6 +175,7 @@ public:
             return false;
         }
         ++rowsInPage;
+        ++rows;
         lastAtMs = query.value(keyColumn).toLongLong();
         lastDigest = query.value(keyColumn + 1).toByteArray();
         return true;
@@ -128,8 +183,6 @@ public:
     QString error() const { return query.lastError().isValid() ? query.lastError().text() : QString(); }
 
     QSqlQuery query;
-
-private:
     const ReportRequest &request;
     qint64 lastAtMs;
     QByteArray lastDigest;
@@ -137,6 +190,7 @@ private:
     int pageRows;
     bool done = false;
     int rowsInPage = 0;
+    qint64 rows = 0;
     int keyColumn = 0;
 };
 
@@ -240,6 +294,23 @@ void ReportWorker::advance(qint64 done, qint64 total, int from, int to)
         lastPermille = permille;
         Q_EMIT progress(permille);
     }
+}
+
+bool ReportWorker::pageDone(qint64 done, qint64 total, int from, int to)
+{
+    if (isCancelled())
+        return false;
+    advance(done, total, from, to);
+    return true;
+}
+
+bool ReportWorker::flushPage(QSaveFile &file, QByteArray &buffer, qint64 rows, qint64 total, int to)
+{
+    if (buffer.size() >= kFlushBytes) {
+        file.write(buffer);
+        buffer.clear();
+    }
+    return pageDone(rows, total, 0, to);
 }
 
 ReportWorker::Result ReportWorker::execute()
@@ -391,39 +462,25 @@ bool ReportWorker::openCache(QSqlDatabase &db, QString *error)
 
 bool ReportWorker::writeCsv(QSqlDatabase &db, QSaveFile &file, Result *result, QString *error)
 {
-    QSqlQuery count(db);
-    count.prepare(QStringLiteral("SELECT COUNT(*) FROM decisions WHERE %1").arg(filterSql(request)));
-    bindFilter(count, request);
-    if (!count.exec() || !count.next()) {
-        *error = tr("Cannot query the history cache: %1").arg(count.lastError().text());
+    const std::optional<qint64> total = countDecisions(db, request, {}, error);
+    if (!total)
         return false;
-    }
-    const qint64 total = count.value(0).toLongLong();
-    count.finish();
 
     QByteArray buffer;
     buffer.reserve(kFlushBytes + 4096);
     buffer += kCsvHeader;
     KeysetPager pager(db, request, QLatin1String(kSummaryColumns), {}, kCsvPageRows);
-    qint64 rows = 0;
-    while (pager.nextPage()) {
-        while (pager.next()) {
-            appendCsvRow(buffer, readSummary(pager.query));
-            ++rows;
-        }
-        if (buffer.size() >= kFlushBytes) {
-            file.write(buffer);
-            buffer.clear();
-        }
-        if (isCancelled())
-            return false;
-        advance(rows, total, 0, 999);
-    }
-    if (const QString problem = pager.error(); !problem.isEmpty()) {
-        *error = tr("Cannot query the history cache: %1").arg(problem);
+    const auto onRow = [&](const QSqlQuery &query) {
+        appendCsvRow(buffer, readSummary(query));
+        return true;
+    };
+    const auto afterPage = [&] {
+        return flushPage(file, buffer, pager.rowsRead(), *total, 999);
+    };
+    if (!pager.forEachRow(onRow, afterPage, error))
         return false;
-    }
     file.write(buffer);
+    const qint64 rows = pager.rowsRead();
     result->decisions = rows;
     result->summary = tr("Exported %1 decisions to %2.").arg(rows).arg(request.outputPath);
     return true;
@@ -463,15 +520,9 @@ bool ReportWorker::writeBundle(QSqlDatabase &db, QSaveFile &file, Result *result
         }
     }
 
-    QSqlQuery count(db);
-    count.prepare(QStringLiteral("SELECT COUNT(*) FROM decisions WHERE %1").arg(filterSql(request)));
-    bindFilter(count, request);
-    if (!count.exec() || !count.next()) {
-        *error = tr("Cannot query the history cache: %1").arg(count.lastError().text());
+    const std::optional<qint64> total = countDecisions(db, request, {}, error);
+    if (!total)
         return false;
-    }
-    const qint64 total = count.value(0).toLongLong();
-    count.finish();
 
     // Manifest lines wait in a temporary file, so memory stays bounded for any size.
     QTemporaryFile manifest;
@@ -485,7 +536,7 @@ bool ReportWorker::writeBundle(QSqlDatabase &db, QSaveFile &file, Result *result
             QStringLiteral("SELECT confirmation FROM confirmations WHERE digest = :digest AND "
                            "verdict NOT IN (%1) ORDER BY target, state")
                 .arg(QLatin1String(kInvalidVerdicts)))) {
-        *error = tr("Cannot query the history cache: %1").arg(confirmations.lastError().text());
+        *error = queryError(confirmations.lastError().text());
         return false;
     }
 
@@ -493,42 +544,34 @@ bool ReportWorker::writeBundle(QSqlDatabase &db, QSaveFile &file, Result *result
     QByteArray buffer = writer.begin();
     KeysetPager pager(db, request, QLatin1String(kSummaryColumns) + QLatin1String(", certificate"), {},
                       kBundlePageRows);
-    qint64 rows = 0;
     qint64 signedObjects = 0;
-    while (pager.nextPage()) {
-        while (pager.next()) {
-            AuditBundle::Entry entry;
-            entry.summary = readSummary(pager.query);
-            const QByteArray certificate = pager.query.value(kSummaryColumnCount).toByteArray();
-            if (!certificate.isEmpty()) {
-                entry.certificate = certificate;
-                ++signedObjects;
-            }
-            confirmations.bindValue(QStringLiteral(":digest"), entry.summary.digest);
-            if (!confirmations.exec()) {
-                *error = tr("Cannot query the history cache: %1").arg(confirmations.lastError().text());
-                return false;
-            }
-            while (confirmations.next())
-                entry.confirmations.append(confirmations.value(0).toByteArray());
-            signedObjects += entry.confirmations.size();
-            QByteArray manifestLine;
-            buffer += writer.addEntry(entry, &manifestLine);
-            manifest.write(manifestLine);
-            ++rows;
+    const auto onRow = [&](const QSqlQuery &query) {
+        AuditBundle::Entry entry;
+        entry.summary = readSummary(query);
+        const QByteArray certificate = query.value(kSummaryColumnCount).toByteArray();
+        if (!certificate.isEmpty()) {
+            entry.certificate = certificate;
+            ++signedObjects;
         }
-        if (buffer.size() >= kFlushBytes) {
-            file.write(buffer);
-            buffer.clear();
-        }
-        if (isCancelled())
+        confirmations.bindValue(QStringLiteral(":digest"), entry.summary.digest);
+        if (!confirmations.exec()) {
+            *error = queryError(confirmations.lastError().text());
             return false;
-        advance(rows, total, 0, 990);
-    }
-    if (const QString problem = pager.error(); !problem.isEmpty()) {
-        *error = tr("Cannot query the history cache: %1").arg(problem);
+        }
+        while (confirmations.next())
+            entry.confirmations.append(confirmations.value(0).toByteArray());
+        signedObjects += entry.confirmations.size();
+        QByteArray manifestLine;
+        buffer += writer.addEntry(entry, &manifestLine);
+        manifest.write(manifestLine);
+        return true;
+    };
+    const auto afterPage = [&] {
+        return flushPage(file, buffer, pager.rowsRead(), *total, 990);
+    };
+    if (!pager.forEachRow(onRow, afterPage, error))
         return false;
-    }
+    const qint64 rows = pager.rowsRead();
     buffer += writer.manifestBegin();
     file.write(buffer);
     if (!manifest.seek(0)) {
@@ -559,7 +602,7 @@ bool ReportWorker::writeBundle(QSqlDatabase &db, QSaveFile &file, Result *result
 bool ReportWorker::collectPdf(QSqlDatabase &db, ReportPdfData *data, Result *result, QString *error)
 {
     const auto failQuery = [error](const QSqlQuery &query) {
-        *error = tr("Cannot query the history cache: %1").arg(query.lastError().text());
+        *error = queryError(query.lastError().text());
         return false;
     };
     data->generatedBy = request.operatorName.isEmpty() ? tr("(not named)") : request.operatorName;
@@ -578,11 +621,8 @@ bool ReportWorker::collectPdf(QSqlDatabase &db, ReportPdfData *data, Result *res
     // Decisions by outcome and state.
     QSqlQuery query(db);
     query.setForwardOnly(true);
-    query.prepare(QStringLiteral("SELECT outcome, state, COUNT(*) FROM decisions WHERE %1 "
-                                 "GROUP BY outcome, state ORDER BY outcome, state")
-                      .arg(filterSql(request)));
-    bindFilter(query, request);
-    if (!query.exec())
+    if (!execFiltered(query, request, QLatin1String("outcome, state, COUNT(*)"),
+                      QStringLiteral(" GROUP BY outcome, state ORDER BY outcome, state")))
         return failQuery(query);
     while (query.next()) {
         const qint64 count = query.value(2).toLongLong();
@@ -601,13 +641,10 @@ bool ReportWorker::collectPdf(QSqlDatabase &db, ReportPdfData *data, Result *res
 
     // The undetermined list, capped.
     if (data->undetermined > 0) {
-        query.prepare(
-            QStringLiteral("SELECT ticket, version, decided_at_ms, missing, count, n, q FROM decisions "
-                           "WHERE %1 AND outcome = 'UNDETERMINED' ORDER BY decided_at_ms, digest LIMIT %2")
-                .arg(filterSql(request))
-                .arg(qMax(0, request.pdfUndeterminedLimit)));
-        bindFilter(query, request);
-        if (!query.exec())
+        if (!execFiltered(
+                query, request, QLatin1String("ticket, version, decided_at_ms, missing, count, n, q"),
+                QStringLiteral(" AND outcome = 'UNDETERMINED' ORDER BY decided_at_ms, digest LIMIT %1")
+                    .arg(qMax(0, request.pdfUndeterminedLimit))))
             return failQuery(query);
         while (query.next()) {
             data->undeterminedRows.append({query.value(0).toString(), query.value(1).toLongLong(),
@@ -666,54 +703,40 @@ bool ReportWorker::collectPdf(QSqlDatabase &db, ReportPdfData *data, Result *res
     data->verificationNote = tr("Against membership %1 (consortium \"%2\", hash %3…).")
                                  .arg(request.membershipPath, membership->consortiumId(),
                                       QString::fromLatin1(membership->hash().left(8).toHex()));
-    QSqlQuery withCertificates(db);
-    withCertificates.prepare(
-        QStringLiteral("SELECT COUNT(*) FROM decisions WHERE %1 AND certificate IS NOT NULL")
-            .arg(filterSql(request)));
-    bindFilter(withCertificates, request);
-    if (!withCertificates.exec() || !withCertificates.next())
-        return failQuery(withCertificates);
-    const qint64 total = withCertificates.value(0).toLongLong();
-    withCertificates.finish();
-    data->withoutCertificate = data->decisions - total;
-
-    KeysetPager pager(db, request, QStringLiteral("ticket, certificate"),
-                      QStringLiteral(" AND certificate IS NOT NULL"), kVerifyPageRows);
-    qint64 done = 0;
-    while (pager.nextPage()) {
-        while (pager.next()) {
-            const QString ticket = pager.query.value(0).toString();
-            const QByteArray digest = pager.query.value(3).toByteArray();
-            QString reason;
-            const auto decision = Decision::decode(pager.query.value(1).toByteArray(), &reason);
-            if (decision && reason.isEmpty())
-                reason = decision->verifyCertificate(*membership);
-            if (decision && reason.isEmpty() && decision->writeOff.digest() != digest)
-                reason = tr("the certificate is for another write-off");
-            if (!decision && reason.isEmpty())
-                reason = tr("the certificate does not decode");
-            if (reason.isEmpty()) {
-                ++data->certificatesVerified;
-            } else {
-                ++data->certificatesFailed;
-                if (data->failures.size() < kMaxFailuresListed)
-                    data->failures.append(QStringLiteral("%1: %2").arg(ticket, reason));
-                else
-                    ++data->failuresMore;
-            }
-            ++done;
-            if ((done & 63) == 0 && isCancelled())
-                return false;
-        }
-        if (isCancelled())
-            return false;
-        advance(done, total, 50, 950);
-    }
-    if (const QString failure = pager.error(); !failure.isEmpty()) {
-        *error = tr("Cannot query the history cache: %1").arg(failure);
+    const QString withCertificate = QStringLiteral(" AND certificate IS NOT NULL");
+    const std::optional<qint64> total = countDecisions(db, request, withCertificate, error);
+    if (!total)
         return false;
-    }
-    return true;
+    data->withoutCertificate = data->decisions - *total;
+
+    KeysetPager pager(db, request, QStringLiteral("ticket, certificate"), withCertificate, kVerifyPageRows);
+    const auto onRow = [&](const QSqlQuery &query) {
+        const QString ticket = query.value(0).toString();
+        const QByteArray digest = query.value(3).toByteArray();
+        QString reason;
+        const auto decision = Decision::decode(query.value(1).toByteArray(), &reason);
+        if (decision && reason.isEmpty())
+            reason = decision->verifyCertificate(*membership);
+        if (decision && reason.isEmpty() && decision->writeOff.digest() != digest)
+            reason = tr("the certificate is for another write-off");
+        if (!decision && reason.isEmpty())
+            reason = tr("the certificate does not decode");
+        if (reason.isEmpty()) {
+            ++data->certificatesVerified;
+        } else {
+            ++data->certificatesFailed;
+            if (data->failures.size() < kMaxFailuresListed)
+                data->failures.append(QStringLiteral("%1: %2").arg(ticket, reason));
+            else
+                ++data->failuresMore;
+        }
+        // Verifying is slow, so a cancel is also seen within a page.
+        return (pager.rowsRead() & 63) != 0 || !isCancelled();
+    };
+    const auto afterPage = [&] {
+        return pageDone(pager.rowsRead(), *total, 50, 950);
+    };
+    return pager.forEachRow(onRow, afterPage, error);
 }
 
 } // namespace ticketsync

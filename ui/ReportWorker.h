@@ -53,6 +53,11 @@ private:
     bool isCancelled() const { return cancelFlag && cancelFlag->load(std::memory_order_relaxed); }
     // Maps done/total into the permille range [from, to] and emits it when it changed.
     void advance(qint64 done, qint64 total, int from, int to);
+    // After each page: false when cancelled, else advance().
+    bool pageDone(qint64 done, qint64 total, int from, int to);
+    // After each page of a file export: writes the buffer out once it is full (memory stays
+    // bounded), then pageDone() with progress from 0 to `to`.
+    bool flushPage(QSaveFile &file, QByteArray &buffer, qint64 rows, qint64 total, int to);
 
     ReportRequest request;
     std::shared_ptr<std::atomic_bool> cancelFlag;
