@@ -168,6 +168,8 @@ std::optional<DevnetLayout> DevnetLayout::ensure(const DevnetOptions &options, Q
                          {QStringLiteral("ca"), QStringLiteral("../../pki/ca.pem")}}},
             {QStringLiteral("listen"), member.address},
             {QStringLiteral("database"), QStringLiteral("ledger.sqlite")},
+            // A local network may run for days on a laptop: keep the journals to a few hundred MB.
+            {QStringLiteral("limits"), QJsonObject{{QStringLiteral("journal_events_kept"), 1000000}}},
         };
         if (member.hasRole(Role::Target))
             config.insert(QStringLiteral("registry"), member.id == options.staleTarget
