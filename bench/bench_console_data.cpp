@@ -16,6 +16,8 @@
 #include "HistoryCache.h"
 #include "SampleConsortium.h"
 #include "Tally.h"
+#include "TallyTracker.h"
+#include "VoteHistogramWidget.h"
 
 #include <QApplication>
 #include <QCryptographicHash>
@@ -641,6 +643,46 @@ BENCHMARK(BM_JumpAroundMillion)
     ->UseRealTime();
 
 } // namespace
+
+// --- The tally tracker on the GUI thread ------------------------------------------------------
+
+// What the GUI thread does with every event besides handing it to the cache worker
+// (MainWindow::onEvents): the tally tracker. With arg 1 the histogram is also redrawn for every
+// changed tally, as the console did before it refreshed on a 100 ms timer; with arg 0 only the
+// tracker runs, as it does now. items_per_second is events per second on one core.
+void BM_TallyTrackerPerEvent(benchmark::State &state)
+{
+    const bool histogramPerEvent = state.range(0) != 0;
+    const EventMix &mix = EventMix::instance();
+    constexpr int kEvents = 301 * 200;
+    QList<QJsonObject> events;
+    events.reserve(kEvents);
+    for (int i = 1; i <= kEvents; ++i)
+        events.append(mix.event(i, 1'790'000'000'000 + i));
+    TallyTracker tracker;
+    tracker.setMembershipQuorum(4, 3);
+    VoteHistogramWidget histogram;
+    histogram.resize(700, 320);
+    histogram.show();
+    QObject context;
+    if (histogramPerEvent)
+        QObject::connect(&tracker, &TallyTracker::tallyChanged, &context, [&](const QString &digest) {
+            histogram.setTally(tracker.tally(digest));
+            histogram.repaint();
+        });
+    qint64 applied = 0;
+    for (auto _ : state) {
+        for (const QJsonObject &event : std::as_const(events))
+            benchmark::DoNotOptimize(tracker.applyEvent(event, QStringLiteral("coordinator-1")));
+        applied += kEvents;
+    }
+    state.SetItemsProcessed(applied);
+}
+BENCHMARK(BM_TallyTrackerPerEvent)
+    ->ArgName("histogram_per_event")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond);
 
 int main(int argc, char **argv)
 {

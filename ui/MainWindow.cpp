@@ -91,13 +91,30 @@ MainWindow::MainWindow(ConsoleSettings &settings, QWidget *parent) : QMainWindow
                         QStringLiteral("events %1 to %2 could not be fetched").arg(from).arg(to));
                 });
             });
+    // Thousands of events a second change the tallies; people read at most a few repaints a
+    // second, so the histogram and the aggregate are redrawn on a short timer, not per event.
+    tallyRefresh = new QTimer(this);
+    tallyRefresh->setSingleShot(true);
+    tallyRefresh->setInterval(kTallyRefreshMs);
+    connect(tallyRefresh, &QTimer::timeout, this, [this] {
+        if (!pendingTallyDigest.isEmpty())
+            showTicketTally(std::exchange(pendingTallyDigest, QString()));
+        if (std::exchange(aggregatePending, false)) {
+            const TallyTracker::Aggregate totals = tallyTracker->aggregate();
+            aggregate->setAggregate(totals.decided, totals.undetermined, totals.window);
+        }
+    });
     connect(tallyTracker, &TallyTracker::tallyChanged, this, [this](const QString &digest) {
-        if (followedDigest.isEmpty() || digest == followedDigest)
-            showTicketTally(digest);
+        if (!followedDigest.isEmpty() && digest != followedDigest)
+            return;
+        pendingTallyDigest = digest;
+        if (!tallyRefresh->isActive())
+            tallyRefresh->start();
     });
     connect(tallyTracker, &TallyTracker::aggregateChanged, this, [this] {
-        const TallyTracker::Aggregate totals = tallyTracker->aggregate();
-        aggregate->setAggregate(totals.decided, totals.undetermined, totals.window);
+        aggregatePending = true;
+        if (!tallyRefresh->isActive())
+            tallyRefresh->start();
     });
     freshnessTimer = new QTimer(this);
     connect(freshnessTimer, &QTimer::timeout, this, &MainWindow::updateFreshness);

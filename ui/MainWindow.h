@@ -143,6 +143,10 @@ private:
     quint64 decisionRequest = 0;
     QHash<QString, QAction *> actions;
     QTimer *freshnessTimer = nullptr;
+    static constexpr int kTallyRefreshMs = 100;
+    QTimer *tallyRefresh = nullptr;
+    QString pendingTallyDigest; // the newest changed tally the histogram should show
+    bool aggregatePending = false;
 };
 
 } // namespace ticketsync
