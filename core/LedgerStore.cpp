@@ -111,16 +111,6 @@ bool LedgerStore::exec(const char *sql, QString *error) const
     return false;
 }
 
-bool LedgerStore::run(const char *sql, QString *error) const
-{
-    QString problem;
-    if (statements.run(sql, &problem))
-        return true;
-    if (error)
-        *error = QStringLiteral("%1: %2").arg(filePath, problem);
-    return false;
-}
-
 std::unique_ptr<LedgerStore> LedgerStore::open(const QString &path, QString *error)
 {
     std::unique_ptr<LedgerStore> store(new LedgerStore);
@@ -133,7 +123,7 @@ std::unique_ptr<LedgerStore> LedgerStore::open(const QString &path, QString *err
         return nullptr;
     }
     sqlite3_busy_timeout(store->db, 5000);
-    store->statements.setDatabase(store->db);
+    store->statements.setDatabase(store->db, path);
     // WAL with FULL sync: a committed write survives a crash or power loss.
     if (!store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", error))
         return nullptr;
@@ -211,12 +201,12 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
     if (blocks.isEmpty())
         return true;
     auto failWith = [&](const QString &message) {
-        run("ROLLBACK", nullptr);
+        statements.run("ROLLBACK", nullptr);
         if (error)
             *error = message;
         return false;
     };
-    if (!run("BEGIN IMMEDIATE", error))
+    if (!statements.run("BEGIN IMMEDIATE", error))
         return false;
     SqliteStatement insertBlock(
         statements, "INSERT INTO blocks (height, hash, previous_hash, timestamp_ms, decision_count, data) "
@@ -297,8 +287,8 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
         height = block.height;
         previous = hash;
     }
-    if (!run("COMMIT", error)) {
-        run("ROLLBACK", nullptr);
+    if (!statements.run("COMMIT", error)) {
+        statements.run("ROLLBACK", nullptr);
         return false;
     }
     headHeight = height;
@@ -464,12 +454,12 @@ std::optional<TicketLock> LedgerStore::acquireLock(const TicketLock &lock, QStri
 
 bool LedgerStore::beginBatch(QString *error)
 {
-    return run("BEGIN IMMEDIATE", error);
+    return statements.run("BEGIN IMMEDIATE", error);
 }
 
 bool LedgerStore::commitBatch(QString *error)
 {
-    if (run("COMMIT", error))
+    if (statements.run("COMMIT", error))
         return true;
     rollbackBatch();
     return false;
@@ -477,7 +467,7 @@ bool LedgerStore::commitBatch(QString *error)
 
 void LedgerStore::rollbackBatch()
 {
-    run("ROLLBACK", nullptr);
+    statements.run("ROLLBACK", nullptr);
 }
 
 QString LedgerStore::checkHead() const

@@ -88,7 +88,6 @@ public:
 private:
     LedgerStore() = default;
     bool exec(const char *sql, QString *error) const;
-    bool run(const char *sql, QString *error) const; // a cached statement
     bool migrate(QString *error);
     bool loadHead(QString *error);
     QString sqliteError() const;

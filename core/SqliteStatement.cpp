@@ -150,10 +150,11 @@ QString SqliteStatement::text(int column) const
     return data ? QString::fromUtf8(data, sqlite3_column_bytes(statement, column)) : QString();
 }
 
-void SqliteStatementCache::setDatabase(sqlite3 *connection)
+void SqliteStatementCache::setDatabase(sqlite3 *connection, const QString &errorContext)
 {
     clear();
     db = connection;
+    context = errorContext;
 }
 
 void SqliteStatementCache::clear()
@@ -190,7 +191,9 @@ bool SqliteStatementCache::run(const char *sql, QString *error)
     if (statement.valid() && statement.run())
         return true;
     if (error)
-        *error = QString::fromUtf8(sqlite3_errmsg(db));
+        *error = context.isEmpty()
+                     ? QString::fromUtf8(sqlite3_errmsg(db))
+                     : QStringLiteral("%1: %2").arg(context, QString::fromUtf8(sqlite3_errmsg(db)));
     return false;
 }
 

@@ -86,7 +86,8 @@ public:
     SqliteStatementCache(const SqliteStatementCache &) = delete;
     SqliteStatementCache &operator=(const SqliteStatementCache &) = delete;
 
-    void setDatabase(sqlite3 *connection);
+    // errorContext, the file's path, starts every error message run() gives.
+    void setDatabase(sqlite3 *connection, const QString &errorContext = {});
     // Finalizes every idle statement; call before closing the connection.
     void clear();
     // Runs a statement without results, such as BEGIN IMMEDIATE or COMMIT.
@@ -98,6 +99,7 @@ private:
     void give(const char *sql, sqlite3_stmt *statement);
 
     sqlite3 *db = nullptr;
+    QString context;
     std::unordered_map<const char *, sqlite3_stmt *> idle;
 };
 

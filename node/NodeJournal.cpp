@@ -73,16 +73,6 @@ QString NodeJournal::sqliteError() const
     return QString::fromUtf8(sqlite3_errmsg(db));
 }
 
-bool NodeJournal::run(const char *sql, QString *error) const
-{
-    QString problem;
-    if (statements.run(sql, &problem))
-        return true;
-    if (error)
-        *error = QStringLiteral("%1: %2").arg(filePath, problem);
-    return false;
-}
-
 bool NodeJournal::exec(const char *sql, QString *error) const
 {
     char *message = nullptr;
@@ -107,7 +97,7 @@ std::unique_ptr<NodeJournal> NodeJournal::open(const QString &path, QString *err
         return nullptr;
     }
     sqlite3_busy_timeout(journal->db, 5000);
-    journal->statements.setDatabase(journal->db);
+    journal->statements.setDatabase(journal->db, path);
     if (!journal->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", error))
         return nullptr;
     SqliteStatement version(journal->db, "PRAGMA user_version");
@@ -144,7 +134,7 @@ void NodeJournal::begin()
 {
     if (!open_) {
         QString error;
-        if (run("BEGIN IMMEDIATE", &error))
+        if (statements.run("BEGIN IMMEDIATE", &error))
             open_ = true;
         else
             qCCritical(lcJournal) << error;
@@ -156,8 +146,8 @@ bool NodeJournal::commit(QString *error)
     if (!open_)
         return true;
     open_ = false;
-    if (!run("COMMIT", error)) {
-        run("ROLLBACK", nullptr);
+    if (!statements.run("COMMIT", error)) {
+        statements.run("ROLLBACK", nullptr);
         return false;
     }
     return true;

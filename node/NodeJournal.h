@@ -84,7 +84,6 @@ public:
 private:
     NodeJournal() = default;
     bool exec(const char *sql, QString *error) const;
-    bool run(const char *sql, QString *error) const; // a cached statement
     void begin();
     QString sqliteError() const;
 
