@@ -1,26 +1,35 @@
 // Audit reports from a real cache file: exact CSV, a JSON bundle that verifies offline and
-// fails on any changed byte, a paged PDF, cancellation and unreadable input, and the real
-// `ticketsync verify-report` on good and tampered bundles.
+// fails on any changed byte, a paged PDF (Chinese text included, with and without a Chinese
+// font installed), cancellation and unreadable input, and the real `ticketsync verify-report` on
+// good and tampered bundles.
 #include "AuditBundle.h"
 #include "CacheSchema.h"
 #include "Decision.h"
 #include "ReportExporter.h"
+#include "ReportPdfPainter.h"
 #include "ReportWorker.h"
 #include "SampleConsortium.h"
 #include "Sha256.h"
 #include "Tally.h"
 
 #include <QDir>
+#include <QDirIterator>
 #include <QFile>
+#include <QFontMetricsF>
+#include <QGlyphRun>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
 #include <QRandomGenerator>
+#include <QRawFont>
 #include <QRegularExpression>
+#include <QScopeGuard>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTextLayout>
+#include <QTranslator>
 #include <sqlite3.h>
 
 using namespace ticketsync;
@@ -221,6 +230,36 @@ int countPages(const QByteArray &pdf)
     return int(QString::fromLatin1(pdf).count(page));
 }
 
+// Font names in a PDF written by QPdfWriter: each embedded font's descriptor, with whether its
+// object carries the font program (/FontFile2). The six-letter subset tag is dropped.
+QHash<QString, bool> embeddedFonts(const QByteArray &pdf)
+{
+    static const QRegularExpression descriptor(
+        QStringLiteral("/FontName\\s*/(?:[A-Z]{6}\\+)?([^\\s/\\[\\]<>()]+)((?:(?!endobj).)*)"),
+        QRegularExpression::DotMatchesEverythingOption);
+    QHash<QString, bool> fonts;
+    const QString text = QString::fromLatin1(pdf);
+    for (const QRegularExpressionMatch &match : descriptor.globalMatch(text))
+        fonts[match.captured(1)] |= match.captured(2).contains(QLatin1String("/FontFile2"));
+    return fonts;
+}
+
+// "WenQuanYi Micro Hei" and its PostScript name "WenQuanYiMicroHei" compare equal.
+QString fontKey(const QString &name)
+{
+    QString key;
+    for (const QChar c : name) {
+        if (c.isLetterOrNumber())
+            key += c.toLower();
+    }
+    return key;
+}
+
+bool isHan(uint c)
+{
+    return QChar::script(c) == QChar::Script_Han;
+}
+
 struct CliRun
 {
     int exitCode = -1;
@@ -292,6 +331,66 @@ private:
             qWarning("export %s: %s %s", qPrintable(name), qPrintable(run.summary),
                      qPrintable(run.failures.join(QLatin1Char(';'))));
         return run.ok ? request.outputPath : QString();
+    }
+
+    // Chinese as a consortium of Chinese banks writes it: tickets, receivers, nodes, errors and
+    // the operator. Every string here ends up in the PDF.
+    const QStringList chineseTickets = {QStringLiteral(u"工行承兑汇票-2024-甲001"),
+                                        QStringLiteral(u"建行商票-乙-002")};
+    const QString chineseReceiver = QStringLiteral(u"接收方-上海清算中心");
+    const QString chineseNode = QStringLiteral(u"协调节点-北京");
+    const QString chineseError = QStringLiteral(u"超时：未收到确认");
+    const QString chineseOperator = QStringLiteral(u"审计员 张伟");
+
+    QString chineseCache()
+    {
+        const QString path = dir.filePath(QStringLiteral("chinese.sqlite"));
+        if (QFile::exists(path))
+            return path;
+        CacheFile cache(path);
+        for (qsizetype i = 0; i < chineseTickets.size(); ++i) {
+            CacheFile::Row row;
+            row.digest = sha256(chineseTickets.at(i).toUtf8());
+            row.ticket = chineseTickets.at(i);
+            row.branch = QStringLiteral(u"工商银行北京分行");
+            row.amountMinor = 880000 + i;
+            row.outcome = QStringLiteral("UNDETERMINED");
+            row.count = 2;
+            row.missing = 1;
+            row.issuedAtMs = kIssuedAt + i * 1000;
+            row.decidedAtMs = kIssuedAt + i * 1000 + 30000;
+            cache.insert(row);
+        }
+        cache.exec(
+            QStringLiteral("INSERT INTO receivers VALUES ('%1', '%2', 'lagging', 5, 9, 4, 81000, '%3', "
+                           "1717200219000, 1717200300000)")
+                .arg(chineseReceiver, chineseNode, chineseError)
+                .toUtf8());
+        cache.exec(QStringLiteral("INSERT INTO blocks VALUES ('%1', 7, x'01', 1, 1717200001600)")
+                       .arg(chineseNode)
+                       .toUtf8());
+        return path;
+    }
+
+    // The console's zh_CN translation, as when it runs in Simplified Chinese; removed when the
+    // returned guard goes.
+    [[nodiscard]] auto inChinese(QTranslator &translator)
+    {
+        if (!translator.load(QStringLiteral(":/i18n/ticketsync_console_zh_CN.qm")))
+            qFatal("the console's zh_CN translation is not in the resources");
+        QCoreApplication::installTranslator(&translator);
+        return qScopeGuard([&translator] { QCoreApplication::removeTranslator(&translator); });
+    }
+
+    ReportWorker::Result exportChinese(const QString &name)
+    {
+        ReportRequest request;
+        request.cachePath = chineseCache();
+        request.outputPath = dir.filePath(name);
+        request.format = ReportRequest::Format::Pdf;
+        request.operatorName = chineseOperator;
+        ReportWorker worker(request, nullptr);
+        return worker.execute();
     }
 
     QByteArray bundle()
@@ -683,6 +782,127 @@ private Q_SLOTS:
         const ReportWorker::Result result = worker.execute();
         QVERIFY2(result.ok, qPrintable(result.error));
         QCOMPARE(result.pages, countPages(readFile(dir.filePath(QStringLiteral("unverified.pdf")))));
+    }
+
+    // Chinese in the data and in the language: every character is drawn from a font that has
+    // it, and the PDF embeds that font, so the text is text rather than empty boxes.
+    void pdfShowsChineseText()
+    {
+        if (qEnvironmentVariableIsSet("TICKETSYNC_TEST_NO_CJK_FONT"))
+            QSKIP("run without a Chinese font (pdfWithoutChineseFontSaysSo)");
+        QTranslator translator;
+        const auto untranslate = inChinese(translator);
+        const QString cjk = ReportPdfPainter::cjkFamily();
+        QVERIFY2(!cjk.isEmpty(), "no installed font has Chinese glyphs: install fonts-wqy-microhei "
+                                 "(./setup.sh does)");
+
+        const ReportWorker::Result result = exportChinese(QStringLiteral("chinese.pdf"));
+        QVERIFY2(result.ok, qPrintable(result.error));
+        QVERIFY2(!result.summary.contains(QLatin1String("U+")), qPrintable(result.summary));
+        const QByteArray pdf = readFile(dir.filePath(QStringLiteral("chinese.pdf")));
+        QVERIFY(pdf.startsWith("%PDF"));
+        QVERIFY(countPages(pdf) >= 1);
+        QCOMPARE(result.pages, countPages(pdf));
+
+        // (a) What the report draws in Chinese, laid out in the report's font the way QPainter
+        // lays it out: each Han character comes from the CJK family (not glyph 0, the box).
+        QStringList lines = chineseTickets;
+        lines << chineseReceiver << chineseNode << chineseError << chineseOperator;
+        for (const char *source : {"Write-off audit report", "Summary", "Receivers' sync state",
+                                   "Undetermined write-offs", "Page %1"}) {
+            const QString translated = QCoreApplication::translate("ReportPdfPainter", source);
+            QVERIFY2(isHan(translated.toUcs4().constLast()) || isHan(translated.toUcs4().constFirst()),
+                     qPrintable(translated)); // the zh_CN translation is in effect
+            lines << translated;
+        }
+        const QFont font = ReportPdfPainter::font(9);
+        QVERIFY2(font.families().contains(cjk), qPrintable(font.families().join(QLatin1Char(','))));
+        const QRawFont cjkRaw = QRawFont::fromFont(QFont(cjk));
+        const QFontMetricsF metrics(font);
+        for (const QString &line : std::as_const(lines)) {
+            QTextLayout layout(line, font);
+            layout.beginLayout();
+            layout.createLine();
+            layout.endLayout();
+            for (int i = 0; i < line.size(); ++i) {
+                const uint c = line.at(i).unicode();
+                if (!isHan(c))
+                    continue;
+                QVERIFY2(cjkRaw.supportsCharacter(c) && metrics.inFontUcs4(c),
+                         qPrintable(QStringLiteral("%1 lacks %2").arg(cjk, line.at(i))));
+                const QList<QGlyphRun> runs = layout.glyphRuns(i, 1);
+                QCOMPARE(runs.size(), 1);
+                QCOMPARE(runs.first().rawFont().familyName(), cjk);
+                QVERIFY(!runs.first().glyphIndexes().isEmpty());
+                QVERIFY2(runs.first().glyphIndexes().first() != 0, qPrintable(line));
+            }
+        }
+
+        // (b) The PDF embeds a subset of the CJK font, next to DejaVu Sans for the Latin text.
+        const QHash<QString, bool> fonts = embeddedFonts(pdf);
+        bool cjkEmbedded = false;
+        bool latinEmbedded = false;
+        for (auto it = fonts.cbegin(); it != fonts.cend(); ++it) {
+            cjkEmbedded |= fontKey(it.key()).startsWith(fontKey(cjk)) && it.value();
+            latinEmbedded |=
+                fontKey(it.key()).startsWith(fontKey(QStringLiteral("DejaVu Sans"))) && it.value();
+        }
+        const QStringList names = fonts.keys();
+        QVERIFY2(cjkEmbedded,
+                 qPrintable(QStringLiteral("%1 not among %2").arg(cjk, names.join(QLatin1Char(',')))));
+        QVERIFY2(latinEmbedded, qPrintable(names.join(QLatin1Char(','))));
+    }
+
+    // No Chinese font at all (fontconfig sees only DejaVu, in a child process): the export still
+    // works, and says in the log and in its outcome that Chinese text shows as boxes.
+    void pdfWithoutChineseFontSaysSo()
+    {
+        if (!qEnvironmentVariableIsSet("TICKETSYNC_TEST_NO_CJK_FONT")) {
+            QString dejavu;
+            QDirIterator fonts(QStringLiteral("/usr/share/fonts"), {QStringLiteral("DejaVuSans.ttf")},
+                               QDir::Files, QDirIterator::Subdirectories);
+            if (fonts.hasNext())
+                dejavu = QFileInfo(fonts.next()).absolutePath();
+            if (dejavu.isEmpty())
+                QSKIP("DejaVu Sans is not under /usr/share/fonts");
+            const QString config = dir.filePath(QStringLiteral("latin-only-fonts.conf"));
+            writeFile(config,
+                      QStringLiteral("<?xml version=\"1.0\"?>\n<!DOCTYPE fontconfig SYSTEM "
+                                     "\"fonts.dtd\">\n<fontconfig><dir>%1</dir><cachedir>%2</cachedir>"
+                                     "</fontconfig>\n")
+                          .arg(dejavu, dir.filePath(QStringLiteral("fontconfig-cache")))
+                          .toUtf8());
+            QProcess child;
+            QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+            environment.insert(QStringLiteral("FONTCONFIG_FILE"), config);
+            environment.insert(QStringLiteral("TICKETSYNC_TEST_NO_CJK_FONT"), QStringLiteral("1"));
+            environment.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+            child.setProcessEnvironment(environment);
+            child.setProcessChannelMode(QProcess::MergedChannels);
+            child.start(QCoreApplication::applicationFilePath(),
+                        {QStringLiteral("pdfWithoutChineseFontSaysSo")});
+            QVERIFY(child.waitForFinished(120000));
+            const QByteArray output = child.readAll();
+            QVERIFY2(child.exitStatus() == QProcess::NormalExit && child.exitCode() == 0, output.constData());
+            QVERIFY2(output.contains("PASS   : TestExport::pdfWithoutChineseFontSaysSo()"),
+                     output.constData());
+            return;
+        }
+
+        QTranslator translator;
+        const auto untranslate = inChinese(translator);
+        QVERIFY2(ReportPdfPainter::cjkFamily().isEmpty(), qPrintable(ReportPdfPainter::cjkFamily()));
+        QTest::ignoreMessage(QtWarningMsg,
+                             QRegularExpression(QStringLiteral("no glyph in any installed font")));
+        const ReportWorker::Result result = exportChinese(QStringLiteral("boxes.pdf"));
+        QVERIFY2(result.ok, qPrintable(result.error));
+        QVERIFY(result.pages >= 1);
+        QVERIFY2(result.summary.contains(QLatin1String("U+")) &&
+                     result.summary.contains(QLatin1String("fonts-wqy-microhei")),
+                 qPrintable(result.summary));
+        const QByteArray pdf = readFile(dir.filePath(QStringLiteral("boxes.pdf")));
+        QCOMPARE(result.pages, countPages(pdf));
+        QVERIFY(embeddedFonts(pdf).value(QStringLiteral("DejaVuSans"))); // the Latin text is still text
     }
 
     void pdfGrowsWithManyUndetermined()

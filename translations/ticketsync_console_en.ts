@@ -258,6 +258,17 @@
         <source>Cannot finish the PDF report.</source>
         <translation type="unfinished"></translation>
     </message>
+    <message>
+        <location filename="../ui/ReportPdfPainter.cpp" line="459"/>
+        <source>Missing glyphs</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/ReportPdfPainter.cpp" line="463"/>
+        <source>%1 characters in this report (such as %2) have no glyph in any installed font and show as empty boxes. Install a Chinese font (Debian: fonts-wqy-microhei) and export again.</source>
+        <extracomment>%1: a count; %2: Unicode code points such as U+6838, U+9500. Shown in the report and the status bar when no installed font can draw some of the report&apos;s text.</extracomment>
+        <translation type="unfinished"></translation>
+    </message>
 </context>
 <context>
     <name>ticketsync::AlertsModel</name>

@@ -258,6 +258,17 @@
         <source>Cannot finish the PDF report.</source>
         <translation>无法完成 PDF 报告。</translation>
     </message>
+    <message>
+        <location filename="../ui/ReportPdfPainter.cpp" line="459"/>
+        <source>Missing glyphs</source>
+        <translation>缺失字形</translation>
+    </message>
+    <message>
+        <location filename="../ui/ReportPdfPainter.cpp" line="463"/>
+        <source>%1 characters in this report (such as %2) have no glyph in any installed font and show as empty boxes. Install a Chinese font (Debian: fonts-wqy-microhei) and export again.</source>
+        <extracomment>%1: a count; %2: Unicode code points such as U+6838, U+9500. Shown in the report and the status bar when no installed font can draw some of the report&apos;s text.</extracomment>
+        <translation>本报告中有 %1 个字符（例如 %2）在任何已安装的字体中都没有字形，显示为空白方框。请安装中文字体（Debian：fonts-wqy-microhei）后重新导出。</translation>
+    </message>
 </context>
 <context>
     <name>ticketsync::AlertsModel</name>

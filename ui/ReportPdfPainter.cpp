@@ -1,14 +1,86 @@
 #include "ReportPdfPainter.h"
 
 #include <QDateTime>
+#include <QFontDatabase>
 #include <QFontMetricsF>
+#include <QHash>
 #include <QLocale>
+#include <QLoggingCategory>
 #include <QPainter>
 #include <QPdfWriter>
+#include <QRawFont>
+#include <QtEndian>
 
 namespace ticketsync {
 
+Q_LOGGING_CATEGORY(lcReportPdf, "ticketsync.ui.export", QtWarningMsg)
+
 namespace {
+
+QString latinFamily()
+{
+    return QStringLiteral("DejaVu Sans");
+}
+
+// Words the zh_CN report always writes (title, columns, page footer): a CJK font must have them.
+QString cjkSample()
+{
+    return QStringLiteral(u"核销审计报告票据决议节点接收方第页");
+}
+
+// QPdfEngine embeds a subset of a font unless its OS/2 fsType forbids it (restricted licence, or
+// bitmaps only); then it draws the glyphs as outlines, which look right but are no longer text.
+bool pdfMayEmbed(const QRawFont &font)
+{
+    const QByteArray os2 = font.fontTable("OS/2");
+    if (os2.size() < 10)
+        return true;
+    const quint16 fsType = qFromBigEndian<quint16>(os2.constData() + 8);
+    return fsType != 0x0002 && (fsType & 0x0200) == 0;
+}
+
+bool coversSample(const QString &family)
+{
+    if (!QFontDatabase::isScalable(family))
+        return false;
+    const QRawFont raw = QRawFont::fromFont(QFont(family));
+    if (!raw.isValid() || raw.familyName() != family || !pdfMayEmbed(raw))
+        return false;
+    const QList<uint> sample = cjkSample().toUcs4();
+    for (const uint c : sample) {
+        if (!raw.supportsCharacter(c))
+            return false;
+    }
+    return true;
+}
+
+QString findCjkFamily()
+{
+    // Small, common and with sound Latin too; then whatever fontconfig says has Chinese.
+    const QStringList preferred = {
+        QStringLiteral("Noto Sans CJK SC"),    QStringLiteral("Source Han Sans SC"),
+        QStringLiteral("WenQuanYi Micro Hei"), QStringLiteral("WenQuanYi Zen Hei"),
+        QStringLiteral("Droid Sans Fallback"), QStringLiteral("AR PL UMing CN"),
+        QStringLiteral("AR PL UKai CN"),
+    };
+    const QStringList installed = QFontDatabase::families();
+    QStringList candidates;
+    for (const QString &family : preferred) {
+        if (installed.contains(family))
+            candidates << family;
+    }
+    candidates << QFontDatabase::families(QFontDatabase::SimplifiedChinese)
+               << QFontDatabase::families(QFontDatabase::TraditionalChinese);
+    for (const QString &family : std::as_const(candidates)) {
+        if (coversSample(family)) {
+            qCInfo(lcReportPdf) << "PDF reports set Chinese text in" << family;
+            return family;
+        }
+    }
+    qCWarning(lcReportPdf) << "no installed font has Chinese glyphs that a PDF may embed; Chinese text in "
+                              "PDF reports will show as empty boxes (install fonts-wqy-microhei)";
+    return QString();
+}
 
 // Points: the writer runs at 72 dpi so one device unit is one point.
 constexpr int kResolution = 72;
@@ -82,13 +154,36 @@ public:
     }
     void finish() { drawFooter(); }
 
-    QFont font(qreal pointSize, bool bold = false) const
+    static QFont font(qreal pointSize, bool bold = false) { return ReportPdfPainter::font(pointSize, bold); }
+
+    // Characters drawn that no installed font has, so the PDF shows a box for each.
+    qint64 missingCount = 0;
+    QList<uint> missingExamples; // the first few, each once
+
+    // Whether every character of content has a glyph in some font: the report's families or,
+    // failing those, any fallback that fontconfig finds.
+    bool covers(const QString &content)
     {
-        QFont f(QStringLiteral("DejaVu Sans"));
-        f.setStyleHint(QFont::SansSerif);
-        f.setPointSizeF(pointSize);
-        f.setBold(bold);
-        return f;
+        const QList<uint> characters = content.toUcs4();
+        for (const uint c : characters) {
+            if (!covered(c))
+                return false;
+        }
+        return true;
+    }
+
+    // Every string goes out through here, so what cannot be drawn is noticed.
+    void draw(const QRectF &rect, int flags, const QString &content)
+    {
+        const QList<uint> characters = content.toUcs4();
+        for (const uint c : characters) {
+            if (covered(c))
+                continue;
+            ++missingCount;
+            if (missingExamples.size() < 5 && !missingExamples.contains(c))
+                missingExamples.append(c);
+        }
+        painter.drawText(rect, flags, content);
     }
 
     // A paragraph of wrapped text.
@@ -100,7 +195,7 @@ public:
             painter.boundingRect(QRectF(0, 0, width, 10000), Qt::TextWordWrap | Qt::AlignLeft, content);
         ensure(bounds.height());
         painter.setPen(color);
-        painter.drawText(QRectF(0, y, width, bounds.height()), Qt::TextWordWrap | Qt::AlignLeft, content);
+        draw(QRectF(0, y, width, bounds.height()), Qt::TextWordWrap | Qt::AlignLeft, content);
         y += bounds.height() + 2;
     }
 
@@ -143,7 +238,7 @@ public:
                 const QString cell = metrics.elidedText(cells.value(c), Qt::ElideRight, cellWidth - 6);
                 const Qt::Alignment align =
                     Qt::AlignVCenter | (rightAligned.contains(int(c)) ? Qt::AlignRight : Qt::AlignLeft);
-                painter.drawText(QRectF(x + 3, y, cellWidth - 6, rowHeight), int(align), cell);
+                draw(QRectF(x + 3, y, cellWidth - 6, rowHeight), int(align), cell);
                 x += cellWidth;
             }
             painter.setPen(QPen(kRule, 0.4));
@@ -181,14 +276,14 @@ public:
         painter.setFont(label);
         for (const auto &bar : bars) {
             painter.setPen(kInk);
-            painter.drawText(QRectF(0, y, labelWidth - 6, barHeight), Qt::AlignVCenter | Qt::AlignRight,
-                             metrics.elidedText(bar.label, Qt::ElideRight, labelWidth - 6));
+            draw(QRectF(0, y, labelWidth - 6, barHeight), Qt::AlignVCenter | Qt::AlignRight,
+                 metrics.elidedText(bar.label, Qt::ElideRight, labelWidth - 6));
             const qreal length =
                 qMax<qreal>(bar.count > 0 ? 1 : 0, barSpace * qreal(bar.count) / qreal(largest));
             painter.fillRect(QRectF(labelWidth, y + barHeight * 0.15, length, barHeight * 0.7),
                              bar.undetermined ? kUndeterminedBar : kDecidedBar);
-            painter.drawText(QRectF(labelWidth + length + 4, y, countWidth, barHeight), Qt::AlignVCenter,
-                             number(bar.count));
+            draw(QRectF(labelWidth + length + 4, y, countWidth, barHeight), Qt::AlignVCenter,
+                 number(bar.count));
             y += barHeight;
         }
         painter.setPen(QPen(kRule, 0.6));
@@ -197,20 +292,55 @@ public:
     }
 
 private:
+    QFontMetricsF metrics{font(kBodySize)};
+    QHash<uint, bool> coverage; // by character beyond ASCII: whether any font has it
+
+    bool covered(uint c)
+    {
+        if (c < 0x80 || QChar::isSpace(c) || QChar::category(c) == QChar::Other_Format)
+            return true;
+        auto known = coverage.constFind(c);
+        if (known == coverage.cend())
+            known = coverage.insert(c, metrics.inFontUcs4(c));
+        return *known;
+    }
+
     void drawFooter()
     {
         painter.setFont(font(kSmallSize));
         painter.setPen(kMuted);
         const QRectF line(0, writer.height() - 14, width, 14);
-        painter.drawText(line, Qt::AlignLeft | Qt::AlignVCenter, footerText);
-        painter.drawText(line, Qt::AlignRight | Qt::AlignVCenter, ReportPdfPainter::tr("Page %1").arg(page));
+        draw(line, Qt::AlignLeft | Qt::AlignVCenter, footerText);
+        draw(line, Qt::AlignRight | Qt::AlignVCenter, ReportPdfPainter::tr("Page %1").arg(page));
     }
 };
 
 } // namespace
 
-int ReportPdfPainter::paint(const ReportPdfData &data, QIODevice *device, QString *error)
+QString ReportPdfPainter::cjkFamily()
 {
+    static const QString family = findCjkFamily();
+    return family;
+}
+
+QFont ReportPdfPainter::font(qreal pointSize, bool bold)
+{
+    QStringList families{latinFamily()};
+    const QString cjk = cjkFamily();
+    if (!cjk.isEmpty())
+        families << cjk;
+    QFont f;
+    f.setFamilies(families);
+    f.setStyleHint(QFont::SansSerif);
+    f.setPointSizeF(pointSize);
+    f.setBold(bold);
+    return f;
+}
+
+int ReportPdfPainter::paint(const ReportPdfData &data, QIODevice *device, QString *error, QString *warning)
+{
+    if (warning)
+        warning->clear();
     QPdfWriter writer(device);
     writer.setResolution(kResolution);
     writer.setPageSize(QPageSize(QPageSize::A4));
@@ -309,6 +439,35 @@ int ReportPdfPainter::paint(const ReportPdfData &data, QIODevice *device, QStrin
                    {2.2, 0.6, 1.6, 0.9, 0.4, 0.9}, rows, {1, 3, 4, 5});
         if (data.undeterminedMore > 0)
             page.text(tr("… and %1 more").arg(number(data.undeterminedMore)), kBodySize, true);
+    }
+
+    if (page.missingCount > 0) {
+        QStringList codes;
+        for (const uint c : std::as_const(page.missingExamples))
+            codes << QStringLiteral("U+%1").arg(c, 4, 16, QLatin1Char('0')).toUpper();
+        qCWarning(lcReportPdf).noquote()
+            << QStringLiteral(
+                   "PDF report: %1 characters have no glyph in any installed font (such as %2) and "
+                   "show as empty boxes; install fonts-wqy-microhei")
+                   .arg(page.missingCount)
+                   .arg(codes.join(QStringLiteral(", ")));
+        // Said in the report too, in English when its own translation cannot be drawn either.
+        const auto readable = [&page](const char *source) {
+            const QString translated = tr(source);
+            return page.covers(translated) ? translated : QString::fromUtf8(source);
+        };
+        static const char *const heading = QT_TR_NOOP("Missing glyphs");
+        //: %1: a count; %2: Unicode code points such as U+6838, U+9500. Shown in the report and
+        //: the status bar when no installed font can draw some of the report's text.
+        static const char *const missingNote =
+            QT_TR_NOOP("%1 characters in this report (such as %2) have no glyph in any installed font and "
+                       "show as empty boxes. Install a Chinese font (Debian: fonts-wqy-microhei) and "
+                       "export again.");
+        page.heading(readable(heading));
+        page.text(readable(missingNote).arg(page.missingCount).arg(codes.join(QStringLiteral(", "))),
+                  kBodySize, true, QColor(0xb7, 0x1c, 0x1c));
+        if (warning)
+            *warning = tr(missingNote).arg(page.missingCount).arg(codes.join(QStringLiteral(", ")));
     }
 
     page.finish();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QCoreApplication>
+#include <QFont>
 #include <QList>
 #include <QString>
 #include <QStringList>
@@ -79,13 +80,28 @@ struct ReportPdfData
 };
 
 // Lays the report out on A4 pages with QPdfWriter and QPainter (QtGui only; works offscreen).
+//
+// Text is set in DejaVu Sans for Latin, with a CJK font as the next family for Chinese: the
+// console's zh_CN strings and any Chinese in the data (issuers, references, tickets). The PDF
+// engine embeds a subset of each font it uses, so the text stays text. Without an installed CJK
+// font the export still succeeds, but says so instead of silently drawing empty boxes.
 class ReportPdfPainter
 {
     Q_DECLARE_TR_FUNCTIONS(ReportPdfPainter)
 
 public:
-    // Writes the PDF to device; returns the page count, or 0 with *error set.
-    static int paint(const ReportPdfData &data, QIODevice *device, QString *error);
+    // Writes the PDF to device; returns the page count, or 0 with *error set. *warning (if
+    // given) is set when some of the text had no glyph in any installed font and so shows as
+    // empty boxes; it is also logged under ticketsync.ui.export.
+    static int paint(const ReportPdfData &data, QIODevice *device, QString *error,
+                     QString *warning = nullptr);
+
+    // The installed font the report uses for Chinese text, found once per process: the first of
+    // a few well-known ones, else any with Simplified Chinese glyphs, that the PDF may embed.
+    // Empty when there is none.
+    static QString cjkFamily();
+    // The report's font at one size: DejaVu Sans, then cjkFamily() when there is one.
+    static QFont font(qreal pointSize, bool bold = false);
 };
 
 } // namespace ticketsync

@@ -358,13 +358,17 @@ ReportWorker::Result ReportWorker::execute()
                     ReportPdfData data;
                     ok = collectPdf(db, &data, &result, &error);
                     if (ok && !isCancelled()) {
-                        result.pages = ReportPdfPainter::paint(data, &file, &error);
+                        QString glyphs;
+                        result.pages = ReportPdfPainter::paint(data, &file, &error, &glyphs);
                         ok = result.pages > 0;
                         if (ok)
                             result.summary = tr("Wrote a %1-page PDF report of %2 decisions to %3.")
                                                  .arg(result.pages)
                                                  .arg(result.decisions)
                                                  .arg(request.outputPath);
+                        // Still written, but the operator hears that part of it is empty boxes.
+                        if (ok && !glyphs.isEmpty())
+                            result.summary += QLatin1Char(' ') + glyphs;
                     }
                     break;
                 }
