@@ -33,6 +33,8 @@ constexpr int kFinishedRoundsKept = 2000;
 // every message of the window. Per-wakeup costs (fsync, syscalls, TLS records) dominated a
 // node's CPU at moderate load, so this lowers latency under load as well as CPU.
 constexpr int kBatchWindowMs = 2;
+// The longest a node waits between attempts to reach the coordinator.
+constexpr int kPeerBackoffMaxMs = 2000;
 
 QString hex(const QByteArray &bytes)
 {
@@ -253,6 +255,8 @@ bool LedgerNode::start(QString *error)
         return false;
 
     if (roles.testFlag(Role::Coordinator)) {
+        checkSendTimer.setSingleShot(true);
+        connect(&checkSendTimer, &QTimer::timeout, this, &LedgerNode::sendQueuedChecks);
         blockTimer.setSingleShot(true);
         connect(&blockTimer, &QTimer::timeout, this, &LedgerNode::sealBlocks);
         for (const Member &member : membership.members()) {
@@ -269,7 +273,10 @@ bool LedgerNode::start(QString *error)
             if (pending.undetermined)
                 continue;
             if (std::optional<WriteOffResult> writeOff = WriteOffResult::decode(pending.writeOff)) {
-                startRound(*writeOff, pending.writeOff, pending.receivedMs, pending.attempts);
+                // Every peer is reconnecting to the restarted coordinator: give them time to
+                // come back before the first deadline counts against their write-offs.
+                startRound(*writeOff, pending.writeOff, pending.receivedMs, pending.attempts,
+                           2 * kPeerBackoffMaxMs);
                 ++resumed;
             }
         }
@@ -279,7 +286,7 @@ bool LedgerNode::start(QString *error)
     } else if (!coordinatorId.isEmpty()) {
         const Member *coordinator = membership.member(coordinatorId);
         coordinatorLink = new PeerLink(*tls, coordinator->address, coordinatorId, limits, this);
-        coordinatorLink->setBackoff(100, 2000);
+        coordinatorLink->setBackoff(100, kPeerBackoffMaxMs);
         connect(coordinatorLink, &PeerLink::connected, this, &LedgerNode::onCoordinatorLink);
         connect(coordinatorLink, &PeerLink::disconnected, this, [this](const QString &reason) {
             qCInfo(lcSync) << "link to the coordinator is down:" << reason;
@@ -330,6 +337,7 @@ void LedgerNode::onConnection(Connection *connection)
             [this, connection](const QByteArray &frame) { onNodeFrame(connection, frame); });
     connect(connection, &Connection::disconnected, this, [this, connection] {
         subscribers.remove(connection);
+        checksToSend.remove(connection);
         const QString peer = connection->peer().name;
         if (connection->peer().kind == PartyKind::Node && nodePeers.value(peer) == connection) {
             nodePeers.remove(peer);
@@ -426,7 +434,7 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
             for (auto it = rounds.begin(); it != rounds.end(); ++it) {
                 Round &round = **it;
                 if (round.tally->missingTargets().contains(peer)) {
-                    connection->sendBinary(NodeFrame{NodeFrame::Kind::Check, 0, {round.encoded}}.encode());
+                    queueCheck(connection, round.encoded);
                     round.asked.insert(peer, connection);
                 }
             }
@@ -588,7 +596,7 @@ void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const QByt
 }
 
 void LedgerNode::startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,
-                            int attempts)
+                            int attempts, int extraWaitMs)
 {
     const QByteArray digest = writeOff.digest();
     auto round = std::make_shared<Round>();
@@ -602,12 +610,11 @@ void LedgerNode::startRound(const WriteOffResult &writeOff, const QByteArray &en
     connect(round->deadline.get(), &QTimer::timeout, this, [this, digest] { onDeadline(digest); });
     rounds.insert(digest, round);
     askTargets(*round);
-    round->deadline->start(config.voteTimeoutMs);
+    round->deadline->start(config.voteTimeoutMs + extraWaitMs);
 }
 
 void LedgerNode::askTargets(Round &round)
 {
-    QByteArray check; // encoded once for every target that needs it
     for (const QString &target : round.tally->missingTargets()) {
         Connection *connection = nodePeers.value(target);
         if (!connection || !connection->isOpen())
@@ -618,11 +625,27 @@ void LedgerNode::askTargets(Round &round)
         const bool lastTry = round.attempts >= config.retryLimit;
         if (!lastTry && round.asked.value(target) == connection)
             continue;
-        if (check.isEmpty())
-            check = NodeFrame{NodeFrame::Kind::Check, 0, {round.encoded}}.encode();
-        connection->sendBinary(check);
+        queueCheck(connection, round.encoded);
         round.asked.insert(target, connection);
     }
+}
+
+void LedgerNode::queueCheck(Connection *connection, const QByteArray &writeOff)
+{
+    // Checks wait for the batch window, then go out one frame per target: each target wakes
+    // once per window instead of once per write-off.
+    checksToSend[connection].append(writeOff);
+    if (!checkSendTimer.isActive())
+        checkSendTimer.start(kBatchWindowMs);
+}
+
+void LedgerNode::sendQueuedChecks()
+{
+    for (auto it = checksToSend.begin(); it != checksToSend.end(); ++it) {
+        if (it.key())
+            it.key()->sendBinary(NodeFrame{NodeFrame::Kind::Check, 0, std::move(it.value())}.encode());
+    }
+    checksToSend.clear();
 }
 
 void LedgerNode::onDeadline(const QByteArray &digest)

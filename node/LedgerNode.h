@@ -98,8 +98,10 @@ private:
     void handleSubmission(Connection *from, qint64 requestId, const QByteArray &encoded, QString problem);
     void handleConfirmation(Connection *from, qint64 requestId, const QByteArray &encoded, QString problem);
     void startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,
-                    int attempts);
+                    int attempts, int extraWaitMs = 0);
     void askTargets(Round &round);
+    void queueCheck(Connection *connection, const QByteArray &writeOff);
+    void sendQueuedChecks();
     void onDeadline(const QByteArray &digest);
     bool waitForBacklog(const Round &round) const;
     void finishRound(const QByteArray &digest);
@@ -167,7 +169,9 @@ private:
     QHash<QString, Consumer> consumers;             // targets and receivers, by node id
     QList<Decision> blockQueue;
     QTimer blockTimer;
-    bool sealingPaused = false;        // the store refused the last block
+    bool sealingPaused = false;                          // the store refused the last block
+    QHash<Connection *, QList<QByteArray>> checksToSend; // by target connection, this window
+    QTimer checkSendTimer;
     QHash<QString, qint64> lastVoteMs; // by target: when it last answered
 
     // branch state
