@@ -3,10 +3,11 @@
 #include "ApiClient.h"
 #include "LedgerStore.h"
 #include "Membership.h"
+#include "NodeProcess.h"
+#include "SignalPipe.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
-#include <QDateTime>
 #include <QDir>
 #include <QEventLoop>
 #include <QFile>
@@ -14,20 +15,14 @@
 #include <QHostAddress>
 #include <QJsonDocument>
 #include <QLoggingCategory>
-#include <QPointer>
 #include <QProcess>
 #include <QRegularExpression>
-#include <QSocketNotifier>
 #include <QTcpServer>
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <numeric>
-#include <sys/prctl.h>
-#include <unistd.h>
 
 namespace ticketsync {
 
@@ -44,14 +39,6 @@ constexpr qint64 kSettledForNextVersionMs = 3000;
 constexpr qint64 kOutageFirstMs = 10000;
 constexpr qint64 kOutageLengthMs = 10000;
 constexpr qint64 kOutagePeriodMs = 30000;
-
-int signalPipe[2] = {-1, -1};
-
-void onSignal(int number)
-{
-    const char byte = char(number);
-    [[maybe_unused]] const ssize_t written = ::write(signalPipe[1], &byte, 1);
-}
 
 // The registry's amount for T-<index> (SampleConsortium::tickets).
 qint64 faceAmount(int index)
@@ -219,17 +206,8 @@ DevnetRun::DevnetRun(Options runOptions, QObject *parent)
     : QObject(parent), options(std::move(runOptions)), random(QRandomGenerator::global()->generate())
 {}
 
-DevnetRun::~DevnetRun()
-{
-    // Normally exec() has stopped everything; this covers an early return.
-    for (const std::unique_ptr<NodeProcess> &node : nodes) {
-        if (node->process && node->process->state() != QProcess::NotRunning) {
-            node->process->disconnect(this);
-            node->process->kill();
-            node->process->waitForFinished(2000);
-        }
-    }
-}
+// Normally exec() has stopped every node; on an early return NodeProcess kills what still runs.
+DevnetRun::~DevnetRun() = default;
 
 // ---------------------------------------------------------------------------------------
 // The run
@@ -243,20 +221,16 @@ int DevnetRun::exec()
     if (!prepare(&exitCode))
         return exitCode;
 
-    // Signals only write to a pipe; the event loop picks them up.
-    if (::pipe(signalPipe) == 0) {
-        signalNotifier = new QSocketNotifier(signalPipe[0], QSocketNotifier::Read, this);
-        connect(signalNotifier, &QSocketNotifier::activated, this, [this] {
-            char byte = 0;
-            if (::read(signalPipe[0], &byte, 1) == 1)
-                requestStop(byte == SIGINT ? QStringLiteral("interrupted (SIGINT)")
-                                           : QStringLiteral("SIGTERM"));
+    stopSignals = std::make_unique<SignalPipe>();
+    QString pipeError;
+    if (stopSignals->install({SIGINT, SIGTERM}, &pipeError)) {
+        connect(stopSignals.get(), &SignalPipe::received, this, [this](int number) {
+            requestStop(number == SIGINT ? QStringLiteral("interrupted (SIGINT)")
+                                         : QStringLiteral("SIGTERM"));
         });
-        std::signal(SIGINT, onSignal);
-        std::signal(SIGTERM, onSignal);
     } else {
         warn(QStringLiteral("cannot create the signal pipe (%1); Ctrl-C will not stop the nodes cleanly")
-                 .arg(QString::fromLocal8Bit(std::strerror(errno))));
+                 .arg(pipeError));
     }
 
     clock.start();
@@ -333,14 +307,7 @@ int DevnetRun::exec()
     if (!leftRunning.isEmpty())
         exitCode = Failure;
 
-    if (signalNotifier) {
-        std::signal(SIGINT, SIG_DFL);
-        std::signal(SIGTERM, SIG_DFL);
-        signalNotifier->setEnabled(false);
-        ::close(signalPipe[0]);
-        ::close(signalPipe[1]);
-        signalPipe[0] = signalPipe[1] = -1;
-    }
+    stopSignals.reset();
 
     QJsonObject result = summary();
     result.insert(QStringLiteral("ok"), exitCode == Success);
@@ -440,28 +407,36 @@ bool DevnetRun::prepare(int *exitCode)
         return false;
     }
 
-    for (const DevnetNode &node : std::as_const(layout.nodes)) {
-        auto process = std::make_unique<NodeProcess>();
-        process->node = node;
-        process->logPath = QFileInfo(node.configPath).absoluteDir().filePath(QStringLiteral("node.log"));
-        process->restartTimer = new QTimer(this);
-        process->restartTimer->setSingleShot(true);
-        process->listenTimer = new QTimer(this);
-        process->listenTimer->setSingleShot(true);
-        NodeProcess *raw = process.get();
-        connect(process->restartTimer, &QTimer::timeout, this, [this, raw] {
-            if (phase == Phase::Running && !raw->deliberatelyDown && !raw->process)
+    for (const DevnetNode &spec : std::as_const(layout.nodes)) {
+        auto node = std::make_unique<Node>();
+        node->spec = spec;
+        node->process = std::make_unique<NodeProcess>(spec.id, nodeBinary, spec.configPath);
+        node->process->setStarter(QStringLiteral("ticketsync devnet"));
+        node->process->setOwnProcessGroup(true);
+        node->restartTimer = new QTimer(this);
+        node->restartTimer->setSingleShot(true);
+        node->listenTimer = new QTimer(this);
+        node->listenTimer->setSingleShot(true);
+        Node *raw = node.get();
+        connect(raw->process.get(), &NodeProcess::startedListening, this,
+                [this, raw](quint16, const QString &line) { onNodeListening(raw, line); });
+        connect(raw->process.get(), &NodeProcess::finished, this,
+                [this, raw](int exitCode, bool crashed, bool wasListening) {
+                    onNodeFinished(raw, exitCode, crashed, wasListening);
+                });
+        connect(node->restartTimer, &QTimer::timeout, this, [this, raw] {
+            if (phase == Phase::Running && !raw->deliberatelyDown && !raw->process->isRunning())
                 startNode(raw);
         });
-        connect(process->listenTimer, &QTimer::timeout, this, [this, raw] {
-            if (raw->listening || !raw->process || phase != Phase::Running)
+        connect(node->listenTimer, &QTimer::timeout, this, [this, raw] {
+            if (raw->process->isListening() || !raw->process->isRunning() || phase != Phase::Running)
                 return;
-            incident(raw->node.id, QStringLiteral("did not report listening within %1 s; killing it. %2")
+            incident(raw->spec.id, QStringLiteral("did not report listening within %1 s; killing it. %2")
                                        .arg(kListenTimeoutMs / 1000)
                                        .arg(logTail(raw)));
-            raw->process->kill(); // finished() restarts it with a longer delay
+            raw->process->sendSignal(SIGKILL); // finished() restarts it with a longer delay
         });
-        nodes.push_back(std::move(process));
+        nodes.push_back(std::move(node));
     }
     return true;
 }
@@ -487,24 +462,24 @@ bool DevnetRun::checkPortsFree(QStringList *busy) const
 bool DevnetRun::startAll()
 {
     // The coordinator first: every other node dials it.
-    NodeProcess *coordinator = nodes.front().get();
-    auto failed = [](const NodeProcess *node) {
-        return !node->process || !node->startFailure.isEmpty();
+    Node *coordinator = nodes.front().get();
+    auto failed = [](const Node *node) {
+        return !node->process->isRunning() || !node->startFailure.isEmpty();
     };
-    auto explain = [this](NodeProcess *node) {
+    auto explain = [this](Node *node) {
         if (!node->startFailure.isEmpty())
             return node->startFailure;
         return QStringLiteral("%1 did not report listening within %2 s (%3). %4")
-            .arg(node->node.id)
+            .arg(node->spec.id)
             .arg(kListenTimeoutMs / 1000)
-            .arg(node->node.address, logTail(node));
+            .arg(node->spec.address, logTail(node));
     };
-    say(QStringLiteral("starting %1 (%2)").arg(coordinator->node.id, nodeBinary));
+    say(QStringLiteral("starting %1 (%2)").arg(coordinator->spec.id, nodeBinary));
     startNode(coordinator);
-    spinUntil([&] { return coordinator->listening || failed(coordinator); }, kListenTimeoutMs);
+    spinUntil([&] { return coordinator->process->isListening() || failed(coordinator); }, kListenTimeoutMs);
     if (stopRequested)
         return true;
-    if (!coordinator->listening) {
+    if (!coordinator->process->isListening()) {
         failure = explain(coordinator);
         warn(failure);
         return false;
@@ -513,20 +488,21 @@ bool DevnetRun::startAll()
     QStringList others;
     for (std::size_t i = 1; i < nodes.size(); ++i) {
         startNode(nodes[i].get());
-        others.append(nodes[i]->node.id);
+        others.append(nodes[i]->spec.id);
     }
     say(QStringLiteral("starting %1").arg(others.join(QStringLiteral(", "))));
     spinUntil(
         [this, &failed] {
-            return std::all_of(nodes.begin(), nodes.end(),
-                               [&](const auto &node) { return node->listening || failed(node.get()); });
+            return std::all_of(nodes.begin(), nodes.end(), [&](const auto &node) {
+                return node->process->isListening() || failed(node.get());
+            });
         },
         kListenTimeoutMs);
     if (stopRequested)
         return true;
     bool allUp = true;
-    for (const std::unique_ptr<NodeProcess> &node : nodes) {
-        if (!node->listening) {
+    for (const std::unique_ptr<Node> &node : nodes) {
+        if (!node->process->isListening()) {
             failure += (failure.isEmpty() ? QString() : QStringLiteral("\n")) + explain(node.get());
             warn(explain(node.get()));
             allUp = false;
@@ -562,94 +538,32 @@ void DevnetRun::startConsole()
     say(QStringLiteral("opening the console: %1 --devnet %2").arg(program, options.dir));
 }
 
-void DevnetRun::startNode(NodeProcess *node)
+void DevnetRun::startNode(Node *node)
 {
-    node->listening = false;
     node->startFailure.clear();
-    node->pendingOutput.clear();
-    {
-        QFile log(node->logPath);
-        if (log.open(QIODevice::Append)) {
-            node->logOffset = log.size();
-            log.write(QStringLiteral("==== ticketsync devnet: starting %1 at %2 ====\n")
-                          .arg(node->node.id, QDateTime::currentDateTime().toString(Qt::ISODateWithMs))
-                          .toUtf8());
-        } else {
-            warn(QStringLiteral("%1: cannot write its log %2: %3")
-                     .arg(node->node.id, node->logPath, log.errorString()));
-        }
-    }
-    auto *process = new QProcess(this);
-    node->process = process;
     node->startedAtMs = elapsedMs();
-    ++node->starts;
-    process->setProgram(nodeBinary);
-    process->setArguments({QStringLiteral("--config"), node->node.configPath});
-    process->setWorkingDirectory(QFileInfo(node->node.configPath).absolutePath());
-    // stderr straight into the log; stdout through us, to see the "listening" line.
-    process->setStandardErrorFile(node->logPath, QIODevice::Append);
-    // Its own process group, so Ctrl-C in the terminal reaches only us and we stop the nodes
-    // in order; and a SIGTERM if we die without cleaning up.
-    process->setChildProcessModifier([] {
-        ::setpgid(0, 0);
-        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    });
-    connect(process, &QProcess::readyReadStandardOutput, this, [this, node] { onNodeOutput(node); });
-    connect(process, &QProcess::finished, this,
-            [this, node, process](int exitCode, QProcess::ExitStatus status) {
-                onNodeFinished(node, process, exitCode, status == QProcess::CrashExit);
-            });
-    connect(process, &QProcess::errorOccurred, this, [this, node, process](QProcess::ProcessError error) {
-        if (error != QProcess::FailedToStart || node->process != process)
-            return;
-        const QString why =
-            QStringLiteral("%1: cannot run %2: %3").arg(node->node.id, nodeBinary, process->errorString());
-        node->process = nullptr;
-        process->deleteLater();
+    QString why;
+    if (!node->process->start(&why)) {
         if (phase == Phase::Running)
             scheduleRestart(node, why, QString());
         else
             node->startFailure = why;
-    });
-    process->start();
-    node->pid = process->processId();
-    if (node->pid > 0)
-        node->pids.append(node->pid);
+        return;
+    }
     if (phase == Phase::Running)
         node->listenTimer->start(kListenTimeoutMs);
 }
 
-void DevnetRun::onNodeOutput(NodeProcess *node)
+void DevnetRun::onNodeListening(Node *node, const QString &line)
 {
-    if (!node->process)
-        return;
-    const QByteArray data = node->process->readAllStandardOutput();
-    QFile log(node->logPath);
-    if (log.open(QIODevice::Append))
-        log.write(data);
-    node->pendingOutput += data;
-    qsizetype end;
-    while ((end = node->pendingOutput.indexOf('\n')) >= 0) {
-        const QByteArray line = node->pendingOutput.left(end);
-        node->pendingOutput.remove(0, end + 1);
-        if (line.startsWith("ticketsync-node ") && line.contains(" listening on port ")) {
-            node->listening = true;
-            node->restartDelayMs = 1000;
-            node->listenTimer->stop();
-            if (phase == Phase::Running)
-                incident(node->node.id, QStringLiteral("is back: %1").arg(QString::fromUtf8(line.trimmed())));
-        }
-    }
+    node->restartDelayMs = 1000;
+    node->listenTimer->stop();
+    if (phase == Phase::Running)
+        incident(node->spec.id, QStringLiteral("is back: %1").arg(line));
 }
 
-void DevnetRun::onNodeFinished(NodeProcess *node, QProcess *process, int exitCode, bool crashed)
+void DevnetRun::onNodeFinished(Node *node, int exitCode, bool crashed, bool wasListening)
 {
-    process->deleteLater();
-    if (node->process != process)
-        return;
-    node->process = nullptr;
-    node->exitedAtMs = elapsedMs();
-    const bool wasListening = std::exchange(node->listening, false);
     node->listenTimer->stop();
     if (phase == Phase::Stopping || node->deliberatelyDown)
         return;
@@ -657,7 +571,7 @@ void DevnetRun::onNodeFinished(NodeProcess *node, QProcess *process, int exitCod
                                 : QStringLiteral("exited with code %1").arg(exitCode);
     if (phase == Phase::Starting) {
         node->startFailure =
-            QStringLiteral("%1 %2 before it was listening. %3").arg(node->node.id, how, logTail(node));
+            QStringLiteral("%1 %2 before it was listening. %3").arg(node->spec.id, how, logTail(node));
         return;
     }
     ++node->unexpectedExits;
@@ -668,9 +582,9 @@ void DevnetRun::onNodeFinished(NodeProcess *node, QProcess *process, int exitCod
                     logTail(node, 6));
 }
 
-void DevnetRun::scheduleRestart(NodeProcess *node, const QString &why, const QString &detail)
+void DevnetRun::scheduleRestart(Node *node, const QString &why, const QString &detail)
 {
-    incident(node->node.id, QStringLiteral("%1; restarting in %2 s.%3")
+    incident(node->spec.id, QStringLiteral("%1; restarting in %2 s.%3")
                                 .arg(why, seconds(node->restartDelayMs),
                                      detail.isEmpty() ? QString() : QLatin1Char(' ') + detail));
     node->restartTimer->start(node->restartDelayMs);
@@ -680,14 +594,13 @@ void DevnetRun::scheduleRestart(NodeProcess *node, const QString &why, const QSt
 
 void DevnetRun::stopNodes()
 {
-    QList<QPair<NodeProcess *, QPointer<QProcess>>> running;
-    for (const std::unique_ptr<NodeProcess> &node : nodes) {
+    QList<NodeProcess *> running;
+    for (const std::unique_ptr<Node> &node : nodes) {
         node->restartTimer->stop();
         node->listenTimer->stop();
-        if (node->process && node->process->state() != QProcess::NotRunning) {
+        if (node->process->isRunning()) {
             node->process->terminate();
-            node->terminatedAtMs = elapsedMs();
-            running.append({node.get(), node->process});
+            running.append(node->process.get());
         } else {
             node->stoppedBy =
                 node->deliberatelyDown ? QStringLiteral("down (outage)") : QStringLiteral("not running");
@@ -697,41 +610,30 @@ void DevnetRun::stopNodes()
         say(QStringLiteral("sent SIGTERM to %1 node(s); waiting up to %2 s for them")
                 .arg(running.size())
                 .arg(kTerminateTimeoutMs / 1000));
-    // They shut down in parallel, so one deadline covers all of them.
-    QElapsedTimer waited;
-    waited.start();
-    for (const auto &[node, process] : std::as_const(running)) {
-        const int left = int(qMax<qint64>(0, kTerminateTimeoutMs - waited.elapsed()));
-        if (process && process->state() != QProcess::NotRunning && !process->waitForFinished(left)) {
+    const QList<NodeProcess *> killed =
+        NodeProcess::awaitStop(running, kTerminateTimeoutMs, [this](NodeProcess *process) {
             warn(QStringLiteral("%1 (pid %2) did not stop within %3 s of SIGTERM; sending SIGKILL. %4")
-                     .arg(node->node.id)
-                     .arg(node->pid)
+                     .arg(process->id())
+                     .arg(process->pid())
                      .arg(kTerminateTimeoutMs / 1000)
-                     .arg(logTail(node, 6)));
-            process->kill();
-            process->waitForFinished(2000);
+                     .arg(process->logTail(6)));
+        });
+    for (const std::unique_ptr<Node> &node : nodes) {
+        if (!running.contains(node->process.get()))
+            continue;
+        if (killed.contains(node->process.get()))
             node->stoppedBy = QStringLiteral("SIGKILL");
-        } else if (process) {
-            node->stoppedBy = process->exitStatus() == QProcess::NormalExit
-                                  ? QStringLiteral("SIGTERM, exit code %1 after %2 s")
-                                        .arg(process->exitCode())
-                                        .arg(seconds(node->exitedAtMs - node->terminatedAtMs))
-                                  : QStringLiteral("SIGTERM, then died by a signal");
-        } else {
-            node->stoppedBy = QStringLiteral("SIGTERM");
-        }
+        else if (!node->process->crashed())
+            node->stoppedBy = QStringLiteral("SIGTERM, exit code %1 after %2 s")
+                                  .arg(node->process->exitCode())
+                                  .arg(seconds(node->process->stopMs()));
+        else
+            node->stoppedBy = QStringLiteral("SIGTERM, then died by a signal");
     }
     // Ask the kernel, not only QProcess, about every process we ever started.
-    for (const std::unique_ptr<NodeProcess> &node : nodes) {
-        for (const qint64 pid : std::as_const(node->pids)) {
-            if (::kill(pid_t(pid), 0) != 0)
-                continue;
-            // A reused pid is somebody else's process.
-            QFile commandLine(QStringLiteral("/proc/%1/cmdline").arg(pid));
-            if (commandLine.open(QIODevice::ReadOnly) && !commandLine.readAll().contains("ticketsync-node"))
-                continue;
-            leftRunning.append(QStringLiteral("%1 (pid %2)").arg(node->node.id).arg(pid));
-        }
+    for (const std::unique_ptr<Node> &node : nodes) {
+        for (const qint64 pid : node->process->survivingPids())
+            leftRunning.append(QStringLiteral("%1 (pid %2)").arg(node->spec.id).arg(pid));
     }
     if (!leftRunning.isEmpty())
         warn(QStringLiteral("still running after SIGKILL: %1").arg(leftRunning.join(QStringLiteral(", "))));
@@ -739,26 +641,15 @@ void DevnetRun::stopNodes()
     checkPortsFree(&portsBusyAfter);
 }
 
-QString DevnetRun::logTail(const NodeProcess *node, int lines) const
+QString DevnetRun::logTail(const Node *node, int lines) const
 {
-    QFile log(node->logPath);
-    if (!log.open(QIODevice::ReadOnly))
-        return QStringLiteral("(its log %1 cannot be read: %2)").arg(node->logPath, log.errorString());
-    log.seek(qMax<qint64>(node->logOffset, log.size() - 64 * 1024));
-    QList<QByteArray> all = log.readAll().split('\n');
-    while (!all.isEmpty() && all.last().trimmed().isEmpty())
-        all.removeLast();
-    const QList<QByteArray> tail = all.mid(qMax<qsizetype>(0, all.size() - lines));
-    QStringList text;
-    for (const QByteArray &line : tail)
-        text.append(QStringLiteral("    | ") + QString::fromUtf8(line));
-    return QStringLiteral("Last lines of %1:\n%2").arg(node->logPath, text.join(QLatin1Char('\n')));
+    return node->process->logTail(lines);
 }
 
-DevnetRun::NodeProcess *DevnetRun::nodeById(const QString &id) const
+DevnetRun::Node *DevnetRun::nodeById(const QString &id) const
 {
-    for (const std::unique_ptr<NodeProcess> &node : nodes) {
-        if (node->node.id == id)
+    for (const std::unique_ptr<Node> &node : nodes) {
+        if (node->spec.id == id)
             return node.get();
     }
     return nullptr;
@@ -1182,11 +1073,11 @@ void DevnetRun::printLive()
     for (const QJsonValue &value : std::as_const(lastReceivers)) {
         const QJsonObject entry = value.toObject();
         const QString id = entry.value(u"receiver").toString();
-        const NodeProcess *process = nodeById(id);
+        const Node *node = nodeById(id);
         QString state = entry.value(u"status").toString();
-        if (process && process->deliberatelyDown)
+        if (node && node->deliberatelyDown)
             state = QStringLiteral("DOWN (outage)");
-        else if (process && !process->process)
+        else if (node && !node->process->isRunning())
             state = QStringLiteral("DOWN (restarting)");
         const QString item =
             QStringLiteral("%1 %2 %3").arg(id).arg(entry.value(u"acked_height").toInteger()).arg(state);
@@ -1202,7 +1093,7 @@ void DevnetRun::printLive()
 
 void DevnetRun::outageStep()
 {
-    NodeProcess *node = nodeById(outageReceiver);
+    Node *node = nodeById(outageReceiver);
     if (!node || phase != Phase::Running)
         return;
     const qint64 head = lastStatus.value(u"height").toInteger(0);
@@ -1217,12 +1108,12 @@ void DevnetRun::outageStep()
                 outage.heightAtDown = value[u"acked_height"].toInteger();
         }
         outages.append(outage);
-        if (node->process) {
-            incident(node->node.id, QStringLiteral("outage: SIGKILL (pid %1) at height %2; back in %3 s")
-                                        .arg(node->pid)
+        if (node->process->isRunning()) {
+            incident(node->spec.id, QStringLiteral("outage: SIGKILL (pid %1) at height %2; back in %3 s")
+                                        .arg(node->process->pid())
                                         .arg(head)
                                         .arg(kOutageLengthMs / 1000));
-            node->process->kill();
+            node->process->sendSignal(SIGKILL);
         }
         outageTimer.start(int(kOutageLengthMs));
     } else {
@@ -1230,9 +1121,9 @@ void DevnetRun::outageStep()
         Outage &outage = outages.last();
         outage.upAtMs = elapsedMs() - runStartedMs;
         outage.headAtUp = head;
-        incident(node->node.id,
+        incident(node->spec.id,
                  QStringLiteral("outage over: restarting it; the head is at height %1").arg(head));
-        if (!node->process)
+        if (!node->process->isRunning())
             startNode(node);
         outageTimer.start(int(kOutagePeriodMs - kOutageLengthMs));
     }
@@ -1290,10 +1181,10 @@ void DevnetRun::incident(const QString &node, const QString &what)
 QJsonObject DevnetRun::summary() const
 {
     // How long a node took to exit after SIGTERM; null if it was not running then.
-    auto stopSeconds = [](const NodeProcess &node) {
-        if (node.terminatedAtMs <= 0 || node.exitedAtMs < node.terminatedAtMs)
+    auto stopSeconds = [](const Node &node) {
+        if (node.process->stopMs() < 0)
             return QJsonValue();
-        return QJsonValue(double(node.exitedAtMs - node.terminatedAtMs) / 1000.0);
+        return QJsonValue(double(node.process->stopMs()) / 1000.0);
     };
     const qint64 ranMs = runStartedMs >= 0 ? qMax<qint64>(1, runEndedMs - runStartedMs) : 0;
     QJsonObject sentByKind;
@@ -1342,11 +1233,11 @@ QJsonObject DevnetRun::summary() const
     };
 
     QJsonArray nodeList;
-    for (const std::unique_ptr<NodeProcess> &node : nodes)
-        nodeList.append(QJsonObject{{QStringLiteral("id"), node->node.id},
-                                    {QStringLiteral("address"), node->node.address},
-                                    {QStringLiteral("log"), node->logPath},
-                                    {QStringLiteral("starts"), node->starts},
+    for (const std::unique_ptr<Node> &node : nodes)
+        nodeList.append(QJsonObject{{QStringLiteral("id"), node->spec.id},
+                                    {QStringLiteral("address"), node->spec.address},
+                                    {QStringLiteral("log"), node->process->logPath()},
+                                    {QStringLiteral("starts"), node->process->starts()},
                                     {QStringLiteral("unexpected_exits"), node->unexpectedExits},
                                     {QStringLiteral("stopped"), node->stoppedBy},
                                     {QStringLiteral("stop_s"), stopSeconds(*node)}});

@@ -21,11 +21,12 @@
 
 class QEventLoop;
 class QProcess;
-class QSocketNotifier;
 
 namespace ticketsync {
 
 class ApiClient;
+class NodeProcess;
+class SignalPipe;
 
 // `ticketsync devnet`: a whole consortium on this machine. Prepares the layout (DevnetLayout),
 // runs every node as a child process, drives a paced write-off workload through both branches,
@@ -72,22 +73,14 @@ public:
     int exec();
 
 private:
-    // One node's child process, restarted when it dies unexpectedly.
-    struct NodeProcess
+    // One node of the devnet, its process restarted when it dies unexpectedly.
+    struct Node
     {
-        DevnetNode node;
-        QString logPath;
-        QProcess *process = nullptr;
-        QByteArray pendingOutput; // stdout not yet split into lines
-        qint64 pid = 0;
-        QList<qint64> pids;   // every process started for it, to verify none survives
-        qint64 logOffset = 0; // where this start's output begins in the log
+        DevnetNode spec;
+        std::unique_ptr<NodeProcess> process;
         qint64 startedAtMs = 0;
-        qint64 terminatedAtMs = 0, exitedAtMs = 0; // at shutdown
-        bool listening = false;
         bool deliberatelyDown = false; // the receiver outage
         QString startFailure;          // set when a start failed before listening
-        int starts = 0;
         int unexpectedExits = 0;
         int restartDelayMs = 1000;
         QTimer *restartTimer = nullptr;
@@ -135,13 +128,13 @@ private:
     bool prepare(int *exitCode);
     bool checkPortsFree(QStringList *busy) const;
     bool startAll();
-    void startNode(NodeProcess *node);
-    void onNodeOutput(NodeProcess *node);
-    void onNodeFinished(NodeProcess *node, QProcess *process, int exitCode, bool crashed);
-    void scheduleRestart(NodeProcess *node, const QString &why, const QString &detail);
+    void startNode(Node *node);
+    void onNodeListening(Node *node, const QString &line);
+    void onNodeFinished(Node *node, int exitCode, bool crashed, bool wasListening);
+    void scheduleRestart(Node *node, const QString &why, const QString &detail);
     void stopNodes();
-    QString logTail(const NodeProcess *node, int lines = 12) const;
-    NodeProcess *nodeById(const QString &id) const;
+    QString logTail(const Node *node, int lines = 12) const;
+    Node *nodeById(const QString &id) const;
     // Runs the event loop until done() holds, timeoutMs pass or stopAfterRequests stop requests
     // (signals) have come in.
     bool spinUntil(const std::function<bool()> &done, int timeoutMs, int stopAfterRequests = 1);
@@ -184,9 +177,9 @@ private:
     QString stopReason;
     QString failure; // why the start failed, for the summary
     QEventLoop *runLoop = nullptr;
-    QSocketNotifier *signalNotifier = nullptr;
+    std::unique_ptr<SignalPipe> stopSignals;
     QElapsedTimer clock; // since the nodes were started
-    std::vector<std::unique_ptr<NodeProcess>> nodes;
+    std::vector<std::unique_ptr<Node>> nodes;
     std::optional<TlsIdentity> operatorIdentity;
     std::optional<TlsIdentity> auditorIdentity;
     QJsonArray incidents;

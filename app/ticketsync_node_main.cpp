@@ -1,23 +1,12 @@
 // ticketsync-node: one ledger node; its roles come from the membership.
 #include "LedgerNode.h"
 #include "NodeConfig.h"
+#include "SignalPipe.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
-#include <QSocketNotifier>
 #include <csignal>
 #include <cstdio>
-#include <unistd.h>
-
-namespace {
-int signalPipe[2] = {-1, -1};
-
-void onSignal(int)
-{
-    const char byte = 1;
-    [[maybe_unused]] const ssize_t written = ::write(signalPipe[1], &byte, 1);
-}
-} // namespace
 
 int main(int argc, char **argv)
 {
@@ -52,12 +41,10 @@ int main(int argc, char **argv)
         return 1;
     }
     // SIGINT/SIGTERM end the event loop, so the journal is committed and sockets closed.
-    if (::pipe(signalPipe) == 0) {
-        auto *notifier = new QSocketNotifier(signalPipe[0], QSocketNotifier::Read, &app);
-        QObject::connect(notifier, &QSocketNotifier::activated, &app, [] { QCoreApplication::quit(); });
-        std::signal(SIGINT, onSignal);
-        std::signal(SIGTERM, onSignal);
-    }
+    ticketsync::SignalPipe stopSignals;
+    if (stopSignals.install({SIGINT, SIGTERM}))
+        QObject::connect(&stopSignals, &ticketsync::SignalPipe::received, &app,
+                         [] { QCoreApplication::quit(); });
     std::printf("ticketsync-node %s listening on port %u\n", qPrintable(node->id()), unsigned(node->port()));
     std::fflush(stdout);
     const int status = app.exec();

@@ -13,6 +13,8 @@
 //      costs across the whole system, and the bound they put on decisions/s.
 #include "ApiClient.h"
 #include "DevnetLayout.h"
+#include "NodeProcess.h"
+#include "SignalPipe.h"
 #include "SignatureScheme.h"
 #include "TlsIdentity.h"
 
@@ -23,18 +25,12 @@
 #include <QElapsedTimer>
 #include <QEventLoop>
 #include <QFile>
-#include <QFileInfo>
-#include <QHostAddress>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLoggingCategory>
-#include <QProcess>
 #include <QRandomGenerator>
 #include <QSet>
-#include <QSocketNotifier>
-#include <QTcpServer>
-#include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTimer>
 #include <algorithm>
@@ -47,7 +43,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <sys/prctl.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <vector>
@@ -95,22 +90,6 @@ QString ticketName(qint64 number)
 qint64 amountOf(qint64 number)
 {
     return 10000 + number * 137 % 990000;
-}
-
-// A base port with ten free ports after it.
-quint16 freeBasePort()
-{
-    for (int attempt = 0; attempt < 50; ++attempt) {
-        const quint16 base = quint16(20000 + QRandomGenerator::global()->bounded(30000));
-        bool free = true;
-        for (int i = 0; i < 10 && free; ++i) {
-            QTcpServer probe;
-            free = probe.listen(QHostAddress::LocalHost, quint16(base + i));
-        }
-        if (free)
-            return base;
-    }
-    return 0;
 }
 
 QByteArray readFile(const QString &path)
@@ -292,9 +271,8 @@ private:
     {
         QString id;
         QString role; // coordinator, branch, target, receiver
-        QProcess *process = nullptr;
-        qint64 pid = 0;
-        QString dir;
+        NodeProcess *process = nullptr;
+        qint64 pid = 0; // kept past the exit, for the /proc samplers
     };
 
     // CPU and scheduling of every process over a window
@@ -543,14 +521,8 @@ NetworkBench::CoordinatorStatus NetworkBench::coordinatorStatus()
 
 QString NetworkBench::logTail(const Node &node) const
 {
-    QString tail;
-    for (const QString &name : {QStringLiteral("node.log"), QStringLiteral("node.out")}) {
-        const QByteArray text = readFile(node.dir + u'/' + name);
-        if (!text.isEmpty())
-            tail += QStringLiteral("---- %1/%2 (last 3000 bytes)\n%3\n")
-                        .arg(node.dir, name, QString::fromUtf8(text.right(3000)));
-    }
-    return tail.isEmpty() ? QStringLiteral("(no log output in %1)\n").arg(node.dir) : tail;
+    return node.process ? node.process->logTail(40) + u'\n'
+                        : QStringLiteral("(%1 was not started)\n").arg(node.id);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -558,37 +530,29 @@ QString NetworkBench::logTail(const Node &node) const
 
 bool NetworkBench::startNode(Node &node)
 {
-    const DevnetNode *spec = layout->node(node.id);
-    auto *process = new QProcess(this);
-    process->setProgram(opts.nodeBinary);
-    process->setArguments({QStringLiteral("--config"), spec->configPath});
-    process->setStandardOutputFile(node.dir + QStringLiteral("/node.out"), QIODevice::Append);
-    process->setStandardErrorFile(node.dir + QStringLiteral("/node.log"), QIODevice::Append);
-    // If this process dies without cleaning up, the node goes with it.
-    process->setChildProcessModifier([] { ::prctl(PR_SET_PDEATHSIG, SIGTERM); });
+    auto *process = new NodeProcess(node.id, opts.nodeBinary, layout->node(node.id)->configPath, this);
     const QString id = node.id;
-    connect(process, &QProcess::finished, this, [this, id](int code, QProcess::ExitStatus status) {
+    connect(process, &NodeProcess::finished, this, [this, id](int code, bool crashed, bool) {
         if (stopping)
             return;
         for (const Node &dead : nodes) {
             if (dead.id != id)
                 continue;
             say("\n*** node %s (pid %lld) %s %d; its log:\n%s", qPrintable(id), dead.pid,
-                status == QProcess::CrashExit ? "was ended by signal" : "exited with status", code,
-                qPrintable(logTail(dead)));
+                crashed ? "was ended by signal" : "exited with status", code, qPrintable(logTail(dead)));
         }
         abort(QStringLiteral("node %1 %2 %3 during the run")
-                  .arg(id, status == QProcess::CrashExit ? QStringLiteral("was ended by signal")
-                                                         : QStringLiteral("exited with status"))
+                  .arg(id,
+                       crashed ? QStringLiteral("was ended by signal") : QStringLiteral("exited with status"))
                   .arg(code));
     });
-    process->start();
-    if (!process->waitForStarted(10000)) {
-        abort(QStringLiteral("cannot start %1 for %2: %3").arg(opts.nodeBinary, id, process->errorString()));
+    node.process = process;
+    QString error;
+    if (!process->start(&error)) {
+        abort(error);
         return false;
     }
-    node.process = process;
-    node.pid = process->processId();
+    node.pid = process->pid();
     return true;
 }
 
@@ -647,7 +611,7 @@ bool NetworkBench::setUp()
     }
     DevnetOptions devnet;
     devnet.dir = root;
-    devnet.basePort = freeBasePort();
+    devnet.basePort = DevnetLayout::freeBasePort(10);
     devnet.tickets = int(ticketCount);
     if (devnet.basePort == 0) {
         abort(QStringLiteral("no ten free ports on 127.0.0.1"));
@@ -672,7 +636,6 @@ bool NetworkBench::setUp()
                     : spec.roles.testFlag(Role::Branch)    ? QStringLiteral("branch")
                     : spec.roles.testFlag(Role::Target)    ? QStringLiteral("target")
                                                            : QStringLiteral("receiver");
-        node.dir = QFileInfo(spec.configPath).absolutePath();
         nodes.push_back(node);
     }
     clock.restart();
@@ -680,17 +643,10 @@ bool NetworkBench::setUp()
         if (!startNode(node))
             return false;
     }
-    // Listening once every port accepts TCP (targets import the registry first).
+    // Listening once each has printed so (targets import the registry first).
     for (const Node &node : nodes) {
         const quint16 port = quint16(layout->node(node.id)->address.section(u':', 1).toUInt());
-        const bool up = waitUntil(
-            [port] {
-                QTcpSocket probe;
-                probe.connectToHost(QHostAddress::LocalHost, port);
-                return probe.waitForConnected(200);
-            },
-            120000);
-        if (!up) {
+        if (!waitUntil([&node] { return node.process->isListening(); }, 120000)) {
             if (!aborted)
                 abort(QStringLiteral("%1 never listened on port %2:\n%3")
                           .arg(node.id)
@@ -780,18 +736,15 @@ void NetworkBench::stopNodes()
     branchApis.clear();
     receiverApis.clear();
     ownedReceiverApis.clear();
-    for (Node &node : nodes) {
-        if (node.process && node.process->state() != QProcess::NotRunning)
-            node.process->terminate();
+    QList<NodeProcess *> running;
+    for (const Node &node : nodes) {
+        if (node.process)
+            running.append(node.process);
     }
+    NodeProcess::stopAll(running, 10000, [](NodeProcess *node) {
+        say("  %s did not stop on SIGTERM within 10 s; killing it\n", qPrintable(node->id()));
+    });
     for (Node &node : nodes) {
-        if (!node.process)
-            continue;
-        if (node.process->state() != QProcess::NotRunning && !node.process->waitForFinished(10000)) {
-            say("  %s did not stop on SIGTERM within 10 s; killing it\n", qPrintable(node.id));
-            node.process->kill();
-            node.process->waitForFinished(5000);
-        }
         delete node.process;
         node.process = nullptr;
     }
@@ -1958,15 +1911,6 @@ int NetworkBench::run()
     return ok ? 0 : 1;
 }
 
-// SIGINT and SIGTERM end the run cleanly: the nodes are stopped and what was measured is reported.
-int signalPipe[2] = {-1, -1};
-
-void onSignal(int)
-{
-    const char byte = 1;
-    [[maybe_unused]] const ssize_t written = ::write(signalPipe[1], &byte, 1);
-}
-
 } // namespace
 
 int main(int argc, char **argv)
@@ -2103,15 +2047,10 @@ int main(int argc, char **argv)
         options.nodeBinary = parser.value(node);
 
     NetworkBench bench(options);
-    if (::pipe(signalPipe) == 0) {
-        auto *notifier = new QSocketNotifier(signalPipe[0], QSocketNotifier::Read, &app);
-        QObject::connect(notifier, &QSocketNotifier::activated, &bench, [&bench] {
-            char byte;
-            [[maybe_unused]] const ssize_t got = ::read(signalPipe[0], &byte, 1);
-            bench.abort(QStringLiteral("interrupted"));
-        });
-        std::signal(SIGINT, onSignal);
-        std::signal(SIGTERM, onSignal);
-    }
+    // SIGINT and SIGTERM end the run cleanly: the nodes are stopped and what was measured is reported.
+    SignalPipe stopSignals;
+    if (stopSignals.install({SIGINT, SIGTERM}))
+        QObject::connect(&stopSignals, &SignalPipe::received, &bench,
+                         [&bench] { bench.abort(QStringLiteral("interrupted")); });
     return bench.run();
 }

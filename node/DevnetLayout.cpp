@@ -10,7 +10,9 @@
 #include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QRandomGenerator>
 #include <QSaveFile>
+#include <QTcpServer>
 
 namespace ticketsync {
 
@@ -49,6 +51,22 @@ QStringList DevnetLayout::idsWithRole(Role role) const
             ids.append(candidate.id);
     }
     return ids;
+}
+
+quint16 DevnetLayout::freeBasePort(int count)
+{
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        // Below Linux's ephemeral range (32768 and up), so outgoing connections never take them.
+        const quint16 base = quint16(10000 + QRandomGenerator::global()->bounded(22000));
+        bool free = true;
+        for (int i = 0; i < count && free; ++i) {
+            QTcpServer probe;
+            free = probe.listen(QHostAddress::LocalHost, quint16(base + i));
+        }
+        if (free)
+            return base;
+    }
+    return 0;
 }
 
 std::optional<DevnetLayout> DevnetLayout::ensure(const DevnetOptions &options, QString *error)

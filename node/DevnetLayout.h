@@ -53,6 +53,9 @@ struct DevnetLayout
     // Creates what is missing and reuses what exists (keys, certificates, stores), so a
     // re-run continues the same ledger. On failure names the file and the problem.
     static std::optional<DevnetLayout> ensure(const DevnetOptions &options, QString *error);
+    // A base port with count free loopback ports from it, for a devnet beside others (tests,
+    // benchmarks); 0 if none was found. Another process may still take one before a node binds it.
+    static quint16 freeBasePort(int count);
 };
 
 } // namespace ticketsync

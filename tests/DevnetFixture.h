@@ -2,14 +2,13 @@
 
 #include "ApiClient.h"
 #include "DevnetLayout.h"
+#include "NodeProcess.h"
 
-#include <QHash>
 #include <QJsonObject>
 #include <QTemporaryDir>
+#include <map>
 #include <memory>
 #include <optional>
-
-class QProcess;
 
 // A generated devnet in a temporary directory with every node running as a real
 // ticketsync-node child process on free loopback ports. Shared by the network and console
@@ -41,16 +40,15 @@ public:
     // One request, waiting for its answer (an error object on timeout).
     static QJsonObject call(ticketsync::ApiClient &api, const QJsonObject &request, int timeoutMs = kWait);
 
-    static quint16 freeBasePort(int count);
     static qint64 amountOf(int ticketNumber) { return 10000 + qint64(ticketNumber) * 137 % 990000; }
     static QString ticketName(int ticketNumber);
 
 private:
     bool startOnce(const ticketsync::DevnetOptions &overrides, QString *error);
-    int startsOf(const QString &id) const { return starts.value(id); }
+    ticketsync::NodeProcess *process(const QString &id) const;
 
-    QHash<QString, int> starts; // how often each node printed its listening line
     std::unique_ptr<QTemporaryDir> directory;
     std::optional<ticketsync::DevnetLayout> generated;
-    QHash<QString, QProcess *> processes;
+    // Kept after they stop, so their log tails can still be read.
+    std::map<QString, std::unique_ptr<ticketsync::NodeProcess>> processes;
 };
