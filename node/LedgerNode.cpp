@@ -12,6 +12,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLoggingCategory>
+#include <limits>
 
 Q_LOGGING_CATEGORY(lcNode, "ticketsync.node", QtWarningMsg)
 Q_LOGGING_CATEGORY(lcCoordinator, "ticketsync.node.coordinator", QtWarningMsg)
@@ -284,6 +285,13 @@ bool LedgerNode::start(QString *error)
         qCInfo(lcCoordinator) << "coordinator at height" << store->height() << "resumed" << resumed
                               << "accepted write-offs";
     } else if (!coordinatorId.isEmpty()) {
+        submitSendTimer.setSingleShot(true);
+        connect(&submitSendTimer, &QTimer::timeout, this, [this] {
+            Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
+            if (link && !submissionsToSend.items.isEmpty())
+                link->sendBinary(submissionsToSend.encode());
+            submissionsToSend = {};
+        });
         const Member *coordinator = membership.member(coordinatorId);
         coordinatorLink = new PeerLink(*tls, coordinator->address, coordinatorId, limits, this);
         coordinatorLink->setBackoff(100, kPeerBackoffMaxMs);
@@ -300,6 +308,7 @@ bool LedgerNode::start(QString *error)
                             .arg(hex(it->digest)));
             }
             upstream.clear();
+            submissionsToSend = {};
         });
         coordinatorLink->start();
     }
@@ -475,9 +484,11 @@ void LedgerNode::onNodeFrame(Connection *connection, const QByteArray &bytes)
         problem = QStringLiteral("'%1' frames go from the coordinator to nodes, not to it").arg(type);
     else if (!allowed(connection, type, &problem))
         qCWarning(lcNode) << "refused" << type << "from" << connection->describe() << ":" << problem;
-    else if (frame->kind == NodeFrame::Kind::SubmitWriteOff && frame->items.size() != 1)
-        problem = QStringLiteral("a submit_write_off frame carries exactly one write-off, not %1")
-                      .arg(frame->items.size());
+    else if (frame->kind == NodeFrame::Kind::SubmitWriteOff &&
+             (frame->items.isEmpty() ||
+              frame->header > quint64(std::numeric_limits<qint64>::max()) - quint64(frame->items.size())))
+        problem = QStringLiteral("a submit_write_off frame needs at least one write-off and request ids "
+                                 "that fit in 63 bits");
     const qint64 requestId = frame->kind == NodeFrame::Kind::SubmitWriteOff ? qint64(frame->header) : -1;
     if (!problem.isEmpty()) {
         counters[QStringLiteral("refused_requests")]++;
@@ -485,7 +496,9 @@ void LedgerNode::onNodeFrame(Connection *connection, const QByteArray &bytes)
         return;
     }
     if (frame->kind == NodeFrame::Kind::SubmitWriteOff) {
-        handleSubmission(connection, requestId, frame->items.first(), QString());
+        // Item i carries request id header + i: a branch numbers its submissions in order.
+        for (qsizetype i = 0; i < frame->items.size(); ++i)
+            handleSubmission(connection, requestId + i, frame->items.at(i), QString());
         return;
     }
     for (const QByteArray &item : frame->items)
@@ -810,6 +823,9 @@ void LedgerNode::finishRound(const QByteArray &digest)
 void LedgerNode::sealBlocks()
 {
     blockTimer.stop();
+    // The journal's copy of each decision must be durable before the ledger holds it: a crash
+    // between the two commits must never leave a stored decision the journal cannot answer for.
+    flush();
     const quint64 before = store->height();
     QList<Block> sealed;
     while (!blockQueue.isEmpty()) {
@@ -1276,8 +1292,12 @@ void LedgerNode::handleClientSubmit(Connection *client, const QJsonObject &messa
     const qint64 upstreamId = nextUpstreamId++;
     upstream.insert(upstreamId, {client, requestId, writeOff.digest()});
     counters[QStringLiteral("submissions")]++;
-    link->sendBinary(
-        NodeFrame{NodeFrame::Kind::SubmitWriteOff, quint64(upstreamId), {writeOff.encode()}}.encode());
+    // Submissions of one batch window go up in one frame, numbered consecutively.
+    if (submissionsToSend.items.isEmpty())
+        submissionsToSend = {NodeFrame::Kind::SubmitWriteOff, quint64(upstreamId), {}};
+    submissionsToSend.items.append(writeOff.encode());
+    if (!submitSendTimer.isActive())
+        submitSendTimer.start(kBatchWindowMs);
     emitEvent(QStringLiteral("write_off_issued"),
               {{QStringLiteral("write_off_digest"), hex(writeOff.digest())},
                {QStringLiteral("ticket"), writeOff.ticketId},

@@ -7,6 +7,7 @@
 #include "LedgerStore.h"
 #include "Membership.h"
 #include "NodeConfig.h"
+#include "NodeFrame.h"
 #include "NodeJournal.h"
 #include "SignatureScheme.h"
 #include "Tally.h"
@@ -177,6 +178,8 @@ private:
     // branch state
     qint64 nextUpstreamId = 1;
     QHash<qint64, BranchRequest> upstream;
+    NodeFrame submissionsToSend; // this batch window's write-offs, ids consecutive
+    QTimer submitSendTimer;
 
     // target/receiver state
     bool syncing = false;

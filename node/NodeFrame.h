@@ -15,7 +15,7 @@ struct NodeFrame
 {
     enum class Kind : quint8
     {
-        SubmitWriteOff = 1, // header: the request id the coordinator's reply carries
+        SubmitWriteOff = 1, // header: the first item's request id; item i has header + i
         Check = 2,
         Confirmation = 3,
         Blocks = 4, // header: the coordinator's head height
