@@ -354,6 +354,15 @@ std::optional<quint16> LedgerStore::decidedState(const QByteArray &writeOffDiges
     return std::nullopt;
 }
 
+std::optional<quint64> LedgerStore::decisionHeight(const QByteArray &writeOffDigest) const
+{
+    SqliteStatement query(statements, "SELECT height FROM ticket_states WHERE write_off_digest = ?");
+    query.bind(1, writeOffDigest);
+    if (query.step() == SQLITE_ROW)
+        return quint64(query.integer(0));
+    return std::nullopt;
+}
+
 std::optional<QByteArray> LedgerStore::writtenOffBy(const QString &ticketId, quint32 version) const
 {
     SqliteStatement query(

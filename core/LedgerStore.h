@@ -61,6 +61,8 @@ public:
     QList<Block> blocks(quint64 fromHeight, int maxCount, QString *error = nullptr) const;
     // The decided state of a write-off on the ledger, if it is there.
     std::optional<quint16> decidedState(const QByteArray &writeOffDigest) const;
+    // The height of the block that holds the write-off's decision.
+    std::optional<quint64> decisionHeight(const QByteArray &writeOffDigest) const;
     // The digest of the write-off that wrote off (ticket, version) on the ledger, if any.
     std::optional<QByteArray> writtenOffBy(const QString &ticketId, quint32 version) const;
 

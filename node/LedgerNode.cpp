@@ -1375,6 +1375,13 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
         quint64 height = 0;
         std::optional<QByteArray> bytes =
             error.isEmpty() ? journal->decisionBytes(digest, &height) : std::nullopt;
+        if (error.isEmpty() && (!bytes || height == 0)) {
+            // The ledger is the record; the journal only indexes it, and may not have caught up.
+            if (const std::optional<quint64> stored = store->decisionHeight(digest)) {
+                height = *stored;
+                bytes = QByteArray();
+            }
+        }
         if (bytes && bytes->isEmpty() && height > 0) {
             // Indexed only: the bytes are in its block.
             bytes.reset();

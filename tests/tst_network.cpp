@@ -15,7 +15,9 @@
 #include "WriteOffResult.h"
 
 #include <QDateTime>
+#include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
@@ -24,6 +26,7 @@
 #include <QTest>
 #include <QWebSocket>
 #include <csignal>
+#include <sqlite3.h>
 
 using namespace ticketsync;
 
@@ -64,6 +67,7 @@ private Q_SLOTS:
     void journalKeepsOnlyTheNewestEvents();
     void nodeFramesRoundTripAndRefuseDamage();
     void historyPagesByTicketTimeAndOutcome();
+    void decisionIsAnsweredFromTheLedgerWithoutItsJournalRow();
 
 private:
     void startNode(const QString &id)
@@ -734,6 +738,47 @@ void NetworkTest::historyPagesByTicketTimeAndOutcome()
     QCOMPARE(stored.size(), 2);
     for (const QJsonValue &row : stored)
         QVERIFY(row.toObject().value(u"height").toInteger() >= 1);
+}
+
+void NetworkTest::decisionIsAnsweredFromTheLedgerWithoutItsJournalRow()
+{
+    const QJsonObject reply = submit(QStringLiteral("branch-1"), 450);
+    const QString digest = reply.value(u"digest").toString();
+    QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QVERIFY(waitForHeights(coordinatorHeight()));
+    const qint64 height = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decision")},
+                                              {QStringLiteral("digest"), digest}})
+                              .value(u"height")
+                              .toInteger();
+    QVERIFY(height >= 1);
+
+    // The journal loses its row, as a crash between the ledger's commit and the journal's could.
+    killNode(QStringLiteral("coordinator-1"), SIGTERM);
+    const QFileInfo ledger(layout->node(QStringLiteral("coordinator-1"))->databasePath);
+    const QString journalPath = ledger.dir().filePath(ledger.completeBaseName() + QStringLiteral(".events"));
+    sqlite3 *db = nullptr;
+    QCOMPARE(sqlite3_open_v2(journalPath.toUtf8().constData(), &db, SQLITE_OPEN_READWRITE, nullptr),
+             SQLITE_OK);
+    sqlite3_stmt *remove = nullptr;
+    QCOMPARE(sqlite3_prepare_v2(db, "DELETE FROM decisions WHERE digest = ?", -1, &remove, nullptr),
+             SQLITE_OK);
+    const QByteArray raw = QByteArray::fromHex(digest.toLatin1());
+    sqlite3_bind_blob(remove, 1, raw.constData(), int(raw.size()), SQLITE_TRANSIENT);
+    QCOMPARE(sqlite3_step(remove), SQLITE_DONE);
+    QCOMPARE(sqlite3_changes(db), 1);
+    sqlite3_finalize(remove);
+    sqlite3_close(db);
+    startNode(QStringLiteral("coordinator-1"));
+    coordinator = client(QStringLiteral("coordinator-1"));
+
+    // The ledger is the record: the decision and its certificate are still answered.
+    const QJsonObject decision = waitForDecision(digest);
+    QCOMPARE(decision.value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(decision.value(u"height").toInteger(), height);
+    const std::optional<Decision> certificate =
+        Decision::decode(QByteArray::fromBase64(decision.value(u"decision").toString().toLatin1()));
+    QVERIFY(certificate);
+    QCOMPARE(certificate->verifyCertificate(layout->membership), QString());
 }
 
 #include "tst_network.moc"
