@@ -15,13 +15,7 @@ SqliteStatement::SqliteStatement(SqliteStatementCache &cache, const char *sql)
 
 SqliteStatement::~SqliteStatement()
 {
-    if (lender) {
-        sqlite3_reset(statement);
-        sqlite3_clear_bindings(statement);
-        lender->give(lentSql, statement);
-        return;
-    }
-    sqlite3_finalize(statement);
+    release();
 }
 
 bool SqliteStatement::prepare(sqlite3 *connection, const char *sql)

@@ -1,5 +1,6 @@
 #include "LedgerNode.h"
 
+#include "DecisionSummary.h"
 #include "NodeFrame.h"
 #include "NodeServer.h"
 #include "PeerLink.h"
@@ -83,36 +84,6 @@ QJsonObject blockEvent(const Block &block)
             {QStringLiteral("decisions"), block.decisions.size()},
             {QStringLiteral("timestamp_ms"), block.timestampMs},
             {QStringLiteral("write_off_digests"), digests}};
-}
-
-QJsonObject histogramJson(const Decision &decision)
-{
-    QJsonObject histogram;
-    for (const StateCount &count : decision.histogram)
-        histogram.insert(stateName(count.stateCode), qint64(count.count));
-    return histogram;
-}
-
-QJsonObject decisionSummary(const Decision &decision, const QByteArray &digest)
-{
-    return QJsonObject{
-        {QStringLiteral("write_off_digest"), hex(digest)},
-        {QStringLiteral("ticket"), decision.writeOff.ticketId},
-        {QStringLiteral("version"), qint64(decision.writeOff.ticketVersion)},
-        {QStringLiteral("branch"), decision.writeOff.branchId},
-        {QStringLiteral("amount_minor"), decision.writeOff.amountMinor},
-        {QStringLiteral("currency"), decision.writeOff.currency},
-        {QStringLiteral("outcome"), outcomeName(decision.outcome)},
-        {QStringLiteral("state"),
-         decision.outcome == Outcome::Decided ? stateName(decision.decidedState) : QString()},
-        {QStringLiteral("histogram"), histogramJson(decision)},
-        {QStringLiteral("n"), qint64(decision.targetCount)},
-        {QStringLiteral("q"), qint64(decision.quorum)},
-        {QStringLiteral("missing"), qint64(decision.missing)},
-        {QStringLiteral("equivocating"), qint64(decision.equivocating)},
-        {QStringLiteral("issued_at_ms"), decision.writeOff.issuedAtMs},
-        {QStringLiteral("decided_at_ms"), decision.decidedAtMs},
-    };
 }
 
 // Operator commands; everything else on the API is read-only.
@@ -529,6 +500,7 @@ void LedgerNode::onCoordinatorFrame(const QByteArray &bytes)
 
 void LedgerNode::reply(Connection *to, QJsonObject message, const QJsonObject &request)
 {
+    // Echoes the id as the client sent it, whatever its JSON type.
     if (request.contains(u"id"))
         message.insert(QStringLiteral("id"), request.value(u"id"));
     to->send(message);

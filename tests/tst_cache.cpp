@@ -6,6 +6,7 @@
 #include "CacheSchema.h"
 #include "CacheWorker.h"
 #include "Decision.h"
+#include "DecisionSummary.h"
 #include "HistoryCache.h"
 #include "SampleConsortium.h"
 #include "Tally.h"
@@ -185,28 +186,10 @@ private:
     Decision decide(const Tally &tally, qint64 started)
     {
         const Decision decision = tally.decision(clock + 3);
-        QJsonObject histogram;
-        for (const StateCount &count : decision.histogram)
-            histogram.insert(stateName(count.stateCode), qint64(count.count));
-        const bool decided = decision.outcome == Outcome::Decided;
-        event(QStringLiteral("decision_made"),
-              {{QStringLiteral("write_off_digest"), hex(tally.writeOffDigest())},
-               {QStringLiteral("ticket"), decision.writeOff.ticketId},
-               {QStringLiteral("version"), qint64(decision.writeOff.ticketVersion)},
-               {QStringLiteral("branch"), decision.writeOff.branchId},
-               {QStringLiteral("amount_minor"), decision.writeOff.amountMinor},
-               {QStringLiteral("currency"), decision.writeOff.currency},
-               {QStringLiteral("outcome"), outcomeName(decision.outcome)},
-               {QStringLiteral("state"), decided ? stateName(decision.decidedState) : QString()},
-               {QStringLiteral("histogram"), histogram},
-               {QStringLiteral("n"), qint64(decision.targetCount)},
-               {QStringLiteral("q"), qint64(decision.quorum)},
-               {QStringLiteral("missing"), qint64(decision.missing)},
-               {QStringLiteral("equivocating"), qint64(decision.equivocating)},
-               {QStringLiteral("issued_at_ms"), decision.writeOff.issuedAtMs},
-               {QStringLiteral("decided_at_ms"), decision.decidedAtMs},
-               {QStringLiteral("attempts"), 1},
-               {QStringLiteral("latency_ms"), decision.decidedAtMs - started}});
+        QJsonObject summary = decisionSummary(decision, tally.writeOffDigest());
+        summary.insert(QStringLiteral("attempts"), 1);
+        summary.insert(QStringLiteral("latency_ms"), decision.decidedAtMs - started);
+        event(QStringLiteral("decision_made"), summary);
         return decision;
     }
 

@@ -7,6 +7,7 @@
 #include "ConfirmationState.h"
 #include "Decision.h"
 #include "DecisionDetailPane.h"
+#include "DecisionSummary.h"
 #include "HistoryCache.h"
 #include "Membership.h"
 #include "ReceiversModel.h"
@@ -121,30 +122,7 @@ public:
                        sample.confirm(QStringLiteral("target-%1").arg(target), tally.writeOff(), state));
     }
 
-    static QJsonObject summary(const Decision &decision)
-    {
-        QJsonObject histogram;
-        for (const StateCount &count : decision.histogram)
-            histogram.insert(stateName(count.stateCode), qint64(count.count));
-        return {
-            {QStringLiteral("write_off_digest"), hex(decision.writeOff.digest())},
-            {QStringLiteral("ticket"), decision.writeOff.ticketId},
-            {QStringLiteral("version"), qint64(decision.writeOff.ticketVersion)},
-            {QStringLiteral("branch"), decision.writeOff.branchId},
-            {QStringLiteral("amount_minor"), decision.writeOff.amountMinor},
-            {QStringLiteral("currency"), decision.writeOff.currency},
-            {QStringLiteral("outcome"), outcomeName(decision.outcome)},
-            {QStringLiteral("state"),
-             decision.outcome == Outcome::Decided ? stateName(decision.decidedState) : QString()},
-            {QStringLiteral("histogram"), histogram},
-            {QStringLiteral("n"), qint64(decision.targetCount)},
-            {QStringLiteral("q"), qint64(decision.quorum)},
-            {QStringLiteral("missing"), qint64(decision.missing)},
-            {QStringLiteral("equivocating"), qint64(decision.equivocating)},
-            {QStringLiteral("issued_at_ms"), decision.writeOff.issuedAtMs},
-            {QStringLiteral("decided_at_ms"), decision.decidedAtMs},
-        };
-    }
+    static QJsonObject summary(const Decision &decision) { return decisionSummary(decision); }
 
     Decision decide(const Tally &tally)
     {
