@@ -245,10 +245,7 @@ bool LedgerNode::start(QString *error)
             if (pending.undetermined)
                 continue;
             if (std::optional<WriteOffResult> writeOff = WriteOffResult::decode(pending.writeOff)) {
-                // Every peer is reconnecting to the restarted coordinator: give them time to
-                // come back before the first deadline counts against their write-offs.
-                startRound(*writeOff, pending.writeOff, pending.receivedMs, pending.attempts,
-                           2 * kPeerBackoffMaxMs);
+                startRound(*writeOff, pending.writeOff, pending.receivedMs, pending.attempts);
                 ++resumed;
             }
         }
@@ -581,7 +578,7 @@ void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const QByt
 }
 
 void LedgerNode::startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,
-                            int attempts, int extraWaitMs)
+                            int attempts)
 {
     const QByteArray digest = writeOff.digest();
     auto round = std::make_shared<Round>();
@@ -595,7 +592,7 @@ void LedgerNode::startRound(const WriteOffResult &writeOff, const QByteArray &en
     connect(round->deadline.get(), &QTimer::timeout, this, [this, digest] { onDeadline(digest); });
     rounds.insert(digest, round);
     askTargets(*round);
-    round->deadline->start(config.voteTimeoutMs + extraWaitMs);
+    round->deadline->start(config.voteTimeoutMs);
 }
 
 void LedgerNode::askTargets(Round &round)
@@ -641,6 +638,12 @@ void LedgerNode::onDeadline(const QByteArray &digest)
     Round &round = **found;
     if (round.tally->isFinal())
         return;
+    if (uptime.elapsed() < 2 * kPeerBackoffMaxMs) {
+        // Just started: every peer is still dialling in, so no deadline counts against a tally
+        // yet, whether it was resumed from the journal or submitted since.
+        round.deadline->start(config.voteTimeoutMs);
+        return;
+    }
     if (round.attempts < config.retryLimit) {
         // Ask the missing targets again, waiting longer each time.
         ++round.attempts;

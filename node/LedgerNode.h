@@ -99,7 +99,7 @@ private:
     void handleSubmission(Connection *from, qint64 requestId, const QByteArray &encoded, QString problem);
     void handleConfirmation(Connection *from, qint64 requestId, const QByteArray &encoded, QString problem);
     void startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,
-                    int attempts, int extraWaitMs = 0);
+                    int attempts);
     void askTargets(Round &round);
     void queueCheck(Connection *connection, const QByteArray &writeOff);
     void sendQueuedChecks();
