@@ -4,6 +4,7 @@
 #include "LedgerStore.h"
 #include "Membership.h"
 #include "NodeProcess.h"
+#include "SampleConsortium.h"
 #include "SignalPipe.h"
 
 #include <QCommandLineParser>
@@ -39,17 +40,6 @@ constexpr qint64 kSettledForNextVersionMs = 3000;
 constexpr qint64 kOutageFirstMs = 10000;
 constexpr qint64 kOutageLengthMs = 10000;
 constexpr qint64 kOutagePeriodMs = 30000;
-
-// The registry's amount for T-<index> (SampleConsortium::tickets).
-qint64 faceAmount(int index)
-{
-    return 10000 + qint64(index) * 137 % 990000;
-}
-
-QString ticketId(int index)
-{
-    return QStringLiteral("T-%1").arg(index, 6, 10, QLatin1Char('0'));
-}
 
 QString kindName(int kind)
 {
@@ -715,7 +705,7 @@ bool DevnetRun::loadWrittenOffVersions(int *exitCode)
     took.start();
     for (int ticket = 1; ticket <= kTicketCount; ++ticket) {
         quint32 version = 0;
-        while (store->writtenOffBy(ticketId(ticket), version + 1))
+        while (store->writtenOffBy(SampleConsortium::ticketId(ticket), version + 1))
             ++version;
         if (version > 0)
             highestVersion.insert(ticket, version);
@@ -753,7 +743,8 @@ void DevnetRun::startWorkload()
         branchClients.append(client);
     }
     say(QStringLiteral("workload: operator-1 -> %1, tickets from %2 on, tag '%3'")
-            .arg(layout.idsWithRole(Role::Branch).join(QStringLiteral(", ")), ticketId(cursor), runTag));
+            .arg(layout.idsWithRole(Role::Branch).join(QStringLiteral(", ")),
+                 SampleConsortium::ticketId(cursor), runTag));
     paceClock.start();
     lastPaceMs = 0;
     workloadTimer.setTimerType(Qt::PreciseTimer);
@@ -833,8 +824,8 @@ bool DevnetRun::submitOne()
             const Issued &first = issued.at(index);
             for (int candidate : up) {
                 if (candidate != first.branch) {
-                    sendSubmit(kind, candidate, ticketId(first.ticket), first.version,
-                               faceAmount(first.ticket), std::nullopt);
+                    sendSubmit(kind, candidate, SampleConsortium::ticketId(first.ticket), first.version,
+                               SampleConsortium::faceAmountMinor(first.ticket), std::nullopt);
                     return true;
                 }
             }
@@ -848,7 +839,8 @@ bool DevnetRun::submitOne()
             ++next.version;
             next.branch = branch;
             highestVersion.insert(next.ticket, next.version);
-            sendSubmit(kind, branch, ticketId(next.ticket), next.version, faceAmount(next.ticket), next);
+            sendSubmit(kind, branch, SampleConsortium::ticketId(next.ticket), next.version,
+                       SampleConsortium::faceAmountMinor(next.ticket), next);
             return true;
         }
         kind = Kind::Fresh;
@@ -859,13 +851,15 @@ bool DevnetRun::submitOne()
         // After a full lap the same tickets come round again, as their next version.
         Issued entry{ticket, highestVersion.value(ticket, 0) + 1, branch, 0};
         highestVersion.insert(ticket, entry.version);
-        sendSubmit(kind, branch, ticketId(ticket), entry.version, faceAmount(ticket), entry);
+        sendSubmit(kind, branch, SampleConsortium::ticketId(ticket), entry.version,
+                   SampleConsortium::faceAmountMinor(ticket), entry);
         break;
     }
     case Kind::Mismatch: {
         const int ticket = nextFreshTicket();
-        const qint64 wrong = faceAmount(ticket) + 1 + qint64(random.bounded(50000));
-        sendSubmit(kind, branch, ticketId(ticket), highestVersion.value(ticket, 0) + 1, wrong, std::nullopt);
+        const qint64 wrong = SampleConsortium::faceAmountMinor(ticket) + 1 + qint64(random.bounded(50000));
+        sendSubmit(kind, branch, SampleConsortium::ticketId(ticket), highestVersion.value(ticket, 0) + 1,
+                   wrong, std::nullopt);
         break;
     }
     case Kind::Unknown:

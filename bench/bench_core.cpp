@@ -70,7 +70,7 @@ QString ticketId(int index)
 WriteOffResult makeWriteOff(const SampleConsortium &sample, int index)
 {
     return sample.writeOff(
-        QStringLiteral("branch-1"), ticketId(index), 1, 10000 + qint64(index) * 137 % 990000,
+        QStringLiteral("branch-1"), ticketId(index), 1, SampleConsortium::faceAmountMinor(index),
         QStringLiteral("CNY"), kIssuedAtMs + index,
         QStringLiteral("ERP-2026-11/settlement-batch-0042/line-%1").arg(index, 6, 10, QLatin1Char('0')));
 }

@@ -14,6 +14,7 @@
 #include "ApiClient.h"
 #include "DevnetLayout.h"
 #include "NodeProcess.h"
+#include "SampleConsortium.h"
 #include "SignalPipe.h"
 #include "SignatureScheme.h"
 #include "TlsIdentity.h"
@@ -79,17 +80,6 @@ double wallMs()
                       std::chrono::system_clock::now().time_since_epoch())
                       .count()) /
            1000.0;
-}
-
-QString ticketName(qint64 number)
-{
-    return QStringLiteral("T-%1").arg(number, 6, 10, QLatin1Char('0'));
-}
-
-// The registry's face amount of T-<number> (SampleConsortium::tickets).
-qint64 amountOf(qint64 number)
-{
-    return 10000 + number * 137 % 990000;
 }
 
 QByteArray readFile(const QString &path)
@@ -788,10 +778,13 @@ void NetworkBench::submitOne()
         sample->sendWallMs = wallMs();
     }
     const bool tracked = sample != nullptr;
+    // number <= ticketCount, which the devnet's registry holds as an int.
+    const QString ticket = SampleConsortium::ticketId(int(number));
+    const qint64 amount = SampleConsortium::faceAmountMinor(int(number));
     const qint64 id = branch.request({{QStringLiteral("type"), QStringLiteral("submit")},
-                                      {QStringLiteral("ticket"), ticketName(number)},
+                                      {QStringLiteral("ticket"), ticket},
                                       {QStringLiteral("version"), 1},
-                                      {QStringLiteral("amount_minor"), amountOf(number)},
+                                      {QStringLiteral("amount_minor"), amount},
                                       {QStringLiteral("currency"), QStringLiteral("CNY")},
                                       {QStringLiteral("reference"), QStringLiteral("bench-%1").arg(number)}},
                                      [this, number, tracked](const QJsonObject &reply) {

@@ -79,15 +79,25 @@ StateConfirmation SampleConsortium::confirm(const QString &targetId, const Write
     return confirmation;
 }
 
+QString SampleConsortium::ticketId(int number)
+{
+    return QStringLiteral("T-%1").arg(number, 6, 10, QLatin1Char('0'));
+}
+
+qint64 SampleConsortium::faceAmountMinor(int number)
+{
+    return 10000 + qint64(number) * 137 % 990000;
+}
+
 QList<Ticket> SampleConsortium::tickets(int count)
 {
     QList<Ticket> result;
     result.reserve(count);
     for (int i = 1; i <= count; ++i) {
         Ticket ticket;
-        ticket.id = QStringLiteral("T-%1").arg(i, 6, 10, QLatin1Char('0'));
+        ticket.id = ticketId(i);
         ticket.kind = i % 3 == 0 ? TicketKind::ElectronicInvoice : TicketKind::CommercialBill;
-        ticket.faceAmountMinor = 10000 + qint64(i) * 137 % 990000;
+        ticket.faceAmountMinor = faceAmountMinor(i);
         ticket.currency = QStringLiteral("CNY");
         ticket.issuer = QStringLiteral("Issuer %1").arg(i % 17 + 1);
         result.append(ticket);

@@ -46,6 +46,10 @@ struct SampleConsortium
 
     // count tickets with ids "T-000001".., deterministic amounts in CNY.
     static QList<Ticket> tickets(int count);
+    // Ticket number n of tickets(): its id and face amount, for clients that submit
+    // write-offs against that registry without holding it (devnet, tests, benchmarks).
+    static QString ticketId(int number);
+    static qint64 faceAmountMinor(int number);
 };
 
 } // namespace ticketsync

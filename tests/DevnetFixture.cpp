@@ -13,11 +13,6 @@ DevnetFixture::~DevnetFixture()
     stopAll();
 }
 
-QString DevnetFixture::ticketName(int ticketNumber)
-{
-    return QStringLiteral("T-%1").arg(ticketNumber, 6, 10, QLatin1Char('0'));
-}
-
 bool DevnetFixture::start(const DevnetOptions &overrides, QString *error)
 {
     // Another test process may take a probed port before our node binds it; then start over

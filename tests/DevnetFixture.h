@@ -40,9 +40,6 @@ public:
     // One request, waiting for its answer (an error object on timeout).
     static QJsonObject call(ticketsync::ApiClient &api, const QJsonObject &request, int timeoutMs = kWait);
 
-    static qint64 amountOf(int ticketNumber) { return 10000 + qint64(ticketNumber) * 137 % 990000; }
-    static QString ticketName(int ticketNumber);
-
 private:
     bool startOnce(const ticketsync::DevnetOptions &overrides, QString *error);
     ticketsync::NodeProcess *process(const QString &id) const;

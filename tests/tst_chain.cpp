@@ -30,11 +30,6 @@ SampleConsortium consortium(const QString &label = QStringLiteral("ticketsync-sa
     return SampleConsortium::generate(options);
 }
 
-QString ticketId(int i)
-{
-    return QStringLiteral("T-%1").arg(i, 6, 10, QLatin1Char('0'));
-}
-
 // "block 3: ..." or "block 3, ticket ...": the error must start by naming the height.
 bool namesHeight(const QString &error, quint64 height)
 {
@@ -164,7 +159,7 @@ void ChainTest::initTestCase()
     for (const int count : perBlock) {
         QList<Decision> block;
         for (int i = 0; i < count; ++i, ++next) {
-            block.append(decide(ticketId(next), 1, 100000 + next * 1111));
+            block.append(decide(SampleConsortium::ticketId(next), 1, 100000 + next * 1111));
             QCOMPARE(block.last().outcome, Outcome::Decided);
             QCOMPARE(block.last().verifyCertificate(sample.membership), QString());
         }

@@ -14,6 +14,7 @@
 #include "ReceiversModel.h"
 #include "ReceiversView.h"
 #include "ReportExporter.h"
+#include "SampleConsortium.h"
 #include "TallyTracker.h"
 #include "TlsIdentity.h"
 
@@ -121,8 +122,8 @@ QStringList ConsoleTest::submitBatch(int first, int count)
     for (int i = first; i < first + count; ++i) {
         const QJsonObject reply = DevnetFixture::call(
             *branch, {{QStringLiteral("type"), QStringLiteral("submit")},
-                      {QStringLiteral("ticket"), DevnetFixture::ticketName(i)},
-                      {QStringLiteral("amount_minor"), DevnetFixture::amountOf(i)},
+                      {QStringLiteral("ticket"), SampleConsortium::ticketId(i)},
+                      {QStringLiteral("amount_minor"), SampleConsortium::faceAmountMinor(i)},
                       {QStringLiteral("reference"), QStringLiteral("console-test-%1").arg(i)}});
         digests.append(reply.value(u"digest").toString());
     }
@@ -169,9 +170,9 @@ void ConsoleTest::histogramCountsEqualTheConfirmationsSent()
     QStringList digests = submitBatch(100, 10);
     std::unique_ptr<ApiClient> other = devnet.client(QStringLiteral("branch-2"));
     for (const QJsonObject &request :
-         {QJsonObject{{QStringLiteral("ticket"), DevnetFixture::ticketName(100)},
-                      {QStringLiteral("amount_minor"), DevnetFixture::amountOf(100)}},
-          QJsonObject{{QStringLiteral("ticket"), DevnetFixture::ticketName(150)},
+         {QJsonObject{{QStringLiteral("ticket"), SampleConsortium::ticketId(100)},
+                      {QStringLiteral("amount_minor"), SampleConsortium::faceAmountMinor(100)}},
+          QJsonObject{{QStringLiteral("ticket"), SampleConsortium::ticketId(150)},
                       {QStringLiteral("amount_minor"), 1}},
           QJsonObject{{QStringLiteral("ticket"), QStringLiteral("X-404")},
                       {QStringLiteral("amount_minor"), 100}}}) {

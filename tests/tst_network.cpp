@@ -34,16 +34,6 @@ namespace {
 
 constexpr int kWait = DevnetFixture::kWait;
 
-qint64 amountOf(int ticketNumber)
-{
-    return DevnetFixture::amountOf(ticketNumber);
-}
-
-QString ticketName(int ticketNumber)
-{
-    return DevnetFixture::ticketName(ticketNumber);
-}
-
 } // namespace
 
 class NetworkTest : public QObject
@@ -130,9 +120,10 @@ QJsonObject NetworkTest::submit(const QString &branch, int ticketNumber, quint32
 {
     return call(*branches.value(branch),
                 {{QStringLiteral("type"), QStringLiteral("submit")},
-                 {QStringLiteral("ticket"), ticketName(ticketNumber)},
+                 {QStringLiteral("ticket"), SampleConsortium::ticketId(ticketNumber)},
                  {QStringLiteral("version"), qint64(version)},
-                 {QStringLiteral("amount_minor"), amount < 0 ? amountOf(ticketNumber) : amount},
+                 {QStringLiteral("amount_minor"),
+                  amount < 0 ? SampleConsortium::faceAmountMinor(ticketNumber) : amount},
                  {QStringLiteral("currency"), QStringLiteral("CNY")},
                  {QStringLiteral("reference"), QStringLiteral("test-%1-%2").arg(ticketNumber).arg(branch)}});
 }
@@ -465,8 +456,8 @@ void NetworkTest::clientsAreAuthenticatedAndAuthorized()
              qPrintable(refused.value(u"error").toString()));
     std::unique_ptr<ApiClient> auditorAtBranch = client(QStringLiteral("branch-1"), true);
     QCOMPARE(call(*auditorAtBranch, {{QStringLiteral("type"), QStringLiteral("submit")},
-                                     {QStringLiteral("ticket"), ticketName(1)},
-                                     {QStringLiteral("amount_minor"), amountOf(1)}})
+                                     {QStringLiteral("ticket"), SampleConsortium::ticketId(1)},
+                                     {QStringLiteral("amount_minor"), SampleConsortium::faceAmountMinor(1)}})
                  .value(u"type")
                  .toString(),
              QStringLiteral("error"));
@@ -707,7 +698,9 @@ void NetworkTest::historyPagesByTicketTimeAndOutcome()
     QCOMPARE(paged, digests);
 
     const QJsonArray byTicket =
-        history(*coordinator, {{QStringLiteral("ticket"), ticketName(400)}}).value(u"rows").toArray();
+        history(*coordinator, {{QStringLiteral("ticket"), SampleConsortium::ticketId(400)}})
+            .value(u"rows")
+            .toArray();
     QCOMPARE(byTicket.size(), 2);
     QSet<QString> states;
     for (const QJsonValue &row : byTicket)
@@ -734,7 +727,9 @@ void NetworkTest::historyPagesByTicketTimeAndOutcome()
     // A receiver keeps its own history of what it stored, with the block of each decision.
     std::unique_ptr<ApiClient> receiver = client(QStringLiteral("receiver-1"));
     const QJsonArray stored =
-        history(*receiver, {{QStringLiteral("ticket"), ticketName(400)}}).value(u"rows").toArray();
+        history(*receiver, {{QStringLiteral("ticket"), SampleConsortium::ticketId(400)}})
+            .value(u"rows")
+            .toArray();
     QCOMPARE(stored.size(), 2);
     for (const QJsonValue &row : stored)
         QVERIFY(row.toObject().value(u"height").toInteger() >= 1);
