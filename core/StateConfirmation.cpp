@@ -82,4 +82,11 @@ QString StateConfirmation::verify(const Membership &membership) const
     return {};
 }
 
+bool StateConfirmation::signatureVerifies(const Membership &membership) const
+{
+    const Member *target = membership.member(targetId);
+    const SignatureScheme *scheme = target ? SignatureScheme::byName(target->scheme) : nullptr;
+    return scheme && scheme->verify(target->publicKey, signingBytes(), signature);
+}
+
 } // namespace ticketsync

@@ -31,6 +31,9 @@ struct StateConfirmation
     void sign(const KeyPair &targetKey);
     // Empty when signed by a target member of this consortium with a valid signature.
     QString verify(const Membership &membership) const;
+    // Only the signature, against the key of the member it names; false for a non-member. For
+    // callers that check the rest themselves, such as Tally::add.
+    bool signatureVerifies(const Membership &membership) const;
 
     bool operator==(const StateConfirmation &other) const = default;
 };

@@ -51,7 +51,8 @@ Tally::Verdict Tally::reject(Verdict verdict, const StateConfirmation &confirmat
     return verdict;
 }
 
-Tally::Verdict Tally::add(const StateConfirmation &confirmation, QString *reason)
+Tally::Verdict Tally::add(const StateConfirmation &confirmation, QString *reason,
+                          std::optional<bool> signatureValid)
 {
     // Cheap checks first; the signature is verified only for messages that could count.
     if (confirmation.membershipHash != members.hash())
@@ -83,8 +84,12 @@ Tally::Verdict Tally::add(const StateConfirmation &confirmation, QString *reason
         return Verdict::Duplicate;
     }
 
-    const SignatureScheme *scheme = SignatureScheme::byName(member->scheme);
-    if (!scheme || !scheme->verify(member->publicKey, confirmation.signingBytes(), confirmation.signature))
+    if (!signatureValid) {
+        const SignatureScheme *scheme = SignatureScheme::byName(member->scheme);
+        signatureValid =
+            scheme && scheme->verify(member->publicKey, confirmation.signingBytes(), confirmation.signature);
+    }
+    if (!*signatureValid)
         return reject(Verdict::BadSignature, confirmation,
                       QStringLiteral("the signature of '%1' does not verify").arg(confirmation.targetId),
                       reason);

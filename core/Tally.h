@@ -7,6 +7,7 @@
 #include <QList>
 #include <QMap>
 #include <QSet>
+#include <optional>
 
 namespace ticketsync {
 
@@ -56,7 +57,10 @@ public:
 
     Tally(Membership membership, WriteOffResult writeOff);
 
-    Verdict add(const StateConfirmation &confirmation, QString *reason = nullptr);
+    // signatureValid: the result of verifying the confirmation's signature with its target's
+    // key, when the caller did that beforehand (on a worker thread); empty to verify here.
+    Verdict add(const StateConfirmation &confirmation, QString *reason = nullptr,
+                std::optional<bool> signatureValid = std::nullopt);
     // The deadline passed: a pending tally becomes UNDETERMINED.
     void expire();
 

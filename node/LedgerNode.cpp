@@ -192,6 +192,7 @@ std::unique_ptr<LedgerNode> LedgerNode::create(const NodeConfig &config, QString
 bool LedgerNode::start(QString *error)
 {
     uptime.start();
+    workerMembership = std::make_shared<const Membership>(membership);
     flushTimer.setSingleShot(true);
     connect(&flushTimer, &QTimer::timeout, this, &LedgerNode::flush);
     checkTimer.setSingleShot(true);
@@ -227,6 +228,7 @@ bool LedgerNode::start(QString *error)
         return false;
 
     if (roles.testFlag(Role::Coordinator)) {
+        verifyWorker = std::make_unique<SerialWorker>(QStringLiteral("verify"));
         checkSendTimer.setSingleShot(true);
         connect(&checkSendTimer, &QTimer::timeout, this, &LedgerNode::sendQueuedChecks);
         blockTimer.setSingleShot(true);
@@ -419,11 +421,18 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
     } else if (type == QLatin1String("submit_write_off")) {
         QString problem;
         const QByteArray encoded = decodeField(message, "write_off", &problem);
-        handleSubmission(connection, requestId, encoded, problem);
+        if (problem.isEmpty())
+            verifySubmissions(connection, requestId, {encoded});
+        else
+            handleSubmission(connection, requestId, {encoded, {}, {}, problem, {}});
     } else if (type == QLatin1String("confirmation")) {
         QString problem;
         const QByteArray encoded = decodeField(message, "confirmation", &problem);
-        handleConfirmation(connection, requestId, encoded, problem);
+        if (problem.isEmpty())
+            verifyConfirmations(connection, requestId, {encoded});
+        else
+            handleConfirmation(connection, connection->peer().name, requestId,
+                               {encoded, {}, {}, problem, {}});
     } else if (type == QLatin1String("get_blocks")) {
         serveBlocks(connection, quint64(message.value(u"from").toInteger(1)),
                     int(message.value(u"max").toInteger(config.syncBatchBlocks)), requestId);
@@ -463,14 +472,11 @@ void LedgerNode::onNodeFrame(Connection *connection, const QByteArray &bytes)
         connection->sendError(type, requestId, problem);
         return;
     }
-    if (frame->kind == NodeFrame::Kind::SubmitWriteOff) {
-        // Item i carries request id header + i: a branch numbers its submissions in order.
-        for (qsizetype i = 0; i < frame->items.size(); ++i)
-            handleSubmission(connection, requestId + i, frame->items.at(i), QString());
-        return;
-    }
-    for (const QByteArray &item : frame->items)
-        handleConfirmation(connection, -1, item, QString());
+    // Item i carries request id header + i: a branch numbers its submissions in order.
+    if (frame->kind == NodeFrame::Kind::SubmitWriteOff)
+        verifySubmissions(connection, requestId, frame->items);
+    else
+        verifyConfirmations(connection, -1, frame->items);
 }
 
 void LedgerNode::onCoordinatorFrame(const QByteArray &bytes)
@@ -521,14 +527,70 @@ void LedgerNode::replyAfterCommit(Connection *to, QJsonObject message, qint64 re
 // ---------------------------------------------------------------------------------------
 // Coordinator: submissions, tallies, blocks, receivers
 
-void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const QByteArray &encoded,
-                                  QString problem)
+void LedgerNode::runVerification(std::function<QList<VerifiedItem>()> work,
+                                 std::function<void(QList<VerifiedItem>)> done)
 {
-    std::optional<WriteOffResult> writeOff;
-    if (problem.isEmpty())
-        writeOff = WriteOffResult::decode(encoded, &problem);
-    if (writeOff && problem.isEmpty())
-        problem = writeOff->verify(membership);
+    if (verifyWorker)
+        verifyWorker->run(std::move(work), std::move(done));
+    else
+        done(work());
+}
+
+void LedgerNode::verifySubmissions(Connection *from, qint64 firstRequestId, const QList<QByteArray> &encoded)
+{
+    submissionsVerifying += int(encoded.size());
+    runVerification(
+        [members = workerMembership, encoded] {
+            QList<VerifiedItem> items;
+            items.reserve(encoded.size());
+            for (const QByteArray &bytes : encoded) {
+                VerifiedItem item{bytes, {}, {}, {}, {}};
+                item.writeOff = WriteOffResult::decode(bytes, &item.problem);
+                if (item.writeOff)
+                    item.problem = item.writeOff->verify(*members);
+                items.append(std::move(item));
+            }
+            return items;
+        },
+        [this, from = QPointer<Connection>(from), firstRequestId](const QList<VerifiedItem> &items) {
+            submissionsVerifying -= int(items.size());
+            for (qsizetype i = 0; i < items.size(); ++i)
+                handleSubmission(from, firstRequestId < 0 ? firstRequestId : firstRequestId + i, items.at(i));
+        });
+}
+
+void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const QList<QByteArray> &encoded)
+{
+    const QString peerName = from->peer().name;
+    runVerification(
+        [members = workerMembership, encoded, peerName] {
+            QList<VerifiedItem> items;
+            items.reserve(encoded.size());
+            for (const QByteArray &bytes : encoded) {
+                VerifiedItem item{bytes, {}, {}, {}, {}};
+                item.confirmation = StateConfirmation::decode(bytes, &item.problem);
+                // A vote in another target's name is refused unverified.
+                if (item.confirmation && item.confirmation->targetId == peerName)
+                    item.signatureValid = item.confirmation->signatureVerifies(*members);
+                items.append(std::move(item));
+            }
+            return items;
+        },
+        [this, from = QPointer<Connection>(from), peerName, requestId](const QList<VerifiedItem> &items) {
+            for (const VerifiedItem &item : items)
+                handleConfirmation(from, peerName, requestId, item);
+        });
+}
+
+void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const VerifiedItem &item)
+{
+    if (!from) {
+        // Never acknowledged, so nothing is lost: the branch's client hears that the link dropped.
+        qCInfo(lcCoordinator) << "a submission's connection closed while it was verified; dropped";
+        return;
+    }
+    const std::optional<WriteOffResult> &writeOff = item.writeOff;
+    QString problem = item.problem;
     if (writeOff && problem.isEmpty() && writeOff->branchId != from->peer().name)
         problem = QStringLiteral("branch '%1' may not submit a write-off signed by '%2'")
                       .arg(from->peer().name, writeOff->branchId);
@@ -551,7 +613,7 @@ void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const QByt
         reply(from, answer, requestId);
         return;
     }
-    if (rounds.size() >= config.maxOpenTallies) {
+    if (rounds.size() + submissionsVerifying >= config.maxOpenTallies) {
         // Shedding load here keeps every accepted write-off inside its timeout.
         counters[QStringLiteral("refused_busy")]++;
         from->sendError(QStringLiteral("submit_write_off"), requestId,
@@ -561,7 +623,7 @@ void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const QByt
         return;
     }
     const qint64 now = nowMs();
-    journal->putSubmission(digest, encoded, now);
+    journal->putSubmission(digest, item.encoded, now);
     counters[QStringLiteral("submissions")]++;
     emitEvent(QStringLiteral("write_off_issued"),
               {{QStringLiteral("write_off_digest"), hex(digest)},
@@ -572,7 +634,7 @@ void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const QByt
                {QStringLiteral("currency"), writeOff->currency},
                {QStringLiteral("reference"), writeOff->clientReference},
                {QStringLiteral("issued_at_ms"), writeOff->issuedAtMs}});
-    startRound(*writeOff, encoded, now, 0);
+    startRound(*writeOff, item.encoded, now, 0);
     answer.insert(QStringLiteral("status"), QStringLiteral("accepted"));
     replyAfterCommit(from, answer, requestId);
 }
@@ -684,18 +746,18 @@ bool LedgerNode::waitForBacklog(const Round &round) const
     return behind > 0 && round.tally->topCount() + behind >= round.tally->quorum();
 }
 
-void LedgerNode::handleConfirmation(Connection *from, qint64 requestId, const QByteArray &encoded,
-                                    QString problem)
+void LedgerNode::handleConfirmation(Connection *from, const QString &peerName, qint64 requestId,
+                                    const VerifiedItem &item)
 {
-    std::optional<StateConfirmation> confirmation;
-    if (problem.isEmpty())
-        confirmation = StateConfirmation::decode(encoded, &problem);
-    if (confirmation && confirmation->targetId != from->peer().name)
+    const std::optional<StateConfirmation> &confirmation = item.confirmation;
+    QString problem = item.problem;
+    if (confirmation && problem.isEmpty() && confirmation->targetId != peerName)
         problem = QStringLiteral("a confirmation signed as '%1' arrived over the link of '%2'")
-                      .arg(confirmation->targetId, from->peer().name);
+                      .arg(confirmation->targetId, peerName);
     if (!problem.isEmpty()) {
         counters[QStringLiteral("rejected_confirmations")]++;
-        from->sendError(QStringLiteral("confirmation"), requestId, problem);
+        if (from)
+            from->sendError(QStringLiteral("confirmation"), requestId, problem);
         return;
     }
     // Looked up by value in each hash: iterators of two hashes never compare.
@@ -707,18 +769,19 @@ void LedgerNode::handleConfirmation(Connection *from, qint64 requestId, const QB
         if (!store->decidedState(confirmation->writeOffDigest) &&
             !journal->decisionBytes(confirmation->writeOffDigest)) {
             counters[QStringLiteral("rejected_confirmations")]++;
-            from->sendError(QStringLiteral("confirmation"), requestId,
-                            QStringLiteral("no tally is open for write-off %1; it was never submitted")
-                                .arg(hex(confirmation->writeOffDigest)));
+            if (from)
+                from->sendError(QStringLiteral("confirmation"), requestId,
+                                QStringLiteral("no tally is open for write-off %1; it was never submitted")
+                                    .arg(hex(confirmation->writeOffDigest)));
             emitEvent(QStringLiteral("confirmation_rejected"),
-                      {{QStringLiteral("target"), from->peer().name},
+                      {{QStringLiteral("target"), peerName},
                        {QStringLiteral("write_off_digest"), hex(confirmation->writeOffDigest)},
                        {QStringLiteral("reason"), QStringLiteral("unsolicited: no such write-off")}});
         }
         return;
     }
     QString reason;
-    const Tally::Verdict verdict = round->tally->add(*confirmation, &reason);
+    const Tally::Verdict verdict = round->tally->add(*confirmation, &reason, item.signatureValid);
     counters[QStringLiteral("confirmations")]++;
     lastVoteMs.insert(confirmation->targetId, nowMs());
     if (verdict == Tally::Verdict::Duplicate)
@@ -733,7 +796,7 @@ void LedgerNode::handleConfirmation(Connection *from, qint64 requestId, const QB
                {QStringLiteral("reason"), confirmation->reason},
                {QStringLiteral("verdict"), Tally::verdictName(verdict)},
                {QStringLiteral("verdict_reason"), reason},
-               {QStringLiteral("confirmation"), base64(encoded)}});
+               {QStringLiteral("confirmation"), base64(item.encoded)}});
     if (verdict == Tally::Verdict::Equivocation) {
         counters[QStringLiteral("equivocations")]++;
         for (const EquivocationEvidence &evidence : round->tally->equivocations()) {

@@ -9,6 +9,7 @@
 #include "NodeConfig.h"
 #include "NodeFrame.h"
 #include "NodeJournal.h"
+#include "SerialWorker.h"
 #include "SignatureScheme.h"
 #include "Tally.h"
 #include "TlsIdentity.h"
@@ -76,6 +77,16 @@ private:
         QPointer<Connection> connection;
         QJsonObject message;
     };
+    // A submitted write-off or a confirmation as the verify worker hands it back: decoded, and
+    // its signature checked, or the problem that stopped it.
+    struct VerifiedItem
+    {
+        QByteArray encoded;
+        std::optional<WriteOffResult> writeOff;
+        std::optional<StateConfirmation> confirmation;
+        QString problem;
+        std::optional<bool> signatureValid; // confirmations: for Tally::add
+    };
     struct BranchRequest
     {
         QPointer<Connection> client;
@@ -95,9 +106,16 @@ private:
     bool allowed(Connection *connection, const QString &type, QString *why) const;
 
     // coordinator
-    // problem: set when the message carrying the bytes was already malformed.
-    void handleSubmission(Connection *from, qint64 requestId, const QByteArray &encoded, QString problem);
-    void handleConfirmation(Connection *from, qint64 requestId, const QByteArray &encoded, QString problem);
+    // Decode and verify on the worker, then hand each item, in order, to the handlers below.
+    // Item i of a submission batch has request id firstRequestId + i.
+    void verifySubmissions(Connection *from, qint64 firstRequestId, const QList<QByteArray> &encoded);
+    void verifyConfirmations(Connection *from, qint64 requestId, const QList<QByteArray> &encoded);
+    void runVerification(std::function<QList<VerifiedItem>()> work,
+                         std::function<void(QList<VerifiedItem>)> done);
+    // from is null when its connection closed while the item was being verified.
+    void handleSubmission(Connection *from, qint64 requestId, const VerifiedItem &item);
+    void handleConfirmation(Connection *from, const QString &peerName, qint64 requestId,
+                            const VerifiedItem &item);
     void startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,
                     int attempts);
     void askTargets(Round &round);
@@ -174,6 +192,9 @@ private:
     QHash<Connection *, QList<QByteArray>> checksToSend; // by target connection, this window
     QTimer checkSendTimer;
     QHash<QString, qint64> lastVoteMs; // by target: when it last answered
+    std::unique_ptr<SerialWorker> verifyWorker;
+    std::shared_ptr<const Membership> workerMembership; // the worker's read-only copy
+    int submissionsVerifying = 0;                       // counted against max_open_tallies
 
     // branch state
     qint64 nextUpstreamId = 1;

@@ -764,9 +764,21 @@ void TallyTest::discarded()
     QCOMPARE(tally.rejections().size(), cases.size());
     QVERIFY(tally.equivocations().isEmpty());
 
+    // The coordinator verifies signatures on a worker thread and passes the result in: every
+    // message must get the same verdict that way.
+    Tally preVerified(sample.membership, writeOff);
+    for (const Case &item : std::as_const(cases)) {
+        const Tally::Verdict verdict =
+            preVerified.add(item.message, nullptr, item.message.signatureVerifies(sample.membership));
+        QVERIFY2(verdict == item.verdict, item.what);
+    }
+    QCOMPARE(preVerified.answered(), 0);
+
     // target-1's real vote still counts after all that.
     const StateConfirmation vote = sample.confirm(target1, writeOff, ConfirmationState::WrittenOff);
     QCOMPARE(tally.add(vote), Tally::Verdict::Counted);
+    QVERIFY(vote.signatureVerifies(sample.membership));
+    QCOMPARE(preVerified.add(vote, nullptr, true), Tally::Verdict::Counted);
     QCOMPARE(tally.countOf(quint16(ConfirmationState::WrittenOff)), 1);
     QCOMPARE(tally.status(), n == 1 ? Tally::Status::Decided : Tally::Status::Pending);
 
