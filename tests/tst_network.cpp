@@ -10,6 +10,7 @@
 #include "NodeFrame.h"
 #include "NodeJournal.h"
 #include "SampleConsortium.h"
+#include "SerialWorker.h"
 #include "StateConfirmation.h"
 #include "TlsIdentity.h"
 #include "WriteOffResult.h"
@@ -56,6 +57,7 @@ private Q_SLOTS:
     void overloadedCoordinatorRefusesNewWork();
     void journalKeepsOnlyTheNewestEvents();
     void nodeFramesRoundTripAndRefuseDamage();
+    void serialWorkerKeepsOrder();
     void historyPagesByTicketTimeAndOutcome();
     void decisionIsAnsweredFromTheLedgerWithoutItsJournalRow();
 
@@ -627,6 +629,49 @@ void NetworkTest::journalKeepsOnlyTheNewestEvents()
     QCOMPARE(journal->firstSeq(), qint64(kEvents) - kKeep + 1);
     QCOMPARE(journal->lastSeq(), qint64(kEvents));
     QCOMPARE(journal->events(1, 100000).size(), kKeep);
+}
+
+void NetworkTest::serialWorkerKeepsOrder()
+{
+    // The coordinator's votes must reach the tallies in the order they arrived, although each
+    // batch is verified on the worker's thread and batches take different times.
+    QList<int> delivered;
+    QSet<Qt::HANDLE> workThreads;
+    {
+        SerialWorker worker(QStringLiteral("test-worker"));
+        for (int i = 0; i < 200; ++i) {
+            worker.run<int>(
+                [i, &workThreads] {
+                    workThreads.insert(QThread::currentThreadId()); // only ever the worker's thread
+                    if (i % 17 == 0)
+                        QThread::usleep(2000);
+                    return i;
+                },
+                [&delivered](int value) {
+                    QCOMPARE(QThread::currentThread(), qApp->thread());
+                    delivered.append(value);
+                });
+        }
+        QCOMPARE(worker.pending(), 200);
+        QTRY_COMPARE(delivered.size(), 200);
+        QCOMPARE(worker.pending(), 0);
+        QCOMPARE(workThreads.size(), 1);
+        QVERIFY(!workThreads.contains(QThread::currentThreadId()));
+        for (int i = 0; i < 200; ++i)
+            QCOMPARE(delivered.at(i), i);
+
+        // Destroyed with work still queued: it stops cleanly and hands nothing back afterwards.
+        for (int i = 0; i < 50; ++i)
+            worker.run<int>(
+                [] {
+                    QThread::usleep(1000);
+                    return 0;
+                },
+                [&delivered](int) { delivered.append(-1); });
+    }
+    QCoreApplication::processEvents();
+    QTest::qWait(20);
+    QVERIFY(!delivered.contains(-1));
 }
 
 void NetworkTest::nodeFramesRoundTripAndRefuseDamage()
