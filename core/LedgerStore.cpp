@@ -6,7 +6,6 @@
 
 #include <QDateTime>
 #include <QLoggingCategory>
-#include <openssl/evp.h>
 #include <sqlite3.h>
 
 Q_LOGGING_CATEGORY(lcStore, "ticketsync.core.store", QtWarningMsg)
@@ -14,34 +13,6 @@ Q_LOGGING_CATEGORY(lcStore, "ticketsync.core.store", QtWarningMsg)
 namespace ticketsync {
 
 namespace {
-
-// SHA-256 with the algorithm fetched once and one context reused for a whole append. OpenSSL 3's
-// one-shot SHA256() (behind ticketsync::sha256) fetches the implementation and allocates a context
-// on every call, which costs several times more than hashing a ~150-byte write-off.
-class Sha256Hasher
-{
-public:
-    Sha256Hasher() : context(EVP_MD_CTX_new()) {}
-    ~Sha256Hasher() { EVP_MD_CTX_free(context); }
-    Sha256Hasher(const Sha256Hasher &) = delete;
-    Sha256Hasher &operator=(const Sha256Hasher &) = delete;
-
-    QByteArray digest(const QByteArray &data)
-    {
-        static EVP_MD *const algorithm = EVP_MD_fetch(nullptr, "SHA256", nullptr); // kept for the process
-        QByteArray result(kDigestSize, Qt::Uninitialized);
-        unsigned int size = 0;
-        if (!algorithm || !context || EVP_DigestInit_ex(context, algorithm, nullptr) != 1 ||
-            EVP_DigestUpdate(context, data.constData(), size_t(data.size())) != 1 ||
-            EVP_DigestFinal_ex(context, reinterpret_cast<unsigned char *>(result.data()), &size) != 1 ||
-            size != unsigned(kDigestSize))
-            return sha256(data); // the library's own path, so the value never differs
-        return result;
-    }
-
-private:
-    EVP_MD_CTX *context;
-};
 
 // Schema migrations: entry i takes the database from version i to version i + 1.
 // Each runs in one transaction together with the version bump.
@@ -220,7 +191,6 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
     if (!insertBlock.valid() || !insertState.valid() || !advanceTicket.valid())
         return failWith(QStringLiteral("%1: %2").arg(filePath, sqliteError()));
 
-    Sha256Hasher hasher;
     quint64 height = headHeight;
     QByteArray previous = headBlockHash;
     for (const Block &block : blocks) {
@@ -246,7 +216,7 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
             const WriteOffResult &writeOff = decision.writeOff;
             // Converted and hashed once, bound without copies; equal to writeOff.digest().
             const QByteArray ticketUtf8 = writeOff.ticketId.toUtf8();
-            const QByteArray writeOffDigest = hasher.digest(writeOff.signingBytes());
+            const QByteArray writeOffDigest = writeOff.digest();
             insertState.bindUtf8NoCopy(1, ticketUtf8);
             insertState.bind(2, qint64(writeOff.ticketVersion));
             insertState.bindNoCopy(3, writeOffDigest);
