@@ -426,9 +426,9 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
         QString problem;
         const QByteArray encoded = decodeField(message, "write_off", &problem);
         if (problem.isEmpty())
-            verifySubmissions(connection, requestId, {encoded});
+            verifySubmissions(connection, requestId, {encoded}, false);
         else
-            handleSubmission(connection, requestId, {encoded, {}, {}, problem, {}});
+            handleSubmission(connection, requestId, {encoded, {}, {}, problem, {}}, false);
     } else if (type == QLatin1String("confirmation")) {
         QString problem;
         const QByteArray encoded = decodeField(message, "confirmation", &problem);
@@ -478,7 +478,7 @@ void LedgerNode::onNodeFrame(Connection *connection, const QByteArray &bytes)
     }
     // Item i carries request id header + i: a branch numbers its submissions in order.
     if (frame->kind == NodeFrame::Kind::SubmitWriteOff)
-        verifySubmissions(connection, requestId, frame->items);
+        verifySubmissions(connection, requestId, frame->items, true);
     else
         verifyConfirmations(connection, -1, frame->items);
 }
@@ -491,6 +491,29 @@ void LedgerNode::onCoordinatorFrame(const QByteArray &bytes)
     if (frame && frame->kind == NodeFrame::Kind::Check && checker) {
         for (const QByteArray &item : frame->items)
             handleCheck(item, QString());
+        return;
+    }
+    if (frame && frame->kind == NodeFrame::Kind::Submitted && !coordinatorId.isEmpty() &&
+        !roles.testFlag(Role::Coordinator)) {
+        for (const QByteArray &item : frame->items) {
+            const std::optional<SubmittedReply> reply = SubmittedReply::decode(item, &problem);
+            if (!reply) {
+                qCWarning(lcNode) << "from the coordinator:" << problem;
+                if (link)
+                    link->sendError(QStringLiteral("node_frame"), -1, problem);
+                return;
+            }
+            const BranchRequest request = upstream.take(reply->requestId);
+            if (!request.client)
+                continue;
+            QJsonObject answer{{QStringLiteral("type"), QStringLiteral("submitted")},
+                               {QStringLiteral("id"), request.clientRequestId},
+                               {QStringLiteral("digest"), hex(reply->digest)},
+                               {QStringLiteral("status"), SubmittedReply::statusName(reply->status)}};
+            if (reply->status == SubmittedReply::Status::Decided)
+                answer.insert(QStringLiteral("state"), stateName(reply->state));
+            request.client->send(answer);
+        }
         return;
     }
     if (frame && frame->kind == NodeFrame::Kind::Blocks &&
@@ -540,7 +563,8 @@ void LedgerNode::runVerification(std::function<QList<VerifiedItem>()> work,
         done(work());
 }
 
-void LedgerNode::verifySubmissions(Connection *from, qint64 firstRequestId, const QList<QByteArray> &encoded)
+void LedgerNode::verifySubmissions(Connection *from, qint64 firstRequestId, const QList<QByteArray> &encoded,
+                                   bool binaryReply)
 {
     submissionsVerifying += int(encoded.size());
     runVerification(
@@ -556,10 +580,12 @@ void LedgerNode::verifySubmissions(Connection *from, qint64 firstRequestId, cons
             }
             return items;
         },
-        [this, from = QPointer<Connection>(from), firstRequestId](const QList<VerifiedItem> &items) {
+        [this, from = QPointer<Connection>(from), firstRequestId,
+         binaryReply](const QList<VerifiedItem> &items) {
             submissionsVerifying -= int(items.size());
             for (qsizetype i = 0; i < items.size(); ++i)
-                handleSubmission(from, firstRequestId < 0 ? firstRequestId : firstRequestId + i, items.at(i));
+                handleSubmission(from, firstRequestId < 0 ? firstRequestId : firstRequestId + i, items.at(i),
+                                 binaryReply);
         });
 }
 
@@ -586,7 +612,19 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
         });
 }
 
-void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const VerifiedItem &item)
+void LedgerNode::replySubmitted(Connection *to, const SubmittedReply &reply)
+{
+    auto pending = std::find_if(submittedAfterCommit.begin(), submittedAfterCommit.end(),
+                                [to](const PendingSubmitted &entry) { return entry.connection == to; });
+    if (pending == submittedAfterCommit.end())
+        pending = submittedAfterCommit.insert(submittedAfterCommit.end(),
+                                              {to, {NodeFrame::Kind::Submitted, 0, {}}});
+    pending->frame.items.append(reply.encode());
+    scheduleFlush();
+}
+
+void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const VerifiedItem &item,
+                                  bool binaryReply)
 {
     if (!from) {
         // Never acknowledged, so nothing is lost: the branch's client hears that the link dropped.
@@ -604,17 +642,28 @@ void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const Veri
         return;
     }
     const QByteArray digest = writeOff->digest();
-    QJsonObject answer{{QStringLiteral("type"), QStringLiteral("submitted")},
-                       {QStringLiteral("digest"), hex(digest)}};
+    // A branch's binary frame is answered in one Submitted frame per commit; the JSON form in JSON.
+    const auto answer = [&](SubmittedReply::Status status, quint16 state) {
+        if (binaryReply) {
+            replySubmitted(from, {requestId, status, state, digest});
+            return;
+        }
+        QJsonObject message{{QStringLiteral("type"), QStringLiteral("submitted")},
+                            {QStringLiteral("digest"), hex(digest)},
+                            {QStringLiteral("status"), SubmittedReply::statusName(status)}};
+        if (status == SubmittedReply::Status::Decided)
+            message.insert(QStringLiteral("state"), stateName(state));
+        if (status == SubmittedReply::Status::Accepted)
+            replyAfterCommit(from, message, requestId);
+        else
+            reply(from, message, requestId);
+    };
     if (const std::optional<quint16> state = store->decidedState(digest)) {
-        answer.insert(QStringLiteral("status"), QStringLiteral("decided"));
-        answer.insert(QStringLiteral("state"), stateName(*state));
-        reply(from, answer, requestId);
+        answer(SubmittedReply::Status::Decided, *state);
         return;
     }
     if (rounds.contains(digest) || journal->hasSubmission(digest)) {
-        answer.insert(QStringLiteral("status"), QStringLiteral("already accepted"));
-        reply(from, answer, requestId);
+        answer(SubmittedReply::Status::AlreadyAccepted, 0);
         return;
     }
     if (rounds.size() + submissionsVerifying >= config.maxOpenTallies) {
@@ -639,8 +688,7 @@ void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const Veri
                {QStringLiteral("reference"), writeOff->clientReference},
                {QStringLiteral("issued_at_ms"), writeOff->issuedAtMs}});
     startRound(*writeOff, item.encoded, now, 0);
-    answer.insert(QStringLiteral("status"), QStringLiteral("accepted"));
-    replyAfterCommit(from, answer, requestId);
+    answer(SubmittedReply::Status::Accepted, 0);
 }
 
 void LedgerNode::startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,
@@ -1518,7 +1566,8 @@ QJsonObject LedgerNode::statusJson() const
              seconds},
         {QStringLiteral("queues"), QJsonObject{{QStringLiteral("open_tallies"), rounds.size()},
                                                {QStringLiteral("block_queue"), blockQueue.size()},
-                                               {QStringLiteral("replies_waiting_commit"), afterCommit.size()},
+                                               {QStringLiteral("replies_waiting_commit"),
+                                                afterCommit.size() + submittedAfterCommit.size()},
                                                {QStringLiteral("subscribers"), subscribers.size()},
                                                {QStringLiteral("branch_requests"), upstream.size()}}},
         {QStringLiteral("coordinator_link"),
@@ -1623,6 +1672,20 @@ void LedgerNode::flush()
                                           QStringLiteral("not stored: %1").arg(problem));
     }
     afterCommit.clear();
+    for (const PendingSubmitted &pending : std::as_const(submittedAfterCommit)) {
+        if (!pending.connection)
+            continue;
+        if (stored) {
+            pending.connection->sendBinary(pending.frame.encode());
+            continue;
+        }
+        for (const QByteArray &item : pending.frame.items) {
+            if (const std::optional<SubmittedReply> reply = SubmittedReply::decode(item, nullptr))
+                pending.connection->sendError(QStringLiteral("submit_write_off"), reply->requestId,
+                                              QStringLiteral("not stored: %1").arg(problem));
+        }
+    }
+    submittedAfterCommit.clear();
     if (stored && !pendingEvents.isEmpty()) {
         broadcastSeq = pendingEvents.last().seq;
         for (const JournalEvent &event : std::as_const(pendingEvents))

@@ -108,12 +108,15 @@ private:
     // coordinator
     // Decode and verify on the worker, then hand each item, in order, to the handlers below.
     // Item i of a submission batch has request id firstRequestId + i.
-    void verifySubmissions(Connection *from, qint64 firstRequestId, const QList<QByteArray> &encoded);
+    // binaryReply: answer in a Submitted frame (a branch that sent a binary frame) or in JSON.
+    void verifySubmissions(Connection *from, qint64 firstRequestId, const QList<QByteArray> &encoded,
+                           bool binaryReply);
     void verifyConfirmations(Connection *from, qint64 requestId, const QList<QByteArray> &encoded);
     void runVerification(std::function<QList<VerifiedItem>()> work,
                          std::function<void(QList<VerifiedItem>)> done);
     // from is null when its connection closed while the item was being verified.
-    void handleSubmission(Connection *from, qint64 requestId, const VerifiedItem &item);
+    void handleSubmission(Connection *from, qint64 requestId, const VerifiedItem &item, bool binaryReply);
+    void replySubmitted(Connection *to, const SubmittedReply &reply); // after the next commit
     void handleConfirmation(Connection *from, const QString &peerName, qint64 requestId,
                             const VerifiedItem &item);
     void startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,
@@ -209,6 +212,12 @@ private:
 
     // events and replies
     QList<PendingReply> afterCommit;
+    struct PendingSubmitted
+    {
+        QPointer<Connection> connection;
+        NodeFrame frame;
+    };
+    QList<PendingSubmitted> submittedAfterCommit; // one Submitted frame per branch connection
     QTimer flushTimer;
     qint64 broadcastSeq = 0;
     QHash<Connection *, qint64> subscribers; // next seq each one needs

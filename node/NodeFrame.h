@@ -18,7 +18,8 @@ struct NodeFrame
         SubmitWriteOff = 1, // header: the first item's request id; item i has header + i
         Check = 2,
         Confirmation = 3,
-        Blocks = 4, // header: the coordinator's head height
+        Blocks = 4,    // header: the coordinator's head height
+        Submitted = 5, // coordinator to branch: SubmittedReply items, after the journal commit
     };
 
     Kind kind = Kind::Check;
@@ -30,6 +31,26 @@ struct NodeFrame
     static std::optional<NodeFrame> decode(const QByteArray &bytes, QString *error);
     // The JSON message type the frame stands for, for authorization and logs.
     static QString typeName(Kind kind);
+};
+
+// One item of a Submitted frame: the coordinator's answer to one write-off a branch handed it.
+struct SubmittedReply
+{
+    enum class Status : quint8
+    {
+        Accepted = 1,        // durably accepted; its tally is running
+        AlreadyAccepted = 2, // the same signed write-off was accepted before
+        Decided = 3,         // already in the ledger, with state
+    };
+
+    qint64 requestId = -1;
+    Status status = Status::Accepted;
+    quint16 state = 0; // the decided state when status is Decided
+    QByteArray digest; // the write-off's, 32 bytes
+
+    QByteArray encode() const;
+    static std::optional<SubmittedReply> decode(const QByteArray &bytes, QString *error);
+    static QString statusName(Status status);
 };
 
 } // namespace ticketsync

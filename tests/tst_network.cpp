@@ -11,6 +11,7 @@
 #include "NodeJournal.h"
 #include "SampleConsortium.h"
 #include "SerialWorker.h"
+#include "Sha256.h"
 #include "StateConfirmation.h"
 #include "TlsIdentity.h"
 #include "WriteOffResult.h"
@@ -701,6 +702,22 @@ void NetworkTest::nodeFramesRoundTripAndRefuseDamage()
     QByteArray tooMany = NodeFrame{NodeFrame::Kind::Check, 0, {}}.encode();
     tooMany[tooMany.size() - 1] = '\x10'; // claims 16 items, holds none
     QVERIFY(!NodeFrame::decode(tooMany, &error));
+
+    // The coordinator's answers to a branch, one item per write-off.
+    const SubmittedReply reply{(qint64(1) << 40) + 7, SubmittedReply::Status::Decided, 0x0102,
+                               sha256(QByteArrayLiteral("a write-off"))};
+    const std::optional<SubmittedReply> back = SubmittedReply::decode(reply.encode(), &error);
+    QVERIFY2(back, qPrintable(error));
+    QCOMPARE(back->requestId, reply.requestId);
+    QCOMPARE(int(back->status), int(reply.status));
+    QCOMPARE(back->state, reply.state);
+    QCOMPARE(back->digest, reply.digest);
+    QVERIFY(!SubmittedReply::decode(reply.encode().chopped(1), &error));
+    QVERIFY2(error.startsWith(QLatin1String("malformed submitted item")), qPrintable(error));
+    QByteArray badStatus = reply.encode();
+    badStatus[8] = 4;
+    QVERIFY(!SubmittedReply::decode(badStatus, &error));
+    QVERIFY2(error.contains(QLatin1String("status 4")), qPrintable(error));
 }
 
 void NetworkTest::historyPagesByTicketTimeAndOutcome()
