@@ -1,6 +1,7 @@
 #include "LedgerNode.h"
 
 #include "DecisionSummary.h"
+#include "JsonObjectWriter.h"
 #include "NodeFrame.h"
 #include "NodeServer.h"
 #include "PeerLink.h"
@@ -78,16 +79,34 @@ QByteArray digestField(const QJsonObject &message, QString *error)
 }
 
 // Names the write-offs a block holds, so a client can place each decision in the chain.
-QJsonObject blockEvent(const Block &block)
+QByteArray blockEvent(const Block &block)
 {
-    QJsonArray digests;
+    QList<QByteArray> digests;
+    digests.reserve(block.decisions.size());
     for (const Decision &decision : block.decisions)
-        digests.append(hex(decision.writeOff.digest()));
-    return {{QStringLiteral("height"), qint64(block.height)},
-            {QStringLiteral("hash"), hex(block.hash())},
-            {QStringLiteral("decisions"), block.decisions.size()},
-            {QStringLiteral("timestamp_ms"), block.timestampMs},
-            {QStringLiteral("write_off_digests"), digests}};
+        digests.append(decision.writeOff.digest().toHex());
+    return JsonObjectWriter()
+        .add(QLatin1StringView("height"), qint64(block.height))
+        .addAscii(QLatin1StringView("hash"), block.hash().toHex())
+        .add(QLatin1StringView("decisions"), block.decisions.size())
+        .add(QLatin1StringView("timestamp_ms"), block.timestampMs)
+        .addAsciiArray(QLatin1StringView("write_off_digests"), digests)
+        .finish();
+}
+
+// Both the branch that signs a write-off and the coordinator that accepts it announce it.
+QByteArray writeOffIssuedEvent(const WriteOffResult &writeOff, const QByteArray &digest)
+{
+    return JsonObjectWriter()
+        .addAscii(QLatin1StringView("write_off_digest"), digest.toHex())
+        .add(QLatin1StringView("ticket"), writeOff.ticketId)
+        .add(QLatin1StringView("version"), qint64(writeOff.ticketVersion))
+        .add(QLatin1StringView("branch"), writeOff.branchId)
+        .add(QLatin1StringView("amount_minor"), writeOff.amountMinor)
+        .add(QLatin1StringView("currency"), writeOff.currency)
+        .add(QLatin1StringView("reference"), writeOff.clientReference)
+        .add(QLatin1StringView("issued_at_ms"), writeOff.issuedAtMs)
+        .finish();
 }
 
 // Operator commands; everything else on the API is read-only.
@@ -678,15 +697,7 @@ void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const Veri
     const qint64 now = nowMs();
     journal->putSubmission(digest, item.encoded, now);
     counters[QStringLiteral("submissions")]++;
-    emitEvent(QStringLiteral("write_off_issued"),
-              {{QStringLiteral("write_off_digest"), hex(digest)},
-               {QStringLiteral("ticket"), writeOff->ticketId},
-               {QStringLiteral("version"), qint64(writeOff->ticketVersion)},
-               {QStringLiteral("branch"), writeOff->branchId},
-               {QStringLiteral("amount_minor"), writeOff->amountMinor},
-               {QStringLiteral("currency"), writeOff->currency},
-               {QStringLiteral("reference"), writeOff->clientReference},
-               {QStringLiteral("issued_at_ms"), writeOff->issuedAtMs}});
+    emitEvent(QStringLiteral("write_off_issued"), writeOffIssuedEvent(*writeOff, digest));
     startRound(*writeOff, item.encoded, now, 0);
     answer(SubmittedReply::Status::Accepted, 0);
 }
@@ -839,16 +850,18 @@ void LedgerNode::handleConfirmation(Connection *from, const QString &peerName, q
     if (verdict == Tally::Verdict::Duplicate)
         return;
     emitEvent(QStringLiteral("confirmation_received"),
-              {{QStringLiteral("write_off_digest"), hex(confirmation->writeOffDigest)},
-               {QStringLiteral("ticket"), round->writeOff.ticketId},
-               {QStringLiteral("version"), qint64(round->writeOff.ticketVersion)},
-               {QStringLiteral("branch"), round->writeOff.branchId},
-               {QStringLiteral("target"), confirmation->targetId},
-               {QStringLiteral("state"), stateName(confirmation->stateCode)},
-               {QStringLiteral("reason"), confirmation->reason},
-               {QStringLiteral("verdict"), Tally::verdictName(verdict)},
-               {QStringLiteral("verdict_reason"), reason},
-               {QStringLiteral("confirmation"), base64(item.encoded)}});
+              JsonObjectWriter()
+                  .addAscii(QLatin1StringView("write_off_digest"), confirmation->writeOffDigest.toHex())
+                  .add(QLatin1StringView("ticket"), round->writeOff.ticketId)
+                  .add(QLatin1StringView("version"), qint64(round->writeOff.ticketVersion))
+                  .add(QLatin1StringView("branch"), round->writeOff.branchId)
+                  .add(QLatin1StringView("target"), confirmation->targetId)
+                  .add(QLatin1StringView("state"), stateName(confirmation->stateCode))
+                  .add(QLatin1StringView("reason"), confirmation->reason)
+                  .add(QLatin1StringView("verdict"), Tally::verdictName(verdict))
+                  .add(QLatin1StringView("verdict_reason"), reason)
+                  .addAscii(QLatin1StringView("confirmation"), item.encoded.toBase64())
+                  .finish());
     if (verdict == Tally::Verdict::Equivocation) {
         counters[QStringLiteral("equivocations")]++;
         for (const EquivocationEvidence &evidence : round->tally->equivocations()) {
@@ -1268,12 +1281,14 @@ void LedgerNode::processChecks()
     for (const auto &[writeOff, confirmation] : std::as_const(answers)) {
         counters[QStringLiteral("confirmations_sent")]++;
         emitEvent(QStringLiteral("confirmation_sent"),
-                  {{QStringLiteral("write_off_digest"), hex(confirmation.writeOffDigest)},
-                   {QStringLiteral("ticket"), writeOff->ticketId},
-                   {QStringLiteral("version"), qint64(writeOff->ticketVersion)},
-                   {QStringLiteral("branch"), writeOff->branchId},
-                   {QStringLiteral("state"), stateName(confirmation.stateCode)},
-                   {QStringLiteral("reason"), confirmation.reason}});
+                  JsonObjectWriter()
+                      .addAscii(QLatin1StringView("write_off_digest"), confirmation.writeOffDigest.toHex())
+                      .add(QLatin1StringView("ticket"), writeOff->ticketId)
+                      .add(QLatin1StringView("version"), qint64(writeOff->ticketVersion))
+                      .add(QLatin1StringView("branch"), writeOff->branchId)
+                      .add(QLatin1StringView("state"), stateName(confirmation.stateCode))
+                      .add(QLatin1StringView("reason"), confirmation.reason)
+                      .finish());
         confirmations.items.append(confirmation.encode());
     }
     if (link && !confirmations.items.isEmpty())
@@ -1388,15 +1403,7 @@ void LedgerNode::handleClientSubmit(Connection *client, const QJsonObject &messa
     submissionsToSend.items.append(writeOff.encode());
     if (!submitSendTimer.isActive())
         submitSendTimer.start(kBatchWindowMs);
-    emitEvent(QStringLiteral("write_off_issued"),
-              {{QStringLiteral("write_off_digest"), hex(writeOff.digest())},
-               {QStringLiteral("ticket"), writeOff.ticketId},
-               {QStringLiteral("version"), qint64(writeOff.ticketVersion)},
-               {QStringLiteral("branch"), nodeId},
-               {QStringLiteral("amount_minor"), writeOff.amountMinor},
-               {QStringLiteral("currency"), writeOff.currency},
-               {QStringLiteral("reference"), writeOff.clientReference},
-               {QStringLiteral("issued_at_ms"), writeOff.issuedAtMs}});
+    emitEvent(QStringLiteral("write_off_issued"), writeOffIssuedEvent(writeOff, writeOff.digest()));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1640,7 +1647,12 @@ void LedgerNode::pumpSubscribers()
 
 void LedgerNode::emitEvent(const QString &kind, const QJsonObject &body)
 {
-    JournalEvent event = journal->appendEvent(kind, body, nowMs());
+    emitEvent(kind, QJsonDocument(body).toJson(QJsonDocument::Compact));
+}
+
+void LedgerNode::emitEvent(const QString &kind, const QByteArray &bodyJson)
+{
+    JournalEvent event = journal->appendEvent(kind, bodyJson, nowMs());
     if (event.seq > 0)
         pendingEvents.append(std::move(event));
     if (!flushTimer.isActive())

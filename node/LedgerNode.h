@@ -159,6 +159,7 @@ private:
 
     // journal and events
     void emitEvent(const QString &kind, const QJsonObject &body);
+    void emitEvent(const QString &kind, const QByteArray &bodyJson); // from JsonObjectWriter
     void reply(Connection *to, QJsonObject message, const QJsonObject &request);
     void reply(Connection *to, QJsonObject message, qint64 requestId);
     void replyAfterCommit(Connection *to, QJsonObject message, qint64 requestId);

@@ -1,5 +1,6 @@
 #include "NodeJournal.h"
 
+#include "JsonObjectWriter.h"
 #include "SqliteStatement.h"
 
 #include <QJsonDocument>
@@ -46,14 +47,23 @@ CREATE INDEX IF NOT EXISTS decisions_by_outcome ON decisions(outcome, id);
 
 namespace {
 
-// The stored body is the whole frame; journals written before it was held only the body.
-QJsonObject eventFrame(QJsonObject body, qint64 seq, qint64 atMs, const QString &kind)
+// The stored body is the whole frame: the body's fields after type, seq, at_ms and kind. Journals
+// written before held only the body.
+constexpr QByteArrayView kFramePrefix("{\"type\":\"event\",");
+
+QByteArray eventFrame(const QByteArray &bodyJson, qint64 seq, qint64 atMs, const QString &kind)
 {
-    body.insert(QStringLiteral("type"), QStringLiteral("event"));
-    body.insert(QStringLiteral("seq"), seq);
-    body.insert(QStringLiteral("at_ms"), atMs);
-    body.insert(QStringLiteral("kind"), kind);
-    return body;
+    QByteArray frame = JsonObjectWriter()
+                           .addAscii(QLatin1StringView("type"), QByteArrayLiteral("event"))
+                           .add(QLatin1StringView("seq"), seq)
+                           .add(QLatin1StringView("at_ms"), atMs)
+                           .add(QLatin1StringView("kind"), kind)
+                           .finish();
+    if (bodyJson.size() > 2) { // not "{}": its fields join the frame's
+        frame.chop(1);
+        frame.append(',').append(QByteArrayView(bodyJson).sliced(1));
+    }
+    return frame;
 }
 
 } // namespace
@@ -153,11 +163,15 @@ bool NodeJournal::commit(QString *error)
     return true;
 }
 
-JournalEvent NodeJournal::appendEvent(const QString &kind, QJsonObject body, qint64 atMs)
+JournalEvent NodeJournal::appendEvent(const QString &kind, const QJsonObject &body, qint64 atMs)
+{
+    return appendEvent(kind, QJsonDocument(body).toJson(QJsonDocument::Compact), atMs);
+}
+
+JournalEvent NodeJournal::appendEvent(const QString &kind, const QByteArray &bodyJson, qint64 atMs)
 {
     begin();
-    const QByteArray frame =
-        QJsonDocument(eventFrame(std::move(body), nextSeq, atMs, kind)).toJson(QJsonDocument::Compact);
+    const QByteArray frame = eventFrame(bodyJson, nextSeq, atMs, kind);
     SqliteStatement insert(statements, "INSERT INTO events(seq, at_ms, kind, body) VALUES (?, ?, ?, ?)");
     insert.bind(1, nextSeq);
     insert.bind(2, atMs);
@@ -196,10 +210,18 @@ QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
     query.bind(2, qint64(limit));
     while (query.step() == SQLITE_ROW) {
         const qint64 seq = query.integer(0);
-        const QJsonObject body = QJsonDocument::fromJson(query.blob(3)).object();
-        result.append(
-            {seq, QString::fromUtf8(QJsonDocument(eventFrame(body, seq, query.integer(1), query.text(2)))
-                                        .toJson(QJsonDocument::Compact))});
+        QByteArray stored = query.blob(3);
+        if (!stored.startsWith(kFramePrefix)) {
+            // Written before rows held the whole frame: the body alone, frame fields added here.
+            QJsonObject body = QJsonDocument::fromJson(stored).object();
+            body.remove(u"type");
+            body.remove(u"seq");
+            body.remove(u"at_ms");
+            body.remove(u"kind");
+            stored = eventFrame(QJsonDocument(body).toJson(QJsonDocument::Compact), seq, query.integer(1),
+                                query.text(2));
+        }
+        result.append({seq, QString::fromUtf8(stored)});
     }
     return result;
 }

@@ -54,7 +54,9 @@ public:
     static std::unique_ptr<NodeJournal> open(const QString &path, QString *error);
 
     // Stores the event under the next sequence number and returns its frame; seq 0 on failure.
-    JournalEvent appendEvent(const QString &kind, QJsonObject body, qint64 atMs);
+    JournalEvent appendEvent(const QString &kind, const QJsonObject &body, qint64 atMs);
+    // body: a compact JSON object, as JsonObjectWriter writes it.
+    JournalEvent appendEvent(const QString &kind, const QByteArray &bodyJson, qint64 atMs);
     QList<JournalEvent> events(qint64 fromSeq, int limit) const;
     qint64 lastSeq() const { return nextSeq - 1; }
     // The oldest event still kept.

@@ -5,6 +5,7 @@
 #include "DevnetFixture.h"
 #include "DevnetLayout.h"
 #include "DevnetPki.h"
+#include "JsonObjectWriter.h"
 #include "KeyFile.h"
 #include "LedgerStore.h"
 #include "NodeFrame.h"
@@ -59,6 +60,7 @@ private Q_SLOTS:
     void journalKeepsOnlyTheNewestEvents();
     void nodeFramesRoundTripAndRefuseDamage();
     void serialWorkerKeepsOrder();
+    void eventJsonIsWrittenAsQtReadsIt();
     void historyPagesByTicketTimeAndOutcome();
     void decisionIsAnsweredFromTheLedgerWithoutItsJournalRow();
 
@@ -630,6 +632,36 @@ void NetworkTest::journalKeepsOnlyTheNewestEvents()
     QCOMPARE(journal->firstSeq(), qint64(kEvents) - kKeep + 1);
     QCOMPARE(journal->lastSeq(), qint64(kEvents));
     QCOMPARE(journal->events(1, 100000).size(), kKeep);
+}
+
+void NetworkTest::eventJsonIsWrittenAsQtReadsIt()
+{
+    // Events are written by hand for speed; whatever a ticket id or reason holds, a client
+    // must read back exactly the values that went in.
+    QString awkward = QStringLiteral("quote \" backslash \\ slash / 票据核销 tab\t newline\n");
+    for (char16_t c = 0; c < 0x20; ++c)
+        awkward.append(QChar(c));
+    awkward.append(QChar(0x7f)).append(QStringLiteral("\U0001F600"));
+    const QByteArray json = JsonObjectWriter()
+                                .add(QLatin1StringView("text"), awkward)
+                                .add(QLatin1StringView("empty"), QString())
+                                .add(QLatin1StringView("big"), std::numeric_limits<qint64>::min())
+                                .addAscii(QLatin1StringView("hex"), QByteArrayLiteral("00ff"))
+                                .addAsciiArray(QLatin1StringView("list"), {"a", "b\"c"})
+                                .addAsciiArray(QLatin1StringView("none"), {})
+                                .finish();
+    QJsonParseError error;
+    const QJsonObject object = QJsonDocument::fromJson(json, &error).object();
+    QVERIFY2(error.error == QJsonParseError::NoError,
+             qPrintable(error.errorString() + u' ' + QString::fromUtf8(json)));
+    QCOMPARE(object.value(u"text").toString(), awkward);
+    QCOMPARE(object.value(u"empty").toString(QStringLiteral("missing")), QString());
+    QCOMPARE(object.value(u"big").toInteger(), std::numeric_limits<qint64>::min());
+    QCOMPARE(object.value(u"hex").toString(), QStringLiteral("00ff"));
+    QCOMPARE(object.value(u"list").toArray(), (QJsonArray{QStringLiteral("a"), QStringLiteral("b\"c")}));
+    QCOMPARE(object.value(u"none").toArray(), QJsonArray());
+    QCOMPARE(object.size(), 6);
+    QCOMPARE(JsonObjectWriter().finish(), QByteArrayLiteral("{}"));
 }
 
 void NetworkTest::serialWorkerKeepsOrder()
