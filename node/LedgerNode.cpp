@@ -1559,6 +1559,9 @@ QJsonObject LedgerNode::statusJson() const
     for (auto it = counters.cbegin(); it != counters.cend(); ++it)
         counts.insert(it.key(), it.value());
     const double seconds = qMax(0.001, double(uptime.elapsed()) / 1000.0);
+    qsizetype repliesWaiting = afterCommit.size();
+    for (const PendingSubmitted &pending : submittedAfterCommit)
+        repliesWaiting += pending.frame.items.size();
     return QJsonObject{
         {QStringLiteral("node_id"), nodeId},
         {QStringLiteral("roles"), QJsonArray::fromStringList(roleNames(roles))},
@@ -1571,12 +1574,13 @@ QJsonObject LedgerNode::statusJson() const
         {QStringLiteral("decisions_per_second_avg"),
          double(counters.value(QStringLiteral("decided")) + counters.value(QStringLiteral("undetermined"))) /
              seconds},
-        {QStringLiteral("queues"), QJsonObject{{QStringLiteral("open_tallies"), rounds.size()},
-                                               {QStringLiteral("block_queue"), blockQueue.size()},
-                                               {QStringLiteral("replies_waiting_commit"),
-                                                afterCommit.size() + submittedAfterCommit.size()},
-                                               {QStringLiteral("subscribers"), subscribers.size()},
-                                               {QStringLiteral("branch_requests"), upstream.size()}}},
+        {QStringLiteral("queues"),
+         QJsonObject{{QStringLiteral("open_tallies"), rounds.size()},
+                     {QStringLiteral("block_queue"), blockQueue.size()},
+                     {QStringLiteral("verify_batches"), verifyWorker ? verifyWorker->pending() : 0},
+                     {QStringLiteral("replies_waiting_commit"), repliesWaiting},
+                     {QStringLiteral("subscribers"), subscribers.size()},
+                     {QStringLiteral("branch_requests"), upstream.size()}}},
         {QStringLiteral("coordinator_link"),
          coordinatorLink
              ? (coordinatorLink->connection() ? QStringLiteral("up")
