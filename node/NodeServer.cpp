@@ -38,6 +38,8 @@ NodeServer::NodeServer(const TlsIdentity &identity, Connection::Limits limits, Q
                 qCInfo(lcConnection) << "TLS handshake with" << socket->peerAddress().toString()
                                      << "failed:" << socket->errorString();
             });
+    // Not newConnection: in Qt 6.4 it fires before the handshake; this one after it, with the
+    // peer verified.
     connect(tlsServer, &QSslServer::pendingConnectionAvailable, this, [this] {
         while (QTcpSocket *socket = tlsServer->nextPendingConnection())
             onEncrypted(qobject_cast<QSslSocket *>(socket));
