@@ -582,9 +582,25 @@ void LedgerNode::runVerification(std::function<QList<VerifiedItem>()> work,
         done(work());
 }
 
+void LedgerNode::refuseBusy(Connection *to, qint64 requestId)
+{
+    counters[QStringLiteral("refused_busy")]++;
+    to->sendError(QStringLiteral("submit_write_off"), requestId,
+                  QStringLiteral("the coordinator is busy: %1 write-offs are being tallied or verified "
+                                 "(max_open_tallies); nothing was accepted, submit again later")
+                      .arg(rounds.size() + submissionsVerifying));
+}
+
 void LedgerNode::verifySubmissions(Connection *from, qint64 firstRequestId, const QList<QByteArray> &encoded,
                                    bool binaryReply)
 {
+    // Refused before they are verified too, so the verify thread's queue stays bounded however
+    // fast a branch sends.
+    if (rounds.size() + submissionsVerifying + encoded.size() > config.maxOpenTallies) {
+        for (qsizetype i = 0; i < encoded.size(); ++i)
+            refuseBusy(from, firstRequestId < 0 ? firstRequestId : firstRequestId + i);
+        return;
+    }
     submissionsVerifying += int(encoded.size());
     runVerification(
         [members = workerMembership, encoded] {
@@ -611,6 +627,19 @@ void LedgerNode::verifySubmissions(Connection *from, qint64 firstRequestId, cons
 void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const QList<QByteArray> &encoded)
 {
     const QString peerName = from->peer().name;
+    // Every open tally waits for at most one vote per target, and a late one or two: more than
+    // that queued is a target flooding the coordinator. Dropped votes are asked for again.
+    const qsizetype allowed = (qsizetype(config.maxOpenTallies) + 1) * (membership.targetCount() + 1);
+    if (confirmationsVerifying + encoded.size() > allowed) {
+        counters[QStringLiteral("rejected_confirmations")] += encoded.size();
+        from->sendError(QStringLiteral("confirmation"), requestId,
+                        QStringLiteral("the coordinator is busy: %1 votes wait to be verified; these %2 "
+                                       "were dropped, and missing votes are asked for again")
+                            .arg(confirmationsVerifying)
+                            .arg(encoded.size()));
+        return;
+    }
+    confirmationsVerifying += int(encoded.size());
     runVerification(
         [members = workerMembership, encoded, peerName] {
             QList<VerifiedItem> items;
@@ -626,6 +655,7 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
             return items;
         },
         [this, from = QPointer<Connection>(from), peerName, requestId](const QList<VerifiedItem> &items) {
+            confirmationsVerifying -= int(items.size());
             for (const VerifiedItem &item : items)
                 handleConfirmation(from, peerName, requestId, item);
         });
@@ -687,11 +717,7 @@ void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const Veri
     }
     if (rounds.size() + submissionsVerifying >= config.maxOpenTallies) {
         // Shedding load here keeps every accepted write-off inside its timeout.
-        counters[QStringLiteral("refused_busy")]++;
-        from->sendError(QStringLiteral("submit_write_off"), requestId,
-                        QStringLiteral("the coordinator is busy: %1 write-offs are being tallied "
-                                       "(max_open_tallies); nothing was accepted, submit again later")
-                            .arg(rounds.size()));
+        refuseBusy(from, requestId);
         return;
     }
     const qint64 now = nowMs();

@@ -117,6 +117,7 @@ private:
     // from is null when its connection closed while the item was being verified.
     void handleSubmission(Connection *from, qint64 requestId, const VerifiedItem &item, bool binaryReply);
     void replySubmitted(Connection *to, const SubmittedReply &reply); // after the next commit
+    void refuseBusy(Connection *to, qint64 requestId);
     void handleConfirmation(Connection *from, const QString &peerName, qint64 requestId,
                             const VerifiedItem &item);
     void startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,
@@ -199,6 +200,7 @@ private:
     std::unique_ptr<SerialWorker> verifyWorker;
     std::shared_ptr<const Membership> workerMembership; // the worker's read-only copy
     int submissionsVerifying = 0;                       // counted against max_open_tallies
+    int confirmationsVerifying = 0;                     // held to a few per open tally
 
     // branch state
     qint64 nextUpstreamId = 1;

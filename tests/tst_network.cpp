@@ -584,6 +584,40 @@ void NetworkTest::overloadedCoordinatorRefusesNewWork()
     QCOMPARE(status.value(u"counters").toObject().value(u"refused_busy").toInteger(), 1);
     QCOMPARE(status.value(u"queues").toObject().value(u"open_tallies").toInteger(), 3);
 
+    // A branch that floods a busy coordinator is refused before anything is verified, so the
+    // verify thread's queue stays bounded: these items would not even decode.
+    killNode(QStringLiteral("branch-2"));
+    QString error;
+    const QString pki = layout->dir + QStringLiteral("/pki/");
+    const std::optional<TlsIdentity> identity = TlsIdentity::load(
+        pki + QStringLiteral("branch-2.pem"), pki + QStringLiteral("branch-2.key"), layout->caPath, &error);
+    QVERIFY2(identity, qPrintable(error));
+    QWebSocket flooder;
+    flooder.setSslConfiguration(identity->clientConfiguration());
+    QList<QJsonObject> answers;
+    connect(&flooder, &QWebSocket::textMessageReceived, this, [&](const QString &text) {
+        const QJsonObject message = QJsonDocument::fromJson(text.toUtf8()).object();
+        if (message.value(u"type").toString() == QLatin1String("error"))
+            answers.append(message);
+    });
+    flooder.open(
+        QUrl(QStringLiteral("wss://%1/").arg(layout->node(QStringLiteral("coordinator-1"))->address)));
+    QTRY_VERIFY_WITH_TIMEOUT(flooder.state() == QAbstractSocket::ConnectedState, kWait);
+    flooder.sendTextMessage(QStringLiteral("{\"type\":\"peer_hello\",\"height\":0}"));
+    flooder.sendBinaryMessage(
+        NodeFrame{NodeFrame::Kind::SubmitWriteOff, 1000, QList<QByteArray>(20, QByteArray("not a write-off"))}
+            .encode());
+    QTRY_COMPARE_WITH_TIMEOUT(answers.size(), 20, kWait);
+    for (qsizetype i = 0; i < answers.size(); ++i) {
+        QCOMPARE(answers.at(i).value(u"id").toInteger(), 1000 + i);
+        QVERIFY2(answers.at(i).value(u"error").toString().contains(QLatin1String("busy")),
+                 qPrintable(answers.at(i).value(u"error").toString()));
+    }
+    const QJsonObject flooded = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}});
+    QCOMPARE(flooded.value(u"counters").toObject().value(u"refused_busy").toInteger(), 21);
+    QCOMPARE(flooded.value(u"queues").toObject().value(u"verify_batches").toInteger(), 0);
+    flooder.close();
+
     // Once the targets are back the accepted ones are decided and room opens up again.
     startNode(QStringLiteral("target-1"));
     startNode(QStringLiteral("target-2"));
