@@ -40,6 +40,11 @@ constexpr int kBatchWindowMs = 2;
 // watching console, and a flush (with its fsync) per 2 ms window was a fifth of a branch's CPU.
 // The coordinator's events are the decisions clients wait for, so they keep the short window.
 constexpr int kEventOnlyWindowMs = 20;
+// What a node understands of the node protocol, announced in peer_hello: 1, the binary frames
+// of kinds 1 to 4; 2, also the coordinator's Submitted frame. Nodes upgrade one at a time, so
+// the coordinator answers a branch in the newest form it announced.
+constexpr int kNodeProtocol = 2;
+constexpr char kNodeProtocolProperty[] = "ticketsync_node_protocol";
 // The longest a node waits between attempts to reach the coordinator.
 constexpr int kPeerBackoffMaxMs = 2000;
 
@@ -413,6 +418,7 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
     }
     const QString peer = connection->peer().name;
     if (type == QLatin1String("peer_hello")) {
+        connection->setProperty(kNodeProtocolProperty, int(message.value(u"node_protocol").toInteger(1)));
         nodePeers.insert(peer, connection);
         if (consumers.contains(peer)) {
             Consumer &consumer = consumers[peer];
@@ -429,6 +435,7 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
         reply(connection,
               {{QStringLiteral("type"), QStringLiteral("welcome")},
                {QStringLiteral("node_id"), nodeId},
+               {QStringLiteral("node_protocol"), kNodeProtocol},
                {QStringLiteral("height"), qint64(store->height())}},
               message);
         // A target that is back gets asked about every write-off still waiting for it.
@@ -497,7 +504,8 @@ void LedgerNode::onNodeFrame(Connection *connection, const QByteArray &bytes)
     }
     // Item i carries request id header + i: a branch numbers its submissions in order.
     if (frame->kind == NodeFrame::Kind::SubmitWriteOff)
-        verifySubmissions(connection, requestId, frame->items, true);
+        verifySubmissions(connection, requestId, frame->items,
+                          connection->property(kNodeProtocolProperty).toInt() >= 2);
     else
         verifyConfirmations(connection, -1, frame->items);
 }
@@ -1227,6 +1235,7 @@ void LedgerNode::onCoordinatorLink(Connection *connection)
     syncing = false;
     connection->send({{QStringLiteral("type"), QStringLiteral("peer_hello")},
                       {QStringLiteral("node_id"), nodeId},
+                      {QStringLiteral("node_protocol"), kNodeProtocol},
                       {QStringLiteral("height"), qint64(store->height())},
                       {QStringLiteral("head"), hex(store->headHash())}});
     if (roles.testFlag(Role::Receiver) || roles.testFlag(Role::Target))

@@ -594,12 +594,14 @@ void NetworkTest::overloadedCoordinatorRefusesNewWork()
     QVERIFY2(identity, qPrintable(error));
     QWebSocket flooder;
     flooder.setSslConfiguration(identity->clientConfiguration());
-    QList<QJsonObject> answers;
+    QList<QJsonObject> answers; // errors and submitted replies, not the welcome
+    int binaryFrames = 0;
     connect(&flooder, &QWebSocket::textMessageReceived, this, [&](const QString &text) {
         const QJsonObject message = QJsonDocument::fromJson(text.toUtf8()).object();
-        if (message.value(u"type").toString() == QLatin1String("error"))
+        if (message.value(u"type").toString() != QLatin1String("welcome"))
             answers.append(message);
     });
+    connect(&flooder, &QWebSocket::binaryMessageReceived, this, [&](const QByteArray &) { ++binaryFrames; });
     flooder.open(
         QUrl(QStringLiteral("wss://%1/").arg(layout->node(QStringLiteral("coordinator-1"))->address)));
     QTRY_VERIFY_WITH_TIMEOUT(flooder.state() == QAbstractSocket::ConnectedState, kWait);
@@ -616,7 +618,6 @@ void NetworkTest::overloadedCoordinatorRefusesNewWork()
     const QJsonObject flooded = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}});
     QCOMPARE(flooded.value(u"counters").toObject().value(u"refused_busy").toInteger(), 21);
     QCOMPARE(flooded.value(u"queues").toObject().value(u"verify_batches").toInteger(), 0);
-    flooder.close();
 
     // Once the targets are back the accepted ones are decided and room opens up again.
     startNode(QStringLiteral("target-1"));
@@ -624,6 +625,30 @@ void NetworkTest::overloadedCoordinatorRefusesNewWork()
     for (const QString &digest : std::as_const(accepted))
         QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
     QCOMPARE(submit(QStringLiteral("branch-1"), 304).value(u"status").toString(), QStringLiteral("accepted"));
+
+    // The flooder announced no node protocol, like a branch from before the Submitted frame:
+    // a write-off it sends in a binary frame is answered in JSON.
+    const std::optional<KeyPair> branchKey =
+        KeyFile::readSecretKey(layout->dir + QStringLiteral("/keys/branch-2.key"), &error);
+    QVERIFY2(branchKey, qPrintable(error));
+    WriteOffResult writeOff;
+    writeOff.membershipHash = layout->membership.hash();
+    writeOff.ticketId = SampleConsortium::ticketId(305);
+    writeOff.ticketVersion = 1;
+    writeOff.amountMinor = SampleConsortium::faceAmountMinor(305);
+    writeOff.currency = QStringLiteral("CNY");
+    writeOff.branchId = QStringLiteral("branch-2");
+    writeOff.issuedAtMs = QDateTime::currentMSecsSinceEpoch();
+    writeOff.sign(*branchKey);
+    answers.clear();
+    flooder.sendBinaryMessage(NodeFrame{NodeFrame::Kind::SubmitWriteOff, 2000, {writeOff.encode()}}.encode());
+    QTRY_COMPARE_WITH_TIMEOUT(answers.size(), 1, kWait);
+    QCOMPARE(answers.first().value(u"type").toString(), QStringLiteral("submitted"));
+    QCOMPARE(answers.first().value(u"id").toInteger(), 2000);
+    QCOMPARE(answers.first().value(u"status").toString(), QStringLiteral("accepted"));
+    QCOMPARE(answers.first().value(u"digest").toString(), QString::fromLatin1(writeOff.digest().toHex()));
+    QCOMPARE(binaryFrames, 0);
+    flooder.close();
 }
 
 void NetworkTest::journalKeepsOnlyTheNewestEvents()
