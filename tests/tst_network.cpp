@@ -81,6 +81,9 @@ private:
     QJsonObject waitForDecision(const QString &digestHex, int timeoutMs = kWait);
     bool waitForHeights(quint64 height, int timeoutMs = kWait);
     quint64 coordinatorHeight();
+    // Opens socket to the coordinator with node id's own certificate, as a hostile process
+    // holding its keys would, and says peer_hello. Connect its signals first.
+    void connectAsNode(QWebSocket &socket, const QString &id);
 
     std::unique_ptr<DevnetFixture> devnet;
     const DevnetLayout *layout = nullptr;
@@ -154,6 +157,20 @@ quint64 NetworkTest::coordinatorHeight()
     return quint64(call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
                        .value(u"height")
                        .toInteger());
+}
+
+void NetworkTest::connectAsNode(QWebSocket &socket, const QString &id)
+{
+    QString error;
+    const QString pki = layout->dir + QStringLiteral("/pki/");
+    const std::optional<TlsIdentity> identity = TlsIdentity::load(
+        pki + id + QStringLiteral(".pem"), pki + id + QStringLiteral(".key"), layout->caPath, &error);
+    QVERIFY2(identity, qPrintable(error));
+    socket.setSslConfiguration(identity->clientConfiguration());
+    socket.open(
+        QUrl(QStringLiteral("wss://%1/").arg(layout->node(QStringLiteral("coordinator-1"))->address)));
+    QTRY_VERIFY_WITH_TIMEOUT(socket.state() == QAbstractSocket::ConnectedState, kWait);
+    socket.sendTextMessage(QStringLiteral("{\"type\":\"peer_hello\",\"height\":0}"));
 }
 
 bool NetworkTest::waitForHeights(quint64 height, int timeoutMs)
@@ -297,15 +314,10 @@ void NetworkTest::byzantineTargetCannotForgeADecision()
     killNode(QStringLiteral("target-1"));
     killNode(QStringLiteral("target-2"));
     QString error;
-    const QString pki = layout->dir + QStringLiteral("/pki/");
-    const std::optional<TlsIdentity> identity = TlsIdentity::load(
-        pki + QStringLiteral("target-1.pem"), pki + QStringLiteral("target-1.key"), layout->caPath, &error);
-    QVERIFY2(identity, qPrintable(error));
     const std::optional<KeyPair> key =
         KeyFile::readSecretKey(layout->dir + QStringLiteral("/keys/target-1.key"), &error);
     QVERIFY2(key, qPrintable(error));
     QWebSocket hostile;
-    hostile.setSslConfiguration(identity->clientConfiguration());
     QList<QJsonObject> received;
     int checksReceived = 0;
     connect(&hostile, &QWebSocket::textMessageReceived, this,
@@ -330,10 +342,9 @@ void NetworkTest::byzantineTargetCannotForgeADecision()
                 NodeFrame{NodeFrame::Kind::Confirmation, 0, {confirmation.encode()}}.encode());
         }
     });
-    hostile.open(
-        QUrl(QStringLiteral("wss://%1/").arg(layout->node(QStringLiteral("coordinator-1"))->address)));
-    QTRY_VERIFY_WITH_TIMEOUT(hostile.state() == QAbstractSocket::ConnectedState, kWait);
-    hostile.sendTextMessage(QStringLiteral("{\"type\":\"peer_hello\",\"height\":0}"));
+    connectAsNode(hostile, QStringLiteral("target-1"));
+    if (QTest::currentTestFailed())
+        return;
     // Garbage of both kinds, and a vote (in the JSON form) on a write-off nobody submitted.
     hostile.sendTextMessage(QStringLiteral("{not json"));
     hostile.sendBinaryMessage(QByteArray("TSNF\x01\x09garbage"));
@@ -587,13 +598,7 @@ void NetworkTest::overloadedCoordinatorRefusesNewWork()
     // A branch that floods a busy coordinator is refused before anything is verified, so the
     // verify thread's queue stays bounded: these items would not even decode.
     killNode(QStringLiteral("branch-2"));
-    QString error;
-    const QString pki = layout->dir + QStringLiteral("/pki/");
-    const std::optional<TlsIdentity> identity = TlsIdentity::load(
-        pki + QStringLiteral("branch-2.pem"), pki + QStringLiteral("branch-2.key"), layout->caPath, &error);
-    QVERIFY2(identity, qPrintable(error));
     QWebSocket flooder;
-    flooder.setSslConfiguration(identity->clientConfiguration());
     QList<QJsonObject> answers; // errors and submitted replies, not the welcome
     int binaryFrames = 0;
     connect(&flooder, &QWebSocket::textMessageReceived, this, [&](const QString &text) {
@@ -602,10 +607,9 @@ void NetworkTest::overloadedCoordinatorRefusesNewWork()
             answers.append(message);
     });
     connect(&flooder, &QWebSocket::binaryMessageReceived, this, [&](const QByteArray &) { ++binaryFrames; });
-    flooder.open(
-        QUrl(QStringLiteral("wss://%1/").arg(layout->node(QStringLiteral("coordinator-1"))->address)));
-    QTRY_VERIFY_WITH_TIMEOUT(flooder.state() == QAbstractSocket::ConnectedState, kWait);
-    flooder.sendTextMessage(QStringLiteral("{\"type\":\"peer_hello\",\"height\":0}"));
+    connectAsNode(flooder, QStringLiteral("branch-2"));
+    if (QTest::currentTestFailed())
+        return;
     flooder.sendBinaryMessage(
         NodeFrame{NodeFrame::Kind::SubmitWriteOff, 1000, QList<QByteArray>(20, QByteArray("not a write-off"))}
             .encode());
@@ -628,6 +632,7 @@ void NetworkTest::overloadedCoordinatorRefusesNewWork()
 
     // The flooder announced no node protocol, like a branch from before the Submitted frame:
     // a write-off it sends in a binary frame is answered in JSON.
+    QString error;
     const std::optional<KeyPair> branchKey =
         KeyFile::readSecretKey(layout->dir + QStringLiteral("/keys/branch-2.key"), &error);
     QVERIFY2(branchKey, qPrintable(error));
