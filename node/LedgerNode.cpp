@@ -321,6 +321,9 @@ void LedgerNode::shutdown()
         coordinatorLink->stop();
     if (server)
         server->close();
+    // Submissions and votes still being verified were never acknowledged: dropped, not handled
+    // after the journal's last commit.
+    verifyWorker.reset();
     if (journal) {
         QString problem;
         if (!journal->commit(&problem))
