@@ -76,8 +76,7 @@ QString StateConfirmation::verify(const Membership &membership) const
         return QStringLiteral("'%1' does not hold the target role").arg(targetId);
     if (!isKnownState(stateCode))
         return QStringLiteral("unknown state code %1").arg(stateCode);
-    const SignatureScheme *scheme = SignatureScheme::byName(target->scheme);
-    if (!scheme || !scheme->verify(target->publicKey, signingBytes(), signature))
+    if (!signatureVerifies(membership))
         return QStringLiteral("the signature of target '%1' does not verify").arg(targetId);
     return {};
 }

@@ -84,12 +84,9 @@ Tally::Verdict Tally::add(const StateConfirmation &confirmation, QString *reason
         return Verdict::Duplicate;
     }
 
-    if (!signatureValid) {
-        const SignatureScheme *scheme = SignatureScheme::byName(member->scheme);
-        signatureValid =
-            scheme && scheme->verify(member->publicKey, confirmation.signingBytes(), confirmation.signature);
-    }
-    if (!*signatureValid)
+    // Not value_or(): that would verify even when the caller already did.
+    const bool signatureOk = signatureValid ? *signatureValid : confirmation.signatureVerifies(members);
+    if (!signatureOk)
         return reject(Verdict::BadSignature, confirmation,
                       QStringLiteral("the signature of '%1' does not verify").arg(confirmation.targetId),
                       reason);
