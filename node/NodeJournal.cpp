@@ -163,11 +163,6 @@ bool NodeJournal::commit(QString *error)
     return true;
 }
 
-JournalEvent NodeJournal::appendEvent(const QString &kind, const QJsonObject &body, qint64 atMs)
-{
-    return appendEvent(kind, QJsonDocument(body).toJson(QJsonDocument::Compact), atMs);
-}
-
 JournalEvent NodeJournal::appendEvent(const QString &kind, const QByteArray &bodyJson, qint64 atMs)
 {
     begin();

@@ -54,8 +54,7 @@ public:
     static std::unique_ptr<NodeJournal> open(const QString &path, QString *error);
 
     // Stores the event under the next sequence number and returns its frame; seq 0 on failure.
-    JournalEvent appendEvent(const QString &kind, const QJsonObject &body, qint64 atMs);
-    // body: a compact JSON object, as JsonObjectWriter writes it.
+    // bodyJson: a compact JSON object, as JsonObjectWriter or QJsonDocument writes it.
     JournalEvent appendEvent(const QString &kind, const QByteArray &bodyJson, qint64 atMs);
     QList<JournalEvent> events(qint64 fromSeq, int limit) const;
     qint64 lastSeq() const { return nextSeq - 1; }

@@ -668,7 +668,7 @@ void NetworkTest::journalKeepsOnlyTheNewestEvents()
     constexpr qint64 kKeep = 1000;
     for (int i = 1; i <= kEvents; ++i) {
         const JournalEvent event =
-            journal->appendEvent(QStringLiteral("test"), {{QStringLiteral("n"), i}}, 1000 + i);
+            journal->appendEvent(QStringLiteral("test"), "{\"n\":" + QByteArray::number(i) + '}', 1000 + i);
         QCOMPARE(event.seq, qint64(i));
         if (i % 100 == 0) {
             journal->pruneEvents(kKeep);
