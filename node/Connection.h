@@ -44,6 +44,9 @@ public:
     void sendError(const QString &type, qint64 requestId, const QString &error);
     void close(const QString &reason);
     quint64 framesReceived() const { return received; }
+    // The node protocol a ledger node announced in its peer_hello (1 until it says).
+    int nodeProtocol() const { return announcedProtocol; }
+    void setNodeProtocol(int protocol) { announcedProtocol = protocol; }
     // Bytes queued for this peer and not yet written to the socket.
     qint64 pendingBytes() const;
 
@@ -58,6 +61,7 @@ private:
     bool withinRate();
 
     QPointer<QWebSocket> socket;
+    int announcedProtocol = 1;
     PeerIdentity identity;
     Limits limits;
     QElapsedTimer window;

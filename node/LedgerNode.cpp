@@ -44,7 +44,6 @@ constexpr int kEventOnlyWindowMs = 20;
 // of kinds 1 to 4; 2, also the coordinator's Submitted frame. Nodes upgrade one at a time, so
 // the coordinator answers a branch in the newest form it announced.
 constexpr int kNodeProtocol = 2;
-constexpr char kNodeProtocolProperty[] = "ticketsync_node_protocol";
 // The longest a node waits between attempts to reach the coordinator.
 constexpr int kPeerBackoffMaxMs = 2000;
 
@@ -84,18 +83,15 @@ QByteArray digestField(const QJsonObject &message, QString *error)
 }
 
 // Names the write-offs a block holds, so a client can place each decision in the chain.
-QByteArray blockEvent(const Block &block)
+// hexDigests: theirs in block order, which the caller has taken already.
+QByteArray blockEvent(const Block &block, const QList<QByteArray> &hexDigests)
 {
-    QList<QByteArray> digests;
-    digests.reserve(block.decisions.size());
-    for (const Decision &decision : block.decisions)
-        digests.append(decision.writeOff.digest().toHex());
     return JsonObjectWriter()
         .add(QLatin1StringView("height"), qint64(block.height))
         .addAscii(QLatin1StringView("hash"), block.hash().toHex())
         .add(QLatin1StringView("decisions"), block.decisions.size())
         .add(QLatin1StringView("timestamp_ms"), block.timestampMs)
-        .addAsciiArray(QLatin1StringView("write_off_digests"), digests)
+        .addAsciiArray(QLatin1StringView("write_off_digests"), hexDigests)
         .finish();
 }
 
@@ -421,7 +417,7 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
     }
     const QString peer = connection->peer().name;
     if (type == QLatin1String("peer_hello")) {
-        connection->setProperty(kNodeProtocolProperty, int(message.value(u"node_protocol").toInteger(1)));
+        connection->setNodeProtocol(int(message.value(u"node_protocol").toInteger(1)));
         nodePeers.insert(peer, connection);
         if (consumers.contains(peer)) {
             Consumer &consumer = consumers[peer];
@@ -507,8 +503,7 @@ void LedgerNode::onNodeFrame(Connection *connection, const QByteArray &bytes)
     }
     // Item i carries request id header + i: a branch numbers its submissions in order.
     if (frame->kind == NodeFrame::Kind::SubmitWriteOff)
-        verifySubmissions(connection, requestId, frame->items,
-                          connection->property(kNodeProtocolProperty).toInt() >= 2);
+        verifySubmissions(connection, requestId, frame->items, connection->nodeProtocol() >= 2);
     else
         verifyConfirmations(connection, -1, frame->items);
 }
@@ -994,12 +989,15 @@ void LedgerNode::sealBlocks()
         sealingPaused = false;
         blockQueue.remove(0, block.decisions.size());
         counters[QStringLiteral("blocks")]++;
+        QList<QByteArray> hexDigests;
+        hexDigests.reserve(block.decisions.size());
         for (const Decision &decision : std::as_const(block.decisions)) {
             const QByteArray digest = decision.writeOff.digest();
             journal->removeSubmission(digest);
             journal->markSealed(digest, block.height);
+            hexDigests.append(digest.toHex());
         }
-        emitEvent(QStringLiteral("block_appended"), blockEvent(block));
+        emitEvent(QStringLiteral("block_appended"), blockEvent(block, hexDigests));
         sealed.append(std::move(block));
     }
     // Every consumer that was up to date gets the new blocks in one frame built once.
@@ -1390,11 +1388,16 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
     for (const Block &block : std::as_const(fresh)) {
         counters[QStringLiteral("blocks")]++;
         // The block already holds the decision's bytes; the journal only indexes it.
-        for (const Decision &decision : block.decisions)
-            journal->recordDecision(decision.writeOff.digest(), decision.writeOff.ticketId,
-                                    decision.writeOff.ticketVersion, outcomeName(decision.outcome),
-                                    decision.decidedState, decision.decidedAtMs, block.height, QByteArray());
-        emitEvent(QStringLiteral("block_appended"), blockEvent(block));
+        QList<QByteArray> hexDigests;
+        hexDigests.reserve(block.decisions.size());
+        for (const Decision &decision : block.decisions) {
+            const QByteArray digest = decision.writeOff.digest();
+            journal->recordDecision(digest, decision.writeOff.ticketId, decision.writeOff.ticketVersion,
+                                    outcomeName(decision.outcome), decision.decidedState,
+                                    decision.decidedAtMs, block.height, QByteArray());
+            hexDigests.append(digest.toHex());
+        }
+        emitEvent(QStringLiteral("block_appended"), blockEvent(block, hexDigests));
     }
     if (link)
         link->send({{QStringLiteral("type"), QStringLiteral("ack")},
@@ -1433,7 +1436,8 @@ void LedgerNode::handleClientSubmit(Connection *client, const QJsonObject &messa
     }
     writeOff.sign(signingKey);
     const qint64 upstreamId = nextUpstreamId++;
-    upstream.insert(upstreamId, {client, requestId, writeOff.digest()});
+    const QByteArray digest = writeOff.digest();
+    upstream.insert(upstreamId, {client, requestId, digest});
     counters[QStringLiteral("submissions")]++;
     // Submissions of one batch window go up in one frame, numbered consecutively.
     if (submissionsToSend.items.isEmpty())
@@ -1441,7 +1445,7 @@ void LedgerNode::handleClientSubmit(Connection *client, const QJsonObject &messa
     submissionsToSend.items.append(writeOff.encode());
     if (!submitSendTimer.isActive())
         submitSendTimer.start(kBatchWindowMs);
-    emitEvent(QStringLiteral("write_off_issued"), writeOffIssuedEvent(writeOff, writeOff.digest()));
+    emitEvent(QStringLiteral("write_off_issued"), writeOffIssuedEvent(writeOff, digest));
 }
 
 // ---------------------------------------------------------------------------------------
