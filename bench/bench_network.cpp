@@ -319,11 +319,13 @@ private:
         // of each: the VM's speed drifts by several per cent within a run.
         double signRate = 0;
         double verifyRate = 0;
+        double verifyRepeatedRate = 0; // one signature again and again, for reference
     };
     struct CryptoRates
     {
         double sign = 0;
-        double verify = 0;
+        double verify = 0;         // distinct signatures, as the nodes verify them
+        double verifyRepeated = 0; // one signature again and again, for reference
     };
 
     // One tracked submission, indexed by ticket number - firstTracked.
@@ -1321,6 +1323,7 @@ QJsonObject NetworkBench::windowJson(const Window &window) const
             {QStringLiteral("submit_errors"), window.submitErrors},
             {QStringLiteral("sign_per_s_one_core_next_to_it"), window.signRate},
             {QStringLiteral("verify_per_s_one_core_next_to_it"), window.verifyRate},
+            {QStringLiteral("verify_repeated_per_s_one_core_next_to_it"), window.verifyRepeatedRate},
             {QStringLiteral("cpu"), window.cpu}};
 }
 
@@ -1329,28 +1332,42 @@ QJsonObject NetworkBench::windowJson(const Window &window) const
 
 NetworkBench::CryptoRates NetworkBench::measureCryptoRates() const
 {
+    // Distinct signatures under the consortium's number of keys, as the nodes see them. Ed25519
+    // verification is variable-time: one signature checked again and again lets the CPU's branch
+    // predictor learn its exact path, which no node ever sees; that rate is kept for reference.
     const SignatureScheme &scheme = SignatureScheme::standard();
-    const KeyPair key = scheme.generate();
-    QByteArray message(138, '\0'); // the size of a write-off's signing bytes
-    for (char &byte : message)
-        byte = char(QRandomGenerator::global()->bounded(256));
-    const QByteArray signature = scheme.sign(key, message);
-    auto rate = [&](const std::function<void()> &operation) {
+    constexpr int kKeys = 10;       // the devnet's nodes
+    constexpr int kMessages = 1024; // far more than a predictor or the L1 cache holds
+    std::vector<KeyPair> keys;
+    for (int k = 0; k < kKeys; ++k)
+        keys.push_back(scheme.generate());
+    std::vector<QByteArray> messages(kMessages), signatures(kMessages);
+    for (int i = 0; i < kMessages; ++i) {
+        messages[i] = QByteArray(138, Qt::Uninitialized); // the size of a write-off's signing bytes
+        for (char &byte : messages[i])
+            byte = char(QRandomGenerator::global()->bounded(256));
+        signatures[i] = scheme.sign(keys[i % kKeys], messages[i]);
+    }
+    auto rate = [&](const std::function<void(int)> &operation) {
         QElapsedTimer clock;
         clock.start();
         qint64 count = 0;
         const qint64 budgetNs = qint64(opts.cryptoSeconds * 1e9);
         while (clock.nsecsElapsed() < budgetNs) {
             for (int i = 0; i < 64; ++i)
-                operation();
+                operation(int((count + i) % kMessages));
             count += 64;
         }
         return double(count) / (double(clock.nsecsElapsed()) / 1e9);
     };
     volatile int sink = 0;
     CryptoRates rates;
-    rates.sign = rate([&] { sink = sink + scheme.sign(key, message).size(); });
-    rates.verify = rate([&] { sink = sink + int(scheme.verify(key.publicKey, message, signature)); });
+    rates.sign = rate([&](int i) { sink = sink + scheme.sign(keys[i % kKeys], messages[i]).size(); });
+    rates.verify = rate([&](int i) {
+        sink = sink + int(scheme.verify(keys[i % kKeys].publicKey, messages[i], signatures[i]));
+    });
+    rates.verifyRepeated =
+        rate([&](int) { sink = sink + int(scheme.verify(keys[0].publicKey, messages[0], signatures[0])); });
     return rates;
 }
 
@@ -1384,9 +1401,11 @@ bool NetworkBench::measureCrypto(QJsonObject &into)
     into = {{QStringLiteral("scheme"), scheme.name()},
             {QStringLiteral("sign_per_s_one_core"), signRate},
             {QStringLiteral("verify_per_s_one_core"), verifyRate},
+            {QStringLiteral("verify_repeated_per_s_one_core"), rates.verifyRepeated},
             {QStringLiteral("fdatasync_4k_per_s"), flushRate}};
-    say("crypto      %s in this process, one thread: %.0f sign/s, %.0f verify/s; disk: %.0f fdatasync/s\n",
-        qPrintable(scheme.name()), signRate, verifyRate, flushRate);
+    say("crypto      %s in this process, one thread: %.0f sign/s, %.0f verify/s (one signature "
+        "repeated: %.0f/s); disk: %.0f fdatasync/s\n",
+        qPrintable(scheme.name()), signRate, verifyRate, rates.verifyRepeated, flushRate);
     return true;
 }
 
@@ -1414,6 +1433,7 @@ bool NetworkBench::runSteps()
             const CryptoRates after = measureCryptoRates();
             window.signRate = std::max(before.sign, after.sign);
             window.verifyRate = std::max(before.verify, after.verify);
+            window.verifyRepeatedRate = std::max(before.verifyRepeated, after.verifyRepeated);
             if (!best || noiseOf(window) < noiseOf(*best))
                 best = window;
             if (noiseOf(window) <= opts.maxNoisePercent)
@@ -1771,8 +1791,8 @@ void NetworkBench::reportCryptoBound()
         "               + %d x %d (every target and receiver: certificate = %d confirmations + write-off)\n"
         "               + %d/%.1f (block signature at every chain store) = %.3f\n",
         n, peakWindow->confirmationsPerDecision, n, n + r, 1 + q, q, n + r, perBlock, verifies);
-    say("  rates in this process, one core, the better of the measurements just before and just after\n"
-        "  the peak step: %.0f sign/s, %.0f verify/s\n"
+    say("  rates in this process, one core, 1,024 distinct messages under 10 keys, the better of the\n"
+        "  measurements just before and just after the peak step: %.0f sign/s, %.0f verify/s\n"
         "  (for reference, at the start of the run %.0f and %.0f, at its end %.0f and %.0f)\n",
         signRate, verifyRate, cryptoBefore.value(u"sign_per_s_one_core").toDouble(),
         cryptoBefore.value(u"verify_per_s_one_core").toDouble(),
@@ -1782,6 +1802,14 @@ void NetworkBench::reportCryptoBound()
         verifies, verifyRate, bound);
     say("  achieved peak %.1f/s = %.1f%% of the bound (goal: at least 70%%)\n", peakWindow->achieved,
         100 * share);
+    // The same bound from one signature verified again and again, the way a micro-benchmark
+    // usually measures it: shown so the two can be compared, not used.
+    const double repeatedRate = peakWindow->verifyRepeatedRate;
+    const double repeatedBound = repeatedRate > 0 ? cores / (signs / signRate + verifies / repeatedRate) : 0;
+    if (repeatedBound > 0)
+        say("  (with the rate of one signature verified again and again, %.0f/s: bound %.0f/s, peak "
+            "%.1f%% of it)\n",
+            repeatedRate, repeatedBound, 100 * peakWindow->achieved / repeatedBound);
 
     // Where the CPU goes: each role's signature work against the CPU it used per decision at
     // the peak. What our processes spend per decision also gives the rate the cores could carry
@@ -1835,6 +1863,8 @@ void NetworkBench::reportCryptoBound()
                               {QStringLiteral("verifies_per_decision"), verifies},
                               {QStringLiteral("sign_per_s_one_core"), signRate},
                               {QStringLiteral("verify_per_s_one_core"), verifyRate},
+                              {QStringLiteral("verify_repeated_per_s_one_core"), repeatedRate},
+                              {QStringLiteral("bound_with_repeated_verify_rate"), repeatedBound},
                               {QStringLiteral("cores"), cores},
                               {QStringLiteral("bound_decisions_per_s"), bound},
                               {QStringLiteral("peak_decisions_per_s"), peakWindow->achieved},
