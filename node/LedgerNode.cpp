@@ -257,6 +257,8 @@ bool LedgerNode::start(QString *error)
         connect(&checkSendTimer, &QTimer::timeout, this, &LedgerNode::sendQueuedChecks);
         blockTimer.setSingleShot(true);
         connect(&blockTimer, &QTimer::timeout, this, &LedgerNode::sealBlocks);
+        deadlineTimer.setSingleShot(true);
+        connect(&deadlineTimer, &QTimer::timeout, this, &LedgerNode::onDeadlineTimer);
         for (const Member &member : membership.members()) {
             if (member.id != nodeId && (member.hasRole(Role::Target) || member.hasRole(Role::Receiver)))
                 consumers.insert(member.id, Consumer());
@@ -744,12 +746,40 @@ void LedgerNode::startRound(const WriteOffResult &writeOff, const QByteArray &en
     round->tally = std::make_unique<Tally>(membership, writeOff);
     round->startedMs = receivedMs;
     round->attempts = attempts;
-    round->deadline = std::make_unique<QTimer>();
-    round->deadline->setSingleShot(true);
-    connect(round->deadline.get(), &QTimer::timeout, this, [this, digest] { onDeadline(digest); });
     rounds.insert(digest, round);
     askTargets(*round);
-    round->deadline->start(config.voteTimeoutMs);
+    armDeadline(*round, digest, config.voteTimeoutMs);
+}
+
+void LedgerNode::armDeadline(Round &round, const QByteArray &digest, int inMs)
+{
+    round.dueMs = nowMs() + inMs;
+    deadlines.push({round.dueMs, digest});
+    if (!deadlineTimer.isActive() || round.dueMs < deadlineTimerDueMs) {
+        deadlineTimerDueMs = round.dueMs;
+        deadlineTimer.start(inMs);
+    }
+}
+
+void LedgerNode::onDeadlineTimer()
+{
+    // onDeadline may re-arm or finish tallies, so each due entry is popped before it runs.
+    while (!deadlines.empty()) {
+        const auto [dueMs, digest] = deadlines.top();
+        const std::shared_ptr<Round> round = rounds.value(digest);
+        if (!round || round->dueMs != dueMs) {
+            deadlines.pop(); // finished, or re-armed since
+            continue;
+        }
+        const qint64 now = nowMs();
+        if (dueMs > now) {
+            deadlineTimerDueMs = dueMs;
+            deadlineTimer.start(int(dueMs - now));
+            return;
+        }
+        deadlines.pop();
+        onDeadline(digest);
+    }
 }
 
 void LedgerNode::askTargets(Round &round)
@@ -798,7 +828,7 @@ void LedgerNode::onDeadline(const QByteArray &digest)
     if (uptime.elapsed() < 2 * kPeerBackoffMaxMs) {
         // Just started: every peer is still dialling in, so no deadline counts against a tally
         // yet, whether it was resumed from the journal or submitted since.
-        round.deadline->start(config.voteTimeoutMs);
+        armDeadline(round, digest, config.voteTimeoutMs);
         return;
     }
     if (round.attempts < config.retryLimit) {
@@ -809,7 +839,7 @@ void LedgerNode::onDeadline(const QByteArray &digest)
         askTargets(round);
         const qint64 wait =
             qMin<qint64>(qint64(config.retryBackoffMs) << qMin(round.attempts - 1, 16), 60000);
-        round.deadline->start(int(wait));
+        armDeadline(round, digest, int(wait));
         qCDebug(lcCoordinator) << "write-off" << round.writeOff.ticketId << "still missing"
                                << round.tally->missing() << "votes; retry" << round.attempts << "of"
                                << config.retryLimit;
@@ -817,7 +847,7 @@ void LedgerNode::onDeadline(const QByteArray &digest)
     }
     if (waitForBacklog(round)) {
         counters[QStringLiteral("tally_waits_on_backlog")]++;
-        round.deadline->start(config.voteTimeoutMs);
+        armDeadline(round, digest, config.voteTimeoutMs);
         return;
     }
     round.tally->expire();
@@ -920,9 +950,8 @@ void LedgerNode::finishRound(const QByteArray &digest)
     const std::shared_ptr<Round> round = rounds.take(digest);
     if (!round)
         return;
-    round->deadline->stop();
-    // Kept only for late equivocation: the tally, not the timer or the request bytes.
-    round->deadline.release()->deleteLater(); // this may run inside its own timeout
+    // Kept only for late equivocation: the tally, not the request bytes. Its queued deadline
+    // finds no open round and is dropped.
     round->encoded.clear();
     round->asked.clear();
     finishedRounds.insert(digest, round);
@@ -1677,7 +1706,7 @@ void LedgerNode::pumpSubscribers()
             for (const JournalEvent &event : std::as_const(page)) {
                 if (event.seq > broadcastSeq)
                     break;
-                client->sendText(event.frame);
+                client->sendText(QString::fromUtf8(event.frame));
                 next = event.seq + 1;
                 ++sent;
             }
@@ -1747,13 +1776,13 @@ void LedgerNode::flush()
     if (stored && !pendingEvents.isEmpty()) {
         broadcastSeq = pendingEvents.last().seq;
         for (const JournalEvent &event : std::as_const(pendingEvents))
-            recentEventBytes += event.frame.size() * qsizetype(sizeof(QChar));
+            recentEventBytes += event.frame.size();
         recentEvents.append(pendingEvents);
         // Capped by size as well: one block's event names every write-off in it.
         qsizetype dropped = 0;
         while (recentEvents.size() - dropped > 1 &&
                (recentEvents.size() - dropped > kRecentEvents || recentEventBytes > kRecentEventBytes))
-            recentEventBytes -= recentEvents.at(dropped++).frame.size() * qsizetype(sizeof(QChar));
+            recentEventBytes -= recentEvents.at(dropped++).frame.size();
         recentEvents.remove(0, dropped);
     }
     pendingEvents.clear();

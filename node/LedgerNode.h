@@ -23,6 +23,8 @@
 #include <QSet>
 #include <QTimer>
 #include <memory>
+#include <queue>
+#include <vector>
 
 namespace ticketsync {
 
@@ -59,7 +61,7 @@ private:
         qint64 startedMs = 0;
         int attempts = 0;
         QHash<QString, QPointer<Connection>> asked; // the connection each target was asked on
-        std::unique_ptr<QTimer> deadline;
+        qint64 dueMs = 0;                           // its deadline, in nowMs()
     };
     // A node that stores the chain, as the coordinator sees it.
     struct Consumer
@@ -125,6 +127,8 @@ private:
     void askTargets(Round &round);
     void queueCheck(Connection *connection, const QByteArray &writeOff);
     void sendQueuedChecks();
+    void armDeadline(Round &round, const QByteArray &digest, int inMs);
+    void onDeadlineTimer();
     void onDeadline(const QByteArray &digest);
     bool waitForBacklog(const Round &round) const;
     void finishRound(const QByteArray &digest);
@@ -193,6 +197,13 @@ private:
     QHash<QString, Consumer> consumers;             // targets and receivers, by node id
     QList<Decision> blockQueue;
     QTimer blockTimer;
+    // Every open tally's deadline in one queue under one timer: a timer per tally cost an
+    // object, a connection and a linear search of the dispatcher's timer list per write-off.
+    // Entries of finished or re-armed tallies stay until they come due and are skipped then.
+    using Deadline = std::pair<qint64, QByteArray>; // due in nowMs(), write-off digest
+    std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines;
+    QTimer deadlineTimer;
+    qint64 deadlineTimerDueMs = 0;
     bool sealingPaused = false;                          // the store refused the last block
     QHash<Connection *, QList<QByteArray>> checksToSend; // by target connection, this window
     QTimer checkSendTimer;

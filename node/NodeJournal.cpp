@@ -176,7 +176,7 @@ JournalEvent NodeJournal::appendEvent(const QString &kind, const QByteArray &bod
         qCCritical(lcJournal) << filePath << "cannot store event:" << sqliteError();
         return {};
     }
-    return {nextSeq++, QString::fromUtf8(frame)};
+    return {nextSeq++, frame};
 }
 
 void NodeJournal::pruneEvents(qint64 keep)
@@ -216,7 +216,7 @@ QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
             stored = eventFrame(QJsonDocument(body).toJson(QJsonDocument::Compact), seq, query.integer(1),
                                 query.text(2));
         }
-        result.append({seq, QString::fromUtf8(stored)});
+        result.append({seq, stored});
     }
     return result;
 }

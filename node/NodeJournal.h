@@ -19,7 +19,7 @@ namespace ticketsync {
 struct JournalEvent
 {
     qint64 seq = 0;
-    QString frame; // compact JSON
+    QByteArray frame; // compact JSON, UTF-8: a text frame as it goes on the wire
 };
 
 // A write-off the coordinator accepted and has not yet seen into the ledger.

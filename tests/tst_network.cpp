@@ -683,7 +683,7 @@ void NetworkTest::journalKeepsOnlyTheNewestEvents()
     const QList<JournalEvent> oldest = journal->events(1, 5);
     QCOMPARE(oldest.size(), 5);
     QCOMPARE(oldest.first().seq, journal->firstSeq());
-    const QJsonObject frame = QJsonDocument::fromJson(oldest.first().frame.toUtf8()).object();
+    const QJsonObject frame = QJsonDocument::fromJson(oldest.first().frame).object();
     QCOMPARE(frame.value(u"type").toString(), QStringLiteral("event"));
     QCOMPARE(frame.value(u"kind").toString(), QStringLiteral("test"));
     QCOMPARE(frame.value(u"seq").toInteger(), journal->firstSeq());
