@@ -1,30 +1,37 @@
 #include "DecisionSummary.h"
 
+#include <QJsonDocument>
+
 namespace ticketsync {
+
+JsonObjectWriter decisionSummaryWriter(const Decision &decision, const QByteArray &writeOffDigest)
+{
+    JsonObjectWriter histogram;
+    for (const StateCount &count : decision.histogram)
+        histogram.add(QLatin1StringView(stateName(count.stateCode).toLatin1()), qint64(count.count));
+    JsonObjectWriter summary;
+    summary.addAscii(QLatin1StringView("write_off_digest"), writeOffDigest.toHex())
+        .add(QLatin1StringView("ticket"), decision.writeOff.ticketId)
+        .add(QLatin1StringView("version"), qint64(decision.writeOff.ticketVersion))
+        .add(QLatin1StringView("branch"), decision.writeOff.branchId)
+        .add(QLatin1StringView("amount_minor"), decision.writeOff.amountMinor)
+        .add(QLatin1StringView("currency"), decision.writeOff.currency)
+        .add(QLatin1StringView("outcome"), outcomeName(decision.outcome))
+        .add(QLatin1StringView("state"),
+             decision.outcome == Outcome::Decided ? stateName(decision.decidedState) : QString())
+        .addJson(QLatin1StringView("histogram"), histogram.finish())
+        .add(QLatin1StringView("n"), qint64(decision.targetCount))
+        .add(QLatin1StringView("q"), qint64(decision.quorum))
+        .add(QLatin1StringView("missing"), qint64(decision.missing))
+        .add(QLatin1StringView("equivocating"), qint64(decision.equivocating))
+        .add(QLatin1StringView("issued_at_ms"), decision.writeOff.issuedAtMs)
+        .add(QLatin1StringView("decided_at_ms"), decision.decidedAtMs);
+    return summary;
+}
 
 QJsonObject decisionSummary(const Decision &decision, const QByteArray &writeOffDigest)
 {
-    QJsonObject histogram;
-    for (const StateCount &count : decision.histogram)
-        histogram.insert(stateName(count.stateCode), qint64(count.count));
-    return QJsonObject{
-        {QStringLiteral("write_off_digest"), QString::fromLatin1(writeOffDigest.toHex())},
-        {QStringLiteral("ticket"), decision.writeOff.ticketId},
-        {QStringLiteral("version"), qint64(decision.writeOff.ticketVersion)},
-        {QStringLiteral("branch"), decision.writeOff.branchId},
-        {QStringLiteral("amount_minor"), decision.writeOff.amountMinor},
-        {QStringLiteral("currency"), decision.writeOff.currency},
-        {QStringLiteral("outcome"), outcomeName(decision.outcome)},
-        {QStringLiteral("state"),
-         decision.outcome == Outcome::Decided ? stateName(decision.decidedState) : QString()},
-        {QStringLiteral("histogram"), histogram},
-        {QStringLiteral("n"), qint64(decision.targetCount)},
-        {QStringLiteral("q"), qint64(decision.quorum)},
-        {QStringLiteral("missing"), qint64(decision.missing)},
-        {QStringLiteral("equivocating"), qint64(decision.equivocating)},
-        {QStringLiteral("issued_at_ms"), decision.writeOff.issuedAtMs},
-        {QStringLiteral("decided_at_ms"), decision.decidedAtMs},
-    };
+    return QJsonDocument::fromJson(decisionSummaryWriter(decision, writeOffDigest).finish()).object();
 }
 
 } // namespace ticketsync

@@ -65,6 +65,13 @@ JsonObjectWriter &JsonObjectWriter::add(QLatin1StringView name, qint64 value)
     return *this;
 }
 
+JsonObjectWriter &JsonObjectWriter::addJson(QLatin1StringView name, const QByteArray &json)
+{
+    key(name);
+    text.append(json);
+    return *this;
+}
+
 JsonObjectWriter &JsonObjectWriter::addAsciiArray(QLatin1StringView name, const QList<QByteArray> &values)
 {
     key(name);

@@ -17,6 +17,8 @@ public:
     JsonObjectWriter &addAscii(QLatin1StringView key, const QByteArray &value); // hex, base64, names
     JsonObjectWriter &add(QLatin1StringView key, qint64 value);
     JsonObjectWriter &addAsciiArray(QLatin1StringView key, const QList<QByteArray> &values);
+    // A value that is JSON already, such as another writer's finished object.
+    JsonObjectWriter &addJson(QLatin1StringView key, const QByteArray &json);
     // The object, closed; the writer is left empty.
     QByteArray finish();
 

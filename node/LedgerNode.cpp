@@ -966,10 +966,11 @@ void LedgerNode::finishRound(const QByteArray &digest)
     journal->recordDecision(digest, decision.writeOff.ticketId, decision.writeOff.ticketVersion,
                             outcomeName(decision.outcome), decision.decidedState, decision.decidedAtMs, 0,
                             decision.encode());
-    QJsonObject event = decisionSummary(decision, digest);
-    event.insert(QStringLiteral("attempts"), round->attempts + 1);
-    event.insert(QStringLiteral("latency_ms"), decision.decidedAtMs - round->startedMs);
-    emitEvent(QStringLiteral("decision_made"), event);
+    emitEvent(QStringLiteral("decision_made"),
+              decisionSummaryWriter(decision, digest)
+                  .add(QLatin1StringView("attempts"), qint64(round->attempts) + 1)
+                  .add(QLatin1StringView("latency_ms"), decision.decidedAtMs - round->startedMs)
+                  .finish());
     if (decided) {
         blockQueue.append(decision);
         if (blockQueue.size() >= config.blockMaxDecisions && !sealingPaused)

@@ -713,6 +713,8 @@ void NetworkTest::eventJsonIsWrittenAsQtReadsIt()
                                 .addAscii(QLatin1StringView("hex"), QByteArrayLiteral("00ff"))
                                 .addAsciiArray(QLatin1StringView("list"), {"a", "b\"c"})
                                 .addAsciiArray(QLatin1StringView("none"), {})
+                                .addJson(QLatin1StringView("nested"),
+                                         JsonObjectWriter().add(QLatin1StringView("WRITTEN_OFF"), 3).finish())
                                 .finish();
     QJsonParseError error;
     const QJsonObject object = QJsonDocument::fromJson(json, &error).object();
@@ -724,7 +726,8 @@ void NetworkTest::eventJsonIsWrittenAsQtReadsIt()
     QCOMPARE(object.value(u"hex").toString(), QStringLiteral("00ff"));
     QCOMPARE(object.value(u"list").toArray(), (QJsonArray{QStringLiteral("a"), QStringLiteral("b\"c")}));
     QCOMPARE(object.value(u"none").toArray(), QJsonArray());
-    QCOMPARE(object.size(), 6);
+    QCOMPARE(object.value(u"nested").toObject(), (QJsonObject{{QStringLiteral("WRITTEN_OFF"), 3}}));
+    QCOMPARE(object.size(), 7);
     QCOMPARE(JsonObjectWriter().finish(), QByteArrayLiteral("{}"));
 }
 
