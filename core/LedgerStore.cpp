@@ -54,6 +54,14 @@ constexpr const char *kMigrations[] = {
     // 1 -> 2: frozen tickets, and an index for reading ticket states by block.
     "ALTER TABLE tickets ADD COLUMN frozen INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX ticket_states_by_height ON ticket_states (height);",
+    // 2 -> 3: the decision history is read from the ledger, paged by each decision's place in
+    // the chain; before, a node kept a second copy of every decision in its journal for that.
+    "ALTER TABLE ticket_states ADD COLUMN seq INTEGER;"
+    "UPDATE ticket_states SET seq = ranked.n FROM (SELECT write_off_digest AS digest, ROW_NUMBER() "
+    "  OVER (ORDER BY height, decided_at_ms, write_off_digest) AS n FROM ticket_states) AS ranked "
+    "  WHERE ranked.digest = ticket_states.write_off_digest;"
+    "CREATE UNIQUE INDEX ticket_states_by_seq ON ticket_states (seq);"
+    "CREATE INDEX ticket_states_by_time ON ticket_states (decided_at_ms, seq);",
 };
 static_assert(std::size(kMigrations) == LedgerStore::kSchemaVersion);
 
@@ -164,6 +172,13 @@ bool LedgerStore::loadHead(QString *error)
             *error = QStringLiteral("%1: reading the head block: %2").arg(filePath, sqliteError());
         return false;
     }
+    SqliteStatement last(db, "SELECT COALESCE(MAX(seq), 0) FROM ticket_states");
+    if (last.step() != SQLITE_ROW) {
+        if (error)
+            *error = QStringLiteral("%1: reading the last decision: %2").arg(filePath, sqliteError());
+        return false;
+    }
+    lastDecisionSeq = last.integer(0);
     return true;
 }
 
@@ -184,7 +199,7 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
                     "VALUES (?, ?, ?, ?, ?, ?)");
     SqliteStatement insertState(
         statements, "INSERT INTO ticket_states (ticket_id, version, write_off_digest, state, height, "
-                    "decided_at_ms) VALUES (?, ?, ?, ?, ?, ?)");
+                    "decided_at_ms, seq) VALUES (?, ?, ?, ?, ?, ?, ?)");
     SqliteStatement findState(statements, "SELECT height FROM ticket_states WHERE write_off_digest = ?");
     SqliteStatement advanceTicket(statements, "UPDATE tickets SET written_off_version = ?2 "
                                               "WHERE ticket_id = ?1 AND written_off_version < ?2");
@@ -193,6 +208,7 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
 
     quint64 height = headHeight;
     QByteArray previous = headBlockHash;
+    qint64 seq = lastDecisionSeq;
     for (const Block &block : blocks) {
         if (block.height != height + 1)
             return failWith(QStringLiteral("block %1 does not extend the head at height %2")
@@ -223,6 +239,7 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
             insertState.bind(4, qint64(decision.decidedState));
             insertState.bind(5, qint64(block.height));
             insertState.bind(6, decision.decidedAtMs);
+            insertState.bind(7, ++seq);
             const int rc = insertState.step();
             if (rc == SQLITE_CONSTRAINT) {
                 findState.bindNoCopy(1, writeOffDigest);
@@ -263,7 +280,37 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
     }
     headHeight = height;
     headBlockHash = previous;
+    lastDecisionSeq = seq;
     return true;
+}
+
+QList<HistoryRow> LedgerStore::history(const HistoryQuery &query, QString *error) const
+{
+    QList<HistoryRow> rows;
+    if (query.outcome == QLatin1String("UNDETERMINED"))
+        return rows; // a ledger holds decided write-offs only
+    static constexpr HistoryColumns kColumns{"seq", "ticket_id", "decided_at_ms", ""};
+    SqliteStatement statement(db, historySql("SELECT seq, write_off_digest, ticket_id, version, state, "
+                                             "decided_at_ms, height FROM ticket_states WHERE seq IS NOT NULL",
+                                             kColumns, query));
+    if (!statement.valid()) {
+        if (error)
+            *error = QStringLiteral("%1: %2").arg(filePath, sqliteError());
+        return rows;
+    }
+    bindHistory(statement, kColumns, query);
+    int rc = SQLITE_DONE;
+    while ((rc = statement.step()) == SQLITE_ROW) {
+        rows.append({statement.integer(0), statement.blob(1), statement.text(2),
+                     quint32(statement.integer(3)), QStringLiteral("DECIDED"), int(statement.integer(4)),
+                     statement.integer(5), quint64(statement.integer(6))});
+    }
+    if (rc != SQLITE_DONE) {
+        if (error)
+            *error = QStringLiteral("%1: reading the decision history: %2").arg(filePath, sqliteError());
+        return {};
+    }
+    return rows;
 }
 
 std::optional<Block> LedgerStore::block(quint64 height, QString *error) const

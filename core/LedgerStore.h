@@ -1,6 +1,7 @@
 #pragma once
 
 #include "Block.h"
+#include "HistoryQuery.h"
 #include "SqliteStatement.h"
 #include "Ticket.h"
 
@@ -38,7 +39,7 @@ struct TicketLock
 class LedgerStore
 {
 public:
-    static constexpr int kSchemaVersion = 2;
+    static constexpr int kSchemaVersion = 3;
 
     ~LedgerStore();
     LedgerStore(const LedgerStore &) = delete;
@@ -63,6 +64,10 @@ public:
     std::optional<quint16> decidedState(const QByteArray &writeOffDigest) const;
     // The height of the block that holds the write-off's decision.
     std::optional<quint64> decisionHeight(const QByteArray &writeOffDigest) const;
+    // The decisions on the ledger, newest first: every row DECIDED, its id the decision's place
+    // in the chain (1 for the first decision of block 1, counting on through every block).
+    // An empty list with *error set if the query failed.
+    QList<HistoryRow> history(const HistoryQuery &query, QString *error) const;
     // The digest of the write-off that wrote off (ticket, version) on the ledger, if any.
     std::optional<QByteArray> writtenOffBy(const QString &ticketId, quint32 version) const;
 
@@ -99,6 +104,7 @@ private:
     QString filePath;
     quint64 headHeight = 0;
     QByteArray headBlockHash;
+    qint64 lastDecisionSeq = 0; // ticket_states.seq of the newest decision
 };
 
 } // namespace ticketsync

@@ -1417,16 +1417,11 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
     }
     for (const Block &block : std::as_const(fresh)) {
         counters[QStringLiteral("blocks")]++;
-        // The block already holds the decision's bytes; the journal only indexes it.
+        // The ledger is this node's decision history (LedgerStore::history): no second copy.
         QList<QByteArray> hexDigests;
         hexDigests.reserve(block.decisions.size());
-        for (const Decision &decision : block.decisions) {
-            const QByteArray digest = decision.writeOff.digest();
-            journal->recordDecision(digest, decision.writeOff.ticketId, decision.writeOff.ticketVersion,
-                                    outcomeName(decision.outcome), decision.decidedState,
-                                    decision.decidedAtMs, block.height, QByteArray());
-            hexDigests.append(digest.toHex());
-        }
+        for (const Decision &decision : block.decisions)
+            hexDigests.append(decision.writeOff.digest().toHex());
         emitEvent(QStringLiteral("block_appended"), blockEvent(block, hexDigests));
     }
     if (link)
@@ -1532,11 +1527,24 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
             client->sendError(type, requestId, QStringLiteral("'outcome' must be DECIDED or UNDETERMINED"));
             return;
         }
-        const QJsonArray rows = journal->history(query, &error);
+        // The coordinator's journal also holds what is not in a block: the UNDETERMINED and the
+        // decisions waiting to be sealed. Every other node's history is its ledger.
+        const QList<HistoryRow> found = roles.testFlag(Role::Coordinator) ? journal->history(query, &error)
+                                                                          : store->history(query, &error);
         if (!error.isEmpty()) {
             client->sendError(type, requestId, error);
             return;
         }
+        QJsonArray rows;
+        for (const HistoryRow &row : found)
+            rows.append(QJsonObject{{QStringLiteral("id"), row.id},
+                                    {QStringLiteral("write_off_digest"), hex(row.writeOffDigest)},
+                                    {QStringLiteral("ticket"), row.ticketId},
+                                    {QStringLiteral("version"), qint64(row.version)},
+                                    {QStringLiteral("outcome"), row.outcome},
+                                    {QStringLiteral("state"), row.state},
+                                    {QStringLiteral("at_ms"), row.atMs},
+                                    {QStringLiteral("height"), qint64(row.height)}});
         reply(client, {{QStringLiteral("type"), QStringLiteral("history")}, {QStringLiteral("rows"), rows}},
               message);
     } else if (type == QLatin1String("decision")) {

@@ -310,55 +310,31 @@ void NodeJournal::markSealed(const QByteArray &digest, quint64 height)
         qCCritical(lcJournal) << filePath << "cannot record the block of a decision:" << sqliteError();
 }
 
-QJsonArray NodeJournal::history(const HistoryQuery &query, QString *error) const
+QList<HistoryRow> NodeJournal::history(const HistoryQuery &query, QString *error) const
 {
-    // Built from the filters that are set; the binds follow in the same order.
-    QByteArray sql =
-        "SELECT id, digest, ticket, version, outcome, state, at_ms, height FROM decisions WHERE 1";
-    if (!query.ticketId.isEmpty())
-        sql += " AND ticket = ?";
-    if (query.fromMs > 0)
-        sql += " AND at_ms >= ?";
-    if (query.toMs > 0)
-        sql += " AND at_ms < ?";
-    if (!query.outcome.isEmpty())
-        sql += " AND outcome = ?";
-    if (query.beforeId > 0)
-        sql += " AND id < ?";
-    sql += " ORDER BY id DESC LIMIT ?";
-    SqliteStatement statement(db, sql);
+    static constexpr HistoryColumns kColumns{"id", "ticket", "at_ms", "outcome"};
+    SqliteStatement statement(
+        db,
+        historySql("SELECT id, digest, ticket, version, outcome, state, at_ms, height FROM decisions WHERE 1",
+                   kColumns, query));
     if (!statement.valid()) {
         if (error)
             *error = sqliteError();
         return {};
     }
-    if (!query.ticketId.isEmpty())
-        statement.add(query.ticketId);
-    if (query.fromMs > 0)
-        statement.add(query.fromMs);
-    if (query.toMs > 0)
-        statement.add(query.toMs);
-    if (!query.outcome.isEmpty())
-        statement.add(query.outcome);
-    if (query.beforeId > 0)
-        statement.add(query.beforeId);
-    statement.add(qint64(qBound(1, query.limit, 1000)));
-    QJsonArray rows;
+    bindHistory(statement, kColumns, query);
+    QList<HistoryRow> rows;
     int rc = SQLITE_DONE;
     while ((rc = statement.step()) == SQLITE_ROW) {
-        rows.append(QJsonObject{
-            {QStringLiteral("id"), statement.integer(0)},
-            {QStringLiteral("write_off_digest"), QString::fromLatin1(statement.blob(1).toHex())},
-            {QStringLiteral("ticket"), statement.text(2)},
-            {QStringLiteral("version"), statement.integer(3)},
-            {QStringLiteral("outcome"), statement.text(4)},
-            {QStringLiteral("state"), statement.integer(5)},
-            {QStringLiteral("at_ms"), statement.integer(6)},
-            {QStringLiteral("height"), statement.integer(7)},
-        });
+        rows.append({statement.integer(0), statement.blob(1), statement.text(2),
+                     quint32(statement.integer(3)), statement.text(4), int(statement.integer(5)),
+                     statement.integer(6), quint64(statement.integer(7))});
     }
-    if (rc != SQLITE_DONE && error)
-        *error = QStringLiteral("%1: reading the decision history: %2").arg(filePath, sqliteError());
+    if (rc != SQLITE_DONE) {
+        if (error)
+            *error = QStringLiteral("%1: reading the decision history: %2").arg(filePath, sqliteError());
+        return {};
+    }
     return rows;
 }
 

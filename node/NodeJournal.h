@@ -1,5 +1,6 @@
 #pragma once
 
+#include "HistoryQuery.h"
 #include "SqliteStatement.h"
 
 #include <QByteArray>
@@ -30,16 +31,6 @@ struct PendingSubmission
     qint64 receivedMs = 0;
     int attempts = 0;
     bool undetermined = false; // left for an operator after the retry limit
-};
-
-struct HistoryQuery
-{
-    QString ticketId;    // empty: any
-    qint64 fromMs = 0;   // inclusive, 0: open
-    qint64 toMs = 0;     // exclusive, 0: open
-    QString outcome;     // "DECIDED", "UNDETERMINED" or empty
-    qint64 beforeId = 0; // paging: rows older than this id, 0 for the newest
-    int limit = 100;
 };
 
 // A node's own journal beside its ledger store: the event stream with its sequence numbers,
@@ -75,7 +66,7 @@ public:
                         const QByteArray &decision);
     // The decision is in the block at this height now, which holds its bytes.
     void markSealed(const QByteArray &digest, quint64 height);
-    QJsonArray history(const HistoryQuery &query, QString *error) const;
+    QList<HistoryRow> history(const HistoryQuery &query, QString *error) const;
     // The stored decision bytes (empty when only its block holds them) and its block height.
     std::optional<QByteArray> decisionBytes(const QByteArray &digest, quint64 *height = nullptr) const;
 

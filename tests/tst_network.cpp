@@ -840,23 +840,37 @@ void NetworkTest::historyPagesByTicketTimeAndOutcome()
         request.insert(QStringLiteral("type"), QStringLiteral("history"));
         return call(api, request);
     };
-    // Pages of 5, newest first, each starting below the last id of the one before.
-    QSet<QString> paged;
-    qint64 beforeId = 0;
-    for (int page = 0; page < 4; ++page) {
-        const QJsonObject reply =
-            history(*coordinator, {{QStringLiteral("limit"), 5}, {QStringLiteral("before_id"), beforeId}});
-        QCOMPARE(reply.value(u"type").toString(), QStringLiteral("history"));
-        const QJsonArray rows = reply.value(u"rows").toArray();
-        QCOMPARE(rows.size(), page < 2 ? 5 : (page == 2 ? 3 : 0));
-        for (const QJsonValue &row : rows) {
-            const qint64 id = row.toObject().value(u"id").toInteger();
-            QVERIFY(beforeId == 0 || id < beforeId);
-            beforeId = id;
-            paged.insert(row.toObject().value(u"write_off_digest").toString());
+    // Pages of 5, newest first, each starting below the last id of the one before: from the
+    // coordinator's journal, and from the ledger of a receiver and of a target.
+    std::unique_ptr<ApiClient> receiver = client(QStringLiteral("receiver-1"));
+    std::unique_ptr<ApiClient> target = client(QStringLiteral("target-2"));
+    for (ApiClient *api : {coordinator.get(), receiver.get(), target.get()}) {
+        QSet<QString> paged;
+        qint64 beforeId = 0;
+        for (int page = 0; page < 4; ++page) {
+            const QJsonObject reply =
+                history(*api, {{QStringLiteral("limit"), 5}, {QStringLiteral("before_id"), beforeId}});
+            QCOMPARE(reply.value(u"type").toString(), QStringLiteral("history"));
+            const QJsonArray rows = reply.value(u"rows").toArray();
+            QCOMPARE(rows.size(), page < 2 ? 5 : (page == 2 ? 3 : 0));
+            for (const QJsonValue &row : rows) {
+                const qint64 id = row.toObject().value(u"id").toInteger();
+                QVERIFY(beforeId == 0 || id < beforeId);
+                beforeId = id;
+                QCOMPARE(row.toObject().value(u"outcome").toString(), QStringLiteral("DECIDED"));
+                QVERIFY(row.toObject().value(u"at_ms").toInteger() >= startedMs);
+                paged.insert(row.toObject().value(u"write_off_digest").toString());
+            }
         }
+        QCOMPARE(paged, digests);
+        QCOMPARE(history(*api, {{QStringLiteral("outcome"), QStringLiteral("UNDETERMINED")}})
+                     .value(u"rows")
+                     .toArray()
+                     .size(),
+                 0);
+        QCOMPARE(history(*api, {{QStringLiteral("to_ms"), startedMs - 1}}).value(u"rows").toArray().size(),
+                 0);
     }
-    QCOMPARE(paged, digests);
 
     const QJsonArray byTicket =
         history(*coordinator, {{QStringLiteral("ticket"), SampleConsortium::ticketId(400)}})
@@ -885,8 +899,7 @@ void NetworkTest::historyPagesByTicketTimeAndOutcome()
     const QJsonObject refused = history(*coordinator, {{QStringLiteral("outcome"), QStringLiteral("MAYBE")}});
     QCOMPARE(refused.value(u"type").toString(), QStringLiteral("error"));
 
-    // A receiver keeps its own history of what it stored, with the block of each decision.
-    std::unique_ptr<ApiClient> receiver = client(QStringLiteral("receiver-1"));
+    // A receiver's history is what it stored, with the block of each decision.
     const QJsonArray stored =
         history(*receiver, {{QStringLiteral("ticket"), SampleConsortium::ticketId(400)}})
             .value(u"rows")

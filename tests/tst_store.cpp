@@ -258,7 +258,11 @@ private Q_SLOTS:
                 raw.exec("PRAGMA user_version = 1;"
                          "INSERT INTO tickets (ticket_id, kind, face_amount_minor, currency, issuer, "
                          "written_off_version) VALUES ('T-000042', 3, 987654, 'CNY', 'Old Issuer', 2);"
-                         "INSERT INTO ticket_locks VALUES ('T-000042', 3, x'0102', x'0304', 1700000000000);");
+                         "INSERT INTO ticket_locks VALUES ('T-000042', 3, x'0102', x'0304', 1700000000000);"
+                         // Decisions stored before the ledger numbered them (schema 3).
+                         "INSERT INTO ticket_states VALUES (x'aa', 'T-000001', 1, 1, 1, 1700000000300);"
+                         "INSERT INTO ticket_states VALUES (x'bb', 'T-000002', 1, 1, 1, 1700000000100);"
+                         "INSERT INTO ticket_states VALUES (x'cc', 'T-000001', 2, 1, 2, 1700000000200);");
             QVERIFY2(problem.isEmpty(), qPrintable(problem));
             QCOMPARE(raw.text("PRAGMA user_version"), QStringLiteral("1"));
         }
@@ -266,7 +270,7 @@ private Q_SLOTS:
         {
             std::unique_ptr<LedgerStore> store = openOrWarn(path);
             QVERIFY(store);
-            QCOMPARE(store->schemaVersion(), 2);
+            QCOMPARE(store->schemaVersion(), LedgerStore::kSchemaVersion);
             QCOMPARE(store->ticketCount(), qint64(1));
             const std::optional<TicketRecord> record = store->ticket(QStringLiteral("T-000042"));
             QVERIFY(record);
@@ -280,10 +284,34 @@ private Q_SLOTS:
             QVERIFY(lock);
             QCOMPARE(lock->writeOffDigest, QByteArray::fromHex("0102"));
             QCOMPARE(lock->confirmation, QByteArray::fromHex("0304"));
+
+            // Numbered in chain order, block by block and by decision time within one.
+            auto page = [&](const HistoryQuery &query) {
+                QString error;
+                QStringList digests;
+                for (const HistoryRow &row : store->history(query, &error))
+                    digests.append(QStringLiteral("%1:%2:%3")
+                                       .arg(row.id)
+                                       .arg(QString::fromLatin1(row.writeOffDigest.toHex()))
+                                       .arg(row.outcome));
+                if (!error.isEmpty())
+                    digests.append(error);
+                return digests.join(u' ');
+            };
+            QCOMPARE(page({}), QStringLiteral("3:cc:DECIDED 2:aa:DECIDED 1:bb:DECIDED"));
+            QCOMPARE(page({QStringLiteral("T-000001"), 0, 0, {}, 0, 100}),
+                     QStringLiteral("3:cc:DECIDED 2:aa:DECIDED"));
+            QCOMPARE(page({{}, 0, 0, {}, 3, 100}), QStringLiteral("2:aa:DECIDED 1:bb:DECIDED"));
+            QCOMPARE(page({{}, 0, 0, {}, 0, 1}), QStringLiteral("3:cc:DECIDED"));
+            QCOMPARE(page({{}, 1700000000200, 0, {}, 0, 100}), QStringLiteral("3:cc:DECIDED 2:aa:DECIDED"));
+            QCOMPARE(page({{}, 0, 1700000000200, {}, 0, 100}), QStringLiteral("1:bb:DECIDED"));
+            QCOMPARE(page({{}, 0, 0, QStringLiteral("UNDETERMINED"), 0, 100}), QString());
+            QCOMPARE(page({{}, 0, 0, QStringLiteral("DECIDED"), 0, 2}),
+                     QStringLiteral("3:cc:DECIDED 2:aa:DECIDED"));
         }
 
         RawDb raw(path);
-        QCOMPARE(raw.text("PRAGMA user_version"), QStringLiteral("2"));
+        QCOMPARE(raw.text("PRAGMA user_version"), QString::number(LedgerStore::kSchemaVersion));
         QCOMPARE(raw.text("SELECT frozen FROM tickets WHERE ticket_id = 'T-000042'"), QStringLiteral("0"));
         QCOMPARE(
             raw.text(
@@ -294,7 +322,7 @@ private Q_SLOTS:
         // A second open does not run the migration again (it would fail on the existing column).
         std::unique_ptr<LedgerStore> again = openOrWarn(path);
         QVERIFY(again);
-        QCOMPARE(again->schemaVersion(), 2);
+        QCOMPARE(again->schemaVersion(), LedgerStore::kSchemaVersion);
     }
 
     void refusesNewerSchema()
