@@ -2,7 +2,11 @@
 
 #include "SqliteStatement.h"
 
+#include <sqlite3.h>
+
 namespace ticketsync {
+
+namespace {
 
 QByteArray historySql(const char *select, const HistoryColumns &columns, const HistoryQuery &query)
 {
@@ -20,6 +24,7 @@ QByteArray historySql(const char *select, const HistoryColumns &columns, const H
     return sql + " ORDER BY " + columns.id + " DESC LIMIT ?";
 }
 
+// The values in the order historySql() placed their filters.
 void bindHistory(SqliteStatement &statement, const HistoryColumns &columns, const HistoryQuery &query)
 {
     if (!query.ticketId.isEmpty())
@@ -33,6 +38,34 @@ void bindHistory(SqliteStatement &statement, const HistoryColumns &columns, cons
     if (query.beforeId > 0)
         statement.add(query.beforeId);
     statement.add(qint64(qBound(1, query.limit, 1000)));
+}
+
+} // namespace
+
+QList<HistoryRow> readHistory(sqlite3 *db, const QString &filePath, const char *select,
+                              const HistoryColumns &columns, const HistoryQuery &query, QString *error)
+{
+    SqliteStatement statement(db, historySql(select, columns, query));
+    if (!statement.valid()) {
+        if (error)
+            *error = QStringLiteral("%1: %2").arg(filePath, QString::fromUtf8(sqlite3_errmsg(db)));
+        return {};
+    }
+    bindHistory(statement, columns, query);
+    QList<HistoryRow> rows;
+    int rc = SQLITE_DONE;
+    while ((rc = statement.step()) == SQLITE_ROW) {
+        rows.append({statement.integer(0), statement.blob(1), statement.text(2),
+                     quint32(statement.integer(3)), statement.text(4), int(statement.integer(5)),
+                     statement.integer(6), quint64(statement.integer(7))});
+    }
+    if (rc != SQLITE_DONE) {
+        if (error)
+            *error = QStringLiteral("%1: reading the decision history: %2")
+                         .arg(filePath, QString::fromUtf8(sqlite3_errmsg(db)));
+        return {};
+    }
+    return rows;
 }
 
 } // namespace ticketsync

@@ -1,11 +1,12 @@
 #pragma once
 
 #include <QByteArray>
+#include <QList>
 #include <QString>
 
-namespace ticketsync {
+struct sqlite3;
 
-class SqliteStatement;
+namespace ticketsync {
 
 // One page of the decision history the API serves (docs/api.md, `history`): newest first,
 // filtered by any of ticket, time range and outcome.
@@ -42,9 +43,10 @@ struct HistoryColumns
     const char *outcome;
 };
 
-// `select` (ending in a WHERE clause) with the query's filters, newest first, one page; then
-// the statement prepared from it takes the query's values in the same order.
-QByteArray historySql(const char *select, const HistoryColumns &columns, const HistoryQuery &query);
-void bindHistory(SqliteStatement &statement, const HistoryColumns &columns, const HistoryQuery &query);
+// One page of the query from a store: `select` yields id, digest, ticket, version, outcome,
+// state, at_ms and height, and ends in a WHERE clause the filters are added to. An empty list
+// with *error set, naming `filePath`, if the query failed.
+QList<HistoryRow> readHistory(sqlite3 *db, const QString &filePath, const char *select,
+                              const HistoryColumns &columns, const HistoryQuery &query, QString *error);
 
 } // namespace ticketsync

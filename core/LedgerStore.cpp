@@ -286,31 +286,13 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
 
 QList<HistoryRow> LedgerStore::history(const HistoryQuery &query, QString *error) const
 {
-    QList<HistoryRow> rows;
     if (query.outcome == QLatin1String("UNDETERMINED"))
-        return rows; // a ledger holds decided write-offs only
+        return {}; // a ledger holds decided write-offs only
     static constexpr HistoryColumns kColumns{"seq", "ticket_id", "decided_at_ms", ""};
-    SqliteStatement statement(db, historySql("SELECT seq, write_off_digest, ticket_id, version, state, "
-                                             "decided_at_ms, height FROM ticket_states WHERE seq IS NOT NULL",
-                                             kColumns, query));
-    if (!statement.valid()) {
-        if (error)
-            *error = QStringLiteral("%1: %2").arg(filePath, sqliteError());
-        return rows;
-    }
-    bindHistory(statement, kColumns, query);
-    int rc = SQLITE_DONE;
-    while ((rc = statement.step()) == SQLITE_ROW) {
-        rows.append({statement.integer(0), statement.blob(1), statement.text(2),
-                     quint32(statement.integer(3)), QStringLiteral("DECIDED"), int(statement.integer(4)),
-                     statement.integer(5), quint64(statement.integer(6))});
-    }
-    if (rc != SQLITE_DONE) {
-        if (error)
-            *error = QStringLiteral("%1: reading the decision history: %2").arg(filePath, sqliteError());
-        return {};
-    }
-    return rows;
+    return readHistory(db, filePath,
+                       "SELECT seq, write_off_digest, ticket_id, version, 'DECIDED', state, decided_at_ms, "
+                       "height FROM ticket_states WHERE seq IS NOT NULL",
+                       kColumns, query, error);
 }
 
 std::optional<Block> LedgerStore::block(quint64 height, QString *error) const

@@ -758,10 +758,8 @@ void LedgerNode::armDeadline(Round &round, const QByteArray &digest, int inMs)
 {
     round.dueMs = nowMs() + inMs;
     deadlines.push({round.dueMs, digest});
-    if (!deadlineTimer.isActive() || round.dueMs < deadlineTimerDueMs) {
-        deadlineTimerDueMs = round.dueMs;
+    if (!deadlineTimer.isActive() || inMs < deadlineTimer.remainingTime())
         deadlineTimer.start(inMs);
-    }
 }
 
 void LedgerNode::onDeadlineTimer()
@@ -776,7 +774,6 @@ void LedgerNode::onDeadlineTimer()
         }
         const qint64 now = nowMs();
         if (dueMs > now) {
-            deadlineTimerDueMs = dueMs;
             deadlineTimer.start(int(dueMs - now));
             return;
         }
@@ -967,7 +964,7 @@ void LedgerNode::finishRound(const QByteArray &digest)
     if (decided)
         counters[QStringLiteral("decided_") + stateName(decision.decidedState)]++;
     journal->recordDecision(digest, decision.writeOff.ticketId, decision.writeOff.ticketVersion,
-                            outcomeName(decision.outcome), decision.decidedState, decision.decidedAtMs, 0,
+                            outcomeName(decision.outcome), decision.decidedState, decision.decidedAtMs,
                             decision.encode());
     emitEvent(QStringLiteral("decision_made"),
               decisionSummaryWriter(decision, digest)
@@ -1553,10 +1550,12 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
     } else if (type == QLatin1String("decision")) {
         const QByteArray digest = digestField(message, &error);
         quint64 height = 0;
-        std::optional<QByteArray> bytes =
-            error.isEmpty() ? journal->decisionBytes(digest, &height) : std::nullopt;
+        // Only the coordinator's journal holds decisions; every other node's record is its ledger.
+        std::optional<QByteArray> bytes = error.isEmpty() && roles.testFlag(Role::Coordinator)
+                                              ? journal->decisionBytes(digest, &height)
+                                              : std::nullopt;
         if (error.isEmpty() && (!bytes || height == 0)) {
-            // The ledger is the record; the journal only indexes it, and may not have caught up.
+            // The ledger is the record: the coordinator's journal may not have caught up with it.
             if (const std::optional<quint64> stored = store->decisionHeight(digest)) {
                 height = *stored;
                 bytes = QByteArray();

@@ -203,7 +203,6 @@ private:
     using Deadline = std::pair<qint64, QByteArray>; // due in nowMs(), write-off digest
     std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines;
     QTimer deadlineTimer;
-    qint64 deadlineTimerDueMs = 0;
     bool sealingPaused = false;                          // the store refused the last block
     QHash<Connection *, QList<QByteArray>> checksToSend; // by target connection, this window
     QTimer checkSendTimer;

@@ -278,14 +278,13 @@ QList<PendingSubmission> NodeJournal::pendingSubmissions() const
 }
 
 void NodeJournal::recordDecision(const QByteArray &digest, const QString &ticketId, quint32 version,
-                                 const QString &outcome, int state, qint64 atMs, quint64 height,
-                                 const QByteArray &decision)
+                                 const QString &outcome, int state, qint64 atMs, const QByteArray &decision)
 {
     begin();
     SqliteStatement upsert(
         statements,
         "INSERT INTO decisions(digest, ticket, version, outcome, state, at_ms, height, data) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(digest) DO UPDATE SET outcome = excluded.outcome, "
+        "VALUES (?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT(digest) DO UPDATE SET outcome = excluded.outcome, "
         "state = excluded.state, at_ms = excluded.at_ms, height = excluded.height, data = excluded.data");
     upsert.bind(1, digest);
     upsert.bind(2, ticketId);
@@ -293,8 +292,7 @@ void NodeJournal::recordDecision(const QByteArray &digest, const QString &ticket
     upsert.bind(4, outcome);
     upsert.bind(5, qint64(state));
     upsert.bind(6, atMs);
-    upsert.bind(7, qint64(height));
-    upsert.bind(8, decision);
+    upsert.bind(7, decision);
     if (upsert.step() != SQLITE_DONE)
         qCCritical(lcJournal) << filePath << "cannot record a decision:" << sqliteError();
 }
@@ -313,29 +311,10 @@ void NodeJournal::markSealed(const QByteArray &digest, quint64 height)
 QList<HistoryRow> NodeJournal::history(const HistoryQuery &query, QString *error) const
 {
     static constexpr HistoryColumns kColumns{"id", "ticket", "at_ms", "outcome"};
-    SqliteStatement statement(
-        db,
-        historySql("SELECT id, digest, ticket, version, outcome, state, at_ms, height FROM decisions WHERE 1",
-                   kColumns, query));
-    if (!statement.valid()) {
-        if (error)
-            *error = sqliteError();
-        return {};
-    }
-    bindHistory(statement, kColumns, query);
-    QList<HistoryRow> rows;
-    int rc = SQLITE_DONE;
-    while ((rc = statement.step()) == SQLITE_ROW) {
-        rows.append({statement.integer(0), statement.blob(1), statement.text(2),
-                     quint32(statement.integer(3)), statement.text(4), int(statement.integer(5)),
-                     statement.integer(6), quint64(statement.integer(7))});
-    }
-    if (rc != SQLITE_DONE) {
-        if (error)
-            *error = QStringLiteral("%1: reading the decision history: %2").arg(filePath, sqliteError());
-        return {};
-    }
-    return rows;
+    return readHistory(
+        db, filePath,
+        "SELECT id, digest, ticket, version, outcome, state, at_ms, height FROM decisions WHERE 1", kColumns,
+        query, error);
 }
 
 std::optional<QByteArray> NodeJournal::decisionBytes(const QByteArray &digest, quint64 *height) const

@@ -34,7 +34,8 @@ struct PendingSubmission
 };
 
 // A node's own journal beside its ledger store: the event stream with its sequence numbers,
-// the coordinator's accepted submissions and the decision history the API pages through.
+// the coordinator's accepted submissions and its decision history, which the API pages through
+// (every other node's history is its ledger).
 // Writes go into one open transaction that commit() closes, so a burst of messages costs
 // one flush; nothing is announced or acknowledged before the commit that holds it.
 class NodeJournal
@@ -60,10 +61,10 @@ public:
     QList<PendingSubmission> pendingSubmissions() const;
     bool hasSubmission(const QByteArray &digest) const;
 
-    // One row per tally outcome; a later outcome for the same write-off replaces it.
+    // One row per tally outcome, not yet in a block; a later outcome for the same write-off
+    // replaces it.
     void recordDecision(const QByteArray &digest, const QString &ticketId, quint32 version,
-                        const QString &outcome, int state, qint64 atMs, quint64 height,
-                        const QByteArray &decision);
+                        const QString &outcome, int state, qint64 atMs, const QByteArray &decision);
     // The decision is in the block at this height now, which holds its bytes.
     void markSealed(const QByteArray &digest, quint64 height);
     QList<HistoryRow> history(const HistoryQuery &query, QString *error) const;
