@@ -40,6 +40,7 @@
 #include <csignal>
 #include <cstdarg>
 #include <cstdio>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -70,6 +71,14 @@ qint64 steadyNs()
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
+}
+
+// CPU time of the calling thread, user and system.
+qint64 threadCpuNs()
+{
+    timespec now{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return qint64(now.tv_sec) * 1000000000 + now.tv_nsec;
 }
 
 // The system clock in milliseconds with a microsecond fraction: the nodes stamp events with
@@ -1379,12 +1388,15 @@ bool NetworkBench::measureCrypto(QJsonObject &into)
     const double signRate = rates.sign;
     const double verifyRate = rates.verify;
     // The disk's flush rate where the nodes keep their stores: 4 KiB written and fdatasync'ed,
-    // which is what a WAL commit with synchronous=FULL costs at the least.
+    // which is what a WAL commit with synchronous=FULL costs at the least; and the CPU each
+    // such flush costs the thread that asks for it.
     double flushRate = 0;
+    double flushCpuUs = 0;
     const QString flushPath = root + QStringLiteral("/flush-probe");
     QFile probe(flushPath);
     if (probe.open(QIODevice::ReadWrite | QIODevice::Truncate)) {
         const QByteArray page(4096, 'x');
+        const qint64 cpuBeforeNs = threadCpuNs();
         QElapsedTimer clock;
         clock.start();
         qint64 count = 0;
@@ -1395,6 +1407,7 @@ bool NetworkBench::measureCrypto(QJsonObject &into)
             ++count;
         }
         flushRate = double(count) / (double(clock.nsecsElapsed()) / 1e9);
+        flushCpuUs = count > 0 ? double(threadCpuNs() - cpuBeforeNs) / 1e3 / double(count) : 0;
         probe.close();
         probe.remove();
     }
@@ -1402,10 +1415,11 @@ bool NetworkBench::measureCrypto(QJsonObject &into)
             {QStringLiteral("sign_per_s_one_core"), signRate},
             {QStringLiteral("verify_per_s_one_core"), verifyRate},
             {QStringLiteral("verify_repeated_per_s_one_core"), rates.verifyRepeated},
-            {QStringLiteral("fdatasync_4k_per_s"), flushRate}};
+            {QStringLiteral("fdatasync_4k_per_s"), flushRate},
+            {QStringLiteral("fdatasync_4k_cpu_us"), flushCpuUs}};
     say("crypto      %s in this process, one thread: %.0f sign/s, %.0f verify/s (one signature "
-        "repeated: %.0f/s); disk: %.0f fdatasync/s\n",
-        qPrintable(scheme.name()), signRate, verifyRate, rates.verifyRepeated, flushRate);
+        "repeated: %.0f/s); disk: %.0f fdatasync/s, %.1f us of CPU each\n",
+        qPrintable(scheme.name()), signRate, verifyRate, rates.verifyRepeated, flushRate, flushCpuUs);
     return true;
 }
 
