@@ -1,4 +1,5 @@
 // ticketsync-node: one ledger node; its roles come from the membership.
+#include "CpuScheduling.h"
 #include "LedgerNode.h"
 #include "NodeConfig.h"
 #include "SignalPipe.h"
@@ -35,6 +36,10 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "ticketsync-node: %s\n", qPrintable(error));
         return 2;
     }
+    // Before the node starts its threads, which inherit the policy. A node that cannot set it
+    // still runs correctly, only less efficiently under load, so this is a warning.
+    if (!ticketsync::applyCpuScheduling(config->cpuScheduling, &error))
+        std::fprintf(stderr, "ticketsync-node: warning: %s\n", qPrintable(error));
     std::unique_ptr<ticketsync::LedgerNode> node = ticketsync::LedgerNode::create(*config, &error);
     if (!node || !node->start(&error)) {
         std::fprintf(stderr, "ticketsync-node: %s\n", qPrintable(error));

@@ -98,7 +98,7 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
         QStringLiteral("format"),      QStringLiteral("node_id"),  QStringLiteral("membership"),
         QStringLiteral("signing_key"), QStringLiteral("tls"),      QStringLiteral("listen"),
         QStringLiteral("database"),    QStringLiteral("registry"), QStringLiteral("limits"),
-        QStringLiteral("coordinator"),
+        QStringLiteral("coordinator"), QStringLiteral("process"),
     };
     for (auto it = root.begin(); it != root.end(); ++it) {
         if (!known.contains(it.key()))
@@ -165,6 +165,12 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
         reader.integer(coordinator, QStringLiteral("max_open_tallies"), config.maxOpenTallies, 1, 10000000);
     config.backlogWaitMs =
         reader.integer(coordinator, QStringLiteral("backlog_wait_ms"), config.backlogWaitMs, 0, 3600000);
+    const QJsonObject process = root.value(u"process").toObject();
+    const QString scheduling = reader.string(process, QStringLiteral("cpu_scheduling"), false);
+    if (scheduling == QLatin1String("normal"))
+        config.cpuScheduling = CpuScheduling::Normal;
+    else if (!scheduling.isEmpty() && scheduling != QLatin1String("batch"))
+        reader.fail(QStringLiteral("cpu_scheduling"), QStringLiteral("must be \"batch\" or \"normal\""));
     if (reader.failed())
         return failWith(reader.error());
     return config;

@@ -40,6 +40,16 @@ struct NodeConfig
     int maxOpenTallies = 20000;
     int backlogWaitMs = 30000;
 
+    // How Linux schedules the node's threads. Batch: no preempting another thread on wakeup,
+    // so a node that wakes for a frame does not cut into one mid-verification; on a loaded
+    // host that is fewer context switches and less CPU per decision (docs/performance.md).
+    enum class CpuScheduling
+    {
+        Batch,
+        Normal,
+    };
+    CpuScheduling cpuScheduling = CpuScheduling::Batch;
+
     // Reads and checks the file. On failure returns nothing and sets error to one line
     // naming the file, the key and the problem.
     static std::optional<NodeConfig> load(const QString &path, QString *error);

@@ -97,6 +97,12 @@ bool DevnetFixture::isRunning(const QString &id) const
     return node && node->isRunning();
 }
 
+qint64 DevnetFixture::pid(const QString &id) const
+{
+    const NodeProcess *node = process(id);
+    return node && node->isRunning() ? node->pid() : -1;
+}
+
 void DevnetFixture::stopAll()
 {
     QList<NodeProcess *> running;

@@ -29,6 +29,8 @@ public:
     // Sends a signal and leaves the process to it (SIGSTOP, SIGCONT).
     bool signalNode(const QString &id, int signal);
     bool isRunning(const QString &id) const;
+    // The running process's id, or -1.
+    qint64 pid(const QString &id) const;
 
     const ticketsync::DevnetLayout &layout() const { return *generated; }
     QString dir() const { return directory->path(); }

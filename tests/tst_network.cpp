@@ -29,6 +29,7 @@
 #include <QTest>
 #include <QWebSocket>
 #include <csignal>
+#include <sched.h>
 #include <sqlite3.h>
 
 using namespace ticketsync;
@@ -63,6 +64,7 @@ private Q_SLOTS:
     void eventJsonIsWrittenAsQtReadsIt();
     void historyPagesByTicketTimeAndOutcome();
     void decisionIsAnsweredFromTheLedgerWithoutItsJournalRow();
+    void everyNodeThreadRunsUnderBatchScheduling();
 
 private:
     void startNode(const QString &id)
@@ -948,6 +950,24 @@ void NetworkTest::decisionIsAnsweredFromTheLedgerWithoutItsJournalRow()
         Decision::decode(QByteArray::fromBase64(decision.value(u"decision").toString().toLatin1()));
     QVERIFY(certificate);
     QCOMPARE(certificate->verifyCertificate(layout->membership), QString());
+}
+
+void NetworkTest::everyNodeThreadRunsUnderBatchScheduling()
+{
+    // One write-off first, so the coordinator's verify thread and the nodes' pools exist.
+    const QJsonObject reply = submit(QStringLiteral("branch-1"), 1);
+    QCOMPARE(reply.value(u"status").toString(), QStringLiteral("accepted"));
+    waitForDecision(reply.value(u"digest").toString());
+    for (const DevnetNode &node : layout->nodes) {
+        const qint64 pid = devnet->pid(node.id);
+        QVERIFY2(pid > 0, qPrintable(node.id));
+        const QStringList tasks =
+            QDir(QStringLiteral("/proc/%1/task").arg(pid)).entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+        QVERIFY2(!tasks.isEmpty(), qPrintable(node.id));
+        for (const QString &task : tasks)
+            QVERIFY2(sched_getscheduler(pid_t(task.toLongLong())) == SCHED_BATCH,
+                     qPrintable(QStringLiteral("%1, thread %2").arg(node.id, task)));
+    }
 }
 
 #include "tst_network.moc"

@@ -74,6 +74,14 @@ void NodeConfigTest::validFile()
     QCOMPARE(config->retryLimit, 5);
     QCOMPARE(config->voteTimeoutMs, 2000);
     QCOMPARE(config->membershipPath, dir->filePath(QStringLiteral("membership.json")));
+    QCOMPARE(config->cpuScheduling, NodeConfig::CpuScheduling::Batch);
+
+    object.insert(QStringLiteral("process"),
+                  QJsonObject{{QStringLiteral("cpu_scheduling"), QStringLiteral("normal")}});
+    const std::optional<NodeConfig> normal =
+        NodeConfig::load(write(QStringLiteral("normal.json"), QJsonDocument(object).toJson()), &error);
+    QVERIFY2(normal, qPrintable(error));
+    QCOMPARE(normal->cpuScheduling, NodeConfig::CpuScheduling::Normal);
 }
 
 void NodeConfigTest::badFiles_data()
@@ -111,6 +119,10 @@ void NodeConfigTest::badFiles_data()
     QTest::newRow("fraction") << with(QStringLiteral("coordinator"),
                                       QJsonObject{{QStringLiteral("retry_limit"), 1.5}})
                               << QStringLiteral("'retry_limit'");
+    QTest::newRow("scheduling") << with(QStringLiteral("process"),
+                                        QJsonObject{
+                                            {QStringLiteral("cpu_scheduling"), QStringLiteral("fifo")}})
+                                << QStringLiteral("'cpu_scheduling': must be \"batch\" or \"normal\"");
 }
 
 void NodeConfigTest::badFiles()
