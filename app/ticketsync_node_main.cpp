@@ -38,7 +38,7 @@ int main(int argc, char **argv)
     }
     // Before the node starts its threads, which inherit the policy. A node that cannot set it
     // still runs correctly, only less efficiently under load, so this is a warning.
-    if (!ticketsync::applyCpuScheduling(config->cpuScheduling, &error))
+    if (!ticketsync::applyCpuScheduling(config->cpuScheduling, config->cpuSliceMs, &error))
         std::fprintf(stderr, "ticketsync-node: warning: %s\n", qPrintable(error));
     std::unique_ptr<ticketsync::LedgerNode> node = ticketsync::LedgerNode::create(*config, &error);
     if (!node || !node->start(&error)) {

@@ -171,6 +171,8 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
         config.cpuScheduling = CpuScheduling::Normal;
     else if (!scheduling.isEmpty() && scheduling != QLatin1String("batch"))
         reader.fail(QStringLiteral("cpu_scheduling"), QStringLiteral("must be \"batch\" or \"normal\""));
+    // The kernel takes slices from 0.1 to 100 ms.
+    config.cpuSliceMs = reader.integer(process, QStringLiteral("cpu_slice_ms"), config.cpuSliceMs, 0, 100);
     if (reader.failed())
         return failWith(reader.error());
     return config;

@@ -49,6 +49,9 @@ struct NodeConfig
         Normal,
     };
     CpuScheduling cpuScheduling = CpuScheduling::Batch;
+    // The time slice the kernel gives each thread before it may switch to another runnable
+    // one (Linux 6.12 and later); 0 keeps the kernel's default of about 3 ms.
+    int cpuSliceMs = 10;
 
     // Reads and checks the file. On failure returns nothing and sets error to one line
     // naming the file, the key and the problem.

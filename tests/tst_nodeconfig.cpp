@@ -75,6 +75,7 @@ void NodeConfigTest::validFile()
     QCOMPARE(config->voteTimeoutMs, 2000);
     QCOMPARE(config->membershipPath, dir->filePath(QStringLiteral("membership.json")));
     QCOMPARE(config->cpuScheduling, NodeConfig::CpuScheduling::Batch);
+    QCOMPARE(config->cpuSliceMs, 10);
 
     object.insert(QStringLiteral("process"),
                   QJsonObject{{QStringLiteral("cpu_scheduling"), QStringLiteral("normal")}});
@@ -119,6 +120,9 @@ void NodeConfigTest::badFiles_data()
     QTest::newRow("fraction") << with(QStringLiteral("coordinator"),
                                       QJsonObject{{QStringLiteral("retry_limit"), 1.5}})
                               << QStringLiteral("'retry_limit'");
+    QTest::newRow("slice") << with(QStringLiteral("process"),
+                                   QJsonObject{{QStringLiteral("cpu_slice_ms"), 101}})
+                           << QStringLiteral("'cpu_slice_ms': must be a whole number from 0 to 100");
     QTest::newRow("scheduling") << with(QStringLiteral("process"),
                                         QJsonObject{
                                             {QStringLiteral("cpu_scheduling"), QStringLiteral("fifo")}})
