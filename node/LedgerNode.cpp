@@ -35,12 +35,13 @@ constexpr int kEventsPerPump = 2000;
 // served again from the journal once its socket has drained.
 constexpr qint64 kMaxQueuedBytesPerSubscriber = 4 * 1024 * 1024;
 constexpr int kFinishedRoundsKept = 2000;
-// Checks and journal commits wait this long for company: one flush and one frame then serve
-// every message of the window. Per-wakeup costs (fsync, syscalls, TLS records) dominated a
-// node's CPU at moderate load, so this lowers latency under load as well as CPU.
+// Checks, submissions and journal commits go out at most once per this spacing (BatchWindow):
+// one flush and one frame then serve everything that arrived meanwhile. Per-wakeup costs (fsync,
+// syscalls, TLS records) dominated a node's CPU at moderate load, so this lowers latency under
+// load as well as CPU. Work after a quiet spell goes out at once.
 constexpr int kBatchWindowMs = 2;
-// Events alone wait longer on a branch, target or receiver: nothing there waits for them but a
-// watching console, and a flush (with its fsync) per 2 ms window was a fifth of a branch's CPU.
+// Events alone are spaced wider on a branch, target or receiver: nothing there waits for them but
+// a watching console, and a flush (with its fsync) per 2 ms was a fifth of a branch's CPU.
 // The coordinator's events are the decisions clients wait for, so they keep the short window.
 constexpr int kEventOnlyWindowMs = 20;
 // What a node understands of the node protocol, announced in peer_hello: 1, the binary frames
@@ -220,10 +221,6 @@ bool LedgerNode::start(QString *error)
 {
     uptime.start();
     workerMembership = std::make_shared<const Membership>(membership);
-    flushTimer.setSingleShot(true);
-    connect(&flushTimer, &QTimer::timeout, this, &LedgerNode::flush);
-    checkTimer.setSingleShot(true);
-    connect(&checkTimer, &QTimer::timeout, this, &LedgerNode::processChecks);
     subscriberPump.setSingleShot(true);
     connect(&subscriberPump, &QTimer::timeout, this, &LedgerNode::pumpSubscribers);
     broadcastSeq = journal->lastSeq();
@@ -256,8 +253,6 @@ bool LedgerNode::start(QString *error)
 
     if (roles.testFlag(Role::Coordinator)) {
         verifyWorker = std::make_unique<SerialWorker>(QStringLiteral("verify"));
-        checkSendTimer.setSingleShot(true);
-        connect(&checkSendTimer, &QTimer::timeout, this, &LedgerNode::sendQueuedChecks);
         blockTimer.setSingleShot(true);
         connect(&blockTimer, &QTimer::timeout, this, &LedgerNode::sealBlocks);
         deadlineTimer.setSingleShot(true);
@@ -284,13 +279,6 @@ bool LedgerNode::start(QString *error)
         qCInfo(lcCoordinator) << "coordinator at height" << store->height() << "resumed" << resumed
                               << "accepted write-offs";
     } else if (!coordinatorId.isEmpty()) {
-        submitSendTimer.setSingleShot(true);
-        connect(&submitSendTimer, &QTimer::timeout, this, [this] {
-            Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
-            if (link && !submissionsToSend.items.isEmpty())
-                link->sendBinary(submissionsToSend.encode());
-            submissionsToSend = {};
-        });
         const Member *coordinator = membership.member(coordinatorId);
         coordinatorLink = new PeerLink(*tls, coordinator->address, coordinatorId, limits, this);
         coordinatorLink->setBackoff(100, kPeerBackoffMaxMs);
@@ -804,8 +792,7 @@ void LedgerNode::queueCheck(Connection *connection, const QByteArray &writeOff)
     // Checks wait for the batch window, then go out one frame per target: each target wakes
     // once per window instead of once per write-off.
     checksToSend[connection].append(writeOff);
-    if (!checkSendTimer.isActive())
-        checkSendTimer.start(kBatchWindowMs);
+    checkSendWindow.schedule(kBatchWindowMs);
 }
 
 void LedgerNode::sendQueuedChecks()
@@ -1312,8 +1299,7 @@ void LedgerNode::handleCheck(const QByteArray &encoded, QString problem)
         return;
     }
     pendingChecks.append(std::move(*writeOff));
-    if (!checkTimer.isActive())
-        checkTimer.start(kBatchWindowMs);
+    checkWindow.schedule(kBatchWindowMs);
 }
 
 void LedgerNode::processChecks()
@@ -1435,6 +1421,14 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
 // ---------------------------------------------------------------------------------------
 // Branch
 
+void LedgerNode::sendSubmissions()
+{
+    Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
+    if (link && !submissionsToSend.items.isEmpty())
+        link->sendBinary(submissionsToSend.encode());
+    submissionsToSend = {};
+}
+
 void LedgerNode::handleClientSubmit(Connection *client, const QJsonObject &message)
 {
     const qint64 requestId = message.value(u"id").toInteger(-1);
@@ -1468,8 +1462,7 @@ void LedgerNode::handleClientSubmit(Connection *client, const QJsonObject &messa
     if (submissionsToSend.items.isEmpty())
         submissionsToSend = {NodeFrame::Kind::SubmitWriteOff, quint64(upstreamId), {}};
     submissionsToSend.items.append(writeOff.encode());
-    if (!submitSendTimer.isActive())
-        submitSendTimer.start(kBatchWindowMs);
+    submitSendWindow.schedule(kBatchWindowMs);
     emitEvent(QStringLiteral("write_off_issued"), writeOffIssuedEvent(writeOff, digest));
 }
 
@@ -1741,19 +1734,18 @@ void LedgerNode::emitEvent(const QString &kind, const QByteArray &bodyJson)
     JournalEvent event = journal->appendEvent(kind, bodyJson, nowMs());
     if (event.seq > 0)
         pendingEvents.append(std::move(event));
-    if (!flushTimer.isActive())
-        flushTimer.start(roles.testFlag(Role::Coordinator) ? kBatchWindowMs : kEventOnlyWindowMs);
+    flushWindow.schedule(roles.testFlag(Role::Coordinator) ? kBatchWindowMs : kEventOnlyWindowMs);
 }
 
 void LedgerNode::scheduleFlush()
 {
-    // Something waits for this commit: never later than one short window from now.
-    if (!flushTimer.isActive() || flushTimer.remainingTime() > kBatchWindowMs)
-        flushTimer.start(kBatchWindowMs);
+    // Something waits for this commit: never later than one short window.
+    flushWindow.schedule(kBatchWindowMs);
 }
 
 void LedgerNode::flush()
 {
+    flushWindow.ran();
     journal->pruneEvents(config.journalEventsKept);
     QString problem;
     const bool stored = journal->commit(&problem);

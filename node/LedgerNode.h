@@ -15,12 +15,14 @@
 #include "TlsIdentity.h"
 #include "WriteOffChecker.h"
 
+#include "BatchWindow.h"
 #include <QElapsedTimer>
 #include <QHash>
 #include <QJsonObject>
 #include <QObject>
 #include <QPointer>
 #include <QSet>
+
 #include <QTimer>
 #include <memory>
 #include <queue>
@@ -149,6 +151,7 @@ private:
     // target and receiver
     void handleCheck(const QByteArray &encoded, QString problem);
     void processChecks();
+    void sendSubmissions(); // the batch window's write-offs to the coordinator, one frame
     void applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHead);
     void requestBlocks();
 
@@ -205,7 +208,9 @@ private:
     QTimer deadlineTimer;
     bool sealingPaused = false;                          // the store refused the last block
     QHash<Connection *, QList<QByteArray>> checksToSend; // by target connection, this window
-    QTimer checkSendTimer;
+    BatchWindow checkSendWindow{[this] {
+        sendQueuedChecks();
+    }};
     QHash<QString, qint64> lastVoteMs; // by target: when it last answered
     std::unique_ptr<SerialWorker> verifyWorker;
     std::shared_ptr<const Membership> workerMembership; // the worker's read-only copy
@@ -216,12 +221,16 @@ private:
     qint64 nextUpstreamId = 1;
     QHash<qint64, BranchRequest> upstream;
     NodeFrame submissionsToSend; // this batch window's write-offs, ids consecutive
-    QTimer submitSendTimer;
+    BatchWindow submitSendWindow{[this] {
+        sendSubmissions();
+    }};
 
     // target/receiver state
     bool syncing = false;
     QList<WriteOffResult> pendingChecks; // answered together after one durable commit
-    QTimer checkTimer;
+    BatchWindow checkWindow{[this] {
+        processChecks();
+    }};
 
     // events and replies
     QList<PendingReply> afterCommit;
@@ -231,7 +240,9 @@ private:
         NodeFrame frame;
     };
     QList<PendingSubmitted> submittedAfterCommit; // one Submitted frame per branch connection
-    QTimer flushTimer;
+    BatchWindow flushWindow{[this] {
+        flush();
+    }};
     qint64 broadcastSeq = 0;
     QHash<Connection *, qint64> subscribers; // next seq each one needs
     QList<JournalEvent> pendingEvents;       // written, not yet committed

@@ -1,6 +1,7 @@
 // The ledger network as real processes on loopback: ticketsync-node children started from a
 // generated devnet layout, driven through the monitoring API over mutual TLS.
 #include "ApiClient.h"
+#include "BatchWindow.h"
 #include "ChainVerifier.h"
 #include "DevnetFixture.h"
 #include "DevnetLayout.h"
@@ -65,6 +66,7 @@ private Q_SLOTS:
     void journalKeepsOnlyTheNewestEvents();
     void nodeFramesRoundTripAndRefuseDamage();
     void serialWorkerKeepsOrder();
+    void batchWindowSpacesItsRuns();
     void eventJsonIsWrittenAsQtReadsIt();
     void historyPagesByTicketTimeAndOutcome();
     void decisionIsAnsweredFromTheLedgerWithoutItsJournalRow();
@@ -735,6 +737,35 @@ void NetworkTest::eventJsonIsWrittenAsQtReadsIt()
     QCOMPARE(object.value(u"nested").toObject(), (QJsonObject{{QStringLiteral("WRITTEN_OFF"), 3}}));
     QCOMPARE(object.size(), 7);
     QCOMPARE(JsonObjectWriter().finish(), QByteArrayLiteral("{}"));
+}
+
+void NetworkTest::batchWindowSpacesItsRuns()
+{
+    int runs = 0;
+    BatchWindow window([&runs] { ++runs; });
+    // After a quiet spell work goes out at the end of this turn of the event loop, not after the
+    // spacing (a minute here).
+    window.schedule(60000);
+    QVERIFY(window.isPending());
+    QTRY_COMPARE_WITH_TIMEOUT(runs, 1, 10000);
+    QVERIFY(!window.isPending());
+    // Work within the spacing waits for it, and shares one run.
+    window.schedule(60000);
+    window.schedule(60000);
+    QTest::qWait(50);
+    QCOMPARE(runs, 1);
+    QVERIFY(window.isPending());
+    // A shorter spacing brings that run forward; the longer one does not put it back.
+    window.schedule(100);
+    window.schedule(60000);
+    QTRY_COMPARE_WITH_TIMEOUT(runs, 2, 10000);
+    QVERIFY(!window.isPending());
+    // A run forced from outside counts: the next work waits out the spacing from it.
+    QTest::qWait(150);
+    window.ran();
+    window.schedule(60000);
+    QTest::qWait(50);
+    QCOMPARE(runs, 2);
 }
 
 void NetworkTest::serialWorkerKeepsOrder()
