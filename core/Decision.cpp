@@ -153,17 +153,20 @@ QString Decision::verifyCertificate(const Membership &membership) const
     QHash<quint16, quint32> signedCounts;
     for (qsizetype i = 0; i < confirmations.size(); ++i) {
         const StateConfirmation &confirmation = confirmations.at(i);
-        const QString where = QStringLiteral("confirmation %1 (%2): ").arg(i).arg(confirmation.targetId);
+        // Built only for an error: every chain store checks q of these per decision.
+        const auto where = [i, &confirmation] {
+            return QStringLiteral("confirmation %1 (%2): ").arg(i).arg(confirmation.targetId);
+        };
         if (signers.contains(confirmation.targetId))
-            return where + QStringLiteral("target signs twice in one certificate");
+            return where() + QStringLiteral("target signs twice in one certificate");
         signers.insert(confirmation.targetId);
         if (confirmation.writeOffDigest != writeOffDigest)
-            return where + QStringLiteral("confirms another write-off");
+            return where() + QStringLiteral("confirms another write-off");
         if (outcome == Outcome::Decided && confirmation.stateCode != decidedState)
-            return where + QStringLiteral("confirms %1, not the decided %2")
-                               .arg(stateName(confirmation.stateCode), stateName(decidedState));
+            return where() + QStringLiteral("confirms %1, not the decided %2")
+                                 .arg(stateName(confirmation.stateCode), stateName(decidedState));
         if (QString problem = confirmation.verify(membership); !problem.isEmpty())
-            return where + problem;
+            return where() + problem;
         ++signedCounts[confirmation.stateCode];
     }
 
