@@ -639,6 +639,9 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
         return;
     }
     confirmationsVerifying += int(encoded.size());
+    // The target answers: it counts as behind, not gone, from now, however long its votes then
+    // wait for the verify thread (seconds, when the coordinator itself is the backlog).
+    lastVoteMs.insert(peerName, nowMs());
     runVerification(
         [members = workerMembership, encoded, peerName] {
             QList<VerifiedItem> items;
@@ -847,7 +850,10 @@ bool LedgerNode::waitForBacklog(const Round &round) const
         return false;
     // A target counts as behind, not gone, while it holds the check on the connection it still
     // answers others on; waiting is worth it only if those targets can still make a quorum.
-    const qint64 recent = nowMs() - 2 * qint64(config.voteTimeoutMs);
+    // "Still answers" spans the whole wait: a target catching up on a batch of blocks verifies
+    // them for seconds before it reads its next checks, and two vote timeouts of silence made
+    // thousands of write-offs UNDETERMINED at 1250/s offered.
+    const qint64 recent = nowMs() - qint64(config.backlogWaitMs);
     int behind = 0;
     for (const QString &target : round.tally->missingTargets()) {
         const Connection *connection = round.asked.value(target);
@@ -895,7 +901,6 @@ void LedgerNode::handleConfirmation(Connection *from, const QString &peerName, q
     QString reason;
     const Tally::Verdict verdict = round->tally->add(*confirmation, &reason, item.signatureValid);
     counters[QStringLiteral("confirmations")]++;
-    lastVoteMs.insert(confirmation->targetId, nowMs());
     if (verdict == Tally::Verdict::Duplicate)
         return;
     emitEvent(QStringLiteral("confirmation_received"),

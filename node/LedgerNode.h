@@ -211,7 +211,7 @@ private:
     BatchWindow checkSendWindow{[this] {
         sendQueuedChecks();
     }};
-    QHash<QString, qint64> lastVoteMs; // by target: when it last answered
+    QHash<QString, qint64> lastVoteMs; // by target: when its last votes arrived, before verifying
     std::unique_ptr<SerialWorker> verifyWorker;
     std::shared_ptr<const Membership> workerMembership; // the worker's read-only copy
     int submissionsVerifying = 0;                       // counted against max_open_tallies

@@ -25,6 +25,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
+#include <QScopeGuard>
 #include <QSignalSpy>
 #include <QSysInfo>
 #include <QTemporaryDir>
@@ -57,6 +58,7 @@ private Q_SLOTS:
     void doubleWriteOffThroughAnotherBranch();
     void oneTargetDownStillDecides();
     void twoTargetsDownIsUndeterminedUntilRetried();
+    void silentButConnectedTargetsAreWaitedFor();
     void byzantineTargetCannotForgeADecision();
     void receiverKilledCatchesUp();
     void coordinatorKilledLosesNothing();
@@ -313,6 +315,36 @@ void NetworkTest::twoTargetsDownIsUndeterminedUntilRetried()
                             {QStringLiteral("digest"), digest}});
     QVERIFY2(again.value(u"outcome").toString().contains(QLatin1String("already decided")),
              QJsonDocument(again).toJson().constData());
+}
+
+void NetworkTest::silentButConnectedTargetsAreWaitedFor()
+{
+    // Two targets answer a first write-off, then stop reading with their connections open, as a
+    // target does while it verifies a long catch-up batch of blocks.
+    const QJsonObject first = submit(QStringLiteral("branch-1"), 21);
+    QCOMPARE(waitForDecision(first.value(u"digest").toString()).value(u"outcome").toString(),
+             QStringLiteral("DECIDED"));
+    const QStringList silent{QStringLiteral("target-1"), QStringLiteral("target-2")};
+    const auto resume = qScopeGuard([&] {
+        for (const QString &id : silent)
+            devnet->signalNode(id, SIGCONT);
+    });
+    for (const QString &id : silent)
+        QVERIFY(devnet->signalNode(id, SIGSTOP));
+    const QJsonObject reply = submit(QStringLiteral("branch-2"), 22);
+    const QString digest = reply.value(u"digest").toString();
+    // Far past the retry and two vote timeouts (600 ms each here), and past the first 4 s of the
+    // coordinator's life, in which no deadline counts: still open, not UNDETERMINED.
+    QTest::qWait(6000);
+    const QJsonObject pending = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decision")},
+                                                    {QStringLiteral("digest"), digest}});
+    QVERIFY2(pending.value(u"type").toString() != QLatin1String("decision"),
+             QJsonDocument(pending).toJson(QJsonDocument::Compact).constData());
+    for (const QString &id : silent)
+        QVERIFY(devnet->signalNode(id, SIGCONT));
+    const QJsonObject decision = waitForDecision(digest);
+    QCOMPARE(decision.value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(decision.value(u"state").toString(), QStringLiteral("WRITTEN_OFF"));
 }
 
 void NetworkTest::byzantineTargetCannotForgeADecision()
