@@ -24,12 +24,9 @@ public:
     bool isPending() const { return timer.isActive(); }
 
 private:
-    qint64 sinceLastRunMs() const;
-
     QTimer timer;
     std::function<void()> run;
-    QElapsedTimer clock;
-    qint64 lastRunMs = 0;
+    QElapsedTimer sinceLastRun; // invalid until the first run
 };
 
 } // namespace ticketsync

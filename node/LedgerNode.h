@@ -1,5 +1,6 @@
 #pragma once
 
+#include "BatchWindow.h"
 #include "Block.h"
 #include "ChainVerifier.h"
 #include "Connection.h"
@@ -15,14 +16,12 @@
 #include "TlsIdentity.h"
 #include "WriteOffChecker.h"
 
-#include "BatchWindow.h"
 #include <QElapsedTimer>
 #include <QHash>
 #include <QJsonObject>
 #include <QObject>
 #include <QPointer>
 #include <QSet>
-
 #include <QTimer>
 #include <memory>
 #include <queue>
