@@ -49,4 +49,12 @@ bool applyCpuScheduling(NodeConfig::CpuScheduling scheduling, int sliceMs, QStri
     return false;
 }
 
+std::optional<ThreadScheduling> readCpuScheduling(qint64 tid)
+{
+    SchedAttr attributes;
+    if (syscall(SYS_sched_getattr, pid_t(tid), &attributes, sizeof attributes, 0) != 0)
+        return std::nullopt;
+    return ThreadScheduling{int(attributes.policy), attributes.runtimeNs};
+}
+
 } // namespace ticketsync

@@ -3,6 +3,7 @@
 #include "ApiClient.h"
 #include "BatchWindow.h"
 #include "ChainVerifier.h"
+#include "CpuScheduling.h"
 #include "DevnetFixture.h"
 #include "DevnetLayout.h"
 #include "DevnetPki.h"
@@ -35,8 +36,6 @@
 #include <csignal>
 #include <sched.h>
 #include <sqlite3.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 using namespace ticketsync;
 
@@ -1036,21 +1035,11 @@ void NetworkTest::everyNodeThreadRunsUnderBatchScheduling()
         QVERIFY2(!tasks.isEmpty(), qPrintable(node.id));
         for (const QString &task : tasks) {
             const QString where = QStringLiteral("%1, thread %2").arg(node.id, task);
-            // The kernel's struct sched_attr, as far as the slice.
-            struct
-            {
-                quint32 size, policy;
-                quint64 flags;
-                qint32 nice;
-                quint32 priority;
-                quint64 runtime, deadline, period;
-            } attributes{};
-            QVERIFY2(
-                syscall(SYS_sched_getattr, pid_t(task.toLongLong()), &attributes, sizeof attributes, 0) == 0,
-                qPrintable(where));
-            QVERIFY2(attributes.policy == SCHED_BATCH, qPrintable(where));
-            QVERIFY2(attributes.runtime == expectedSliceNs,
-                     qPrintable(QStringLiteral("%1: slice %2 ns").arg(where).arg(attributes.runtime)));
+            const std::optional<ThreadScheduling> scheduling = readCpuScheduling(task.toLongLong());
+            QVERIFY2(scheduling, qPrintable(where));
+            QVERIFY2(scheduling->policy == SCHED_BATCH, qPrintable(where));
+            QVERIFY2(scheduling->sliceNs == expectedSliceNs,
+                     qPrintable(QStringLiteral("%1: slice %2 ns").arg(where).arg(scheduling->sliceNs)));
         }
     }
 }
