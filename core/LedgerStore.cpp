@@ -62,6 +62,15 @@ constexpr const char *kMigrations[] = {
     "  WHERE ranked.digest = ticket_states.write_off_digest;"
     "CREATE UNIQUE INDEX ticket_states_by_seq ON ticket_states (seq);"
     "CREATE INDEX ticket_states_by_time ON ticket_states (decided_at_ms, seq);",
+    // 3 -> 4: fewer indexes to update per decision, each a random page on every append. The
+    // history pages by seq, so the index by height has no reader left; and one unique index over
+    // (ticket, version, 1 if written off else NULL) both finds a ticket's states and keeps a
+    // second WRITTEN_OFF unstorable, since NULLs never collide.
+    "DROP INDEX ticket_states_by_height;"
+    "DROP INDEX ticket_states_one_write_off;"
+    "DROP INDEX ticket_states_by_ticket;"
+    "CREATE UNIQUE INDEX ticket_states_by_ticket ON ticket_states "
+    "  (ticket_id, version, (CASE WHEN state = 1 THEN 1 END));",
 };
 static_assert(std::size(kMigrations) == LedgerStore::kSchemaVersion);
 

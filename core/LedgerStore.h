@@ -39,7 +39,7 @@ struct TicketLock
 class LedgerStore
 {
 public:
-    static constexpr int kSchemaVersion = 3;
+    static constexpr int kSchemaVersion = 4;
 
     ~LedgerStore();
     LedgerStore(const LedgerStore &) = delete;

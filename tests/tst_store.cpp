@@ -313,10 +313,17 @@ private Q_SLOTS:
         RawDb raw(path);
         QCOMPARE(raw.text("PRAGMA user_version"), QString::number(LedgerStore::kSchemaVersion));
         QCOMPARE(raw.text("SELECT frozen FROM tickets WHERE ticket_id = 'T-000042'"), QStringLiteral("0"));
-        QCOMPARE(
-            raw.text(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'ticket_states_by_height'"),
-            QStringLiteral("ticket_states_by_height"));
+        // Schema 4 keeps one index by ticket, and it still refuses a second write-off of a version.
+        QCOMPARE(raw.text("SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE "
+                          "type = 'index' AND tbl_name = 'ticket_states' AND sql IS NOT NULL ORDER BY name)"),
+                 QStringLiteral("ticket_states_by_seq ticket_states_by_ticket ticket_states_by_time"));
+        QVERIFY(raw.exec("INSERT INTO ticket_states VALUES (x'dd', 'T-000001', 1, 1, 3, 1700000000400, 4)")
+                    .contains(QLatin1String("UNIQUE constraint failed: index 'ticket_states_by_ticket'")));
+        QCOMPARE(raw.exec("INSERT INTO ticket_states VALUES (x'dd', 'T-000001', 1, 2, 3, 1700000000400, 4);"
+                          "INSERT INTO ticket_states VALUES (x'ee', 'T-000001', 1, 2, 3, 1700000000500, 5)"),
+                 QString());
+        QCOMPARE(raw.text("SELECT count(*) FROM ticket_states WHERE ticket_id = 'T-000001' AND version = 1"),
+                 QStringLiteral("3"));
         QCOMPARE(raw.text("PRAGMA integrity_check"), QStringLiteral("ok"));
 
         // A second open does not run the migration again (it would fail on the existing column).
