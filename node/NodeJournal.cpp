@@ -5,6 +5,7 @@
 
 #include <QJsonDocument>
 #include <QLoggingCategory>
+#include <iterator>
 #include <sqlite3.h>
 
 Q_LOGGING_CATEGORY(lcJournal, "ticketsync.node.journal", QtWarningMsg)
@@ -13,7 +14,11 @@ namespace ticketsync {
 
 namespace {
 
-constexpr const char *kSchema = R"(
+// Entry i takes a journal from schema version i to i + 1, in one transaction with the bump.
+// Version 0 may be a journal from before versions were numbered, so its tables are created only
+// where missing.
+constexpr const char *kMigrations[] = {
+    R"(
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
     at_ms INTEGER NOT NULL,
@@ -41,7 +46,26 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE INDEX IF NOT EXISTS decisions_by_ticket ON decisions(ticket, id);
 CREATE INDEX IF NOT EXISTS decisions_by_time ON decisions(at_ms, id);
 CREATE INDEX IF NOT EXISTS decisions_by_outcome ON decisions(outcome, id);
-)";
+)",
+    // 1 -> 2: submissions in arrival order. Keyed by digest, every insert and every delete wrote
+    // a random page; in arrival order both land on the few newest pages. The node finds a
+    // digest's row through its own map (NodeJournal::submissionIds).
+    R"(
+CREATE TABLE submissions_by_arrival (
+    id INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL,
+    write_off BLOB NOT NULL,
+    received_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    undetermined INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO submissions_by_arrival(digest, write_off, received_ms, attempts, undetermined)
+    SELECT digest, write_off, received_ms, attempts, undetermined FROM submissions ORDER BY received_ms;
+DROP TABLE submissions;
+ALTER TABLE submissions_by_arrival RENAME TO submissions;
+)",
+};
+static_assert(std::size(kMigrations) == NodeJournal::kSchemaVersion);
 
 } // namespace
 
@@ -110,13 +134,17 @@ std::unique_ptr<NodeJournal> NodeJournal::open(const QString &path, QString *err
     journal->statements.setDatabase(journal->db, path);
     if (!journal->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", error))
         return nullptr;
-    SqliteStatement version(journal->db, "PRAGMA user_version");
-    if (version.step() != SQLITE_ROW) {
-        if (error)
-            *error = QStringLiteral("%1: not a ticketsync journal: %2").arg(path, journal->sqliteError());
-        return nullptr;
+    qint64 found = 0;
+    {
+        // Finished before the migrations: a live statement keeps their DROP TABLE from running.
+        SqliteStatement version(journal->db, "PRAGMA user_version");
+        if (version.step() != SQLITE_ROW) {
+            if (error)
+                *error = QStringLiteral("%1: not a ticketsync journal: %2").arg(path, journal->sqliteError());
+            return nullptr;
+        }
+        found = version.integer(0);
     }
-    const qint64 found = version.integer(0);
     if (found > kSchemaVersion) {
         if (error)
             *error = QStringLiteral("%1: journal schema version %2 is newer than this build (%3)")
@@ -125,9 +153,21 @@ std::unique_ptr<NodeJournal> NodeJournal::open(const QString &path, QString *err
                          .arg(kSchemaVersion);
         return nullptr;
     }
-    if (found < kSchemaVersion &&
-        (!journal->exec("BEGIN IMMEDIATE", error) || !journal->exec(kSchema, error) ||
-         !journal->exec("PRAGMA user_version = 1; COMMIT", error)))
+    for (qint64 from = found; from < kSchemaVersion; ++from) {
+        const QByteArray bump = "PRAGMA user_version = " + QByteArray::number(from + 1) + "; COMMIT";
+        QString problem;
+        if (!journal->exec("BEGIN IMMEDIATE", &problem) || !journal->exec(kMigrations[from], &problem) ||
+            !journal->exec(bump.constData(), &problem)) {
+            journal->exec("ROLLBACK", nullptr);
+            if (error)
+                *error = QStringLiteral("migrating the journal from schema %1 to %2 failed: %3")
+                             .arg(from)
+                             .arg(from + 1)
+                             .arg(problem);
+            return nullptr;
+        }
+    }
+    if (!journal->loadSubmissionIds(error))
         return nullptr;
     SqliteStatement last(journal->db, "SELECT COALESCE(MAX(seq), 0), COALESCE(MIN(seq), 0) FROM events");
     if (last.step() != SQLITE_ROW) {
@@ -158,6 +198,8 @@ bool NodeJournal::commit(QString *error)
     open_ = false;
     if (!statements.run("COMMIT", error)) {
         statements.run("ROLLBACK", nullptr);
+        // The map must say what the rolled-back table says again.
+        loadSubmissionIds(nullptr);
         return false;
     }
     return true;
@@ -221,42 +263,68 @@ QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
     return result;
 }
 
+bool NodeJournal::loadSubmissionIds(QString *error)
+{
+    submissionIds.clear();
+    SqliteStatement query(statements, "SELECT id, digest FROM submissions");
+    int rc;
+    while ((rc = query.step()) == SQLITE_ROW)
+        submissionIds.insert(query.blob(1), query.integer(0));
+    if (rc != SQLITE_DONE) {
+        const QString problem =
+            QStringLiteral("%1: cannot read the submissions: %2").arg(filePath, sqliteError());
+        qCCritical(lcJournal) << problem;
+        if (error)
+            *error = problem;
+        return false;
+    }
+    return true;
+}
+
 void NodeJournal::putSubmission(const QByteArray &digest, const QByteArray &writeOff, qint64 receivedMs)
 {
+    if (submissionIds.contains(digest))
+        return;
     begin();
-    SqliteStatement insert(
-        statements, "INSERT OR IGNORE INTO submissions(digest, write_off, received_ms) VALUES (?, ?, ?)");
+    SqliteStatement insert(statements,
+                           "INSERT INTO submissions(digest, write_off, received_ms) VALUES (?, ?, ?)");
     insert.bind(1, digest);
     insert.bind(2, writeOff);
     insert.bind(3, receivedMs);
-    if (insert.step() != SQLITE_DONE)
+    if (insert.step() != SQLITE_DONE) {
         qCCritical(lcJournal) << filePath << "cannot store a submission:" << sqliteError();
+        return;
+    }
+    submissionIds.insert(digest, sqlite3_last_insert_rowid(db));
 }
 
 void NodeJournal::updateSubmission(const QByteArray &digest, int attempts, bool undetermined)
 {
+    const qint64 id = submissionIds.value(digest);
+    if (id == 0)
+        return;
     begin();
-    SqliteStatement update(statements,
-                           "UPDATE submissions SET attempts = ?, undetermined = ? WHERE digest = ?");
+    SqliteStatement update(statements, "UPDATE submissions SET attempts = ?, undetermined = ? WHERE id = ?");
     update.bind(1, qint64(attempts));
     update.bind(2, qint64(undetermined ? 1 : 0));
-    update.bind(3, digest);
+    update.bind(3, id);
     update.step();
 }
 
 void NodeJournal::removeSubmission(const QByteArray &digest)
 {
+    const qint64 id = submissionIds.take(digest);
+    if (id == 0)
+        return;
     begin();
-    SqliteStatement remove(statements, "DELETE FROM submissions WHERE digest = ?");
-    remove.bind(1, digest);
+    SqliteStatement remove(statements, "DELETE FROM submissions WHERE id = ?");
+    remove.bind(1, id);
     remove.step();
 }
 
 bool NodeJournal::hasSubmission(const QByteArray &digest) const
 {
-    SqliteStatement query(statements, "SELECT 1 FROM submissions WHERE digest = ?");
-    query.bind(1, digest);
-    return query.step() == SQLITE_ROW;
+    return submissionIds.contains(digest);
 }
 
 QList<PendingSubmission> NodeJournal::pendingSubmissions() const
@@ -264,7 +332,7 @@ QList<PendingSubmission> NodeJournal::pendingSubmissions() const
     QList<PendingSubmission> result;
     SqliteStatement query(statements,
                           "SELECT digest, write_off, received_ms, attempts, undetermined FROM submissions "
-                          "ORDER BY received_ms");
+                          "ORDER BY id");
     while (query.step() == SQLITE_ROW) {
         PendingSubmission pending;
         pending.digest = query.blob(0);

@@ -4,6 +4,7 @@
 #include "SqliteStatement.h"
 
 #include <QByteArray>
+#include <QHash>
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QList>
@@ -41,7 +42,7 @@ struct PendingSubmission
 class NodeJournal
 {
 public:
-    static constexpr int kSchemaVersion = 1;
+    static constexpr int kSchemaVersion = 2;
     ~NodeJournal();
     static std::unique_ptr<NodeJournal> open(const QString &path, QString *error);
 
@@ -79,12 +80,15 @@ private:
     bool exec(const char *sql, QString *error) const;
     void begin();
     QString sqliteError() const;
+    bool loadSubmissionIds(QString *error);
 
     sqlite3 *db = nullptr;
     mutable SqliteStatementCache statements;
     QString filePath;
     qint64 nextSeq = 1;
     qint64 oldestSeq = 1;
+    // Every stored submission's row id by its write-off digest: the table has no index by digest.
+    QHash<QByteArray, qint64> submissionIds;
     bool open_ = false;
 };
 

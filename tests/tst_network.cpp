@@ -65,6 +65,7 @@ private Q_SLOTS:
     void malformedAndOversizedFrames();
     void overloadedCoordinatorRefusesNewWork();
     void journalKeepsOnlyTheNewestEvents();
+    void journalKeepsSubmissionsInArrivalOrder();
     void nodeFramesRoundTripAndRefuseDamage();
     void serialWorkerKeepsOrder();
     void batchWindowSpacesItsRuns();
@@ -735,6 +736,81 @@ void NetworkTest::journalKeepsOnlyTheNewestEvents()
     QCOMPARE(journal->firstSeq(), qint64(kEvents) - kKeep + 1);
     QCOMPARE(journal->lastSeq(), qint64(kEvents));
     QCOMPARE(journal->events(1, 100000).size(), kKeep);
+}
+
+void NetworkTest::journalKeepsSubmissionsInArrivalOrder()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("node.events"));
+    // A schema-1 journal, as nodes before this one wrote it: submissions keyed by digest.
+    {
+        sqlite3 *db = nullptr;
+        QCOMPARE(sqlite3_open(path.toUtf8().constData(), &db), SQLITE_OK);
+        const char *v1 =
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, kind TEXT NOT NULL, "
+            "body TEXT NOT NULL);"
+            "CREATE TABLE submissions (digest BLOB PRIMARY KEY, write_off BLOB NOT NULL, received_ms INTEGER "
+            "NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, undetermined INTEGER NOT NULL DEFAULT 0) WITHOUT "
+            "ROWID;"
+            "INSERT INTO submissions VALUES (x'02', x'bb', 2000, 3, 1), (x'01', x'aa', 1000, 0, 0);"
+            "PRAGMA user_version = 1;";
+        QCOMPARE(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    auto pending = [](NodeJournal &journal) {
+        QStringList rows;
+        for (const PendingSubmission &row : journal.pendingSubmissions())
+            rows.append(
+                QStringLiteral("%1:%2:%3:%4:%5")
+                    .arg(QString::fromLatin1(row.digest.toHex()), QString::fromLatin1(row.writeOff.toHex()))
+                    .arg(row.receivedMs)
+                    .arg(row.attempts)
+                    .arg(row.undetermined));
+        return rows.join(u' ');
+    };
+    QString error;
+    std::unique_ptr<NodeJournal> journal = NodeJournal::open(path, &error);
+    QVERIFY2(journal, qPrintable(error));
+    QCOMPARE(pending(*journal), QStringLiteral("01:aa:1000:0:0 02:bb:2000:3:1"));
+    QVERIFY(journal->hasSubmission(QByteArray::fromHex("02")));
+
+    // A digest already stored is not stored twice; removal and updates find rows by digest.
+    journal->putSubmission(QByteArray::fromHex("03"), QByteArray::fromHex("cc"), 3000);
+    journal->putSubmission(QByteArray::fromHex("01"), QByteArray::fromHex("ff"), 4000);
+    journal->updateSubmission(QByteArray::fromHex("03"), 2, true);
+    journal->removeSubmission(QByteArray::fromHex("01"));
+    journal->removeSubmission(QByteArray::fromHex("99")); // never stored: nothing happens
+    QVERIFY2(journal->commit(&error), qPrintable(error));
+    QVERIFY(!journal->hasSubmission(QByteArray::fromHex("01")));
+    QCOMPARE(pending(*journal), QStringLiteral("02:bb:2000:3:1 03:cc:3000:2:1"));
+
+    journal.reset();
+    journal = NodeJournal::open(path, &error);
+    QVERIFY2(journal, qPrintable(error));
+    QCOMPARE(pending(*journal), QStringLiteral("02:bb:2000:3:1 03:cc:3000:2:1"));
+    QVERIFY(journal->hasSubmission(QByteArray::fromHex("03")));
+    QVERIFY(!journal->hasSubmission(QByteArray::fromHex("01")));
+    journal->putSubmission(QByteArray::fromHex("01"), QByteArray::fromHex("dd"), 5000);
+    QVERIFY2(journal->commit(&error), qPrintable(error));
+    QCOMPARE(pending(*journal), QStringLiteral("02:bb:2000:3:1 03:cc:3000:2:1 01:dd:5000:0:0"));
+    journal.reset();
+
+    sqlite3 *db = nullptr;
+    QCOMPARE(sqlite3_open(path.toUtf8().constData(), &db), SQLITE_OK);
+    auto scalar = [db](const char *sql) {
+        sqlite3_stmt *statement = nullptr;
+        sqlite3_prepare_v2(db, sql, -1, &statement, nullptr);
+        const QString value =
+            sqlite3_step(statement) == SQLITE_ROW
+                ? QString::fromUtf8(reinterpret_cast<const char *>(sqlite3_column_text(statement, 0)))
+                : QString();
+        sqlite3_finalize(statement);
+        return value;
+    };
+    QCOMPARE(scalar("PRAGMA user_version"), QString::number(NodeJournal::kSchemaVersion));
+    QCOMPARE(scalar("PRAGMA integrity_check"), QStringLiteral("ok"));
+    sqlite3_close(db);
 }
 
 void NetworkTest::eventJsonIsWrittenAsQtReadsIt()
