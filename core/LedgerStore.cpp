@@ -3,6 +3,7 @@
 #include "ConfirmationState.h"
 #include "Sha256.h"
 #include "SqliteStatement.h"
+#include "WalCheckpointer.h"
 
 #include <QDateTime>
 #include <QLoggingCategory>
@@ -78,6 +79,7 @@ static_assert(std::size(kMigrations) == LedgerStore::kSchemaVersion);
 
 LedgerStore::~LedgerStore()
 {
+    checkpointer.reset();
     statements.clear();
     sqlite3_close_v2(db);
 }
@@ -114,6 +116,9 @@ std::unique_ptr<LedgerStore> LedgerStore::open(const QString &path, QString *err
     store->statements.setDatabase(store->db, path);
     // WAL with FULL sync: a committed write survives a crash or power loss.
     if (!store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", error))
+        return nullptr;
+    store->checkpointer = WalCheckpointer::attach(store->db, path, error);
+    if (!store->checkpointer)
         return nullptr;
     if (!store->migrate(error) || !store->loadHead(error))
         return nullptr;

@@ -15,6 +15,8 @@ struct sqlite3;
 
 namespace ticketsync {
 
+class WalCheckpointer;
+
 // A ticket in a target node's registry, with how far it has been written off.
 struct TicketRecord
 {
@@ -101,6 +103,7 @@ private:
 
     sqlite3 *db = nullptr;
     mutable SqliteStatementCache statements;
+    std::unique_ptr<WalCheckpointer> checkpointer; // detached before db closes
     QString filePath;
     quint64 headHeight = 0;
     QByteArray headBlockHash;

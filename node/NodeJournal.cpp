@@ -2,6 +2,7 @@
 
 #include "JsonObjectWriter.h"
 #include "SqliteStatement.h"
+#include "WalCheckpointer.h"
 
 #include <QJsonDocument>
 #include <QLoggingCategory>
@@ -97,6 +98,7 @@ NodeJournal::~NodeJournal()
     if (db) {
         if (open_)
             commit(nullptr);
+        checkpointer.reset();
         statements.clear();
         sqlite3_close(db);
     }
@@ -133,6 +135,9 @@ std::unique_ptr<NodeJournal> NodeJournal::open(const QString &path, QString *err
     sqlite3_busy_timeout(journal->db, 5000);
     journal->statements.setDatabase(journal->db, path);
     if (!journal->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", error))
+        return nullptr;
+    journal->checkpointer = WalCheckpointer::attach(journal->db, path, error);
+    if (!journal->checkpointer)
         return nullptr;
     qint64 found = 0;
     {

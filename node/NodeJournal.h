@@ -17,6 +17,8 @@ struct sqlite3_stmt;
 
 namespace ticketsync {
 
+class WalCheckpointer;
+
 // One event as a subscriber receives it: a complete "event" frame of docs/api.md.
 struct JournalEvent
 {
@@ -84,6 +86,7 @@ private:
 
     sqlite3 *db = nullptr;
     mutable SqliteStatementCache statements;
+    std::unique_ptr<WalCheckpointer> checkpointer; // detached before db closes
     QString filePath;
     qint64 nextSeq = 1;
     qint64 oldestSeq = 1;

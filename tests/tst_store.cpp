@@ -7,12 +7,15 @@
 #include "SampleConsortium.h"
 #include "SqliteStatement.h"
 #include "Tally.h"
+#include "WalCheckpointer.h"
 
 #include <QDateTime>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QFileInfo>
 #include <QProcess>
 #include <QRandomGenerator>
+#include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -710,6 +713,92 @@ private Q_SLOTS:
         QCOMPARE(raw.text("PRAGMA integrity_check"), QStringLiteral("ok"));
         QCOMPARE(raw.text("SELECT COUNT(*) FROM ticket_states"), QString::number(store->height() * 50));
 #endif
+    }
+
+    // Commits of about 100 pages each: rows of 4,000 random bytes, one page apiece.
+    static QString commitPages(sqlite3 *db, int commits)
+    {
+        for (int c = 0; c < commits; ++c) {
+            if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
+                return QString::fromUtf8(sqlite3_errmsg(db));
+            SqliteStatement insert(db, "INSERT INTO pages (data) VALUES (?)");
+            for (int row = 0; row < 100; ++row) {
+                QByteArray data(4000, Qt::Uninitialized);
+                for (char &byte : data)
+                    byte = char(QRandomGenerator::global()->bounded(256));
+                insert.bind(1, data);
+                if (insert.step() != SQLITE_DONE)
+                    return insert.errorText();
+                insert.reset();
+            }
+            if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
+                return QString::fromUtf8(sqlite3_errmsg(db));
+        }
+        return {};
+    }
+
+    static sqlite3 *openWal(const QString &path)
+    {
+        sqlite3 *db = nullptr;
+        sqlite3_open_v2(path.toUtf8().constData(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+        sqlite3_busy_timeout(db, 5000);
+        sqlite3_exec(
+            db,
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE IF NOT EXISTS pages (data BLOB)",
+            nullptr, nullptr, nullptr);
+        return db;
+    }
+
+    void checkpointsOnItsOwnThread()
+    {
+        const QString path = freshPath(QStringLiteral("checkpoints"));
+        sqlite3 *db = openWal(path);
+        auto closeDb = qScopeGuard([db] { sqlite3_close_v2(db); });
+        QString error;
+        std::unique_ptr<WalCheckpointer> checkpointer = WalCheckpointer::attach(db, path, &error);
+        QVERIFY2(checkpointer, qPrintable(error));
+
+        // 3,000 pages: past the threshold three times, far short of the inline limit.
+        const QString problem = commitPages(db, 30);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        QTRY_VERIFY(checkpointer->backgroundCheckpoints() >= 1);
+        QCOMPARE(checkpointer->inlineCheckpoints(), 0);
+        // Copied into the database file while the connection is still open and writing.
+        QTRY_VERIFY(QFileInfo(path).size() >= qint64(WalCheckpointer::kPagesPerCheckpoint) * 4096);
+        // The WAL starts over once a checkpoint has copied all of it: it stays far below 3,000 pages.
+        QVERIFY2(commitPages(db, 10).isEmpty(), "second round");
+        QVERIFY(QFileInfo(path + QStringLiteral("-wal")).size() <
+                qint64(WalCheckpointer::kPagesInline) * 4096);
+
+        checkpointer.reset();
+        SqliteStatement count(db, "SELECT COUNT(*) FROM pages");
+        QCOMPARE(count.step(), SQLITE_ROW);
+        QCOMPARE(count.integer(0), qint64(4000));
+        SqliteStatement check(db, "PRAGMA integrity_check");
+        QCOMPARE(check.step(), SQLITE_ROW);
+        QCOMPARE(check.text(0), QStringLiteral("ok"));
+    }
+
+    void checkpointsInlineWhenTheWalOutgrowsIt()
+    {
+        // A reader keeps an old snapshot, so no checkpoint can empty the WAL and it keeps
+        // growing: past kPagesInline the committing thread checkpoints itself.
+        const QString path = freshPath(QStringLiteral("checkpoints-inline"));
+        sqlite3 *db = openWal(path);
+        auto closeDb = qScopeGuard([db] { sqlite3_close_v2(db); });
+        QString error;
+        std::unique_ptr<WalCheckpointer> checkpointer = WalCheckpointer::attach(db, path, &error);
+        QVERIFY2(checkpointer, qPrintable(error));
+        QVERIFY2(commitPages(db, 1).isEmpty(), "first rows");
+        sqlite3 *reader = openWal(path);
+        auto closeReader = qScopeGuard([reader] { sqlite3_close_v2(reader); });
+        SqliteStatement snapshot(reader, "SELECT data FROM pages");
+        QCOMPARE(snapshot.step(), SQLITE_ROW); // holds its read transaction until reset
+
+        const QString problem = commitPages(db, WalCheckpointer::kPagesInline / 100 + 5);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        QVERIFY(checkpointer->inlineCheckpoints() >= 1);
+        snapshot.reset();
     }
 };
 
