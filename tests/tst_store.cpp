@@ -761,10 +761,11 @@ private Q_SLOTS:
         // 3,000 pages: past the threshold three times, far short of the inline limit.
         const QString problem = commitPages(db, 30);
         QVERIFY2(problem.isEmpty(), qPrintable(problem));
-        QTRY_VERIFY(checkpointer->backgroundCheckpoints() >= 1);
+        QTRY_VERIFY_WITH_TIMEOUT(checkpointer->backgroundCheckpoints() >= 1, 30000);
         QCOMPARE(checkpointer->inlineCheckpoints(), 0);
         // Copied into the database file while the connection is still open and writing.
-        QTRY_VERIFY(QFileInfo(path).size() >= qint64(WalCheckpointer::kPagesPerCheckpoint) * 4096);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            QFileInfo(path).size() >= qint64(WalCheckpointer::kPagesPerCheckpoint) * 4096, 30000);
         // The WAL starts over once a checkpoint has copied all of it: it stays far below 3,000 pages.
         QVERIFY2(commitPages(db, 10).isEmpty(), "second round");
         QVERIFY(QFileInfo(path + QStringLiteral("-wal")).size() <
