@@ -61,11 +61,24 @@ QByteArray Block::hash() const
 
 QByteArray Block::encode() const
 {
-    CanonicalWriter writer(kBlockTag);
+    QList<QByteArray> encoded;
+    encoded.reserve(decisions.size());
+    for (const Decision &decision : decisions)
+        encoded.append(decision.encode());
+    return encode(encoded);
+}
+
+QByteArray Block::encode(const QList<QByteArray> &encodedDecisions) const
+{
+    Q_ASSERT(encodedDecisions.size() == decisions.size());
+    qsizetype size = 512;
+    for (const QByteArray &decision : encodedDecisions)
+        size += 4 + decision.size();
+    CanonicalWriter writer(kBlockTag, size);
     writer.writeBytes(headerBytes());
     writer.writeBytes(signature);
-    for (const Decision &decision : decisions)
-        writer.writeBytes(decision.encode());
+    for (const QByteArray &decision : encodedDecisions)
+        writer.writeBytes(decision);
     return writer.bytes();
 }
 
@@ -118,7 +131,7 @@ std::optional<Block> Block::decode(const QByteArray &bytes, QString *error)
     return block;
 }
 
-void Block::seal(const KeyPair &coordinatorKey)
+void Block::seal(const KeyPair &coordinatorKey, BlockDecisionBytes *bytes)
 {
     QList<QByteArray> encoded;
     encoded.reserve(decisions.size());
@@ -126,6 +139,8 @@ void Block::seal(const KeyPair &coordinatorKey)
         encoded.append(decision.encode());
     merkleRoot = merkleRootOf(encoded);
     signature = SignatureScheme::standard().sign(coordinatorKey, headerBytes());
+    if (bytes)
+        *bytes = {std::move(encoded), {}};
 }
 
 } // namespace ticketsync

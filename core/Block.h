@@ -10,6 +10,15 @@ namespace ticketsync {
 class Membership;
 struct KeyPair;
 
+// What sealing or verifying a block already computed per decision, in block order, so that
+// storing it need not compute it again: each decision's canonical bytes (Decision::encode) and
+// its write-off's digest (WriteOffResult::digest). Either list may be empty: not known.
+struct BlockDecisionBytes
+{
+    QList<QByteArray> encoded;
+    QList<QByteArray> writeOffDigests;
+};
+
 // A ledger block: decided certificates, a merkle root over them, and the link to the
 // previous block, signed by the coordinator. The block hash is SHA-256 over the header,
 // which commits to every decision through the merkle root.
@@ -34,10 +43,12 @@ struct Block
     QByteArray headerBytes() const;
     QByteArray hash() const;
     QByteArray encode() const;
+    // The same bytes, from the decisions' encodings already at hand (one per decision).
+    QByteArray encode(const QList<QByteArray> &encodedDecisions) const;
     static std::optional<Block> decode(const QByteArray &bytes, QString *error = nullptr);
 
-    // Computes the merkle root and signs the header.
-    void seal(const KeyPair &coordinatorKey);
+    // Computes the merkle root and signs the header; hands back the decisions' encodings.
+    void seal(const KeyPair &coordinatorKey, BlockDecisionBytes *bytes = nullptr);
 };
 
 } // namespace ticketsync

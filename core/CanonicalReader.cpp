@@ -89,34 +89,45 @@ QByteArray CanonicalReader::readFixed(qsizetype size, const char *field)
     return take(size, field, &raw) ? QByteArray(raw, size) : QByteArray();
 }
 
-QByteArray CanonicalReader::readBytes(const char *field, qsizetype maxSize)
+bool CanonicalReader::takeSized(const char *field, qsizetype maxSize, QByteArrayView *out)
 {
     const qsizetype at = position;
     const quint32 size = readU32(field);
     if (!ok())
-        return {};
+        return false;
     if (size > maxSize) {
         fail(QStringLiteral("oversized field '%1' at offset %2: %3 bytes, the limit is %4")
                  .arg(QLatin1String(field))
                  .arg(at)
                  .arg(size)
                  .arg(maxSize));
-        return {};
+        return false;
     }
-    return readFixed(qsizetype(size), field);
+    const char *raw = nullptr;
+    if (!take(qsizetype(size), field, &raw))
+        return false;
+    *out = QByteArrayView(raw, qsizetype(size));
+    return true;
+}
+
+QByteArray CanonicalReader::readBytes(const char *field, qsizetype maxSize)
+{
+    QByteArrayView bytes;
+    return takeSized(field, maxSize, &bytes) ? QByteArray(bytes.data(), bytes.size()) : QByteArray();
 }
 
 QString CanonicalReader::readString(const char *field, qsizetype maxSize)
 {
     const qsizetype at = position;
-    const QByteArray raw = readBytes(field, maxSize);
-    if (!ok())
+    // Decoded where it lies: no copy of the bytes on the way to the string.
+    QByteArrayView bytes;
+    if (!takeSized(field, maxSize, &bytes))
         return {};
     // ConvertInitialBom: by default Qt drops a leading U+FEFF, which would make two byte
     // strings decode to one value and break the signature over the original bytes.
     QStringDecoder decoder(QStringDecoder::Utf8,
                            QStringDecoder::Flag::Stateless | QStringDecoder::Flag::ConvertInitialBom);
-    QString text = decoder(raw);
+    QString text = decoder(bytes);
     if (decoder.hasError()) {
         fail(QStringLiteral("field '%1' at offset %2 is not valid UTF-8").arg(QLatin1String(field)).arg(at));
         return {};

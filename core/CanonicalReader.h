@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QByteArray>
+#include <QByteArrayView>
 #include <QString>
 #include <QtGlobal>
 
@@ -40,6 +41,8 @@ public:
 
 private:
     bool take(qsizetype size, const char *field, const char **out);
+    // A u32-length-prefixed field of at most maxSize bytes, where it lies in the input.
+    bool takeSized(const char *field, qsizetype maxSize, QByteArrayView *out);
 
     const QByteArray &data;
     qsizetype position = 0;

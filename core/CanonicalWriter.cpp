@@ -4,8 +4,9 @@
 
 namespace ticketsync {
 
-CanonicalWriter::CanonicalWriter(const char (&tag)[5])
+CanonicalWriter::CanonicalWriter(const char (&tag)[5], qsizetype reserveBytes)
 {
+    buffer.reserve(reserveBytes);
     buffer.append(tag, 4);
     writeU8(kFormatVersion);
 }
@@ -54,7 +55,22 @@ void CanonicalWriter::writeBytes(const QByteArray &bytes)
 
 void CanonicalWriter::writeString(const QString &text)
 {
-    writeBytes(text.toUtf8());
+    // Ids, currencies and most references are ASCII, which is its own UTF-8: written straight
+    // into the buffer without a converted copy.
+    const qsizetype size = text.size();
+    const QChar *utf16 = text.constData();
+    for (qsizetype i = 0; i < size; ++i) {
+        if (utf16[i].unicode() >= 0x80) {
+            writeBytes(text.toUtf8());
+            return;
+        }
+    }
+    writeU32(quint32(size));
+    const qsizetype at = buffer.size();
+    buffer.resize(at + size);
+    char *out = buffer.data() + at;
+    for (qsizetype i = 0; i < size; ++i)
+        out[i] = char(utf16[i].unicode());
 }
 
 } // namespace ticketsync

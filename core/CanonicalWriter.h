@@ -16,7 +16,8 @@ public:
     static constexpr quint8 kFormatVersion = 1;
 
     CanonicalWriter() = default;
-    explicit CanonicalWriter(const char (&tag)[5]);
+    // Room for reserveBytes up front: most messages fit, so appending never reallocates.
+    explicit CanonicalWriter(const char (&tag)[5], qsizetype reserveBytes = 256);
 
     void writeU8(quint8 value);
     void writeU16(quint16 value);

@@ -61,7 +61,7 @@ ChainVerifier::ChainVerifier(const Membership &membership, int threads)
 {}
 
 QString ChainVerifier::checkHeader(const Block &block, const QByteArray &expectedPreviousHash,
-                                   quint64 expectedHeight) const
+                                   quint64 expectedHeight, QList<QByteArray> *encodedDecisions) const
 {
     if (expectedHeight != 0 && block.height != expectedHeight)
         return QStringLiteral("height is %1, expected %2").arg(block.height).arg(expectedHeight);
@@ -85,12 +85,15 @@ QString ChainVerifier::checkHeader(const Block &block, const QByteArray &expecte
         encoded.append(decision.encode());
     if (Block::merkleRootOf(encoded) != block.merkleRoot)
         return QStringLiteral("the merkle root does not match its decisions");
+    *encodedDecisions = std::move(encoded);
     return {};
 }
 
-qsizetype ChainVerifier::verifyCertificates(const QList<Decision> &decisions, QString *error) const
+qsizetype ChainVerifier::verifyCertificates(const QList<Decision> &decisions, QString *error,
+                                            const QList<QByteArray> *writeOffDigests) const
 {
     const qsizetype count = decisions.size();
+    Q_ASSERT(!writeOffDigests || writeOffDigests->size() == count);
     const int workers = int(qMin<qsizetype>(threadCount, qMax<qsizetype>(1, count / 8)));
     std::vector<QString> errors(static_cast<size_t>(count));
     std::atomic<qsizetype> firstFailure{count};
@@ -105,6 +108,8 @@ qsizetype ChainVerifier::verifyCertificates(const QList<Decision> &decisions, QS
                 if (decision.outcome != Outcome::Decided)
                     problem = QStringLiteral("is %1; only decided certificates belong in the ledger")
                                   .arg(outcomeName(decision.outcome));
+                else if (writeOffDigests)
+                    problem = decision.verifyCertificate(members, writeOffDigests->at(i));
                 else
                     problem = decision.verifyCertificate(members);
                 if (!problem.isEmpty()) {
@@ -136,7 +141,9 @@ qsizetype ChainVerifier::verifyCertificates(const QList<Decision> &decisions, QS
 QString ChainVerifier::verifyBlock(const Block &block, const QByteArray &expectedPreviousHash,
                                    quint64 expectedHeight) const
 {
-    if (QString problem = checkHeader(block, expectedPreviousHash, expectedHeight); !problem.isEmpty())
+    QList<QByteArray> encoded;
+    if (QString problem = checkHeader(block, expectedPreviousHash, expectedHeight, &encoded);
+        !problem.isEmpty())
         return QStringLiteral("block %1: ").arg(block.height) + problem;
     QString problem;
     const qsizetype failed = verifyCertificates(block.decisions, &problem);
@@ -149,8 +156,11 @@ QString ChainVerifier::verifyBlock(const Block &block, const QByteArray &expecte
     return {};
 }
 
-ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QList<Block> &blocks) const
+ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QList<Block> &blocks,
+                                  QList<BlockDecisionBytes> *bytes) const
 {
+    if (bytes)
+        bytes->clear();
     ChainReport report;
     if (blocks.isEmpty()) {
         report.ok = true;
@@ -170,10 +180,11 @@ ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QLi
     QSet<QByteArray> decided;                 // write-off digests
     QSet<QPair<QString, quint32>> writtenOff; // (ticket, version) decided WRITTEN_OFF
     QList<Decision> pending;                  // certificates are checked in batches across threads
+    QList<QByteArray> pendingDigests;
     QList<quint64> pendingHeights;
     auto flush = [&]() -> bool {
         QString problem;
-        const qsizetype failed = verifyCertificates(pending, &problem);
+        const qsizetype failed = verifyCertificates(pending, &problem, &pendingDigests);
         if (failed >= 0) {
             report.failedHeight = pendingHeights.at(failed);
             report.error = QStringLiteral("block %1, ticket %2 version %3: ")
@@ -185,11 +196,14 @@ ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QLi
         }
         report.decisionsVerified += quint64(pending.size());
         pending.clear();
+        pendingDigests.clear();
         pendingHeights.clear();
         return true;
     };
     for (const Block &block : blocks) {
-        if (QString problem = checkHeader(block, previous, expectedHeight); !problem.isEmpty()) {
+        BlockDecisionBytes known;
+        if (QString problem = checkHeader(block, previous, expectedHeight, &known.encoded);
+            !problem.isEmpty()) {
             // A bad certificate in an earlier block is the first fault, so it is the one reported.
             if (!flush())
                 return report;
@@ -222,8 +236,13 @@ ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QLi
             if (decision.decidedState == quint16(ConfirmationState::WrittenOff))
                 writtenOff.insert(key);
             pending.append(decision);
+            pendingDigests.append(digest);
             pendingHeights.append(block.height);
+            if (bytes)
+                known.writeOffDigests.append(digest);
         }
+        if (bytes)
+            bytes->append(std::move(known));
         if (pending.size() >= 4096 && !flush())
             return report;
         previous = block.hash();

@@ -41,18 +41,24 @@ public:
     // Verifies heights, links, header signatures, merkle roots and every certificate, and
     // that no write-off is decided twice and no (ticket, version) written off twice within
     // the segment.
-    ChainReport verify(const QByteArray &startPreviousHash, const QList<Block> &blocks) const;
+    // With bytes, hands back what it computed per decision, one entry per block (complete when
+    // the report is ok), so that a store can take the blocks without encoding them again.
+    ChainReport verify(const QByteArray &startPreviousHash, const QList<Block> &blocks,
+                       QList<BlockDecisionBytes> *bytes = nullptr) const;
     // One block on its own, as a receiver does before storing it.
     QString verifyBlock(const Block &block, const QByteArray &expectedPreviousHash,
                         quint64 expectedHeight) const;
 
     // Verifies certificates across threads. Returns -1 when all hold, otherwise the index
     // of the first failing decision, with its error.
-    qsizetype verifyCertificates(const QList<Decision> &decisions, QString *error) const;
+    // writeOffDigests, when given, holds each decision's writeOff.digest().
+    qsizetype verifyCertificates(const QList<Decision> &decisions, QString *error,
+                                 const QList<QByteArray> *writeOffDigests = nullptr) const;
 
 private:
-    QString checkHeader(const Block &block, const QByteArray &expectedPreviousHash,
-                        quint64 expectedHeight) const;
+    // Fills encodedDecisions with the encodings the merkle root was checked over.
+    QString checkHeader(const Block &block, const QByteArray &expectedPreviousHash, quint64 expectedHeight,
+                        QList<QByteArray> *encodedDecisions) const;
 
     const Membership &members;
     int threadCount;

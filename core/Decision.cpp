@@ -33,7 +33,8 @@ quint32 Decision::countOf(quint16 stateCode) const
 
 QByteArray Decision::encode() const
 {
-    CanonicalWriter writer(kTag);
+    // A write-off and three confirmations come to about 750 bytes.
+    CanonicalWriter writer(kTag, 1024);
     writer.writeBytes(writeOff.encode());
     writer.writeU8(quint8(outcome));
     writer.writeU16(decidedState);
@@ -128,6 +129,11 @@ std::optional<Decision> Decision::decode(const QByteArray &bytes, QString *error
 
 QString Decision::verifyCertificate(const Membership &membership) const
 {
+    return verifyCertificate(membership, writeOff.digest());
+}
+
+QString Decision::verifyCertificate(const Membership &membership, const QByteArray &writeOffDigest) const
+{
     if (QString problem = writeOff.verify(membership); !problem.isEmpty())
         return QStringLiteral("write-off: ") + problem;
     const int n = membership.targetCount();
@@ -148,7 +154,6 @@ QString Decision::verifyCertificate(const Membership &membership) const
             .arg(accounted)
             .arg(n);
 
-    const QByteArray writeOffDigest = writeOff.digest();
     QSet<QString> signers;
     QHash<quint16, quint32> signedCounts;
     for (qsizetype i = 0; i < confirmations.size(); ++i) {

@@ -51,6 +51,8 @@ struct Decision
     // signature, and the decided state's count reaching q. Empty when it holds; otherwise
     // names the first thing that failed.
     QString verifyCertificate(const Membership &membership) const;
+    // The same, with writeOff.digest() as its caller already computed it.
+    QString verifyCertificate(const Membership &membership, const QByteArray &writeOffDigest) const;
 };
 
 } // namespace ticketsync

@@ -196,7 +196,8 @@ bool LedgerStore::loadHead(QString *error)
     return true;
 }
 
-bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
+bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error,
+                               const QList<BlockDecisionBytes> *known)
 {
     if (blocks.isEmpty())
         return true;
@@ -223,7 +224,14 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
     quint64 height = headHeight;
     QByteArray previous = headBlockHash;
     qint64 seq = lastDecisionSeq;
-    for (const Block &block : blocks) {
+    for (qsizetype b = 0; b < blocks.size(); ++b) {
+        const Block &block = blocks.at(b);
+        const qsizetype count = block.decisions.size();
+        const BlockDecisionBytes *computed = known && b < known->size() ? &known->at(b) : nullptr;
+        const QList<QByteArray> *encodedDecisions =
+            computed && computed->encoded.size() == count ? &computed->encoded : nullptr;
+        const QList<QByteArray> *digests =
+            computed && computed->writeOffDigests.size() == count ? &computed->writeOffDigests : nullptr;
         if (block.height != height + 1)
             return failWith(QStringLiteral("block %1 does not extend the head at height %2")
                                 .arg(block.height)
@@ -237,16 +245,17 @@ bool LedgerStore::appendBlocks(const QList<Block> &blocks, QString *error)
         insertBlock.bind(3, block.previousHash);
         insertBlock.bind(4, block.timestampMs);
         insertBlock.bind(5, qint64(block.decisions.size()));
-        const QByteArray encoded = block.encode();
+        const QByteArray encoded = encodedDecisions ? block.encode(*encodedDecisions) : block.encode();
         insertBlock.bindNoCopy(6, encoded);
         if (insertBlock.step() != SQLITE_DONE)
             return failWith(QStringLiteral("storing block %1: %2").arg(block.height).arg(sqliteError()));
         insertBlock.reset();
-        for (const Decision &decision : block.decisions) {
+        for (qsizetype i = 0; i < count; ++i) {
+            const Decision &decision = block.decisions.at(i);
             const WriteOffResult &writeOff = decision.writeOff;
-            // Converted and hashed once, bound without copies; equal to writeOff.digest().
+            // Converted and hashed once, bound without copies.
             const QByteArray ticketUtf8 = writeOff.ticketId.toUtf8();
-            const QByteArray writeOffDigest = writeOff.digest();
+            const QByteArray writeOffDigest = digests ? digests->at(i) : writeOff.digest();
             insertState.bindUtf8NoCopy(1, ticketUtf8);
             insertState.bind(2, qint64(writeOff.ticketVersion));
             insertState.bindNoCopy(3, writeOffDigest);

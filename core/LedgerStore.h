@@ -59,7 +59,10 @@ public:
     QByteArray headHash() const { return headBlockHash; }
     // Appends consecutive blocks that extend the head, all or none. The caller verifies
     // signatures and certificates first (ChainVerifier); the store checks the links.
-    bool appendBlocks(const QList<Block> &blocks, QString *error);
+    // known, when given, is what ChainVerifier::verify or Block::seal computed for these very
+    // blocks; whatever it lacks is computed here.
+    bool appendBlocks(const QList<Block> &blocks, QString *error,
+                      const QList<BlockDecisionBytes> *known = nullptr);
     std::optional<Block> block(quint64 height, QString *error = nullptr) const;
     QList<Block> blocks(quint64 fromHeight, int maxCount, QString *error = nullptr) const;
     // The decided state of a write-off on the ledger, if it is there.

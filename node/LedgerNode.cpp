@@ -985,6 +985,7 @@ void LedgerNode::sealBlocks()
     flush();
     const quint64 before = store->height();
     QList<Block> sealed;
+    QList<QByteArray> sealedBytes; // each sealed block's encoding, for the frame to consumers
     while (!blockQueue.isEmpty()) {
         Block block;
         block.height = store->height() + 1;
@@ -993,9 +994,16 @@ void LedgerNode::sealBlocks()
         block.timestampMs = nowMs();
         block.coordinatorId = nodeId;
         block.decisions = blockQueue.mid(0, config.blockMaxDecisions);
-        block.seal(signingKey);
+        // Each decision is encoded and each write-off hashed once, for the seal, the store, the
+        // journal and the frame alike.
+        QList<BlockDecisionBytes> computed(1);
+        BlockDecisionBytes &bytes = computed.first();
+        block.seal(signingKey, &bytes);
+        bytes.writeOffDigests.reserve(block.decisions.size());
+        for (const Decision &decision : std::as_const(block.decisions))
+            bytes.writeOffDigests.append(decision.writeOff.digest());
         QString problem;
-        if (!store->appendBlocks({block}, &problem)) {
+        if (!store->appendBlocks({block}, &problem, &computed)) {
             qCCritical(lcCoordinator) << "cannot append block" << block.height << ":" << problem;
             emitEvent(QStringLiteral("block_refused"),
                       {{QStringLiteral("height"), qint64(block.height)}, {QStringLiteral("error"), problem}});
@@ -1013,13 +1021,14 @@ void LedgerNode::sealBlocks()
         counters[QStringLiteral("blocks")]++;
         QList<QByteArray> hexDigests;
         hexDigests.reserve(block.decisions.size());
-        for (const Decision &decision : std::as_const(block.decisions)) {
-            const QByteArray digest = decision.writeOff.digest();
+        for (const QByteArray &digest : std::as_const(bytes.writeOffDigests)) {
             journal->removeSubmission(digest);
             journal->markSealed(digest, block.height);
             hexDigests.append(digest.toHex());
         }
         emitEvent(QStringLiteral("block_appended"), blockEvent(block, hexDigests));
+        if (sealedBytes.size() < config.syncBatchBlocks)
+            sealedBytes.append(block.encode(bytes.encoded));
         sealed.append(std::move(block));
     }
     // Every consumer that was up to date gets the new blocks in one frame built once.
@@ -1028,7 +1037,7 @@ void LedgerNode::sealBlocks()
     for (auto it = consumers.begin(); it != consumers.end(); ++it) {
         if (it->connection && it->sentHeight == before && !batch.isEmpty()) {
             if (frame.isEmpty())
-                frame = blocksFrame(batch);
+                frame = NodeFrame{NodeFrame::Kind::Blocks, store->height(), sealedBytes}.encode();
             it->connection->sendBinary(frame);
             it->sentHeight = batch.last().height;
         }
@@ -1368,6 +1377,7 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
     Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
     syncing = false;
     QList<Block> fresh;
+    QList<BlockDecisionBytes> freshBytes; // encodings and digests, computed once while verifying
     QString problem;
     for (qsizetype i = 0; i < encoded.size() && problem.isEmpty(); ++i) {
         QString why;
@@ -1391,10 +1401,10 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
             requestBlocks();
             return;
         }
-        const ChainReport report = verifier->verify(store->headHash(), fresh);
+        const ChainReport report = verifier->verify(store->headHash(), fresh, &freshBytes);
         if (!report.ok)
             problem = report.error;
-        else if (!store->appendBlocks(fresh, &problem))
+        else if (!store->appendBlocks(fresh, &problem, &freshBytes))
             problem = QStringLiteral("storing: %1").arg(problem);
     }
     if (!problem.isEmpty()) {
@@ -1406,13 +1416,16 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
                 {{QStringLiteral("type"), QStringLiteral("sync_error")}, {QStringLiteral("error"), problem}});
         return;
     }
-    for (const Block &block : std::as_const(fresh)) {
+    for (qsizetype b = 0; b < fresh.size(); ++b) {
+        const Block &block = fresh.at(b);
         counters[QStringLiteral("blocks")]++;
         // The ledger is this node's decision history (LedgerStore::history): no second copy.
         QList<QByteArray> hexDigests;
         hexDigests.reserve(block.decisions.size());
-        for (const Decision &decision : block.decisions)
-            hexDigests.append(decision.writeOff.digest().toHex());
+        // The verifier hashed every write-off of a block it passed.
+        Q_ASSERT(freshBytes.size() == fresh.size());
+        for (const QByteArray &digest : std::as_const(freshBytes.at(b).writeOffDigests))
+            hexDigests.append(digest.toHex());
         emitEvent(QStringLiteral("block_appended"), blockEvent(block, hexDigests));
     }
     if (link)

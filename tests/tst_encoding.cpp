@@ -488,6 +488,16 @@ void TestEncoding::builderMatchesEncoder()
     QCOMPARE(BlockFields::of(f.block1).build(), f.block1.encode());
     QCOMPARE(segmentBytes(f.segment.startPreviousHash, 2, {f.block1.encode(), f.block2.encode()}),
              f.segment.encode());
+    // ASCII strings take a shortcut into the buffer; the rest are converted. Both are UTF-8,
+    // right up to the edges of ASCII, and an empty string is a zero length.
+    for (const QString &reference :
+         {QString(), QStringLiteral("ref\u007f"), QStringLiteral("\u0080"), QStringLiteral("票据核销-0042"),
+          QStringLiteral("ascii then \U0001F600")}) {
+        WriteOffResult w = f.writeOff;
+        w.clientReference = reference;
+        QCOMPARE(WriteOffFields::of(w).build(), w.encode());
+        QCOMPARE(WriteOffResult::decode(w.encode())->clientReference, reference);
+    }
 }
 
 void TestEncoding::writeOffRoundTrip()

@@ -507,6 +507,53 @@ private Q_SLOTS:
         QVERIFY2(error.contains(QStringLiteral("6")), qPrintable(error));
     }
 
+    // A node stores blocks with the encodings and digests its verifier already computed; the
+    // ledger must hold exactly what storing them from scratch gives.
+    void storesWhatTheVerifierComputedAsIs()
+    {
+        const QList<Block> blocks = chain(4);
+        QList<BlockDecisionBytes> computed;
+        const ChainReport report =
+            ChainVerifier(sample.membership, 1).verify(Block::genesisPreviousHash(), blocks, &computed);
+        QVERIFY2(report.ok, qPrintable(report.error));
+        QCOMPARE(computed.size(), blocks.size());
+        for (qsizetype i = 0; i < blocks.size(); ++i) {
+            QCOMPARE(computed.at(i).encoded.size(), blocks.at(i).decisions.size());
+            QCOMPARE(blocks.at(i).encode(computed.at(i).encoded), blocks.at(i).encode());
+            for (qsizetype d = 0; d < blocks.at(i).decisions.size(); ++d)
+                QCOMPARE(computed.at(i).writeOffDigests.at(d),
+                         blocks.at(i).decisions.at(d).writeOff.digest());
+        }
+        // What a block's own seal hands back is its decisions' encodings too.
+        Block resealed = blocks.first();
+        BlockDecisionBytes sealedBytes;
+        resealed.seal(sample.keys.value(sample.coordinatorId()), &sealedBytes);
+        QCOMPARE(sealedBytes.encoded, computed.first().encoded);
+
+        std::unique_ptr<LedgerStore> fromScratch = openOrWarn(freshPath(QStringLiteral("scratch")));
+        std::unique_ptr<LedgerStore> reused = openOrWarn(freshPath(QStringLiteral("reused")));
+        QVERIFY(fromScratch && reused);
+        QString error;
+        QVERIFY2(fromScratch->appendBlocks(blocks, &error), qPrintable(error));
+        // Lists of the wrong length are not used, only computed again.
+        QList<BlockDecisionBytes> partial = computed.mid(0, 2);
+        partial[1].writeOffDigests.removeLast();
+        QVERIFY2(reused->appendBlocks(blocks.mid(0, 2), &error, &partial), qPrintable(error));
+        const QList<BlockDecisionBytes> rest = computed.mid(2);
+        QVERIFY2(reused->appendBlocks(blocks.mid(2), &error, &rest), qPrintable(error));
+        QCOMPARE(reused->headHash(), fromScratch->headHash());
+        const QList<Block> a = fromScratch->blocks(1, 10, &error);
+        const QList<Block> b = reused->blocks(1, 10, &error);
+        QCOMPARE(b.size(), a.size());
+        for (qsizetype i = 0; i < a.size(); ++i)
+            QCOMPARE(b.at(i).encode(), a.at(i).encode());
+        for (const Block &block : blocks)
+            for (const Decision &decision : block.decisions)
+                QCOMPARE(reused->decidedState(decision.writeOff.digest()).value_or(0),
+                         quint16(ConfirmationState::WrittenOff));
+        verifyWholeChain(*reused, 8);
+    }
+
     void reportsCorruptBlocks()
     {
         const QString path = freshPath(QStringLiteral("corrupt"));
