@@ -209,6 +209,41 @@ qint64 readRssKb(qint64 pid)
         .toLongLong();
 }
 
+// Bytes a process caused to be written to storage, counted when it dirtied the page cache
+// (/proc/<pid>/io, write_bytes); every thread of it, the checkpoint threads too.
+qint64 readWriteBytes(qint64 pid)
+{
+    return firstLineWith(QStringLiteral("/proc/%1/io").arg(pid), QStringLiteral("write_bytes:"))
+        .section(u' ', 0, 0)
+        .toLongLong();
+}
+
+// What reached the disks: write requests completed and sectors (512 bytes) written, summed over
+// the whole disks (/sys/block/<disk>/stat; not partitions, loop, RAM or device-mapper devices).
+struct DiskWrites
+{
+    qint64 requests = 0, sectors = 0;
+};
+
+DiskWrites readDiskWrites()
+{
+    DiskWrites total;
+    const QStringList disks = QDir(QStringLiteral("/sys/block")).entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+    for (const QString &disk : disks) {
+        if (disk.startsWith(u"loop") || disk.startsWith(u"ram") || disk.startsWith(u"zram") ||
+            disk.startsWith(u"dm-") || disk.startsWith(u"md") || disk.startsWith(u"sr"))
+            continue;
+        const QList<QByteArray> fields =
+            readFile(QStringLiteral("/sys/block/%1/stat").arg(disk)).simplified().split(' ');
+        // reads: I/Os, merges, sectors, ticks; then writes: I/Os, merges, sectors, ticks.
+        if (fields.size() < 7)
+            continue;
+        total.requests += fields.at(4).toLongLong();
+        total.sectors += fields.at(6).toLongLong();
+    }
+    return total;
+}
+
 struct SystemCpu
 {
     qint64 busy = 0, iowait = 0, total = 0;
@@ -280,7 +315,9 @@ private:
         qint64 atNs = 0;
         QHash<QString, qint64> ticks;
         QHash<QString, qint64> runDelayNs;
+        QHash<QString, qint64> writeBytes;
         SystemCpu system;
+        DiskWrites disk;
         QHash<qint64, ProcStat> all;
     };
     struct StateCounts
@@ -966,10 +1003,13 @@ NetworkBench::CpuSnapshot NetworkBench::cpuSnapshot()
     for (const Node &node : nodes) {
         snapshot.ticks.insert(node.id, readProcStat(node.pid).cpuTicks);
         snapshot.runDelayNs.insert(node.id, readRunDelayNs(node.pid));
+        snapshot.writeBytes.insert(node.id, readWriteBytes(node.pid));
     }
     snapshot.ticks.insert(QStringLiteral("bench"), readProcStat(::getpid()).cpuTicks);
     snapshot.runDelayNs.insert(QStringLiteral("bench"), readRunDelayNs(::getpid()));
+    snapshot.writeBytes.insert(QStringLiteral("bench"), readWriteBytes(::getpid()));
     snapshot.system = readSystemCpu();
+    snapshot.disk = readDiskWrites();
     snapshot.all = readAllProcesses();
     return snapshot;
 }
@@ -1005,6 +1045,7 @@ QJsonObject NetworkBench::cpuJson(const CpuSnapshot &a, const CpuSnapshot &b, qi
     QJsonObject perNode;
     QHash<QString, double> roleMs;
     double oursMs = 0;
+    double oursWriteKib = 0;
     QStringList ids;
     for (const Node &node : nodes)
         ids.append(node.id);
@@ -1012,6 +1053,8 @@ QJsonObject NetworkBench::cpuJson(const CpuSnapshot &a, const CpuSnapshot &b, qi
     for (const QString &id : std::as_const(ids)) {
         const double ms = double(b.ticks.value(id) - a.ticks.value(id)) * tickMs;
         const double waitMs = double(b.runDelayNs.value(id) - a.runDelayNs.value(id)) / 1e6;
+        const double writeKib = double(b.writeBytes.value(id) - a.writeBytes.value(id)) / 1024.0;
+        oursWriteKib += writeKib;
         const StateCounts counts = states.value(id);
         const double samplesTaken = double(counts.running + counts.disk + counts.other);
         QString role = QStringLiteral("bench");
@@ -1026,7 +1069,9 @@ QJsonObject NetworkBench::cpuJson(const CpuSnapshot &a, const CpuSnapshot &b, qi
             {QStringLiteral("cpu_ms"), ms},
             {QStringLiteral("cpu_percent"), 100.0 * ms / windowMs},
             {QStringLiteral("cpu_ms_per_decision"), decisions > 0 ? ms / double(decisions) : 0.0},
-            {QStringLiteral("run_queue_wait_percent"), 100.0 * waitMs / windowMs}};
+            {QStringLiteral("run_queue_wait_percent"), 100.0 * waitMs / windowMs},
+            {QStringLiteral("write_kib"), writeKib},
+            {QStringLiteral("write_kib_per_decision"), decisions > 0 ? writeKib / double(decisions) : 0.0}};
         if (samplesTaken > 0) {
             entry.insert(QStringLiteral("state_running_percent"),
                          100.0 * double(counts.running) / samplesTaken);
@@ -1078,20 +1123,28 @@ QJsonObject NetworkBench::cpuJson(const CpuSnapshot &a, const CpuSnapshot &b, qi
     for (qsizetype i = 0; i < top.size() && i < 4; ++i)
         topNames.append(QStringLiteral("%1 %2 ms").arg(top.at(i).second).arg(top.at(i).first, 0, 'f', 0));
     const double noiseMs = std::max(0.0, busyMs - oursMs - kernelMs);
-    return {{QStringLiteral("window_ms"), windowMs},
-            {QStringLiteral("decisions"), decisions},
-            {QStringLiteral("nodes"), perNode},
-            {QStringLiteral("roles"), perRole},
-            {QStringLiteral("ours_cpu_ms"), oursMs},
-            {QStringLiteral("ours_cpu_ms_per_decision"), decisions > 0 ? oursMs / double(decisions) : 0.0},
-            {QStringLiteral("system_busy_percent_of_all_cores"), 100.0 * busyMs / (cores * windowMs)},
-            {QStringLiteral("system_iowait_percent_of_all_cores"), 100.0 * iowaitMs / (cores * windowMs)},
-            {QStringLiteral("other_processes_cpu_ms"), std::max(0.0, busyMs - oursMs)},
-            {QStringLiteral("kernel_threads_cpu_ms"), kernelMs},
-            {QStringLiteral("foreign_processes_cpu_ms_seen"), foreignMs},
-            {QStringLiteral("foreign_processes_top"), topNames.join(u", ")},
-            // Not ours and not kernel threads, as a share of all cores: the noise of this window.
-            {QStringLiteral("noise_percent_of_all_cores"), 100.0 * noiseMs / (cores * windowMs)}};
+    const double diskKib = double(b.disk.sectors - a.disk.sectors) / 2.0;
+    const double diskRequests = double(b.disk.requests - a.disk.requests);
+    return {
+        {QStringLiteral("window_ms"), windowMs},
+        {QStringLiteral("ours_write_kib_per_decision"),
+         decisions > 0 ? oursWriteKib / double(decisions) : 0.0},
+        {QStringLiteral("disk_write_kib_per_s"), diskKib * 1000.0 / windowMs},
+        {QStringLiteral("disk_write_requests_per_s"), diskRequests * 1000.0 / windowMs},
+        {QStringLiteral("disk_write_kib_per_decision"), decisions > 0 ? diskKib / double(decisions) : 0.0},
+        {QStringLiteral("decisions"), decisions},
+        {QStringLiteral("nodes"), perNode},
+        {QStringLiteral("roles"), perRole},
+        {QStringLiteral("ours_cpu_ms"), oursMs},
+        {QStringLiteral("ours_cpu_ms_per_decision"), decisions > 0 ? oursMs / double(decisions) : 0.0},
+        {QStringLiteral("system_busy_percent_of_all_cores"), 100.0 * busyMs / (cores * windowMs)},
+        {QStringLiteral("system_iowait_percent_of_all_cores"), 100.0 * iowaitMs / (cores * windowMs)},
+        {QStringLiteral("other_processes_cpu_ms"), std::max(0.0, busyMs - oursMs)},
+        {QStringLiteral("kernel_threads_cpu_ms"), kernelMs},
+        {QStringLiteral("foreign_processes_cpu_ms_seen"), foreignMs},
+        {QStringLiteral("foreign_processes_top"), topNames.join(u", ")},
+        // Not ours and not kernel threads, as a share of all cores: the noise of this window.
+        {QStringLiteral("noise_percent_of_all_cores"), 100.0 * noiseMs / (cores * windowMs)}};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1280,18 +1333,20 @@ void NetworkBench::printWindow(const Window &window) const
 void NetworkBench::printCpu(const Window &window) const
 {
     const QJsonObject nodesCpu = window.cpu.value(u"nodes").toObject();
-    say("  %-14s %7s %12s %8s %8s %9s\n", "process", "cpu %", "cpu-ms/dec", "R %", "D %", "runq-wait");
+    say("  %-14s %7s %12s %8s %8s %9s %12s\n", "process", "cpu %", "cpu-ms/dec", "R %", "D %", "runq-wait",
+        "KiB/dec");
     QStringList ids;
     for (const Node &node : nodes)
         ids.append(node.id);
     ids.append(QStringLiteral("bench"));
     for (const QString &id : std::as_const(ids)) {
         const QJsonObject entry = nodesCpu.value(id).toObject();
-        say("  %-14s %6.1f%% %12.4f %7.1f%% %7.1f%% %8.1f%%\n", qPrintable(id),
+        say("  %-14s %6.1f%% %12.4f %7.1f%% %7.1f%% %8.1f%% %12.1f\n", qPrintable(id),
             entry.value(u"cpu_percent").toDouble(), entry.value(u"cpu_ms_per_decision").toDouble(),
             entry.value(u"state_running_percent").toDouble(),
             entry.value(u"state_disk_wait_percent").toDouble(),
-            entry.value(u"run_queue_wait_percent").toDouble());
+            entry.value(u"run_queue_wait_percent").toDouble(),
+            entry.value(u"write_kib_per_decision").toDouble());
     }
     const QJsonObject roles = window.cpu.value(u"roles").toObject();
     say("  per role, cpu-ms/decision:");
@@ -1311,6 +1366,12 @@ void NetworkBench::printCpu(const Window &window) const
             window.cpu.value(u"kernel_threads_cpu_ms").toDouble(),
         window.cpu.value(u"noise_percent_of_all_cores").toDouble(), top.isEmpty() ? "" : " (",
         qPrintable(top), top.isEmpty() ? "" : ")");
+    // KiB/dec above is what each process dirtied in the page cache; this is what reached the disk.
+    say("  disk: %.0f KiB/s in %.0f write requests/s, %.1f KiB per decision (the nodes dirtied %.1f)\n",
+        window.cpu.value(u"disk_write_kib_per_s").toDouble(),
+        window.cpu.value(u"disk_write_requests_per_s").toDouble(),
+        window.cpu.value(u"disk_write_kib_per_decision").toDouble(),
+        window.cpu.value(u"ours_write_kib_per_decision").toDouble());
 }
 
 QJsonObject NetworkBench::windowJson(const Window &window) const
