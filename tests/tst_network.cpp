@@ -72,6 +72,7 @@ private Q_SLOTS:
     void eventJsonIsWrittenAsQtReadsIt();
     void historyPagesByTicketTimeAndOutcome();
     void decisionIsAnsweredFromTheLedgerWithoutItsJournalRow();
+    void sealedWriteOffIsNotTalliedAgainAfterACrash();
     void everyNodeThreadRunsUnderBatchScheduling();
 
 private:
@@ -1092,6 +1093,92 @@ void NetworkTest::decisionIsAnsweredFromTheLedgerWithoutItsJournalRow()
         Decision::decode(QByteArray::fromBase64(decision.value(u"decision").toString().toLatin1()));
     QVERIFY(certificate);
     QCOMPARE(certificate->verifyCertificate(layout->membership), QString());
+}
+
+void NetworkTest::sealedWriteOffIsNotTalliedAgainAfterACrash()
+{
+    const QJsonObject reply = submit(QStringLiteral("branch-1"), 460);
+    const QString digest = reply.value(u"digest").toString();
+    QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QVERIFY(waitForHeights(coordinatorHeight()));
+    const QJsonObject before = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decision")},
+                                                   {QStringLiteral("digest"), digest}});
+    const qint64 height = before.value(u"height").toInteger();
+    QVERIFY(height >= 1);
+    const QByteArray decisionBytes = QByteArray::fromBase64(before.value(u"decision").toString().toLatin1());
+    const std::optional<Decision> decision = Decision::decode(decisionBytes);
+    QVERIFY(decision);
+
+    // The journal as a crash right after the ledger's commit leaves it: the decision not yet
+    // marked sealed and the submission still pending.
+    killNode(QStringLiteral("coordinator-1"), SIGTERM);
+    const QFileInfo ledger(layout->node(QStringLiteral("coordinator-1"))->databasePath);
+    const QString journalPath = ledger.dir().filePath(ledger.completeBaseName() + QStringLiteral(".events"));
+    const QByteArray raw = QByteArray::fromHex(digest.toLatin1());
+    const QByteArray writeOff = decision->writeOff.encode();
+    // Runs one statement on the journal: the rows it changed and, for a query, its first column.
+    auto execute = [&](const char *sql, const QList<QByteArray> &blobs) {
+        std::pair<int, qint64> result{-1, -1};
+        sqlite3 *db = nullptr;
+        sqlite3_stmt *statement = nullptr;
+        if (sqlite3_open_v2(journalPath.toUtf8().constData(), &db, SQLITE_OPEN_READWRITE, nullptr) ==
+                SQLITE_OK &&
+            sqlite3_prepare_v2(db, sql, -1, &statement, nullptr) == SQLITE_OK) {
+            for (int i = 0; i < blobs.size(); ++i)
+                sqlite3_bind_blob(statement, i + 1, blobs.at(i).constData(), int(blobs.at(i).size()),
+                                  SQLITE_TRANSIENT);
+            const int rc = sqlite3_step(statement);
+            result = {sqlite3_changes(db), rc == SQLITE_ROW ? sqlite3_column_int64(statement, 0) : -1};
+        }
+        sqlite3_finalize(statement);
+        sqlite3_close(db);
+        return result;
+    };
+    QCOMPARE(
+        execute("UPDATE decisions SET height = 0, data = ?1 WHERE digest = ?2", {decisionBytes, raw}).first,
+        1);
+    QCOMPARE(
+        execute("INSERT INTO submissions(digest, write_off, received_ms) VALUES (?1, ?2, 0)", {raw, writeOff})
+            .first,
+        1);
+    startNode(QStringLiteral("coordinator-1"));
+    coordinator = client(QStringLiteral("coordinator-1"));
+
+    // A write-off submitted after the restart is decided once every target is back; a second
+    // tally of the sealed one, had it started, would have been decided before it.
+    // The branch is refused until it has dialled the coordinator again.
+    QJsonObject accepted;
+    QVERIFY(QTest::qWaitFor(
+        [&] {
+            accepted = submit(QStringLiteral("branch-2"), 461);
+            if (accepted.value(u"status").toString() == QLatin1String("accepted"))
+                return true;
+            QTest::qWait(100);
+            return false;
+        },
+        kWait));
+    const QString later = accepted.value(u"digest").toString();
+    QCOMPARE(waitForDecision(later).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QVERIFY(waitForHeights(coordinatorHeight()));
+    const QJsonObject status = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}});
+    QCOMPARE(status.value(u"counters").toObject().value(u"decided").toInteger(), 1);
+    const QJsonObject after = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decision")},
+                                                  {QStringLiteral("digest"), digest}});
+    QCOMPARE(after.value(u"height").toInteger(), height);
+    QCOMPARE(after.value(u"outcome").toString(), QStringLiteral("DECIDED"));
+
+    // Exactly once on the chain, and no longer pending in the journal.
+    QString error;
+    std::unique_ptr<LedgerStore> store =
+        LedgerStore::open(layout->node(QStringLiteral("receiver-2"))->databasePath, &error);
+    QVERIFY2(store, qPrintable(error));
+    const ChainReport report =
+        ChainVerifier(layout->membership).verify(Block::genesisPreviousHash(), store->blocks(1, 100000));
+    QVERIFY2(report.ok, qPrintable(report.error));
+    QCOMPARE(report.decisionsVerified, quint64(2));
+    store.reset();
+    killNode(QStringLiteral("coordinator-1"), SIGTERM);
+    QCOMPARE(execute("SELECT COUNT(*) FROM submissions WHERE digest = ?1", {raw}).second, 0);
 }
 
 void NetworkTest::everyNodeThreadRunsUnderBatchScheduling()
