@@ -90,6 +90,16 @@ Decision makeDecision(const SampleConsortium &sample, int index)
     return tally.decision(kDecidedAtMs + index);
 }
 
+// Certificates for the write-offs 1 to count of the n = 4 consortium.
+QList<Decision> makeDecisions(int count)
+{
+    QList<Decision> result;
+    result.reserve(count);
+    for (int i = 1; i <= count; ++i)
+        result.append(makeDecision(consortium(4), i));
+    return result;
+}
+
 // The message signed and verified in the Ed25519 benchmarks.
 const QByteArray &signingPayload()
 {
@@ -335,13 +345,7 @@ constexpr int kBatchDecisions = 2000;
 
 const QList<Decision> &decisionBatch()
 {
-    static const QList<Decision> batch = [] {
-        QList<Decision> result;
-        result.reserve(kBatchDecisions);
-        for (int i = 1; i <= kBatchDecisions; ++i)
-            result.append(makeDecision(consortium(4), i));
-        return result;
-    }();
+    static const QList<Decision> batch = makeDecisions(kBatchDecisions);
     return batch;
 }
 
@@ -418,13 +422,7 @@ const Chain &chainOf(int decisionsPerBlock)
     auto &slot = bySize[decisionsPerBlock];
     if (slot)
         return *slot;
-    static const QList<Decision> decisions = [] {
-        QList<Decision> result;
-        result.reserve(kChainDecisions);
-        for (int i = 1; i <= kChainDecisions; ++i)
-            result.append(makeDecision(consortium(4), i));
-        return result;
-    }();
+    static const QList<Decision> decisions = makeDecisions(kChainDecisions);
     const SampleConsortium &sample = consortium(4);
     auto chain = std::make_unique<Chain>();
     QByteArray previous = Block::genesisPreviousHash();

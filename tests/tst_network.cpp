@@ -92,6 +92,14 @@ private:
     QJsonObject waitForDecision(const QString &digestHex, int timeoutMs = kWait);
     bool waitForHeights(quint64 height, int timeoutMs = kWait);
     quint64 coordinatorHeight();
+    // Submits one write-off and waits until it is decided and on every chain store; returns the
+    // coordinator's answer to `decision` for it.
+    QJsonObject decideAndStore(const QString &branch, int ticketNumber);
+    // Verifies a receiver's whole chain from genesis: the decisions on it, or -1 (the reason logged).
+    qint64 verifiedDecisionsOn(const QString &receiver);
+    // Runs one statement on the stopped coordinator's journal, blobs bound in order: the rows it
+    // changed and, for a query, its first column; {-1, -1} if it could not run.
+    std::pair<int, qint64> executeOnJournal(const char *sql, const QList<QByteArray> &blobs);
     // Opens socket to the coordinator with node id's own certificate, as a hostile process
     // holding its keys would, and says peer_hello. Connect its signals first.
     void connectAsNode(QWebSocket &socket, const QString &id);
@@ -487,14 +495,7 @@ void NetworkTest::coordinatorKilledLosesNothing()
     const quint64 height = coordinatorHeight();
     QVERIFY(waitForHeights(height));
     // Exactly once each on the chain.
-    QString error;
-    std::unique_ptr<LedgerStore> store =
-        LedgerStore::open(layout->node(QStringLiteral("receiver-2"))->databasePath, &error);
-    QVERIFY2(store, qPrintable(error));
-    const ChainReport report =
-        ChainVerifier(layout->membership).verify(Block::genesisPreviousHash(), store->blocks(1, 100000));
-    QVERIFY2(report.ok, qPrintable(report.error));
-    QCOMPARE(report.decisionsVerified, quint64(digests.size()));
+    QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-2")), qint64(digests.size()));
 }
 
 void NetworkTest::clientsAreAuthenticatedAndAuthorized()
@@ -1054,34 +1055,66 @@ void NetworkTest::historyPagesByTicketTimeAndOutcome()
         QVERIFY(row.toObject().value(u"height").toInteger() >= 1);
 }
 
+QJsonObject NetworkTest::decideAndStore(const QString &branch, int ticketNumber)
+{
+    const QString digest = submit(branch, ticketNumber).value(u"digest").toString();
+    if (waitForDecision(digest).value(u"outcome").toString() != QLatin1String("DECIDED") ||
+        !waitForHeights(coordinatorHeight()))
+        return {};
+    return call(*coordinator,
+                {{QStringLiteral("type"), QStringLiteral("decision")}, {QStringLiteral("digest"), digest}});
+}
+
+qint64 NetworkTest::verifiedDecisionsOn(const QString &receiver)
+{
+    QString error;
+    const std::unique_ptr<LedgerStore> store =
+        LedgerStore::open(layout->node(receiver)->databasePath, &error);
+    if (!store) {
+        qWarning() << receiver << error;
+        return -1;
+    }
+    const ChainReport report =
+        ChainVerifier(layout->membership).verify(Block::genesisPreviousHash(), store->blocks(1, 100000));
+    if (!report.ok) {
+        qWarning() << receiver << report.error;
+        return -1;
+    }
+    return qint64(report.decisionsVerified);
+}
+
+std::pair<int, qint64> NetworkTest::executeOnJournal(const char *sql, const QList<QByteArray> &blobs)
+{
+    const QFileInfo ledger(layout->node(QStringLiteral("coordinator-1"))->databasePath);
+    const QString journalPath = ledger.dir().filePath(ledger.completeBaseName() + QStringLiteral(".events"));
+    std::pair<int, qint64> result{-1, -1};
+    sqlite3 *db = nullptr;
+    sqlite3_stmt *statement = nullptr;
+    if (sqlite3_open_v2(journalPath.toUtf8().constData(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &statement, nullptr) == SQLITE_OK) {
+        for (int i = 0; i < blobs.size(); ++i)
+            sqlite3_bind_blob(statement, i + 1, blobs.at(i).constData(), int(blobs.at(i).size()),
+                              SQLITE_TRANSIENT);
+        const int rc = sqlite3_step(statement);
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+            result = {sqlite3_changes(db), rc == SQLITE_ROW ? sqlite3_column_int64(statement, 0) : -1};
+    }
+    sqlite3_finalize(statement);
+    sqlite3_close(db);
+    return result;
+}
+
 void NetworkTest::decisionIsAnsweredFromTheLedgerWithoutItsJournalRow()
 {
-    const QJsonObject reply = submit(QStringLiteral("branch-1"), 450);
-    const QString digest = reply.value(u"digest").toString();
-    QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
-    QVERIFY(waitForHeights(coordinatorHeight()));
-    const qint64 height = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decision")},
-                                              {QStringLiteral("digest"), digest}})
-                              .value(u"height")
-                              .toInteger();
+    const QJsonObject stored = decideAndStore(QStringLiteral("branch-1"), 450);
+    const QString digest = stored.value(u"write_off_digest").toString();
+    const qint64 height = stored.value(u"height").toInteger();
     QVERIFY(height >= 1);
 
     // The journal loses its row, as a crash between the ledger's commit and the journal's could.
     killNode(QStringLiteral("coordinator-1"), SIGTERM);
-    const QFileInfo ledger(layout->node(QStringLiteral("coordinator-1"))->databasePath);
-    const QString journalPath = ledger.dir().filePath(ledger.completeBaseName() + QStringLiteral(".events"));
-    sqlite3 *db = nullptr;
-    QCOMPARE(sqlite3_open_v2(journalPath.toUtf8().constData(), &db, SQLITE_OPEN_READWRITE, nullptr),
-             SQLITE_OK);
-    sqlite3_stmt *remove = nullptr;
-    QCOMPARE(sqlite3_prepare_v2(db, "DELETE FROM decisions WHERE digest = ?", -1, &remove, nullptr),
-             SQLITE_OK);
     const QByteArray raw = QByteArray::fromHex(digest.toLatin1());
-    sqlite3_bind_blob(remove, 1, raw.constData(), int(raw.size()), SQLITE_TRANSIENT);
-    QCOMPARE(sqlite3_step(remove), SQLITE_DONE);
-    QCOMPARE(sqlite3_changes(db), 1);
-    sqlite3_finalize(remove);
-    sqlite3_close(db);
+    QCOMPARE(executeOnJournal("DELETE FROM decisions WHERE digest = ?1", {raw}).first, 1);
     startNode(QStringLiteral("coordinator-1"));
     coordinator = client(QStringLiteral("coordinator-1"));
 
@@ -1097,50 +1130,26 @@ void NetworkTest::decisionIsAnsweredFromTheLedgerWithoutItsJournalRow()
 
 void NetworkTest::sealedWriteOffIsNotTalliedAgainAfterACrash()
 {
-    const QJsonObject reply = submit(QStringLiteral("branch-1"), 460);
-    const QString digest = reply.value(u"digest").toString();
-    QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
-    QVERIFY(waitForHeights(coordinatorHeight()));
-    const QJsonObject before = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decision")},
-                                                   {QStringLiteral("digest"), digest}});
-    const qint64 height = before.value(u"height").toInteger();
+    const QJsonObject stored = decideAndStore(QStringLiteral("branch-1"), 460);
+    const QString digest = stored.value(u"write_off_digest").toString();
+    const qint64 height = stored.value(u"height").toInteger();
     QVERIFY(height >= 1);
-    const QByteArray decisionBytes = QByteArray::fromBase64(before.value(u"decision").toString().toLatin1());
+    const QByteArray decisionBytes = QByteArray::fromBase64(stored.value(u"decision").toString().toLatin1());
     const std::optional<Decision> decision = Decision::decode(decisionBytes);
     QVERIFY(decision);
 
     // The journal as a crash right after the ledger's commit leaves it: the decision not yet
     // marked sealed and the submission still pending.
     killNode(QStringLiteral("coordinator-1"), SIGTERM);
-    const QFileInfo ledger(layout->node(QStringLiteral("coordinator-1"))->databasePath);
-    const QString journalPath = ledger.dir().filePath(ledger.completeBaseName() + QStringLiteral(".events"));
     const QByteArray raw = QByteArray::fromHex(digest.toLatin1());
-    const QByteArray writeOff = decision->writeOff.encode();
-    // Runs one statement on the journal: the rows it changed and, for a query, its first column.
-    auto execute = [&](const char *sql, const QList<QByteArray> &blobs) {
-        std::pair<int, qint64> result{-1, -1};
-        sqlite3 *db = nullptr;
-        sqlite3_stmt *statement = nullptr;
-        if (sqlite3_open_v2(journalPath.toUtf8().constData(), &db, SQLITE_OPEN_READWRITE, nullptr) ==
-                SQLITE_OK &&
-            sqlite3_prepare_v2(db, sql, -1, &statement, nullptr) == SQLITE_OK) {
-            for (int i = 0; i < blobs.size(); ++i)
-                sqlite3_bind_blob(statement, i + 1, blobs.at(i).constData(), int(blobs.at(i).size()),
-                                  SQLITE_TRANSIENT);
-            const int rc = sqlite3_step(statement);
-            result = {sqlite3_changes(db), rc == SQLITE_ROW ? sqlite3_column_int64(statement, 0) : -1};
-        }
-        sqlite3_finalize(statement);
-        sqlite3_close(db);
-        return result;
-    };
     QCOMPARE(
-        execute("UPDATE decisions SET height = 0, data = ?1 WHERE digest = ?2", {decisionBytes, raw}).first,
-        1);
-    QCOMPARE(
-        execute("INSERT INTO submissions(digest, write_off, received_ms) VALUES (?1, ?2, 0)", {raw, writeOff})
+        executeOnJournal("UPDATE decisions SET height = 0, data = ?1 WHERE digest = ?2", {decisionBytes, raw})
             .first,
         1);
+    QCOMPARE(executeOnJournal("INSERT INTO submissions(digest, write_off, received_ms) VALUES (?1, ?2, 0)",
+                              {raw, decision->writeOff.encode()})
+                 .first,
+             1);
     startNode(QStringLiteral("coordinator-1"));
     coordinator = client(QStringLiteral("coordinator-1"));
 
@@ -1168,17 +1177,9 @@ void NetworkTest::sealedWriteOffIsNotTalliedAgainAfterACrash()
     QCOMPARE(after.value(u"outcome").toString(), QStringLiteral("DECIDED"));
 
     // Exactly once on the chain, and no longer pending in the journal.
-    QString error;
-    std::unique_ptr<LedgerStore> store =
-        LedgerStore::open(layout->node(QStringLiteral("receiver-2"))->databasePath, &error);
-    QVERIFY2(store, qPrintable(error));
-    const ChainReport report =
-        ChainVerifier(layout->membership).verify(Block::genesisPreviousHash(), store->blocks(1, 100000));
-    QVERIFY2(report.ok, qPrintable(report.error));
-    QCOMPARE(report.decisionsVerified, quint64(2));
-    store.reset();
+    QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-2")), qint64(2));
     killNode(QStringLiteral("coordinator-1"), SIGTERM);
-    QCOMPARE(execute("SELECT COUNT(*) FROM submissions WHERE digest = ?1", {raw}).second, 0);
+    QCOMPARE(executeOnJournal("SELECT COUNT(*) FROM submissions WHERE digest = ?1", {raw}).second, 0);
 }
 
 void NetworkTest::everyNodeThreadRunsUnderBatchScheduling()
