@@ -15,7 +15,15 @@ void JsonObjectWriter::string(const QByteArray &utf8)
 {
     static constexpr char kHex[] = "0123456789abcdef";
     text.append('"');
-    for (const char c : utf8) {
+    // Runs that need no escaping (nearly all of it: hex, base64, ids) go in one append each.
+    const char *run = utf8.constData();
+    const char *const end = run + utf8.size();
+    for (const char *at = run; at != end; ++at) {
+        const uchar c = uchar(*at);
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue; // UTF-8 multi-byte sequences pass through as they are
+        text.append(run, at - run);
+        run = at + 1;
         switch (c) {
         case '"':
             text.append("\\\"", 2);
@@ -32,15 +40,13 @@ void JsonObjectWriter::string(const QByteArray &utf8)
         case '\t':
             text.append("\\t", 2);
             break;
-        default:
-            if (uchar(c) < 0x20) {
-                const char escape[] = {'\\', 'u', '0', '0', kHex[uchar(c) >> 4], kHex[uchar(c) & 0xf]};
-                text.append(escape, sizeof escape);
-            } else {
-                text.append(c); // UTF-8 multi-byte sequences pass through as they are
-            }
+        default: {
+            const char escape[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+            text.append(escape, sizeof escape);
+        }
         }
     }
+    text.append(run, end - run);
     text.append('"');
 }
 

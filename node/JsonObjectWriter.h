@@ -13,6 +13,8 @@ namespace ticketsync {
 class JsonObjectWriter
 {
 public:
+    JsonObjectWriter() { text.reserve(512); } // most events fit, so appending never reallocates
+
     JsonObjectWriter &add(QLatin1StringView key, const QString &value);
     JsonObjectWriter &addAscii(QLatin1StringView key, const QByteArray &value); // hex, base64, names
     JsonObjectWriter &add(QLatin1StringView key, qint64 value);
