@@ -8,9 +8,19 @@
 #include <QCoreApplication>
 #include <csignal>
 #include <cstdio>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 int main(int argc, char **argv)
 {
+#if defined(__GLIBC__)
+    // A fixed threshold for serving allocations with mmap. glibc raises it after every larger
+    // chunk it frees, up to 32 MiB: after an overload, whose catch-up frames run to megabytes,
+    // such allocations came from the heap instead and each receiver's heap grew by 20 MiB over
+    // the next minutes (docs/performance.md, "Network"). Fixing it also fixes the trim threshold.
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("ticketsync-node"));
     QCoreApplication::setApplicationVersion(QStringLiteral(TICKETSYNC_VERSION));
