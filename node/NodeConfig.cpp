@@ -51,6 +51,26 @@ public:
         return resolved;
     }
 
+    // A section of the file, such as "limits". Every key in it must be known: a misspelt limit
+    // would otherwise leave its default in force without a word.
+    QJsonObject section(const QJsonObject &root, const QString &name, const QStringList &known)
+    {
+        const QJsonValue value = root.value(name);
+        if (value.isUndefined())
+            return {};
+        if (!value.isObject()) {
+            fail(name, QStringLiteral("must be an object"));
+            return {};
+        }
+        const QJsonObject object = value.toObject();
+        for (auto it = object.begin(); it != object.end(); ++it) {
+            if (!known.contains(it.key()))
+                fail(name + u'.' + it.key(),
+                     QStringLiteral("unknown key (known: %1)").arg(known.join(u", ")));
+        }
+        return object;
+    }
+
     int integer(const QJsonObject &object, const QString &key, int fallback, int minimum, int maximum)
     {
         const QJsonValue value = object.value(key);
@@ -122,7 +142,9 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
     if (!tls.isObject()) {
         reader.fail(QStringLiteral("tls"), QStringLiteral("must be an object with certificate, key and ca"));
     } else {
-        const QJsonObject object = tls.toObject();
+        const QJsonObject object =
+            reader.section(root, QStringLiteral("tls"),
+                           {QStringLiteral("certificate"), QStringLiteral("key"), QStringLiteral("ca")});
         config.tlsCertificatePath = reader.filePath(object, QStringLiteral("certificate"), true, true);
         config.tlsKeyPath = reader.filePath(object, QStringLiteral("key"), true, true);
         config.tlsCaPath = reader.filePath(object, QStringLiteral("ca"), true, true);
@@ -141,14 +163,22 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
     config.databasePath = reader.filePath(root, QStringLiteral("database"), true, false);
     config.registryPath = reader.filePath(root, QStringLiteral("registry"), false, true);
 
-    const QJsonObject limits = root.value(u"limits").toObject();
+    const QJsonObject limits =
+        reader.section(root, QStringLiteral("limits"),
+                       {QStringLiteral("max_frame_bytes"), QStringLiteral("max_messages_per_second"),
+                        QStringLiteral("journal_events_kept")});
     config.maxFrameBytes = reader.integer(limits, QStringLiteral("max_frame_bytes"),
                                           int(config.maxFrameBytes), 1024, 256 * 1024 * 1024);
     config.maxMessagesPerSecond = reader.integer(limits, QStringLiteral("max_messages_per_second"),
                                                  config.maxMessagesPerSecond, 1, 10000000);
     config.journalEventsKept = reader.integer(limits, QStringLiteral("journal_events_kept"),
                                               config.journalEventsKept, 1000, 1000000000);
-    const QJsonObject coordinator = root.value(u"coordinator").toObject();
+    const QJsonObject coordinator =
+        reader.section(root, QStringLiteral("coordinator"),
+                       {QStringLiteral("block_interval_ms"), QStringLiteral("block_max_decisions"),
+                        QStringLiteral("vote_timeout_ms"), QStringLiteral("retry_limit"),
+                        QStringLiteral("retry_backoff_ms"), QStringLiteral("sync_batch_blocks"),
+                        QStringLiteral("max_open_tallies"), QStringLiteral("backlog_wait_ms")});
     config.blockIntervalMs =
         reader.integer(coordinator, QStringLiteral("block_interval_ms"), config.blockIntervalMs, 1, 60000);
     config.blockMaxDecisions = reader.integer(coordinator, QStringLiteral("block_max_decisions"),
@@ -165,7 +195,8 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
         reader.integer(coordinator, QStringLiteral("max_open_tallies"), config.maxOpenTallies, 1, 10000000);
     config.backlogWaitMs =
         reader.integer(coordinator, QStringLiteral("backlog_wait_ms"), config.backlogWaitMs, 0, 3600000);
-    const QJsonObject process = root.value(u"process").toObject();
+    const QJsonObject process = reader.section(
+        root, QStringLiteral("process"), {QStringLiteral("cpu_scheduling"), QStringLiteral("cpu_slice_ms")});
     const QString scheduling = reader.string(process, QStringLiteral("cpu_scheduling"), false);
     if (scheduling == QLatin1String("normal"))
         config.cpuScheduling = CpuScheduling::Normal;

@@ -79,10 +79,12 @@ void NodeConfigTest::validFile()
 
     object.insert(QStringLiteral("process"),
                   QJsonObject{{QStringLiteral("cpu_scheduling"), QStringLiteral("normal")}});
+    object.insert(QStringLiteral("limits"), QJsonObject{{QStringLiteral("journal_events_kept"), 2000}});
     const std::optional<NodeConfig> normal =
         NodeConfig::load(write(QStringLiteral("normal.json"), QJsonDocument(object).toJson()), &error);
     QVERIFY2(normal, qPrintable(error));
     QCOMPARE(normal->cpuScheduling, NodeConfig::CpuScheduling::Normal);
+    QCOMPARE(normal->journalEventsKept, 2000);
 }
 
 void NodeConfigTest::badFiles_data()
@@ -117,6 +119,19 @@ void NodeConfigTest::badFiles_data()
     QTest::newRow("limit range") << with(QStringLiteral("limits"),
                                          QJsonObject{{QStringLiteral("max_frame_bytes"), 3}})
                                  << QStringLiteral("'max_frame_bytes': must be a whole number from 1024");
+    QTest::newRow("unknown limit") << with(QStringLiteral("limits"),
+                                           QJsonObject{{QStringLiteral("store_map_mb"), 64}})
+                                   << QStringLiteral(
+                                          "'limits.store_map_mb': unknown key (known: max_frame_bytes");
+    QTest::newRow("unknown tls key") << with(QStringLiteral("tls"),
+                                             QJsonObject{
+                                                 {QStringLiteral("certificate"), QStringLiteral("cert.pem")},
+                                                 {QStringLiteral("key"), QStringLiteral("key.pem")},
+                                                 {QStringLiteral("ca"), QStringLiteral("ca.pem")},
+                                                 {QStringLiteral("ciphers"), QStringLiteral("all")}})
+                                     << QStringLiteral("'tls.ciphers': unknown key");
+    QTest::newRow("section not an object")
+        << with(QStringLiteral("coordinator"), 5) << QStringLiteral("'coordinator': must be an object");
     QTest::newRow("fraction") << with(QStringLiteral("coordinator"),
                                       QJsonObject{{QStringLiteral("retry_limit"), 1.5}})
                               << QStringLiteral("'retry_limit'");
