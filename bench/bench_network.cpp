@@ -202,11 +202,29 @@ qint64 readRunDelayNs(qint64 pid)
     return fields.size() >= 2 ? fields.at(1).toLongLong() : 0;
 }
 
-qint64 readRssKb(qint64 pid)
+// Resident memory in kB: all of it (VmRSS), and the private part (RssAnon: heap, stacks, the
+// allocator's arenas). The rest is file pages mapped from the page cache - the binary, its
+// libraries, SQLite's shared WAL index - which the kernel can drop or share.
+struct Resident
 {
-    return firstLineWith(QStringLiteral("/proc/%1/status").arg(pid), QStringLiteral("VmRSS:"))
-        .section(u' ', 0, 0)
-        .toLongLong();
+    qint64 rssKb = 0;
+    qint64 anonKb = 0;
+};
+
+Resident readResident(qint64 pid)
+{
+    Resident resident;
+    const QList<QByteArray> lines = readFile(QStringLiteral("/proc/%1/status").arg(pid)).split('\n');
+    auto kb = [](const QByteArray &line) {
+        return line.mid(line.indexOf(':') + 1).trimmed().split(' ').value(0).toLongLong();
+    };
+    for (const QByteArray &line : lines) {
+        if (line.startsWith("VmRSS:"))
+            resident.rssKb = kb(line);
+        else if (line.startsWith("RssAnon:"))
+            resident.anonKb = kb(line);
+    }
+    return resident;
 }
 
 // Bytes a process caused to be written to storage, counted when it dirtied the page cache
@@ -490,7 +508,7 @@ private:
     struct RssSample
     {
         double atS;
-        QHash<QString, qint64> kb;
+        QHash<QString, Resident> kb;
     };
     std::vector<RssSample> rss;
 
@@ -1033,8 +1051,8 @@ void NetworkBench::sampleRss()
     RssSample sample;
     sample.atS = double(runClock.elapsed()) / 1000.0;
     for (const Node &node : nodes)
-        sample.kb.insert(node.id, readRssKb(node.pid));
-    sample.kb.insert(QStringLiteral("bench"), readRssKb(::getpid()));
+        sample.kb.insert(node.id, readResident(node.pid));
+    sample.kb.insert(QStringLiteral("bench"), readResident(::getpid()));
     rss.push_back(sample);
 }
 
@@ -1745,9 +1763,13 @@ bool NetworkBench::runSoak()
     progress.setInterval(60000);
     connect(&progress, &QTimer::timeout, this, [this] {
         const RssSample &last = rss.back();
-        say("  t=%5.0f s  sent %lld  RSS coordinator %lld kB, target-1 %lld kB, receiver-1 %lld kB\n",
-            last.atS - soakStartS, sent, last.kb.value(QStringLiteral("coordinator-1")),
-            last.kb.value(QStringLiteral("target-1")), last.kb.value(QStringLiteral("receiver-1")));
+        auto both = [&last](const char *id) {
+            const Resident resident = last.kb.value(QLatin1String(id));
+            return QStringLiteral("%1 (anon %2)").arg(resident.rssKb).arg(resident.anonKb);
+        };
+        say("  t=%5.0f s  sent %lld  RSS kB: coordinator %s, target-1 %s, receiver-1 %s\n",
+            last.atS - soakStartS, sent, qPrintable(both("coordinator-1")), qPrintable(both("target-1")),
+            qPrintable(both("receiver-1")));
     });
     progress.start();
     const bool ok = runWindow(window, rate, opts.soakSeconds, 60, true);
@@ -1768,39 +1790,29 @@ bool NetworkBench::runSoak()
 // ---------------------------------------------------------------------------------------
 // Reports
 
-void NetworkBench::reportMemory()
+// One process's resident memory over a window: where it started, where it stood after the
+// first minute (pools and caches filled), where it ended, and its slope from there on.
+struct MemoryTrend
 {
-    if (rss.empty())
-        return;
-    const bool soak = soakEndS > soakStartS;
-    const double from = soak ? soakStartS : 0, to = soak ? soakEndS : 1e18;
-    say("\n  RSS per process (kB), %s: first, after 60 s, last, max%s\n",
-        soak ? "over the soak" : "over the whole run (no soak; the load changed throughout)",
-        soak ? "; slope after the first minute" : "");
-    QStringList ids;
-    for (const Node &node : nodes)
-        ids.append(node.id);
-    ids.append(QStringLiteral("bench"));
-    QJsonObject memory;
-    for (const QString &id : std::as_const(ids)) {
-        std::vector<std::pair<double, qint64>> series;
-        for (const RssSample &sample : rss) {
-            if (sample.atS >= from && sample.atS <= to)
-                series.push_back({sample.atS - from, sample.kb.value(id)});
-        }
-        if (series.empty())
-            continue;
-        qint64 maxKb = 0, afterMinute = series.front().second;
+    qint64 firstKb = 0, afterMinuteKb = 0, lastKb = 0, maxKb = 0;
+    double slopeKbPerMin = 0;
+    QJsonArray points;
+
+    explicit MemoryTrend(const std::vector<std::pair<double, qint64>> &series)
+    {
+        firstKb = afterMinuteKb = series.front().second;
+        lastKb = series.back().second;
         for (const auto &[at, kb] : series)
             maxKb = std::max(maxKb, kb);
         for (const auto &[at, kb] : series) {
             if (at >= 60) {
-                afterMinute = kb;
+                afterMinuteKb = kb;
                 break;
             }
         }
         double sx = 0, sy = 0, sxx = 0, sxy = 0, n = 0;
         for (const auto &[at, kb] : series) {
+            points.append(QJsonArray{at, kb});
             if (at < 60)
                 continue;
             sx += at / 60;
@@ -1809,22 +1821,58 @@ void NetworkBench::reportMemory()
             sxy += at / 60 * double(kb);
             ++n;
         }
-        const double slope = n >= 3 && n * sxx - sx * sx > 0 ? (n * sxy - sx * sy) / (n * sxx - sx * sx) : 0;
+        if (n >= 3 && n * sxx - sx * sx > 0)
+            slopeKbPerMin = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+    }
+
+    QJsonObject json() const
+    {
+        return {{QStringLiteral("first_kb"), firstKb},
+                {QStringLiteral("after_60s_kb"), afterMinuteKb},
+                {QStringLiteral("last_kb"), lastKb},
+                {QStringLiteral("max_kb"), maxKb},
+                {QStringLiteral("slope_kb_per_min_after_60s"), slopeKbPerMin},
+                {QStringLiteral("series_s_kb"), points}};
+    }
+};
+
+void NetworkBench::reportMemory()
+{
+    if (rss.empty())
+        return;
+    const bool soak = soakEndS > soakStartS;
+    const double from = soak ? soakStartS : 0, to = soak ? soakEndS : 1e18;
+    say("\n  resident memory per process (kB), %s: RSS first, after 60 s, last, max%s;\n"
+        "  then its private part (RssAnon: no mapped files such as the binary and its libraries)\n",
+        soak ? "over the soak" : "over the whole run (no soak; the load changed throughout)",
+        soak ? ", slope after the first minute" : "");
+    QStringList ids;
+    for (const Node &node : nodes)
+        ids.append(node.id);
+    ids.append(QStringLiteral("bench"));
+    QJsonObject memory;
+    for (const QString &id : std::as_const(ids)) {
+        std::vector<std::pair<double, qint64>> rssSeries, anonSeries;
+        for (const RssSample &sample : rss) {
+            if (sample.atS >= from && sample.atS <= to) {
+                const Resident resident = sample.kb.value(id);
+                rssSeries.push_back({sample.atS - from, resident.rssKb});
+                anonSeries.push_back({sample.atS - from, resident.anonKb});
+            }
+        }
+        if (rssSeries.empty())
+            continue;
+        const MemoryTrend all(rssSeries), anon(anonSeries);
         if (soak)
-            say("  %-14s %9lld %9lld %9lld %9lld %+9.1f kB/min\n", qPrintable(id), series.front().second,
-                afterMinute, series.back().second, maxKb, slope);
+            say("  %-14s %9lld %9lld %9lld %9lld %+9.1f kB/min | anon %9lld %9lld %9lld %+9.1f kB/min\n",
+                qPrintable(id), all.firstKb, all.afterMinuteKb, all.lastKb, all.maxKb, all.slopeKbPerMin,
+                anon.firstKb, anon.afterMinuteKb, anon.lastKb, anon.slopeKbPerMin);
         else
-            say("  %-14s %9lld %9s %9lld %9lld\n", qPrintable(id), series.front().second, "-",
-                series.back().second, maxKb);
-        QJsonArray points;
-        for (const auto &[at, kb] : series)
-            points.append(QJsonArray{at, kb});
-        memory.insert(id, QJsonObject{{QStringLiteral("first_kb"), series.front().second},
-                                      {QStringLiteral("after_60s_kb"), afterMinute},
-                                      {QStringLiteral("last_kb"), series.back().second},
-                                      {QStringLiteral("max_kb"), maxKb},
-                                      {QStringLiteral("slope_kb_per_min_after_60s"), slope},
-                                      {QStringLiteral("series_s_kb"), points}});
+            say("  %-14s %9lld %9s %9lld %9lld | anon %9lld %9lld\n", qPrintable(id), all.firstKb, "-",
+                all.lastKb, all.maxKb, anon.firstKb, anon.lastKb);
+        QJsonObject entry = all.json();
+        entry.insert(QStringLiteral("anon"), anon.json());
+        memory.insert(id, entry);
     }
     result.insert(soak ? QStringLiteral("memory_soak") : QStringLiteral("memory_run"), memory);
 }
@@ -2034,7 +2082,7 @@ int NetworkBench::run()
         say("  p99 submission -> decision < 50 ms at half the peak: %.1f ms -> %s\n", p99,
             p99 < 50 ? "met" : "NOT met");
         if (opts.soakSeconds >= 600)
-            say("  memory flat over 10 minutes: see the RSS slopes above\n");
+            say("  memory flat over 10 minutes: see the slopes above (RSS, and its private part)\n");
         else
             say("  memory flat over 10 minutes: not measured in this run (use --soak 600)\n");
     }
