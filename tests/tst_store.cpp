@@ -825,6 +825,49 @@ private Q_SLOTS:
         QCOMPARE(check.text(0), QStringLiteral("ok"));
     }
 
+    void walStartsOverAfterABackgroundCheckpoint()
+    {
+        // Once the thread has copied the whole WAL, the next commit writes it again from its
+        // start: the file stays the size of one round of commits instead of growing by one round
+        // each time. Ten commits of about 102 pages each: only the tenth passes kPagesPerCheckpoint,
+        // and nothing is committed while the thread copies, so it copies everything.
+        static_assert(WalCheckpointer::kPagesPerCheckpoint == 1000, "ten commits of ~102 pages per round");
+        const QString path = freshPath(QStringLiteral("wal-restart"));
+        sqlite3 *db = openWal(path);
+        auto closeDb = qScopeGuard([db] { sqlite3_close_v2(db); });
+        QString error;
+        std::unique_ptr<WalCheckpointer> checkpointer = WalCheckpointer::attach(db, path, &error);
+        QVERIFY2(checkpointer, qPrintable(error));
+        const QString wal = path + QStringLiteral("-wal");
+        qint64 firstRound = 0;
+        for (int round = 1; round <= 4; ++round) {
+            const QString problem = commitPages(db, 10);
+            QVERIFY2(problem.isEmpty(), qPrintable(problem));
+            QTRY_VERIFY_WITH_TIMEOUT(checkpointer->backgroundCheckpoints() >= round, 30000);
+            const qint64 walBytes = QFileInfo(wal).size();
+            if (round == 1) {
+                firstRound = walBytes;
+                QVERIFY2(walBytes >= qint64(1000) * 4096, qPrintable(QString::number(walBytes)));
+            } else {
+                // Written over from its start: about the same size (a round touches a few more
+                // b-tree pages as the table grows). Appended to, it would be twice as long.
+                QVERIFY2(walBytes < firstRound * 3 / 2,
+                         qPrintable(QStringLiteral("round %1: the WAL grew from %2 to %3 bytes")
+                                        .arg(round)
+                                        .arg(firstRound)
+                                        .arg(walBytes)));
+            }
+            // Every round reached the database file itself.
+            QTRY_VERIFY_WITH_TIMEOUT(QFileInfo(path).size() >= qint64(round) * 1000 * 4096, 30000);
+        }
+        QCOMPARE(checkpointer->backgroundCheckpoints(), 4);
+        QCOMPARE(checkpointer->inlineCheckpoints(), 0);
+        checkpointer.reset();
+        SqliteStatement count(db, "SELECT COUNT(*) FROM pages");
+        QCOMPARE(count.step(), SQLITE_ROW);
+        QCOMPARE(count.integer(0), qint64(4000));
+    }
+
     void checkpointsInlineWhenTheWalOutgrowsIt()
     {
         // A reader keeps an old snapshot, so no checkpoint can empty the WAL and it keeps
