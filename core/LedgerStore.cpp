@@ -399,6 +399,21 @@ std::optional<QByteArray> LedgerStore::writtenOffBy(const QString &ticketId, qui
 
 bool LedgerStore::importTickets(const QList<Ticket> &tickets, QString *error)
 {
+    qsizetype index = 0;
+    return importTickets(
+        [&](Ticket *ticket, QString *) {
+            if (index >= tickets.size())
+                return false;
+            *ticket = tickets.at(index++);
+            return true;
+        },
+        error);
+}
+
+bool LedgerStore::importTickets(const TicketSource &next, QString *error, qint64 *imported)
+{
+    if (imported)
+        *imported = 0;
     if (!exec("BEGIN IMMEDIATE", error))
         return false;
     SqliteStatement insert(
@@ -406,7 +421,10 @@ bool LedgerStore::importTickets(const QList<Ticket> &tickets, QString *error)
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (ticket_id) DO UPDATE SET kind = excluded.kind, "
             "face_amount_minor = excluded.face_amount_minor, currency = excluded.currency, "
             "issuer = excluded.issuer");
-    for (const Ticket &ticket : tickets) {
+    Ticket ticket;
+    QString sourceError;
+    qint64 count = 0;
+    while (next(&ticket, &sourceError)) {
         insert.bind(1, ticket.id);
         insert.bind(2, qint64(ticket.kind));
         insert.bind(3, ticket.faceAmountMinor);
@@ -420,8 +438,19 @@ bool LedgerStore::importTickets(const QList<Ticket> &tickets, QString *error)
             return false;
         }
         insert.reset();
+        ++count;
     }
-    return exec("COMMIT", error);
+    if (!sourceError.isEmpty()) {
+        exec("ROLLBACK", nullptr);
+        if (error)
+            *error = sourceError;
+        return false;
+    }
+    if (!exec("COMMIT", error))
+        return false;
+    if (imported)
+        *imported = count;
+    return true;
 }
 
 std::optional<TicketRecord> LedgerStore::ticket(const QString &ticketId) const

@@ -8,6 +8,7 @@
 #include <QByteArray>
 #include <QList>
 #include <QString>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -77,7 +78,13 @@ public:
     std::optional<QByteArray> writtenOffBy(const QString &ticketId, quint32 version) const;
 
     // ---- registry (target nodes) ----
+    // Inserts or updates every ticket in one transaction: all of them or, on any failure, none.
     bool importTickets(const QList<Ticket> &tickets, QString *error);
+    // The same from a source read as it goes, such as a registry file of millions of rows:
+    // `next` fills in one ticket per call and returns false when it has no more, setting its
+    // error if it stopped at a bad one; that error fails the import. *imported: the count.
+    using TicketSource = std::function<bool(Ticket *ticket, QString *sourceError)>;
+    bool importTickets(const TicketSource &next, QString *error, qint64 *imported = nullptr);
     std::optional<TicketRecord> ticket(const QString &ticketId) const;
     qint64 ticketCount() const;
 

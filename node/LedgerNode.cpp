@@ -204,12 +204,17 @@ std::unique_ptr<LedgerNode> LedgerNode::create(const NodeConfig &config, QString
 
     if (node->roles.testFlag(Role::Target)) {
         if (!config.registryPath.isEmpty()) {
-            std::optional<QList<Ticket>> tickets = TicketRegistryFile::read(config.registryPath, &problem);
-            if (!tickets)
+            // Row by row: a registry of millions of tickets is never in memory whole (the heap
+            // would keep the peak for the node's life).
+            TicketRegistryFile::Reader registry;
+            if (!registry.open(config.registryPath, &problem))
                 return failWith(problem);
-            if (!node->store->importTickets(*tickets, &problem))
+            qint64 imported = 0;
+            if (!node->store->importTickets(
+                    [&registry](Ticket *ticket, QString *error) { return registry.next(ticket, error); },
+                    &problem, &imported))
                 return failWith(problem);
-            qCInfo(lcNode) << "imported" << tickets->size() << "tickets from" << config.registryPath;
+            qCInfo(lcNode) << "imported" << imported << "tickets from" << config.registryPath;
         }
         node->checker =
             std::make_unique<WriteOffChecker>(node->membership, node->nodeId, node->signingKey, *node->store);

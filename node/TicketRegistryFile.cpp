@@ -32,62 +32,108 @@ QString makeTicket(const QString &id, const QString &kindName, const QString &am
 
 } // namespace
 
-std::optional<QList<Ticket>> TicketRegistryFile::read(const QString &path, QString *error)
+struct TicketRegistryFile::Reader::State
 {
-    auto failWith = [&](const QString &message) -> std::optional<QList<Ticket>> {
+    QString path;
+    QFile file;
+    bool json = false;
+    QJsonArray rows; // JSON: the parsed array
+    qsizetype index = 0;
+    qsizetype line = 1; // CSV: the number of the line last read; the header is line 1
+
+    bool fail(const QString &message, QString *error) const
+    {
         if (error)
             *error = QStringLiteral("%1: %2").arg(path, message);
-        return std::nullopt;
-    };
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly))
-        return failWith(QStringLiteral("cannot read the ticket registry: %1").arg(file.errorString()));
-    const QByteArray content = file.readAll();
-    QList<Ticket> tickets;
-    if (path.endsWith(QLatin1String(".json"), Qt::CaseInsensitive)) {
-        QJsonParseError parseError;
-        const QJsonDocument document = QJsonDocument::fromJson(content, &parseError);
-        if (parseError.error != QJsonParseError::NoError)
-            return failWith(QStringLiteral("not valid JSON at offset %1: %2")
-                                .arg(parseError.offset)
-                                .arg(parseError.errorString()));
-        if (!document.isArray())
-            return failWith(QStringLiteral("the registry must be a JSON array of tickets"));
-        const QJsonArray rows = document.array();
-        for (qsizetype i = 0; i < rows.size(); ++i) {
-            const QJsonObject row = rows.at(i).toObject();
-            const QJsonValue amount = row.value(u"face_amount_minor");
-            Ticket ticket;
-            const QString problem =
-                makeTicket(row.value(u"id").toString(), row.value(u"kind").toString(),
-                           amount.isDouble() ? QString::number(amount.toInteger()) : amount.toString(),
-                           row.value(u"currency").toString(), row.value(u"issuer").toString(), &ticket);
-            if (!problem.isEmpty())
-                return failWith(QStringLiteral("[%1]: %2").arg(i).arg(problem));
-            tickets.append(ticket);
-        }
-        return tickets;
+        return false;
     }
-    const QList<QByteArray> lines = content.split('\n');
-    if (lines.isEmpty() || lines.first().trimmed() != "id,kind,face_amount_minor,currency,issuer")
-        return failWith(
-            QStringLiteral("line 1: the header must be id,kind,face_amount_minor,currency,issuer"));
-    for (qsizetype i = 1; i < lines.size(); ++i) {
-        const QByteArray line = lines.at(i).trimmed();
+};
+
+TicketRegistryFile::Reader::Reader() = default;
+TicketRegistryFile::Reader::~Reader() = default;
+
+bool TicketRegistryFile::Reader::open(const QString &path, QString *error)
+{
+    state = std::make_unique<State>();
+    state->path = path;
+    state->file.setFileName(path);
+    if (!state->file.open(QIODevice::ReadOnly))
+        return state->fail(
+            QStringLiteral("cannot read the ticket registry: %1").arg(state->file.errorString()), error);
+    if (path.endsWith(QLatin1String(".json"), Qt::CaseInsensitive)) {
+        state->json = true;
+        QJsonParseError parseError;
+        const QJsonDocument document = QJsonDocument::fromJson(state->file.readAll(), &parseError);
+        state->file.close();
+        if (parseError.error != QJsonParseError::NoError)
+            return state->fail(QStringLiteral("not valid JSON at offset %1: %2")
+                                   .arg(parseError.offset)
+                                   .arg(parseError.errorString()),
+                               error);
+        if (!document.isArray())
+            return state->fail(QStringLiteral("the registry must be a JSON array of tickets"), error);
+        state->rows = document.array();
+        return true;
+    }
+    if (state->file.readLine().trimmed() != "id,kind,face_amount_minor,currency,issuer")
+        return state->fail(
+            QStringLiteral("line 1: the header must be id,kind,face_amount_minor,currency,issuer"), error);
+    return true;
+}
+
+bool TicketRegistryFile::Reader::next(Ticket *ticket, QString *error)
+{
+    if (!state)
+        return false;
+    if (state->json) {
+        if (state->index >= state->rows.size())
+            return false;
+        const qsizetype i = state->index++;
+        const QJsonObject row = state->rows.at(i).toObject();
+        const QJsonValue amount = row.value(u"face_amount_minor");
+        const QString problem =
+            makeTicket(row.value(u"id").toString(), row.value(u"kind").toString(),
+                       amount.isDouble() ? QString::number(amount.toInteger()) : amount.toString(),
+                       row.value(u"currency").toString(), row.value(u"issuer").toString(), ticket);
+        return problem.isEmpty() || state->fail(QStringLiteral("[%1]: %2").arg(i).arg(problem), error);
+    }
+    while (!state->file.atEnd()) {
+        const QByteArray line = state->file.readLine().trimmed();
+        ++state->line;
         if (line.isEmpty())
             continue;
         // The issuer is the last field, so it may contain commas.
         const QList<QByteArray> fields = line.split(',');
         if (fields.size() < 5)
-            return failWith(
-                QStringLiteral("line %1: expected 5 fields, found %2").arg(i + 1).arg(fields.size()));
-        Ticket ticket;
+            return state->fail(
+                QStringLiteral("line %1: expected 5 fields, found %2").arg(state->line).arg(fields.size()),
+                error);
         const QString problem = makeTicket(QString::fromUtf8(fields.at(0)), QString::fromUtf8(fields.at(1)),
                                            QString::fromUtf8(fields.at(2)), QString::fromUtf8(fields.at(3)),
-                                           QString::fromUtf8(fields.mid(4).join(',')), &ticket);
-        if (!problem.isEmpty())
-            return failWith(QStringLiteral("line %1: %2").arg(i + 1).arg(problem));
+                                           QString::fromUtf8(fields.mid(4).join(',')), ticket);
+        return problem.isEmpty() ||
+               state->fail(QStringLiteral("line %1: %2").arg(state->line).arg(problem), error);
+    }
+    if (state->file.error() != QFileDevice::NoError)
+        return state->fail(QStringLiteral("reading the ticket registry: %1").arg(state->file.errorString()),
+                           error);
+    return false;
+}
+
+std::optional<QList<Ticket>> TicketRegistryFile::read(const QString &path, QString *error)
+{
+    Reader reader;
+    if (!reader.open(path, error))
+        return std::nullopt;
+    QList<Ticket> tickets;
+    QString problem;
+    Ticket ticket;
+    while (reader.next(&ticket, &problem))
         tickets.append(ticket);
+    if (!problem.isEmpty()) {
+        if (error)
+            *error = problem;
+        return std::nullopt;
     }
     return tickets;
 }

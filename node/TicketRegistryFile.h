@@ -3,6 +3,7 @@
 #include "Ticket.h"
 
 #include <QList>
+#include <memory>
 #include <optional>
 
 namespace ticketsync {
@@ -10,7 +11,30 @@ namespace ticketsync {
 // The ticket registry a target node imports (docs/node-config.md): CSV with the header
 // "id,kind,face_amount_minor,currency,issuer", or a JSON array of objects with those keys.
 namespace TicketRegistryFile {
-// On failure returns nothing and names the file, the line (or index) and the field.
+
+// Reads a registry one ticket at a time, so a registry of millions of tickets is never held in
+// memory whole: a CSV file is read line by line (a JSON file is parsed whole, then walked).
+class Reader
+{
+public:
+    Reader();
+    ~Reader();
+    Reader(const Reader &) = delete;
+    Reader &operator=(const Reader &) = delete;
+
+    // Opens the file and checks its header (CSV) or its top level (JSON).
+    bool open(const QString &path, QString *error);
+    // The next ticket: true with *ticket filled in, or false at the end (error left empty) or
+    // at a bad row (error names the file, the line or index, and the field).
+    bool next(Ticket *ticket, QString *error);
+
+private:
+    struct State;
+    std::unique_ptr<State> state;
+};
+
+// The whole registry. On failure returns nothing and names the file, the line (or index) and
+// the field.
 std::optional<QList<Ticket>> read(const QString &path, QString *error);
 bool writeCsv(const QString &path, const QList<Ticket> &tickets, QString *error);
 } // namespace TicketRegistryFile

@@ -1,5 +1,6 @@
 // The node configuration file and the registry import: every mistake is named by file, key
 // and problem, and ticketsync-node exits at once with that line.
+#include "LedgerStore.h"
 #include "NodeConfig.h"
 #include "TicketRegistryFile.h"
 
@@ -24,6 +25,7 @@ private Q_SLOTS:
     void nodeExitsWithTheLine();
     void registryFiles_data();
     void registryFiles();
+    void registryStreamsIntoTheStore();
 
 private:
     QString write(const QString &name, const QByteArray &bytes);
@@ -222,6 +224,58 @@ void NodeConfigTest::registryFiles()
     }
     QVERIFY(!tickets);
     QVERIFY2(error.contains(expected), qPrintable(error));
+}
+
+void NodeConfigTest::registryStreamsIntoTheStore()
+{
+    // A target imports its registry row by row, as it reads it: all rows or, at a bad one, none.
+    std::unique_ptr<LedgerStore> store =
+        LedgerStore::open(dir->filePath(QStringLiteral("store.sqlite")), nullptr);
+    QVERIFY(store);
+    auto importFile = [&](const QString &name, const QByteArray &content, qint64 *imported) {
+        TicketRegistryFile::Reader reader;
+        QString error;
+        if (!reader.open(write(name, content), &error))
+            return error;
+        store->importTickets(
+            [&reader](Ticket *ticket, QString *problem) { return reader.next(ticket, problem); }, &error,
+            imported);
+        return error;
+    };
+    QByteArray rows = "id,kind,face_amount_minor,currency,issuer\r\n";
+    for (int i = 1; i <= 5000; ++i)
+        rows += "T-" + QByteArray::number(i) + ",e-invoice," + QByteArray::number(100 + i) +
+                ",CNY,Issuer, Ltd\r\n";
+    rows += "\n";
+    qint64 imported = -1;
+    QString error = importFile(QStringLiteral("big.csv"), rows, &imported);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QCOMPARE(imported, qint64(5000));
+    QCOMPARE(store->ticketCount(), qint64(5000));
+    const std::optional<TicketRecord> last = store->ticket(QStringLiteral("T-5000"));
+    QVERIFY(last);
+    QCOMPARE(last->ticket.faceAmountMinor, qint64(5100));
+    QCOMPARE(last->ticket.issuer, QStringLiteral("Issuer, Ltd"));
+
+    // A bad row deep in the file: named by its line, and none of the rows before it stored.
+    QByteArray bad = "id,kind,face_amount_minor,currency,issuer\n";
+    for (int i = 1; i <= 3000; ++i)
+        bad += "N-" + QByteArray::number(i) + ",cheque,7,USD,x\n";
+    bad += "N-3001,cheque,-7,USD,x\n";
+    error = importFile(QStringLiteral("bad.csv"), bad, &imported);
+    QVERIFY2(error.contains(QStringLiteral("bad.csv: line 3002: 'face_amount_minor'")), qPrintable(error));
+    QCOMPARE(imported, qint64(0));
+    QCOMPARE(store->ticketCount(), qint64(5000));
+    QVERIFY(!store->ticket(QStringLiteral("N-1")));
+
+    // Importing again updates the rows it names.
+    error = importFile(QStringLiteral("update.json"),
+                       "[{\"id\":\"T-1\",\"kind\":\"cheque\",\"face_amount_minor\":9,\"currency\":\"USD\"}]",
+                       &imported);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QCOMPARE(imported, qint64(1));
+    QCOMPARE(store->ticketCount(), qint64(5000));
+    QCOMPARE(store->ticket(QStringLiteral("T-1"))->ticket.faceAmountMinor, qint64(9));
 }
 
 QTEST_GUILESS_MAIN(NodeConfigTest)
