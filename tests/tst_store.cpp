@@ -144,6 +144,29 @@ private:
 
     QString freshPath(const QString &name) const { return dir.filePath(name + QStringLiteral(".sqlite")); }
 
+    // A WAL database on a connection of its own with a checkpointer attached, as LedgerStore
+    // sets them up; detached and closed in that order.
+    struct CheckpointedDb
+    {
+        QString path;
+        sqlite3 *db = nullptr;
+        std::unique_ptr<WalCheckpointer> checkpointer;
+        QString error; // why attaching failed
+        ~CheckpointedDb()
+        {
+            checkpointer.reset();
+            sqlite3_close_v2(db);
+        }
+    };
+    std::unique_ptr<CheckpointedDb> checkpointed(const QString &name) const
+    {
+        auto opened = std::make_unique<CheckpointedDb>();
+        opened->path = freshPath(name);
+        opened->db = openWal(opened->path);
+        opened->checkpointer = WalCheckpointer::attach(opened->db, opened->path, &opened->error);
+        return opened;
+    }
+
     // A decided WRITTEN_OFF certificate from three of the four targets.
     Decision writtenOff(const QString &ticketId, quint32 version,
                         const QString &branch = QStringLiteral("branch-1"), qint64 amountMinor = 12345) const
@@ -798,12 +821,11 @@ private Q_SLOTS:
 
     void checkpointsOnItsOwnThread()
     {
-        const QString path = freshPath(QStringLiteral("checkpoints"));
-        sqlite3 *db = openWal(path);
-        auto closeDb = qScopeGuard([db] { sqlite3_close_v2(db); });
-        QString error;
-        std::unique_ptr<WalCheckpointer> checkpointer = WalCheckpointer::attach(db, path, &error);
-        QVERIFY2(checkpointer, qPrintable(error));
+        const std::unique_ptr<CheckpointedDb> opened = checkpointed(QStringLiteral("checkpoints"));
+        QVERIFY2(opened->checkpointer, qPrintable(opened->error));
+        const QString &path = opened->path;
+        sqlite3 *db = opened->db;
+        std::unique_ptr<WalCheckpointer> &checkpointer = opened->checkpointer;
 
         // 3,000 pages: past the threshold three times, far short of the inline limit.
         const QString problem = commitPages(db, 30);
@@ -832,12 +854,11 @@ private Q_SLOTS:
         // each time. Ten commits of about 102 pages each: only the tenth passes kPagesPerCheckpoint,
         // and nothing is committed while the thread copies, so it copies everything.
         static_assert(WalCheckpointer::kPagesPerCheckpoint == 1000, "ten commits of ~102 pages per round");
-        const QString path = freshPath(QStringLiteral("wal-restart"));
-        sqlite3 *db = openWal(path);
-        auto closeDb = qScopeGuard([db] { sqlite3_close_v2(db); });
-        QString error;
-        std::unique_ptr<WalCheckpointer> checkpointer = WalCheckpointer::attach(db, path, &error);
-        QVERIFY2(checkpointer, qPrintable(error));
+        const std::unique_ptr<CheckpointedDb> opened = checkpointed(QStringLiteral("wal-restart"));
+        QVERIFY2(opened->checkpointer, qPrintable(opened->error));
+        const QString &path = opened->path;
+        sqlite3 *db = opened->db;
+        std::unique_ptr<WalCheckpointer> &checkpointer = opened->checkpointer;
         const QString wal = path + QStringLiteral("-wal");
         qint64 firstRound = 0;
         for (int round = 1; round <= 4; ++round) {
@@ -872,12 +893,11 @@ private Q_SLOTS:
     {
         // A reader keeps an old snapshot, so no checkpoint can empty the WAL and it keeps
         // growing: past kPagesInline the committing thread checkpoints itself.
-        const QString path = freshPath(QStringLiteral("checkpoints-inline"));
-        sqlite3 *db = openWal(path);
-        auto closeDb = qScopeGuard([db] { sqlite3_close_v2(db); });
-        QString error;
-        std::unique_ptr<WalCheckpointer> checkpointer = WalCheckpointer::attach(db, path, &error);
-        QVERIFY2(checkpointer, qPrintable(error));
+        const std::unique_ptr<CheckpointedDb> opened = checkpointed(QStringLiteral("checkpoints-inline"));
+        QVERIFY2(opened->checkpointer, qPrintable(opened->error));
+        const QString &path = opened->path;
+        sqlite3 *db = opened->db;
+        std::unique_ptr<WalCheckpointer> &checkpointer = opened->checkpointer;
         QVERIFY2(commitPages(db, 1).isEmpty(), "first rows");
         sqlite3 *reader = openWal(path);
         auto closeReader = qScopeGuard([reader] { sqlite3_close_v2(reader); });
