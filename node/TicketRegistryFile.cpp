@@ -75,7 +75,11 @@ bool TicketRegistryFile::Reader::open(const QString &path, QString *error)
         state->rows = document.array();
         return true;
     }
-    if (state->file.readLine().trimmed() != "id,kind,face_amount_minor,currency,issuer")
+    QByteArray header = state->file.readLine().trimmed();
+    // Spreadsheets often save CSV as UTF-8 with a byte order mark in front.
+    if (header.startsWith("\xEF\xBB\xBF"))
+        header.remove(0, 3);
+    if (header != "id,kind,face_amount_minor,currency,issuer")
         return state->fail(
             QStringLiteral("line 1: the header must be id,kind,face_amount_minor,currency,issuer"), error);
     return true;

@@ -195,6 +195,9 @@ void NodeConfigTest::registryFiles_data()
         << QStringLiteral("r.json")
         << QByteArray("[{\"id\":\"T-1\",\"kind\":\"cheque\",\"face_amount_minor\":5,\"currency\":\"USD\"}]")
         << QString();
+    QTest::newRow("csv with a byte order mark")
+        << QStringLiteral("r.csv") << "\xEF\xBB\xBF" + header + "T-1,cheque,100,CNY,x\r\n"
+        << QString();
     QTest::newRow("header") << QStringLiteral("r.csv") << QByteArray("id,amount\n")
                             << QStringLiteral("line 1");
     QTest::newRow("kind") << QStringLiteral("r.csv") << header + "T-1,coupon,100,CNY,x\n"
