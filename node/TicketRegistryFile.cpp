@@ -124,24 +124,6 @@ bool TicketRegistryFile::Reader::next(Ticket *ticket, QString *error)
     return false;
 }
 
-std::optional<QList<Ticket>> TicketRegistryFile::read(const QString &path, QString *error)
-{
-    Reader reader;
-    if (!reader.open(path, error))
-        return std::nullopt;
-    QList<Ticket> tickets;
-    QString problem;
-    Ticket ticket;
-    while (reader.next(&ticket, &problem))
-        tickets.append(ticket);
-    if (!problem.isEmpty()) {
-        if (error)
-            *error = problem;
-        return std::nullopt;
-    }
-    return tickets;
-}
-
 bool TicketRegistryFile::writeCsv(const QString &path, const QList<Ticket> &tickets, QString *error)
 {
     QSaveFile file(path);

@@ -4,7 +4,6 @@
 
 #include <QList>
 #include <memory>
-#include <optional>
 
 namespace ticketsync {
 
@@ -33,9 +32,6 @@ private:
     std::unique_ptr<State> state;
 };
 
-// The whole registry. On failure returns nothing and names the file, the line (or index) and
-// the field.
-std::optional<QList<Ticket>> read(const QString &path, QString *error);
 bool writeCsv(const QString &path, const QList<Ticket> &tickets, QString *error);
 } // namespace TicketRegistryFile
 
