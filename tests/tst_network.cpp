@@ -92,6 +92,9 @@ private:
     QJsonObject waitForDecision(const QString &digestHex, int timeoutMs = kWait);
     bool waitForHeights(quint64 height, int timeoutMs = kWait);
     quint64 coordinatorHeight();
+    // Waits until every write-off's decision is sealed in a block; returns the highest such block, 0 on
+    // timeout. A decision is sealed up to block_interval_ms after it is made.
+    quint64 waitUntilSealed(const QStringList &digestHexes, int timeoutMs = 10000);
     // Submits one write-off and waits until it is decided and on every chain store; returns the
     // coordinator's answer to `decision` for it.
     QJsonObject decideAndStore(const QString &branch, int ticketNumber);
@@ -178,6 +181,28 @@ quint64 NetworkTest::coordinatorHeight()
                        .toInteger());
 }
 
+quint64 NetworkTest::waitUntilSealed(const QStringList &digestHexes, int timeoutMs)
+{
+    quint64 highest = 0;
+    const bool sealed = QTest::qWaitFor(
+        [&] {
+            highest = 0;
+            for (const QString &digest : digestHexes) {
+                const qint64 height =
+                    call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decision")},
+                                        {QStringLiteral("digest"), digest}})
+                        .value(u"height")
+                        .toInteger();
+                if (height < 1)
+                    return false;
+                highest = qMax(highest, quint64(height));
+            }
+            return true;
+        },
+        timeoutMs);
+    return sealed ? highest : 0;
+}
+
 void NetworkTest::connectAsNode(QWebSocket &socket, const QString &id)
 {
     QString error;
@@ -234,7 +259,7 @@ void NetworkTest::happyPathReachesEveryReceiver()
         QCOMPARE(certificate->verifyCertificate(layout->membership), QString());
     }
     QCOMPARE(writtenOff, 30);
-    const quint64 height = coordinatorHeight();
+    const quint64 height = waitUntilSealed(digests);
     QVERIFY(height >= 1);
     QVERIFY(waitForHeights(height));
     // Every store holds the same verified chain.
@@ -275,7 +300,7 @@ void NetworkTest::doubleWriteOffThroughAnotherBranch()
     const QJsonObject decision = waitForDecision(second.value(u"digest").toString());
     QCOMPARE(decision.value(u"outcome").toString(), QStringLiteral("DECIDED"));
     QCOMPARE(decision.value(u"state").toString(), QStringLiteral("ALREADY_WRITTEN_OFF"));
-    QVERIFY(waitForHeights(coordinatorHeight()));
+    QVERIFY(waitForHeights(waitUntilSealed({second.value(u"digest").toString()})));
     const QJsonObject third = submit(QStringLiteral("branch-2"), 42);
     QCOMPARE(waitForDecision(third.value(u"digest").toString()).value(u"state").toString(),
              QStringLiteral("ALREADY_WRITTEN_OFF"));
@@ -459,8 +484,8 @@ void NetworkTest::receiverKilledCatchesUp()
         digests.append(submit(QStringLiteral("branch-2"), 100 + i).value(u"digest").toString());
     for (const QString &digest : std::as_const(digests))
         QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
-    QTest::qWait(200);
-    const quint64 height = coordinatorHeight();
+    const quint64 height = waitUntilSealed(digests);
+    QVERIFY(height >= 1);
     startNode(QStringLiteral("receiver-1"));
     QVERIFY(waitForHeights(height));
     QByteArray heads[2];
@@ -492,7 +517,8 @@ void NetworkTest::coordinatorKilledLosesNothing()
     coordinator = client(QStringLiteral("coordinator-1"));
     for (const QString &digest : std::as_const(digests))
         QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
-    const quint64 height = coordinatorHeight();
+    const quint64 height = waitUntilSealed(digests);
+    QVERIFY(height >= 1);
     QVERIFY(waitForHeights(height));
     // Exactly once each on the chain.
     QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-2")), qint64(digests.size()));
@@ -980,7 +1006,7 @@ void NetworkTest::historyPagesByTicketTimeAndOutcome()
     digests.insert(again.value(u"digest").toString());
     for (const QString &digest : std::as_const(digests))
         QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
-    QVERIFY(waitForHeights(coordinatorHeight()));
+    QVERIFY(waitForHeights(waitUntilSealed(digests.values())));
 
     auto history = [&](ApiClient &api, QJsonObject request) {
         request.insert(QStringLiteral("type"), QStringLiteral("history"));
@@ -1058,8 +1084,10 @@ void NetworkTest::historyPagesByTicketTimeAndOutcome()
 QJsonObject NetworkTest::decideAndStore(const QString &branch, int ticketNumber)
 {
     const QString digest = submit(branch, ticketNumber).value(u"digest").toString();
-    if (waitForDecision(digest).value(u"outcome").toString() != QLatin1String("DECIDED") ||
-        !waitForHeights(coordinatorHeight()))
+    if (waitForDecision(digest).value(u"outcome").toString() != QLatin1String("DECIDED"))
+        return {};
+    const quint64 height = waitUntilSealed({digest});
+    if (height == 0 || !waitForHeights(height))
         return {};
     return call(*coordinator,
                 {{QStringLiteral("type"), QStringLiteral("decision")}, {QStringLiteral("digest"), digest}});
@@ -1168,7 +1196,7 @@ void NetworkTest::sealedWriteOffIsNotTalliedAgainAfterACrash()
         kWait));
     const QString later = accepted.value(u"digest").toString();
     QCOMPARE(waitForDecision(later).value(u"outcome").toString(), QStringLiteral("DECIDED"));
-    QVERIFY(waitForHeights(coordinatorHeight()));
+    QVERIFY(waitForHeights(waitUntilSealed({later})));
     const QJsonObject status = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}});
     QCOMPARE(status.value(u"counters").toObject().value(u"decided").toInteger(), 1);
     const QJsonObject after = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decision")},
