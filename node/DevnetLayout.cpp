@@ -195,7 +195,7 @@ std::optional<DevnetLayout> DevnetLayout::ensure(const DevnetOptions &options, Q
                                                           : QStringLiteral("../../registry.csv"));
         if (member.hasRole(Role::Coordinator))
             config.insert(QStringLiteral("coordinator"),
-                          QJsonObject{{QStringLiteral("block_interval_ms"), 50},
+                          QJsonObject{{QStringLiteral("block_interval_ms"), 20},
                                       {QStringLiteral("block_max_decisions"), 500},
                                       {QStringLiteral("vote_timeout_ms"), options.voteTimeoutMs},
                                       {QStringLiteral("retry_limit"), options.retryLimit},

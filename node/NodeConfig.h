@@ -28,7 +28,7 @@ struct NodeConfig
     int journalEventsKept = 5000000;
 
     // Coordinator: block batching and the retry policy for UNDETERMINED write-offs.
-    int blockIntervalMs = 50;
+    int blockIntervalMs = 20;
     int blockMaxDecisions = 500;
     int voteTimeoutMs = 2000;
     int retryLimit = 3;
