@@ -94,7 +94,7 @@ private:
     quint64 coordinatorHeight();
     // Waits until every write-off's decision is sealed in a block; returns the highest such block, 0 on
     // timeout. A decision is sealed up to block_interval_ms after it is made.
-    quint64 waitUntilSealed(const QStringList &digestHexes, int timeoutMs = 10000);
+    quint64 waitUntilSealed(const QStringList &digestHexes, int timeoutMs = kWait);
     // Submits one write-off and waits until it is decided and on every chain store; returns the
     // coordinator's answer to `decision` for it.
     QJsonObject decideAndStore(const QString &branch, int ticketNumber);
