@@ -939,7 +939,8 @@ void DevnetRun::startMonitor()
         // Only what happens from now on; the ApiClient resumes from there after a reconnect.
         if (!subscribed) {
             subscribed = true;
-            monitor->subscribe(welcome.value(u"last_seq").toInteger(0) + 1);
+            monitor->subscribe(welcome.value(u"last_seq").toInteger(0) + 1,
+                               {QStringLiteral("decision_made")});
         }
     });
     connect(monitor, &ApiClient::eventReceived, this, [this](const QJsonObject &event) {

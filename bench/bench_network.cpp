@@ -303,6 +303,7 @@ struct Options
     double maxNoisePercent = 10; // of all cores, taken by processes that are not ours
     int noiseRetries = 2;
     int quietWaitSeconds = 120;
+    bool allEvents = false; // watch every event, as a console does, not only what the bench reads
 };
 
 // ---------------------------------------------------------------------------------------
@@ -694,6 +695,9 @@ bool NetworkBench::setUp()
         return false;
     }
     say("            layout written in %.1f s\n", double(clock.elapsed()) / 1000.0);
+    say("            the bench watches %s\n",
+        opts.allEvents ? "every event of the coordinator and the receivers (--all-events)"
+                       : "the event kinds it reads: decisions, blocks, receiver status");
 
     for (const DevnetNode &spec : layout->nodes) {
         Node node;
@@ -986,7 +990,14 @@ bool NetworkBench::subscribeEvents()
         abort(QStringLiteral("the coordinator is not idle before subscribing"));
         return false;
     }
-    eventsApi->subscribe(status.lastSeq + 1);
+    // What onCoordinatorEvent and onReceiverEvent read; the rest would only be parsed and dropped.
+    const QStringList coordinatorKinds =
+        opts.allEvents ? QStringList{}
+                       : QStringList{QStringLiteral("decision_made"), QStringLiteral("block_appended"),
+                                     QStringLiteral("block_refused"), QStringLiteral("receiver_status")};
+    const QStringList receiverKinds =
+        opts.allEvents ? QStringList{} : QStringList{QStringLiteral("block_appended")};
+    eventsApi->subscribe(status.lastSeq + 1, coordinatorKinds);
     for (auto it = receiverApis.cbegin(); it != receiverApis.cend(); ++it) {
         const std::optional<QJsonObject> receiver =
             call(**it, {{QStringLiteral("type"), QStringLiteral("status")}});
@@ -996,7 +1007,7 @@ bool NetworkBench::subscribeEvents()
         }
         stored[it.key()].push_back(
             {quint64(receiver->value(u"height").toInteger()), QDateTime::currentMSecsSinceEpoch()});
-        (*it)->subscribe(receiver->value(u"last_seq").toInteger() + 1);
+        (*it)->subscribe(receiver->value(u"last_seq").toInteger() + 1, receiverKinds);
     }
     const std::optional<QJsonObject> list =
         call(*coordinatorApi, {{QStringLiteral("type"), QStringLiteral("receivers")}});
@@ -2005,6 +2016,8 @@ void NetworkBench::writeJson(bool ok)
     if (!ok)
         result.insert(QStringLiteral("error"), abortReason);
     result.insert(QStringLiteral("machine"), machine);
+    result.insert(QStringLiteral("events_watched"),
+                  opts.allEvents ? QStringLiteral("all") : QStringLiteral("read"));
     result.insert(QStringLiteral("crypto_before"), cryptoBefore);
     result.insert(QStringLiteral("crypto_after"), cryptoAfter);
     QJsonArray stepList;
@@ -2156,8 +2169,12 @@ int main(int argc, char **argv)
         QStringLiteral("Seconds to wait for a quiet machine before each window "
                        "(default 120)."),
         QStringLiteral("S"));
+    const QCommandLineOption allEvents(
+        QStringLiteral("all-events"),
+        QStringLiteral("Subscribe to every event of the coordinator and the receivers, as a console "
+                       "does (default: only the kinds the benchmark reads)."));
     parser.addOptions({quick, rates, step, refine, allSteps, latencySeconds, soak, soakRate, tickets, json,
-                       dir, node, maxNoise, noiseRetries, quietWait});
+                       dir, node, maxNoise, noiseRetries, quietWait, allEvents});
     parser.process(app);
 
     Options options;
@@ -2197,6 +2214,7 @@ int main(int argc, char **argv)
         }
     }
     options.allSteps = parser.isSet(allSteps);
+    options.allEvents = parser.isSet(allEvents);
     if (parser.isSet(rates)) {
         options.rates.clear();
         for (const QString &item : parser.value(rates).split(u',', Qt::SkipEmptyParts)) {

@@ -3,6 +3,8 @@
 #include "Connection.h"
 #include "PeerLink.h"
 
+#include <QJsonArray>
+
 namespace ticketsync {
 
 ApiClient::ApiClient(const TlsIdentity &identity, QString address, QString nodeId, QObject *parent)
@@ -58,13 +60,22 @@ qint64 ApiClient::request(QJsonObject message, ReplyHandler handler)
     return id;
 }
 
-void ApiClient::subscribe(qint64 fromSeq)
+void ApiClient::subscribe(qint64 fromSeq, const QStringList &kinds)
 {
     subscribed = true;
+    subscribedKinds = kinds;
     seenSeq = qMax<qint64>(0, fromSeq - 1);
     if (link->connection())
-        request({{QStringLiteral("type"), QStringLiteral("subscribe")},
-                 {QStringLiteral("from_seq"), seenSeq + 1}});
+        request(subscribeRequest(seenSeq + 1));
+}
+
+QJsonObject ApiClient::subscribeRequest(qint64 fromSeq) const
+{
+    QJsonObject message{{QStringLiteral("type"), QStringLiteral("subscribe")},
+                        {QStringLiteral("from_seq"), fromSeq}};
+    if (!subscribedKinds.isEmpty())
+        message.insert(QStringLiteral("kinds"), QJsonArray::fromStringList(subscribedKinds));
+    return message;
 }
 
 void ApiClient::onLink(Connection *connection)
@@ -75,8 +86,7 @@ void ApiClient::onLink(Connection *connection)
             return;
         greeting = reply;
         if (subscribed)
-            request({{QStringLiteral("type"), QStringLiteral("subscribe")},
-                     {QStringLiteral("from_seq"), seenSeq + 1}});
+            request(subscribeRequest(seenSeq + 1));
         Q_EMIT connected(greeting);
     });
 }
@@ -87,10 +97,21 @@ void ApiClient::onMessage(const QJsonObject &message)
         const qint64 seq = message.value(u"seq").toInteger(0);
         if (seq <= seenSeq)
             return; // already seen before a reconnect
-        if (seenSeq > 0 && seq > seenSeq + 1)
+        // A filtered stream skips seq numbers by design; the node names real gaps in gap frames.
+        if (subscribedKinds.isEmpty() && seenSeq > 0 && seq > seenSeq + 1)
             Q_EMIT gap(seenSeq + 1, seq - 1);
         seenSeq = seq;
         Q_EMIT eventReceived(message);
+        return;
+    }
+    if (message.value(u"type").toString() == QLatin1String("gap")) {
+        const qint64 to = message.value(u"to_seq").toInteger(0);
+        if (to > seenSeq) {
+            // As for a jump in seq: only a resumed stream misses something it had asked for.
+            if (seenSeq > 0)
+                Q_EMIT gap(qMax(seenSeq + 1, message.value(u"from_seq").toInteger(0)), to);
+            seenSeq = to;
+        }
         return;
     }
     const qint64 id = message.value(u"id").toInteger(-1);

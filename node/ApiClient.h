@@ -5,6 +5,7 @@
 #include <QHash>
 #include <QJsonObject>
 #include <QObject>
+#include <QStringList>
 #include <functional>
 
 namespace ticketsync {
@@ -38,7 +39,8 @@ public:
     // also when the connection drops first. Returns the request id, or -1 if not connected.
     qint64 request(QJsonObject message, ReplyHandler handler = {});
     // Streams events from fromSeq on, and again after every reconnect from the next unseen one.
-    void subscribe(qint64 fromSeq);
+    // kinds: only events of these kinds (docs/api.md); empty, every kind.
+    void subscribe(qint64 fromSeq, const QStringList &kinds = {});
     qint64 lastSeq() const { return seenSeq; }
 
 Q_SIGNALS:
@@ -58,7 +60,10 @@ private:
     QJsonObject greeting;
     qint64 nextId = 1;
     QHash<qint64, ReplyHandler> pending;
+    QJsonObject subscribeRequest(qint64 fromSeq) const;
+
     bool subscribed = false;
+    QStringList subscribedKinds;
     qint64 seenSeq = 0;
 };
 

@@ -15,6 +15,7 @@
 #include <QJsonDocument>
 #include <QLoggingCategory>
 #include <limits>
+#include <optional>
 
 Q_LOGGING_CATEGORY(lcNode, "ticketsync.node", QtWarningMsg)
 Q_LOGGING_CATEGORY(lcCoordinator, "ticketsync.node.coordinator", QtWarningMsg)
@@ -50,6 +51,49 @@ constexpr int kEventOnlyWindowMs = 20;
 constexpr int kNodeProtocol = 2;
 // The longest a node waits between attempts to reach the coordinator.
 constexpr int kPeerBackoffMaxMs = 2000;
+
+// Every kind of event a node emits (docs/api.md, "Events"): what a subscription may ask for.
+const QSet<QString> &eventKinds()
+{
+    static const QSet<QString> kinds{
+        QStringLiteral("write_off_issued"),   QStringLiteral("confirmation_received"),
+        QStringLiteral("confirmation_sent"),  QStringLiteral("confirmation_rejected"),
+        QStringLiteral("equivocation"),       QStringLiteral("decision_made"),
+        QStringLiteral("block_appended"),     QStringLiteral("block_refused"),
+        QStringLiteral("decision_set_aside"), QStringLiteral("receiver_status"),
+        QStringLiteral("sync_error"),         QStringLiteral("operator_command")};
+    return kinds;
+}
+
+// The "kinds" of a subscribe request: absent means every kind. An unknown kind is refused rather
+// than matched against nothing, so a misspelt filter does not look like a quiet network.
+std::optional<QSet<QString>> subscriptionKinds(const QJsonObject &request, QString *problem)
+{
+    QSet<QString> kinds;
+    if (!request.contains(u"kinds"))
+        return kinds;
+    const QJsonValue value = request.value(u"kinds");
+    if (!value.isArray() || value.toArray().isEmpty()) {
+        *problem = QStringLiteral("kinds must be a non-empty array of event kinds");
+        return std::nullopt;
+    }
+    const QJsonArray list = value.toArray();
+    for (qsizetype i = 0; i < list.size(); ++i) {
+        const QString kind = list.at(i).toString();
+        if (!eventKinds().contains(kind)) {
+            QStringList known(eventKinds().cbegin(), eventKinds().cend());
+            known.sort();
+            *problem = QStringLiteral("kinds[%1]: %2 is not an event kind (one of %3)")
+                           .arg(i)
+                           .arg(list.at(i).isString() ? QStringLiteral("'%1'").arg(kind)
+                                                      : QStringLiteral("a non-string"),
+                                known.join(QStringLiteral(", ")));
+            return std::nullopt;
+        }
+        kinds.insert(kind);
+    }
+    return kinds;
+}
 
 QString hex(const QByteArray &bytes)
 {
@@ -1511,13 +1555,18 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
                {QStringLiteral("last_seq"), broadcastSeq}},
               message);
     } else if (type == QLatin1String("subscribe")) {
+        std::optional<QSet<QString>> kinds = subscriptionKinds(message, &error);
+        if (!kinds) {
+            client->sendError(type, requestId, error);
+            return;
+        }
         reply(client,
               {{QStringLiteral("type"), QStringLiteral("subscribed")},
                {QStringLiteral("from_seq"), qMax<qint64>(1, message.value(u"from_seq").toInteger(1))},
                {QStringLiteral("first_seq"), journal->firstSeq()},
                {QStringLiteral("last_seq"), broadcastSeq}},
               message);
-        subscribe(client, message.value(u"from_seq").toInteger(1));
+        subscribe(client, message.value(u"from_seq").toInteger(1), std::move(*kinds));
     } else if (type == QLatin1String("status")) {
         QJsonObject status = statusJson();
         status.insert(QStringLiteral("type"), QStringLiteral("status"));
@@ -1702,9 +1751,9 @@ QJsonObject LedgerNode::rates() const
          double(last.confirmations - first.confirmations) / seconds}};
 }
 
-void LedgerNode::subscribe(Connection *client, qint64 fromSeq)
+void LedgerNode::subscribe(Connection *client, qint64 fromSeq, QSet<QString> kinds)
 {
-    subscribers.insert(client, qMax<qint64>(1, fromSeq));
+    subscribers.insert(client, {qMax<qint64>(1, fromSeq), std::move(kinds)});
     pumpSubscribers();
 }
 
@@ -1714,31 +1763,39 @@ void LedgerNode::pumpSubscribers()
     bool blocked = false;
     for (auto it = subscribers.begin(); it != subscribers.end(); ++it) {
         Connection *client = it.key();
-        qint64 &next = it.value();
+        Subscription &subscription = it.value();
         if (client->pendingBytes() > kMaxQueuedBytesPerSubscriber) {
-            blocked = blocked || next <= broadcastSeq;
+            blocked = blocked || subscription.next <= broadcastSeq;
             continue;
         }
-        int sent = 0;
-        while (next <= broadcastSeq && sent < kEventsPerPump) {
+        // Events looked at, sent or not: a filtered subscriber far behind costs no more per turn.
+        int scanned = 0;
+        while (subscription.next <= broadcastSeq && scanned < kEventsPerPump) {
             QList<JournalEvent> page;
-            if (!recentEvents.isEmpty() && next >= recentEvents.first().seq) {
-                const qsizetype offset = next - recentEvents.first().seq;
-                page = recentEvents.mid(offset, kEventsPerPump - sent);
+            if (!recentEvents.isEmpty() && subscription.next >= recentEvents.first().seq) {
+                const qsizetype offset = subscription.next - recentEvents.first().seq;
+                page = recentEvents.mid(offset, kEventsPerPump - scanned);
             } else {
-                page = journal->events(next, kEventsPerPump - sent);
+                page = journal->events(subscription.next, kEventsPerPump - scanned);
             }
             if (page.isEmpty())
                 break;
+            // Pruned before this subscriber read them. Seq numbers alone cannot show it to one
+            // that filters, so every subscriber is told.
+            if (page.first().seq > subscription.next)
+                client->send({{QStringLiteral("type"), QStringLiteral("gap")},
+                              {QStringLiteral("from_seq"), subscription.next},
+                              {QStringLiteral("to_seq"), page.first().seq - 1}});
             for (const JournalEvent &event : std::as_const(page)) {
                 if (event.seq > broadcastSeq)
                     break;
-                client->sendText(QString::fromUtf8(event.frame));
-                next = event.seq + 1;
-                ++sent;
+                if (subscription.kinds.isEmpty() || subscription.kinds.contains(event.kind))
+                    client->sendText(QString::fromUtf8(event.frame));
+                subscription.next = event.seq + 1;
+                ++scanned;
             }
         }
-        if (next <= broadcastSeq)
+        if (subscription.next <= broadcastSeq)
             behind = true;
     }
     if (behind)
@@ -1754,6 +1811,7 @@ void LedgerNode::emitEvent(const QString &kind, const QJsonObject &body)
 
 void LedgerNode::emitEvent(const QString &kind, const QByteArray &bodyJson)
 {
+    Q_ASSERT(eventKinds().contains(kind));
     JournalEvent event = journal->appendEvent(kind, bodyJson, nowMs());
     if (event.seq > 0)
         pendingEvents.append(std::move(event));

@@ -161,7 +161,7 @@ private:
     void handleApi(Connection *client, const QString &type, const QJsonObject &message);
     QJsonObject statusJson() const;
     QJsonObject rates() const;
-    void subscribe(Connection *client, qint64 fromSeq);
+    void subscribe(Connection *client, qint64 fromSeq, QSet<QString> kinds);
     void pumpSubscribers();
 
     // journal and events
@@ -243,9 +243,14 @@ private:
         flush();
     }};
     qint64 broadcastSeq = 0;
-    QHash<Connection *, qint64> subscribers; // next seq each one needs
-    QList<JournalEvent> pendingEvents;       // written, not yet committed
-    QList<JournalEvent> recentEvents;        // committed, newest last, for live delivery
+    struct Subscription
+    {
+        qint64 next = 1;     // the next seq this subscriber needs
+        QSet<QString> kinds; // the event kinds it asked for; empty: every kind
+    };
+    QHash<Connection *, Subscription> subscribers;
+    QList<JournalEvent> pendingEvents; // written, not yet committed
+    QList<JournalEvent> recentEvents;  // committed, newest last, for live delivery
     qsizetype recentEventBytes = 0;
     QTimer subscriberPump;
 

@@ -223,7 +223,7 @@ JournalEvent NodeJournal::appendEvent(const QString &kind, const QByteArray &bod
         qCCritical(lcJournal) << filePath << "cannot store event:" << sqliteError();
         return {};
     }
-    return {nextSeq++, frame};
+    return {nextSeq++, frame, kind};
 }
 
 void NodeJournal::pruneEvents(qint64 keep)
@@ -253,6 +253,7 @@ QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
     while (query.step() == SQLITE_ROW) {
         const qint64 seq = query.integer(0);
         QByteArray stored = query.blob(3);
+        const QString kind = query.text(2);
         if (!stored.startsWith(kFramePrefix)) {
             // Written before rows held the whole frame: the body alone, frame fields added here.
             QJsonObject body = QJsonDocument::fromJson(stored).object();
@@ -260,10 +261,10 @@ QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
             body.remove(u"seq");
             body.remove(u"at_ms");
             body.remove(u"kind");
-            stored = eventFrame(QJsonDocument(body).toJson(QJsonDocument::Compact), seq, query.integer(1),
-                                query.text(2));
+            stored =
+                eventFrame(QJsonDocument(body).toJson(QJsonDocument::Compact), seq, query.integer(1), kind);
         }
-        result.append({seq, stored});
+        result.append({seq, stored, kind});
     }
     return result;
 }

@@ -24,6 +24,7 @@ struct JournalEvent
 {
     qint64 seq = 0;
     QByteArray frame; // compact JSON, UTF-8: a text frame as it goes on the wire
+    QString kind;     // the frame's "kind", for subscribers that asked for some kinds only
 };
 
 // A write-off the coordinator accepted and has not yet seen into the ledger.

@@ -65,6 +65,7 @@ private Q_SLOTS:
     void malformedAndOversizedFrames();
     void overloadedCoordinatorRefusesNewWork();
     void journalKeepsOnlyTheNewestEvents();
+    void subscriptionCarriesTheAskedKindsAndNamesGaps();
     void journalKeepsSubmissionsInArrivalOrder();
     void nodeFramesRoundTripAndRefuseDamage();
     void serialWorkerKeepsOrder();
@@ -91,6 +92,8 @@ private:
     // Waits until the coordinator's journal holds an outcome for the digest.
     QJsonObject waitForDecision(const QString &digestHex, int timeoutMs = kWait);
     bool waitForHeights(quint64 height, int timeoutMs = kWait);
+    // Waits until the branch has its link to the (restarted) coordinator back.
+    bool waitForCoordinatorLink(const QString &branch);
     quint64 coordinatorHeight();
     // Waits until every write-off's decision is sealed in a block; returns the highest such block, 0 on
     // timeout. A decision is sealed up to block_interval_ms after it is made.
@@ -215,6 +218,17 @@ void NetworkTest::connectAsNode(QWebSocket &socket, const QString &id)
         QUrl(QStringLiteral("wss://%1/").arg(layout->node(QStringLiteral("coordinator-1"))->address)));
     QTRY_VERIFY_WITH_TIMEOUT(socket.state() == QAbstractSocket::ConnectedState, kWait);
     socket.sendTextMessage(QStringLiteral("{\"type\":\"peer_hello\",\"height\":0}"));
+}
+
+bool NetworkTest::waitForCoordinatorLink(const QString &branch)
+{
+    return QTest::qWaitFor(
+        [&] {
+            return call(*branches.value(branch), {{QStringLiteral("type"), QStringLiteral("status")}})
+                       .value(u"coordinator_link")
+                       .toString() == QLatin1String("up");
+        },
+        kWait);
 }
 
 bool NetworkTest::waitForHeights(quint64 height, int timeoutMs)
@@ -640,14 +654,7 @@ void NetworkTest::overloadedCoordinatorRefusesNewWork()
     file.close();
     startNode(QStringLiteral("coordinator-1"));
     coordinator = client(QStringLiteral("coordinator-1"));
-    QVERIFY(QTest::qWaitFor(
-        [&] {
-            return call(*branches.value(QStringLiteral("branch-1")),
-                        {{QStringLiteral("type"), QStringLiteral("status")}})
-                       .value(u"coordinator_link")
-                       .toString() == QLatin1String("up");
-        },
-        kWait));
+    QVERIFY(waitForCoordinatorLink(QStringLiteral("branch-1")));
 
     QStringList accepted;
     for (int i = 1; i <= 3; ++i) {
@@ -754,6 +761,7 @@ void NetworkTest::journalKeepsOnlyTheNewestEvents()
     const QJsonObject frame = QJsonDocument::fromJson(oldest.first().frame).object();
     QCOMPARE(frame.value(u"type").toString(), QStringLiteral("event"));
     QCOMPARE(frame.value(u"kind").toString(), QStringLiteral("test"));
+    QCOMPARE(oldest.first().kind, QStringLiteral("test"));
     QCOMPARE(frame.value(u"seq").toInteger(), journal->firstSeq());
     QCOMPARE(frame.value(u"n").toInteger(), journal->firstSeq());
 
@@ -764,6 +772,67 @@ void NetworkTest::journalKeepsOnlyTheNewestEvents()
     QCOMPARE(journal->firstSeq(), qint64(kEvents) - kKeep + 1);
     QCOMPARE(journal->lastSeq(), qint64(kEvents));
     QCOMPARE(journal->events(1, 100000).size(), kKeep);
+}
+
+void NetworkTest::subscriptionCarriesTheAskedKindsAndNamesGaps()
+{
+    // A misspelt filter is refused by name, not answered with a quiet stream.
+    const QJsonObject misspelt =
+        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("subscribe")},
+                            {QStringLiteral("kinds"),
+                             QJsonArray{QStringLiteral("decision_made"), QStringLiteral("decisions")}}});
+    QCOMPARE(misspelt.value(u"type").toString(), QStringLiteral("error"));
+    QVERIFY2(misspelt.value(u"error").toString().contains(
+                 QLatin1String("kinds[1]: 'decisions' is not an event kind (one of block_appended,")),
+             qPrintable(misspelt.value(u"error").toString()));
+    const QJsonObject empty = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("subscribe")},
+                                                  {QStringLiteral("kinds"), QJsonArray{}}});
+    QVERIFY2(empty.value(u"error").toString().contains(QLatin1String("non-empty array")),
+             qPrintable(empty.value(u"error").toString()));
+
+    // Events the journal dropped while nobody watched: 1500 more than it keeps.
+    killNode(QStringLiteral("coordinator-1"), SIGTERM);
+    qint64 firstKept = 0;
+    {
+        const QFileInfo ledger(layout->node(QStringLiteral("coordinator-1"))->databasePath);
+        QString error;
+        std::unique_ptr<NodeJournal> journal = NodeJournal::open(
+            ledger.dir().filePath(ledger.completeBaseName() + QStringLiteral(".events")), &error);
+        QVERIFY2(journal, qPrintable(error));
+        for (int i = 0; i < 2500; ++i)
+            QVERIFY(journal->appendEvent(QStringLiteral("operator_command"), "{}", 1000 + i).seq > 0);
+        journal->pruneEvents(1000);
+        QVERIFY2(journal->commit(&error), qPrintable(error));
+        firstKept = journal->firstSeq();
+        QVERIFY(firstKept > 2);
+    }
+    startNode(QStringLiteral("coordinator-1"));
+    coordinator = client(QStringLiteral("coordinator-1"));
+    QVERIFY(coordinator->isConnected());
+
+    QList<QJsonObject> events;
+    QList<std::pair<qint64, qint64>> gaps;
+    connect(coordinator.get(), &ApiClient::eventReceived, this,
+            [&](const QJsonObject &event) { events.append(event); });
+    connect(coordinator.get(), &ApiClient::gap, this, [&](qint64 from, qint64 to) {
+        gaps.append({from, to});
+    });
+    coordinator->subscribe(2, {QStringLiteral("decision_made")});
+    QTRY_COMPARE_WITH_TIMEOUT(gaps.size(), 1, kWait);
+    QCOMPARE(gaps.first(), std::make_pair(qint64(2), firstKept - 1));
+
+    QVERIFY(waitForCoordinatorLink(QStringLiteral("branch-1")));
+    const QString digest = submit(QStringLiteral("branch-1"), 17).value(u"digest").toString();
+    QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QVERIFY(waitUntilSealed({digest}) >= 1);
+    QTRY_VERIFY_WITH_TIMEOUT(!events.isEmpty(), kWait);
+    // The block holding it is journaled by now; only the decision came through.
+    QTest::qWait(200);
+    QCOMPARE(events.size(), 1);
+    QCOMPARE(events.first().value(u"kind").toString(), QStringLiteral("decision_made"));
+    QCOMPARE(events.first().value(u"write_off_digest").toString(), digest);
+    QVERIFY(events.first().value(u"seq").toInteger() > firstKept + 1000);
+    QCOMPARE(gaps.size(), 1);
 }
 
 void NetworkTest::journalKeepsSubmissionsInArrivalOrder()
