@@ -675,39 +675,65 @@ void LedgerNode::verifySubmissions(Connection *from, qint64 firstRequestId, cons
 void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const QList<QByteArray> &encoded)
 {
     const QString peerName = from->peer().name;
+    // Decoded here, so that a vote already received is recognised before it costs a verify: an
+    // overloaded coordinator re-asks slow targets, and each answers again with the same bytes.
+    QList<VerifiedItem> items;
+    items.reserve(encoded.size());
+    for (const QByteArray &bytes : encoded) {
+        VerifiedItem item{bytes, {}, {}, {}, {}};
+        item.confirmation = StateConfirmation::decode(bytes, &item.problem);
+        if (item.confirmation && item.confirmation->targetId == peerName) {
+            std::shared_ptr<Round> round = rounds.value(item.confirmation->writeOffDigest);
+            if (!round)
+                round = finishedRounds.value(item.confirmation->writeOffDigest);
+            if (round && round->votes.contains(bytes)) {
+                counters[QStringLiteral("duplicate_votes")]++;
+                continue;
+            }
+        }
+        items.append(std::move(item));
+    }
+    if (items.isEmpty())
+        return;
     // Every open tally waits for at most one vote per target, and a late one or two: more than
     // that queued is a target flooding the coordinator. Dropped votes are asked for again.
     const qsizetype allowed = (qsizetype(config.maxOpenTallies) + 1) * (membership.targetCount() + 1);
-    if (confirmationsVerifying + encoded.size() > allowed) {
-        counters[QStringLiteral("rejected_confirmations")] += encoded.size();
+    if (confirmationsVerifying + items.size() > allowed) {
+        counters[QStringLiteral("rejected_confirmations")] += items.size();
         from->sendError(QStringLiteral("confirmation"), requestId,
                         QStringLiteral("the coordinator is busy: %1 votes wait to be verified; these %2 "
                                        "were dropped, and missing votes are asked for again")
                             .arg(confirmationsVerifying)
-                            .arg(encoded.size()));
+                            .arg(items.size()));
         return;
     }
-    confirmationsVerifying += int(encoded.size());
+    for (const VerifiedItem &item : std::as_const(items)) {
+        if (!item.confirmation || item.confirmation->targetId != peerName)
+            continue;
+        if (const std::shared_ptr<Round> round = rounds.value(item.confirmation->writeOffDigest)) {
+            round->votes.insert(item.encoded);
+            round->votesVerifying.insert(peerName);
+        } else if (const std::shared_ptr<Round> finished =
+                       finishedRounds.value(item.confirmation->writeOffDigest)) {
+            finished->votes.insert(item.encoded);
+        }
+    }
+    confirmationsVerifying += int(items.size());
     // The target answers: it counts as behind, not gone, from now, however long its votes then
     // wait for the verify thread (seconds, when the coordinator itself is the backlog).
     lastVoteMs.insert(peerName, nowMs());
     runVerification(
-        [members = workerMembership, encoded, peerName] {
-            QList<VerifiedItem> items;
-            items.reserve(encoded.size());
-            for (const QByteArray &bytes : encoded) {
-                VerifiedItem item{bytes, {}, {}, {}, {}};
-                item.confirmation = StateConfirmation::decode(bytes, &item.problem);
+        [members = workerMembership, items, peerName]() mutable {
+            for (VerifiedItem &item : items) {
                 // A vote in another target's name is refused unverified.
                 if (item.confirmation && item.confirmation->targetId == peerName)
                     item.signatureValid = item.confirmation->signatureVerifies(*members);
-                items.append(std::move(item));
             }
             return items;
         },
-        [this, from = QPointer<Connection>(from), peerName, requestId](const QList<VerifiedItem> &items) {
-            confirmationsVerifying -= int(items.size());
-            for (const VerifiedItem &item : items)
+        [this, from = QPointer<Connection>(from), peerName, requestId](const QList<VerifiedItem> &verified) {
+            confirmationsVerifying -= int(verified.size());
+            for (const VerifiedItem &item : verified)
                 handleConfirmation(from, peerName, requestId, item);
         });
 }
@@ -834,6 +860,9 @@ void LedgerNode::askTargets(Round &round)
         const bool lastTry = round.attempts >= config.retryLimit;
         if (!lastTry && round.asked.value(target) == connection)
             continue;
+        // Its vote is here, waiting for the verify thread: the backlog is ours, not the target's.
+        if (round.votesVerifying.contains(target))
+            continue;
         queueCheck(connection, round.encoded);
         round.asked.insert(target, connection);
     }
@@ -884,6 +913,14 @@ void LedgerNode::onDeadline(const QByteArray &digest)
                                << config.retryLimit;
         return;
     }
+    // Votes that are here and could still make a quorum are never expired unread: only the verify
+    // queue, which max_open_tallies bounds, stands between them and the outcome.
+    if (!round.votesVerifying.isEmpty() &&
+        round.tally->topCount() + int(round.votesVerifying.size()) >= round.tally->quorum()) {
+        counters[QStringLiteral("tally_waits_on_verify")]++;
+        armDeadline(round, digest, config.voteTimeoutMs);
+        return;
+    }
     if (waitForBacklog(round)) {
         counters[QStringLiteral("tally_waits_on_backlog")]++;
         armDeadline(round, digest, config.voteTimeoutMs);
@@ -929,7 +966,9 @@ void LedgerNode::handleConfirmation(Connection *from, const QString &peerName, q
     }
     // Looked up by value in each hash: iterators of two hashes never compare.
     std::shared_ptr<Round> round = rounds.value(confirmation->writeOffDigest);
-    if (!round)
+    if (round)
+        round->votesVerifying.remove(peerName);
+    else
         round = finishedRounds.value(confirmation->writeOffDigest);
     if (!round) {
         // A late vote on a finished write-off is normal; a vote nobody asked for is not.
@@ -995,6 +1034,7 @@ void LedgerNode::finishRound(const QByteArray &digest)
     // finds no open round and is dropped.
     round->encoded.clear();
     round->asked.clear();
+    round->votesVerifying.clear();
     finishedRounds.insert(digest, round);
     finishedOrder.append(digest);
     while (finishedOrder.size() > kFinishedRoundsKept)

@@ -63,6 +63,12 @@ private:
         int attempts = 0;
         QHash<QString, QPointer<Connection>> asked; // the connection each target was asked on
         qint64 dueMs = 0;                           // its deadline, in nowMs()
+        // Every vote received for it, as sent: a byte-identical copy (a target answering a check
+        // it was asked again) is dropped before the verify thread sees it.
+        QSet<QByteArray> votes;
+        // Targets whose vote is here but still queued for the verify thread: asking them again
+        // would only make them check again and make the queue longer.
+        QSet<QString> votesVerifying;
     };
     // A node that stores the chain, as the coordinator sees it.
     struct Consumer

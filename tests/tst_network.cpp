@@ -59,6 +59,7 @@ private Q_SLOTS:
     void twoTargetsDownIsUndeterminedUntilRetried();
     void silentButConnectedTargetsAreWaitedFor();
     void byzantineTargetCannotForgeADecision();
+    void repeatedVoteIsVerifiedOnce();
     void receiverKilledCatchesUp();
     void coordinatorKilledLosesNothing();
     void clientsAreAuthenticatedAndAuthorized();
@@ -109,6 +110,9 @@ private:
     // Opens socket to the coordinator with node id's own certificate, as a hostile process
     // holding its keys would, and says peer_hello. Connect its signals first.
     void connectAsNode(QWebSocket &socket, const QString &id);
+    // Stops target-1 and target-2, so that votes signed with target-1's key (returned) are
+    // needed for q = 3.
+    std::optional<KeyPair> standInForTarget1();
 
     std::unique_ptr<DevnetFixture> devnet;
     const DevnetLayout *layout = nullptr;
@@ -218,6 +222,19 @@ void NetworkTest::connectAsNode(QWebSocket &socket, const QString &id)
         QUrl(QStringLiteral("wss://%1/").arg(layout->node(QStringLiteral("coordinator-1"))->address)));
     QTRY_VERIFY_WITH_TIMEOUT(socket.state() == QAbstractSocket::ConnectedState, kWait);
     socket.sendTextMessage(QStringLiteral("{\"type\":\"peer_hello\",\"height\":0}"));
+}
+
+std::optional<KeyPair> NetworkTest::standInForTarget1()
+{
+    if (!devnet->killNode(QStringLiteral("target-1"), SIGKILL) ||
+        !devnet->killNode(QStringLiteral("target-2"), SIGKILL))
+        return std::nullopt;
+    QString error;
+    std::optional<KeyPair> key =
+        KeyFile::readSecretKey(layout->dir + QStringLiteral("/keys/target-1.key"), &error);
+    if (!key)
+        qWarning().noquote() << error;
+    return key;
 }
 
 bool NetworkTest::waitForCoordinatorLink(const QString &branch)
@@ -399,12 +416,8 @@ void NetworkTest::byzantineTargetCannotForgeADecision()
 {
     // target-1 is replaced by a hostile process holding its real keys and certificate, and
     // target-2 is down, so the hostile votes would be needed to reach q = 3.
-    killNode(QStringLiteral("target-1"));
-    killNode(QStringLiteral("target-2"));
-    QString error;
-    const std::optional<KeyPair> key =
-        KeyFile::readSecretKey(layout->dir + QStringLiteral("/keys/target-1.key"), &error);
-    QVERIFY2(key, qPrintable(error));
+    const std::optional<KeyPair> key = standInForTarget1();
+    QVERIFY(key);
     QWebSocket hostile;
     QList<QJsonObject> received;
     int checksReceived = 0;
@@ -485,6 +498,55 @@ void NetworkTest::byzantineTargetCannotForgeADecision()
                  .value(u"type")
                  .toString(),
              QStringLiteral("status"));
+}
+
+void NetworkTest::repeatedVoteIsVerifiedOnce()
+{
+    // target-1 answers every check three times with the same signed vote, as a target asked again
+    // by a coordinator that is behind would; target-2 is down, so that vote is needed for q = 3.
+    const std::optional<KeyPair> key = standInForTarget1();
+    QVERIFY(key);
+    QWebSocket repeating;
+    int checksReceived = 0;
+    connect(&repeating, &QWebSocket::binaryMessageReceived, this, [&](const QByteArray &bytes) {
+        const std::optional<NodeFrame> frame = NodeFrame::decode(bytes, nullptr);
+        if (!frame || frame->kind != NodeFrame::Kind::Check)
+            return;
+        for (const QByteArray &item : frame->items) {
+            ++checksReceived;
+            const std::optional<WriteOffResult> writeOff = WriteOffResult::decode(item);
+            QVERIFY(writeOff);
+            StateConfirmation confirmation;
+            confirmation.membershipHash = layout->membership.hash();
+            confirmation.targetId = QStringLiteral("target-1");
+            confirmation.writeOffDigest = writeOff->digest();
+            confirmation.setState(ConfirmationState::WrittenOff);
+            confirmation.sign(*key);
+            const QByteArray vote =
+                NodeFrame{NodeFrame::Kind::Confirmation, 0, {confirmation.encode()}}.encode();
+            for (int copy = 0; copy < 3; ++copy)
+                repeating.sendBinaryMessage(vote);
+        }
+    });
+    connectAsNode(repeating, QStringLiteral("target-1"));
+    if (QTest::currentTestFailed())
+        return;
+
+    const QString digest = submit(QStringLiteral("branch-1"), 99).value(u"digest").toString();
+    const QJsonObject decision = waitForDecision(digest);
+    QCOMPARE(decision.value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(decision.value(u"state").toString(), QStringLiteral("WRITTEN_OFF"));
+    QCOMPARE(decision.value(u"histogram").toObject().value(u"WRITTEN_OFF").toInt(), 3);
+    QCOMPARE(decision.value(u"equivocating").toInt(), 0);
+    QVERIFY(checksReceived >= 1);
+    // Both copies of every vote were dropped before the verify thread, not verified and then
+    // found to be duplicates.
+    QTRY_COMPARE_WITH_TIMEOUT(call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+                                  .value(u"counters")
+                                  .toObject()
+                                  .value(u"duplicate_votes")
+                                  .toInteger(),
+                              qint64(2 * checksReceived), kWait);
 }
 
 void NetworkTest::receiverKilledCatchesUp()
