@@ -20,7 +20,9 @@ QString formatAmount(qint64 minor, const QString &currency)
 WriteOffChecker::WriteOffChecker(const Membership &membership, QString targetId, KeyPair targetKey,
                                  LedgerStore &store)
     : members(membership), target(std::move(targetId)), key(std::move(targetKey)), store(store)
-{}
+{
+    clock.start();
+}
 
 StateConfirmation WriteOffChecker::answer(const QByteArray &digest, ConfirmationState state,
                                           const QString &reason) const
@@ -38,13 +40,48 @@ StateConfirmation WriteOffChecker::answer(const QByteArray &digest, Confirmation
 std::optional<StateConfirmation> WriteOffChecker::check(const WriteOffResult &writeOff, QString *error)
 {
     const QByteArray digest = writeOff.digest();
+    // Not remembered: a bad signature says nothing about the write-off validly signed under
+    // this digest, which may come next.
     if (QString problem = writeOff.verify(members); !problem.isEmpty())
         return answer(digest, ConfirmationState::InvalidRequest, problem);
+    forgetOldAnswers();
+    if (const auto found = given.constFind(digest); found != given.cend()) {
+        if (std::optional<StateConfirmation> before = StateConfirmation::decode(*found))
+            return before;
+    }
+    bool locked = false;
+    std::optional<StateConfirmation> confirmation = evaluate(writeOff, digest, error, &locked);
+    if (confirmation && !locked)
+        remember(digest, *confirmation);
+    return confirmation;
+}
 
+void WriteOffChecker::remember(const QByteArray &digest, const StateConfirmation &confirmation)
+{
+    given.insert(digest, confirmation.encode());
+    givenOrder.emplace_back(clock.elapsed(), digest);
+}
+
+void WriteOffChecker::forgetOldAnswers()
+{
+    const qint64 oldest = clock.elapsed() - kAnswerMemoryMs;
+    while (!givenOrder.empty() &&
+           (givenOrder.front().first < oldest || givenOrder.size() > size_t(kAnswersKept))) {
+        given.remove(givenOrder.front().second);
+        givenOrder.pop_front();
+    }
+}
+
+std::optional<StateConfirmation> WriteOffChecker::evaluate(const WriteOffResult &writeOff,
+                                                           const QByteArray &digest, QString *error,
+                                                           bool *locked)
+{
     if (const std::optional<TicketLock> held = store.lock(writeOff.ticketId, writeOff.ticketVersion)) {
         if (held->writeOffDigest == digest) {
-            if (std::optional<StateConfirmation> given = StateConfirmation::decode(held->confirmation))
-                return given;
+            if (std::optional<StateConfirmation> lockAnswer = StateConfirmation::decode(held->confirmation)) {
+                *locked = true;
+                return lockAnswer;
+            }
         }
         return answer(digest, ConfirmationState::AlreadyWrittenOff,
                       QStringLiteral("version %1 of ticket %2 is already written off by write-off %3")
@@ -89,6 +126,7 @@ std::optional<StateConfirmation> WriteOffChecker::check(const WriteOffResult &wr
                           .arg(writeOff.ticketVersion)
                           .arg(writeOff.ticketId)
                           .arg(QString::fromLatin1(held->writeOffDigest.toHex().left(16))));
+    *locked = true;
     return accepted;
 }
 

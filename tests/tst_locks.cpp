@@ -303,6 +303,47 @@ private Q_SLOTS:
         QVERIFY2(accepted.isEmpty(), qPrintable(accepted));
     }
 
+    void repeatedCheckGetsTheSameAnswer()
+    {
+        // Asked first with the wrong amount, as a stale target is.
+        const Ticket &ticket = registry.at(4);
+        const WriteOffResult wrong = sample.writeOff(kBranch1, ticket.id, 1, ticket.faceAmountMinor + 1,
+                                                     ticket.currency, 1700000000009);
+        const std::optional<StateConfirmation> first = ask(wrong);
+        QString problem = problemWith(first, wrong, ConfirmationState::AmountMismatch);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        // Another write-off of the ticket takes its lock meanwhile.
+        const WriteOffResult right = writeOffOf(ticket, 1, kBranch2);
+        problem = problemWith(ask(right), right, ConfirmationState::WrittenOff);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        // Asked again by a coordinator that fell behind: the very same signed answer. Answering
+        // ALREADY_WRITTEN_OFF now would be two states for one write-off, which the tally records
+        // as equivocation.
+        const std::optional<StateConfirmation> again = ask(wrong);
+        QVERIFY(again);
+        QCOMPARE(again->encode(), first->encode());
+
+        // A copy with a broken signature has the same digest as the real write-off: it is refused,
+        // and what the real one gets does not change.
+        WriteOffResult forged = wrong;
+        forged.signature[3] = char(forged.signature.at(3) ^ 0x01);
+        QCOMPARE(forged.digest(), wrong.digest());
+        problem = problemWith(ask(forged), forged, ConfirmationState::InvalidRequest);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        QCOMPARE(ask(wrong)->encode(), first->encode());
+
+        // Only the newest answers are kept in memory; the lock's answer is kept for good.
+        for (int i = 0; i < WriteOffChecker::kAnswersKept; ++i) {
+            Ticket unknown = ticket;
+            unknown.id = QStringLiteral("T-9%1").arg(i, 6, 10, QLatin1Char('0'));
+            QVERIFY(ask(writeOffOf(unknown, 1)));
+        }
+        problem = problemWith(ask(wrong), wrong, ConfirmationState::AlreadyWrittenOff);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        problem = problemWith(ask(right), right, ConfirmationState::WrittenOff);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    }
+
     void currencyMismatch()
     {
         const Ticket &ticket = registry.at(3);
