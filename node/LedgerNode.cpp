@@ -707,16 +707,19 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
                             .arg(items.size()));
         return;
     }
+    // A few copies per target are what honest retries produce; a target that signs vote after
+    // different vote is left to the tally and the rate limit, not remembered without end here.
+    const qsizetype votesRemembered = 4 * qsizetype(membership.targetCount());
     for (const VerifiedItem &item : std::as_const(items)) {
         if (!item.confirmation || item.confirmation->targetId != peerName)
             continue;
-        if (const std::shared_ptr<Round> round = rounds.value(item.confirmation->writeOffDigest)) {
-            round->votes.insert(item.encoded);
+        std::shared_ptr<Round> round = rounds.value(item.confirmation->writeOffDigest);
+        if (round)
             round->votesVerifying.insert(peerName);
-        } else if (const std::shared_ptr<Round> finished =
-                       finishedRounds.value(item.confirmation->writeOffDigest)) {
-            finished->votes.insert(item.encoded);
-        }
+        else
+            round = finishedRounds.value(item.confirmation->writeOffDigest);
+        if (round && round->votes.size() < votesRemembered)
+            round->votes.insert(item.encoded);
     }
     confirmationsVerifying += int(items.size());
     // The target answers: it counts as behind, not gone, from now, however long its votes then
