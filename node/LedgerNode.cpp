@@ -693,8 +693,10 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
         }
         items.append(std::move(item));
     }
-    if (items.isEmpty())
+    if (items.isEmpty()) {
+        lastVoteMs.insert(peerName, nowMs()); // only repeats, but the target is answering
         return;
+    }
     // Every open tally waits for at most one vote per target, and a late one or two: more than
     // that queued is a target flooding the coordinator. Dropped votes are asked for again.
     const qsizetype allowed = (qsizetype(config.maxOpenTallies) + 1) * (membership.targetCount() + 1);
