@@ -483,10 +483,8 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
         if (membership.member(peer)->hasRole(Role::Target)) {
             for (auto it = rounds.begin(); it != rounds.end(); ++it) {
                 Round &round = **it;
-                if (round.tally->missingTargets().contains(peer)) {
-                    queueCheck(connection, round.encoded);
-                    round.asked.insert(peer, connection);
-                }
+                if (round.tally->missingTargets().contains(peer))
+                    askTarget(round, peer, connection);
             }
         }
     } else if (type == QLatin1String("submit_write_off")) {
@@ -686,6 +684,10 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
             std::shared_ptr<Round> round = rounds.value(item.confirmation->writeOffDigest);
             if (!round)
                 round = finishedRounds.value(item.confirmation->writeOffDigest);
+            if (round) {
+                quint64 &answered = checksAnswered[peerName];
+                answered = qMax(answered, round->askedAs.value(peerName));
+            }
             if (round && round->votes.contains(bytes)) {
                 counters[QStringLiteral("duplicate_votes")]++;
                 continue;
@@ -860,17 +862,33 @@ void LedgerNode::askTargets(Round &round)
         if (!connection || !connection->isOpen())
             continue;
         // A target that has the check on this very connection is only slow; asking again would
-        // turn overload into collapse. The last retry asks everyone, in case a target failed to
-        // store its answer.
+        // turn overload into collapse. The last retry asks again only where the check looks
+        // lost, say because the target failed to store its answer.
         const bool lastTry = round.attempts >= config.retryLimit;
-        if (!lastTry && round.asked.value(target) == connection)
+        if (round.asked.value(target) == connection && (!lastTry || !checkLost(round, target)))
             continue;
         // Its vote is here, waiting for the verify thread: the backlog is ours, not the target's.
         if (round.votesVerifying.contains(target))
             continue;
-        queueCheck(connection, round.encoded);
-        round.asked.insert(target, connection);
+        askTarget(round, target, connection);
     }
+}
+
+void LedgerNode::askTarget(Round &round, const QString &target, Connection *connection)
+{
+    queueCheck(connection, round.encoded);
+    round.asked.insert(target, connection);
+    round.askedAs.insert(target, ++checksAsked[target]);
+}
+
+bool LedgerNode::checkLost(const Round &round, const QString &target) const
+{
+    // Lost if the target has answered a check sent after this one, or has answered nothing for a
+    // vote timeout. A target that is still working through older checks is behind: asking it
+    // again would make it verify the same write-off twice, and an overloaded coordinator, asking
+    // every slow target again once its backlog passed the retries, doubled its targets' work.
+    return checksAnswered.value(target) > round.askedAs.value(target) ||
+           nowMs() - lastVoteMs.value(target) > config.voteTimeoutMs;
 }
 
 void LedgerNode::queueCheck(Connection *connection, const QByteArray &writeOff)

@@ -62,6 +62,7 @@ private:
         qint64 startedMs = 0;
         int attempts = 0;
         QHash<QString, QPointer<Connection>> asked; // the connection each target was asked on
+        QHash<QString, quint64> askedAs;            // and the target's count of checks it made
         qint64 dueMs = 0;                           // its deadline, in nowMs()
         // Every vote received for it, as sent: a byte-identical copy (a target answering a check
         // it was asked again) is dropped before the verify thread sees it.
@@ -132,6 +133,8 @@ private:
     void startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,
                     int attempts);
     void askTargets(Round &round);
+    void askTarget(Round &round, const QString &target, Connection *connection);
+    bool checkLost(const Round &round, const QString &target) const;
     void queueCheck(Connection *connection, const QByteArray &writeOff);
     void sendQueuedChecks();
     void armDeadline(Round &round, const QByteArray &digest, int inMs);
@@ -217,6 +220,11 @@ private:
         sendQueuedChecks();
     }};
     QHash<QString, qint64> lastVoteMs; // by target: when its last votes arrived, before verifying
+    // By target: how many checks it was sent, and the highest such number it has answered. A
+    // target works through its checks in order, so an answer to a later one means an earlier
+    // one without an answer was lost, not queued.
+    QHash<QString, quint64> checksAsked;
+    QHash<QString, quint64> checksAnswered;
     std::unique_ptr<SerialWorker> verifyWorker;
     std::shared_ptr<const Membership> workerMembership; // the worker's read-only copy
     int submissionsVerifying = 0;                       // counted against max_open_tallies

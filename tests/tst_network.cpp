@@ -31,6 +31,7 @@
 #include <QSysInfo>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTimer>
 #include <QVersionNumber>
 #include <QWebSocket>
 #include <csignal>
@@ -60,6 +61,8 @@ private Q_SLOTS:
     void silentButConnectedTargetsAreWaitedFor();
     void byzantineTargetCannotForgeADecision();
     void repeatedVoteIsVerifiedOnce();
+    void slowTargetIsNotAskedAgain();
+    void lostCheckIsAskedAgain();
     void receiverKilledCatchesUp();
     void coordinatorKilledLosesNothing();
     void clientsAreAuthenticatedAndAuthorized();
@@ -113,6 +116,11 @@ private:
     // Stops target-1 and target-2, so that votes signed with target-1's key (returned) are
     // needed for q = 3.
     std::optional<KeyPair> standInForTarget1();
+    // target-1's vote on a write-off, signed with its key, as one node frame.
+    QByteArray target1Vote(const KeyPair &key, const QByteArray &writeOffDigest,
+                           ConfirmationState state) const;
+    // The write-offs in a frame of checks, or none if it is another kind of frame.
+    static QList<WriteOffResult> checksIn(const QByteArray &frameBytes);
 
     std::unique_ptr<DevnetFixture> devnet;
     const DevnetLayout *layout = nullptr;
@@ -235,6 +243,31 @@ std::optional<KeyPair> NetworkTest::standInForTarget1()
     if (!key)
         qWarning().noquote() << error;
     return key;
+}
+
+QByteArray NetworkTest::target1Vote(const KeyPair &key, const QByteArray &writeOffDigest,
+                                    ConfirmationState state) const
+{
+    StateConfirmation confirmation;
+    confirmation.membershipHash = layout->membership.hash();
+    confirmation.targetId = QStringLiteral("target-1");
+    confirmation.writeOffDigest = writeOffDigest;
+    confirmation.setState(state);
+    confirmation.sign(key);
+    return NodeFrame{NodeFrame::Kind::Confirmation, 0, {confirmation.encode()}}.encode();
+}
+
+QList<WriteOffResult> NetworkTest::checksIn(const QByteArray &frameBytes)
+{
+    QList<WriteOffResult> writeOffs;
+    const std::optional<NodeFrame> frame = NodeFrame::decode(frameBytes, nullptr);
+    if (!frame || frame->kind != NodeFrame::Kind::Check)
+        return writeOffs;
+    for (const QByteArray &item : frame->items) {
+        if (std::optional<WriteOffResult> writeOff = WriteOffResult::decode(item))
+            writeOffs.append(std::move(*writeOff));
+    }
+    return writeOffs;
 }
 
 bool NetworkTest::waitForCoordinatorLink(const QString &branch)
@@ -509,21 +542,9 @@ void NetworkTest::repeatedVoteIsVerifiedOnce()
     QWebSocket repeating;
     int checksReceived = 0;
     connect(&repeating, &QWebSocket::binaryMessageReceived, this, [&](const QByteArray &bytes) {
-        const std::optional<NodeFrame> frame = NodeFrame::decode(bytes, nullptr);
-        if (!frame || frame->kind != NodeFrame::Kind::Check)
-            return;
-        for (const QByteArray &item : frame->items) {
+        for (const WriteOffResult &writeOff : checksIn(bytes)) {
             ++checksReceived;
-            const std::optional<WriteOffResult> writeOff = WriteOffResult::decode(item);
-            QVERIFY(writeOff);
-            StateConfirmation confirmation;
-            confirmation.membershipHash = layout->membership.hash();
-            confirmation.targetId = QStringLiteral("target-1");
-            confirmation.writeOffDigest = writeOff->digest();
-            confirmation.setState(ConfirmationState::WrittenOff);
-            confirmation.sign(*key);
-            const QByteArray vote =
-                NodeFrame{NodeFrame::Kind::Confirmation, 0, {confirmation.encode()}}.encode();
+            const QByteArray vote = target1Vote(*key, writeOff.digest(), ConfirmationState::WrittenOff);
             for (int copy = 0; copy < 3; ++copy)
                 repeating.sendBinaryMessage(vote);
         }
@@ -547,6 +568,80 @@ void NetworkTest::repeatedVoteIsVerifiedOnce()
                                   .value(u"duplicate_votes")
                                   .toInteger(),
                               qint64(2 * checksReceived), kWait);
+}
+
+void NetworkTest::slowTargetIsNotAskedAgain()
+{
+    // target-1 works through its checks in order, one every 250 ms, so most write-offs reach
+    // their last retry (600 ms here) while it is still answering older ones. target-2 is down,
+    // so target-1's votes are needed for q = 3.
+    const std::optional<KeyPair> key = standInForTarget1();
+    QVERIFY(key);
+    QWebSocket slow;
+    QList<QByteArray> queued; // write-off digests, in the order the checks came
+    QHash<QByteArray, int> checks;
+    connect(&slow, &QWebSocket::binaryMessageReceived, this, [&](const QByteArray &bytes) {
+        for (const WriteOffResult &writeOff : checksIn(bytes)) {
+            ++checks[writeOff.digest()];
+            queued.append(writeOff.digest());
+        }
+    });
+    QTimer answerNext;
+    connect(&answerNext, &QTimer::timeout, this, [&] {
+        if (!queued.isEmpty())
+            slow.sendBinaryMessage(target1Vote(*key, queued.takeFirst(), ConfirmationState::WrittenOff));
+    });
+    connectAsNode(slow, QStringLiteral("target-1"));
+    if (QTest::currentTestFailed())
+        return;
+    // Past the coordinator's first 4 s, in which no deadline counts.
+    QTest::qWait(4000);
+    answerNext.start(250);
+    QStringList digests;
+    for (const int ticket : {330, 331, 332, 335, 336, 337}) // target-4's stale records agree on these
+        digests.append(submit(QStringLiteral("branch-1"), ticket).value(u"digest").toString());
+    for (const QString &digest : std::as_const(digests)) {
+        const QJsonObject decision = waitForDecision(digest);
+        QCOMPARE(decision.value(u"outcome").toString(), QStringLiteral("DECIDED"));
+        QCOMPARE(decision.value(u"histogram").toObject().value(u"WRITTEN_OFF").toInt(), 3);
+    }
+    // Each check was sent once: the retries found target-1 answering older checks, so behind.
+    QCOMPARE(checks.size(), digests.size());
+    for (auto it = checks.cbegin(); it != checks.cend(); ++it)
+        QVERIFY2(it.value() == 1, qPrintable(QStringLiteral("write-off %1 was checked %2 times")
+                                                 .arg(QString::fromLatin1(it.key().toHex()))
+                                                 .arg(it.value())));
+}
+
+void NetworkTest::lostCheckIsAskedAgain()
+{
+    // target-1 drops the first check it gets and answers every other one at once, as a target
+    // that failed to store an answer would: the coordinator sees later checks answered and asks
+    // for the lost one again at its last retry.
+    const std::optional<KeyPair> key = standInForTarget1();
+    QVERIFY(key);
+    QWebSocket lossy;
+    QHash<QByteArray, int> checks;
+    bool dropped = false;
+    connect(&lossy, &QWebSocket::binaryMessageReceived, this, [&](const QByteArray &bytes) {
+        for (const WriteOffResult &writeOff : checksIn(bytes)) {
+            ++checks[writeOff.digest()];
+            if (!std::exchange(dropped, true))
+                continue;
+            lossy.sendBinaryMessage(target1Vote(*key, writeOff.digest(), ConfirmationState::WrittenOff));
+        }
+    });
+    connectAsNode(lossy, QStringLiteral("target-1"));
+    if (QTest::currentTestFailed())
+        return;
+    QTest::qWait(4000); // past the coordinator's first 4 s, in which no deadline counts
+    const QString lost = submit(QStringLiteral("branch-1"), 320).value(u"digest").toString();
+    QTRY_VERIFY_WITH_TIMEOUT(dropped, kWait);
+    const QString answered = submit(QStringLiteral("branch-1"), 321).value(u"digest").toString();
+    for (const QString &digest : {lost, answered})
+        QCOMPARE(waitForDecision(digest, 10000).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(checks.value(QByteArray::fromHex(lost.toLatin1())), 2);
+    QCOMPARE(checks.value(QByteArray::fromHex(answered.toLatin1())), 1);
 }
 
 void NetworkTest::receiverKilledCatchesUp()
