@@ -883,12 +883,16 @@ void LedgerNode::askTarget(Round &round, const QString &target, Connection *conn
 
 bool LedgerNode::checkLost(const Round &round, const QString &target) const
 {
-    // Lost if the target has answered a check sent after this one, or has answered nothing for a
-    // vote timeout. A target that is still working through older checks is behind: asking it
-    // again would make it verify the same write-off twice, and an overloaded coordinator, asking
-    // every slow target again once its backlog passed the retries, doubled its targets' work.
-    return checksAnswered.value(target) > round.askedAs.value(target) ||
-           nowMs() - lastVoteMs.value(target) > config.voteTimeoutMs;
+    // Lost if the target has answered a check sent after this one. If later checks are still
+    // unanswered, the target is behind: a target catching up on blocks verifies for seconds
+    // before it reads its next checks, and a check sent again only queues behind the first. An
+    // overloaded coordinator that asked every such target again doubled its targets' work. Only
+    // the newest check, with nothing after it to show its loss, is asked for again after a vote
+    // timeout of silence.
+    const quint64 asked = round.askedAs.value(target);
+    if (checksAnswered.value(target) > asked)
+        return true;
+    return asked == checksAsked.value(target) && nowMs() - lastVoteMs.value(target) > config.voteTimeoutMs;
 }
 
 void LedgerNode::queueCheck(Connection *connection, const QByteArray &writeOff)
