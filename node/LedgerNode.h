@@ -62,7 +62,7 @@ private:
         qint64 startedMs = 0;
         int attempts = 0;
         QHash<QString, QPointer<Connection>> asked; // the connection each target was asked on
-        QHash<QString, quint64> askedAs;            // and the target's count of checks it made
+        QHash<QString, quint64> askedAs;            // and the number of that check (checksAsked)
         qint64 dueMs = 0;                           // its deadline, in nowMs()
         // Every vote received for it, as sent: a byte-identical copy (a target answering a check
         // it was asked again) is dropped before the verify thread sees it.
