@@ -677,13 +677,16 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
     // overloaded coordinator re-asks slow targets, and each answers again with the same bytes.
     QList<VerifiedItem> items;
     items.reserve(encoded.size());
+    // The tally each of those votes is for, found once, and whether it is still open.
+    QList<std::pair<std::shared_ptr<Round>, bool>> itemRounds;
+    itemRounds.reserve(encoded.size());
     for (const QByteArray &bytes : encoded) {
         VerifiedItem item{bytes, {}, {}, {}, {}};
         item.confirmation = StateConfirmation::decode(bytes, &item.problem);
+        std::shared_ptr<Round> round;
+        bool open = false;
         if (item.confirmation && item.confirmation->targetId == peerName) {
-            std::shared_ptr<Round> round = rounds.value(item.confirmation->writeOffDigest);
-            if (!round)
-                round = finishedRounds.value(item.confirmation->writeOffDigest);
+            round = roundFor(item.confirmation->writeOffDigest, &open);
             if (round) {
                 quint64 &answered = checksAnswered[peerName];
                 answered = qMax(answered, round->askedAs.value(peerName));
@@ -694,6 +697,7 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
             }
         }
         items.append(std::move(item));
+        itemRounds.append({std::move(round), open});
     }
     if (items.isEmpty()) {
         lastVoteMs.insert(peerName, nowMs()); // only repeats, but the target is answering
@@ -714,16 +718,14 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
     // A few copies per target are what honest retries produce; a target that signs vote after
     // different vote is left to the tally and the rate limit, not remembered without end here.
     const qsizetype votesRemembered = 4 * qsizetype(membership.targetCount());
-    for (const VerifiedItem &item : std::as_const(items)) {
-        if (!item.confirmation || item.confirmation->targetId != peerName)
+    for (qsizetype i = 0; i < items.size(); ++i) {
+        const auto &[round, open] = itemRounds.at(i);
+        if (!round)
             continue;
-        std::shared_ptr<Round> round = rounds.value(item.confirmation->writeOffDigest);
-        if (round)
+        if (open)
             round->votesVerifying.insert(peerName);
-        else
-            round = finishedRounds.value(item.confirmation->writeOffDigest);
-        if (round && round->votes.size() < votesRemembered)
-            round->votes.insert(item.encoded);
+        if (round->votes.size() < votesRemembered)
+            round->votes.insert(items.at(i).encoded);
     }
     confirmationsVerifying += int(items.size());
     // The target answers: it counts as behind, not gone, from now, however long its votes then
@@ -853,6 +855,17 @@ void LedgerNode::onDeadlineTimer()
         deadlines.pop();
         onDeadline(digest);
     }
+}
+
+std::shared_ptr<LedgerNode::Round> LedgerNode::roundFor(const QByteArray &digest, bool *open) const
+{
+    // Looked up by value in each hash: iterators of two hashes never compare.
+    if (std::shared_ptr<Round> round = rounds.value(digest)) {
+        *open = true;
+        return round;
+    }
+    *open = false;
+    return finishedRounds.value(digest);
 }
 
 void LedgerNode::askTargets(Round &round)
@@ -991,12 +1004,10 @@ void LedgerNode::handleConfirmation(Connection *from, const QString &peerName, q
             from->sendError(QStringLiteral("confirmation"), requestId, problem);
         return;
     }
-    // Looked up by value in each hash: iterators of two hashes never compare.
-    std::shared_ptr<Round> round = rounds.value(confirmation->writeOffDigest);
-    if (round)
+    bool open = false;
+    const std::shared_ptr<Round> round = roundFor(confirmation->writeOffDigest, &open);
+    if (open)
         round->votesVerifying.remove(peerName);
-    else
-        round = finishedRounds.value(confirmation->writeOffDigest);
     if (!round) {
         // A late vote on a finished write-off is normal; a vote nobody asked for is not.
         if (!store->decidedState(confirmation->writeOffDigest) &&

@@ -132,6 +132,8 @@ private:
                             const VerifiedItem &item);
     void startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,
                     int attempts);
+    // The open tally for a write-off, else a recently finished one; *open says which.
+    std::shared_ptr<Round> roundFor(const QByteArray &digest, bool *open) const;
     void askTargets(Round &round);
     void askTarget(Round &round, const QString &target, Connection *connection);
     bool checkLost(const Round &round, const QString &target) const;
