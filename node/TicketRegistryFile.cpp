@@ -1,10 +1,10 @@
 #include "TicketRegistryFile.h"
 
+#include "JsonArrayReader.h"
+
 #include <QFile>
-#include <QJsonArray>
-#include <QJsonDocument>
-#include <QJsonObject>
 #include <QSaveFile>
+#include <cmath>
 
 namespace ticketsync {
 
@@ -30,14 +30,46 @@ QString makeTicket(const QString &id, const QString &kindName, const QString &am
     return {};
 }
 
+// A JSON value of a text field; a missing key reads as empty.
+QString textField(const JsonArrayReader::Object &row, const QString &key, QString *value)
+{
+    const auto found = row.constFind(key);
+    if (found == row.cend()) {
+        value->clear();
+        return {};
+    }
+    if (found->type != JsonArrayReader::Value::Type::String)
+        return QStringLiteral("'%1': must be a string").arg(key);
+    *value = found->text;
+    return {};
+}
+
+// The amount may be a JSON number or a string of digits. A number written with a point or an
+// exponent counts when it is whole (1000.0, 1e3), as QJsonValue::toInteger() reads it.
+QString amountField(const JsonArrayReader::Object &row, QString *value)
+{
+    const auto found = row.constFind(QStringLiteral("face_amount_minor"));
+    if (found == row.cend() || found->type != JsonArrayReader::Value::Type::Number)
+        return textField(row, QStringLiteral("face_amount_minor"), value);
+    *value = found->text;
+    if (value->contains(QLatin1Char('.')) || value->contains(QLatin1Char('e')) ||
+        value->contains(QLatin1Char('E'))) {
+        bool ok = false;
+        const double number = value->toDouble(&ok);
+        if (ok && std::isfinite(number) && number == std::floor(number) &&
+            std::fabs(number) < 9007199254740992.0)
+            *value = QString::number(qint64(number));
+    }
+    return {};
+}
+
 } // namespace
 
 struct TicketRegistryFile::Reader::State
 {
     QString path;
     QFile file;
-    bool json = false;
-    QJsonArray rows; // JSON: the parsed array
+    std::unique_ptr<JsonArrayReader> json; // JSON: read one object at a time
     qsizetype index = 0;
     qsizetype line = 1; // CSV: the number of the line last read; the header is line 1
 
@@ -61,18 +93,11 @@ bool TicketRegistryFile::Reader::open(const QString &path, QString *error)
         return state->fail(
             QStringLiteral("cannot read the ticket registry: %1").arg(state->file.errorString()), error);
     if (path.endsWith(QLatin1String(".json"), Qt::CaseInsensitive)) {
-        state->json = true;
-        QJsonParseError parseError;
-        const QJsonDocument document = QJsonDocument::fromJson(state->file.readAll(), &parseError);
-        state->file.close();
-        if (parseError.error != QJsonParseError::NoError)
-            return state->fail(QStringLiteral("not valid JSON at offset %1: %2")
-                                   .arg(parseError.offset)
-                                   .arg(parseError.errorString()),
-                               error);
-        if (!document.isArray())
-            return state->fail(QStringLiteral("the registry must be a JSON array of tickets"), error);
-        state->rows = document.array();
+        state->json = std::make_unique<JsonArrayReader>(&state->file);
+        QString problem;
+        if (!state->json->start(&problem))
+            return state->fail(
+                QStringLiteral("the registry must be a JSON array of tickets (%1)").arg(problem), error);
         return true;
     }
     QByteArray header = state->file.readLine().trimmed();
@@ -90,15 +115,25 @@ bool TicketRegistryFile::Reader::next(Ticket *ticket, QString *error)
     if (!state)
         return false;
     if (state->json) {
-        if (state->index >= state->rows.size())
-            return false;
+        JsonArrayReader::Object row;
+        QString problem;
+        if (!state->json->next(&row, &problem)) {
+            // A read error looks like the end of the input to the reader: it is the cause.
+            if (state->file.error() != QFileDevice::NoError)
+                problem = QStringLiteral("reading the ticket registry: %1").arg(state->file.errorString());
+            return !problem.isEmpty() && state->fail(problem, error);
+        }
         const qsizetype i = state->index++;
-        const QJsonObject row = state->rows.at(i).toObject();
-        const QJsonValue amount = row.value(u"face_amount_minor");
-        const QString problem =
-            makeTicket(row.value(u"id").toString(), row.value(u"kind").toString(),
-                       amount.isDouble() ? QString::number(amount.toInteger()) : amount.toString(),
-                       row.value(u"currency").toString(), row.value(u"issuer").toString(), ticket);
+        QString id, kind, amount, currency, issuer;
+        for (const QString &fieldProblem :
+             {textField(row, QStringLiteral("id"), &id), textField(row, QStringLiteral("kind"), &kind),
+              amountField(row, &amount), textField(row, QStringLiteral("currency"), &currency),
+              textField(row, QStringLiteral("issuer"), &issuer)}) {
+            if (problem.isEmpty())
+                problem = fieldProblem;
+        }
+        if (problem.isEmpty())
+            problem = makeTicket(id, kind, amount, currency, issuer, ticket);
         return problem.isEmpty() || state->fail(QStringLiteral("[%1]: %2").arg(i).arg(problem), error);
     }
     while (!state->file.atEnd()) {

@@ -12,7 +12,7 @@ namespace ticketsync {
 namespace TicketRegistryFile {
 
 // Reads a registry one ticket at a time, so a registry of millions of tickets is never held in
-// memory whole: a CSV file is read line by line (a JSON file is parsed whole, then walked).
+// memory whole: a CSV file is read line by line, a JSON file one object at a time.
 class Reader
 {
 public:

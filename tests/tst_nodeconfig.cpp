@@ -210,6 +210,58 @@ void NodeConfigTest::registryFiles_data()
         << QStringLiteral("r.json")
         << QByteArray("[{\"id\":\"T-1\",\"kind\":\"cheque\",\"face_amount_minor\":5,\"currency\":\"usd\"}]")
         << QStringLiteral("[0]: 'currency'");
+
+    // JSON is read one object at a time; every way it can be wrong is named, with its offset.
+    const QByteArray ticket = "\"id\":\"T-1\",\"kind\":\"cheque\",\"currency\":\"USD\"";
+    QTest::newRow("json: unknown keys, nested values skipped")
+        << QStringLiteral("r.json")
+        << "\xEF\xBB\xBF [ {\"note\": {\"a\": [1, -2.5e3, {\"b\": null}, []], \"c\": {}}, " + ticket +
+               ", \"face_amount_minor\": 5, \"ok\": true} ]\n"
+        << QString();
+    QTest::newRow("json: a whole amount with a point")
+        << QStringLiteral("r.json") << "[{" + ticket + ",\"face_amount_minor\":100.0}]" << QString();
+    QTest::newRow("json: an amount as a string")
+        << QStringLiteral("r.json") << "[{" + ticket + ",\"face_amount_minor\":\"100\"}]" << QString();
+    QTest::newRow("json: a fractional amount")
+        << QStringLiteral("r.json") << "[{" + ticket + ",\"face_amount_minor\":12.5}]"
+        << QStringLiteral("[0]: 'face_amount_minor': '12.5' is not a positive whole number");
+    QTest::newRow("json: an id that is not a string")
+        << QStringLiteral("r.json") << QByteArray("[{\"id\":5,\"kind\":\"cheque\",\"face_amount_minor\":5}]")
+        << QStringLiteral("[0]: 'id': must be a string");
+    QTest::newRow("json: not an array") << QStringLiteral("r.json") << "{" + ticket + "}"
+                                        << QStringLiteral("must be a JSON array of tickets");
+    QTest::newRow("json: empty") << QStringLiteral("r.json") << QByteArray("  ")
+                                 << QStringLiteral("not valid JSON at offset 2: the input is empty");
+    QTest::newRow("json: a comma before a brace")
+        << QStringLiteral("r.json") << QByteArray("[{\"id\":\"T-1\",}]")
+        << QStringLiteral("not valid JSON at offset 13: expected a key in element [0], found '}'");
+    QTest::newRow("json: an element that is not an object")
+        << QStringLiteral("r.json") << "[{" + ticket + ",\"face_amount_minor\":5}, 7]"
+        << QStringLiteral("[1]: not a JSON object");
+    QTest::newRow("json: a comma before the bracket")
+        << QStringLiteral("r.json") << "[{" + ticket + ",\"face_amount_minor\":5},]"
+        << QStringLiteral("a ',' with no element after it");
+    QTest::newRow("json: text after the array")
+        << QStringLiteral("r.json") << "[{" + ticket + ",\"face_amount_minor\":5}] x"
+        << QStringLiteral("'x' after the end of the array");
+    QTest::newRow("json: a string not closed") << QStringLiteral("r.json") << QByteArray("[{\"id\":\"T-1")
+                                               << QStringLiteral("a string is not closed");
+    QTest::newRow("json: a control character in a string")
+        << QStringLiteral("r.json") << QByteArray("[{\"id\":\"T-\x01\"}]")
+        << QStringLiteral("not valid JSON at offset 10: a control character");
+    QTest::newRow("json: an unknown escape") << QStringLiteral("r.json") << QByteArray("[{\"id\":\"T\\q\"}]")
+                                             << QStringLiteral("an unknown escape");
+    QTest::newRow("json: a lone surrogate")
+        << QStringLiteral("r.json") << QByteArray("[{\"id\":\"\\ud83d\"}]")
+        << QStringLiteral("without its low half");
+    QTest::newRow("json: not UTF-8") << QStringLiteral("r.json") << QByteArray("[{\"id\":\"T-\xC3\x28\"}]")
+                                     << QStringLiteral("not valid UTF-8");
+    QTest::newRow("json: nested too deep")
+        << QStringLiteral("r.json") << "[{\"x\":" + QByteArray(100, '[') + QByteArray(100, ']') + "}]"
+        << QStringLiteral("nested more than 64 deep");
+    QTest::newRow("json: a broken number")
+        << QStringLiteral("r.json") << "[{" + ticket + ",\"face_amount_minor\":1.}]"
+        << QStringLiteral("no digits after its point");
 }
 
 void NodeConfigTest::registryFiles()
@@ -284,6 +336,36 @@ void NodeConfigTest::registryStreamsIntoTheStore()
     QCOMPARE(imported, qint64(1));
     QCOMPARE(store->ticketCount(), qint64(5000));
     QCOMPARE(store->ticket(QStringLiteral("T-1"))->ticket.faceAmountMinor, qint64(9));
+
+    // A JSON registry over many read chunks: escapes decoded, every row stored; a bad row deep in
+    // it stores none.
+    QByteArray json = "[\n";
+    for (int i = 1; i <= 5000; ++i)
+        json += QByteArray(i > 1 ? ",\n" : "") + "  {\"id\": \"J-" + QByteArray::number(i) +
+                "\", \"kind\": \"e-invoice\", \"face_amount_minor\": " + QByteArray::number(200 + i) +
+                ", \"currency\": \"CNY\", \"issuer\": \"\\u94f6\\u884c \\\"East\\\" \\ud83d\\ude00\", "
+                "\"memo\": \"" +
+                QByteArray(40, 'm') + "\"}";
+    json += "\n]\n";
+    QVERIFY(json.size() > 4 * 64 * 1024);
+    error = importFile(QStringLiteral("big.json"), json, &imported);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QCOMPARE(imported, qint64(5000));
+    QCOMPARE(store->ticketCount(), qint64(10000));
+    const std::optional<TicketRecord> lastJson = store->ticket(QStringLiteral("J-5000"));
+    QVERIFY(lastJson);
+    QCOMPARE(lastJson->ticket.faceAmountMinor, qint64(5200));
+    QCOMPARE(lastJson->ticket.issuer,
+             QString::fromUtf8("\xE9\x93\xB6\xE8\xA1\x8C \"East\" \xF0\x9F\x98\x80"));
+
+    QByteArray badJson = json;
+    badJson.replace("\"J-4000\", \"kind\": \"e-invoice\"", "\"K-4000\", \"kind\": \"coupon\"");
+    badJson.replace("\"J-", "\"K-");
+    error = importFile(QStringLiteral("bad.json"), badJson, &imported);
+    QVERIFY2(error.contains(QStringLiteral("bad.json: [3999]: 'kind'")), qPrintable(error));
+    QCOMPARE(imported, qint64(0));
+    QCOMPARE(store->ticketCount(), qint64(10000));
+    QVERIFY(!store->ticket(QStringLiteral("K-1")));
 }
 
 QTEST_GUILESS_MAIN(NodeConfigTest)
