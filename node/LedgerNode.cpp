@@ -680,7 +680,21 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
     // The tally each of those votes is for, found once, and whether it is still open.
     QList<std::pair<std::shared_ptr<Round>, bool>> itemRounds;
     itemRounds.reserve(encoded.size());
+    // The same bytes twice in one frame would pass the check against the votes received before
+    // it and cost a verify each: a target could make the verify thread check one vote thousands
+    // of times for the price of one frame.
+    QSet<QByteArray> inFrame;
+    if (encoded.size() > 1)
+        inFrame.reserve(encoded.size());
     for (const QByteArray &bytes : encoded) {
+        if (encoded.size() > 1) {
+            const qsizetype before = inFrame.size();
+            inFrame.insert(bytes);
+            if (inFrame.size() == before) {
+                counters[QStringLiteral("duplicate_votes")]++;
+                continue;
+            }
+        }
         VerifiedItem item{bytes, {}, {}, {}, {}};
         item.confirmation = StateConfirmation::decode(bytes, &item.problem);
         std::shared_ptr<Round> round;
