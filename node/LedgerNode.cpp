@@ -686,6 +686,7 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
     QSet<QByteArray> inFrame;
     if (encoded.size() > 1)
         inFrame.reserve(encoded.size());
+    QList<VerifiedItem> unsolicited;
     for (const QByteArray &bytes : encoded) {
         if (encoded.size() > 1) {
             const qsizetype before = inFrame.size();
@@ -709,10 +710,19 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
                 counters[QStringLiteral("duplicate_votes")]++;
                 continue;
             }
+            if (!round) {
+                // No tally, open or recently finished, could count it: it is refused (or, long
+                // after its decision, ignored) whether its signature holds or not, so a target
+                // cannot make the verify thread check votes on write-offs nobody asked about.
+                unsolicited.append(std::move(item));
+                continue;
+            }
         }
         items.append(std::move(item));
         itemRounds.append({std::move(round), open});
     }
+    for (const VerifiedItem &item : std::as_const(unsolicited))
+        handleConfirmation(from, peerName, requestId, item);
     if (items.isEmpty()) {
         lastVoteMs.insert(peerName, nowMs()); // only repeats, but the target is answering
         return;
@@ -756,8 +766,11 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
         },
         [this, from = QPointer<Connection>(from), peerName, requestId](const QList<VerifiedItem> &verified) {
             confirmationsVerifying -= int(verified.size());
-            for (const VerifiedItem &item : verified)
+            for (const VerifiedItem &item : verified) {
+                if (item.signatureValid)
+                    counters[QStringLiteral("votes_verified")]++;
                 handleConfirmation(from, peerName, requestId, item);
+            }
         });
 }
 

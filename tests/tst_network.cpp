@@ -495,7 +495,21 @@ void NetworkTest::byzantineTargetCannotForgeADecision()
                                                     {QStringLiteral("confirmation"),
                                                      QString::fromLatin1(unsolicited.encode().toBase64())}})
                               .toJson(QJsonDocument::Compact)));
-    QTRY_VERIFY_WITH_TIMEOUT(received.size() >= 4, kWait);
+    // And a frame of 50 more on write-offs nobody submitted: refused without a verify each.
+    QList<QByteArray> unasked;
+    for (int i = 0; i < 50; ++i) {
+        unsolicited.writeOffDigest = QByteArray(31, '\x5b') + char(i);
+        unsolicited.sign(*key);
+        unasked.append(unsolicited.encode());
+    }
+    hostile.sendBinaryMessage(NodeFrame{NodeFrame::Kind::Confirmation, 0, unasked}.encode());
+    QTRY_VERIFY_WITH_TIMEOUT(received.size() >= 54, kWait);
+    const QJsonObject refusedCounters =
+        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+            .value(u"counters")
+            .toObject();
+    QCOMPARE(refusedCounters.value(u"rejected_confirmations").toInteger(), qint64(51));
+    QCOMPARE(refusedCounters.value(u"votes_verified").toInteger(), qint64(0));
     QStringList errors;
     for (const QJsonObject &message : std::as_const(received)) {
         if (message.value(u"type").toString() == QLatin1String("error"))
