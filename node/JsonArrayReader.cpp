@@ -179,6 +179,9 @@ bool JsonArrayReader::next(Object *object, QString *error)
             if (!readValue(&value, error))
                 return false;
             object->insert(key, value);
+            if (object->size() > kMaxKeys)
+                return fail(QStringLiteral("element [%1] has more than %2 keys").arg(elements).arg(kMaxKeys),
+                            error);
             skipWhitespace();
             const int c = peek();
             if (c != ',' && c != '}')

@@ -32,6 +32,7 @@ public:
 
     static constexpr qsizetype kMaxStringBytes = 64 * 1024; // per key or value
     static constexpr int kMaxDepth = 64;                    // of nested values
+    static constexpr qsizetype kMaxKeys = 256;              // per object
 
     explicit JsonArrayReader(QIODevice *device);
 

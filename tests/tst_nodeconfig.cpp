@@ -259,6 +259,11 @@ void NodeConfigTest::registryFiles_data()
     QTest::newRow("json: nested too deep")
         << QStringLiteral("r.json") << "[{\"x\":" + QByteArray(100, '[') + QByteArray(100, ']') + "}]"
         << QStringLiteral("nested more than 64 deep");
+    QByteArray manyKeys = "[{" + ticket;
+    for (int i = 0; i < 300; ++i)
+        manyKeys += ",\"k" + QByteArray::number(i) + "\":0";
+    QTest::newRow("json: too many keys") << QStringLiteral("r.json") << manyKeys + "}]"
+                                         << QStringLiteral("element [0] has more than 256 keys");
     QTest::newRow("json: a broken number")
         << QStringLiteral("r.json") << "[{" + ticket + ",\"face_amount_minor\":1.}]"
         << QStringLiteral("no digits after its point");
