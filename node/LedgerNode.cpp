@@ -36,6 +36,9 @@ constexpr int kEventsPerPump = 2000;
 // served again from the journal once its socket has drained.
 constexpr qint64 kMaxQueuedBytesPerSubscriber = 4 * 1024 * 1024;
 constexpr int kFinishedRoundsKept = 2000;
+// Distinct votes of one target on one write-off that are verified: the second proves it signed
+// two states; a third proves nothing new, and each would cost a verify.
+constexpr int kVotesVerifiedPerTarget = 2;
 // Checks, submissions and journal commits go out at most once per this spacing (BatchWindow):
 // one flush and one frame then serve everything that arrived meanwhile. Per-wakeup costs (fsync,
 // syscalls, TLS records) dominated a node's CPU at moderate load, so this lowers latency under
@@ -687,6 +690,7 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
     if (encoded.size() > 1)
         inFrame.reserve(encoded.size());
     QList<VerifiedItem> unsolicited;
+    QHash<const Round *, int> votesQueuedHere; // of this frame, by tally
     for (const QByteArray &bytes : encoded) {
         if (encoded.size() > 1) {
             const qsizetype before = inFrame.size();
@@ -717,6 +721,14 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
                 unsolicited.append(std::move(item));
                 continue;
             }
+            const bool several = encoded.size() > 1;
+            if (round->votesQueued.value(peerName) + (several ? votesQueuedHere.value(round.get()) : 0) >=
+                kVotesVerifiedPerTarget) {
+                counters[QStringLiteral("excess_votes")]++;
+                continue;
+            }
+            if (several)
+                ++votesQueuedHere[round.get()];
         }
         items.append(std::move(item));
         itemRounds.append({std::move(round), open});
@@ -748,6 +760,7 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
             continue;
         if (open)
             round->votesVerifying.insert(peerName);
+        ++round->votesQueued[peerName];
         if (round->votes.size() < votesRemembered)
             round->votes.insert(items.at(i).encoded);
     }

@@ -67,6 +67,9 @@ private:
         // Every vote received for it, as sent: a byte-identical copy (a target answering a check
         // it was asked again) is dropped before the verify thread sees it.
         QSet<QByteArray> votes;
+        // Distinct votes of each target handed to the verify thread: two prove equivocation,
+        // more prove nothing new and are dropped unverified.
+        QHash<QString, int> votesQueued;
         // Targets whose vote is here but still queued for the verify thread: asking them again
         // would only make them check again and make the queue longer.
         QSet<QString> votesVerifying;

@@ -465,18 +465,26 @@ void NetworkTest::byzantineTargetCannotForgeADecision()
             return;
         ++checksReceived;
         const std::optional<WriteOffResult> writeOff = WriteOffResult::decode(frame->items.value(0));
-        // Two conflicting states for the same write-off, both validly signed.
+        // Two conflicting states for the same write-off, both validly signed, then three more in
+        // one frame, which prove nothing new and are not verified.
+        QList<QByteArray> more;
         for (const ConfirmationState state :
-             {ConfirmationState::AmountMismatch, ConfirmationState::WrittenOff}) {
+             {ConfirmationState::AmountMismatch, ConfirmationState::WrittenOff,
+              ConfirmationState::UnknownTicket, ConfirmationState::TicketFrozen,
+              ConfirmationState::AlreadyWrittenOff}) {
             StateConfirmation confirmation;
             confirmation.membershipHash = layout->membership.hash();
             confirmation.targetId = QStringLiteral("target-1");
             confirmation.writeOffDigest = writeOff->digest();
             confirmation.setState(state);
             confirmation.sign(*key);
-            hostile.sendBinaryMessage(
-                NodeFrame{NodeFrame::Kind::Confirmation, 0, {confirmation.encode()}}.encode());
+            if (state == ConfirmationState::AmountMismatch || state == ConfirmationState::WrittenOff)
+                hostile.sendBinaryMessage(
+                    NodeFrame{NodeFrame::Kind::Confirmation, 0, {confirmation.encode()}}.encode());
+            else
+                more.append(confirmation.encode());
         }
+        hostile.sendBinaryMessage(NodeFrame{NodeFrame::Kind::Confirmation, 0, more}.encode());
     });
     connectAsNode(hostile, QStringLiteral("target-1"));
     if (QTest::currentTestFailed())
@@ -541,6 +549,17 @@ void NetworkTest::byzantineTargetCannotForgeADecision()
                                !event.value(u"second").toString().isEmpty();
                     }),
         kWait);
+    // Two of target-1's votes were verified, the other three of every answer were not; with the
+    // honest votes of target-3 and target-4, 4 verifies in all, however often it was asked.
+    auto counter = [&](const char *name) {
+        return call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+            .value(u"counters")
+            .toObject()
+            .value(QLatin1StringView(name))
+            .toInteger();
+    };
+    QTRY_COMPARE_WITH_TIMEOUT(counter("excess_votes"), qint64(3 * checksReceived), kWait);
+    QCOMPARE(counter("votes_verified"), qint64(4));
     // The node kept serving everyone else.
     QCOMPARE(call(*branches.value(QStringLiteral("branch-2")),
                   {{QStringLiteral("type"), QStringLiteral("status")}})
