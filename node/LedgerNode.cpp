@@ -690,7 +690,6 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
     if (encoded.size() > 1)
         inFrame.reserve(encoded.size());
     QList<VerifiedItem> unsolicited;
-    QHash<const Round *, int> votesQueuedHere; // of this frame, by tally
     for (const QByteArray &bytes : encoded) {
         if (encoded.size() > 1) {
             const qsizetype before = inFrame.size();
@@ -721,14 +720,12 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
                 unsolicited.append(std::move(item));
                 continue;
             }
-            const bool several = encoded.size() > 1;
-            if (round->votesQueued.value(peerName) + (several ? votesQueuedHere.value(round.get()) : 0) >=
-                kVotesVerifiedPerTarget) {
+            int &queued = round->votesQueued[peerName];
+            if (queued >= kVotesVerifiedPerTarget) {
                 counters[QStringLiteral("excess_votes")]++;
                 continue;
             }
-            if (several)
-                ++votesQueuedHere[round.get()];
+            ++queued; // given back below if the whole frame is dropped
         }
         items.append(std::move(item));
         itemRounds.append({std::move(round), open});
@@ -749,6 +746,10 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
                                        "were dropped, and missing votes are asked for again")
                             .arg(confirmationsVerifying)
                             .arg(items.size()));
+        for (const auto &[round, open] : std::as_const(itemRounds)) {
+            if (round)
+                --round->votesQueued[peerName];
+        }
         return;
     }
     // A few copies per target are what honest retries produce; a target that signs vote after
@@ -760,7 +761,6 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
             continue;
         if (open)
             round->votesVerifying.insert(peerName);
-        ++round->votesQueued[peerName];
         if (round->votes.size() < votesRemembered)
             round->votes.insert(items.at(i).encoded);
     }
