@@ -16,6 +16,7 @@ packages=(
     qt6-base-dev qt6-base-dev-tools qt6-websockets-dev qt6-tools-dev qt6-tools-dev-tools qt6-l10n-tools
     libqt6sql6-sqlite libssl-dev libsodium-dev libsqlite3-dev sqlite3
     libbenchmark-dev clang-format
+    dpkg-dev desktop-file-utils systemd
     fonts-dejavu-core fonts-wqy-microhei
 )
 
