@@ -6,6 +6,7 @@
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QFileInfo>
 #include <csignal>
 #include <cstdio>
 #if defined(__GLIBC__)
@@ -40,6 +41,11 @@ int main(int argc, char **argv)
                                           QStringLiteral("The node configuration file."),
                                           QStringLiteral("FILE"));
     parser.addOption(configOption);
+    const QCommandLineOption checkOption(
+        QStringLiteral("check-config"),
+        QStringLiteral("Check the configuration and every file it names, then exit: 0 if the node would "
+                       "start with it, 2 with the problem otherwise. Writes nothing."));
+    parser.addOption(checkOption);
     parser.process(app);
     if (!parser.isSet(configOption)) {
         std::fprintf(stderr, "ticketsync-node: --config FILE is required\n");
@@ -52,12 +58,45 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "ticketsync-node: %s\n", qPrintable(error));
         return 2;
     }
+    if (parser.isSet(checkOption)) {
+        const std::optional<ticketsync::LedgerNode::Identity> identity =
+            ticketsync::LedgerNode::loadIdentity(*config, &error);
+        if (!identity) {
+            std::fprintf(stderr, "ticketsync-node: %s\n", qPrintable(error));
+            return 2;
+        }
+        QString registry;
+        if (identity->roles.testFlag(ticketsync::Role::Target) && !config->registryPath.isEmpty()) {
+            qint64 tickets = 0;
+            if (!ticketsync::LedgerNode::checkRegistry(*config, &tickets, &error)) {
+                std::fprintf(stderr, "ticketsync-node: %s\n", qPrintable(error));
+                return 2;
+            }
+            registry = QStringLiteral(", registry of %1 tickets").arg(tickets);
+        }
+        std::printf("%s: node %s (%s) of consortium %s, listening on %s:%u, ledger %s (%s)%s: ok\n",
+                    qPrintable(config->path), qPrintable(config->nodeId),
+                    qPrintable(ticketsync::roleNames(identity->roles).join(u", ")),
+                    qPrintable(identity->membership.consortiumId()), qPrintable(config->listenHost),
+                    unsigned(config->listenPort), qPrintable(config->databasePath),
+                    QFileInfo::exists(config->databasePath) ? "exists" : "created on first start",
+                    qPrintable(registry));
+        return 0;
+    }
     // Before the node starts its threads, which inherit the policy. A node that cannot set it
     // still runs correctly, only less efficiently under load, so this is a warning.
     if (!ticketsync::applyCpuScheduling(config->cpuScheduling, config->cpuSliceMs, &error))
         std::fprintf(stderr, "ticketsync-node: warning: %s\n", qPrintable(error));
-    std::unique_ptr<ticketsync::LedgerNode> node = ticketsync::LedgerNode::create(*config, &error);
-    if (!node || !node->start(&error)) {
+    // Exit 2: the configuration or a file it names is wrong, and starting again cannot help (the
+    // systemd unit does not restart on it); 1: anything else, such as a port in use.
+    bool inConfiguration = false;
+    std::unique_ptr<ticketsync::LedgerNode> node =
+        ticketsync::LedgerNode::create(*config, &error, &inConfiguration);
+    if (!node) {
+        std::fprintf(stderr, "ticketsync-node: %s\n", qPrintable(error));
+        return inConfiguration ? 2 : 1;
+    }
+    if (!node->start(&error)) {
         std::fprintf(stderr, "ticketsync-node: %s\n", qPrintable(error));
         return 1;
     }

@@ -180,31 +180,28 @@ LedgerNode::~LedgerNode()
     shutdown();
 }
 
-std::unique_ptr<LedgerNode> LedgerNode::create(const NodeConfig &config, QString *error)
+std::optional<LedgerNode::Identity> LedgerNode::loadIdentity(const NodeConfig &config, QString *error)
 {
-    std::unique_ptr<LedgerNode> node(new LedgerNode);
-    node->config = config;
-    node->nodeId = config.nodeId;
-    QString problem;
-    auto failWith = [&](const QString &message) -> std::unique_ptr<LedgerNode> {
+    auto failWith = [&](const QString &message) -> std::optional<Identity> {
         if (error)
             *error = message;
-        return nullptr;
+        return std::nullopt;
     };
-
+    QString problem;
     std::optional<Membership> membership = Membership::load(config.membershipPath, &problem);
     if (!membership)
         return failWith(problem);
-    node->membership = std::move(*membership);
-    const Member *self = node->membership.member(config.nodeId);
+    Identity identity;
+    identity.membership = std::move(*membership);
+    const Member *self = identity.membership.member(config.nodeId);
     if (!self)
         return failWith(
             QStringLiteral("%1: 'node_id': '%2' is not a member of consortium '%3' (%4)")
-                .arg(config.path, config.nodeId, node->membership.consortiumId(), config.membershipPath));
-    node->roles = self->roles;
-    for (const Member &member : node->membership.members()) {
+                .arg(config.path, config.nodeId, identity.membership.consortiumId(), config.membershipPath));
+    identity.roles = self->roles;
+    for (const Member &member : identity.membership.members()) {
         if (member.hasRole(Role::Coordinator)) {
-            node->coordinatorId = member.id;
+            identity.coordinatorId = member.id;
             break;
         }
     }
@@ -215,17 +212,66 @@ std::unique_ptr<LedgerNode> LedgerNode::create(const NodeConfig &config, QString
     if (key->publicKey != self->publicKey)
         return failWith(QStringLiteral("%1: 'signing_key': %2 is not the key the membership lists for '%3'")
                             .arg(config.path, config.signingKeyPath, config.nodeId));
-    node->signingKey = *key;
+    identity.signingKey = *key;
 
-    node->tls = TlsIdentity::load(config.tlsCertificatePath, config.tlsKeyPath, config.tlsCaPath, &problem);
-    if (!node->tls)
+    identity.tls =
+        TlsIdentity::load(config.tlsCertificatePath, config.tlsKeyPath, config.tlsCaPath, &problem);
+    if (!identity.tls)
         return failWith(QStringLiteral("%1: 'tls': %2").arg(config.path, problem));
-    const PeerIdentity tlsSelf = node->tls->self();
+    const PeerIdentity tlsSelf = identity.tls->self();
     if (tlsSelf.kind != PartyKind::Node || tlsSelf.name != config.nodeId)
         return failWith(QStringLiteral("%1: 'tls.certificate': %2 names %3 '%4', not node '%5'")
                             .arg(config.path, config.tlsCertificatePath, partyKindName(tlsSelf.kind),
                                  tlsSelf.name, config.nodeId));
+    return identity;
+}
 
+bool LedgerNode::checkRegistry(const NodeConfig &config, qint64 *tickets, QString *error)
+{
+    TicketRegistryFile::Reader registry;
+    if (!registry.open(config.registryPath, error))
+        return false;
+    Ticket ticket;
+    qint64 count = 0;
+    QString problem;
+    while (registry.next(&ticket, &problem))
+        ++count;
+    if (!problem.isEmpty()) {
+        if (error)
+            *error = problem;
+        return false;
+    }
+    if (tickets)
+        *tickets = count;
+    return true;
+}
+
+std::unique_ptr<LedgerNode> LedgerNode::create(const NodeConfig &config, QString *error,
+                                               bool *inConfiguration)
+{
+    if (inConfiguration)
+        *inConfiguration = true;
+    std::optional<Identity> identity = loadIdentity(config, error);
+    if (!identity)
+        return nullptr;
+    std::unique_ptr<LedgerNode> node(new LedgerNode);
+    node->config = config;
+    node->nodeId = config.nodeId;
+    node->membership = std::move(identity->membership);
+    node->roles = identity->roles;
+    node->coordinatorId = identity->coordinatorId;
+    node->signingKey = identity->signingKey;
+    node->tls = std::move(identity->tls);
+    QString problem;
+    auto failWith = [&](const QString &message) -> std::unique_ptr<LedgerNode> {
+        if (error)
+            *error = message;
+        return nullptr;
+    };
+
+    // From here a failure is the store's or the disk's, unless the registry is at fault.
+    if (inConfiguration)
+        *inConfiguration = false;
     node->store = LedgerStore::open(config.databasePath, &problem);
     if (!node->store)
         return failWith(problem);
@@ -254,13 +300,24 @@ std::unique_ptr<LedgerNode> LedgerNode::create(const NodeConfig &config, QString
             // Row by row: a registry of millions of tickets is never in memory whole (the heap
             // would keep the peak for the node's life).
             TicketRegistryFile::Reader registry;
-            if (!registry.open(config.registryPath, &problem))
+            bool registryAtFault = true;
+            if (!registry.open(config.registryPath, &problem)) {
+                if (inConfiguration)
+                    *inConfiguration = true;
                 return failWith(problem);
+            }
             qint64 imported = 0;
             if (!node->store->importTickets(
-                    [&registry](Ticket *ticket, QString *error) { return registry.next(ticket, error); },
-                    &problem, &imported))
+                    [&registry, &registryAtFault](Ticket *ticket, QString *error) {
+                        const bool more = registry.next(ticket, error);
+                        registryAtFault = !more && error && !error->isEmpty();
+                        return more;
+                    },
+                    &problem, &imported)) {
+                if (inConfiguration)
+                    *inConfiguration = registryAtFault;
                 return failWith(problem);
+            }
             qCInfo(lcNode) << "imported" << imported << "tickets from" << config.registryPath;
         }
         node->checker =

@@ -42,10 +42,27 @@ class LedgerNode : public QObject
     Q_OBJECT
 
 public:
+    // Who a node is, from its configuration: its membership entry, its signing key and its TLS
+    // certificate, each checked against the others.
+    struct Identity
+    {
+        Membership membership;
+        Roles roles;
+        QString coordinatorId;
+        KeyPair signingKey;
+        std::optional<TlsIdentity> tls;
+    };
+
     ~LedgerNode() override;
-    // Loads keys, membership, stores and the registry. On failure returns nullptr and names
-    // what is wrong in one line.
-    static std::unique_ptr<LedgerNode> create(const NodeConfig &config, QString *error);
+    // Reads the files the configuration names; opens nothing for writing.
+    static std::optional<Identity> loadIdentity(const NodeConfig &config, QString *error);
+    // Reads a target's registry through without storing it; *tickets counts its rows.
+    static bool checkRegistry(const NodeConfig &config, qint64 *tickets, QString *error);
+    // Loads the identity, opens the stores and imports the registry. On failure returns nullptr
+    // and names what is wrong in one line; *inConfiguration says whether the fault lies in the
+    // configuration or a file it names, which no restart can mend.
+    static std::unique_ptr<LedgerNode> create(const NodeConfig &config, QString *error,
+                                              bool *inConfiguration = nullptr);
 
     bool start(QString *error);
     void shutdown();

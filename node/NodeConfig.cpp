@@ -5,6 +5,7 @@
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QHostAddress>
 #include <QJsonDocument>
 #include <QJsonObject>
 
@@ -159,6 +160,9 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
                         QStringLiteral("must be host:port with a port from 1 to 65535"));
         config.listenHost = listen.left(colon);
         config.listenPort = quint16(port);
+        if (ok && config.listenHost != QLatin1String("localhost") && QHostAddress(config.listenHost).isNull())
+            reader.fail(QStringLiteral("listen"),
+                        QStringLiteral("'%1' is not an IP address (or localhost)").arg(config.listenHost));
     }
     config.databasePath = reader.filePath(root, QStringLiteral("database"), true, false);
     config.registryPath = reader.filePath(root, QStringLiteral("registry"), false, true);

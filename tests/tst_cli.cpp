@@ -1,9 +1,10 @@
 // The ticketsync tool as auditors run it: a real process, real files, exit codes and JSON.
+#include "ProcessRun.h"
+
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QProcess>
 #include <QTemporaryDir>
 #include <QTest>
 #include <sqlite3.h>
@@ -14,25 +15,11 @@ class TestCli : public QObject
     Q_OBJECT
 
 private:
-    struct Run
-    {
-        int exitCode = -1;
-        QByteArray out;
-        QByteArray err;
-        QJsonObject json() const { return QJsonDocument::fromJson(out).object(); }
-    };
+    using Run = ProcessRun;
 
     Run run(const QStringList &arguments)
     {
-        QProcess process;
-        process.start(QStringLiteral(TICKETSYNC_CLI), arguments);
-        if (!process.waitForFinished(120000))
-            qFatal("ticketsync %s did not finish", qPrintable(arguments.join(QLatin1Char(' '))));
-        Run result;
-        result.exitCode = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
-        result.out = process.readAllStandardOutput();
-        result.err = process.readAllStandardError();
-        return result;
+        return ProcessRun::of(QStringLiteral(TICKETSYNC_CLI), arguments);
     }
 
     static void writeFile(const QString &path, const QByteArray &contents)

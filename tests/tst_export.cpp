@@ -5,6 +5,7 @@
 #include "AuditBundle.h"
 #include "CacheSchema.h"
 #include "Decision.h"
+#include "ProcessRun.h"
 #include "ReportExporter.h"
 #include "ReportPdfPainter.h"
 #include "ReportWorker.h"
@@ -260,24 +261,9 @@ bool isHan(uint c)
     return QChar::script(c) == QChar::Script_Han;
 }
 
-struct CliRun
+ProcessRun runCli(const QStringList &arguments)
 {
-    int exitCode = -1;
-    QByteArray out;
-    QByteArray err;
-};
-
-CliRun runCli(const QStringList &arguments)
-{
-    QProcess process;
-    process.start(QStringLiteral(TICKETSYNC_CLI), arguments);
-    CliRun run;
-    if (!process.waitForFinished(120000))
-        return run;
-    run.exitCode = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
-    run.out = process.readAllStandardOutput();
-    run.err = process.readAllStandardError();
-    return run;
+    return ProcessRun::of(QStringLiteral(TICKETSYNC_CLI), arguments);
 }
 
 } // namespace
@@ -1064,7 +1050,7 @@ private Q_SLOTS:
         QVERIFY(!bytes.isEmpty());
         const QString good = dir.filePath(QStringLiteral("good.json"));
         writeFile(good, bytes);
-        CliRun run =
+        ProcessRun run =
             runCli({QStringLiteral("verify-report"), good, QStringLiteral("--membership"), membershipPath});
         QVERIFY2(run.exitCode == 0, run.err.constData());
         QVERIFY(run.out.contains("OK"));

@@ -1,7 +1,9 @@
 // The node configuration file and the registry import: every mistake is named by file, key
 // and problem, and ticketsync-node exits at once with that line.
+#include "DevnetLayout.h"
 #include "LedgerStore.h"
 #include "NodeConfig.h"
+#include "ProcessRun.h"
 #include "TicketRegistryFile.h"
 
 #include <QFile>
@@ -23,6 +25,8 @@ private Q_SLOTS:
     void badFiles_data();
     void badFiles();
     void nodeExitsWithTheLine();
+    void filesTheConfigurationNamesExitWithTwo();
+    void checkConfigWritesNothing();
     void registryFiles_data();
     void registryFiles();
     void registryStreamsIntoTheStore();
@@ -178,9 +182,118 @@ void NodeConfigTest::nodeExitsWithTheLine()
         QStringLiteral(TICKETSYNC_NODE),
         {QStringLiteral("--config"), write(QStringLiteral("node2.json"), QJsonDocument(object).toJson())});
     QVERIFY(node.waitForFinished(10000));
-    QVERIFY(node.exitCode() != 0);
+    QCOMPARE(node.exitCode(), 2);
     QVERIFY2(QString::fromUtf8(node.readAllStandardError()).contains(QLatin1String("membership.json")),
              "the error must name the membership file");
+
+    // A listen address that is no address: found in the file, not when binding.
+    object = valid();
+    object.insert(QStringLiteral("listen"), QStringLiteral("bank.example:7404"));
+    node.start(
+        QStringLiteral(TICKETSYNC_NODE),
+        {QStringLiteral("--config"), write(QStringLiteral("node3.json"), QJsonDocument(object).toJson())});
+    QVERIFY(node.waitForFinished(10000));
+    QCOMPARE(node.exitCode(), 2);
+    const QString listenError = QString::fromUtf8(node.readAllStandardError());
+    QVERIFY2(listenError.contains(QLatin1String("'listen': 'bank.example' is not an IP address")),
+             qPrintable(listenError));
+}
+
+namespace {
+
+ProcessRun runNode(const QStringList &arguments)
+{
+    return ProcessRun::of(QStringLiteral(TICKETSYNC_NODE), arguments, 60000);
+}
+
+// A devnet's files (CA, keys, certificates, membership, configs, registries) without its stores.
+std::optional<DevnetLayout> devnetIn(const QTemporaryDir &dir)
+{
+    DevnetOptions options;
+    options.dir = dir.filePath(QStringLiteral("devnet"));
+    options.tickets = 200;
+    options.basePort = DevnetLayout::freeBasePort(10);
+    QString error;
+    std::optional<DevnetLayout> layout = DevnetLayout::ensure(options, &error);
+    if (!layout)
+        qWarning("devnet: %s", qPrintable(error));
+    return layout;
+}
+
+} // namespace
+
+void NodeConfigTest::filesTheConfigurationNamesExitWithTwo()
+{
+    // A key, a certificate or a registry that is wrong is in the configuration as much as a
+    // misspelt key: no restart mends it, and the systemd unit does not restart on exit 2.
+    const std::optional<DevnetLayout> layout = devnetIn(*dir);
+    QVERIFY(layout);
+    const QString config = layout->node(QStringLiteral("target-1"))->configPath;
+    const QString nodeDir = QFileInfo(config).absolutePath();
+    QJsonObject object = QJsonDocument::fromJson([&] {
+                             QFile file(config);
+                             return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+                         }())
+                             .object();
+    QVERIFY(!object.isEmpty());
+
+    QJsonObject wrongKey = object;
+    wrongKey.insert(QStringLiteral("signing_key"), QStringLiteral("../../keys/target-2.key"));
+    // Beside the node's own configuration, since its paths are relative to it.
+    const QString wrongKeyPath = QDir(nodeDir).filePath(QStringLiteral("wrong-key.json"));
+    QFile wrongKeyFile(wrongKeyPath);
+    QVERIFY(wrongKeyFile.open(QIODevice::WriteOnly));
+    wrongKeyFile.write(QJsonDocument(wrongKey).toJson());
+    wrongKeyFile.close();
+    ProcessRun run = runNode({QStringLiteral("--config"), wrongKeyPath});
+    QCOMPARE(run.exitCode, 2);
+    QVERIFY2(run.errText().contains(QLatin1String("'signing_key':")) &&
+                 run.errText().contains(QLatin1String("is not the key the membership lists for 'target-1'")),
+             qPrintable(run.errText()));
+    QVERIFY2(!QFileInfo::exists(QDir(nodeDir).filePath(QStringLiteral("ledger.sqlite"))),
+             "a node with the wrong key must not create its store");
+
+    // A registry with a bad row: the node stops on it, with 2, and names the line.
+    const QString registry = QDir(nodeDir).absoluteFilePath(object.value(u"registry").toString());
+    QFile registryFile(registry);
+    QVERIFY(registryFile.open(QIODevice::Append));
+    registryFile.write("T-BAD,cheque,not-a-number,CNY,Bank\n");
+    registryFile.close();
+    run = runNode({QStringLiteral("--config"), config});
+    QCOMPARE(run.exitCode, 2);
+    QVERIFY2(run.errText().contains(QLatin1String("face_amount_minor")), qPrintable(run.errText()));
+}
+
+void NodeConfigTest::checkConfigWritesNothing()
+{
+    const std::optional<DevnetLayout> layout = devnetIn(*dir);
+    QVERIFY(layout);
+    for (const DevnetNode &node : layout->nodes) {
+        const ProcessRun run =
+            runNode({QStringLiteral("--check-config"), QStringLiteral("--config"), node.configPath});
+        QVERIFY2(run.exitCode == 0, qPrintable(node.id + QStringLiteral(": ") + run.errText()));
+        QVERIFY2(run.outText().contains(QStringLiteral("node %1 (").arg(node.id)) &&
+                     run.outText().trimmed().endsWith(u"ok"),
+                 qPrintable(run.outText()));
+        QVERIFY2(run.outText().contains(QLatin1String("created on first start")), qPrintable(run.outText()));
+        QVERIFY2(!QFileInfo::exists(node.databasePath), qPrintable(node.databasePath));
+        if (node.roles.testFlag(Role::Target))
+            QVERIFY2(run.outText().contains(QLatin1String("registry of ")), qPrintable(run.outText()));
+    }
+
+    // What stops a node stops the check too, with the same line and status.
+    const QString config = layout->node(QStringLiteral("target-1"))->configPath;
+    QFile key(QDir(layout->dir).filePath(QStringLiteral("keys/target-1.key")));
+    QVERIFY(key.setPermissions(key.permissions() | QFileDevice::ReadOther));
+    const ProcessRun checked =
+        runNode({QStringLiteral("--check-config"), QStringLiteral("--config"), config});
+    const ProcessRun started = runNode({QStringLiteral("--config"), config});
+    QCOMPARE(checked.exitCode, 2);
+    QCOMPARE(started.exitCode, 2);
+    QVERIFY2(checked.errText().contains(QLatin1String("let others read the secret key")),
+             qPrintable(checked.errText()));
+    QCOMPARE(checked.err, started.err);
+    QVERIFY(checked.out.isEmpty());
 }
 
 void NodeConfigTest::registryFiles_data()

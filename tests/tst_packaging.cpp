@@ -2,6 +2,7 @@
 // programs must run from the package's own files, the service unit must pass systemd's checks
 // and agree with the node it starts, and the maintainer scripts must be sound.
 #include "DevnetLayout.h"
+#include "ProcessRun.h"
 
 #include <QDir>
 #include <QFile>
@@ -17,31 +18,17 @@ using namespace ticketsync;
 
 namespace {
 
+// Both streams, for assertions that only look for a line.
 struct Run
 {
     int exitCode = -1;
-    QString output; // stdout and stderr together
+    QString output;
 };
 
 Run run(const QString &program, const QStringList &arguments, int timeoutMs = 120000)
 {
-    QProcess process;
-    process.setProcessChannelMode(QProcess::MergedChannels);
-    process.start(program, arguments);
-    Run result;
-    if (!process.waitForStarted(10000)) {
-        result.output = QStringLiteral("%1 did not start: %2").arg(program, process.errorString());
-        return result;
-    }
-    if (!process.waitForFinished(timeoutMs)) {
-        process.kill();
-        process.waitForFinished();
-        result.output = QStringLiteral("%1 did not finish in %2 ms").arg(program).arg(timeoutMs);
-        return result;
-    }
-    result.exitCode = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
-    result.output = QString::fromUtf8(process.readAll());
-    return result;
+    const ProcessRun finished = ProcessRun::of(program, arguments, timeoutMs);
+    return {finished.exitCode, finished.outText() + finished.errText()};
 }
 
 QString readText(const QString &path)
@@ -272,6 +259,10 @@ void PackagingTest::packagedProgramsRunANode()
     QVERIFY2(layout, qPrintable(error));
     const DevnetNode *coordinator = layout->node(QStringLiteral("coordinator-1"));
     QVERIFY(coordinator);
+
+    const Run check =
+        run(node, {QStringLiteral("--check-config"), QStringLiteral("--config"), coordinator->configPath});
+    QVERIFY2(check.exitCode == 0 && check.output.trimmed().endsWith(u"ok"), qPrintable(check.output));
 
     QProcess daemon;
     daemon.setProcessChannelMode(QProcess::MergedChannels);
