@@ -1089,6 +1089,10 @@ void TestCache::workerBatchesAndCommitsOnStop()
         QMetaObject::invokeMethod(worker, "ingest", Qt::QueuedConnection, Q_ARG(QString, kCoordinator),
                                   Q_ARG(QList<QJsonObject>, QList<QJsonObject>{event}));
     QTRY_VERIFY(!ingested.isEmpty() && ingested.last().at(1).toLongLong() == stream->seq);
+    // A commit emits `ingested` first and the rest after it, on the worker's thread, where the
+    // spies record: wait for that commit to finish before reading them.
+    QMetaObject::invokeMethod(
+        worker, [] {}, Qt::BlockingQueuedConnection);
     QVERIFY2(ingested.size() < events.size() / 10, qPrintable(QString::number(ingested.size())));
     int stored = 0;
     for (const QList<QVariant> &signal : std::as_const(ingested))
