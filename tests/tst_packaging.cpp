@@ -248,6 +248,12 @@ void PackagingTest::packagedProgramsRunANode()
     const Run version = run(node, {QStringLiteral("--version")});
     QCOMPARE(version.exitCode, 0);
     QVERIFY2(version.output.contains(QStringLiteral(TICKETSYNC_VERSION)), qPrintable(version.output));
+    // The console starts its QApplication, and so loads its platform plugin, before it answers.
+    const Run console =
+        run(QDir(root).filePath(QStringLiteral("usr/bin/ticketsync-console")), {QStringLiteral("--version")});
+    QCOMPARE(console.exitCode, 0);
+    QVERIFY2(console.output.contains(QStringLiteral("ticketsync-console " TICKETSYNC_VERSION)),
+             qPrintable(console.output));
 
     DevnetOptions options;
     options.dir = work.filePath(QStringLiteral("devnet"));
