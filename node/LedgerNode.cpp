@@ -1,6 +1,7 @@
 #include "LedgerNode.h"
 
 #include "DecisionSummary.h"
+#include "EventKind.h"
 #include "JsonObjectWriter.h"
 #include "NodeFrame.h"
 #include "NodeServer.h"
@@ -55,19 +56,6 @@ constexpr int kNodeProtocol = 2;
 // The longest a node waits between attempts to reach the coordinator.
 constexpr int kPeerBackoffMaxMs = 2000;
 
-// Every kind of event a node emits (docs/api.md, "Events"): what a subscription may ask for.
-const QSet<QString> &eventKinds()
-{
-    static const QSet<QString> kinds{
-        QStringLiteral("write_off_issued"),   QStringLiteral("confirmation_received"),
-        QStringLiteral("confirmation_sent"),  QStringLiteral("confirmation_rejected"),
-        QStringLiteral("equivocation"),       QStringLiteral("decision_made"),
-        QStringLiteral("block_appended"),     QStringLiteral("block_refused"),
-        QStringLiteral("decision_set_aside"), QStringLiteral("receiver_status"),
-        QStringLiteral("sync_error"),         QStringLiteral("operator_command")};
-    return kinds;
-}
-
 // The "kinds" of a subscribe request: absent means every kind. An unknown kind is refused rather
 // than matched against nothing, so a misspelt filter does not look like a quiet network.
 std::optional<QSet<QString>> subscriptionKinds(const QJsonObject &request, QString *problem)
@@ -83,8 +71,8 @@ std::optional<QSet<QString>> subscriptionKinds(const QJsonObject &request, QStri
     const QJsonArray list = value.toArray();
     for (qsizetype i = 0; i < list.size(); ++i) {
         const QString kind = list.at(i).toString();
-        if (!eventKinds().contains(kind)) {
-            QStringList known(eventKinds().cbegin(), eventKinds().cend());
+        if (!eventKindNames().contains(kind)) {
+            QStringList known(eventKindNames().cbegin(), eventKindNames().cend());
             known.sort();
             *problem = QStringLiteral("kinds[%1]: %2 is not an event kind (one of %3)")
                            .arg(i)
@@ -906,7 +894,7 @@ void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const Veri
     const qint64 now = nowMs();
     journal->putSubmission(digest, item.encoded, now);
     counters[QStringLiteral("submissions")]++;
-    emitEvent(QStringLiteral("write_off_issued"), writeOffIssuedEvent(*writeOff, digest));
+    emitEvent(EventKind::WriteOffIssued, writeOffIssuedEvent(*writeOff, digest));
     startRound(*writeOff, item.encoded, now, 0);
     answer(SubmittedReply::Status::Accepted, 0);
 }
@@ -1114,7 +1102,7 @@ void LedgerNode::handleConfirmation(Connection *from, const QString &peerName, q
                 from->sendError(QStringLiteral("confirmation"), requestId,
                                 QStringLiteral("no tally is open for write-off %1; it was never submitted")
                                     .arg(hex(confirmation->writeOffDigest)));
-            emitEvent(QStringLiteral("confirmation_rejected"),
+            emitEvent(EventKind::ConfirmationRejected,
                       {{QStringLiteral("target"), peerName},
                        {QStringLiteral("write_off_digest"), hex(confirmation->writeOffDigest)},
                        {QStringLiteral("reason"), QStringLiteral("unsolicited: no such write-off")}});
@@ -1126,7 +1114,7 @@ void LedgerNode::handleConfirmation(Connection *from, const QString &peerName, q
     counters[QStringLiteral("confirmations")]++;
     if (verdict == Tally::Verdict::Duplicate)
         return;
-    emitEvent(QStringLiteral("confirmation_received"),
+    emitEvent(EventKind::ConfirmationReceived,
               JsonObjectWriter()
                   .addAscii(QLatin1StringView("write_off_digest"), confirmation->writeOffDigest.toHex())
                   .add(QLatin1StringView("ticket"), round->writeOff.ticketId)
@@ -1146,7 +1134,7 @@ void LedgerNode::handleConfirmation(Connection *from, const QString &peerName, q
                 continue;
             qCWarning(lcCoordinator) << "equivocation by" << evidence.targetId << "on"
                                      << round->writeOff.ticketId;
-            emitEvent(QStringLiteral("equivocation"),
+            emitEvent(EventKind::Equivocation,
                       {{QStringLiteral("write_off_digest"), hex(confirmation->writeOffDigest)},
                        {QStringLiteral("ticket"), round->writeOff.ticketId},
                        {QStringLiteral("target"), evidence.targetId},
@@ -1182,7 +1170,7 @@ void LedgerNode::finishRound(const QByteArray &digest)
     journal->recordDecision(digest, decision.writeOff.ticketId, decision.writeOff.ticketVersion,
                             outcomeName(decision.outcome), decision.decidedState, decision.decidedAtMs,
                             decision.encode());
-    emitEvent(QStringLiteral("decision_made"),
+    emitEvent(EventKind::DecisionMade,
               decisionSummaryWriter(decision, digest)
                   .add(QLatin1StringView("attempts"), qint64(round->attempts) + 1)
                   .add(QLatin1StringView("latency_ms"), decision.decidedAtMs - round->startedMs)
@@ -1229,7 +1217,7 @@ void LedgerNode::sealBlocks()
         QString problem;
         if (!store->appendBlocks({block}, &problem, &computed)) {
             qCCritical(lcCoordinator) << "cannot append block" << block.height << ":" << problem;
-            emitEvent(QStringLiteral("block_refused"),
+            emitEvent(EventKind::BlockRefused,
                       {{QStringLiteral("height"), qint64(block.height)}, {QStringLiteral("error"), problem}});
             // Nothing is dropped: decisions the ledger cannot take are set aside, the rest are
             // sealed again, after a pause if the store itself failed.
@@ -1250,7 +1238,7 @@ void LedgerNode::sealBlocks()
             journal->markSealed(digest, block.height);
             hexDigests.append(digest.toHex());
         }
-        emitEvent(QStringLiteral("block_appended"), blockEvent(block, hexDigests));
+        emitEvent(EventKind::BlockAppended, blockEvent(block, hexDigests));
         if (sealedBytes.size() < config.syncBatchBlocks)
             sealedBytes.append(block.encode(bytes.encoded));
         sealed.append(std::move(block));
@@ -1294,7 +1282,7 @@ int LedgerNode::setAsideUnstorable(qsizetype count)
             continue;
         }
         qCCritical(lcCoordinator) << "decision on" << decision.writeOff.ticketId << "set aside:" << reason;
-        emitEvent(QStringLiteral("decision_set_aside"),
+        emitEvent(EventKind::DecisionSetAside,
                   {{QStringLiteral("write_off_digest"), hex(digest)},
                    {QStringLiteral("ticket"), decision.writeOff.ticketId},
                    {QStringLiteral("version"), qint64(decision.writeOff.ticketVersion)},
@@ -1396,7 +1384,7 @@ void LedgerNode::updateConsumerStatus(const QString &consumerId)
     if (summary == consumer.reportedStatus)
         return;
     consumer.reportedStatus = summary;
-    emitEvent(QStringLiteral("receiver_status"), status);
+    emitEvent(EventKind::ReceiverStatus, status);
 }
 
 QJsonObject LedgerNode::resyncReceiver(const QJsonObject &message, QString *error)
@@ -1570,7 +1558,7 @@ void LedgerNode::processChecks()
     NodeFrame confirmations{NodeFrame::Kind::Confirmation, 0, {}};
     for (const auto &[writeOff, confirmation] : std::as_const(answers)) {
         counters[QStringLiteral("confirmations_sent")]++;
-        emitEvent(QStringLiteral("confirmation_sent"),
+        emitEvent(EventKind::ConfirmationSent,
                   JsonObjectWriter()
                       .addAscii(QLatin1StringView("write_off_digest"), confirmation.writeOffDigest.toHex())
                       .add(QLatin1StringView("ticket"), writeOff->ticketId)
@@ -1634,7 +1622,7 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
     if (!problem.isEmpty()) {
         qCWarning(lcSync) << "refused blocks from the coordinator:" << problem;
         counters[QStringLiteral("sync_errors")]++;
-        emitEvent(QStringLiteral("sync_error"), {{QStringLiteral("error"), problem}});
+        emitEvent(EventKind::SyncError, {{QStringLiteral("error"), problem}});
         if (link)
             link->send(
                 {{QStringLiteral("type"), QStringLiteral("sync_error")}, {QStringLiteral("error"), problem}});
@@ -1650,7 +1638,7 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
         Q_ASSERT(freshBytes.size() == fresh.size());
         for (const QByteArray &digest : std::as_const(freshBytes.at(b).writeOffDigests))
             hexDigests.append(digest.toHex());
-        emitEvent(QStringLiteral("block_appended"), blockEvent(block, hexDigests));
+        emitEvent(EventKind::BlockAppended, blockEvent(block, hexDigests));
     }
     if (link)
         link->send({{QStringLiteral("type"), QStringLiteral("ack")},
@@ -1705,7 +1693,7 @@ void LedgerNode::handleClientSubmit(Connection *client, const QJsonObject &messa
         submissionsToSend = {NodeFrame::Kind::SubmitWriteOff, quint64(upstreamId), {}};
     submissionsToSend.items.append(writeOff.encode());
     submitSendWindow.schedule(kBatchWindowMs);
-    emitEvent(QStringLiteral("write_off_issued"), writeOffIssuedEvent(writeOff, digest));
+    emitEvent(EventKind::WriteOffIssued, writeOffIssuedEvent(writeOff, digest));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1863,10 +1851,9 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
         }
         qCInfo(lcNode) << "operator" << client->peer().name << "ran" << type << ":"
                        << result.value(u"outcome").toString();
-        emitEvent(QStringLiteral("operator_command"),
-                  {{QStringLiteral("command"), type},
-                   {QStringLiteral("operator"), client->peer().name},
-                   {QStringLiteral("outcome"), result.value(u"outcome")}});
+        emitEvent(EventKind::OperatorCommand, {{QStringLiteral("command"), type},
+                                               {QStringLiteral("operator"), client->peer().name},
+                                               {QStringLiteral("outcome"), result.value(u"outcome")}});
         result.insert(QStringLiteral("type"), QStringLiteral("command_result"));
         result.insert(QStringLiteral("command"), type);
         reply(client, result, message);
@@ -1979,15 +1966,14 @@ void LedgerNode::pumpSubscribers()
         subscriberPump.start(20);
 }
 
-void LedgerNode::emitEvent(const QString &kind, const QJsonObject &body)
+void LedgerNode::emitEvent(EventKind kind, const QJsonObject &body)
 {
     emitEvent(kind, QJsonDocument(body).toJson(QJsonDocument::Compact));
 }
 
-void LedgerNode::emitEvent(const QString &kind, const QByteArray &bodyJson)
+void LedgerNode::emitEvent(EventKind kind, const QByteArray &bodyJson)
 {
-    Q_ASSERT(eventKinds().contains(kind));
-    JournalEvent event = journal->appendEvent(kind, bodyJson, nowMs());
+    JournalEvent event = journal->appendEvent(eventKindName(kind), bodyJson, nowMs());
     if (event.seq > 0)
         pendingEvents.append(std::move(event));
     flushWindow.schedule(roles.testFlag(Role::Coordinator) ? kBatchWindowMs : kEventOnlyWindowMs);

@@ -4,6 +4,7 @@
 #include "Block.h"
 #include "ChainVerifier.h"
 #include "Connection.h"
+#include "EventKind.h"
 #include "KeyFile.h"
 #include "LedgerStore.h"
 #include "Membership.h"
@@ -196,8 +197,8 @@ private:
     void pumpSubscribers();
 
     // journal and events
-    void emitEvent(const QString &kind, const QJsonObject &body);
-    void emitEvent(const QString &kind, const QByteArray &bodyJson); // from JsonObjectWriter
+    void emitEvent(EventKind kind, const QJsonObject &body);
+    void emitEvent(EventKind kind, const QByteArray &bodyJson); // from JsonObjectWriter
     void reply(Connection *to, QJsonObject message, const QJsonObject &request);
     void reply(Connection *to, QJsonObject message, qint64 requestId);
     void replyAfterCommit(Connection *to, QJsonObject message, qint64 requestId);

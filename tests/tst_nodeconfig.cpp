@@ -1,6 +1,7 @@
 // The node configuration file and the registry import: every mistake is named by file, key
 // and problem, and ticketsync-node exits at once with that line.
 #include "DevnetLayout.h"
+#include "EventKind.h"
 #include "LedgerStore.h"
 #include "NodeConfig.h"
 #include "ProcessRun.h"
@@ -10,6 +11,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -27,6 +29,7 @@ private Q_SLOTS:
     void nodeExitsWithTheLine();
     void filesTheConfigurationNamesExitWithTwo();
     void checkConfigWritesNothing();
+    void everyEventKindIsDocumented();
     void registryFiles_data();
     void registryFiles();
     void registryStreamsIntoTheStore();
@@ -294,6 +297,26 @@ void NodeConfigTest::checkConfigWritesNothing()
              qPrintable(checked.errText()));
     QCOMPARE(checked.err, started.err);
     QVERIFY(checked.out.isEmpty());
+}
+
+void NodeConfigTest::everyEventKindIsDocumented()
+{
+    // docs/api.md, "Events": one table row per kind, its name in backticks first.
+    QFile api(QStringLiteral(TICKETSYNC_SOURCE_DIR "/docs/api.md"));
+    QVERIFY2(api.open(QIODevice::ReadOnly), qPrintable(api.fileName()));
+    const QString text = QString::fromUtf8(api.readAll());
+    const qsizetype events = text.indexOf(QLatin1String("\n## Events\n"));
+    QVERIFY(events >= 0);
+    const qsizetype next = text.indexOf(QLatin1String("\n## "), events + 1);
+    const QString section = text.mid(events, next < 0 ? -1 : next - events);
+    QStringList documented;
+    const QRegularExpression row(QStringLiteral("^\\| `([a-z_]+)`"), QRegularExpression::MultilineOption);
+    for (auto match = row.globalMatch(section); match.hasNext();)
+        documented.append(match.next().captured(1));
+    QStringList emitted(eventKindNames().cbegin(), eventKindNames().cend());
+    emitted.sort();
+    documented.sort();
+    QCOMPARE(documented, emitted);
 }
 
 void NodeConfigTest::registryFiles_data()
