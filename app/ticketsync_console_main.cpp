@@ -1,4 +1,5 @@
 // ticketsync-console: the operations console for clearing staff.
+#include "ConnectDialog.h"
 #include "ConsoleSession.h"
 #include "ConsoleSettings.h"
 #include "MainWindow.h"
@@ -91,27 +92,31 @@ int main(int argc, char **argv)
             profile->certificatePath = parser.value(QStringLiteral("cert"));
             profile->keyPath = parser.value(QStringLiteral("key"));
             profile->caPath = parser.value(QStringLiteral("ca"));
-            if (ticketsync::ConsoleSession::isPkcs12(profile->certificatePath)) {
-                profile->keyPath.clear();
-                bool ok = false;
-                profile->pkcs12Password =
-                    QInputDialog::getText(&window, QObject::tr("Client certificate"),
-                                          QObject::tr("Password for %1:").arg(profile->certificatePath),
-                                          QLineEdit::Password, QString(), &ok);
-                if (!ok)
-                    return 1;
-            }
         }
     } else {
-        QMessageBox::information(
-            &window, QObject::tr("Not connected"),
-            QObject::tr("Start with --devnet DIR, or --membership FILE --cert FILE [--key FILE] "
-                        "--ca FILE. Browsing the history cache only."));
-        return app.exec();
+        // Without arguments, as from the desktop menu: the network of last time, else ask.
+        profile = ticketsync::ConnectDialog::lastProfile(settings, &error);
+        if (!profile) {
+            ticketsync::ConnectDialog dialog(settings, &window);
+            if (dialog.exec() != QDialog::Accepted)
+                return app.exec(); // the history cache only
+            profile = dialog.profile();
+        }
+    }
+    if (profile && ticketsync::ConsoleSession::isPkcs12(profile->certificatePath)) {
+        profile->keyPath.clear();
+        bool ok = false;
+        profile->pkcs12Password =
+            QInputDialog::getText(&window, QObject::tr("Client certificate"),
+                                  QObject::tr("Password for %1:").arg(profile->certificatePath),
+                                  QLineEdit::Password, QString(), &ok);
+        if (!ok)
+            return 1;
     }
     if (!profile || !window.connectTo(*profile, &error)) {
         QMessageBox::critical(&window, QObject::tr("Cannot connect"), error);
         return app.exec();
     }
+    ticketsync::ConnectDialog::remember(settings, *profile);
     return app.exec();
 }

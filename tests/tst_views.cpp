@@ -5,9 +5,12 @@
 #include "AlertsView.h"
 #include "CacheWorker.h"
 #include "ConfirmationState.h"
+#include "ConnectDialog.h"
+#include "ConsoleSettings.h"
 #include "Decision.h"
 #include "DecisionDetailPane.h"
 #include "DecisionSummary.h"
+#include "DevnetLayout.h"
 #include "HistoryCache.h"
 #include "Membership.h"
 #include "ReceiversModel.h"
@@ -19,9 +22,15 @@
 
 #include <QAbstractItemModelTester>
 #include <QAction>
+#include <QDialogButtonBox>
+#include <QFile>
+#include <QFileInfo>
 #include <QImage>
 #include <QJsonArray>
 #include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QStandardItemModel>
 #include <QTableView>
@@ -196,6 +205,7 @@ private Q_SLOTS:
     void undeterminedAlertResolvedByRetry();
     void detailPaneVerifiesCertificate();
     void detailPaneIgnoresStaleResults();
+    void connectDialogChecksAndKeepsItsFiles();
 };
 
 void TestViews::trackerCountsTheConfirmationsSent()
@@ -1090,6 +1100,76 @@ void TestViews::detailPaneIgnoresStaleResults()
     QCOMPARE(pane.headerValue(QStringLiteral("ticket")), QStringLiteral("T-102"));
     pane.clear();
     QCOMPARE(pane.certificateStatus(), QString());
+}
+
+void TestViews::connectDialogChecksAndKeepsItsFiles()
+{
+    // A real consortium's files: membership, CA, the operator's certificate, key and PKCS#12.
+    QTemporaryDir dir;
+    DevnetOptions options;
+    options.dir = dir.filePath(QStringLiteral("devnet"));
+    options.tickets = 10;
+    QString error;
+    const std::optional<DevnetLayout> devnet = DevnetLayout::ensure(options, &error);
+    QVERIFY2(devnet, qPrintable(error));
+    QSettings ini(dir.filePath(QStringLiteral("console.ini")), QSettings::IniFormat);
+    ConsoleSettings settings(&ini);
+
+    QString reason;
+    QVERIFY(!ConnectDialog::lastProfile(settings, &reason));
+    QVERIFY(!reason.isEmpty());
+
+    auto field = [](QDialog &dialog, const char *name) {
+        return dialog.findChild<QLineEdit *>(QLatin1String(name));
+    };
+    ConnectDialog dialog(settings);
+    dialog.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+    QPushButton *connectButton = dialog.findChild<QDialogButtonBox *>()->button(QDialogButtonBox::Ok);
+    QVERIFY(!connectButton->isEnabled()); // nothing chosen yet
+    field(dialog, "membership")->setText(devnet->membershipPath);
+    field(dialog, "certificate")->setText(devnet->operatorCertificate);
+    field(dialog, "ca")->setText(devnet->caPath);
+    QVERIFY(!connectButton->isEnabled()); // a PEM certificate needs its key
+    field(dialog, "certificate")->setText(devnet->operatorPkcs12);
+    QVERIFY(!field(dialog, "key")->isEnabled()); // a bundle brings its own
+    QVERIFY(connectButton->isEnabled());
+    field(dialog, "certificate")->setText(devnet->operatorCertificate);
+    field(dialog, "key")->setText(devnet->operatorKey);
+    QVERIFY(field(dialog, "key")->isEnabled());
+
+    // A file that is not there keeps the dialog open and says which.
+    field(dialog, "ca")->setText(dir.filePath(QStringLiteral("no-such-ca.pem")));
+    QTest::mouseClick(connectButton, Qt::LeftButton);
+    QVERIFY(dialog.isVisible());
+    QCOMPARE(dialog.result(), int(QDialog::Rejected));
+    const QLabel *problem = dialog.findChild<QLabel *>(QStringLiteral("problem"));
+    QVERIFY(problem->isVisible());
+    QVERIFY2(problem->text().contains(QLatin1String("no-such-ca.pem")), qPrintable(problem->text()));
+
+    field(dialog, "ca")->setText(devnet->caPath);
+    QTest::mouseClick(connectButton, Qt::LeftButton);
+    QCOMPARE(dialog.result(), int(QDialog::Accepted));
+    const SessionProfile chosen = dialog.profile();
+    QCOMPARE(chosen.nodes.size(), devnet->nodes.size());
+    QCOMPARE(chosen.eventSource, QStringLiteral("coordinator-1"));
+    QCOMPARE(chosen.keyPath, devnet->operatorKey);
+    QVERIFY(chosen.pkcs12Password.isEmpty());
+
+    // Kept, and offered again: by the next dialog and to a console started without arguments.
+    std::optional<SessionProfile> last = ConnectDialog::lastProfile(settings, &reason);
+    QVERIFY2(last, qPrintable(reason));
+    QCOMPARE(QFileInfo(last->certificatePath), QFileInfo(devnet->operatorCertificate));
+    QCOMPARE(QFileInfo(last->keyPath), QFileInfo(devnet->operatorKey));
+    QCOMPARE(last->nodes.size(), devnet->nodes.size());
+    ConnectDialog again(settings);
+    QCOMPARE(QFileInfo(field(again, "membership")->text()), QFileInfo(devnet->membershipPath));
+    QVERIFY(again.findChild<QDialogButtonBox *>()->button(QDialogButtonBox::Ok)->isEnabled());
+
+    // Once a kept file is gone, there is no last network to return to; the reason names it.
+    QVERIFY(QFile::remove(devnet->operatorKey));
+    QVERIFY(!ConnectDialog::lastProfile(settings, &reason));
+    QVERIFY2(reason.contains(QFileInfo(devnet->operatorKey).fileName()), qPrintable(reason));
 }
 
 QTEST_MAIN(TestViews)

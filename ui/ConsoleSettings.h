@@ -28,6 +28,12 @@ public:
     static inline const Key<QByteArray> DecisionsSplitter{"window/decisionsSplitter", QByteArray()};
     static inline const Key<int> CurrentTab{"window/currentTab", 0};
     static inline const Key<QString> LastExportDir{"export/lastDir", QString()};
+    // The network connected to last (paths only, never a password): a console started without
+    // arguments, as from the desktop menu, connects to it again.
+    static inline const Key<QString> ConnectionMembership{"connection/membership", QString()};
+    static inline const Key<QString> ConnectionCertificate{"connection/certificate", QString()};
+    static inline const Key<QString> ConnectionKey{"connection/key", QString()}; // empty with PKCS#12
+    static inline const Key<QString> ConnectionCa{"connection/ca", QString()};
 
     explicit ConsoleSettings(QSettings *settings = nullptr);
 

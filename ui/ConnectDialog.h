@@ -1,0 +1,50 @@
+#pragma once
+
+#include "ConsoleSession.h"
+
+#include <QDialog>
+#include <optional>
+
+class QDialogButtonBox;
+class QFormLayout;
+class QLabel;
+class QLineEdit;
+
+namespace ticketsync {
+
+class ConsoleSettings;
+
+// Which network to watch, for a console started without arguments (from the desktop menu): the
+// membership file, this person's client certificate (PEM with its key, or a PKCS#12 bundle) and
+// the consortium CA. It starts from the files used last; a password is never kept.
+class ConnectDialog : public QDialog
+{
+    Q_OBJECT
+
+public:
+    explicit ConnectDialog(ConsoleSettings &settings, QWidget *parent = nullptr);
+
+    // After accept(): the membership's nodes and the chosen files, without a PKCS#12 password.
+    const SessionProfile &profile() const { return chosen; }
+    void accept() override;
+
+    // The network connected to last, if its files are all still there; else the reason.
+    static std::optional<SessionProfile> lastProfile(const ConsoleSettings &settings, QString *error);
+    static void remember(ConsoleSettings &settings, const SessionProfile &profile);
+
+private:
+    QLineEdit *addFileRow(QFormLayout *form, const QString &label, const QString &filter,
+                          const QString &name);
+    void updateButtons();
+
+    ConsoleSettings &settings;
+    QLineEdit *membership = nullptr;
+    QLineEdit *certificate = nullptr;
+    QLineEdit *key = nullptr;
+    QLineEdit *ca = nullptr;
+    QLabel *problem = nullptr;
+    QDialogButtonBox *buttons = nullptr;
+    SessionProfile chosen;
+};
+
+} // namespace ticketsync
