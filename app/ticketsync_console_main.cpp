@@ -117,6 +117,8 @@ int main(int argc, char **argv)
         QMessageBox::critical(&window, QObject::tr("Cannot connect"), error);
         return app.exec();
     }
-    ticketsync::ConnectDialog::remember(settings, *profile);
+    // The dialog keeps what it was given, and the last network is kept already.
+    if (parser.isSet(QStringLiteral("devnet")) || parser.isSet(QStringLiteral("membership")))
+        ticketsync::ConnectDialog::remember(settings, *profile);
     return app.exec();
 }

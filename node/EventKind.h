@@ -20,7 +20,7 @@ enum class EventKind
     DecisionSetAside,
     ReceiverStatus,
     SyncError,
-    OperatorCommand,
+    OperatorCommand, // stays last: eventKindNames() counts up to it
 };
 
 // The name on the wire and in the journal: "write_off_issued", ...
