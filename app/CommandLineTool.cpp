@@ -447,32 +447,27 @@ int CommandLineTool::verifyChain(const QStringList &arguments)
         std::unique_ptr<LedgerStore> store = LedgerStore::open(input, &error);
         if (!store)
             return report(command, {{QLatin1String("error"), error}}, error, UsageOrInputError);
-        // Page through the store; each page is verified from the hash the last one ended on.
+        // Page through the store as one chain: each page goes on from where the last one ended,
+        // and a write-off decided in block 1 and again in block 100000 is still caught.
         constexpr int kPage = 256;
-        QByteArray previous = Block::genesisPreviousHash();
-        chain.ok = true;
-        chain.headHash = previous;
+        ChainVerification verification(verifier, Block::genesisPreviousHash());
+        quint64 unreadableHeight = 0;
         for (quint64 from = 1; from <= store->height(); from += kPage) {
             const QList<Block> page = store->blocks(from, kPage, &error);
+            // What was read before an error is verified first: a fault in it comes first.
+            if (!verification.add(page))
+                break;
             if (!error.isEmpty()) {
-                chain = ChainReport();
-                chain.error = error;
-                chain.failedHeight = from;
+                unreadableHeight = page.isEmpty() ? from : page.last().height + 1;
                 break;
             }
-            const ChainReport part = verifier.verify(previous, page);
-            chain.blocksVerified += part.blocksVerified;
-            chain.decisionsVerified += part.decisionsVerified;
-            chain.firstHeight = chain.firstHeight ? chain.firstHeight : part.firstHeight;
-            chain.lastHeight = part.lastHeight ? part.lastHeight : chain.lastHeight;
-            if (!part.ok) {
-                chain.ok = false;
-                chain.error = part.error;
-                chain.failedHeight = part.failedHeight;
-                break;
-            }
-            previous = part.headHash;
-            chain.headHash = previous;
+        }
+        chain = verification.report();
+        if (chain.ok && unreadableHeight != 0) {
+            chain.ok = false;
+            chain.error = error;
+            chain.failedHeight = unreadableHeight;
+            chain.headHash.clear();
         }
     } else {
         const std::optional<QByteArray> contents = readInput(input, &error);

@@ -5,10 +5,14 @@
 #include "Membership.h"
 #include "Sha256.h"
 
-#include <QSet>
+#include <QHashFunctions>
+#include <QRandomGenerator>
 #include <QThread>
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace ticketsync {
@@ -17,7 +21,89 @@ namespace {
 constexpr char kSegmentTag[5] = "TSCH";
 constexpr quint32 kMaxSegmentBlocks = 1u << 24;
 constexpr qsizetype kMaxBlockBytes = qsizetype(1) << 30;
+constexpr size_t kFirstTableSlots = 1024;
+
+// The key under which a chain remembers that (ticket, version) is written off: 32 bytes like a
+// write-off digest, whatever the ticket id's length. Length-prefixed, so no two pairs share it.
+QByteArray writtenOffKey(const QString &ticketId, quint32 version)
+{
+    const QByteArray ticket = ticketId.toUtf8();
+    QByteArray bytes("ticketsync written-off ticket version");
+    auto appendU32 = [&bytes](quint32 value) {
+        for (int shift = 24; shift >= 0; shift -= 8)
+            bytes.append(char((value >> shift) & 0xff));
+    };
+    appendU32(quint32(ticket.size()));
+    bytes.append(ticket);
+    appendU32(version);
+    return sha256(bytes);
+}
 } // namespace
+
+bool DigestSet::isZero(const QByteArray &key)
+{
+    return std::all_of(key.cbegin(), key.cend(), [](char byte) { return byte == 0; });
+}
+
+size_t DigestSet::slotOf(const QByteArray &key) const
+{
+    // Keys are digests a consortium member may have searched for; the seed keeps them from
+    // being chosen to pile up in one run of slots.
+    const size_t mask = slots.size() - 1;
+    size_t at = qHash(QByteArrayView(key), seed) & mask;
+    while (true) {
+        const Slot &slot = slots[at];
+        if (std::memcmp(slot.data(), key.constData(), slot.size()) == 0 || slot == Slot{})
+            return at;
+        at = (at + 1) & mask;
+    }
+}
+
+bool DigestSet::contains(const QByteArray &key) const
+{
+    Q_ASSERT(key.size() == qsizetype(sizeof(Slot)));
+    if (isZero(key))
+        return hasZero;
+    if (slots.empty())
+        return false;
+    const Slot &slot = slots[slotOf(key)];
+    return std::memcmp(slot.data(), key.constData(), slot.size()) == 0;
+}
+
+bool DigestSet::insert(const QByteArray &key)
+{
+    Q_ASSERT(key.size() == qsizetype(sizeof(Slot)));
+    if (isZero(key)) {
+        if (hasZero)
+            return false;
+        hasZero = true;
+        ++count;
+        return true;
+    }
+    if (size_t(count + 1) * 4 > slots.size() * 3)
+        grow();
+    Slot &slot = slots[slotOf(key)];
+    if (std::memcmp(slot.data(), key.constData(), slot.size()) == 0)
+        return false;
+    std::memcpy(slot.data(), key.constData(), slot.size());
+    ++count;
+    return true;
+}
+
+void DigestSet::grow()
+{
+    if (slots.empty())
+        seed = size_t(QRandomGenerator::global()->generate64());
+    const size_t size = qMax(kFirstTableSlots, slots.size() * 2);
+    const std::vector<Slot> old = std::exchange(slots, std::vector<Slot>(size));
+    for (const Slot &slot : old) {
+        if (slot == Slot{})
+            continue;
+        const QByteArray key =
+            QByteArray::fromRawData(reinterpret_cast<const char *>(slot.data()), qsizetype(slot.size()));
+        slots[slotOf(key)] = slot;
+    }
+}
 
 QByteArray ChainSegment::encode() const
 {
@@ -159,42 +245,59 @@ QString ChainVerifier::verifyBlock(const Block &block, const QByteArray &expecte
 ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QList<Block> &blocks,
                                   QList<BlockDecisionBytes> *bytes) const
 {
+    ChainVerification chain(*this, startPreviousHash);
+    chain.add(blocks, bytes);
+    return chain.report();
+}
+
+ChainVerification::ChainVerification(const ChainVerifier &verifier, QByteArray startPreviousHash)
+    : verifier(verifier), previous(std::move(startPreviousHash))
+{
+    total.ok = true;
+    total.headHash = previous;
+}
+
+bool ChainVerification::fail(quint64 height, const QString &error)
+{
+    total.ok = false;
+    total.failedHeight = height;
+    total.error = error;
+    total.headHash.clear();
+    return false;
+}
+
+bool ChainVerification::add(const QList<Block> &blocks, QList<BlockDecisionBytes> *bytes)
+{
     if (bytes)
         bytes->clear();
-    ChainReport report;
-    if (blocks.isEmpty()) {
-        report.ok = true;
-        report.headHash = startPreviousHash;
-        return report;
+    if (!total.ok)
+        return false;
+    if (blocks.isEmpty())
+        return true;
+    if (expectedHeight == 0) {
+        expectedHeight = blocks.first().height;
+        total.firstHeight = expectedHeight;
+        if (previous == Block::genesisPreviousHash() && expectedHeight != 1)
+            return fail(
+                expectedHeight,
+                QStringLiteral("block %1: a segment starting from the genesis hash must start at height 1")
+                    .arg(expectedHeight));
     }
-    report.firstHeight = blocks.first().height;
-    QByteArray previous = startPreviousHash;
-    quint64 expectedHeight = blocks.first().height;
-    if (startPreviousHash == Block::genesisPreviousHash() && expectedHeight != 1) {
-        report.error =
-            QStringLiteral("block %1: a segment starting from the genesis hash must start at height 1")
-                .arg(expectedHeight);
-        report.failedHeight = expectedHeight;
-        return report;
-    }
-    QSet<QByteArray> decided;                 // write-off digests
-    QSet<QPair<QString, quint32>> writtenOff; // (ticket, version) decided WRITTEN_OFF
-    QList<Decision> pending;                  // certificates are checked in batches across threads
+    QList<Decision> pending; // certificates are checked in batches across threads
     QList<QByteArray> pendingDigests;
     QList<quint64> pendingHeights;
     auto flush = [&]() -> bool {
         QString problem;
-        const qsizetype failed = verifyCertificates(pending, &problem, &pendingDigests);
+        const qsizetype failed = verifier.verifyCertificates(pending, &problem, &pendingDigests);
         if (failed >= 0) {
-            report.failedHeight = pendingHeights.at(failed);
-            report.error = QStringLiteral("block %1, ticket %2 version %3: ")
-                               .arg(report.failedHeight)
-                               .arg(pending.at(failed).writeOff.ticketId)
-                               .arg(pending.at(failed).writeOff.ticketVersion) +
-                           problem;
-            return false;
+            const quint64 height = pendingHeights.at(failed);
+            return fail(height, QStringLiteral("block %1, ticket %2 version %3: ")
+                                        .arg(height)
+                                        .arg(pending.at(failed).writeOff.ticketId)
+                                        .arg(pending.at(failed).writeOff.ticketVersion) +
+                                    problem);
         }
-        report.decisionsVerified += quint64(pending.size());
+        total.decisionsVerified += quint64(pending.size());
         pending.clear();
         pendingDigests.clear();
         pendingHeights.clear();
@@ -202,39 +305,39 @@ ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QLi
     };
     for (const Block &block : blocks) {
         BlockDecisionBytes known;
-        if (QString problem = checkHeader(block, previous, expectedHeight, &known.encoded);
+        if (QString problem = verifier.checkHeader(block, previous, expectedHeight, &known.encoded);
             !problem.isEmpty()) {
             // A bad certificate in an earlier block is the first fault, so it is the one reported.
             if (!flush())
-                return report;
-            report.error = QStringLiteral("block %1: ").arg(block.height) + problem;
-            report.failedHeight = block.height;
-            return report;
+                return false;
+            return fail(block.height, QStringLiteral("block %1: ").arg(block.height) + problem);
         }
         for (const Decision &decision : block.decisions) {
             const QByteArray digest = decision.writeOff.digest();
-            const QPair<QString, quint32> key(decision.writeOff.ticketId, decision.writeOff.ticketVersion);
+            const bool writesOff = decision.decidedState == quint16(ConfirmationState::WrittenOff);
+            const QByteArray ticketKey =
+                writesOff ? writtenOffKey(decision.writeOff.ticketId, decision.writeOff.ticketVersion)
+                          : QByteArray();
             QString duplicate;
             if (decided.contains(digest))
                 duplicate =
                     QStringLiteral("the write-off of ticket %1 version %2 is decided twice in the chain");
-            else if (decision.decidedState == quint16(ConfirmationState::WrittenOff) &&
-                     writtenOff.contains(key))
+            else if (writesOff && writtenOff.contains(ticketKey))
                 duplicate =
                     QStringLiteral("ticket %1 version %2 is decided twice in the chain: two different "
                                    "write-offs are both WRITTEN_OFF");
             if (!duplicate.isEmpty()) {
                 // The earlier copy may be a forgery; then that block, not this one, is at fault.
                 if (!flush())
-                    return report;
-                report.error =
-                    QStringLiteral("block %1: ").arg(block.height) + duplicate.arg(key.first).arg(key.second);
-                report.failedHeight = block.height;
-                return report;
+                    return false;
+                return fail(
+                    block.height,
+                    QStringLiteral("block %1: ").arg(block.height) +
+                        duplicate.arg(decision.writeOff.ticketId).arg(decision.writeOff.ticketVersion));
             }
             decided.insert(digest);
-            if (decision.decidedState == quint16(ConfirmationState::WrittenOff))
-                writtenOff.insert(key);
+            if (writesOff)
+                writtenOff.insert(ticketKey);
             pending.append(decision);
             pendingDigests.append(digest);
             pendingHeights.append(block.height);
@@ -244,17 +347,16 @@ ChainReport ChainVerifier::verify(const QByteArray &startPreviousHash, const QLi
         if (bytes)
             bytes->append(std::move(known));
         if (pending.size() >= 4096 && !flush())
-            return report;
+            return false;
         previous = block.hash();
-        report.lastHeight = block.height;
-        ++report.blocksVerified;
+        total.lastHeight = block.height;
+        ++total.blocksVerified;
         ++expectedHeight;
     }
     if (!flush())
-        return report;
-    report.headHash = previous;
-    report.ok = true;
-    return report;
+        return false;
+    total.headHash = previous;
+    return true;
 }
 
 } // namespace ticketsync

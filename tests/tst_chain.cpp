@@ -59,6 +59,9 @@ private Q_SLOTS:
     void removedBlock();
     void replacedDecision();
     void decidedTwice();
+    void piecesOfOneChain();
+    void decidedTwiceInDifferentPieces();
+    void digestSet();
     void undeterminedDecision();
     void wrongMembership();
     void signedByTarget();
@@ -534,6 +537,93 @@ void ChainTest::decidedTwice()
     const ChainReport fine =
         verifier.verify(Block::genesisPreviousHash(), makeChain({{d1}, {d2}, {nextVersion}}));
     QVERIFY2(fine.ok, qPrintable(fine.error));
+}
+
+void ChainTest::piecesOfOneChain()
+{
+    // Any split into pieces verifies as the whole chain does, with the same totals.
+    const ChainVerifier verifier(sample.membership, 1);
+    const ChainReport whole = verifier.verify(Block::genesisPreviousHash(), chain);
+    for (int cut = 0; cut <= chain.size(); ++cut) {
+        ChainVerification pieces(verifier, Block::genesisPreviousHash());
+        QVERIFY(pieces.add(chain.mid(0, cut)));
+        QVERIFY(pieces.add({}));
+        QVERIFY2(pieces.add(chain.mid(cut)), qPrintable(pieces.report().error));
+        const ChainReport &report = pieces.report();
+        QVERIFY(report.ok);
+        QCOMPARE(report.blocksVerified, whole.blocksVerified);
+        QCOMPARE(report.decisionsVerified, whole.decisionsVerified);
+        QCOMPARE(report.firstHeight, quint64(1));
+        QCOMPARE(report.lastHeight, whole.lastHeight);
+        QCOMPARE(report.headHash, whole.headHash);
+    }
+
+    // A piece must go on where the last one ended: no gap, no overlap.
+    ChainVerification gap(verifier, Block::genesisPreviousHash());
+    QVERIFY(gap.add(chain.mid(0, 2)));
+    QVERIFY(!gap.add(chain.mid(3)));
+    expectFailure(gap.report(), 4, "expected 3");
+    QVERIFY(!gap.add(chain.mid(2, 1))); // once failed, it stays failed
+    QCOMPARE(gap.report().failedHeight, quint64(4));
+    QVERIFY(gap.report().headHash.isEmpty());
+
+    ChainVerification overlap(verifier, Block::genesisPreviousHash());
+    QVERIFY(overlap.add(chain.mid(0, 3)));
+    QVERIFY(!overlap.add(chain.mid(2)));
+    expectFailure(overlap.report(), 3, "expected 4");
+
+    // A segment from the middle: its pieces continue from its own first height.
+    ChainVerification middle(verifier, chain.at(1).hash());
+    QVERIFY(middle.add(chain.mid(2, 1)));
+    QVERIFY(middle.add(chain.mid(3)));
+    QCOMPARE(middle.report().firstHeight, quint64(3));
+    QCOMPARE(middle.report().headHash, chain.last().hash());
+}
+
+void ChainTest::decidedTwiceInDifferentPieces()
+{
+    const ChainVerifier verifier(sample.membership, 1);
+    const Decision d1 = decisions.at(0);
+    const Decision d2 = decisions.at(1);
+    const QList<Block> repeated = makeChain({{d1}, {d2}, {decisions.at(2)}, {d1}});
+    const Decision conflicting = decide(d2.writeOff.ticketId, d2.writeOff.ticketVersion, 777777);
+    const QList<Block> conflict = makeChain({{d1}, {d2}, {decisions.at(2)}, {conflicting}});
+    for (int cut = 1; cut <= 3; ++cut) {
+        ChainVerification first(verifier, Block::genesisPreviousHash());
+        QVERIFY(first.add(repeated.mid(0, cut)));
+        QVERIFY(!first.add(repeated.mid(cut)));
+        expectFailure(first.report(), 4, "is decided twice");
+
+        ChainVerification second(verifier, Block::genesisPreviousHash());
+        QVERIFY(second.add(conflict.mid(0, cut)));
+        QVERIFY(!second.add(conflict.mid(cut)));
+        expectFailure(second.report(), 4, "both WRITTEN_OFF");
+    }
+    // What the checks span costs a few dozen bytes per decision.
+    ChainVerification memory(verifier, Block::genesisPreviousHash());
+    QVERIFY(memory.add(chain));
+    QVERIFY(memory.memoryBytes() > 0);
+    QVERIFY(memory.memoryBytes() <= 2 * 1024 * 32);
+}
+
+void ChainTest::digestSet()
+{
+    DigestSet set;
+    QVERIFY(!set.contains(QByteArray(32, '\0')));
+    constexpr int kKeys = 5000; // several times the first table
+    for (int i = 0; i < kKeys; ++i)
+        QVERIFY(set.insert(sha256(QByteArray::number(i))));
+    QVERIFY(set.insert(QByteArray(32, '\0'))); // the all-zero key is a key like any other
+    QVERIFY(!set.insert(QByteArray(32, '\0')));
+    QCOMPARE(set.size(), qsizetype(kKeys + 1));
+    for (int i = 0; i < kKeys; ++i) {
+        QVERIFY(set.contains(sha256(QByteArray::number(i))));
+        QVERIFY(!set.insert(sha256(QByteArray::number(i))));
+        QVERIFY(!set.contains(sha256(QByteArray::number(-1 - i))));
+    }
+    QVERIFY(set.contains(QByteArray(32, '\0')));
+    QVERIFY(set.memoryBytes() >= kKeys * 32 * 4 / 3);
+    QVERIFY(set.memoryBytes() <= kKeys * 32 * 4);
 }
 
 void ChainTest::undeterminedDecision()

@@ -1,5 +1,10 @@
 // The ticketsync tool as auditors run it: a real process, real files, exit codes and JSON.
+#include "Block.h"
+#include "ChainVerifier.h"
+#include "LedgerStore.h"
 #include "ProcessRun.h"
+#include "SampleConsortium.h"
+#include "Tally.h"
 
 #include <QFile>
 #include <QJsonArray>
@@ -10,12 +15,85 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+using namespace ticketsync;
+
 class TestCli : public QObject
 {
     Q_OBJECT
 
 private:
     using Run = ProcessRun;
+
+    // A consortium of the tests' own, for ledgers forged block by block.
+    SampleConsortium forger = SampleConsortium::generate();
+    QString forgerMembership;
+
+    // A WRITTEN_OFF certificate from q of the targets.
+    Decision writtenOff(const QString &ticketId, quint32 version, qint64 amountMinor = 10000) const
+    {
+        const WriteOffResult writeOff = forger.writeOff(QStringLiteral("branch-1"), ticketId, version,
+                                                        amountMinor, QStringLiteral("CNY"), 1795000000000);
+        Tally tally(forger.membership, writeOff);
+        for (const QString &target : forger.targetIds().mid(0, forger.membership.quorum()))
+            tally.add(forger.confirm(target, writeOff, ConfirmationState::WrittenOff));
+        return tally.decision(1795000000100);
+    }
+
+    // A chain from genesis with one decision per block: `at` puts a given decision at a height,
+    // every other block holds a write-off of a ticket of its own.
+    QList<Block> forgedChain(int count, const QHash<int, Decision> &at) const
+    {
+        QList<Block> blocks;
+        QByteArray previous = Block::genesisPreviousHash();
+        for (int height = 1; height <= count; ++height) {
+            Block block;
+            block.height = quint64(height);
+            block.previousHash = previous;
+            block.membershipHash = forger.membership.hash();
+            block.timestampMs = 1795000000200 + height;
+            block.coordinatorId = forger.coordinatorId();
+            block.decisions = {at.contains(height) ? at.value(height)
+                                                   : writtenOff(QStringLiteral("U-%1").arg(height), 1)};
+            block.seal(forger.keys.value(forger.coordinatorId()));
+            previous = block.hash();
+            blocks.append(block);
+        }
+        return blocks;
+    }
+
+    // A store holding blocks as they are: written past LedgerStore, which refuses duplicates.
+    void writeForgedStore(const QString &path, const QList<Block> &blocks)
+    {
+        {
+            QString error;
+            QVERIFY2(LedgerStore::open(path, &error), qPrintable(error)); // creates the schema
+        }
+        sqlite3 *db = nullptr;
+        QCOMPARE(sqlite3_open(QFile::encodeName(path).constData(), &db), SQLITE_OK);
+        sqlite3_stmt *insert = nullptr;
+        QCOMPARE(sqlite3_prepare_v2(db,
+                                    "INSERT INTO blocks (height, hash, previous_hash, timestamp_ms, "
+                                    "decision_count, data) VALUES (?, ?, ?, ?, ?, ?)",
+                                    -1, &insert, nullptr),
+                 SQLITE_OK);
+        sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+        for (const Block &block : blocks) {
+            const QByteArray hash = block.hash();
+            const QByteArray data = block.encode();
+            sqlite3_bind_int64(insert, 1, qint64(block.height));
+            sqlite3_bind_blob(insert, 2, hash.constData(), int(hash.size()), SQLITE_TRANSIENT);
+            sqlite3_bind_blob(insert, 3, block.previousHash.constData(), int(block.previousHash.size()),
+                              SQLITE_TRANSIENT);
+            sqlite3_bind_int64(insert, 4, block.timestampMs);
+            sqlite3_bind_int64(insert, 5, block.decisions.size());
+            sqlite3_bind_blob(insert, 6, data.constData(), int(data.size()), SQLITE_TRANSIENT);
+            QCOMPARE(sqlite3_step(insert), SQLITE_DONE);
+            sqlite3_reset(insert);
+        }
+        QCOMPARE(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+        sqlite3_finalize(insert);
+        sqlite3_close(db);
+    }
 
     Run run(const QStringList &arguments)
     {
@@ -64,6 +142,9 @@ private Q_SLOTS:
         ledger = result.value(QLatin1String("ledger")).toString();
         QVERIFY(QFile::exists(membership));
         QVERIFY(QFile::exists(ledger));
+
+        forgerMembership = dir.filePath(QStringLiteral("forger-membership.json"));
+        writeFile(forgerMembership, forger.membership.toJson());
     }
 
     void helpListsEveryCommand()
@@ -201,6 +282,52 @@ private Q_SLOTS:
                                membership, QStringLiteral("--json")});
         QCOMPARE(check.exitCode, 1);
         QCOMPARE(check.json().value(QLatin1String("failedHeight")).toInt(), 2);
+    }
+
+    void verifyChainCatchesDuplicatesFarApart_data()
+    {
+        QTest::addColumn<bool>("sameWriteOff");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("one write-off decided twice") << true << QStringLiteral("is decided twice");
+        QTest::newRow("two write-offs WRITTEN_OFF") << false << QStringLiteral("both WRITTEN_OFF");
+    }
+
+    void verifyChainCatchesDuplicatesFarApart()
+    {
+        // A store is read and verified a page of blocks at a time; a duplicate on two pages, in
+        // blocks 1 and 257, must fail as it does in a chain export of the same blocks.
+        QFETCH(bool, sameWriteOff);
+        QFETCH(QString, expected);
+        const Decision first = writtenOff(QStringLiteral("DUP-1"), 1, 10000);
+        const Decision second = sameWriteOff ? first : writtenOff(QStringLiteral("DUP-1"), 1, 20000);
+        QCOMPARE(first.writeOff.digest() == second.writeOff.digest(), sameWriteOff);
+        const QList<Block> blocks = forgedChain(257, {{1, first}, {257, second}});
+        const QString name = sameWriteOff ? QStringLiteral("dup-same") : QStringLiteral("dup-other");
+
+        const QString exported = dir.filePath(name + QStringLiteral(".tsc"));
+        writeFile(exported, ChainSegment{Block::genesisPreviousHash(), blocks}.encode());
+        const Run file = run({QStringLiteral("verify-chain"), exported, QStringLiteral("--membership"),
+                              forgerMembership, QStringLiteral("--json")});
+        QCOMPARE(file.exitCode, 1);
+        QCOMPARE(file.json().value(QLatin1String("failedHeight")).toInt(), 257);
+
+        const QString store = dir.filePath(name + QStringLiteral(".db"));
+        writeForgedStore(store, blocks);
+        const Run stored = run({QStringLiteral("verify-chain"), store, QStringLiteral("--membership"),
+                                forgerMembership, QStringLiteral("--json")});
+        QVERIFY2(stored.exitCode == 1, stored.out.constData());
+        const QJsonObject result = stored.json();
+        QCOMPARE(result.value(QLatin1String("failedHeight")).toInt(), 257);
+        QVERIFY2(result.value(QLatin1String("error")).toString().contains(expected), stored.out.constData());
+        QCOMPARE(result.value(QLatin1String("error")), file.json().value(QLatin1String("error")));
+
+        // Without the second copy the same store verifies.
+        const QString clean = dir.filePath(name + QStringLiteral("-clean.db"));
+        writeForgedStore(clean, blocks.mid(0, 256));
+        const Run fine = run({QStringLiteral("verify-chain"), clean, QStringLiteral("--membership"),
+                              forgerMembership, QStringLiteral("--json")});
+        QCOMPARE(fine.exitCode, 0);
+        QCOMPARE(fine.json().value(QLatin1String("blocksVerified")).toInt(), 256);
     }
 
     void certificateExportAndVerify()
