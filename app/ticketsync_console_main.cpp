@@ -70,18 +70,13 @@ int main(int argc, char **argv)
     parser.process(app);
 
     ticketsync::ConsoleSettings settings;
-    if (parser.isSet(QStringLiteral("cache")))
-        settings.setValue(ticketsync::ConsoleSettings::CachePath, parser.value(QStringLiteral("cache")));
     if (parser.isSet(QStringLiteral("language")))
         settings.setValue(ticketsync::ConsoleSettings::Language, parser.value(QStringLiteral("language")));
 
-    ticketsync::MainWindow window(settings);
-    window.show();
-    if (parser.isSet(QStringLiteral("offline")))
-        return app.exec();
-
+    // The network comes first: each has a history cache of its own (ConsoleSettings::cachePath).
     QString error;
     std::optional<ticketsync::SessionProfile> profile;
+    bool asked = false; // the dialog already kept what it was given
     if (parser.isSet(QStringLiteral("devnet"))) {
         profile = ticketsync::SessionProfile::fromDevnet(parser.value(QStringLiteral("devnet")),
                                                          parser.isSet(QStringLiteral("auditor")), &error);
@@ -96,14 +91,35 @@ int main(int argc, char **argv)
     } else {
         // Without arguments, as from the desktop menu: the network of last time, else ask.
         profile = ticketsync::ConnectDialog::lastProfile(settings, &error);
-        if (!profile) {
-            ticketsync::ConnectDialog dialog(settings, &window);
-            if (dialog.exec() != QDialog::Accepted)
-                return app.exec(); // the history cache only
-            profile = dialog.profile();
+        if (!profile && !parser.isSet(QStringLiteral("offline"))) {
+            ticketsync::ConnectDialog dialog(settings);
+            if (!settings.value(ticketsync::ConsoleSettings::ConnectionMembership).isEmpty())
+                dialog.showProblem(error); // the files of last time, and which one is gone
+            if (dialog.exec() == QDialog::Accepted) {
+                profile = dialog.profile();
+                asked = true;
+            }
         }
     }
-    if (profile && ticketsync::ConsoleSession::isPkcs12(profile->certificatePath)) {
+    QString networkError;
+    const std::optional<ticketsync::NetworkIdentity> network =
+        profile ? profile->network(&networkError) : std::nullopt;
+
+    // --cache names a file for this start only; a network's own cache is the default.
+    const QString cachePath = parser.isSet(QStringLiteral("cache"))
+                                  ? parser.value(QStringLiteral("cache"))
+                                  : settings.cachePath(network ? network->shortId() : QString());
+    ticketsync::MainWindow window(settings, cachePath);
+    window.show();
+    if (parser.isSet(QStringLiteral("offline")))
+        return app.exec();
+    if (!profile) {
+        if (!error.isEmpty() &&
+            (parser.isSet(QStringLiteral("devnet")) || parser.isSet(QStringLiteral("membership"))))
+            QMessageBox::critical(&window, QObject::tr("Cannot connect"), error);
+        return app.exec(); // the history cache only
+    }
+    if (ticketsync::ConsoleSession::isPkcs12(profile->certificatePath)) {
         profile->keyPath.clear();
         bool ok = false;
         profile->pkcs12Password =
@@ -113,12 +129,12 @@ int main(int argc, char **argv)
         if (!ok)
             return 1;
     }
-    if (!profile || !window.connectTo(*profile, &error)) {
+    if (!window.connectTo(*profile, &error)) {
         QMessageBox::critical(&window, QObject::tr("Cannot connect"), error);
         return app.exec();
     }
     // The dialog keeps what it was given, and the last network is kept already.
-    if (parser.isSet(QStringLiteral("devnet")) || parser.isSet(QStringLiteral("membership")))
+    if (!asked && (parser.isSet(QStringLiteral("devnet")) || parser.isSet(QStringLiteral("membership"))))
         ticketsync::ConnectDialog::remember(settings, *profile);
     return app.exec();
 }

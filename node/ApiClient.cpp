@@ -85,8 +85,12 @@ void ApiClient::onLink(Connection *connection)
         if (reply.value(u"type").toString() != QLatin1String("welcome"))
             return;
         greeting = reply;
-        if (subscribed)
+        if (subscribed) {
+            const qint64 nodeLastSeq = reply.value(u"last_seq").toInteger(-1);
+            if (nodeLastSeq >= 0 && nodeLastSeq < seenSeq)
+                Q_EMIT journalBehind(seenSeq, nodeLastSeq);
             request(subscribeRequest(seenSeq + 1));
+        }
         Q_EMIT connected(greeting);
     });
 }

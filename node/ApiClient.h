@@ -49,6 +49,9 @@ Q_SIGNALS:
     void eventReceived(const QJsonObject &event);
     // A gap the node could not fill (its journal no longer has those events).
     void gap(qint64 fromSeq, qint64 toSeq);
+    // The node holds fewer events than this client has already seen from it (its journal was
+    // replaced, or it belongs to another network): events up to seenSeq are not sent again.
+    void journalBehind(qint64 seenSeq, qint64 nodeLastSeq);
 
 private:
     void onLink(Connection *connection);

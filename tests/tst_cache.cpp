@@ -216,6 +216,7 @@ private Q_SLOTS:
     void initTestCase();
     void createsSchema();
     void migratesEmptyFiles();
+    void migratesVersionOneKeepingItsHistory();
     void refusesNewerVersion();
     void refusesForeignFiles();
     void reportsCorruptionAndMovesAside();
@@ -297,7 +298,7 @@ void TestCache::createsSchema()
     }
     RawDb raw(path);
     QCOMPARE(raw.integer("PRAGMA user_version"), qint64(CacheSchema::kVersion));
-    QCOMPARE(raw.integer("SELECT count(*) FROM sqlite_master WHERE type = 'table'"), 10);
+    QCOMPARE(raw.integer("SELECT count(*) FROM sqlite_master WHERE type = 'table'"), 11);
     QCOMPARE(raw.integer("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"), 9);
     // WAL is persistent in the file.
     sqlite3 *db = nullptr;
@@ -328,7 +329,7 @@ void TestCache::migratesEmptyFiles()
     QString error;
     QVERIFY2(cache.open(empty, &error), qPrintable(error));
     cache.close();
-    QCOMPARE(RawDb(empty).integer("PRAGMA user_version"), 1);
+    QCOMPARE(RawDb(empty).integer("PRAGMA user_version"), qint64(CacheSchema::kVersion));
 
     const QString blank = freshPath(QStringLiteral("blank.sqlite"));
     {
@@ -339,6 +340,35 @@ void TestCache::migratesEmptyFiles()
     QCOMPARE(cache.lastSeq(kCoordinator), 0);
 }
 
+void TestCache::migratesVersionOneKeepingItsHistory()
+{
+    // A cache written by a console before networks were told apart: its history stays, and the
+    // first network to connect takes it.
+    const QString path = freshPath(QStringLiteral("version-1.sqlite"));
+    {
+        RawDb raw(path);
+        QCOMPARE(raw.exec(CacheSchema::kCreateV1), QString());
+        QCOMPARE(raw.exec("INSERT INTO cursors (node, last_seq) VALUES ('coordinator-1', 1234);"
+                          "PRAGMA user_version = 1;"),
+                 QString());
+    }
+    HistoryCache cache;
+    QString error;
+    QVERIFY2(cache.open(path, &error), qPrintable(error));
+    QCOMPARE(cache.lastSeq(kCoordinator), 1234);
+    QCOMPARE(cache.networkCa(), QString());
+    const QString ca = QStringLiteral("ab").repeated(32);
+    QVERIFY2(cache.bindNetwork(ca, QStringLiteral("east-clearing"), &error), qPrintable(error));
+    QVERIFY2(cache.bindNetwork(ca, QStringLiteral("east-clearing"), &error),
+             qPrintable(error)); // again: fine
+    QVERIFY(!cache.bindNetwork(QStringLiteral("cd").repeated(32), QStringLiteral("west-clearing"), &error));
+    QVERIFY2(error.contains(QLatin1String("east-clearing")) &&
+                 error.contains(QLatin1String("west-clearing")) && error.contains(path),
+             qPrintable(error));
+    cache.close();
+    QCOMPARE(RawDb(path).integer("PRAGMA user_version"), qint64(CacheSchema::kVersion));
+}
+
 void TestCache::refusesNewerVersion()
 {
     const QString path = freshPath(QStringLiteral("newer.sqlite"));
@@ -347,14 +377,15 @@ void TestCache::refusesNewerVersion()
         QString error;
         QVERIFY(cache.open(path, &error));
     }
-    QCOMPARE(RawDb(path).exec("PRAGMA user_version = 2"), QString());
+    const QByteArray newer = "PRAGMA user_version = " + QByteArray::number(CacheSchema::kVersion + 1);
+    QCOMPARE(RawDb(path).exec(newer.constData()), QString());
     HistoryCache cache;
     QString error;
     QVERIFY(!cache.open(path, &error));
     QCOMPARE(cache.openStatus(), HistoryCache::OpenStatus::NewerVersion);
     QVERIFY2(error.contains(path) && error.contains(QLatin1String("newer")), qPrintable(error));
     QVERIFY(!cache.isOpen());
-    QCOMPARE(RawDb(path).integer("PRAGMA user_version"), 2); // left untouched
+    QCOMPARE(RawDb(path).integer("PRAGMA user_version"), qint64(CacheSchema::kVersion + 1)); // left untouched
 }
 
 void TestCache::refusesForeignFiles()

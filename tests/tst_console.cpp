@@ -6,6 +6,7 @@
 #include "ConsoleSettings.h"
 #include "DecisionsModel.h"
 #include "DevnetFixture.h"
+#include "DevnetLayout.h"
 #include "DevnetPki.h"
 #include "FeedModel.h"
 #include "HistoryCache.h"
@@ -22,11 +23,13 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
+#include <QMessageBox>
 #include <QProcess>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSslServer>
 #include <QSslSocket>
+#include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QWebSocket>
@@ -55,6 +58,8 @@ private Q_SLOTS:
     void cacheReopensAfterKill();
     void hostileNodeCannotCrashOrFreeze();
     void switchesToSimplifiedChinese();
+    void eachNetworkKeepsItsOwnCache();
+    void replacedJournalRaisesAnAlert();
 
 private:
     std::unique_ptr<MainWindow> openConsole(const QString &cachePath, bool auditor = false);
@@ -467,6 +472,136 @@ void ConsoleTest::switchesToSimplifiedChinese()
     QCOMPARE(settings->value(ConsoleSettings::Language), QStringLiteral("zh_CN"));
     window->setLanguage(QStringLiteral("en"));
     QTRY_COMPARE_WITH_TIMEOUT(window->windowTitle(), english, kWait);
+}
+
+void ConsoleTest::eachNetworkKeepsItsOwnCache()
+{
+    // Another consortium with the same name and node ids, but its own CA, as every devnet and
+    // every bank network has. Its nodes need not run: the cache refuses before anything is sent.
+    DevnetOptions otherOptions;
+    otherOptions.dir = scratch.filePath(QStringLiteral("other-devnet"));
+    otherOptions.tickets = 10;
+    QString error;
+    QVERIFY2(DevnetLayout::ensure(otherOptions, &error), qPrintable(error));
+    const std::optional<SessionProfile> other = SessionProfile::fromDevnet(otherOptions.dir, false, &error);
+    const std::optional<SessionProfile> ours = SessionProfile::fromDevnet(devnet.dir(), false, &error);
+    QVERIFY2(other && ours, qPrintable(error));
+    const std::optional<NetworkIdentity> otherNetwork = other->network(&error);
+    const std::optional<NetworkIdentity> ourNetwork = ours->network(&error);
+    QVERIFY2(otherNetwork && ourNetwork, qPrintable(error));
+    QCOMPARE(otherNetwork->consortium, ourNetwork->consortium);
+    QVERIFY(otherNetwork->caSha256 != ourNetwork->caSha256);
+
+    // The main console's cache took its network when it first connected, and refuses the other:
+    // node ids and event numbers would collide and mix two networks' history in one audit trail.
+    QSettings otherIni(scratch.filePath(QStringLiteral("other.ini")), QSettings::IniFormat);
+    ConsoleSettings otherSettings(&otherIni);
+    {
+        MainWindow console(otherSettings, window->cachePath());
+        console.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&console));
+        QSignalSpy refused(&console, &MainWindow::sessionRefused);
+        QVERIFY2(console.connectTo(*other, &error), qPrintable(error));
+        QTRY_COMPARE_WITH_TIMEOUT(refused.size(), 1, kWait);
+        const QString reason = refused.at(0).at(0).toString();
+        QVERIFY2(reason.contains(ourNetwork->shortId()) && reason.contains(otherNetwork->shortId()) &&
+                     reason.contains(window->cachePath()),
+                 qPrintable(reason));
+        QVERIFY(console.session().links().isEmpty()); // nothing was started
+        QTRY_VERIFY_WITH_TIMEOUT(console.findChild<QMessageBox *>(), kWait);
+        console.findChild<QMessageBox *>()->close(); // it never blocked the window
+    }
+    const auto mainCacheCa = [&] {
+        HistoryCache reader;
+        return reader.open(window->cachePath(), nullptr, HistoryCache::Mode::ReadOnly) ? reader.networkCa()
+                                                                                       : QString();
+    };
+    QCOMPARE(mainCacheCa(), ourNetwork->caSha256);
+
+    // Without a file named, each network has its own. The single cache of earlier consoles goes
+    // to the first network that asks for its own.
+    const QByteArray savedDataHome = qgetenv("XDG_DATA_HOME");
+    const QString dataHome = scratch.filePath(QStringLiteral("data-home"));
+    qputenv("XDG_DATA_HOME", dataHome.toUtf8());
+    QVERIFY(otherSettings.value(ConsoleSettings::CachePath).isEmpty());
+    const QString shared = otherSettings.cachePath();
+    QVERIFY2(shared.startsWith(dataHome), qPrintable(shared));
+    {
+        HistoryCache earlier;
+        QVERIFY2(earlier.open(shared, &error), qPrintable(error));
+    }
+    const QString ourFile = otherSettings.cachePath(ourNetwork->shortId());
+    const QString otherFile = otherSettings.cachePath(otherNetwork->shortId());
+    qputenv("XDG_DATA_HOME", savedDataHome);
+    QVERIFY(ourFile != otherFile);
+    QVERIFY2(ourFile.contains(ourNetwork->shortId()) && otherFile.contains(otherNetwork->shortId()),
+             qPrintable(ourFile + QLatin1Char(' ') + otherFile));
+    QVERIFY(QFile::exists(ourFile) && !QFile::exists(shared) && !QFile::exists(otherFile));
+
+    // The console started from the command line picks its network's own file.
+    const QString processFile =
+        QStringLiteral("%1/ticketsync/ticketsync-console/networks/%2/history-cache.sqlite")
+            .arg(dataHome, otherNetwork->shortId());
+    QProcess console;
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    environment.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+    environment.insert(QStringLiteral("XDG_CONFIG_HOME"), scratch.filePath(QStringLiteral("other-config")));
+    environment.insert(QStringLiteral("XDG_DATA_HOME"), dataHome);
+    console.setProcessEnvironment(environment);
+    console.start(QStringLiteral(TICKETSYNC_CONSOLE), {QStringLiteral("--devnet"), otherOptions.dir});
+    QVERIFY(console.waitForStarted());
+    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(processFile), kWait);
+    const auto boundCa = [&] {
+        HistoryCache reader;
+        return reader.open(processFile, nullptr, HistoryCache::Mode::ReadOnly) ? reader.networkCa()
+                                                                               : QString();
+    };
+    QTRY_COMPARE_WITH_TIMEOUT(boundCa(), otherNetwork->caSha256, kWait);
+    console.terminate();
+    QVERIFY(console.waitForFinished(kWait));
+    QCOMPARE(mainCacheCa(), ourNetwork->caSha256);
+}
+
+void ConsoleTest::replacedJournalRaisesAnAlert()
+{
+    // A cache that has stored more of coordinator-1's events than the node holds, as after the
+    // node's journal was replaced: the console says so instead of waiting silently.
+    QString error;
+    const std::optional<SessionProfile> profile = SessionProfile::fromDevnet(devnet.dir(), false, &error);
+    QVERIFY2(profile, qPrintable(error));
+    const std::optional<NetworkIdentity> network = profile->network(&error);
+    QVERIFY2(network, qPrintable(error));
+    const QString cachePath = scratch.filePath(QStringLiteral("ahead-cache.sqlite"));
+    constexpr qint64 kAhead = 50'000'000;
+    {
+        HistoryCache cache;
+        QVERIFY2(cache.open(cachePath, &error), qPrintable(error));
+        QVERIFY2(cache.bindNetwork(network->caSha256, network->consortium, &error), qPrintable(error));
+        const IngestReport report =
+            cache.ingest(QStringLiteral("coordinator-1"),
+                         {QJsonObject{{QStringLiteral("type"), QStringLiteral("event")},
+                                      {QStringLiteral("seq"), kAhead},
+                                      {QStringLiteral("at_ms"), QDateTime::currentMSecsSinceEpoch()},
+                                      {QStringLiteral("kind"), QStringLiteral("operator_command")},
+                                      {QStringLiteral("command"), QStringLiteral("retry_deliveries")},
+                                      {QStringLiteral("operator"), QStringLiteral("operator-1")},
+                                      {QStringLiteral("outcome"), QStringLiteral("nothing to retry")}}});
+        QCOMPARE(report.lastSeq, kAhead);
+    }
+    QSettings ini(scratch.filePath(QStringLiteral("ahead.ini")), QSettings::IniFormat);
+    ConsoleSettings aheadSettings(&ini);
+    MainWindow console(aheadSettings, cachePath);
+    console.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&console));
+    QVERIFY2(console.connectTo(*profile, &error), qPrintable(error));
+    QTRY_VERIFY_WITH_TIMEOUT(
+        console.alertsModel()->rowOf(QStringLiteral("journal_behind"), QStringLiteral("coordinator-1")) >= 0,
+        kWait);
+    const int row =
+        console.alertsModel()->rowOf(QStringLiteral("journal_behind"), QStringLiteral("coordinator-1"));
+    const QString detail =
+        console.alertsModel()->index(row, AlertsModel::DetailColumn).data(Qt::DisplayRole).toString();
+    QVERIFY2(detail.contains(QString::number(kAhead)), qPrintable(detail));
 }
 
 QTEST_MAIN(ConsoleTest)

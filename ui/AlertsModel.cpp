@@ -52,7 +52,8 @@ AlertsModel::AlertsModel(QObject *parent) : QAbstractTableModel(parent) {}
 QStringList AlertsModel::kinds()
 {
     return {QStringLiteral("undetermined"), QStringLiteral("receiver_lagging"),
-            QStringLiteral("equivocation"), QStringLiteral("stale_data"), QStringLiteral("gap")};
+            QStringLiteral("equivocation"), QStringLiteral("stale_data"),
+            QStringLiteral("gap"),          QStringLiteral("journal_behind")};
 }
 
 QString AlertsModel::kindText(const QString &kind)
@@ -71,6 +72,9 @@ QString AlertsModel::kindText(const QString &kind)
     if (kind == QLatin1String("gap"))
         //: Alert kind: events the console could not fetch from a node.
         return tr("Event gap");
+    if (kind == QLatin1String("journal_behind"))
+        //: Alert kind: a node holds fewer events than the console has already stored from it.
+        return tr("Event journal replaced");
     return kind;
 }
 

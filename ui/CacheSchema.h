@@ -4,12 +4,12 @@
 // views and the audit exports query. One file per console profile, WAL mode. Writers and
 // readers run on worker threads, each with its own connection.
 //
-// Version 1. Migrations go in HistoryCache.cpp, one step per version, each in the same
+// Version 2. Migrations go in HistoryCache.cpp, one step per version, each in the same
 // transaction as the `PRAGMA user_version` bump.
 
 namespace ticketsync::CacheSchema {
 
-constexpr int kVersion = 1;
+constexpr int kVersion = 2;
 
 // Feed kinds (feed.kind).
 constexpr int kFeedIssued = 1;       // a write-off issued by a branch
@@ -115,7 +115,8 @@ CREATE TABLE receivers (
 -- Alerts and the trail of who acknowledged what.
 CREATE TABLE alerts (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,              -- undetermined, receiver_lagging, equivocation, stale_data, gap
+    kind TEXT NOT NULL,              -- undetermined, receiver_lagging, equivocation, stale_data, gap,
+                                     -- journal_behind (cache schema 2)
     subject TEXT NOT NULL,           -- e.g. the digest, receiver or node concerned
     detail TEXT NOT NULL,
     raised_at_ms INTEGER NOT NULL,
@@ -144,6 +145,17 @@ CREATE TABLE gaps (
     from_seq INTEGER NOT NULL,
     to_seq INTEGER NOT NULL,
     noticed_at_ms INTEGER NOT NULL
+);
+)";
+
+// 1 -> 2: the network the cache belongs to, set by the first connection. Node ids and event
+// numbers mean nothing across networks, so a cache is never fed by two.
+constexpr const char *kCreateV2 = R"(
+CREATE TABLE network (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    ca_sha256 TEXT NOT NULL,         -- the consortium CA's fingerprint (NetworkIdentity)
+    consortium TEXT NOT NULL,        -- its name, for messages
+    bound_at_ms INTEGER NOT NULL
 );
 )";
 

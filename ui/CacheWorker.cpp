@@ -68,7 +68,7 @@ void CacheWorker::open()
     if (!store.open(cachePath, &error)) {
         if (store.openStatus() != HistoryCache::OpenStatus::Corrupt) {
             qCWarning(lcCacheWorker).noquote() << error;
-            Q_EMIT opened(false, error, {});
+            Q_EMIT opened(false, error);
             Q_EMIT failed(error);
             return;
         }
@@ -76,7 +76,7 @@ void CacheWorker::open()
         QString movedTo, moveError;
         if (!HistoryCache::moveAside(cachePath, &movedTo, &moveError) || !store.open(cachePath, &moveError)) {
             const QString why = tr("%1; starting a fresh cache failed too: %2").arg(error, moveError);
-            Q_EMIT opened(false, why, {});
+            Q_EMIT opened(false, why);
             Q_EMIT failed(why);
             return;
         }
@@ -86,7 +86,7 @@ void CacheWorker::open()
         qCWarning(lcCacheWorker).noquote() << message;
     }
     startCheckpointer();
-    Q_EMIT opened(true, message, store.cursors());
+    Q_EMIT opened(true, message);
 }
 
 void CacheWorker::startCheckpointer()
@@ -240,9 +240,14 @@ void CacheWorker::setDecisionHeights(const QHash<QByteArray, qint64> &heights)
         store.setDecisionHeight(it.key(), it.value());
 }
 
-void CacheWorker::requestCursors(quint64 requestId)
+void CacheWorker::requestNetworkCursors(quint64 requestId, const QString &caSha256, const QString &consortium)
 {
-    Q_EMIT cursorsReady(requestId, store.cursors());
+    QString error;
+    if (!store.bindNetwork(caSha256, consortium, &error)) {
+        Q_EMIT networkCursorsReady(requestId, error, {});
+        return;
+    }
+    Q_EMIT networkCursorsReady(requestId, QString(), store.cursors());
 }
 
 void CacheWorker::requestFeedCount(quint64 requestId, const FeedFilter &filter, qint64 afterId)

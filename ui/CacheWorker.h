@@ -55,7 +55,9 @@ public Q_SLOTS:
     // From a node's `history` reply: write_off_digest -> height.
     void setDecisionHeights(const QHash<QByteArray, qint64> &heights);
 
-    void requestCursors(quint64 requestId);
+    // Before a session starts: ties the cache to the network (HistoryCache::bindNetwork), then
+    // answers with where each node's stream resumes, or with why this network cannot use it.
+    void requestNetworkCursors(quint64 requestId, const QString &caSha256, const QString &consortium);
     void requestFeedCount(quint64 requestId, const ticketsync::FeedFilter &filter, qint64 afterId);
     void requestFeedPage(quint64 requestId, const ticketsync::FeedFilter &filter,
                          const ticketsync::PageRequest &page);
@@ -71,7 +73,7 @@ Q_SIGNALS:
     // ok false: the cache could not be opened at all (error says why, naming the file).
     // ok true with a non-empty message: it opened, but something needs saying (e.g. a
     // corrupt cache was moved aside to `message`).
-    void opened(bool ok, const QString &message, const QHash<QString, qint64> &cursors);
+    void opened(bool ok, const QString &message);
     void failed(const QString &error);
 
     // After each commit: the node's cursor and what the batch did.
@@ -89,7 +91,7 @@ Q_SIGNALS:
     void alertResolved(const ticketsync::AlertRow &alert, const ticketsync::AlertTrailEntry &entry);
     void alertsChanged();
 
-    void cursorsReady(quint64 requestId, const QHash<QString, qint64> &cursors);
+    void networkCursorsReady(quint64 requestId, const QString &error, const QHash<QString, qint64> &cursors);
     void feedCountReady(quint64 requestId, qint64 count, qint64 upperId);
     void feedPageReady(quint64 requestId, int offset, const QList<ticketsync::FeedRow> &rows);
     void decisionCountReady(quint64 requestId, qint64 count, qint64 upperMs);

@@ -129,8 +129,7 @@ void ConnectDialog::accept()
     std::optional<SessionProfile> profile =
         profileFor(membership->text(), certificate->text(), key->text(), ca->text(), &error);
     if (!profile) {
-        problem->setText(error);
-        problem->show();
+        showProblem(error);
         return;
     }
     chosen = std::move(*profile);
@@ -160,6 +159,12 @@ void ConnectDialog::remember(ConsoleSettings &settings, const SessionProfile &pr
                       profile.keyPath.isEmpty() ? QString() : QFileInfo(profile.keyPath).absoluteFilePath());
     settings.setValue(ConsoleSettings::ConnectionCa, QFileInfo(profile.caPath).absoluteFilePath());
     settings.sync();
+}
+
+void ConnectDialog::showProblem(const QString &text)
+{
+    problem->setText(text);
+    problem->setVisible(!text.isEmpty());
 }
 
 } // namespace ticketsync

@@ -27,6 +27,9 @@ public:
     // After accept(): the membership's nodes and the chosen files, without a PKCS#12 password.
     const SessionProfile &profile() const { return chosen; }
     void accept() override;
+    // Says what is wrong before the operator has chosen anything, e.g. why the last network's
+    // files could not be used.
+    void showProblem(const QString &text);
 
     // The network connected to last, if its files are all still there; else the reason.
     static std::optional<SessionProfile> lastProfile(const ConsoleSettings &settings, QString *error);

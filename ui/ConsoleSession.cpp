@@ -4,11 +4,15 @@
 #include "Membership.h"
 #include "TlsIdentity.h"
 
+#include <QCryptographicHash>
 #include <QDateTime>
 #include <QDir>
 #include <QFile>
 #include <QLoggingCategory>
+#include <QSslCertificate>
 #include <QTimer>
+
+#include <algorithm>
 
 Q_LOGGING_CATEGORY(lcSession, "ticketsync.ui.session", QtInfoMsg)
 
@@ -62,6 +66,9 @@ public:
                         });
                 connect(client, &ApiClient::gap, this,
                         [this, id = node.id](qint64 from, qint64 to) { Q_EMIT gapDetected(id, from, to); });
+                connect(
+                    client, &ApiClient::journalBehind, this,
+                    [this, id = node.id](qint64 seen, qint64 last) { Q_EMIT journalBehind(id, seen, last); });
                 client->subscribe(resumeFrom);
             }
             client->start();
@@ -104,6 +111,7 @@ Q_SIGNALS:
     void eventsReceived(const QString &nodeId, const QList<QJsonObject> &events);
     void linkChanged(const ticketsync::NodeLinkState &state);
     void gapDetected(const QString &nodeId, qint64 fromSeq, qint64 toSeq);
+    void journalBehind(const QString &nodeId, qint64 seenSeq, qint64 nodeLastSeq);
     void replied(qint64 ticket, const QJsonObject &reply);
 
 private:
@@ -172,6 +180,33 @@ std::optional<SessionProfile> SessionProfile::fromDevnet(const QString &dir, boo
     return profile;
 }
 
+std::optional<NetworkIdentity> SessionProfile::network(QString *error) const
+{
+    QFile file(caPath);
+    if (!file.open(QIODevice::ReadOnly)) {
+        *error = QObject::tr("cannot read the CA certificate %1: %2").arg(caPath, file.errorString());
+        return std::nullopt;
+    }
+    const QList<QSslCertificate> certificates = QSslCertificate::fromData(file.readAll(), QSsl::Pem);
+    if (certificates.isEmpty()) {
+        *error = QObject::tr("%1 holds no PEM certificate, so it cannot be the consortium CA").arg(caPath);
+        return std::nullopt;
+    }
+    QList<QByteArray> fingerprints;
+    for (const QSslCertificate &certificate : certificates)
+        fingerprints.append(certificate.digest(QCryptographicHash::Sha256));
+    std::sort(fingerprints.begin(), fingerprints.end());
+    NetworkIdentity identity;
+    identity.caSha256 = QString::fromLatin1(
+        (fingerprints.size() == 1 ? fingerprints.front()
+                                  : QCryptographicHash::hash(fingerprints.join(), QCryptographicHash::Sha256))
+            .toHex());
+    QString ignored;
+    if (const std::optional<Membership> membership = Membership::load(membershipPath, &ignored))
+        identity.consortium = membership->consortiumId();
+    return identity;
+}
+
 ConsoleSession::ConsoleSession(QObject *parent) : QObject(parent)
 {
     qRegisterMetaType<NodeLinkState>();
@@ -214,6 +249,7 @@ bool ConsoleSession::start(const SessionProfile &profile, qint64 resumeFrom, QSt
     connect(&networkThread, &QThread::finished, worker, &QObject::deleteLater);
     connect(worker, &SessionWorker::eventsReceived, this, &ConsoleSession::eventsReceived);
     connect(worker, &SessionWorker::gapDetected, this, &ConsoleSession::gapDetected);
+    connect(worker, &SessionWorker::journalBehind, this, &ConsoleSession::journalBehind);
     connect(worker, &SessionWorker::linkChanged, this, &ConsoleSession::onLink);
     connect(worker, &SessionWorker::replied, this, &ConsoleSession::onReply);
     networkThread.setObjectName(QStringLiteral("console-network"));

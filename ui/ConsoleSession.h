@@ -14,6 +14,15 @@ namespace ticketsync {
 
 class SessionWorker;
 
+// Which network a profile belongs to. Its consortium CA tells networks apart: every devnet and
+// every bank network has its own, while the membership changes as members join or leave.
+struct NetworkIdentity
+{
+    QString caSha256; // the CA certificate's SHA-256 fingerprint, hex (several: of their sorted fingerprints)
+    QString consortium; // the membership's consortium name, for people
+    QString shortId() const { return caSha256.left(16); }
+};
+
 // Where the console connects and as whom.
 struct SessionProfile
 {
@@ -35,6 +44,9 @@ struct SessionProfile
     static std::optional<SessionProfile> fromMembership(const QString &membershipPath, QString *error);
     // A `ticketsync devnet` directory, as its operator (or auditor).
     static std::optional<SessionProfile> fromDevnet(const QString &dir, bool auditor, QString *error);
+
+    // Reads the CA file and the membership; an unreadable or empty CA file is an error naming it.
+    std::optional<NetworkIdentity> network(QString *error) const;
 };
 
 // One node's connection, as the Nodes view shows it.
@@ -88,6 +100,9 @@ Q_SIGNALS:
     void eventsReceived(const QString &nodeId, const QList<QJsonObject> &events);
     void linkChanged(const ticketsync::NodeLinkState &state);
     void gapDetected(const QString &nodeId, qint64 fromSeq, qint64 toSeq);
+    // The event source holds fewer events than the cache has stored from it: its journal was
+    // replaced. Its events up to seenSeq are not fetched again.
+    void journalBehind(const QString &nodeId, qint64 seenSeq, qint64 nodeLastSeq);
 
 private:
     void onReply(qint64 ticket, const QJsonObject &reply);

@@ -1,7 +1,12 @@
 #include "ConsoleSettings.h"
 
 #include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QLoggingCategory>
 #include <QStandardPaths>
+
+Q_LOGGING_CATEGORY(lcSettings, "ticketsync.ui.settings", QtInfoMsg)
 
 namespace ticketsync {
 
@@ -9,14 +14,34 @@ ConsoleSettings::ConsoleSettings(QSettings *settings)
     : owned(settings ? nullptr : new QSettings), store(settings ? settings : owned.get())
 {}
 
-QString ConsoleSettings::cachePath() const
+QString ConsoleSettings::cachePath(const QString &network) const
 {
     const QString configured = value(CachePath);
     if (!configured.isEmpty())
         return configured;
-    const QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
-    QDir().mkpath(dir);
-    return QDir(dir).filePath(QStringLiteral("history-cache.sqlite"));
+    const QDir dir(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation));
+    const QString shared = dir.filePath(QStringLiteral("history-cache.sqlite"));
+    if (network.isEmpty()) {
+        dir.mkpath(QStringLiteral("."));
+        return shared;
+    }
+    const QString own = dir.filePath(QStringLiteral("networks/%1/history-cache.sqlite").arg(network));
+    QDir().mkpath(QFileInfo(own).absolutePath());
+    if (!QFileInfo::exists(own) && QFileInfo::exists(shared)) {
+        // The file, then its WAL and shared memory, so no committed page is left behind.
+        bool moved = QFile::rename(shared, own);
+        for (const char *suffix : {"-wal", "-shm"}) {
+            if (moved && QFileInfo::exists(shared + QLatin1String(suffix)))
+                moved = QFile::rename(shared + QLatin1String(suffix), own + QLatin1String(suffix));
+        }
+        if (moved)
+            qCInfo(lcSettings) << "the history cache" << shared << "now belongs to network" << network << "as"
+                               << own;
+        else
+            qCWarning(lcSettings) << "cannot move the history cache" << shared << "to" << own
+                                  << "; the network starts a cache of its own";
+    }
+    return own;
 }
 
 } // namespace ticketsync

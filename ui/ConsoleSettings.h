@@ -48,8 +48,12 @@ public:
     void sync() { store->sync(); }
     QSettings &raw() { return *store; }
 
-    // The cache file: the setting, or one in the application's data directory.
-    QString cachePath() const;
+    // The history cache of a network (NetworkIdentity::shortId()): the CachePath setting if
+    // set, else networks/<network>/history-cache.sqlite in the application's data directory, so
+    // two networks never share one. Without a network, the directory's history-cache.sqlite:
+    // the single cache of earlier consoles, which the first network asking for its own takes
+    // over (moved, not copied).
+    QString cachePath(const QString &network = QString()) const;
 
 private:
     std::unique_ptr<QSettings> owned;

@@ -490,6 +490,7 @@ bool HistoryCache::migrate(int from, QString *error)
     };
     static const Step kSteps[] = {
         {1, CacheSchema::kCreateV1},
+        {2, CacheSchema::kCreateV2},
     };
     for (const Step &step : kSteps) {
         if (step.to <= from)
@@ -514,8 +515,9 @@ bool HistoryCache::checkStructure(QString *error)
 {
     // PRAGMA quick_check reads the whole file: far too slow at startup for a big cache. Instead
     // check that every table and index is there and that each table's root page can be read.
-    static const char *const kTables[] = {"events",    "feed",   "decisions",   "confirmations", "blocks",
-                                          "receivers", "alerts", "alert_trail", "cursors",       "gaps"};
+    static const char *const kTables[] = {"events",  "feed",      "decisions", "confirmations",
+                                          "blocks",  "receivers", "alerts",    "alert_trail",
+                                          "cursors", "gaps",      "network"};
     static const char *const kIndexes[] = {
         "feed_by_ticket", "feed_by_branch",    "feed_by_target",      "feed_by_state",       "feed_by_time",
         "feed_by_digest", "decisions_by_time", "decisions_by_ticket", "decisions_by_outcome"};
@@ -899,6 +901,48 @@ QHash<QString, qint64> HistoryCache::cursors() const
     while (query.step() == SQLITE_ROW)
         result.insert(query.text(0), query.integer(1));
     return result;
+}
+
+bool HistoryCache::bindNetwork(const QString &caSha256, const QString &consortium, QString *error)
+{
+    if (!db) {
+        *error = tr("the history cache is not open");
+        return false;
+    }
+    SqliteStatement bound(db, "SELECT ca_sha256, consortium FROM network WHERE id = 1");
+    const int step = bound.step();
+    if (step == SQLITE_ROW) {
+        if (bound.text(0) == caSha256)
+            return true;
+        *error = tr("the history cache %1 holds the history of consortium '%2' (CA fingerprint %3), not of "
+                    "consortium '%4' (CA fingerprint %5). Networks never share a cache: connect without a "
+                    "cache file named, and each network gets its own, or name another file.")
+                     .arg(filePath, bound.text(1), bound.text(0).left(16), consortium, caSha256.left(16));
+        return false;
+    }
+    if (step != SQLITE_DONE) {
+        *error = tr("cannot read the network of the history cache %1: %2").arg(filePath, sqliteError());
+        return false;
+    }
+    SqliteStatement bind(db,
+                         "INSERT INTO network (id, ca_sha256, consortium, bound_at_ms) VALUES (1, ?, ?, ?)");
+    bind.bind(1, caSha256);
+    bind.bind(2, consortium);
+    bind.bind(3, nowMs());
+    if (bind.step() != SQLITE_DONE) {
+        *error = tr("cannot record the network of the history cache %1: %2").arg(filePath, sqliteError());
+        return false;
+    }
+    qCInfo(lcCache) << filePath << "belongs to consortium" << consortium << "CA" << caSha256.left(16);
+    return true;
+}
+
+QString HistoryCache::networkCa() const
+{
+    if (!db)
+        return {};
+    SqliteStatement bound(db, "SELECT ca_sha256 FROM network WHERE id = 1");
+    return bound.step() == SQLITE_ROW ? bound.text(0) : QString();
 }
 
 qint64 HistoryCache::maxStoredSeq(const QString &node) const

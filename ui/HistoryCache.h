@@ -251,6 +251,11 @@ public:
     IngestReport ingest(const QString &node, const QList<QJsonObject> &events);
     qint64 lastSeq(const QString &node) const;
     QHash<QString, qint64> cursors() const;
+    // Ties the cache to a network on first use; afterwards only that network may feed it.
+    // False, with a message naming both networks and the file, for any other.
+    bool bindNetwork(const QString &caSha256, const QString &consortium, QString *error);
+    // The CA fingerprint of the network the cache belongs to; empty before its first connection.
+    QString networkCa() const;
     // Records a range of events the node could no longer send, and raises a 'gap' alert.
     bool recordGap(const QString &node, qint64 fromSeq, qint64 toSeq,
                    std::optional<AlertRow> *raised = nullptr);

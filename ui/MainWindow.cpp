@@ -64,10 +64,11 @@ QString hexDigest(const QByteArray &digest)
 
 } // namespace
 
-MainWindow::MainWindow(ConsoleSettings &settings, QWidget *parent) : QMainWindow(parent), settings(settings)
+MainWindow::MainWindow(ConsoleSettings &settings, const QString &cachePath, QWidget *parent)
+    : QMainWindow(parent), settings(settings)
 {
     setObjectName(QStringLiteral("MainWindow"));
-    cacheFile = settings.cachePath();
+    cacheFile = cachePath.isEmpty() ? settings.cachePath() : cachePath;
     consoleSession = new ConsoleSession(this);
     tallyTracker = new TallyTracker(this);
     cache = new CacheThread(cacheFile, this);
@@ -89,6 +90,21 @@ MainWindow::MainWindow(ConsoleSettings &settings, QWidget *parent) : QMainWindow
                     worker->raiseAlert(
                         QStringLiteral("gap"), node,
                         QStringLiteral("events %1 to %2 could not be fetched").arg(from).arg(to));
+                });
+            });
+    connect(consoleSession, &ConsoleSession::journalBehind, this,
+            [this](const QString &node, qint64 seen, qint64 last) {
+                CacheWorker *worker = cache->worker();
+                const QString detail =
+                    QStringLiteral(
+                        "%1 holds events up to seq %2, but this cache stored up to seq %3 from it: its "
+                        "journal was replaced. Its events up to seq %3 are not fetched again; newer "
+                        "ones are.")
+                        .arg(node)
+                        .arg(last)
+                        .arg(seen);
+                QMetaObject::invokeMethod(worker, [worker, node, detail] {
+                    worker->raiseAlert(QStringLiteral("journal_behind"), node, detail);
                 });
             });
     // Thousands of events a second change the tallies; people read at most a few repaints a
@@ -510,7 +526,7 @@ void MainWindow::openCache()
     cache->start();
 }
 
-void MainWindow::onCacheOpened(bool ok, const QString &message, const QHash<QString, qint64> &cursors)
+void MainWindow::onCacheOpened(bool ok, const QString &message)
 {
     cacheIsOpen = ok;
     if (!ok) {
@@ -529,33 +545,67 @@ void MainWindow::onCacheOpened(bool ok, const QString &message, const QHash<QStr
     }
     Q_EMIT cacheOpened(ok, message);
     if (pendingProfile) {
-        const SessionProfile profile = *std::exchange(pendingProfile, std::nullopt);
-        QString error;
-        if (!consoleSession->start(profile, cursors.value(profile.eventSource) + 1, &error))
-            QMessageBox::critical(this, tr("Connect"), error);
+        if (ok)
+            bindCacheAndStart();
+        else
+            startSession(QString(), {}); // without a cache: every stream from its start
     }
 }
 
 bool MainWindow::connectTo(const SessionProfile &profile, QString *error)
 {
+    const std::optional<NetworkIdentity> network = profile.network(error);
+    if (!network)
+        return false;
     pendingProfile = profile;
+    pendingNetwork = *network;
     loadMembership();
-    if (cacheIsOpen) {
-        // Resume from what the cache holds; ask the worker for the cursors first.
-        CacheWorker *worker = cache->worker();
-        const quint64 request = CacheWorker::nextRequestId();
-        auto once = std::make_shared<QMetaObject::Connection>();
-        *once = connect(worker, &CacheWorker::cursorsReady, this,
-                        [this, request, once](quint64 id, const QHash<QString, qint64> &cursors) {
-                            if (id != request)
-                                return;
-                            disconnect(*once);
-                            onCacheOpened(true, QString(), cursors);
-                        });
-        QMetaObject::invokeMethod(worker, [worker, request] { worker->requestCursors(request); });
-    }
-    Q_UNUSED(error);
+    if (cacheIsOpen)
+        bindCacheAndStart(); // else once the cache has opened (onCacheOpened)
     return true;
+}
+
+void MainWindow::bindCacheAndStart()
+{
+    CacheWorker *worker = cache->worker();
+    const quint64 request = CacheWorker::nextRequestId();
+    auto once = std::make_shared<QMetaObject::Connection>();
+    *once = connect(
+        worker, &CacheWorker::networkCursorsReady, this,
+        [this, request, once](quint64 id, const QString &refusal, const QHash<QString, qint64> &cursors) {
+            if (id != request)
+                return;
+            disconnect(*once);
+            startSession(refusal, cursors);
+        });
+    QMetaObject::invokeMethod(worker, [worker, request, network = pendingNetwork] {
+        worker->requestNetworkCursors(request, network.caSha256, network.consortium);
+    });
+}
+
+void MainWindow::startSession(const QString &refusal, const QHash<QString, qint64> &cursors)
+{
+    if (!pendingProfile)
+        return;
+    const SessionProfile profile = *std::exchange(pendingProfile, std::nullopt);
+    if (!refusal.isEmpty()) {
+        refuseSession(refusal);
+        return;
+    }
+    QString error;
+    if (!consoleSession->start(profile, cursors.value(profile.eventSource) + 1, &error))
+        refuseSession(error);
+}
+
+void MainWindow::refuseSession(const QString &reason)
+{
+    qCWarning(lcConsole) << "not connected:" << reason;
+    statusBar()->showMessage(tr("Not connected: %1").arg(reason));
+    // Not exec(): the window keeps painting and the cache stays browsable behind the message.
+    auto *box = new QMessageBox(QMessageBox::Critical, tr("Connect"), reason, QMessageBox::Ok, this);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
+    Q_EMIT sessionRefused(reason);
 }
 
 void MainWindow::loadMembership()

@@ -45,11 +45,15 @@ class MainWindow : public QMainWindow
     Q_OBJECT
 
 public:
-    explicit MainWindow(ConsoleSettings &settings, QWidget *parent = nullptr);
+    // cachePath: the history cache to open; empty for ConsoleSettings::cachePath() without a
+    // network (the CachePath setting, or the shared default).
+    explicit MainWindow(ConsoleSettings &settings, const QString &cachePath = QString(),
+                        QWidget *parent = nullptr);
     ~MainWindow() override;
 
-    // Opens the cache, then connects with the profile once it has the last stored sequence
-    // number. False with a message if the identity cannot be loaded.
+    // Connects with the profile once the cache has agreed to hold this network's history and
+    // said where each stream resumes. False with a message if the profile's CA cannot be read;
+    // a cache that belongs to another network refuses later, through sessionRefused().
     bool connectTo(const SessionProfile &profile, QString *error);
 
     // For tests and the language menu.
@@ -72,6 +76,9 @@ public:
 
 Q_SIGNALS:
     void cacheOpened(bool ok, const QString &message);
+    // The session was not started: the cache holds another network's history, or the
+    // identity could not be loaded. The reason is also shown to the operator.
+    void sessionRefused(const QString &reason);
     void commandFinished(const QString &command, bool ok, const QString &text);
 
 protected:
@@ -84,7 +91,7 @@ private:
     void retranslateUi();
     void restoreLayout();
     void openCache();
-    void onCacheOpened(bool ok, const QString &message, const QHash<QString, qint64> &cursors);
+    void onCacheOpened(bool ok, const QString &message);
     void onEvents(const QString &nodeId, const QList<QJsonObject> &events);
     void onLink(const NodeLinkState &state);
     void onDecisionSelected();
@@ -97,11 +104,16 @@ private:
     void exportReport();
     void updateFreshness();
     void loadMembership();
+    // Asks the cache to take this network, then starts the session (or refuses) with its answer.
+    void bindCacheAndStart();
+    void startSession(const QString &refusal, const QHash<QString, qint64> &cursors);
+    void refuseSession(const QString &reason);
 
     ConsoleSettings &settings;
     QString cacheFile;
     bool cacheIsOpen = false;
     std::optional<SessionProfile> pendingProfile;
+    NetworkIdentity pendingNetwork;
     CacheThread *cache = nullptr;
     ConsoleSession *consoleSession = nullptr;
     TallyTracker *tallyTracker = nullptr;
