@@ -108,6 +108,20 @@ bool isSqliteFile(const QString &path)
     return file.open(QIODevice::ReadOnly) && file.read(16) == QByteArray("SQLite format 3\0", 16);
 }
 
+// A node's store as the offline tools open it: read only, and refused unless it is a ledger.
+std::unique_ptr<LedgerStore> openLedger(const QString &path, QString *error,
+                                        LedgerStore::OpenFailure *failure = nullptr)
+{
+    const QFileInfo info(path);
+    if (info.isFile() && !isSqliteFile(path)) {
+        if (failure)
+            *failure = LedgerStore::OpenFailure::NotALedger;
+        *error = QStringLiteral("%1: not a ticketsync ledger: not a SQLite database").arg(path);
+        return nullptr;
+    }
+    return LedgerStore::openReadOnly(path, error, failure);
+}
+
 QJsonObject decisionSummary(const Decision &decision)
 {
     QJsonObject histogram;
@@ -444,9 +458,17 @@ int CommandLineTool::verifyChain(const QStringList &arguments)
 
     ChainReport chain;
     if (isSqliteFile(input)) {
-        std::unique_ptr<LedgerStore> store = LedgerStore::open(input, &error);
-        if (!store)
-            return report(command, {{QLatin1String("error"), error}}, error, UsageOrInputError);
+        // Read only: the evidence is never created, migrated or written.
+        LedgerStore::OpenFailure failure = LedgerStore::OpenFailure::None;
+        std::unique_ptr<LedgerStore> store = openLedger(input, &error, &failure);
+        if (!store) {
+            // A ledger SQLite finds corrupt fails verification; anything else is no ledger to check.
+            const int code =
+                failure == LedgerStore::OpenFailure::Damaged ? VerificationFailed : UsageOrInputError;
+            return report(command, {{QLatin1String("input"), input}, {QLatin1String("error"), error}},
+                          code == VerificationFailed ? QStringLiteral("chain FAILED: %1").arg(error) : error,
+                          code);
+        }
         // Page through the store as one chain: each page goes on from where the last one ended,
         // and a write-off decided in block 1 and again in block 100000 is still caught.
         constexpr int kPage = 256;
@@ -518,11 +540,7 @@ int CommandLineTool::exportChain(const QStringList &arguments)
     const QString command = QStringLiteral("export-chain");
     const QString storePath = parser.positionalArguments().at(0);
     QString error;
-    if (!isSqliteFile(storePath)) {
-        error = QStringLiteral("%1: not a SQLite store").arg(storePath);
-        return report(command, {{QLatin1String("error"), error}}, error, UsageOrInputError);
-    }
-    std::unique_ptr<LedgerStore> store = LedgerStore::open(storePath, &error);
+    std::unique_ptr<LedgerStore> store = openLedger(storePath, &error);
     if (!store)
         return report(command, {{QLatin1String("error"), error}}, error, UsageOrInputError);
     const quint64 from = parser.value(QStringLiteral("from")).toULongLong();
@@ -582,11 +600,7 @@ int CommandLineTool::exportCertificate(const QStringList &arguments)
     const QString ticketId = parser.value(QStringLiteral("ticket"));
     const quint32 version = parser.value(QStringLiteral("version")).toUInt();
     QString error;
-    if (!isSqliteFile(storePath)) {
-        error = QStringLiteral("%1: not a SQLite store").arg(storePath);
-        return report(command, {{QLatin1String("error"), error}}, error, UsageOrInputError);
-    }
-    std::unique_ptr<LedgerStore> store = LedgerStore::open(storePath, &error);
+    std::unique_ptr<LedgerStore> store = openLedger(storePath, &error);
     if (!store)
         return report(command, {{QLatin1String("error"), error}}, error, UsageOrInputError);
     std::optional<Decision> found;

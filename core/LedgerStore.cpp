@@ -6,7 +6,9 @@
 #include "WalCheckpointer.h"
 
 #include <QDateTime>
+#include <QFileInfo>
 #include <QLoggingCategory>
+#include <QUrl>
 #include <sqlite3.h>
 
 Q_LOGGING_CATEGORY(lcStore, "ticketsync.core.store", QtWarningMsg)
@@ -75,6 +77,18 @@ constexpr const char *kMigrations[] = {
 };
 static_assert(std::size(kMigrations) == LedgerStore::kSchemaVersion);
 
+LedgerStore::OpenFailure failureOf(int sqliteCode)
+{
+    switch (sqliteCode & 0xff) {
+    case SQLITE_NOTADB:
+        return LedgerStore::OpenFailure::NotALedger;
+    case SQLITE_CORRUPT:
+        return LedgerStore::OpenFailure::Damaged;
+    default:
+        return LedgerStore::OpenFailure::CannotOpen;
+    }
+}
+
 } // namespace
 
 LedgerStore::~LedgerStore()
@@ -123,6 +137,90 @@ std::unique_ptr<LedgerStore> LedgerStore::open(const QString &path, QString *err
     if (!store->migrate(error) || !store->loadHead(error))
         return nullptr;
     return store;
+}
+
+std::unique_ptr<LedgerStore> LedgerStore::openReadOnly(const QString &path, QString *error,
+                                                       OpenFailure *failure)
+{
+    auto refuse = [&](OpenFailure why, const QString &message) -> std::unique_ptr<LedgerStore> {
+        if (failure)
+            *failure = why;
+        if (error)
+            *error = message;
+        return nullptr;
+    };
+    if (failure)
+        *failure = OpenFailure::None;
+    const QFileInfo info(path);
+    if (!info.exists())
+        return refuse(OpenFailure::CannotOpen, QStringLiteral("%1: no such file").arg(path));
+    if (!info.isFile())
+        return refuse(OpenFailure::CannotOpen, QStringLiteral("%1: not a regular file").arg(path));
+
+    std::unique_ptr<LedgerStore> store(new LedgerStore);
+    store->filePath = path;
+    store->readOnly = true;
+    // With a write-ahead log beside it, committed writes may be in FILE-wal alone (a node has the
+    // ledger open, or stopped without closing it): read through SQLite's locks. Without one the
+    // file holds the whole ledger: open it immutable, so that SQLite creates nothing beside it.
+    const QString wal = path + QStringLiteral("-wal");
+    const bool logBeside = QFileInfo::exists(wal) || QFileInfo::exists(path + QStringLiteral("-journal"));
+    QByteArray name = path.toUtf8();
+    int flags = SQLITE_OPEN_READONLY;
+    if (!logBeside) {
+        name = "file://" + QUrl::toPercentEncoding(info.absoluteFilePath(), "/") + "?immutable=1";
+        flags |= SQLITE_OPEN_URI;
+    }
+    if (sqlite3_open_v2(name.constData(), &store->db, flags, nullptr) != SQLITE_OK)
+        return refuse(failureOf(sqlite3_extended_errcode(store->db)),
+                      QStringLiteral("%1: cannot open database: %2").arg(path, store->sqliteError()));
+    sqlite3_busy_timeout(store->db, 5000);
+    store->statements.setDatabase(store->db, path);
+
+    QString problem;
+    OpenFailure why = store->checkReadableLedger(&problem);
+    if (why == OpenFailure::None && !store->loadHead(&problem))
+        why = failureOf(sqlite3_extended_errcode(store->db));
+    if (why == OpenFailure::None)
+        return store;
+    if (logBeside && why == OpenFailure::CannotOpen && !QFileInfo::exists(path + QStringLiteral("-shm")) &&
+        !QFileInfo(info.absolutePath()).isWritable())
+        problem += QStringLiteral(" (reading its write-ahead log %1 takes a %2-shm file beside it, which "
+                                  "cannot be created in this directory: copy the ledger with its -wal file "
+                                  "to a writable directory and check the copy)")
+                       .arg(wal, path);
+    return refuse(why, problem);
+}
+
+LedgerStore::OpenFailure LedgerStore::checkReadableLedger(QString *error) const
+{
+    SqliteStatement version(db, "PRAGMA user_version");
+    if (version.step() != SQLITE_ROW) {
+        const int code = sqlite3_extended_errcode(db);
+        *error = QStringLiteral("%1: cannot read the database: %2").arg(filePath, sqliteError());
+        return failureOf(code);
+    }
+    const qint64 schema = version.integer(0);
+    SqliteStatement table(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blocks'");
+    const int rc = table.step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        const int code = sqlite3_extended_errcode(db);
+        *error = QStringLiteral("%1: cannot read the database schema: %2").arg(filePath, sqliteError());
+        return failureOf(code);
+    }
+    if (rc == SQLITE_DONE) {
+        *error = QStringLiteral("%1: not a ticketsync ledger: it has no blocks table").arg(filePath);
+        return OpenFailure::NotALedger;
+    }
+    if (schema != kSchemaVersion) {
+        *error = QStringLiteral("%1: a ledger of schema version %2, not the version %3 this build reads; "
+                                "it is checked as it is, never migrated")
+                     .arg(filePath)
+                     .arg(schema)
+                     .arg(kSchemaVersion);
+        return OpenFailure::NotALedger;
+    }
+    return OpenFailure::None;
 }
 
 int LedgerStore::schemaVersion() const
@@ -186,6 +284,8 @@ bool LedgerStore::loadHead(QString *error)
             *error = QStringLiteral("%1: reading the head block: %2").arg(filePath, sqliteError());
         return false;
     }
+    if (readOnly)
+        return true; // the last decision's place in the chain only matters to appendBlocks
     SqliteStatement last(db, "SELECT COALESCE(MAX(seq), 0) FROM ticket_states");
     if (last.step() != SQLITE_ROW) {
         if (error)

@@ -44,6 +44,15 @@ class LedgerStore
 public:
     static constexpr int kSchemaVersion = 4;
 
+    // Why openReadOnly() refused a file, for callers that answer each differently.
+    enum class OpenFailure
+    {
+        None,
+        CannotOpen, // missing, not a regular file, no permission, an I/O error
+        NotALedger, // not SQLite, or no blocks table, or another schema version
+        Damaged     // a ledger SQLite reports corrupt
+    };
+
     ~LedgerStore();
     LedgerStore(const LedgerStore &) = delete;
     LedgerStore &operator=(const LedgerStore &) = delete;
@@ -51,8 +60,19 @@ public:
     // Opens or creates the database and migrates it to kSchemaVersion. On failure returns
     // nullptr and names the file and the problem.
     static std::unique_ptr<LedgerStore> open(const QString &path, QString *error);
+    // Opens an existing ledger to read it and nothing else, as the offline tools do: the file is
+    // opened SQLITE_OPEN_READONLY, never created, migrated, checkpointed or written, and refused
+    // unless it is a ledger of exactly kSchemaVersion. A ledger with a write-ahead log (FILE-wal,
+    // a node has it open or stopped without closing it) is read through SQLite's locks, so a
+    // running node may go on writing; SQLite then creates FILE-shm if it is missing, which needs
+    // a writable directory. A ledger without one is opened immutable: nothing is created beside it
+    // and nothing locked, so no node should start on it while it is read (at worst a read then
+    // fails). Every write on the store fails.
+    static std::unique_ptr<LedgerStore> openReadOnly(const QString &path, QString *error,
+                                                     OpenFailure *failure = nullptr);
 
     QString path() const { return filePath; }
+    bool isReadOnly() const { return readOnly; }
     int schemaVersion() const;
 
     // ---- ledger ----
@@ -108,6 +128,8 @@ private:
     LedgerStore() = default;
     bool exec(const char *sql, QString *error) const;
     bool migrate(QString *error);
+    // For openReadOnly: None if the file is a ledger of kSchemaVersion, else why not (in *error).
+    OpenFailure checkReadableLedger(QString *error) const;
     bool loadHead(QString *error);
     QString sqliteError() const;
 
@@ -115,6 +137,7 @@ private:
     mutable SqliteStatementCache statements;
     std::unique_ptr<WalCheckpointer> checkpointer; // detached before db closes
     QString filePath;
+    bool readOnly = false;
     quint64 headHeight = 0;
     QByteArray headBlockHash;
     qint64 lastDecisionSeq = 0; // ticket_states.seq of the newest decision

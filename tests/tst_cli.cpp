@@ -6,6 +6,7 @@
 #include "SampleConsortium.h"
 #include "Tally.h"
 
+#include <QDir>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -328,6 +329,85 @@ private Q_SLOTS:
                               forgerMembership, QStringLiteral("--json")});
         QCOMPARE(fine.exitCode, 0);
         QCOMPARE(fine.json().value(QLatin1String("blocksVerified")).toInt(), 256);
+    }
+
+    void offlineToolsRefuseWhatIsNotALedger()
+    {
+        // Another application's SQLite file: refused by every offline tool, and left as it was.
+        const QString other = dir.filePath(QStringLiteral("other.db"));
+        {
+            sqlite3 *db = nullptr;
+            QCOMPARE(sqlite3_open(QFile::encodeName(other).constData(), &db), SQLITE_OK);
+            QCOMPARE(sqlite3_exec(db, "CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('mine');",
+                                  nullptr, nullptr, nullptr),
+                     SQLITE_OK);
+            sqlite3_close(db);
+        }
+        const QByteArray before = readFile(other);
+        const QList<QStringList> commands = {
+            {QStringLiteral("verify-chain"), other, QStringLiteral("--membership"), membership},
+            {QStringLiteral("export-chain"), other, dir.filePath(QStringLiteral("other.tsc"))},
+            {QStringLiteral("export-certificate"), other, dir.filePath(QStringLiteral("other.json")),
+             QStringLiteral("--ticket"), QStringLiteral("T-000401")}};
+        for (const QStringList &command : commands) {
+            const Run refused = run(command);
+            QVERIFY2(refused.exitCode == 2,
+                     qPrintable(command.first() + QLatin1Char(' ') + refused.outText()));
+            QVERIFY2(refused.err.contains("other.db") && refused.err.contains("not a ticketsync ledger"),
+                     refused.err.constData());
+            QCOMPARE(readFile(other), before);
+            QVERIFY(!QFile::exists(other + QStringLiteral("-wal")));
+            QVERIFY(!QFile::exists(other + QStringLiteral("-shm")));
+        }
+        QVERIFY(!QFile::exists(dir.filePath(QStringLiteral("other.tsc"))));
+
+        // A missing store is not created.
+        const QString missing = dir.filePath(QStringLiteral("missing.db"));
+        const Run absent =
+            run({QStringLiteral("verify-chain"), missing, QStringLiteral("--membership"), membership});
+        QCOMPARE(absent.exitCode, 2);
+        QVERIFY2(absent.err.contains("no such file"), absent.err.constData());
+        QVERIFY(!QFile::exists(missing));
+    }
+
+    void offlineToolsLeaveTheLedgerAsItWas()
+    {
+        // A read-only copy of a ledger, as an auditor keeps evidence: every offline tool reads it,
+        // and neither it nor its directory changes.
+        QTemporaryDir evidence;
+        QVERIFY(evidence.isValid());
+        const QString copy = evidence.filePath(QStringLiteral("ledger.sqlite"));
+        QVERIFY(QFile::copy(ledger, copy));
+        QVERIFY(QFile::setPermissions(copy, QFileDevice::ReadOwner | QFileDevice::ReadGroup));
+        const QByteArray before = readFile(copy);
+        const QString out = dir.filePath(QStringLiteral("evidence"));
+        const Run verified = run({QStringLiteral("verify-chain"), copy, QStringLiteral("--membership"),
+                                  membership, QStringLiteral("--json")});
+        QVERIFY2(verified.exitCode == 0, verified.out.constData());
+        QVERIFY(verified.json().value(QLatin1String("blocksVerified")).toInt() >= 3);
+        QCOMPARE(run({QStringLiteral("export-chain"), copy, out + QStringLiteral(".tsc")}).exitCode, 0);
+        QCOMPARE(run({QStringLiteral("export-certificate"), copy, out + QStringLiteral(".json"),
+                      QStringLiteral("--ticket"), QStringLiteral("T-000401")})
+                     .exitCode,
+                 0);
+        QCOMPARE(readFile(copy), before);
+        QCOMPARE(QDir(evidence.path()).entryList(QDir::Files | QDir::Hidden | QDir::System),
+                 QStringList{QStringLiteral("ledger.sqlite")});
+
+        // A ledger a node has open, with blocks in its write-ahead log: read through the log.
+        const QString live = dir.filePath(QStringLiteral("live.db"));
+        QString error;
+        std::unique_ptr<LedgerStore> node = LedgerStore::open(live, &error);
+        QVERIFY2(node, qPrintable(error));
+        const QList<Block> blocks = forgedChain(6, {});
+        QVERIFY2(node->appendBlocks(blocks, &error), qPrintable(error));
+        QVERIFY(QFile::exists(live + QStringLiteral("-wal")));
+        const Run running = run({QStringLiteral("verify-chain"), live, QStringLiteral("--membership"),
+                                 forgerMembership, QStringLiteral("--json")});
+        QVERIFY2(running.exitCode == 0, running.out.constData());
+        QCOMPARE(running.json().value(QLatin1String("blocksVerified")).toInt(), 6);
+        QCOMPARE(running.json().value(QLatin1String("headHash")).toString(),
+                 QString::fromLatin1(blocks.last().hash().toHex()));
     }
 
     void certificateExportAndVerify()

@@ -123,6 +123,23 @@ private:
     QString openError;
 };
 
+QByteArray fileBytes(const QString &path)
+{
+    QFile file(path);
+    return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+}
+
+// What SQLite may keep beside a database: none of them may appear from reading alone.
+QStringList companions(const QString &path)
+{
+    QStringList found;
+    for (const char *suffix : {"-wal", "-shm", "-journal"}) {
+        if (QFileInfo::exists(path + QLatin1String(suffix)))
+            found.append(path + QLatin1String(suffix));
+    }
+    return found;
+}
+
 std::unique_ptr<LedgerStore> openOrWarn(const QString &path)
 {
     QString error;
@@ -403,6 +420,139 @@ private Q_SLOTS:
         error.clear();
         QVERIFY(!LedgerStore::open(nowhere, &error));
         QVERIFY2(error.contains(nowhere), qPrintable(error));
+    }
+
+    void openReadOnlyWritesNothing()
+    {
+        const QString path = freshPath(QStringLiteral("readonly"));
+        const QList<Block> blocks = chain(5);
+        {
+            std::unique_ptr<LedgerStore> store = openOrWarn(path);
+            QVERIFY(store);
+            QString error;
+            QVERIFY2(store->appendBlocks(blocks.mid(0, 3), &error), qPrintable(error));
+        } // closed: the WAL is checkpointed and removed
+        QCOMPARE(companions(path), QStringList());
+        const QByteArray before = fileBytes(path);
+        const QDateTime modified = QFileInfo(path).lastModified();
+        {
+            QString error;
+            LedgerStore::OpenFailure failure = LedgerStore::OpenFailure::Damaged;
+            std::unique_ptr<LedgerStore> store = LedgerStore::openReadOnly(path, &error, &failure);
+            QVERIFY2(store, qPrintable(error));
+            QCOMPARE(failure, LedgerStore::OpenFailure::None);
+            QVERIFY(store->isReadOnly());
+            QCOMPARE(store->height(), quint64(3));
+            QCOMPARE(store->headHash(), blocks.at(2).hash());
+            QCOMPARE(store->blocks(1, -1, &error).size(), qsizetype(3));
+            QVERIFY2(error.isEmpty(), qPrintable(error));
+            QCOMPARE(store->checkHead(), QString());
+            QCOMPARE(store->decidedState(blocks.at(0).decisions.at(0).writeOff.digest()).value_or(0),
+                     quint16(ConfirmationState::WrittenOff));
+            // Every write is refused, and says so.
+            QVERIFY(!store->appendBlocks(blocks.mid(3, 1), &error));
+            QVERIFY2(!error.isEmpty(), "a refused append must say why");
+            error.clear();
+            QVERIFY(!store->importTickets(ticketsOf(blocks.mid(0, 1)), &error));
+            QVERIFY(!error.isEmpty());
+            QCOMPARE(companions(path), QStringList());
+        }
+        QCOMPARE(companions(path), QStringList());
+        QCOMPARE(fileBytes(path), before);
+        QCOMPARE(QFileInfo(path).lastModified(), modified);
+
+        // With a node writing to it, the read-only store sees what is committed, WAL included.
+        std::unique_ptr<LedgerStore> writer = openOrWarn(path);
+        QVERIFY(writer);
+        QString error;
+        QVERIFY2(writer->appendBlocks(blocks.mid(3, 2), &error), qPrintable(error));
+        QVERIFY(QFileInfo::exists(path + QStringLiteral("-wal")));
+        std::unique_ptr<LedgerStore> reader = LedgerStore::openReadOnly(path, &error);
+        QVERIFY2(reader, qPrintable(error));
+        QCOMPARE(reader->height(), quint64(5));
+        QCOMPARE(reader->blocks(1, -1, &error).size(), qsizetype(5));
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        // and does not stand in the writer's way.
+        const Block sixth = sealed(6, blocks.last().hash(), {writtenOff(QStringLiteral("S-6-0"), 1)});
+        QVERIFY2(writer->appendBlocks({sixth}, &error), qPrintable(error));
+        QCOMPARE(reader->blocks(6, 1, &error).size(), qsizetype(1));
+    }
+
+    void openReadOnlyRefusesWhatIsNotALedger()
+    {
+        auto expectRefused = [](const QString &path, LedgerStore::OpenFailure expected, const QString &what) {
+            QString error;
+            LedgerStore::OpenFailure failure = LedgerStore::OpenFailure::None;
+            QVERIFY(!LedgerStore::openReadOnly(path, &error, &failure));
+            QCOMPARE(failure, expected);
+            QVERIFY2(error.contains(path) && error.contains(what), qPrintable(error));
+        };
+
+        // Nothing is created where there is no file.
+        const QString missing = freshPath(QStringLiteral("ro-missing"));
+        expectRefused(missing, LedgerStore::OpenFailure::CannotOpen, QStringLiteral("no such file"));
+        QVERIFY(!QFileInfo::exists(missing));
+        QCOMPARE(companions(missing), QStringList());
+        expectRefused(dir.path(), LedgerStore::OpenFailure::CannotOpen, QStringLiteral("not a regular file"));
+
+        // Another application's SQLite file is left exactly as it was: no tables, no version.
+        const QString other = freshPath(QStringLiteral("ro-other"));
+        {
+            RawDb raw(other);
+            QCOMPARE(raw.exec("CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('mine');"), QString());
+        }
+        const QByteArray otherBytes = fileBytes(other);
+        expectRefused(other, LedgerStore::OpenFailure::NotALedger, QStringLiteral("no blocks table"));
+        QCOMPARE(fileBytes(other), otherBytes);
+        QCOMPARE(companions(other), QStringList());
+
+        // A ledger of an older schema is not migrated.
+        const QString older = freshPath(QStringLiteral("ro-v1"));
+        {
+            RawDb raw(older);
+            QCOMPARE(raw.exec(kSchemaV1), QString());
+            QCOMPARE(raw.exec("PRAGMA user_version = 1"), QString());
+        }
+        expectRefused(older, LedgerStore::OpenFailure::NotALedger, QStringLiteral("schema version 1"));
+        QCOMPARE(RawDb(older).text("PRAGMA user_version"), QStringLiteral("1"));
+        // Nor one with a blocks table and no version at all.
+        const QString unversioned = freshPath(QStringLiteral("ro-v0"));
+        QCOMPARE(RawDb(unversioned).exec(kSchemaV1), QString());
+        expectRefused(unversioned, LedgerStore::OpenFailure::NotALedger, QStringLiteral("schema version 0"));
+
+        // Not SQLite at all.
+        const QString garbage = freshPath(QStringLiteral("ro-garbage"));
+        {
+            QFile file(garbage);
+            QVERIFY(file.open(QIODevice::WriteOnly));
+            file.write(QByteArray(8192, 'x'));
+        }
+        expectRefused(garbage, LedgerStore::OpenFailure::NotALedger, QStringLiteral("not a database"));
+        QCOMPARE(fileBytes(garbage), QByteArray(8192, 'x'));
+
+        // A ledger SQLite finds corrupt is damaged, not foreign.
+        const QString damaged = freshPath(QStringLiteral("ro-damaged"));
+        {
+            std::unique_ptr<LedgerStore> store = openOrWarn(damaged);
+            QVERIFY(store);
+            QString error;
+            QVERIFY2(store->appendBlocks(chain(30), &error), qPrintable(error));
+        }
+        qint64 pageSize = 0;
+        qint64 rootPage = 0;
+        {
+            RawDb raw(damaged);
+            pageSize = raw.text("PRAGMA page_size").toLongLong();
+            rootPage = raw.text("SELECT rootpage FROM sqlite_master WHERE name = 'blocks'").toLongLong();
+        }
+        QVERIFY(pageSize > 0 && rootPage > 1);
+        {
+            QFile file(damaged);
+            QVERIFY(file.open(QIODevice::ReadWrite));
+            QVERIFY(file.seek((rootPage - 1) * pageSize));
+            QCOMPARE(file.write(QByteArray(pageSize, '\x7f')), pageSize);
+        }
+        expectRefused(damaged, LedgerStore::OpenFailure::Damaged, QStringLiteral("malformed"));
     }
 
     void appendIsAtomic()
