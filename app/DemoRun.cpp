@@ -50,15 +50,26 @@ std::optional<QJsonObject> DemoRun::execute(QTextStream *out, QString *error)
         *error = QStringLiteral("%1: cannot create the directory").arg(dir);
         return std::nullopt;
     }
-    // Each run starts from empty stores; the membership is rewritten identically.
-    for (const QString &name : directory.entryList(
-             {QStringLiteral("*.db"), QStringLiteral("*.db-wal"), QStringLiteral("*.db-shm")}, QDir::Files))
-        directory.remove(name);
-
     SampleConsortium::Options options;
     options.label = QStringLiteral("ticketsync-demo");
     const SampleConsortium sample = SampleConsortium::generate(options);
     const Membership &membership = sample.membership;
+    // Each run starts from empty stores: the ones it keeps, <node id>.db for the coordinator,
+    // each target and each receiver, and nothing else in the directory. The membership is
+    // rewritten identically.
+    QStringList storeIds = QStringList{sample.coordinatorId()} + sample.targetIds();
+    for (const Member &receiver : membership.withRole(Role::Receiver))
+        storeIds.append(receiver.id);
+    for (const QString &nodeId : std::as_const(storeIds)) {
+        for (const char *suffix : {".db", ".db-wal", ".db-shm"}) {
+            const QString name = nodeId + QLatin1String(suffix);
+            if (directory.exists(name) && !directory.remove(name)) {
+                *error = QStringLiteral("%1: cannot remove the previous run's store")
+                             .arg(directory.filePath(name));
+                return std::nullopt;
+            }
+        }
+    }
     const QString membershipPath = directory.filePath(QStringLiteral("membership.json"));
     {
         QSaveFile file(membershipPath);

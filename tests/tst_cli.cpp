@@ -410,6 +410,34 @@ private Q_SLOTS:
                  QString::fromLatin1(blocks.last().hash().toHex()));
     }
 
+    void demoRemovesOnlyItsOwnStores()
+    {
+        QTemporaryDir shared;
+        QVERIFY(shared.isValid());
+        // Someone else's files next to the demo's: none of them may go.
+        const QHash<QString, QByteArray> theirs = {{QStringLiteral("accounts.db"), "their ledger"},
+                                                   {QStringLiteral("accounts.db-wal"), "their log"},
+                                                   {QStringLiteral("accounts.db-shm"), "their index"},
+                                                   {QStringLiteral("branch-1.db"), "no store of the demo"},
+                                                   {QStringLiteral("notes.txt"), "notes"}};
+        for (auto it = theirs.cbegin(); it != theirs.cend(); ++it)
+            writeFile(shared.filePath(it.key()), it.value());
+        // A previous run's store, left half written: replaced.
+        writeFile(shared.filePath(QStringLiteral("coordinator-1.db")), "stale");
+        writeFile(shared.filePath(QStringLiteral("target-2.db-wal")), "stale");
+        for (int round = 0; round < 2; ++round) {
+            const Run demo = run({QStringLiteral("demo"), QStringLiteral("--dir"), shared.path(),
+                                  QStringLiteral("--count"), QStringLiteral("5"), QStringLiteral("--json")});
+            QVERIFY2(demo.exitCode == 0, demo.err.constData());
+            for (auto it = theirs.cbegin(); it != theirs.cend(); ++it)
+                QVERIFY2(readFile(shared.filePath(it.key())) == it.value(), qPrintable(it.key()));
+            const Run verified =
+                run({QStringLiteral("verify-chain"), shared.filePath(QStringLiteral("coordinator-1.db")),
+                     QStringLiteral("--membership"), shared.filePath(QStringLiteral("membership.json"))});
+            QVERIFY2(verified.exitCode == 0, verified.err.constData());
+        }
+    }
+
     void certificateExportAndVerify()
     {
         const QString certificate = dir.filePath(QStringLiteral("cert.json"));
