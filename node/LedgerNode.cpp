@@ -1199,21 +1199,39 @@ void LedgerNode::sealBlocks()
     QList<Block> sealed;
     QList<QByteArray> sealedBytes; // each sealed block's encoding, for the frame to consumers
     while (!blockQueue.isEmpty()) {
+        // Each write-off is hashed once, for the seal, the store, the journal and the frame alike.
+        // A write-off queued twice would fail the whole block on the ledger's key, again and
+        // again: the second decision is dropped here, before it costs the block.
+        QList<QByteArray> digests;
+        QSet<QByteArray> inBlock;
+        const qsizetype wanted = qMin<qsizetype>(blockQueue.size(), config.blockMaxDecisions);
+        digests.reserve(wanted);
+        inBlock.reserve(wanted);
+        for (qsizetype i = 0; i < blockQueue.size() && digests.size() < config.blockMaxDecisions;) {
+            QByteArray digest = blockQueue.at(i).writeOff.digest();
+            if (inBlock.contains(digest)) {
+                qCWarning(lcCoordinator) << "dropped a second decision on write-off" << digest.toHex()
+                                         << "queued for the same block";
+                counters[QStringLiteral("duplicate_decisions")]++;
+                blockQueue.remove(i);
+                continue;
+            }
+            inBlock.insert(digest);
+            digests.append(std::move(digest));
+            ++i;
+        }
         Block block;
         block.height = store->height() + 1;
         block.previousHash = store->headHash();
         block.membershipHash = membership.hash();
         block.timestampMs = nowMs();
         block.coordinatorId = nodeId;
-        block.decisions = blockQueue.mid(0, config.blockMaxDecisions);
-        // Each decision is encoded and each write-off hashed once, for the seal, the store, the
-        // journal and the frame alike.
+        block.decisions = blockQueue.mid(0, digests.size());
+        // Each decision is encoded once too.
         QList<BlockDecisionBytes> computed(1);
         BlockDecisionBytes &bytes = computed.first();
         block.seal(signingKey, &bytes);
-        bytes.writeOffDigests.reserve(block.decisions.size());
-        for (const Decision &decision : std::as_const(block.decisions))
-            bytes.writeOffDigests.append(decision.writeOff.digest());
+        bytes.writeOffDigests = std::move(digests);
         QString problem;
         if (!store->appendBlocks({block}, &problem, &computed)) {
             qCCritical(lcCoordinator) << "cannot append block" << block.height << ":" << problem;
@@ -1447,13 +1465,28 @@ QJsonObject LedgerNode::retryUndetermined(const QJsonObject &message, QString *e
     if (!error->isEmpty())
         return {};
     if (const std::optional<quint16> state = store->decidedState(digest))
-        return {{QStringLiteral("outcome"),
-                 QStringLiteral("already decided %1; nothing to retry").arg(stateName(*state))}};
+        return {
+            {QStringLiteral("outcome"), QStringLiteral("already decided %1 at height %2; nothing to retry")
+                                            .arg(stateName(*state))
+                                            .arg(store->decisionHeight(digest).value_or(0))}};
     if (rounds.contains(digest))
         return {{QStringLiteral("outcome"), QStringLiteral("the tally is already running")}};
+    // Decided and waiting for its block: a second tally would queue a second decision on the
+    // same write-off, which the ledger can never take.
+    for (const Decision &queued : std::as_const(blockQueue)) {
+        if (queued.writeOff.digest() == digest)
+            return {{QStringLiteral("outcome"), QStringLiteral("already decided %1, waiting for its block; "
+                                                               "nothing to retry")
+                                                    .arg(stateName(queued.decidedState))}};
+    }
     for (const PendingSubmission &pending : journal->pendingSubmissions()) {
         if (pending.digest != digest)
             continue;
+        // Only an operator's write-off, UNDETERMINED after the retry limit, is tallied again.
+        if (!pending.undetermined)
+            return {{QStringLiteral("outcome"),
+                     QStringLiteral("not UNDETERMINED: its tally is running or its decision waits for "
+                                    "its block; nothing to retry")}};
         std::optional<WriteOffResult> writeOff = WriteOffResult::decode(pending.writeOff, error);
         if (!writeOff)
             return {};

@@ -359,7 +359,7 @@ void NodeJournal::recordDecision(const QByteArray &digest, const QString &ticket
         statements,
         "INSERT INTO decisions(digest, ticket, version, outcome, state, at_ms, height, data) "
         "VALUES (?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT(digest) DO UPDATE SET outcome = excluded.outcome, "
-        "state = excluded.state, at_ms = excluded.at_ms, height = excluded.height, data = excluded.data");
+        "state = excluded.state, at_ms = excluded.at_ms, data = excluded.data WHERE decisions.height = 0");
     upsert.bind(1, digest);
     upsert.bind(2, ticketId);
     upsert.bind(3, qint64(version));

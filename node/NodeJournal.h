@@ -66,7 +66,8 @@ public:
     bool hasSubmission(const QByteArray &digest) const;
 
     // One row per tally outcome, not yet in a block; a later outcome for the same write-off
-    // replaces it.
+    // replaces it until the decision is sealed. A sealed row stays as it is: its block is the
+    // record, and nothing decided later can move it out of that block.
     void recordDecision(const QByteArray &digest, const QString &ticketId, quint32 version,
                         const QString &outcome, int state, qint64 atMs, const QByteArray &decision);
     // The decision is in the block at this height now, which holds its bytes.

@@ -79,6 +79,8 @@ private Q_SLOTS:
     void decisionIsAnsweredFromTheLedgerWithoutItsJournalRow();
     void sealedWriteOffIsNotTalliedAgainAfterACrash();
     void everyNodeThreadRunsUnderBatchScheduling();
+    void retryOfADecidedWriteOffWaitsForItsBlock();
+    void journalKeepsTheHeightOfASealedDecision();
 
 private:
     void startNode(const QString &id)
@@ -122,6 +124,12 @@ private:
                            int copies = 1) const;
     // The write-offs in a frame of checks, or none if it is another kind of frame.
     static QList<WriteOffResult> checksIn(const QByteArray &frameBytes);
+    // Merges values into a section of a stopped node's configuration file ("limits",
+    // "coordinator").
+    void reconfigure(const QString &id, const QString &section, const QJsonObject &values);
+    // Restarts the coordinator with values merged into its "coordinator" and "limits" sections,
+    // and waits until both branches have their links back.
+    void restartCoordinator(const QJsonObject &coordinatorValues, const QJsonObject &limitValues = {});
 
     std::unique_ptr<DevnetFixture> devnet;
     const DevnetLayout *layout = nullptr;
@@ -270,6 +278,33 @@ QList<WriteOffResult> NetworkTest::checksIn(const QByteArray &frameBytes)
             writeOffs.append(std::move(*writeOff));
     }
     return writeOffs;
+}
+
+void NetworkTest::reconfigure(const QString &id, const QString &section, const QJsonObject &values)
+{
+    if (values.isEmpty())
+        return;
+    QFile file(layout->node(id)->configPath);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QJsonObject config = QJsonDocument::fromJson(file.readAll()).object();
+    file.close();
+    QJsonObject merged = config.value(section).toObject();
+    for (auto it = values.begin(); it != values.end(); ++it)
+        merged.insert(it.key(), it.value());
+    config.insert(section, merged);
+    QVERIFY(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    file.write(QJsonDocument(config).toJson());
+}
+
+void NetworkTest::restartCoordinator(const QJsonObject &coordinatorValues, const QJsonObject &limitValues)
+{
+    killNode(QStringLiteral("coordinator-1"), SIGTERM);
+    reconfigure(QStringLiteral("coordinator-1"), QStringLiteral("coordinator"), coordinatorValues);
+    reconfigure(QStringLiteral("coordinator-1"), QStringLiteral("limits"), limitValues);
+    startNode(QStringLiteral("coordinator-1"));
+    coordinator = client(QStringLiteral("coordinator-1"));
+    for (const QString &branch : branches.keys())
+        QVERIFY(waitForCoordinatorLink(branch));
 }
 
 bool NetworkTest::waitForCoordinatorLink(const QString &branch)
@@ -1499,6 +1534,81 @@ void NetworkTest::everyNodeThreadRunsUnderBatchScheduling()
                      qPrintable(QStringLiteral("%1: slice %2 ns").arg(where).arg(scheduling->sliceNs)));
         }
     }
+}
+
+void NetworkTest::retryOfADecidedWriteOffWaitsForItsBlock()
+{
+    // Blocks sealed 4 s after their first decision: a write-off stays decided and unsealed long
+    // enough for an operator to press "retry" on it.
+    restartCoordinator({{QStringLiteral("block_interval_ms"), 4000}});
+    const QString digest = submit(QStringLiteral("branch-1"), 470).value(u"digest").toString();
+    const QJsonObject decided = waitForDecision(digest);
+    QCOMPARE(decided.value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(decided.value(u"height").toInteger(), 0);
+
+    // Not UNDETERMINED, so nothing is tallied again, however often it is asked.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        const QJsonObject retried =
+            call(*coordinator, {{QStringLiteral("type"), QStringLiteral("retry_undetermined")},
+                                {QStringLiteral("digest"), digest}});
+        QCOMPARE(retried.value(u"type").toString(), QStringLiteral("command_result"));
+        QVERIFY2(retried.value(u"outcome").toString() ==
+                     QLatin1String("already decided WRITTEN_OFF, waiting for its block; nothing to retry"),
+                 QJsonDocument(retried).toJson(QJsonDocument::Compact).constData());
+    }
+
+    // Its block is sealed and reaches every store, with the decision in it once.
+    const quint64 height = waitUntilSealed({digest});
+    QVERIFY(height >= 1);
+    QVERIFY(waitForHeights(height));
+    QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-2")), qint64(1));
+    const QJsonObject again =
+        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("retry_undetermined")},
+                            {QStringLiteral("digest"), digest}});
+    QCOMPARE(again.value(u"outcome").toString(),
+             QStringLiteral("already decided WRITTEN_OFF at height %1; nothing to retry").arg(height));
+    const QJsonObject counters = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+                                     .value(u"counters")
+                                     .toObject();
+    QCOMPARE(counters.value(u"decided").toInteger(), 1);
+    QCOMPARE(counters.value(u"decisions_set_aside").toInteger(), 0);
+    QCOMPARE(waitForDecision(digest).value(u"height").toInteger(), qint64(height));
+
+    // The next write-off is sealed as well: sealing never stalled.
+    const QString next = submit(QStringLiteral("branch-2"), 471).value(u"digest").toString();
+    QCOMPARE(waitForDecision(next).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QVERIFY(waitForHeights(waitUntilSealed({next})));
+}
+
+void NetworkTest::journalKeepsTheHeightOfASealedDecision()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    QString error;
+    std::unique_ptr<NodeJournal> journal =
+        NodeJournal::open(dir.filePath(QStringLiteral("node.events")), &error);
+    QVERIFY2(journal, qPrintable(error));
+    const QByteArray digest(32, '\x11');
+    journal->recordDecision(digest, QStringLiteral("T-000001"), 1, QStringLiteral("DECIDED"), 1, 1000,
+                            "first");
+    journal->markSealed(digest, 7);
+    // A second outcome for the same write-off, say from a tally that should never have run again.
+    journal->recordDecision(digest, QStringLiteral("T-000001"), 1, QStringLiteral("DECIDED"), 1, 2000,
+                            "second");
+    QVERIFY2(journal->commit(&error), qPrintable(error));
+    quint64 height = 0;
+    const std::optional<QByteArray> bytes = journal->decisionBytes(digest, &height);
+    QVERIFY(bytes);
+    QCOMPARE(height, quint64(7));
+    QCOMPARE(*bytes, QByteArray()); // its block holds it
+    // Before it is sealed, a later outcome replaces the earlier one.
+    const QByteArray other(32, '\x22');
+    journal->recordDecision(other, QStringLiteral("T-000002"), 1, QStringLiteral("UNDETERMINED"), 0, 1000,
+                            "a");
+    journal->recordDecision(other, QStringLiteral("T-000002"), 1, QStringLiteral("DECIDED"), 1, 2000, "b");
+    QVERIFY2(journal->commit(&error), qPrintable(error));
+    QCOMPARE(journal->decisionBytes(other, &height).value_or(QByteArray()), QByteArray("b"));
+    QCOMPARE(height, quint64(0));
 }
 
 #include "tst_network.moc"
