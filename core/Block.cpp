@@ -94,22 +94,31 @@ std::optional<Block> Block::decode(const QByteArray &bytes, QString *error)
         // The header is decoded with its own reader; offsets there are relative to byte 9.
         CanonicalReader headerReader(header);
         headerReader.expectHeader(kHeaderTag, "block header");
+        const qsizetype heightOffset = headerReader.offset();
         block.height = headerReader.readU64("height");
         block.previousHash = headerReader.readFixed(kDigestSize, "previous_hash");
         block.membershipHash = headerReader.readFixed(kDigestSize, "membership_hash");
         block.timestampMs = headerReader.readI64("timestamp_ms");
         block.coordinatorId = headerReader.readString("coordinator_id", kMaxNodeIdLength);
         block.merkleRoot = headerReader.readFixed(kDigestSize, "merkle_root");
+        const qsizetype countOffset = headerReader.offset();
         decisionCount = headerReader.readU32("decision_count");
         headerReader.expectEnd("block header");
         if (headerReader.ok() && decisionCount > kMaxDecisions)
-            headerReader.fail(QStringLiteral("oversized block: %1 decisions, the limit is %2")
-                                  .arg(decisionCount)
-                                  .arg(kMaxDecisions));
+            headerReader.fail(
+                QStringLiteral(
+                    "oversized block: field 'decision_count' at offset %1 is %2 decisions, the limit is %3")
+                    .arg(countOffset)
+                    .arg(decisionCount)
+                    .arg(kMaxDecisions));
         if (headerReader.ok() && block.height == 0)
-            headerReader.fail(QStringLiteral("block height 0 is not allowed; the chain starts at 1"));
+            headerReader.fail(
+                QStringLiteral(
+                    "field 'height' at offset %1: block height 0 is not allowed; the chain starts at 1")
+                    .arg(heightOffset));
         if (!headerReader.ok())
-            reader.fail(QStringLiteral("block header (starting at offset 9): ") + headerReader.errorString());
+            reader.fail(QStringLiteral("block header (starting at offset 9; offsets below are within it): ") +
+                        headerReader.errorString());
     }
     for (quint32 i = 0; i < decisionCount && reader.ok(); ++i) {
         const qsizetype at = reader.offset();

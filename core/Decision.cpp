@@ -78,11 +78,14 @@ std::optional<Decision> Decision::decode(const QByteArray &bytes, QString *error
     if (reader.ok() && outcome != quint8(Outcome::Decided) && outcome != quint8(Outcome::Undetermined))
         reader.fail(QStringLiteral("unknown outcome %1 at offset %2").arg(outcome).arg(outcomeOffset));
     decision.outcome = Outcome(outcome);
+    const qsizetype decidedStateOffset = reader.offset();
     decision.decidedState = reader.readU16("decided_state");
     if (reader.ok() && (decision.outcome == Outcome::Decided) != (decision.decidedState != 0))
-        reader.fail(QStringLiteral("decided_state %1 does not fit outcome %2")
+        reader.fail(QStringLiteral("decided_state %1 at offset %2 does not fit outcome %3 at offset %4")
                         .arg(decision.decidedState)
-                        .arg(outcomeName(decision.outcome)));
+                        .arg(decidedStateOffset)
+                        .arg(outcomeName(decision.outcome))
+                        .arg(outcomeOffset));
     decision.targetCount = reader.readU32("target_count");
     decision.quorum = reader.readU32("quorum");
     const quint32 entries = reader.readCount("histogram", kMaxHistogramEntries, 6);
@@ -113,10 +116,24 @@ std::optional<Decision> Decision::decode(const QByteArray &bytes, QString *error
         if (!reader.ok())
             break;
         QString problem;
-        if (auto confirmation = StateConfirmation::decode(raw, &problem))
-            decision.confirmations.append(*confirmation);
-        else
+        auto confirmation = StateConfirmation::decode(raw, &problem);
+        if (!confirmation) {
             reader.fail(QStringLiteral("confirmation %1 at offset %2: %3").arg(i).arg(at + 4).arg(problem));
+            break;
+        }
+        // One encoding per certificate: the signers in strictly ascending id, so neither a
+        // reordering nor a repeated signer yields other bytes for the same decision.
+        if (!decision.confirmations.isEmpty() &&
+            !(decision.confirmations.last().targetId < confirmation->targetId)) {
+            reader.fail(
+                QStringLiteral("confirmation %1 at offset %2: target_id '%3' does not come after '%4'; "
+                               "confirmations must be in strictly ascending target id")
+                    .arg(i)
+                    .arg(at + 4)
+                    .arg(confirmation->targetId, decision.confirmations.last().targetId));
+            break;
+        }
+        decision.confirmations.append(std::move(*confirmation));
     }
     reader.expectEnd("decision");
     if (!reader.ok()) {
@@ -172,6 +189,10 @@ QString Decision::verifyCertificate(const Membership &membership, const QByteArr
                                  .arg(stateName(confirmation.stateCode), stateName(decidedState));
         if (QString problem = confirmation.verify(membership); !problem.isEmpty())
             return where() + problem;
+        // As decode() requires: otherwise this certificate has no canonical encoding.
+        if (i > 0 && !(confirmations.at(i - 1).targetId < confirmation.targetId))
+            return where() + QStringLiteral("not after '%1'; confirmations must be in ascending target id")
+                                 .arg(confirmations.at(i - 1).targetId);
         ++signedCounts[confirmation.stateCode];
     }
 

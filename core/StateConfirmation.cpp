@@ -38,6 +38,7 @@ std::optional<StateConfirmation> StateConfirmation::decode(const QByteArray &byt
     StateConfirmation result;
     reader.expectHeader(kTag, "state confirmation");
     result.membershipHash = reader.readFixed(kDigestSize, "membership_hash");
+    const qsizetype targetOffset = reader.offset();
     result.targetId = reader.readString("target_id", kMaxNodeIdLength);
     result.writeOffDigest = reader.readFixed(kDigestSize, "write_off_digest");
     const qsizetype stateOffset = reader.offset();
@@ -50,7 +51,10 @@ std::optional<StateConfirmation> StateConfirmation::decode(const QByteArray &byt
             QStringLiteral("unknown state code %1 at offset %2").arg(result.stateCode).arg(stateOffset));
     if (reader.ok()) {
         if (const QString problem = checkNodeId(result.targetId); !problem.isEmpty())
-            reader.fail(QStringLiteral("invalid state confirmation: target ") + problem);
+            reader.fail(
+                QStringLiteral("invalid state confirmation: field 'target_id' at offset %1: target %2")
+                    .arg(targetOffset)
+                    .arg(problem));
     }
     if (!reader.ok()) {
         if (error)

@@ -6,11 +6,54 @@
 #include "Sha256.h"
 #include "Ticket.h"
 
+#include <iterator>
+
 namespace ticketsync {
 
 namespace {
 constexpr char kTag[5] = "TSWO";
 constexpr qsizetype kMaxSignatureBytes = 256;
+
+// The fields checkFields() judges, in encoding order.
+enum class Field
+{
+    MembershipHash,
+    TicketId,
+    TicketVersion,
+    AmountMinor,
+    Currency,
+    BranchId,
+    Count
+};
+
+constexpr const char *kFieldNames[] = {"membership_hash", "ticket_id", "ticket_version",
+                                       "amount_minor",    "currency",  "branch_id"};
+static_assert(std::size(kFieldNames) == std::size_t(Field::Count));
+
+struct FieldProblem
+{
+    Field field;
+    QString problem;
+};
+
+// The first field that is out of range, if any.
+std::optional<FieldProblem> firstInvalidField(const WriteOffResult &w)
+{
+    if (w.membershipHash.size() != kDigestSize)
+        return FieldProblem{Field::MembershipHash, QStringLiteral("membership hash is not 32 bytes")};
+    if (QString problem = checkTicketId(w.ticketId); !problem.isEmpty())
+        return FieldProblem{Field::TicketId, problem};
+    if (w.ticketVersion == 0)
+        return FieldProblem{Field::TicketVersion, QStringLiteral("ticket version must start at 1")};
+    if (w.amountMinor <= 0)
+        return FieldProblem{Field::AmountMinor,
+                            QStringLiteral("amount %1 must be positive").arg(w.amountMinor)};
+    if (QString problem = checkCurrencyCode(w.currency); !problem.isEmpty())
+        return FieldProblem{Field::Currency, problem};
+    if (QString problem = checkNodeId(w.branchId); !problem.isEmpty())
+        return FieldProblem{Field::BranchId, QStringLiteral("branch: ") + problem};
+    return std::nullopt;
+}
 } // namespace
 
 QByteArray WriteOffResult::signingBytes() const
@@ -45,19 +88,32 @@ std::optional<WriteOffResult> WriteOffResult::decode(const QByteArray &bytes, QS
     CanonicalReader reader(bytes);
     WriteOffResult result;
     reader.expectHeader(kTag, "write-off result");
+    qsizetype offsets[std::size_t(Field::Count)] = {};
+    const auto at = [&offsets, &reader](Field field) {
+        offsets[std::size_t(field)] = reader.offset();
+    };
+    at(Field::MembershipHash);
     result.membershipHash = reader.readFixed(kDigestSize, "membership_hash");
+    at(Field::TicketId);
     result.ticketId = reader.readString("ticket_id", kMaxTicketIdLength);
+    at(Field::TicketVersion);
     result.ticketVersion = reader.readU32("ticket_version");
+    at(Field::AmountMinor);
     result.amountMinor = reader.readI64("amount_minor");
+    at(Field::Currency);
     result.currency = reader.readString("currency", 3);
+    at(Field::BranchId);
     result.branchId = reader.readString("branch_id", kMaxNodeIdLength);
     result.issuedAtMs = reader.readI64("issued_at_ms");
     result.clientReference = reader.readString("client_reference", kMaxClientReferenceBytes);
     result.signature = reader.readBytes("signature", kMaxSignatureBytes);
     reader.expectEnd("write-off result");
     if (reader.ok()) {
-        if (const QString problem = result.checkFields(); !problem.isEmpty())
-            reader.fail(QStringLiteral("invalid write-off result: ") + problem);
+        if (const auto invalid = firstInvalidField(result))
+            reader.fail(QStringLiteral("invalid write-off result: field '%1' at offset %2: %3")
+                            .arg(QLatin1String(kFieldNames[std::size_t(invalid->field)]))
+                            .arg(offsets[std::size_t(invalid->field)])
+                            .arg(invalid->problem));
     }
     if (!reader.ok()) {
         if (error)
@@ -69,19 +125,8 @@ std::optional<WriteOffResult> WriteOffResult::decode(const QByteArray &bytes, QS
 
 QString WriteOffResult::checkFields() const
 {
-    if (membershipHash.size() != kDigestSize)
-        return QStringLiteral("membership hash is not 32 bytes");
-    if (QString problem = checkTicketId(ticketId); !problem.isEmpty())
-        return problem;
-    if (ticketVersion == 0)
-        return QStringLiteral("ticket version must start at 1");
-    if (amountMinor <= 0)
-        return QStringLiteral("amount %1 must be positive").arg(amountMinor);
-    if (QString problem = checkCurrencyCode(currency); !problem.isEmpty())
-        return problem;
-    if (QString problem = checkNodeId(branchId); !problem.isEmpty())
-        return QStringLiteral("branch: ") + problem;
-    return {};
+    const auto invalid = firstInvalidField(*this);
+    return invalid ? invalid->problem : QString();
 }
 
 void WriteOffResult::sign(const KeyPair &branchKey)

@@ -5,6 +5,7 @@
 #include "Tally.h"
 
 #include <QTest>
+#include <algorithm>
 
 using namespace ticketsync;
 
@@ -98,6 +99,8 @@ private Q_SLOTS:
     void forgedUndetermined_data();
     void forgedUndetermined();
     void otherMembership();
+    void reorderedConfirmationsAreRefused();
+    void tallyOrdersBySignerId();
 };
 
 void TestCertificate::validDecided_data()
@@ -434,6 +437,61 @@ void TestCertificate::otherMembership()
     // An extra target changes n and the hash: refused as well.
     const SampleConsortium bigger = SampleConsortium::generate(optionsWith(5));
     QVERIFY(!d.verifyCertificate(bigger.membership).isEmpty());
+}
+
+// docs/protocol.md: confirmations in ascending target id, one encoding per certificate. The
+// same signatures in another order are not the same certificate, and are refused where it is
+// decoded, naming the byte offset.
+void TestCertificate::reorderedConfirmationsAreRefused()
+{
+    const Setup s;
+    const Decision genuine = s.decided();
+    QCOMPARE(roundTripped(genuine, s.sample.membership), QString());
+
+    Decision reversed = genuine;
+    std::reverse(reversed.confirmations.begin(), reversed.confirmations.end());
+    const QByteArray bytes = reversed.encode();
+    QString error;
+    QVERIFY(!Decision::decode(bytes, &error));
+    // The second one (target-2 after target-3) is the first out of place.
+    const qsizetype at = bytes.indexOf(reversed.confirmations.at(1).encode());
+    QVERIFY(at > 0);
+    QVERIFY2(error.contains(QStringLiteral("confirmation 1 at offset %1").arg(at)), qPrintable(error));
+    QVERIFY2(error.contains(QLatin1String("'target-2' does not come after 'target-3'")), qPrintable(error));
+    QVERIFY2(error.contains(QLatin1String("strictly ascending target id")), qPrintable(error));
+    // Nor does the decoded form's check let it through in memory.
+    error = reversed.verifyCertificate(s.sample.membership);
+    QVERIFY2(error.contains(QLatin1String("confirmation 1 (target-2)")) &&
+                 error.contains(QLatin1String("ascending target id")),
+             qPrintable(error));
+
+    // The last two swapped, in an UNDETERMINED one.
+    Decision undetermined = s.tally({ConfirmationState::WrittenOff, ConfirmationState::AmountMismatch,
+                                     ConfirmationState::WrittenOff, ConfirmationState::UnknownTicket});
+    QCOMPARE(undetermined.outcome, Outcome::Undetermined);
+    QCOMPARE(roundTripped(undetermined, s.sample.membership), QString());
+    undetermined.confirmations.swapItemsAt(2, 3);
+    QVERIFY(!Decision::decode(undetermined.encode(), &error));
+    QVERIFY2(error.contains(QLatin1String("confirmation 3 at offset")) &&
+                 error.contains(QLatin1String("'target-3' does not come after 'target-4'")),
+             qPrintable(error));
+}
+
+// Every certificate in the code base comes from Tally::decision(): whatever order the votes
+// arrive in, and with ids that sort differently as text ("target-10" before "target-2"), it
+// lists them so that they decode.
+void TestCertificate::tallyOrdersBySignerId()
+{
+    const Setup s(optionsWith(12));
+    Tally tally(s.sample.membership, s.writeOff);
+    for (int target = 12; target >= 1 && !tally.isFinal(); --target)
+        tally.add(s.confirm(target, ConfirmationState::WrittenOff));
+    const Decision d = tally.decision(kIssuedAt + 1500);
+    QCOMPARE(d.outcome, Outcome::Decided);
+    QCOMPARE(d.confirmations.size(), 9);
+    QCOMPARE(d.confirmations.first().targetId, QStringLiteral("target-10"));
+    QCOMPARE(d.confirmations.last().targetId, QStringLiteral("target-9"));
+    QCOMPARE(roundTripped(d, s.sample.membership), QString());
 }
 
 QTEST_GUILESS_MAIN(TestCertificate)

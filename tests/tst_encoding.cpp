@@ -18,6 +18,7 @@
 #include <QTest>
 #include <QtEndian>
 
+#include <algorithm>
 #include <limits>
 #include <optional>
 
@@ -796,7 +797,8 @@ void TestEncoding::malformed_data()
         add("write-off: signature length past the end", Kind::WriteOff, bytes, {"truncated", "signature"});
     }
     add("write-off: ticket id with a space", Kind::WriteOff,
-        writeOff([](auto &x) { x.ticketId = "CB 2024"; }), {"ticket id", "printable ASCII", "position 2"});
+        writeOff([](auto &x) { x.ticketId = "CB 2024"; }),
+        {"ticket id", "printable ASCII", "position 2", "field 'ticket_id' at offset 37"});
     add("write-off: ticket id of 65 chars", Kind::WriteOff,
         writeOff([](auto &x) { x.ticketId = QByteArray(65, 'T'); }), {"oversized", "ticket_id", "65"});
     add("write-off: empty ticket id", Kind::WriteOff, writeOff([](auto &x) { x.ticketId.clear(); }),
@@ -813,20 +815,29 @@ void TestEncoding::malformed_data()
         add(name.constData(), Kind::WriteOff, writeOff([&](auto &x) { x.clientReference = "ref " + bad; }),
             {"UTF-8", "client_reference"});
     }
+    // Where the fixed-width fields after the ticket id start.
+    const QByteArray versionAt =
+        "field 'ticket_version' at offset " + QByteArray::number(37 + 4 + w.ticketId.size());
+    const QByteArray amountAt =
+        "field 'amount_minor' at offset " + QByteArray::number(37 + 4 + w.ticketId.size() + 4);
+    const QByteArray currencyAt =
+        "field 'currency' at offset " + QByteArray::number(37 + 4 + w.ticketId.size() + 12);
+    const QByteArray branchAt = "field 'branch_id' at offset " +
+                                QByteArray::number(37 + 4 + w.ticketId.size() + 12 + 4 + w.currency.size());
     add("write-off: version 0", Kind::WriteOff, writeOff([](auto &x) { x.ticketVersion = 0; }),
-        {"ticket version"});
+        {"ticket version", versionAt.constData()});
     add("write-off: zero amount", Kind::WriteOff, writeOff([](auto &x) { x.amountMinor = 0; }),
-        {"amount 0", "positive"});
+        {"amount 0", "positive", amountAt.constData()});
     add("write-off: negative amount", Kind::WriteOff, writeOff([](auto &x) { x.amountMinor = -500; }),
         {"amount -500", "positive"});
     add("write-off: lower-case currency", Kind::WriteOff, writeOff([](auto &x) { x.currency = "cny"; }),
-        {"currency 'cny'", "ISO 4217"});
+        {"currency 'cny'", "ISO 4217", currencyAt.constData()});
     add("write-off: two-letter currency", Kind::WriteOff, writeOff([](auto &x) { x.currency = "CN"; }),
         {"ISO 4217"});
     add("write-off: four-letter currency", Kind::WriteOff, writeOff([](auto &x) { x.currency = "CNYX"; }),
         {"oversized", "currency"});
     add("write-off: branch id with a slash", Kind::WriteOff,
-        writeOff([](auto &x) { x.branchId = "branch/1"; }), {"branch", "branch/1"});
+        writeOff([](auto &x) { x.branchId = "branch/1"; }), {"branch", "branch/1", branchAt.constData()});
     add("write-off: empty branch id", Kind::WriteOff, writeOff([](auto &x) { x.branchId.clear(); }),
         {"branch", "empty"});
     add("write-off: client reference of 257 bytes", Kind::WriteOff,
@@ -852,7 +863,8 @@ void TestEncoding::malformed_data()
             {"UTF-8", "reason"});
     }
     add("confirmation: target id with a space", Kind::Confirmation,
-        confirmation([](auto &x) { x.targetId = "target 2"; }), {"target", "'target 2'"});
+        confirmation([](auto &x) { x.targetId = "target 2"; }),
+        {"target", "'target 2'", "field 'target_id' at offset 37"});
     add("confirmation: target id of 65 chars", Kind::Confirmation,
         confirmation([](auto &x) { x.targetId = QByteArray(65, 't'); }), {"oversized", "target_id"});
     add("confirmation: reason of 513 bytes", Kind::Confirmation,
@@ -879,10 +891,44 @@ void TestEncoding::malformed_data()
         edit(copy);
         return copy.build();
     };
+    // tag, version, the write-off's length and bytes, then the outcome.
+    const QByteArray decidedAt = "decided_state 0 at offset " + QByteArray::number(9 + d.writeOff.size() + 1);
+    const QByteArray undeterminedAt =
+        "decided_state 1 at offset " + QByteArray::number(9 + u.writeOff.size() + 1);
+    const QByteArray outcomeAt =
+        "outcome UNDETERMINED at offset " + QByteArray::number(9 + u.writeOff.size());
     add("decision: decided with state 0", Kind::Decision, decision(d, [](auto &x) { x.decidedState = 0; }),
-        {"decided_state 0", "DECIDED"});
+        {"DECIDED", decidedAt.constData()});
     add("decision: undetermined with a state", Kind::Decision,
-        decision(u, [](auto &x) { x.decidedState = 1; }), {"decided_state 1", "UNDETERMINED"});
+        decision(u, [](auto &x) { x.decidedState = 1; }),
+        {undeterminedAt.constData(), outcomeAt.constData()});
+    {
+        // A certificate has one encoding: the signers in strictly ascending target id.
+        DecisionFields swapped = d;
+        swapped.confirmations.swapItemsAt(0, 1);
+        QByteArray bytes = swapped.build();
+        const QByteArray swappedAt =
+            "confirmation 1 at offset " + QByteArray::number(bytes.indexOf(swapped.confirmations.at(1)));
+        add("decision: confirmations in descending order", Kind::Decision, bytes,
+            {swappedAt.constData(), "target_id 'target-1' does not come after 'target-3'",
+             "strictly ascending target id"});
+        DecisionFields reversed = u;
+        std::reverse(reversed.confirmations.begin(), reversed.confirmations.end());
+        bytes = reversed.build();
+        const QByteArray reversedAt =
+            "confirmation 1 at offset " + QByteArray::number(bytes.indexOf(reversed.confirmations.at(1)));
+        add("decision: undetermined confirmations reversed", Kind::Decision, bytes,
+            {reversedAt.constData(), "strictly ascending target id"});
+        DecisionFields twice = d;
+        twice.confirmations[1] = twice.confirmations.at(0);
+        bytes = twice.build();
+        const QByteArray twiceAt =
+            "confirmation 1 at offset " +
+            QByteArray::number(bytes.indexOf(twice.confirmations.at(0), 9 + d.writeOff.size()) + 4 +
+                               twice.confirmations.at(0).size());
+        add("decision: a signer twice", Kind::Decision, bytes,
+            {twiceAt.constData(), "'target-1' does not come after 'target-1'"});
+    }
     add("decision: outcome 0", Kind::Decision, decision(d, [](auto &x) { x.outcome = 0; }),
         {"unknown outcome 0"});
     add("decision: outcome 3", Kind::Decision, decision(d, [](auto &x) { x.outcome = 3; }),
@@ -956,9 +1002,13 @@ void TestEncoding::malformed_data()
     };
     add("block: header tag", Kind::Block, block([](auto &x) { x.headerTag = "TSBK"; }),
         {"block header", "tag"});
-    add("block: height 0", Kind::Block, block([](auto &x) { x.height = 0; }), {"height 0"});
+    // Offsets within the header, which starts at byte 9 of the block.
+    const QByteArray countAt = "field 'decision_count' at offset " +
+                               QByteArray::number(5 + 8 + 32 + 32 + 8 + 4 + b.coordinatorId.size() + 32);
+    add("block: height 0", Kind::Block, block([](auto &x) { x.height = 0; }),
+        {"height 0", "field 'height' at offset 5", "block header (starting at offset 9"});
     add("block: decision count 10001", Kind::Block, block([](auto &x) { x.decisionCount = 10001; }),
-        {"oversized block", "10001"});
+        {"oversized block", "10001", countAt.constData()});
     add("block: decision count above the decisions", Kind::Block, block([](auto &x) { x.decisionCount = 3; }),
         {"truncated", "decision"});
     add("block: decision count below the decisions", Kind::Block, block([](auto &x) { x.decisionCount = 1; }),
