@@ -10,6 +10,7 @@
 #include <QJsonObject>
 #include <QSet>
 #include <algorithm>
+#include <limits>
 
 namespace ticketsync {
 
@@ -78,13 +79,21 @@ QuorumPolicy QuorumPolicy::absolute(quint32 count)
     return policy;
 }
 
+namespace {
+// q without narrowing: a count policy may name any u32, far beyond what int holds.
+qint64 wideThreshold(const QuorumPolicy &policy, int targetCount)
+{
+    if (policy.kind == QuorumPolicy::Kind::Count)
+        return qint64(policy.count);
+    if (policy.denominator == 0 || targetCount < 0)
+        return qint64(targetCount) + 1;
+    return qint64((quint64(policy.numerator) * quint64(targetCount)) / policy.denominator) + 1;
+}
+} // namespace
+
 int QuorumPolicy::threshold(int targetCount) const
 {
-    if (kind == Kind::Count)
-        return int(count);
-    if (denominator == 0)
-        return targetCount + 1;
-    return int((quint64(numerator) * quint64(targetCount)) / denominator) + 1;
+    return int(std::min<qint64>(wideThreshold(*this, targetCount), std::numeric_limits<int>::max()));
 }
 
 QString QuorumPolicy::checkSafe(int targetCount) const
@@ -95,14 +104,16 @@ QString QuorumPolicy::checkSafe(int targetCount) const
             .arg(denominator);
     if (targetCount <= 0)
         return QStringLiteral("the consortium has no target nodes");
-    const int q = threshold(targetCount);
-    if (2 * q <= targetCount)
+    // In 64 bits, and q > n first: 2q must not overflow for a huge count.
+    const qint64 q = wideThreshold(*this, targetCount);
+    const qint64 n = targetCount;
+    if (q > n)
+        return QStringLiteral("quorum %1 of %2 targets can never be reached").arg(q).arg(n);
+    if (2 * q <= n)
         return QStringLiteral("quorum %1 of %2 targets is unsafe: q must be more than n/2, or two results "
                               "could both reach it")
             .arg(q)
-            .arg(targetCount);
-    if (q > targetCount)
-        return QStringLiteral("quorum %1 of %2 targets can never be reached").arg(q).arg(targetCount);
+            .arg(n);
     return {};
 }
 
@@ -293,31 +304,68 @@ std::optional<Membership> Membership::fromJson(const QByteArray &json, QString *
     const QJsonValue membersValue = root.value(QLatin1String("members"));
     if (!membersValue.isArray())
         return failWith(QStringLiteral("'members' must be an array"));
+    // Each member is checked here, where its index in the file is known: validate() sees them
+    // sorted by id, and a reader looks for members[3], not for the third id in sort order.
     QList<Member> members;
+    QHash<QString, qsizetype> firstIndex;
     const QJsonArray array = membersValue.toArray();
     for (qsizetype i = 0; i < array.size(); ++i) {
         if (!array.at(i).isObject())
             return failWith(QStringLiteral("members[%1] must be an object").arg(i));
         const QJsonObject object = array.at(i).toObject();
         Member m;
-        m.id = object.value(QLatin1String("id")).toString();
+        const QJsonValue idValue = object.value(QLatin1String("id"));
+        m.id = idValue.toString();
         const QString where = QStringLiteral("members[%1] ('%2'): ").arg(i).arg(m.id);
+        if (!idValue.isString())
+            return failWith(where + QStringLiteral("'id' must be a string"));
+        if (const QString problem = checkNodeId(m.id); !problem.isEmpty())
+            return failWith(where + QStringLiteral("'id': ") + problem);
+        if (const auto first = firstIndex.constFind(m.id); first != firstIndex.cend())
+            return failWith(where + QStringLiteral("'id' is listed twice, first as members[%1]").arg(*first));
+        firstIndex.insert(m.id, i);
+
         if (!object.value(QLatin1String("roles")).isArray())
             return failWith(where + QStringLiteral("'roles' must be an array of role names"));
         for (const QJsonValue &roleValue : object.value(QLatin1String("roles")).toArray()) {
             Role role;
+            if (!roleValue.isString())
+                return failWith(where + QStringLiteral("'roles' must be an array of role names"));
             if (!roleFromName(roleValue.toString(), &role))
                 return failWith(where +
-                                QStringLiteral("unknown role '%1' (branch, target, coordinator, receiver)")
+                                QStringLiteral("'roles': unknown role '%1' (branch, target, coordinator, "
+                                               "receiver)")
                                     .arg(roleValue.toString()));
             m.roles |= role;
         }
-        m.scheme = object.value(QLatin1String("scheme")).toString(QStringLiteral("ed25519"));
+        if (m.roles.toInt() == 0)
+            return failWith(where + QStringLiteral("'roles' is empty"));
+
+        // Absent means the default; anything else must name a scheme.
+        const QJsonValue schemeValue = object.value(QLatin1String("scheme"));
+        if (!schemeValue.isUndefined() && !schemeValue.isString())
+            return failWith(where + QStringLiteral("'scheme' must be a string such as \"ed25519\""));
+        m.scheme = schemeValue.toString(QStringLiteral("ed25519"));
+        const SignatureScheme *scheme = SignatureScheme::byName(m.scheme);
+        if (!scheme)
+            return failWith(where + QStringLiteral("'scheme': unknown signature scheme '%1'").arg(m.scheme));
+
         const QString keyText = object.value(QLatin1String("publicKey")).toString();
         m.publicKey = QByteArray::fromHex(keyText.toLatin1());
         if (keyText.isEmpty() || m.publicKey.toHex() != keyText.toLower().toLatin1())
             return failWith(where + QStringLiteral("'publicKey' must be the key in hexadecimal"));
-        m.address = object.value(QLatin1String("address")).toString();
+        if (m.publicKey.size() != scheme->publicKeySize())
+            return failWith(where + QStringLiteral("'publicKey' is %1 bytes, %2 needs %3")
+                                        .arg(m.publicKey.size())
+                                        .arg(m.scheme)
+                                        .arg(scheme->publicKeySize()));
+
+        const QJsonValue addressValue = object.value(QLatin1String("address"));
+        if (!addressValue.isString())
+            return failWith(where + QStringLiteral("'address' must be a string, host:port"));
+        m.address = addressValue.toString();
+        if (const QString problem = checkAddress(m.address); !problem.isEmpty())
+            return failWith(where + QStringLiteral("'address': ") + problem);
         members.append(m);
     }
     Membership membership(root.value(QLatin1String("consortium")).toString(), policy, members);

@@ -463,6 +463,9 @@ private Q_SLOTS:
     void membershipErrors_data();
     void membershipErrors();
     void membershipLoadNamesFile();
+    void membershipErrorsNameTheFileIndex_data();
+    void membershipErrorsNameTheFileIndex();
+    void quorumArithmeticIsWide();
 };
 
 void TestEncoding::initTestCase()
@@ -1198,7 +1201,20 @@ void TestEncoding::membershipErrors_data()
     }) << words({"branch-2", "publicKey", "33 bytes"});
     QTest::newRow("unknown scheme") << withMember(target, [](QJsonObject &m) {
         m.insert(QLatin1String("scheme"), QStringLiteral("sm2"));
-    }) << words({"target-3", "sm2"});
+    }) << words({"target-3", "'scheme'", "sm2"});
+    // Present but not a string: not silently the default.
+    QTest::newRow("scheme a number") << withMember(target, [](QJsonObject &m) {
+        m.insert(QLatin1String("scheme"), 5);
+    }) << words({"target-3", "'scheme' must be a string"});
+    QTest::newRow("scheme null") << withMember(target, [](QJsonObject &m) {
+        m.insert(QLatin1String("scheme"), QJsonValue::Null);
+    }) << words({"target-3", "'scheme' must be a string"});
+    QTest::newRow("address a number")
+        << withMember(target, [](QJsonObject &m) { m.insert(QLatin1String("address"), 7403); })
+        << words({"target-3", "'address' must be a string"});
+    QTest::newRow("role a number") << withMember(target, [](QJsonObject &m) {
+        m.insert(QLatin1String("roles"), QJsonArray{2});
+    }) << words({"target-3", "'roles'"});
     QTest::newRow("missing port") << withMember(target, [](QJsonObject &m) {
         m.insert(QLatin1String("address"), QStringLiteral("10.0.0.3"));
     }) << words({"target-3", "10.0.0.3", "host:port"});
@@ -1218,6 +1234,11 @@ void TestEncoding::membershipErrors_data()
                                   << words({"quorum", "unsafe"});
     QTest::newRow("quorum above n") << withQuorum(QJsonObject{{QLatin1String("count"), 5}})
                                     << words({"quorum", "5 of 4", "never"});
+    // 2q would overflow an int: q > n is the reason, not "unsafe".
+    QTest::newRow("largest count") << withQuorum(QJsonObject{{QLatin1String("count"), 2147483647}})
+                                   << words({"quorum", "2147483647 of 4", "never"});
+    QTest::newRow("fractional count")
+        << withQuorum(QJsonObject{{QLatin1String("count"), 1.5}}) << words({"quorum.count"});
     QTest::newRow("ratio not below one")
         << withQuorum(QJsonObject{{QLatin1String("ratio"), QStringLiteral("3/3")}})
         << words({"quorum.ratio"});
@@ -1295,6 +1316,84 @@ void TestEncoding::membershipLoadNamesFile()
     const QString absent = dir.filePath(QStringLiteral("absent.json"));
     QVERIFY(!Membership::load(absent, &error));
     QVERIFY2(error.startsWith(absent) && error.contains(QLatin1String("cannot open")), qPrintable(error));
+}
+
+// The members of the sample file in reverse: sorted by id they would be counted differently,
+// and an error must point at the line a reader finds in the file.
+void TestEncoding::membershipErrorsNameTheFileIndex_data()
+{
+    QTest::addColumn<QString>("id");
+    QTest::addColumn<QString>("key");
+    QTest::addColumn<QJsonValue>("value");
+    QTest::addColumn<QString>("expected"); // after "members[i] ('id'): "
+    QTest::newRow("address") << "target-2"
+                             << "address" << QJsonValue(QStringLiteral("nohost"))
+                             << "'address': address 'nohost' is not host:port";
+    QTest::newRow("publicKey size") << "receiver-1"
+                                    << "publicKey" << QJsonValue(QStringLiteral("00ff"))
+                                    << "'publicKey' is 2 bytes, ed25519 needs 32";
+    QTest::newRow("scheme") << "coordinator-1"
+                            << "scheme" << QJsonValue(5) << "'scheme' must be a string";
+    QTest::newRow("roles") << "branch-1"
+                           << "roles" << QJsonValue(QJsonArray()) << "'roles' is empty";
+    QTest::newRow("id") << "target-4"
+                        << "id" << QJsonValue(QStringLiteral("target 4"))
+                        << "'id': node id 'target 4' may hold only";
+}
+
+void TestEncoding::membershipErrorsNameTheFileIndex()
+{
+    QFETCH(QString, id);
+    QFETCH(QString, key);
+    QFETCH(QJsonValue, value);
+    QFETCH(QString, expected);
+    QJsonObject root = membershipJson();
+    const QJsonArray sorted = root.value(QLatin1String("members")).toArray();
+    QJsonArray reversed;
+    int index = -1;
+    for (qsizetype i = sorted.size() - 1; i >= 0; --i) {
+        QJsonObject m = sorted.at(i).toObject();
+        if (m.value(QLatin1String("id")).toString() == id) {
+            index = int(reversed.size());
+            m.insert(key, value);
+        }
+        reversed.append(m);
+    }
+    QVERIFY(index >= 0);
+    QVERIFY(index != indexOfMember(id)); // the file's order is not the sorted one
+    root.insert(QLatin1String("members"), reversed);
+    QString error;
+    QVERIFY(!Membership::fromJson(toBytes(root), &error));
+    const QString shown = key == QLatin1String("id") ? value.toString() : id;
+    const QString prefix = QStringLiteral("members[%1] ('%2'): ").arg(index).arg(shown);
+    QVERIFY2(error.startsWith(prefix + expected), qPrintable(error));
+
+    // A duplicate names both places.
+    root = membershipJson();
+    QJsonArray members = root.value(QLatin1String("members")).toArray();
+    QJsonObject copy = members.at(1).toObject();
+    members.append(copy);
+    root.insert(QLatin1String("members"), members);
+    QVERIFY(!Membership::fromJson(toBytes(root), &error));
+    QCOMPARE(error, QStringLiteral("members[%1] ('%2'): 'id' is listed twice, first as members[1]")
+                        .arg(members.size() - 1)
+                        .arg(copy.value(QLatin1String("id")).toString()));
+}
+
+void TestEncoding::quorumArithmeticIsWide()
+{
+    // q is compared with n in 64 bits, q > n first: 2q never overflows into "unsafe".
+    for (const quint32 count : {quint32(5), quint32(0x7FFFFFFF), quint32(0x80000000), quint32(0xFFFFFFFF)}) {
+        const QString problem = QuorumPolicy::absolute(count).checkSafe(4);
+        QVERIFY2(problem.contains(QStringLiteral("quorum %1 of 4 targets can never be reached").arg(count)),
+                 qPrintable(problem));
+    }
+    QCOMPARE(QuorumPolicy::absolute(3).checkSafe(4), QString());
+    QVERIFY(QuorumPolicy::absolute(2).checkSafe(4).contains(QLatin1String("unsafe")));
+    // The largest ratio over the most targets an int counts stays exact.
+    const QuorumPolicy ratio = QuorumPolicy::ratio(0xFFFFFFFE, 0xFFFFFFFF);
+    QCOMPARE(ratio.threshold(0x7FFFFFFF), 0x7FFFFFFF);
+    QCOMPARE(ratio.checkSafe(0x7FFFFFFF), QString());
 }
 
 QTEST_GUILESS_MAIN(TestEncoding)
