@@ -7,6 +7,7 @@
 #include "LedgerStore.h"
 #include "Membership.h"
 #include "ProtocolExample.h"
+#include "Sha256.h"
 #include "VerifyReportCommand.h"
 
 #include <QCommandLineParser>
@@ -18,12 +19,15 @@
 #include <QSaveFile>
 #include <QTextStream>
 #include <cstdio>
+#include <limits>
 
 namespace ticketsync {
 
 namespace {
 
 constexpr qint64 kMaxInputFileBytes = qint64(2) << 30;
+constexpr qint64 kMaxHeight = std::numeric_limits<qint64>::max();
+constexpr qint64 kMaxDemoWriteOffs = 100000;
 
 struct Subcommand
 {
@@ -66,16 +70,26 @@ QString hex(const QByteArray &bytes)
     return QString::fromLatin1(bytes.toHex());
 }
 
+// Why path cannot be examined at all (missing, not a regular file, unreadable); empty if it can.
+QString inputProblem(const QString &path)
+{
+    const QFileInfo info(path);
+    if (!info.exists())
+        return QStringLiteral("%1: no such file").arg(path);
+    if (!info.isFile())
+        return QStringLiteral("%1: not a regular file").arg(path);
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        return QStringLiteral("%1: %2").arg(path, file.errorString());
+    return {};
+}
+
 // Reads a whole input file, refusing directories and absurd sizes with a clear message.
 std::optional<QByteArray> readInput(const QString &path, QString *error)
 {
     const QFileInfo info(path);
-    if (!info.exists()) {
-        *error = QStringLiteral("%1: no such file").arg(path);
-        return std::nullopt;
-    }
-    if (!info.isFile()) {
-        *error = QStringLiteral("%1: not a regular file").arg(path);
+    if (QString problem = inputProblem(path); !problem.isEmpty()) {
+        *error = problem;
         return std::nullopt;
     }
     if (info.size() > kMaxInputFileBytes) {
@@ -233,7 +247,9 @@ int CommandLineTool::run(const QStringList &arguments)
                      .arg(QLatin1String(subcommand.summary));
     usage += QStringLiteral(
         "\nRun 'ticketsync <command> --help' for a command's options. Every command takes --json.\n"
-        "Exit status: 0 success, 1 verification failed, 2 bad usage or unreadable input.");
+        "Exit status: 0 success; 1 verification failed (damaged input included), or a node refused "
+        "or did not answer;\n2 bad usage, or an input that is missing, unreadable or not what the command "
+        "takes.");
     const bool askedForHelp = command.isEmpty() || command == QLatin1String("--help") ||
                               command == QLatin1String("-h") || command == QLatin1String("help");
     if (askedForHelp) {
@@ -287,6 +303,24 @@ int CommandLineTool::report(const QString &command, const QJsonObject &result, c
         printErr(QStringLiteral("ticketsync %1: %2").arg(command, humanText));
     }
     return exitCode;
+}
+
+int CommandLineTool::refuse(const QString &command, const QString &problem)
+{
+    return report(command, {{QLatin1String("error"), problem}}, problem, UsageOrInputError);
+}
+
+std::optional<qint64> CommandLineTool::wholeNumber(const QCommandLineParser &parser, const QString &option,
+                                                   qint64 min, qint64 max, const QString &expected,
+                                                   QString *problem)
+{
+    const QString text = parser.value(option);
+    bool ok = false;
+    const qint64 value = text.toLongLong(&ok);
+    if (ok && value >= min && value <= max)
+        return value;
+    *problem = QStringLiteral("--%1 '%2': expected %3").arg(option, text, expected);
+    return std::nullopt;
 }
 
 int CommandLineTool::keygen(const QStringList &arguments)
@@ -347,9 +381,13 @@ int CommandLineTool::membershipCheck(const QStringList &arguments)
     if (!parse(parser, arguments, 1, &exitCode))
         return exitCode;
     const QString command = QStringLiteral("membership check");
+    const QString path = parser.positionalArguments().first();
+    // A file that is there but does not hold a valid membership fails the check; one that is not
+    // there, or cannot be read, leaves nothing to check.
+    if (QString problem = inputProblem(path); !problem.isEmpty())
+        return refuse(command, problem);
     QString error;
-    const std::optional<Membership> membership =
-        Membership::load(parser.positionalArguments().first(), &error);
+    const std::optional<Membership> membership = Membership::load(path, &error);
     if (!membership)
         return report(command, {{QLatin1String("error"), error}}, error, VerificationFailed);
     QJsonArray members;
@@ -453,8 +491,15 @@ int CommandLineTool::verifyChain(const QStringList &arguments)
         Membership::load(parser.value(QStringLiteral("membership")), &error);
     if (!membership)
         return report(command, {{QLatin1String("error"), error}}, error, UsageOrInputError);
+    const std::optional<qint64> threads =
+        wholeNumber(parser, QStringLiteral("threads"), 0, 1024,
+                    QStringLiteral("a number of threads from 1 to 1024, or 0 for every core"), &error);
+    if (!threads)
+        return refuse(command, error);
     const QString input = parser.positionalArguments().first();
-    const ChainVerifier verifier(*membership, parser.value(QStringLiteral("threads")).toInt());
+    if (QString problem = inputProblem(input); !problem.isEmpty())
+        return refuse(command, problem);
+    const ChainVerifier verifier(*membership, int(*threads));
 
     ChainReport chain;
     if (isSqliteFile(input)) {
@@ -494,7 +539,13 @@ int CommandLineTool::verifyChain(const QStringList &arguments)
     } else {
         const std::optional<QByteArray> contents = readInput(input, &error);
         if (!contents)
-            return report(command, {{QLatin1String("error"), error}}, error, UsageOrInputError);
+            return refuse(command, error);
+        // Another kind of file is refused; a chain export that is damaged fails verification.
+        if (!ChainSegment::hasHeader(*contents))
+            return refuse(command,
+                          QStringLiteral("%1: neither a ticketsync ledger (SQLite) nor a chain export "
+                                         "(TSCH, format version 1)")
+                              .arg(input));
         const std::optional<ChainSegment> segment = ChainSegment::decode(*contents, &error);
         if (!segment) {
             const QString problem = QStringLiteral("%1: %2").arg(input, error);
@@ -540,13 +591,21 @@ int CommandLineTool::exportChain(const QStringList &arguments)
     const QString command = QStringLiteral("export-chain");
     const QString storePath = parser.positionalArguments().at(0);
     QString error;
+    const QString height = QStringLiteral("a block height, a whole number from 1");
+    const std::optional<qint64> fromOption =
+        wholeNumber(parser, QStringLiteral("from"), 1, kMaxHeight, height, &error);
+    if (!fromOption)
+        return refuse(command, error);
+    std::optional<qint64> toOption;
+    if (parser.isSet(QStringLiteral("to")) &&
+        !(toOption = wholeNumber(parser, QStringLiteral("to"), 1, kMaxHeight, height, &error)))
+        return refuse(command, error);
     std::unique_ptr<LedgerStore> store = openLedger(storePath, &error);
     if (!store)
-        return report(command, {{QLatin1String("error"), error}}, error, UsageOrInputError);
-    const quint64 from = parser.value(QStringLiteral("from")).toULongLong();
-    const quint64 to = parser.isSet(QStringLiteral("to")) ? parser.value(QStringLiteral("to")).toULongLong()
-                                                          : store->height();
-    if (from < 1 || to < from || to > store->height()) {
+        return refuse(command, error);
+    const quint64 from = quint64(*fromOption);
+    const quint64 to = toOption ? quint64(*toOption) : store->height();
+    if (to < from || to > store->height()) {
         error = QStringLiteral("heights %1..%2 are not within the store's 1..%3")
                     .arg(from)
                     .arg(to)
@@ -598,13 +657,25 @@ int CommandLineTool::exportCertificate(const QStringList &arguments)
     const QString command = QStringLiteral("export-certificate");
     const QString storePath = parser.positionalArguments().at(0);
     const QString ticketId = parser.value(QStringLiteral("ticket"));
-    const quint32 version = parser.value(QStringLiteral("version")).toUInt();
+    if (ticketId.isEmpty())
+        return refuse(command,
+                      QStringLiteral("--ticket ID is required: the ticket whose write-off to export"));
     QString error;
+    const std::optional<qint64> versionOption =
+        wholeNumber(parser, QStringLiteral("version"), 1, std::numeric_limits<quint32>::max(),
+                    QStringLiteral("a write-off version, a whole number from 1 to 4294967295"), &error);
+    if (!versionOption)
+        return refuse(command, error);
+    const quint32 version = quint32(*versionOption);
+    const QByteArray digest = parser.value(QStringLiteral("digest")).toLower().toLatin1();
+    if (parser.isSet(QStringLiteral("digest")) &&
+        (digest.size() != 2 * kDigestSize || QByteArray::fromHex(digest).toHex() != digest))
+        return refuse(command, QStringLiteral("--digest '%1': expected a write-off digest, 64 hex digits")
+                                   .arg(parser.value(QStringLiteral("digest"))));
     std::unique_ptr<LedgerStore> store = openLedger(storePath, &error);
     if (!store)
-        return report(command, {{QLatin1String("error"), error}}, error, UsageOrInputError);
+        return refuse(command, error);
     std::optional<Decision> found;
-    const QByteArray digest = parser.value(QStringLiteral("digest")).toLower().toLatin1();
     for (quint64 from = 1; from <= store->height(); from += 256) {
         for (const Block &block : store->blocks(from, 256, &error)) {
             for (const Decision &decision : block.decisions) {
@@ -653,8 +724,16 @@ int CommandLineTool::demo(const QStringList &arguments)
     int exitCode = Success;
     if (!parse(parser, arguments, 0, &exitCode))
         return exitCode;
-    DemoRun run(parser.value(QStringLiteral("dir")), qMax(1, parser.value(QStringLiteral("count")).toInt()));
+    const QString command = QStringLiteral("demo");
+    if (parser.value(QStringLiteral("dir")).isEmpty())
+        return refuse(command, QStringLiteral("--dir must not be empty"));
     QString error;
+    const std::optional<qint64> count =
+        wholeNumber(parser, QStringLiteral("count"), 1, kMaxDemoWriteOffs,
+                    QStringLiteral("a number of write-offs from 1 to %1").arg(kMaxDemoWriteOffs), &error);
+    if (!count)
+        return refuse(command, error);
+    DemoRun run(parser.value(QStringLiteral("dir")), int(*count));
     QTextStream out(stdout);
     const std::optional<QJsonObject> result = run.execute(json ? nullptr : &out, &error);
     if (!result)

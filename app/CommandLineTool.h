@@ -2,15 +2,18 @@
 
 #include <QJsonObject>
 #include <QStringList>
+#include <optional>
 
 class QCommandLineParser;
 
 namespace ticketsync {
 
 // The `ticketsync` tool: key generation, membership checks and the offline verifiers that
-// auditors run on exports. Every subcommand prints JSON with --json, exits 0 on success,
-// 1 when a verification fails and 2 when the input cannot be read or the usage is wrong,
-// and names exactly what failed.
+// auditors run on exports. Every subcommand prints JSON with --json and names exactly what
+// failed. It exits 0 on success; 1 when what it examined does not verify, damaged input of the
+// right kind included (a truncated chain export, a corrupt ledger, a certificate that does not
+// decode), or a node refuses or does not answer; 2 on bad usage, or when it has nothing it can
+// examine: an input that is missing, unreadable, or not the kind of file the command takes.
 class CommandLineTool
 {
 public:
@@ -41,6 +44,13 @@ private:
     bool parse(QCommandLineParser &parser, const QStringList &arguments, int positionalCount, int *exitCode);
     // Prints the result (JSON or the human text) and returns the exit code.
     int report(const QString &command, const QJsonObject &result, const QString &humanText, int exitCode);
+    // Reports bad usage or unusable input, exit code 2.
+    int refuse(const QString &command, const QString &problem);
+    // The value of a whole-number option from min to max. Otherwise nullopt and, in *problem, the
+    // option, the value given and what it takes: "--threads 'abc': expected ...".
+    static std::optional<qint64> wholeNumber(const QCommandLineParser &parser, const QString &option,
+                                             qint64 min, qint64 max, const QString &expected,
+                                             QString *problem);
 
     bool json = false;
 };

@@ -11,10 +11,14 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QTimer>
+#include <limits>
 
 namespace ticketsync {
 
 namespace {
+
+constexpr int kMaxTimeoutSeconds = 3600;
+constexpr int kMaxHistoryRows = 1000; // what a node answers at most (docs/api.md)
 
 struct NetworkCommand
 {
@@ -113,6 +117,76 @@ int CommandLineTool::networkCommand(const QString &command, const QStringList &a
         return report(command, {{QLatin1String("error"), error}}, error, code);
     };
 
+    // The options, each checked before anything is loaded or sent.
+    QString problem;
+    bool timeoutOk = false;
+    const double timeoutSeconds = parser.value(QStringLiteral("timeout")).toDouble(&timeoutOk);
+    if (!timeoutOk || !(timeoutSeconds > 0) || timeoutSeconds > kMaxTimeoutSeconds)
+        return fail(QStringLiteral("--timeout '%1': expected seconds, more than 0 and at most %2")
+                        .arg(parser.value(QStringLiteral("timeout")))
+                        .arg(kMaxTimeoutSeconds),
+                    UsageOrInputError);
+    QJsonObject request;
+    const QStringList positionals = parser.positionalArguments();
+    if (command == QLatin1String("submit")) {
+        if (parser.value(QStringLiteral("ticket")).isEmpty())
+            return fail(QStringLiteral("--ticket ID is required: the ticket to write off"),
+                        UsageOrInputError);
+        if (!parser.isSet(QStringLiteral("amount")))
+            return fail(QStringLiteral("--amount N is required: the amount in minor units"),
+                        UsageOrInputError);
+        const std::optional<qint64> amount =
+            wholeNumber(parser, QStringLiteral("amount"), 1, std::numeric_limits<qint64>::max(),
+                        QStringLiteral("an amount in minor units, a whole number from 1"), &problem);
+        const std::optional<qint64> version =
+            amount ? wholeNumber(parser, QStringLiteral("version"), 1, std::numeric_limits<quint32>::max(),
+                                 QStringLiteral("a write-off version, a whole number from 1 to 4294967295"),
+                                 &problem)
+                   : std::nullopt;
+        if (!amount || !version)
+            return fail(problem, UsageOrInputError);
+        request = {{QStringLiteral("type"), QStringLiteral("submit")},
+                   {QStringLiteral("ticket"), parser.value(QStringLiteral("ticket"))},
+                   {QStringLiteral("amount_minor"), *amount},
+                   {QStringLiteral("version"), *version},
+                   {QStringLiteral("currency"), parser.value(QStringLiteral("currency"))},
+                   {QStringLiteral("reference"), parser.value(QStringLiteral("reference"))}};
+    } else if (command == QLatin1String("history")) {
+        const std::optional<qint64> limit =
+            wholeNumber(parser, QStringLiteral("limit"), 1, kMaxHistoryRows,
+                        QStringLiteral("a number of rows from 1 to %1").arg(kMaxHistoryRows), &problem);
+        if (!limit)
+            return fail(problem, UsageOrInputError);
+        request = {{QStringLiteral("type"), QStringLiteral("history")}, {QStringLiteral("limit"), *limit}};
+        if (parser.isSet(QStringLiteral("ticket")))
+            request.insert(QStringLiteral("ticket"), parser.value(QStringLiteral("ticket")));
+        if (parser.isSet(QStringLiteral("outcome"))) {
+            const QString outcome = parser.value(QStringLiteral("outcome")).toUpper();
+            if (outcome != QLatin1String("DECIDED") && outcome != QLatin1String("UNDETERMINED"))
+                return fail(QStringLiteral("--outcome '%1': expected DECIDED or UNDETERMINED")
+                                .arg(parser.value(QStringLiteral("outcome"))),
+                            UsageOrInputError);
+            request.insert(QStringLiteral("outcome"), outcome);
+        }
+    } else if (command == QLatin1String("resync-receiver")) {
+        if (!parser.isSet(QStringLiteral("from-height")))
+            return fail(QStringLiteral("--from-height H is required: the height to push again from"),
+                        UsageOrInputError);
+        const std::optional<qint64> height =
+            wholeNumber(parser, QStringLiteral("from-height"), 1, std::numeric_limits<qint64>::max(),
+                        QStringLiteral("a block height, a whole number from 1"), &problem);
+        if (!height)
+            return fail(problem, UsageOrInputError);
+        request = {{QStringLiteral("type"), QStringLiteral("resync_receiver")},
+                   {QStringLiteral("receiver"), positionals.at(0)},
+                   {QStringLiteral("from_height"), *height}};
+    } else if (command == QLatin1String("retry-undetermined")) {
+        request = {{QStringLiteral("type"), QStringLiteral("retry_undetermined")},
+                   {QStringLiteral("digest"), positionals.at(0)}};
+    } else {
+        request = {{QStringLiteral("type"), QString(command).replace(u'-', u'_')}};
+    }
+
     // Where to connect and as whom.
     QString membershipPath = parser.value(QStringLiteral("membership"));
     QString cert = parser.value(QStringLiteral("cert"));
@@ -147,42 +221,6 @@ int CommandLineTool::networkCommand(const QString &command, const QStringList &a
     if (!identity)
         return fail(error, UsageOrInputError);
 
-    // The request.
-    QJsonObject request;
-    const QStringList positionals = parser.positionalArguments();
-    if (command == QLatin1String("submit")) {
-        bool amountOk = false;
-        const qint64 amount = parser.value(QStringLiteral("amount")).toLongLong(&amountOk);
-        if (parser.value(QStringLiteral("ticket")).isEmpty() || !amountOk)
-            return fail(QStringLiteral("submit needs --ticket ID and --amount N"), UsageOrInputError);
-        request = {{QStringLiteral("type"), QStringLiteral("submit")},
-                   {QStringLiteral("ticket"), parser.value(QStringLiteral("ticket"))},
-                   {QStringLiteral("amount_minor"), amount},
-                   {QStringLiteral("version"), parser.value(QStringLiteral("version")).toLongLong()},
-                   {QStringLiteral("currency"), parser.value(QStringLiteral("currency"))},
-                   {QStringLiteral("reference"), parser.value(QStringLiteral("reference"))}};
-    } else if (command == QLatin1String("history")) {
-        request = {{QStringLiteral("type"), QStringLiteral("history")},
-                   {QStringLiteral("limit"), parser.value(QStringLiteral("limit")).toLongLong()}};
-        if (parser.isSet(QStringLiteral("ticket")))
-            request.insert(QStringLiteral("ticket"), parser.value(QStringLiteral("ticket")));
-        if (parser.isSet(QStringLiteral("outcome")))
-            request.insert(QStringLiteral("outcome"), parser.value(QStringLiteral("outcome")).toUpper());
-    } else if (command == QLatin1String("resync-receiver")) {
-        bool heightOk = false;
-        const qint64 height = parser.value(QStringLiteral("from-height")).toLongLong(&heightOk);
-        if (!heightOk)
-            return fail(QStringLiteral("resync-receiver needs --from-height H"), UsageOrInputError);
-        request = {{QStringLiteral("type"), QStringLiteral("resync_receiver")},
-                   {QStringLiteral("receiver"), positionals.at(0)},
-                   {QStringLiteral("from_height"), height}};
-    } else if (command == QLatin1String("retry-undetermined")) {
-        request = {{QStringLiteral("type"), QStringLiteral("retry_undetermined")},
-                   {QStringLiteral("digest"), positionals.at(0)}};
-    } else {
-        request = {{QStringLiteral("type"), QString(command).replace(u'-', u'_')}};
-    }
-
     // One connection, one request, one answer.
     ApiClient client(*identity, node->address, nodeId);
     client.setBackoff(200, 1000);
@@ -198,7 +236,7 @@ int CommandLineTool::networkCommand(const QString &command, const QStringList &a
         });
     });
     client.start();
-    timeout.start(int(qBound(1.0, parser.value(QStringLiteral("timeout")).toDouble(), 3600.0) * 1000));
+    timeout.start(qMax(1, int(timeoutSeconds * 1000)));
     loop.exec();
     client.stop();
     if (answer.isEmpty())

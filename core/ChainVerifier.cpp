@@ -142,6 +142,12 @@ std::optional<ChainSegment> ChainSegment::decode(const QByteArray &bytes, QStrin
     return segment;
 }
 
+bool ChainSegment::hasHeader(const QByteArray &bytes)
+{
+    return bytes.size() >= 5 && bytes.startsWith(QByteArrayView(kSegmentTag, 4)) &&
+           bytes.at(4) == char(CanonicalWriter::kFormatVersion);
+}
+
 ChainVerifier::ChainVerifier(const Membership &membership, int threads)
     : members(membership), threadCount(threads > 0 ? threads : qMax(1, QThread::idealThreadCount()))
 {}

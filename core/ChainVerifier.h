@@ -20,6 +20,9 @@ struct ChainSegment
 
     QByteArray encode() const;
     static std::optional<ChainSegment> decode(const QByteArray &bytes, QString *error = nullptr);
+    // Whether bytes start as a chain export of the format version this build reads: anything
+    // else is another kind of file, not a damaged export.
+    static bool hasHeader(const QByteArray &bytes);
 };
 
 struct ChainReport

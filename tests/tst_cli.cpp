@@ -211,6 +211,14 @@ private Q_SLOTS:
         QCOMPARE(notJson.exitCode, 1);
         QVERIFY(notJson.err.contains("broken.json"));
         QVERIFY(notJson.err.contains("offset"));
+
+        // A file that is not there leaves nothing to check: bad input, not a failed check.
+        const QString missing = dir.filePath(QStringLiteral("no-such-membership.json"));
+        const Run absent = run({QStringLiteral("membership"), QStringLiteral("check"), missing});
+        QCOMPARE(absent.exitCode, 2);
+        QVERIFY2(absent.err.contains("no-such-membership.json") && absent.err.contains("no such file"),
+                 absent.err.constData());
+        QCOMPARE(run({QStringLiteral("membership"), QStringLiteral("check"), dir.path()}).exitCode, 2);
     }
 
     void verifyChainOnStoreAndExport()
@@ -256,6 +264,27 @@ private Q_SLOTS:
             run({QStringLiteral("verify-chain"), tampered, QStringLiteral("--membership"), membership});
         QCOMPARE(truncated.exitCode, 1);
         QVERIFY(truncated.err.contains("truncated"));
+
+        // A store cut short fails the same way: damaged evidence is a failed verification.
+        const QString cut = dir.filePath(QStringLiteral("cut.db"));
+        writeFile(cut, readFile(ledger).left(2 * 4096));
+        const Run truncatedStore =
+            run({QStringLiteral("verify-chain"), cut, QStringLiteral("--membership"), membership});
+        QVERIFY2(truncatedStore.exitCode == 1, truncatedStore.err.constData());
+        QVERIFY2(truncatedStore.err.contains("cut.db") && truncatedStore.err.contains("malformed"),
+                 truncatedStore.err.constData());
+
+        // A file of another kind is not a damaged chain: nothing to verify, exit 2.
+        const QString other = dir.filePath(QStringLiteral("not-a-chain.json"));
+        writeFile(other, "{\"format\": \"something else\"}");
+        for (const QString &input : {other, dir.filePath(QStringLiteral("empty.tsc"))}) {
+            if (!QFile::exists(input))
+                writeFile(input, QByteArray());
+            const Run refused =
+                run({QStringLiteral("verify-chain"), input, QStringLiteral("--membership"), membership});
+            QCOMPARE(refused.exitCode, 2);
+            QVERIFY2(refused.err.contains("neither a ticketsync ledger"), refused.err.constData());
+        }
     }
 
     void verifyChainDetectsTamperedStore()
@@ -436,6 +465,112 @@ private Q_SLOTS:
                      QStringLiteral("--membership"), shared.filePath(QStringLiteral("membership.json"))});
             QVERIFY2(verified.exitCode == 0, verified.err.constData());
         }
+    }
+
+    void badOptionsAreNamed_data()
+    {
+        QTest::addColumn<QStringList>("arguments");
+        QTest::addColumn<QString>("expected");
+        const QString nowhere = QStringLiteral("/nonexistent/devnet");
+        auto add = [](const char *name, const QStringList &arguments, const char *expected) {
+            QTest::newRow(name) << arguments << QString::fromLatin1(expected);
+        };
+        // Offline commands, with the options after real inputs so that only the option is wrong.
+        const QString cert = QStringLiteral("/nonexistent/cert.json");
+        add("export-certificate without --ticket", {QStringLiteral("export-certificate"), QString(), cert},
+            "--ticket ID is required");
+        add("export-certificate --version abc",
+            {QStringLiteral("export-certificate"), QString(), cert, QStringLiteral("--ticket"),
+             QStringLiteral("T-000401"), QStringLiteral("--version"), QStringLiteral("abc")},
+            "--version 'abc'");
+        add("export-certificate --version 0",
+            {QStringLiteral("export-certificate"), QString(), cert, QStringLiteral("--ticket"),
+             QStringLiteral("T-000401"), QStringLiteral("--version"), QStringLiteral("0")},
+            "--version '0'");
+        add("export-certificate --digest xyz",
+            {QStringLiteral("export-certificate"), QString(), cert, QStringLiteral("--ticket"),
+             QStringLiteral("T-000401"), QStringLiteral("--digest"), QStringLiteral("xyz")},
+            "--digest 'xyz'");
+        add("verify-chain --threads abc",
+            {QStringLiteral("verify-chain"), QString(), QStringLiteral("--membership"), QStringLiteral("M"),
+             QStringLiteral("--threads"), QStringLiteral("abc")},
+            "--threads 'abc'");
+        add("verify-chain --threads -2",
+            {QStringLiteral("verify-chain"), QString(), QStringLiteral("--membership"), QStringLiteral("M"),
+             QStringLiteral("--threads"), QStringLiteral("-2")},
+            "--threads '-2'");
+        add("export-chain --from abc",
+            {QStringLiteral("export-chain"), QString(), QStringLiteral("/nonexistent/out.tsc"),
+             QStringLiteral("--from"), QStringLiteral("abc")},
+            "--from 'abc'");
+        add("export-chain --to abc",
+            {QStringLiteral("export-chain"), QString(), QStringLiteral("/nonexistent/out.tsc"),
+             QStringLiteral("--to"), QStringLiteral("abc")},
+            "--to 'abc'");
+        add("export-chain --from 0",
+            {QStringLiteral("export-chain"), QString(), QStringLiteral("/nonexistent/out.tsc"),
+             QStringLiteral("--from"), QStringLiteral("0")},
+            "--from '0'");
+        add("demo --count abc",
+            {QStringLiteral("demo"), QStringLiteral("--dir"), QStringLiteral("D"), QStringLiteral("--count"),
+             QStringLiteral("abc")},
+            "--count 'abc'");
+        add("demo --count 0",
+            {QStringLiteral("demo"), QStringLiteral("--dir"), QStringLiteral("D"), QStringLiteral("--count"),
+             QStringLiteral("0")},
+            "--count '0'");
+        // Network commands: refused before anything is loaded or sent.
+        add("status --timeout abc",
+            {QStringLiteral("status"), QStringLiteral("--devnet"), nowhere, QStringLiteral("--timeout"),
+             QStringLiteral("abc")},
+            "--timeout 'abc'");
+        add("status --timeout 0",
+            {QStringLiteral("status"), QStringLiteral("--devnet"), nowhere, QStringLiteral("--timeout"),
+             QStringLiteral("0")},
+            "--timeout '0'");
+        add("history --limit abc",
+            {QStringLiteral("history"), QStringLiteral("--devnet"), nowhere, QStringLiteral("--limit"),
+             QStringLiteral("abc")},
+            "--limit 'abc'");
+        add("history --limit 100000",
+            {QStringLiteral("history"), QStringLiteral("--devnet"), nowhere, QStringLiteral("--limit"),
+             QStringLiteral("100000")},
+            "--limit '100000'");
+        add("submit --version abc",
+            {QStringLiteral("submit"), QStringLiteral("--devnet"), nowhere, QStringLiteral("--ticket"),
+             QStringLiteral("T-000001"), QStringLiteral("--amount"), QStringLiteral("100"),
+             QStringLiteral("--version"), QStringLiteral("abc")},
+            "--version 'abc'");
+        add("submit --amount -5",
+            {QStringLiteral("submit"), QStringLiteral("--devnet"), nowhere, QStringLiteral("--ticket"),
+             QStringLiteral("T-000001"), QStringLiteral("--amount"), QStringLiteral("-5")},
+            "--amount '-5'");
+        add("resync-receiver --from-height x",
+            {QStringLiteral("resync-receiver"), QStringLiteral("--devnet"), nowhere,
+             QStringLiteral("receiver-1"), QStringLiteral("--from-height"), QStringLiteral("x")},
+            "--from-height 'x'");
+    }
+
+    void badOptionsAreNamed()
+    {
+        QFETCH(QStringList, arguments);
+        QFETCH(QString, expected);
+        // Fill in the real inputs: the store, the membership, a directory of the test's own.
+        const QString demoDir = dir.filePath(QStringLiteral("refused-demo"));
+        for (QString &argument : arguments) {
+            if (argument.isEmpty())
+                argument = ledger;
+            else if (argument == QLatin1String("M"))
+                argument = membership;
+            else if (argument == QLatin1String("D"))
+                argument = demoDir;
+        }
+        const Run refused = run(arguments);
+        QVERIFY2(refused.exitCode == 2, qPrintable(QStringLiteral("exit %1: %2%3")
+                                                       .arg(refused.exitCode)
+                                                       .arg(refused.outText(), refused.errText())));
+        QVERIFY2(refused.errText().contains(expected), refused.err.constData());
+        QVERIFY2(!QFile::exists(demoDir), "a refused demo must not write anything");
     }
 
     void certificateExportAndVerify()
