@@ -56,8 +56,10 @@ int verifyReportCommand(const QStringList &arguments, bool json)
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral(
         "Verify a JSON audit bundle exported by the console, offline: its canonical form, every manifest "
-        "hash and the root, each certificate and signed confirmation against the membership, and that "
-        "each summary matches its certificate."));
+        "hash and the root, that it was made under the membership given, each certificate and signed "
+        "confirmation against that membership, and that each summary says what its signatures say: a "
+        "DECIDED decision must carry its quorum certificate, an UNDETERMINED one its certificate or "
+        "confirmations that bear out its counts."));
     parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("The audit bundle (.json)."));
     parser.addOption(
         {QStringLiteral("membership"), QStringLiteral("The membership file."), QStringLiteral("FILE")});

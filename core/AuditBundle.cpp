@@ -6,11 +6,13 @@
 #include "Sha256.h"
 
 #include <QDateTime>
+#include <QHash>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLoggingCategory>
 #include <QSet>
 #include <algorithm>
+#include <utility>
 
 namespace ticketsync {
 
@@ -123,7 +125,7 @@ void putDigits(char *out, qint64 value, int width)
     }
 }
 
-// Counted from 1, as a reader counts: "decision 3 of 5 (ticket ..., write-off 1a2b3c…)".
+// Counted from 1, as a reader counts: "decision 3 of 5 (ticket ..., write-off <64 hex digits>)".
 QString entryName(int index, int total, const QString &ticket, const QByteArray &digest)
 {
     QString name = QStringLiteral("decision %1 of %2").arg(index + 1).arg(total);
@@ -132,7 +134,7 @@ QString entryName(int index, int total, const QString &ticket, const QByteArray 
         if (!ticket.isEmpty())
             parts << QStringLiteral("ticket %1").arg(ticket);
         if (!digest.isEmpty())
-            parts << QStringLiteral("write-off %1…").arg(hex(digest.left(6)));
+            parts << QStringLiteral("write-off %1").arg(hex(digest));
         name += QStringLiteral(" (%1)").arg(parts.join(QStringLiteral(", ")));
     }
     return name;
@@ -177,6 +179,67 @@ QString compareWithCertificate(const AuditSummary &summary, const Decision &deci
             return QStringLiteral("summary field '%1' is \"%2\" but the certificate says \"%3\"")
                 .arg(QLatin1String(field.name), field.inSummary, field.inCertificate);
     }
+    return {};
+}
+
+// An UNDETERMINED entry whose certificate was not cached: the exporter writes every valid
+// confirmation the console stored for it (counted, late and equivocating ones), by target and
+// then state. The summary's counts must be what those signatures can carry: the top count no
+// more than the signers of one state, the equivocators no more than the targets that signed two
+// states, the missing no fewer than the targets with no signature at all, and no quorum.
+QString compareWithConfirmations(const AuditSummary &summary, const QList<StateConfirmation> &confirmations,
+                                 const Membership &membership)
+{
+    const auto field = [](const char *name, qint64 value) {
+        return QStringLiteral("summary field '%1' is %2").arg(QLatin1String(name)).arg(value);
+    };
+    const qint64 n = membership.targetCount();
+    const qint64 q = membership.quorum();
+    if (!summary.state.isEmpty())
+        return QStringLiteral("summary field 'state' is \"%1\" but an UNDETERMINED outcome decides no state")
+            .arg(summary.state);
+    if (summary.n != n)
+        return field("n", summary.n) + QStringLiteral(" but the membership has %1 target nodes").arg(n);
+    if (summary.q != q)
+        return field("q", summary.q) + QStringLiteral(" but the membership's policy (%1) gives %2 for n = %3")
+                                           .arg(membership.policy().describe())
+                                           .arg(q)
+                                           .arg(n);
+    if (summary.count >= q)
+        return field("count", summary.count) +
+               QStringLiteral(", which reaches q = %1: that outcome is DECIDED, not UNDETERMINED").arg(q);
+    if (summary.count + summary.missing + summary.equivocating > n)
+        return QStringLiteral(
+                   "summary fields 'count' + 'missing' + 'equivocating' add up to %1, more than n = %2")
+            .arg(summary.count + summary.missing + summary.equivocating)
+            .arg(n);
+
+    QHash<QString, QSet<quint16>> statesByTarget;
+    for (const StateConfirmation &confirmation : confirmations)
+        statesByTarget[confirmation.targetId].insert(confirmation.stateCode);
+    QHash<quint16, qint64> signers;
+    qint64 twoStates = 0;
+    for (auto it = statesByTarget.cbegin(); it != statesByTarget.cend(); ++it) {
+        twoStates += it->size() > 1 ? 1 : 0;
+        for (const quint16 state : *it)
+            ++signers[state];
+    }
+    qint64 topSigners = 0;
+    for (const qint64 count : std::as_const(signers))
+        topSigners = std::max(topSigners, count);
+    if (summary.count > topSigners)
+        return field("count", summary.count) +
+               QStringLiteral(" but no state has more than %1 signed confirmations in the entry")
+                   .arg(topSigners);
+    if (summary.equivocating > twoStates)
+        return field("equivocating", summary.equivocating) +
+               QStringLiteral(" but %1 targets signed two states in the entry").arg(twoStates);
+    const qint64 answered = statesByTarget.size();
+    if (summary.missing < n - answered)
+        return field("missing", summary.missing) +
+               QStringLiteral(" but %1 of n = %2 targets have no signed confirmation in the entry")
+                   .arg(n - answered)
+                   .arg(n);
     return {};
 }
 
@@ -503,15 +566,18 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
             return fail(QStringLiteral("header: filters: 'outcome' and 'ticket' must be strings"));
         header.outcomeFilter = filters.value(QLatin1String("outcome")).toString();
         header.ticketFilter = filters.value(QLatin1String("ticket")).toString();
+        // Every entry is checked against the membership given, so the bundle must name that one.
         const QJsonValue membershipHash = top.value(QLatin1String("membership_hash"));
-        if (membershipHash.toString().isEmpty() && membershipHash.isString()) {
-            header.membershipHash.clear();
-        } else if (const auto hash = strictHex(membershipHash, 32)) {
-            header.membershipHash = *hash;
-        } else {
+        if (membershipHash.isString() && membershipHash.toString().isEmpty())
+            return fail(
+                QStringLiteral("header: 'membership_hash' is empty: the bundle names no membership, so "
+                               "it cannot be checked against %1")
+                    .arg(hex(membership.hash())));
+        const auto hash = strictHex(membershipHash, 32);
+        if (!hash)
             return fail(QStringLiteral("header: 'membership_hash' is not 64 lower-case hex digits"));
-        }
-        if (!header.membershipHash.isEmpty() && header.membershipHash != membership.hash())
+        header.membershipHash = *hash;
+        if (header.membershipHash != membership.hash())
             return fail(QStringLiteral("header: the bundle was made under membership %1, but the membership "
                                        "given has hash %2")
                             .arg(hex(header.membershipHash), hex(membership.hash())));
@@ -584,7 +650,13 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
 
         Entry entry;
         entry.summary = *summary;
+        const bool decided = summary->outcome == QLatin1String("DECIDED");
         const QJsonValue certificateValue = object.value(QLatin1String("certificate"));
+        // The summary is unsigned: a DECIDED one is worth only the certificate that carries it.
+        if (certificateValue.isNull() && decided)
+            return fail(where +
+                        QStringLiteral(": 'certificate' is null, but a DECIDED entry must carry the quorum "
+                                       "certificate that decided it; its summary alone is not evidence"));
         if (!certificateValue.isNull()) {
             const auto bytes = strictBase64(certificateValue);
             if (!bytes)
@@ -606,6 +678,7 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
         if (!confirmationsValue.isArray())
             return fail(where + QStringLiteral(": 'confirmations' is not an array"));
         const QJsonArray confirmations = confirmationsValue.toArray();
+        QList<StateConfirmation> decodedConfirmations;
         for (qsizetype c = 0; c < confirmations.size(); ++c) {
             const QString which = where + QStringLiteral(": confirmation %1").arg(c);
             const auto bytes = strictBase64(confirmations.at(c));
@@ -619,12 +692,25 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
             if (confirmation->writeOffDigest != *digest)
                 return fail(which + QStringLiteral(" (%1) confirms another write-off (%2)")
                                         .arg(confirmation->targetId, hex(confirmation->writeOffDigest)));
+            // The exporter lists them by target, then state, each once: one form per entry.
+            if (!decodedConfirmations.isEmpty()) {
+                const StateConfirmation &previous = decodedConfirmations.last();
+                if (std::pair(previous.targetId, previous.stateCode) >=
+                    std::pair(confirmation->targetId, confirmation->stateCode))
+                    return fail(which + QStringLiteral(" (%1, %2) does not come after (%3, %4); "
+                                                       "'confirmations' are by target, then state, each once")
+                                            .arg(confirmation->targetId, stateName(confirmation->stateCode),
+                                                 previous.targetId, stateName(previous.stateCode)));
+            }
             entry.confirmations.append(*bytes);
+            decodedConfirmations.append(*confirmation);
             ++report.confirmationsVerified;
         }
-        if (header.membershipHash.isEmpty() && (entry.certificate || !entry.confirmations.isEmpty()))
-            return fail(where +
-                        QStringLiteral(": carries signed objects but the header names no membership"));
+        if (!entry.certificate) {
+            if (const QString mismatch = compareWithConfirmations(*summary, decodedConfirmations, membership);
+                !mismatch.isEmpty())
+                return fail(where + QStringLiteral(": ") + mismatch + QStringLiteral(" (no certificate)"));
+        }
 
         // Its manifest entry.
         const QString inManifest = QStringLiteral("manifest entry %1").arg(index + 1);

@@ -85,7 +85,7 @@ public:
         std::optional<qint64> toMs; // exclusive; none when open-ended
         QString outcomeFilter;
         QString ticketFilter;
-        QByteArray membershipHash; // empty if nothing in the bundle is signed
+        QByteArray membershipHash; // required: verify() refuses a bundle that names no membership
 
         QJsonObject toJson() const;
     };
@@ -119,7 +119,20 @@ public:
 
     // Parses strictly, recomputes every manifest hash and the root, decodes and verifies each
     // certificate and confirmation against the membership, and checks the summaries against
-    // the certificates. Any changed byte fails with a message naming what.
+    // the signed data. Any changed byte fails with a message naming what. The manifest only
+    // proves the bytes unchanged (anyone can recompute it), so the evidence is the signatures:
+    //  - the header's membership_hash is that of the membership given;
+    //  - a DECIDED entry carries its certificate, which verifies, is for the entry's digest, and
+    //    says exactly what the summary says (write-off fields, outcome, state, count, n, q,
+    //    missing, equivocating, decided_at);
+    //  - an UNDETERMINED entry either carries its certificate (checked the same way), or its
+    //    summary's counts must be borne out by its signed confirmations: no decided state, n and
+    //    q of the membership, count < q, the top count no more than the signers of one state, the
+    //    equivocating no more than the targets that signed two states, the missing no fewer
+    //    than the targets that signed nothing;
+    //  - confirmations are listed by target id, then state, each once (as the exporter writes).
+    // Not covered by any signature: latency_ms and height; and for an UNDETERMINED entry without
+    // a certificate, its write-off fields and times too (confirmations name only the digest).
     static AuditBundleReport verify(const QByteArray &bundleBytes, const Membership &membership);
 
     // "2024-06-01T00:00:00.000Z"; fast enough for a million CSV rows.

@@ -31,6 +31,7 @@
 #include <QTest>
 #include <QTextLayout>
 #include <QTranslator>
+#include <algorithm>
 #include <sqlite3.h>
 
 using namespace ticketsync;
@@ -388,6 +389,82 @@ private:
         return readFile(path);
     }
 
+    // A bundle as its parts, to be edited and written again with every hash recomputed, as a
+    // forger with the Writer (or a script) would.
+    struct BundleParts
+    {
+        AuditBundle::Header header;
+        QList<AuditBundle::Entry> entries;
+
+        static BundleParts of(const QByteArray &bytes)
+        {
+            const QJsonObject top = QJsonDocument::fromJson(bytes).object();
+            BundleParts parts;
+            parts.header.generatedAtMs =
+                AuditBundle::parseIsoUtc(top.value(QLatin1String("generated_at")).toString()).value_or(0);
+            parts.header.generatedBy = top.value(QLatin1String("generated_by")).toString();
+            const QJsonObject period = top.value(QLatin1String("period")).toObject();
+            parts.header.fromMs = qint64(period.value(QLatin1String("from_ms")).toDouble());
+            if (!period.value(QLatin1String("to_ms")).isNull())
+                parts.header.toMs = qint64(period.value(QLatin1String("to_ms")).toDouble());
+            const QJsonObject filters = top.value(QLatin1String("filters")).toObject();
+            parts.header.outcomeFilter = filters.value(QLatin1String("outcome")).toString();
+            parts.header.ticketFilter = filters.value(QLatin1String("ticket")).toString();
+            parts.header.membershipHash =
+                QByteArray::fromHex(top.value(QLatin1String("membership_hash")).toString().toLatin1());
+            for (const QJsonValue &value : top.value(QLatin1String("decisions")).toArray()) {
+                const QJsonObject object = value.toObject();
+                AuditBundle::Entry entry;
+                entry.summary =
+                    *AuditSummary::fromJson(object.value(QLatin1String("summary")).toObject(), nullptr);
+                if (!object.value(QLatin1String("certificate")).isNull())
+                    entry.certificate = QByteArray::fromBase64(
+                        object.value(QLatin1String("certificate")).toString().toLatin1());
+                for (const QJsonValue &c : object.value(QLatin1String("confirmations")).toArray())
+                    entry.confirmations.append(QByteArray::fromBase64(c.toString().toLatin1()));
+                parts.entries.append(entry);
+            }
+            return parts;
+        }
+
+        QByteArray write() const
+        {
+            AuditBundle::Writer writer(header);
+            QByteArray bytes = writer.begin();
+            QByteArray manifest;
+            for (const AuditBundle::Entry &entry : entries) {
+                QByteArray line;
+                bytes += writer.addEntry(entry, &line);
+                manifest += line;
+            }
+            return bytes + writer.manifestBegin() + manifest + writer.end();
+        }
+    };
+
+    // What /tmp/rv/bundle.py made: one DECIDED WRITTEN_OFF 4 of 4 for a ticket never written
+    // off, with no certificate and no confirmation, only correct hashes.
+    static AuditBundle::Entry inventedDecision()
+    {
+        AuditBundle::Entry entry;
+        AuditSummary &summary = entry.summary;
+        summary.ticket = QStringLiteral("T-999999");
+        summary.version = 1;
+        summary.branch = QStringLiteral("branch-1");
+        summary.amountMinor = 100;
+        summary.currency = QStringLiteral("CNY");
+        summary.outcome = QStringLiteral("DECIDED");
+        summary.state = QStringLiteral("WRITTEN_OFF");
+        summary.count = 4;
+        summary.n = 4;
+        summary.q = 3;
+        summary.issuedAtMs = 1767225600000;
+        summary.decidedAtMs = 1767225601000;
+        summary.latencyMs = 1000;
+        summary.height = 7;
+        summary.digest = QByteArray(32, '\xab');
+        return entry;
+    }
+
 private Q_SLOTS:
     void initTestCase()
     {
@@ -436,11 +513,12 @@ private Q_SLOTS:
         for (const StateConfirmation &c : std::as_const(given))
             cache.insertConfirmation(c, QStringLiteral("counted"));
 
-        // 4: decided, certificate not fetched yet; its confirmations are cached.
+        // 4: decided, not in a block yet (height 0), its certificate fetched since. A DECIDED
+        // row without one makes a bundle that does not verify (forgedEntriesFail).
         given.clear();
         const WriteOffResult fourth = writeOff(QStringLiteral("BA-2024-000004"), 1, kIssuedAt + 180000);
         decisions << tally(fourth, {S::WrittenOff, S::WrittenOff, S::WrittenOff}, kIssuedAt + 180900, &given);
-        cache.insert(CacheFile::rowFor(decisions.last(), 900, 0, false));
+        cache.insert(CacheFile::rowFor(decisions.last(), 900, 0, true));
         for (const StateConfirmation &c : std::as_const(given))
             cache.insertConfirmation(c, QStringLiteral("counted"));
 
@@ -585,7 +663,7 @@ private Q_SLOTS:
         const AuditBundleReport report = AuditBundle::verify(bytes, *membership);
         QVERIFY2(report.ok, qPrintable(report.error));
         QCOMPARE(report.decisions, 5);
-        QCOMPARE(report.certificatesVerified, 3);
+        QCOMPARE(report.certificatesVerified, 4);
         // 4 + 3 + 3 + 3: the after-outcome answer is in, the forged one is not.
         QCOMPARE(report.confirmationsVerified, 13);
 
@@ -606,7 +684,8 @@ private Q_SLOTS:
         QCOMPARE(summary.value(QLatin1String("ticket")).toString(), quotedTicket);
         QCOMPARE(summary.value(QLatin1String("amount_minor")).toString(), QStringLiteral("500000000"));
         QCOMPARE(summary.value(QLatin1String("state")).toString(), QStringLiteral("WRITTEN_OFF"));
-        QVERIFY(entries.at(3).toObject().value(QLatin1String("certificate")).isNull());
+        QVERIFY(!entries.at(3).toObject().value(QLatin1String("certificate")).isNull());
+        QVERIFY(entries.at(4).toObject().value(QLatin1String("certificate")).isNull()); // nothing signed
         const QJsonObject manifest = top.value(QLatin1String("manifest")).toObject();
         QCOMPARE(manifest.value(QLatin1String("algorithm")).toString(), QStringLiteral("SHA-256"));
         QCOMPARE(manifest.value(QLatin1String("entries")).toArray().size(), 5);
@@ -746,6 +825,126 @@ private Q_SLOTS:
         QVERIFY2(report.error.contains(QLatin1String("summary field 'amount_minor'")),
                  qPrintable(report.error));
         QVERIFY2(report.error.contains(QLatin1String("BA-2024-000002")), qPrintable(report.error));
+    }
+
+    // Each row edits an honest bundle and writes it again with every hash recomputed: the
+    // manifest then proves nothing, and only the signed data can refuse it. The message names
+    // the entry (index, ticket, full digest) and the field.
+    void forgedEntriesFail_data()
+    {
+        QTest::addColumn<QString>("forgery");
+        QTest::addColumn<int>("entry"); // counted from 0; -1: none named
+        QTest::addColumn<QStringList>("keywords");
+        const auto row = [](const char *name, int entry, std::initializer_list<const char *> words) {
+            QStringList keywords;
+            for (const char *word : words)
+                keywords.append(QString::fromUtf8(word));
+            QTest::newRow(name) << QString::fromLatin1(name) << entry << keywords;
+        };
+        row("decided, certificate not cached", 3, {"'certificate' is null", "DECIDED"});
+        row("decided, nothing signed", 1, {"'certificate' is null"});
+        row("invented decision", 0, {"'certificate' is null"});
+        row("no membership named", -1, {"header", "'membership_hash' is empty"});
+        row("invented decision, no membership", -1, {"'membership_hash' is empty"});
+        row("undetermined with a state", 4, {"summary field 'state'", "WRITTEN_OFF"});
+        row("undetermined count unsigned", 4, {"summary field 'count' is 2", "no state has more than 0"});
+        row("undetermined equivocating unsigned", 4, {"summary field 'equivocating' is 1", "0 targets"});
+        row("undetermined all answered", 4, {"summary field 'missing' is 0", "4 of n = 4"});
+        row("undetermined n", 4, {"summary field 'n' is 5", "4 target nodes"});
+        row("undetermined q", 4, {"summary field 'q' is 4", "gives 3"});
+        row("decided relabelled undetermined", 1, {"summary field 'count' is 3", "reaches q = 3"});
+        row("undetermined, signatures dropped", 2,
+            {"summary field 'count' is 2", "no state has more than 0"});
+        row("undetermined, missing understated", 2, {"summary field 'missing' is 0", "1 of n = 4"});
+        row("confirmations reordered", 0, {"confirmation 1", "does not come after", "by target, then state"});
+        row("a confirmation twice", 1, {"confirmation 3", "does not come after"});
+    }
+
+    void forgedEntriesFail()
+    {
+        QFETCH(QString, forgery);
+        QFETCH(int, entry);
+        QFETCH(QStringList, keywords);
+        const QByteArray honest = bundle();
+        const auto membership = Membership::load(membershipPath, nullptr);
+        QVERIFY(membership && !honest.isEmpty());
+        BundleParts parts = BundleParts::of(honest);
+        QCOMPARE(parts.write(), honest); // rebuilt unchanged, it is the same file
+        QList<AuditBundle::Entry> &entries = parts.entries;
+        QCOMPARE(entries.size(), 5);
+        const auto is = [&forgery](const char *name) {
+            return forgery == QLatin1String(name);
+        };
+        if (is("decided, certificate not cached")) {
+            entries[3].certificate.reset();
+        } else if (is("decided, nothing signed")) {
+            entries[1].certificate.reset();
+            entries[1].confirmations.clear();
+        } else if (is("invented decision") || is("invented decision, no membership")) {
+            entries = {inventedDecision()};
+            if (is("invented decision, no membership"))
+                parts.header.membershipHash.clear();
+        } else if (is("no membership named")) {
+            parts.header.membershipHash.clear();
+        } else if (is("undetermined with a state")) {
+            entries[4].summary.state = QStringLiteral("WRITTEN_OFF");
+        } else if (is("undetermined count unsigned")) {
+            entries[4].summary.count = 2;
+            entries[4].summary.missing = 2;
+        } else if (is("undetermined equivocating unsigned")) {
+            entries[4].summary.equivocating = 1;
+            entries[4].summary.missing = 3;
+        } else if (is("undetermined all answered")) {
+            entries[4].summary.missing = 0;
+        } else if (is("undetermined n")) {
+            entries[4].summary.n = 5;
+        } else if (is("undetermined q")) {
+            entries[4].summary.q = 4;
+        } else if (is("decided relabelled undetermined")) {
+            // A real quorum (ALREADY_WRITTEN_OFF 3 of 4) passed off as undecided.
+            entries[1].certificate.reset();
+            entries[1].summary.outcome = QStringLiteral("UNDETERMINED");
+            entries[1].summary.state.clear();
+        } else if (is("undetermined, signatures dropped")) {
+            entries[2].certificate.reset();
+            entries[2].confirmations.clear();
+        } else if (is("undetermined, missing understated")) {
+            entries[2].certificate.reset();
+            entries[2].summary.missing = 0;
+        } else if (is("confirmations reordered")) {
+            std::reverse(entries[0].confirmations.begin(), entries[0].confirmations.end());
+        } else if (is("a confirmation twice")) {
+            entries[1].confirmations.append(entries[1].confirmations.last());
+        } else {
+            QFAIL("unknown forgery");
+        }
+        const AuditBundleReport report = AuditBundle::verify(parts.write(), *membership);
+        QVERIFY2(!report.ok, "a forged bundle verified");
+        for (const QString &keyword : std::as_const(keywords))
+            QVERIFY2(report.error.contains(keyword), qPrintable(report.error));
+        if (entry >= 0) {
+            const AuditSummary &named = entries.at(entry).summary;
+            const QString where = QStringLiteral("decision %1 of %2 (ticket %3, write-off %4)")
+                                      .arg(entry + 1)
+                                      .arg(entries.size())
+                                      .arg(named.ticket, QString::fromLatin1(named.digest.toHex()));
+            QVERIFY2(report.error.startsWith(where), qPrintable(report.error));
+        }
+    }
+
+    // What an honest export holds for an UNDETERMINED write-off whose certificate the console
+    // never fetched: its cached confirmations carry the counts, and that verifies.
+    void undeterminedWithoutCertificateVerifies()
+    {
+        const QByteArray honest = bundle();
+        const auto membership = Membership::load(membershipPath, nullptr);
+        QVERIFY(membership && !honest.isEmpty());
+        BundleParts parts = BundleParts::of(honest);
+        QCOMPARE(parts.entries.at(2).summary.outcome, QStringLiteral("UNDETERMINED"));
+        parts.entries[2].certificate.reset();
+        const AuditBundleReport report = AuditBundle::verify(parts.write(), *membership);
+        QVERIFY2(report.ok, qPrintable(report.error));
+        QCOMPARE(report.certificatesVerified, 3);
     }
 
     void pdfHasPages()
@@ -1062,7 +1261,7 @@ private Q_SLOTS:
         QJsonObject json = QJsonDocument::fromJson(run.out).object();
         QCOMPARE(json.value(QLatin1String("ok")).toBool(), true);
         QCOMPARE(json.value(QLatin1String("decisions")).toInt(), 5);
-        QCOMPARE(json.value(QLatin1String("certificates_verified")).toInt(), 3);
+        QCOMPARE(json.value(QLatin1String("certificates_verified")).toInt(), 4);
         QCOMPARE(json.value(QLatin1String("confirmations_verified")).toInt(), 13);
 
         // One byte inside the third decision's certificate.
@@ -1093,6 +1292,31 @@ private Q_SLOTS:
         json = QJsonDocument::fromJson(run.out).object();
         QCOMPARE(json.value(QLatin1String("ok")).toBool(), false);
         QVERIFY(json.value(QLatin1String("error")).toString().contains(QLatin1String("certificate")));
+
+        // The reviewer's invented decision, with correct hashes and no signature: exit 1.
+        BundleParts invented = BundleParts::of(bytes);
+        invented.entries = {inventedDecision()};
+        const QString forged = dir.filePath(QStringLiteral("invented.json"));
+        writeFile(forged, invented.write());
+        run =
+            runCli({QStringLiteral("verify-report"), forged, QStringLiteral("--membership"), membershipPath});
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.err.contains("REFUSED") && run.err.contains("decision 1 of 1") &&
+                     run.err.contains("T-999999") && run.err.contains(QByteArray(32, '\xab').toHex()) &&
+                     run.err.contains("'certificate' is null"),
+                 run.err.constData());
+        QVERIFY(!run.out.contains("OK"));
+        invented.header.membershipHash.clear();
+        writeFile(forged, invented.write());
+        run = runCli({QStringLiteral("verify-report"), forged, QStringLiteral("--membership"), membershipPath,
+                      QStringLiteral("--json")});
+        QCOMPARE(run.exitCode, 1);
+        json = QJsonDocument::fromJson(run.out).object();
+        QCOMPARE(json.value(QLatin1String("ok")).toBool(), false);
+        QVERIFY2(json.value(QLatin1String("error"))
+                     .toString()
+                     .contains(QLatin1String("'membership_hash' is empty")),
+                 run.out.constData());
 
         // Unreadable input and bad usage: 2.
         run = runCli({QStringLiteral("verify-report"), dir.filePath(QStringLiteral("nope.json")),
