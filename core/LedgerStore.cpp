@@ -467,33 +467,59 @@ QList<Block> LedgerStore::blocks(quint64 fromHeight, int maxCount, QString *erro
     return result;
 }
 
-std::optional<quint16> LedgerStore::decidedState(const QByteArray &writeOffDigest) const
+bool LedgerStore::readFailed(int rc, const QString &what, QString *error) const
+{
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        return false;
+    // A statement that did not prepare never ran: its step() is SQLITE_MISUSE, the connection
+    // holds the reason.
+    const QString problem = QStringLiteral("%1: reading %2: %3").arg(filePath, what, sqliteError());
+    qCWarning(lcStore).noquote() << problem;
+    if (error)
+        *error = problem;
+    return true;
+}
+
+std::optional<quint16> LedgerStore::decidedState(const QByteArray &writeOffDigest, QString *error) const
 {
     SqliteStatement query(statements, "SELECT state FROM ticket_states WHERE write_off_digest = ?");
     query.bind(1, writeOffDigest);
-    if (query.step() == SQLITE_ROW)
+    const int rc = query.step();
+    if (rc == SQLITE_ROW)
         return quint16(query.integer(0));
+    readFailed(rc,
+               QStringLiteral("the decided state of write-off %1")
+                   .arg(QString::fromLatin1(writeOffDigest.toHex().left(16))),
+               error);
     return std::nullopt;
 }
 
-std::optional<quint64> LedgerStore::decisionHeight(const QByteArray &writeOffDigest) const
+std::optional<quint64> LedgerStore::decisionHeight(const QByteArray &writeOffDigest, QString *error) const
 {
     SqliteStatement query(statements, "SELECT height FROM ticket_states WHERE write_off_digest = ?");
     query.bind(1, writeOffDigest);
-    if (query.step() == SQLITE_ROW)
+    const int rc = query.step();
+    if (rc == SQLITE_ROW)
         return quint64(query.integer(0));
+    readFailed(rc,
+               QStringLiteral("the decision height of write-off %1")
+                   .arg(QString::fromLatin1(writeOffDigest.toHex().left(16))),
+               error);
     return std::nullopt;
 }
 
-std::optional<QByteArray> LedgerStore::writtenOffBy(const QString &ticketId, quint32 version) const
+std::optional<QByteArray> LedgerStore::writtenOffBy(const QString &ticketId, quint32 version,
+                                                    QString *error) const
 {
     SqliteStatement query(
         statements,
         "SELECT write_off_digest FROM ticket_states WHERE ticket_id = ? AND version = ? AND state = 1");
     query.bind(1, ticketId);
     query.bind(2, qint64(version));
-    if (query.step() == SQLITE_ROW)
+    const int rc = query.step();
+    if (rc == SQLITE_ROW)
         return query.blob(0);
+    readFailed(rc, QStringLiteral("what wrote off ticket %1 version %2").arg(ticketId).arg(version), error);
     return std::nullopt;
 }
 
@@ -553,14 +579,17 @@ bool LedgerStore::importTickets(const TicketSource &next, QString *error, qint64
     return true;
 }
 
-std::optional<TicketRecord> LedgerStore::ticket(const QString &ticketId) const
+std::optional<TicketRecord> LedgerStore::ticket(const QString &ticketId, QString *error) const
 {
     SqliteStatement query(statements,
                           "SELECT kind, face_amount_minor, currency, issuer, written_off_version, frozen "
                           "FROM tickets WHERE ticket_id = ?");
     query.bind(1, ticketId);
-    if (query.step() != SQLITE_ROW)
+    const int rc = query.step();
+    if (rc != SQLITE_ROW) {
+        readFailed(rc, QStringLiteral("ticket %1 from the registry").arg(ticketId), error);
         return std::nullopt;
+    }
     TicketRecord record;
     record.ticket.id = ticketId;
     record.ticket.kind = TicketKind(query.integer(0));
@@ -572,21 +601,28 @@ std::optional<TicketRecord> LedgerStore::ticket(const QString &ticketId) const
     return record;
 }
 
-qint64 LedgerStore::ticketCount() const
+qint64 LedgerStore::ticketCount(QString *error) const
 {
     SqliteStatement query(db, "SELECT COUNT(*) FROM tickets");
-    return query.step() == SQLITE_ROW ? query.integer(0) : 0;
+    const int rc = query.step();
+    if (rc == SQLITE_ROW)
+        return query.integer(0);
+    readFailed(rc, QStringLiteral("the number of tickets"), error);
+    return 0;
 }
 
-std::optional<TicketLock> LedgerStore::lock(const QString &ticketId, quint32 version) const
+std::optional<TicketLock> LedgerStore::lock(const QString &ticketId, quint32 version, QString *error) const
 {
     SqliteStatement query(
         statements,
         "SELECT write_off_digest, confirmation FROM ticket_locks WHERE ticket_id = ? AND version = ?");
     query.bind(1, ticketId);
     query.bind(2, qint64(version));
-    if (query.step() != SQLITE_ROW)
+    const int rc = query.step();
+    if (rc != SQLITE_ROW) {
+        readFailed(rc, QStringLiteral("the lock on ticket %1 version %2").arg(ticketId).arg(version), error);
         return std::nullopt;
+    }
     return TicketLock{ticketId, version, query.blob(0), query.blob(1)};
 }
 
@@ -609,7 +645,14 @@ std::optional<TicketLock> LedgerStore::acquireLock(const TicketLock &lock, QStri
                          .arg(sqliteError());
         return std::nullopt;
     }
-    return this->lock(lock.ticketId, lock.ticketVersion);
+    QString problem;
+    std::optional<TicketLock> held = this->lock(lock.ticketId, lock.ticketVersion, &problem);
+    if (!held && error) // recorded, or held by another, yet not there to read back
+        *error = problem.isEmpty() ? QStringLiteral("%1: the lock on %2 version %3 does not read back")
+                                         .arg(filePath, lock.ticketId)
+                                         .arg(lock.ticketVersion)
+                                   : problem;
+    return held;
 }
 
 bool LedgerStore::beginBatch(QString *error)

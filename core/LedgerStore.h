@@ -86,16 +86,22 @@ public:
                       const QList<BlockDecisionBytes> *known = nullptr);
     std::optional<Block> block(quint64 height, QString *error = nullptr) const;
     QList<Block> blocks(quint64 fromHeight, int maxCount, QString *error = nullptr) const;
+    // The lookups below (decidedState, decisionHeight, writtenOffBy, ticket, lock) return nothing
+    // both when there is no such row and when the read fails (busy, I/O error, corruption). Give
+    // them an error string that starts empty to tell the two apart: a failed read sets it, naming
+    // the file, and an absent row leaves it empty. A failed read is logged either way.
+    //
     // The decided state of a write-off on the ledger, if it is there.
-    std::optional<quint16> decidedState(const QByteArray &writeOffDigest) const;
+    std::optional<quint16> decidedState(const QByteArray &writeOffDigest, QString *error = nullptr) const;
     // The height of the block that holds the write-off's decision.
-    std::optional<quint64> decisionHeight(const QByteArray &writeOffDigest) const;
+    std::optional<quint64> decisionHeight(const QByteArray &writeOffDigest, QString *error = nullptr) const;
     // The decisions on the ledger, newest first: every row DECIDED, its id the decision's place
     // in the chain (1 for the first decision of block 1, counting on through every block).
     // An empty list with *error set if the query failed.
     QList<HistoryRow> history(const HistoryQuery &query, QString *error) const;
     // The digest of the write-off that wrote off (ticket, version) on the ledger, if any.
-    std::optional<QByteArray> writtenOffBy(const QString &ticketId, quint32 version) const;
+    std::optional<QByteArray> writtenOffBy(const QString &ticketId, quint32 version,
+                                           QString *error = nullptr) const;
 
     // ---- registry (target nodes) ----
     // Inserts or updates every ticket in one transaction: all of them or, on any failure, none.
@@ -105,13 +111,15 @@ public:
     // error if it stopped at a bad one; that error fails the import. *imported: the count.
     using TicketSource = std::function<bool(Ticket *ticket, QString *sourceError)>;
     bool importTickets(const TicketSource &next, QString *error, qint64 *imported = nullptr);
-    std::optional<TicketRecord> ticket(const QString &ticketId) const;
-    qint64 ticketCount() const;
+    std::optional<TicketRecord> ticket(const QString &ticketId, QString *error = nullptr) const;
+    // 0 with *error set if the count failed.
+    qint64 ticketCount(QString *error = nullptr) const;
 
     // ---- per-ticket locks ----
-    std::optional<TicketLock> lock(const QString &ticketId, quint32 version) const;
+    std::optional<TicketLock> lock(const QString &ticketId, quint32 version, QString *error = nullptr) const;
     // Records the lock durably unless (ticket, version) is already locked. Returns the lock
-    // that holds afterwards: the new one, or the earlier one that won.
+    // that holds afterwards: the new one, or the earlier one that won; or nothing, with *error
+    // set, if it could not be recorded or read back.
     std::optional<TicketLock> acquireLock(const TicketLock &lock, QString *error);
 
     // Groups the lock writes up to commitBatch() into one transaction, so many locks cost one
@@ -132,6 +140,8 @@ private:
     OpenFailure checkReadableLedger(QString *error) const;
     bool loadHead(QString *error);
     QString sqliteError() const;
+    // True if rc (a step's result) is an error; then *error says what failed and it is logged.
+    bool readFailed(int rc, const QString &what, QString *error) const;
 
     sqlite3 *db = nullptr;
     mutable SqliteStatementCache statements;

@@ -76,7 +76,16 @@ std::optional<StateConfirmation> WriteOffChecker::evaluate(const WriteOffResult 
                                                            const QByteArray &digest, QString *error,
                                                            bool *locked)
 {
-    if (const std::optional<TicketLock> held = store.lock(writeOff.ticketId, writeOff.ticketVersion)) {
+    // A read that fails is no answer: a registry or lock that cannot be read says nothing about
+    // the ticket, and a state signed from it would be remembered, or tallied, as the truth.
+    QString problem;
+    const std::optional<TicketLock> held = store.lock(writeOff.ticketId, writeOff.ticketVersion, &problem);
+    if (!problem.isEmpty()) {
+        if (error)
+            *error = problem;
+        return std::nullopt;
+    }
+    if (held) {
         if (held->writeOffDigest == digest) {
             if (std::optional<StateConfirmation> lockAnswer = StateConfirmation::decode(held->confirmation)) {
                 *locked = true;
@@ -90,7 +99,12 @@ std::optional<StateConfirmation> WriteOffChecker::evaluate(const WriteOffResult 
                           .arg(QString::fromLatin1(held->writeOffDigest.toHex().left(16))));
     }
 
-    const std::optional<TicketRecord> record = store.ticket(writeOff.ticketId);
+    const std::optional<TicketRecord> record = store.ticket(writeOff.ticketId, &problem);
+    if (!problem.isEmpty()) {
+        if (error)
+            *error = problem;
+        return std::nullopt;
+    }
     if (!record)
         return answer(digest, ConfirmationState::UnknownTicket,
                       QStringLiteral("ticket %1 is not in this node's registry").arg(writeOff.ticketId));
@@ -116,16 +130,16 @@ std::optional<StateConfirmation> WriteOffChecker::evaluate(const WriteOffResult 
                                formatAmount(writeOff.amountMinor, writeOff.currency)));
 
     const StateConfirmation accepted = answer(digest, ConfirmationState::WrittenOff, QString());
-    const std::optional<TicketLock> held =
+    const std::optional<TicketLock> won =
         store.acquireLock({writeOff.ticketId, writeOff.ticketVersion, digest, accepted.encode()}, error);
-    if (!held)
-        return std::nullopt;            // not durable: release nothing
-    if (held->writeOffDigest != digest) // another write-off won the race for this key
+    if (!won)
+        return std::nullopt;           // not durable: release nothing
+    if (won->writeOffDigest != digest) // another write-off won the race for this key
         return answer(digest, ConfirmationState::AlreadyWrittenOff,
                       QStringLiteral("version %1 of ticket %2 is already written off by write-off %3")
                           .arg(writeOff.ticketVersion)
                           .arg(writeOff.ticketId)
-                          .arg(QString::fromLatin1(held->writeOffDigest.toHex().left(16))));
+                          .arg(QString::fromLatin1(won->writeOffDigest.toHex().left(16))));
     *locked = true;
     return accepted;
 }

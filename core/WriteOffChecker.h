@@ -31,7 +31,8 @@ public:
     WriteOffChecker(const Membership &membership, QString targetId, KeyPair targetKey, LedgerStore &store);
 
     // Never fails: problems with the request become INVALID_REQUEST with the reason.
-    // A store failure is reported through error and yields nothing to send.
+    // A store failure, a lock or registry row that cannot be read as much as a lock that cannot be
+    // written, is reported through error and yields nothing to send, nor anything remembered.
     std::optional<StateConfirmation> check(const WriteOffResult &writeOff, QString *error = nullptr);
 
 private:

@@ -9,11 +9,13 @@
 #include "WriteOffChecker.h"
 
 #include <QDateTime>
+#include <QFile>
 #include <QTemporaryDir>
 #include <QTest>
 
 #include <memory>
 #include <optional>
+#include <sqlite3.h>
 
 using namespace ticketsync;
 
@@ -35,6 +37,26 @@ QString money(qint64 minor, const QString &currency)
 QString shortDigest(const WriteOffResult &writeOff)
 {
     return QString::fromLatin1(writeOff.digest().toHex().left(16));
+}
+
+// Runs sql on a connection of its own, as another process touching the file would; SQLite's
+// message if it fails.
+QString execOn(const QString &path, const char *sql)
+{
+    sqlite3 *db = nullptr;
+    QString problem;
+    if (sqlite3_open_v2(QFile::encodeName(path).constData(), &db, SQLITE_OPEN_READWRITE, nullptr) ==
+        SQLITE_OK) {
+        sqlite3_busy_timeout(db, 5000);
+        char *message = nullptr;
+        if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK)
+            problem = QString::fromUtf8(message ? message : "unknown error");
+        sqlite3_free(message);
+    } else {
+        problem = QString::fromUtf8(sqlite3_errmsg(db));
+    }
+    sqlite3_close_v2(db);
+    return problem;
 }
 
 } // namespace
@@ -281,6 +303,29 @@ private Q_SLOTS:
         QVERIFY2(problem.isEmpty(), qPrintable(problem));
         QVERIFY2(answer->reason.contains(missing.id), qPrintable(answer->reason));
         QVERIFY(!store->lock(missing.id, 1));
+    }
+
+    // A registry or lock that cannot be read says nothing about the ticket: the checker signs
+    // nothing, remembers nothing, and reports the store's error - never UNKNOWN_TICKET.
+    void unreadableStoreGivesNoAnswer()
+    {
+        const Ticket &ticket = registry.at(0);
+        const WriteOffResult writeOff = writeOffOf(ticket, 1);
+        for (const char *table : {"tickets", "ticket_locks"}) {
+            const QByteArray away = QByteArray("ALTER TABLE ") + table + " RENAME TO unreadable";
+            QCOMPARE(execOn(dbPath, away.constData()), QString());
+            QString error;
+            const std::optional<StateConfirmation> answer = checker->check(writeOff, &error);
+            QVERIFY2(!answer, qPrintable(QStringLiteral("answered %1 from a store it cannot read: %2")
+                                             .arg(stateName(answer->stateCode), answer->reason)));
+            QVERIFY2(error.contains(dbPath) && error.contains(QLatin1String(table)), qPrintable(error));
+            const QByteArray back = QByteArray("ALTER TABLE unreadable RENAME TO ") + table;
+            QCOMPARE(execOn(dbPath, back.constData()), QString());
+        }
+        // Readable again: the real answer, not one remembered from the failure.
+        const std::optional<StateConfirmation> answer = ask(writeOff);
+        const QString problem = problemWith(answer, writeOff, ConfirmationState::WrittenOff);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
     }
 
     void amountMismatch()

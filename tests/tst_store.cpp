@@ -5,6 +5,7 @@
 #include "ChainVerifier.h"
 #include "LedgerStore.h"
 #include "SampleConsortium.h"
+#include "Sha256.h"
 #include "SqliteStatement.h"
 #include "Tally.h"
 #include "WalCheckpointer.h"
@@ -553,6 +554,105 @@ private Q_SLOTS:
             QCOMPARE(file.write(QByteArray(pageSize, '\x7f')), pageSize);
         }
         expectRefused(damaged, LedgerStore::OpenFailure::Damaged, QStringLiteral("malformed"));
+    }
+
+    void failedReadsAreNotAbsentRows()
+    {
+        const QString path = freshPath(QStringLiteral("lookups"));
+        const QList<Block> blocks = chain(2);
+        const Decision &decided = blocks.at(1).decisions.at(0);
+        const QByteArray digest = decided.writeOff.digest();
+        const QString ticketId = decided.writeOff.ticketId;
+        std::unique_ptr<LedgerStore> store = openOrWarn(path);
+        QVERIFY(store);
+        QString error;
+        QVERIFY2(store->importTickets(ticketsOf(blocks), &error), qPrintable(error));
+        QVERIFY2(store->appendBlocks(blocks, &error), qPrintable(error));
+        QVERIFY(store->acquireLock({ticketId, 1, digest, QByteArrayLiteral("signed")}, &error));
+
+        // Rows that are there, and rows that are not: no error either way.
+        auto everyLookup = [&](const QString &ticket, const QByteArray &writeOff, QStringList *errors) {
+            int found = 0;
+            QString e;
+            found += store->ticket(ticket, &e).has_value();
+            errors->append(e);
+            e.clear();
+            found += store->lock(ticket, 1, &e).has_value();
+            errors->append(e);
+            e.clear();
+            found += store->decidedState(writeOff, &e).has_value();
+            errors->append(e);
+            e.clear();
+            found += store->decisionHeight(writeOff, &e).has_value();
+            errors->append(e);
+            e.clear();
+            found += store->writtenOffBy(ticket, 1, &e).has_value();
+            errors->append(e);
+            return found;
+        };
+        QStringList errors;
+        QCOMPARE(everyLookup(ticketId, digest, &errors), 5);
+        QCOMPARE(errors.join(QString()), QString());
+        errors.clear();
+        QCOMPARE(everyLookup(QStringLiteral("T-NONE"), sha256("none"), &errors), 0);
+        QCOMPARE(errors.join(QString()), QString());
+
+        // Tables another connection took away: every lookup fails, and says so.
+        {
+            RawDb raw(path);
+            QCOMPARE(raw.exec("ALTER TABLE tickets RENAME TO t1; ALTER TABLE ticket_locks RENAME TO t2; "
+                              "ALTER TABLE ticket_states RENAME TO t3;"),
+                     QString());
+        }
+        errors.clear();
+        QCOMPARE(everyLookup(ticketId, digest, &errors), 0);
+        QCOMPARE(errors.size(), 5);
+        for (const QString &failed : std::as_const(errors))
+            QVERIFY2(failed.contains(path) && failed.contains(QStringLiteral("no such table")),
+                     qPrintable(failed));
+        error.clear();
+        QCOMPARE(store->ticketCount(&error), qint64(0));
+        QVERIFY2(error.contains(path), qPrintable(error));
+        // An acquired lock that cannot be recorded, or read back, is no lock.
+        error.clear();
+        QVERIFY(
+            !store->acquireLock({QStringLiteral("T-NEW"), 1, sha256("new"), QByteArrayLiteral("x")}, &error));
+        QVERIFY2(error.contains(path), qPrintable(error));
+        {
+            RawDb raw(path);
+            QCOMPARE(raw.exec("ALTER TABLE t1 RENAME TO tickets; ALTER TABLE t2 RENAME TO ticket_locks; "
+                              "ALTER TABLE t3 RENAME TO ticket_states;"),
+                     QString());
+        }
+        errors.clear();
+        QCOMPARE(everyLookup(ticketId, digest, &errors), 5);
+        QCOMPARE(errors.join(QString()), QString());
+        store.reset();
+
+        // A registry page SQLite finds corrupt is an error, not an unknown ticket.
+        qint64 pageSize = 0;
+        qint64 rootPage = 0;
+        {
+            RawDb raw(path);
+            pageSize = raw.text("PRAGMA page_size").toLongLong();
+            rootPage = raw.text("SELECT rootpage FROM sqlite_master WHERE name = 'tickets'").toLongLong();
+        }
+        QVERIFY(pageSize > 0 && rootPage > 1);
+        QCOMPARE(companions(path), QStringList()); // checkpointed: the page is in the main file
+        {
+            QFile file(path);
+            QVERIFY(file.open(QIODevice::ReadWrite));
+            QVERIFY(file.seek((rootPage - 1) * pageSize));
+            QCOMPARE(file.write(QByteArray(pageSize, '\x7f')), pageSize);
+        }
+        store = openOrWarn(path);
+        QVERIFY(store);
+        error.clear();
+        QVERIFY(!store->ticket(ticketId, &error));
+        QVERIFY2(error.contains(path) && error.contains(QStringLiteral("malformed")), qPrintable(error));
+        error.clear();
+        QVERIFY(!store->ticket(QStringLiteral("T-NONE"), &error));
+        QVERIFY2(!error.isEmpty(), "an unreadable registry cannot say a ticket is not there");
     }
 
     void appendIsAtomic()
