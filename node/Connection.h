@@ -47,6 +47,11 @@ public:
     // The node protocol a ledger node announced in its peer_hello (1 until it says).
     int nodeProtocol() const { return announcedProtocol; }
     void setNodeProtocol(int protocol) { announcedProtocol = protocol; }
+    // The largest message the peer takes (its limits.max_frame_bytes), as it announced it in its
+    // peer_hello; a node that says nothing takes the default. Anything larger would only get
+    // this connection closed with 1009, and the same message sent again after the reconnect.
+    qint64 peerMaxFrameBytes() const { return peerFrameLimit; }
+    void setPeerMaxFrameBytes(qint64 bytes) { peerFrameLimit = bytes; }
     // Bytes queued for this peer and not yet written to the socket.
     qint64 pendingBytes() const;
 
@@ -62,6 +67,7 @@ private:
 
     QPointer<QWebSocket> socket;
     int announcedProtocol = 1;
+    qint64 peerFrameLimit = Limits().maxFrameBytes;
     PeerIdentity identity;
     Limits limits;
     QElapsedTimer window;

@@ -86,6 +86,71 @@ std::optional<QSet<QString>> subscriptionKinds(const QJsonObject &request, QStri
     return kinds;
 }
 
+// A blocks frame (NodeFrame): "TSNF", format version, kind, u64 header and u32 count, then a u32
+// length in front of each block.
+constexpr qint64 kBlocksFrameBytes = 4 + 1 + 1 + 8 + 4;
+constexpr qint64 kBlocksFrameBytesPerBlock = 4;
+
+// How many of these encoded blocks, from the first, fit one frame of at most frameLimit bytes.
+qsizetype blocksThatFit(const QList<QByteArray> &encoded, qint64 frameLimit)
+{
+    qint64 size = kBlocksFrameBytes;
+    qsizetype count = 0;
+    for (const QByteArray &block : encoded) {
+        size += kBlocksFrameBytesPerBlock + block.size();
+        if (size > frameLimit)
+            break;
+        ++count;
+    }
+    return count;
+}
+
+// The most bytes one decision can take in a block under this membership, and a block without
+// decisions: every text field at its limit and every target's vote in the certificate, with a
+// reason of the longest length a confirmation may carry.
+std::pair<qint64, qint64> largestBlockParts(const Membership &membership)
+{
+    const QByteArray digest(32, '\0');
+    const QByteArray signature(SignatureScheme::standard().signatureSize(), '\0');
+    qsizetype longestBranch = 0;
+    qsizetype longestCoordinator = 0;
+    QList<StateConfirmation> votes;
+    for (const Member &member : membership.members()) {
+        if (member.hasRole(Role::Branch))
+            longestBranch = qMax(longestBranch, member.id.size());
+        if (member.hasRole(Role::Coordinator))
+            longestCoordinator = qMax(longestCoordinator, member.id.size());
+        if (member.hasRole(Role::Target)) {
+            StateConfirmation vote;
+            vote.membershipHash = digest;
+            vote.targetId = member.id;
+            vote.writeOffDigest = digest;
+            vote.reason = QString(kMaxReasonBytes, u'r');
+            vote.signature = signature;
+            votes.append(std::move(vote));
+        }
+    }
+    Decision decision;
+    decision.writeOff.membershipHash = digest;
+    decision.writeOff.ticketId = QString(kMaxTicketIdLength, u't');
+    decision.writeOff.currency = QStringLiteral("CNY");
+    decision.writeOff.branchId = QString(longestBranch, u'b');
+    decision.writeOff.clientReference = QString(kMaxClientReferenceBytes, u'c');
+    decision.writeOff.signature = signature;
+    decision.outcome = Outcome::Decided;
+    for (qsizetype i = 0; i < votes.size(); ++i)
+        decision.histogram.append({quint16(i + 1), 1});
+    decision.confirmations = votes;
+    Block block;
+    block.previousHash = digest;
+    block.membershipHash = digest;
+    block.coordinatorId = QString(longestCoordinator, u'c');
+    block.merkleRoot = digest;
+    block.signature = signature;
+    return {kBlocksFrameBytesPerBlock + decision.encode().size(),
+            kBlocksFrameBytes + kBlocksFrameBytesPerBlock + block.encode().size()};
+}
+
 QString hex(const QByteArray &bytes)
 {
     return QString::fromLatin1(bytes.toHex());
@@ -201,6 +266,23 @@ std::optional<LedgerNode::Identity> LedgerNode::loadIdentity(const NodeConfig &c
         return failWith(QStringLiteral("%1: 'signing_key': %2 is not the key the membership lists for '%3'")
                             .arg(config.path, config.signingKeyPath, config.nodeId));
     identity.signingKey = *key;
+
+    if (identity.roles.testFlag(Role::Coordinator)) {
+        // A block the receivers could never take would stop every one of them at its height.
+        const auto [perDecision, emptyBlock] = largestBlockParts(identity.membership);
+        const qint64 largest = emptyBlock + perDecision * config.blockMaxDecisions;
+        if (largest > config.maxFrameBytes)
+            return failWith(
+                QStringLiteral("%1: 'coordinator.block_max_decisions': a block of %2 decisions may "
+                               "take %3 bytes under this membership, more than 'limits.max_frame_bytes' "
+                               "(%4) lets a node receive in one message; lower block_max_decisions to "
+                               "%5 or raise max_frame_bytes to %3")
+                    .arg(config.path)
+                    .arg(config.blockMaxDecisions)
+                    .arg(largest)
+                    .arg(config.maxFrameBytes)
+                    .arg(qMax<qint64>(0, (config.maxFrameBytes - emptyBlock) / perDecision)));
+    }
 
     identity.tls =
         TlsIdentity::load(config.tlsCertificatePath, config.tlsKeyPath, config.tlsCaPath, &problem);
@@ -508,6 +590,9 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
     const QString peer = connection->peer().name;
     if (type == QLatin1String("peer_hello")) {
         connection->setNodeProtocol(int(message.value(u"node_protocol").toInteger(1)));
+        // Nodes from before it said nothing: they take the default.
+        if (const qint64 frameLimit = message.value(u"max_frame_bytes").toInteger(0); frameLimit >= 1024)
+            connection->setPeerMaxFrameBytes(frameLimit);
         nodePeers.insert(peer, connection);
         if (consumers.contains(peer)) {
             Consumer &consumer = consumers[peer];
@@ -1196,8 +1281,7 @@ void LedgerNode::sealBlocks()
     // between the two commits must never leave a stored decision the journal cannot answer for.
     flush();
     const quint64 before = store->height();
-    QList<Block> sealed;
-    QList<QByteArray> sealedBytes; // each sealed block's encoding, for the frame to consumers
+    QList<QByteArray> sealedBytes; // the first sealed blocks' encodings, for the frame to consumers
     while (!blockQueue.isEmpty()) {
         // Each write-off is hashed once, for the seal, the store, the journal and the frame alike.
         // A write-off queued twice would fail the whole block on the ledger's key, again and
@@ -1259,20 +1343,38 @@ void LedgerNode::sealBlocks()
         emitEvent(EventKind::BlockAppended, blockEvent(block, hexDigests));
         if (sealedBytes.size() < config.syncBatchBlocks)
             sealedBytes.append(block.encode(bytes.encoded));
-        sealed.append(std::move(block));
     }
-    // Every consumer that was up to date gets the new blocks in one frame built once.
-    const QList<Block> batch = sealed.mid(0, config.syncBatchBlocks);
-    QByteArray frame;
+    // Every consumer that was up to date gets the new blocks, as many as one message of its size
+    // takes, in a frame built once for each such number; it asks for the rest.
+    QHash<qsizetype, QByteArray> frames;
     for (auto it = consumers.begin(); it != consumers.end(); ++it) {
-        if (it->connection && it->sentHeight == before && !batch.isEmpty()) {
-            if (frame.isEmpty())
-                frame = NodeFrame{NodeFrame::Kind::Blocks, store->height(), sealedBytes}.encode();
-            it->connection->sendBinary(frame);
-            it->sentHeight = batch.last().height;
+        if (it->connection && it->sentHeight == before && !sealedBytes.isEmpty()) {
+            const qsizetype count = blocksThatFit(sealedBytes, it->connection->peerMaxFrameBytes());
+            if (count == 0) {
+                it->lastError = blockTooLarge(it.key(), before + 1, sealedBytes.first().size());
+            } else {
+                QByteArray &frame = frames[count];
+                if (frame.isEmpty())
+                    frame = NodeFrame{NodeFrame::Kind::Blocks, store->height(), sealedBytes.mid(0, count)}
+                                .encode();
+                it->connection->sendBinary(frame);
+                it->sentHeight = before + quint64(count);
+            }
         }
         updateConsumerStatus(it.key());
     }
+}
+
+QString LedgerNode::blockTooLarge(const QString &consumerId, quint64 height, qint64 blockBytes) const
+{
+    const Consumer consumer = consumers.value(consumerId);
+    return QStringLiteral("block %1 takes %2 bytes in a message, more than the %3 bytes of "
+                          "limits.max_frame_bytes that %4 takes; it gets no further blocks until that "
+                          "limit is raised")
+        .arg(height)
+        .arg(kBlocksFrameBytes + kBlocksFrameBytesPerBlock + blockBytes)
+        .arg(consumer.connection ? consumer.connection->peerMaxFrameBytes() : 0)
+        .arg(consumerId);
 }
 
 int LedgerNode::setAsideUnstorable(qsizetype count)
@@ -1313,13 +1415,33 @@ int LedgerNode::setAsideUnstorable(qsizetype count)
     return removed;
 }
 
-QByteArray LedgerNode::blocksFrame(const QList<Block> &blocks) const
+LedgerNode::BlockBatch LedgerNode::blockBatch(quint64 fromHeight, int maxCount, qint64 frameLimit) const
 {
-    NodeFrame frame{NodeFrame::Kind::Blocks, store->height(), {}};
-    frame.items.reserve(blocks.size());
-    for (const Block &block : blocks)
-        frame.items.append(block.encode());
-    return frame.encode();
+    // Read a few at a time: a peer that takes small messages needs only the first blocks.
+    constexpr int kBlocksPerRead = 16;
+    BlockBatch batch;
+    qint64 size = kBlocksFrameBytes;
+    for (quint64 next = qMax<quint64>(1, fromHeight); batch.encoded.size() < maxCount;) {
+        const int wanted = qMin(kBlocksPerRead, maxCount - int(batch.encoded.size()));
+        const QList<Block> blocks = store->blocks(next, wanted, &batch.problem);
+        if (!batch.problem.isEmpty())
+            return batch;
+        for (const Block &block : blocks) {
+            QByteArray bytes = block.encode();
+            if (size + kBlocksFrameBytesPerBlock + bytes.size() > frameLimit) {
+                if (batch.encoded.isEmpty())
+                    batch.oversized = bytes.size();
+                return batch;
+            }
+            size += kBlocksFrameBytesPerBlock + bytes.size();
+            batch.encoded.append(std::move(bytes));
+            batch.lastHeight = block.height;
+            ++next;
+        }
+        if (blocks.size() < wanted)
+            break;
+    }
+    return batch;
 }
 
 void LedgerNode::pushBlocks(const QString &consumerId, quint64 fromHeight)
@@ -1327,30 +1449,46 @@ void LedgerNode::pushBlocks(const QString &consumerId, quint64 fromHeight)
     Consumer &consumer = consumers[consumerId];
     if (!consumer.connection)
         return;
-    QString problem;
-    const QList<Block> blocks = store->blocks(fromHeight, config.syncBatchBlocks, &problem);
-    if (!problem.isEmpty()) {
-        qCCritical(lcSync) << problem;
+    const BlockBatch batch =
+        blockBatch(fromHeight, config.syncBatchBlocks, consumer.connection->peerMaxFrameBytes());
+    if (!batch.problem.isEmpty()) {
+        qCCritical(lcSync) << batch.problem;
         return;
     }
-    if (blocks.isEmpty())
+    if (batch.oversized > 0) {
+        consumer.lastError = blockTooLarge(consumerId, fromHeight, batch.oversized);
+        qCWarning(lcSync) << consumer.lastError;
+        updateConsumerStatus(consumerId);
         return;
-    consumer.connection->sendBinary(blocksFrame(blocks));
-    consumer.sentHeight = blocks.last().height;
+    }
+    if (batch.encoded.isEmpty())
+        return;
+    consumer.connection->sendBinary(
+        NodeFrame{NodeFrame::Kind::Blocks, store->height(), batch.encoded}.encode());
+    consumer.sentHeight = batch.lastHeight;
 }
 
 void LedgerNode::serveBlocks(Connection *to, quint64 fromHeight, int maxCount, qint64 requestId)
 {
-    QString problem;
-    const QList<Block> blocks =
-        store->blocks(qMax<quint64>(1, fromHeight), qBound(1, maxCount, 1000), &problem);
-    if (!problem.isEmpty()) {
-        to->sendError(QStringLiteral("get_blocks"), requestId, problem);
+    const BlockBatch batch = blockBatch(fromHeight, qBound(1, maxCount, 1000), to->peerMaxFrameBytes());
+    if (!batch.problem.isEmpty()) {
+        to->sendError(QStringLiteral("get_blocks"), requestId, batch.problem);
         return;
     }
-    to->sendBinary(blocksFrame(blocks));
-    if (consumers.contains(to->peer().name) && !blocks.isEmpty())
-        consumers[to->peer().name].sentHeight = blocks.last().height;
+    const QString peer = to->peer().name;
+    if (batch.oversized > 0) {
+        QString problem = blockTooLarge(peer, qMax<quint64>(1, fromHeight), batch.oversized);
+        qCWarning(lcSync) << problem;
+        to->sendError(QStringLiteral("get_blocks"), requestId, problem);
+        if (consumers.contains(peer)) {
+            consumers[peer].lastError = std::move(problem);
+            updateConsumerStatus(peer);
+        }
+        return;
+    }
+    to->sendBinary(NodeFrame{NodeFrame::Kind::Blocks, store->height(), batch.encoded}.encode());
+    if (consumers.contains(peer) && !batch.encoded.isEmpty())
+        consumers[peer].sentHeight = batch.lastHeight;
 }
 
 void LedgerNode::onAck(Connection *from, const QJsonObject &message)
@@ -1513,6 +1651,7 @@ void LedgerNode::onCoordinatorLink(Connection *connection)
     connection->send({{QStringLiteral("type"), QStringLiteral("peer_hello")},
                       {QStringLiteral("node_id"), nodeId},
                       {QStringLiteral("node_protocol"), kNodeProtocol},
+                      {QStringLiteral("max_frame_bytes"), config.maxFrameBytes},
                       {QStringLiteral("height"), qint64(store->height())},
                       {QStringLiteral("head"), hex(store->headHash())}});
     if (roles.testFlag(Role::Receiver) || roles.testFlag(Role::Target))
@@ -1541,6 +1680,9 @@ void LedgerNode::onCoordinatorMessage(const QJsonObject &message)
                 answer.insert(QStringLiteral("request"), QStringLiteral("submit"));
             request.client->send(answer);
         } else if (type == QLatin1String("error")) {
+            // Refused blocks are asked for again after the next push, not in a loop.
+            if (message.value(u"request").toString() == QLatin1String("get_blocks"))
+                syncing = false;
             qCWarning(lcNode) << "the coordinator answered with an error:"
                               << message.value(u"error").toString();
         }

@@ -169,7 +169,17 @@ private:
     // Takes the decisions among the first count queued ones that the ledger can never store
     // out of the queue, with an event for each; returns how many.
     int setAsideUnstorable(qsizetype count);
-    QByteArray blocksFrame(const QList<Block> &blocks) const;
+    // Encoded blocks from a height on, as many as one message of frameLimit bytes takes.
+    struct BlockBatch
+    {
+        QList<QByteArray> encoded;
+        quint64 lastHeight = 0;
+        qint64 oversized = 0; // the first block alone does not fit: its size
+        QString problem;      // the store's
+    };
+    BlockBatch blockBatch(quint64 fromHeight, int maxCount, qint64 frameLimit) const;
+    // Why a consumer gets no block from this height on.
+    QString blockTooLarge(const QString &consumerId, quint64 height, qint64 blockBytes) const;
     void pushBlocks(const QString &consumerId, quint64 fromHeight);
     void serveBlocks(Connection *to, quint64 fromHeight, int maxCount, qint64 requestId);
     void onAck(Connection *from, const QJsonObject &message);

@@ -81,6 +81,7 @@ private Q_SLOTS:
     void everyNodeThreadRunsUnderBatchScheduling();
     void retryOfADecidedWriteOffWaitsForItsBlock();
     void journalKeepsTheHeightOfASealedDecision();
+    void receiverCatchesUpInFramesItCanTake();
 
 private:
     void startNode(const QString &id)
@@ -130,6 +131,8 @@ private:
     // Restarts the coordinator with values merged into its "coordinator" and "limits" sections,
     // and waits until both branches have their links back.
     void restartCoordinator(const QJsonObject &coordinatorValues, const QJsonObject &limitValues = {});
+    // A receiver's entry in the coordinator's `receivers` answer.
+    QJsonObject receiverEntry(const QString &receiver);
 
     std::unique_ptr<DevnetFixture> devnet;
     const DevnetLayout *layout = nullptr;
@@ -305,6 +308,18 @@ void NetworkTest::restartCoordinator(const QJsonObject &coordinatorValues, const
     coordinator = client(QStringLiteral("coordinator-1"));
     for (const QString &branch : branches.keys())
         QVERIFY(waitForCoordinatorLink(branch));
+}
+
+QJsonObject NetworkTest::receiverEntry(const QString &receiver)
+{
+    const QJsonArray receivers = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("receivers")}})
+                                     .value(u"receivers")
+                                     .toArray();
+    for (const QJsonValue &entry : receivers) {
+        if (entry.toObject().value(u"receiver").toString() == receiver)
+            return entry.toObject();
+    }
+    return {};
 }
 
 bool NetworkTest::waitForCoordinatorLink(const QString &branch)
@@ -1609,6 +1624,62 @@ void NetworkTest::journalKeepsTheHeightOfASealedDecision()
     QVERIFY2(journal->commit(&error), qPrintable(error));
     QCOMPARE(journal->decisionBytes(other, &height).value_or(QByteArray()), QByteArray("b"));
     QCOMPARE(height, quint64(0));
+}
+
+void NetworkTest::receiverCatchesUpInFramesItCanTake()
+{
+    // Blocks of at most two decisions, so that thirty write-offs make many small blocks; receiver-1
+    // takes frames of up to 16 KiB, less than they come to together, and receiver-2 of 1 KiB, less
+    // than one block of two decisions.
+    killNode(QStringLiteral("receiver-1"), SIGTERM);
+    killNode(QStringLiteral("receiver-2"), SIGTERM);
+    reconfigure(QStringLiteral("receiver-1"), QStringLiteral("limits"),
+                {{QStringLiteral("max_frame_bytes"), 16384}});
+    reconfigure(QStringLiteral("receiver-2"), QStringLiteral("limits"),
+                {{QStringLiteral("max_frame_bytes"), 1024}});
+    restartCoordinator({{QStringLiteral("block_max_decisions"), 2}});
+    QStringList digests;
+    for (int i = 0; i < 30; ++i)
+        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 480 + i)
+                           .value(u"digest")
+                           .toString());
+    const quint64 height = waitUntilSealed(digests);
+    QVERIFY(height >= 15);
+    qint64 chainBytes = 0;
+    {
+        QString error;
+        std::unique_ptr<LedgerStore> store =
+            LedgerStore::open(layout->node(QStringLiteral("receiver-3"))->databasePath, &error);
+        QVERIFY2(store, qPrintable(error));
+        QTRY_COMPARE_WITH_TIMEOUT(store->height(), height, kWait);
+        for (const Block &block : store->blocks(1, int(height)))
+            chainBytes += block.encode().size();
+    }
+    QVERIFY2(chainBytes > 16384, qPrintable(QString::number(chainBytes)));
+
+    startNode(QStringLiteral("receiver-1"));
+    startNode(QStringLiteral("receiver-2"));
+    // receiver-1 gets the whole chain, a few blocks per frame, and keeps up afterwards.
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-1")).value(u"acked_height").toInteger(),
+                              qint64(height), kWait);
+    QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-1")), qint64(digests.size()));
+    const QString later = submit(QStringLiteral("branch-1"), 479).value(u"digest").toString();
+    const quint64 laterHeight = waitUntilSealed({later});
+    QVERIFY(laterHeight > height);
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-1")).value(u"acked_height").toInteger(),
+                              qint64(laterHeight), kWait);
+    // receiver-2 is told which block it cannot take and why, instead of being sent it over and
+    // over; it stays connected.
+    QTRY_VERIFY_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-2"))
+                                 .value(u"last_error")
+                                 .toString()
+                                 .contains(QLatin1String("max_frame_bytes")),
+                             kWait);
+    const QJsonObject stuck = receiverEntry(QStringLiteral("receiver-2"));
+    QVERIFY2(stuck.value(u"status").toString() == QLatin1String("lagging"),
+             QJsonDocument(stuck).toJson(QJsonDocument::Compact).constData());
+    QVERIFY2(stuck.value(u"last_error").toString().contains(QLatin1String("receiver-2")),
+             qPrintable(stuck.value(u"last_error").toString()));
 }
 
 #include "tst_network.moc"

@@ -29,6 +29,7 @@ private Q_SLOTS:
     void nodeExitsWithTheLine();
     void filesTheConfigurationNamesExitWithTwo();
     void checkConfigWritesNothing();
+    void blocksMustFitTheFrameLimit();
     void everyEventKindIsDocumented();
     void registryFiles_data();
     void registryFiles();
@@ -297,6 +298,62 @@ void NodeConfigTest::checkConfigWritesNothing()
              qPrintable(checked.errText()));
     QCOMPARE(checked.err, started.err);
     QVERIFY(checked.out.isEmpty());
+}
+
+void NodeConfigTest::blocksMustFitTheFrameLimit()
+{
+    // A coordinator whose largest block would not fit one message stops at once, naming both
+    // keys, whether it is started or only checked; one whose blocks fit starts.
+    const std::optional<DevnetLayout> layout = devnetIn(*dir);
+    QVERIFY(layout);
+    const QString config = layout->node(QStringLiteral("coordinator-1"))->configPath;
+    QFile file(config);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    const QJsonObject original = QJsonDocument::fromJson(file.readAll()).object();
+    file.close();
+    auto writeWith = [&](int blockMaxDecisions, int maxFrameBytes) {
+        QJsonObject object = original;
+        QJsonObject coordinator = object.value(u"coordinator").toObject();
+        coordinator.insert(QStringLiteral("block_max_decisions"), blockMaxDecisions);
+        object.insert(QStringLiteral("coordinator"), coordinator);
+        QJsonObject limits = object.value(u"limits").toObject();
+        limits.insert(QStringLiteral("max_frame_bytes"), maxFrameBytes);
+        object.insert(QStringLiteral("limits"), limits);
+        QVERIFY(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
+        file.write(QJsonDocument(object).toJson());
+        file.close();
+    };
+    writeWith(10000, 4 * 1024 * 1024);
+    for (const bool check : {true, false}) {
+        QStringList arguments{QStringLiteral("--config"), config};
+        if (check)
+            arguments.prepend(QStringLiteral("--check-config"));
+        const ProcessRun run = runNode(arguments);
+        QCOMPARE(run.exitCode, 2);
+        QVERIFY2(run.errText().contains(QLatin1String("'coordinator.block_max_decisions': a block of 10000 "
+                                                      "decisions may take ")) &&
+                     run.errText().contains(QLatin1String("more than 'limits.max_frame_bytes' (4194304)")),
+                 qPrintable(run.errText()));
+        QCOMPARE(run.errText().trimmed().count(u'\n'), 0);
+    }
+    // The line says how many decisions fit; that many are accepted.
+    const ProcessRun refused =
+        runNode({QStringLiteral("--check-config"), QStringLiteral("--config"), config});
+    const QRegularExpressionMatch fits =
+        QRegularExpression(QStringLiteral("lower block_max_decisions to (\\d+)")).match(refused.errText());
+    QVERIFY2(fits.hasMatch(), qPrintable(refused.errText()));
+    const int most = fits.captured(1).toInt();
+    QVERIFY2(most >= 500 && most < 10000, qPrintable(refused.errText()));
+    writeWith(most, 4 * 1024 * 1024);
+    ProcessRun run = runNode({QStringLiteral("--check-config"), QStringLiteral("--config"), config});
+    QVERIFY2(run.exitCode == 0, qPrintable(run.errText()));
+    writeWith(most + 1, 4 * 1024 * 1024);
+    QCOMPARE(runNode({QStringLiteral("--check-config"), QStringLiteral("--config"), config}).exitCode, 2);
+    // Smaller frames, fewer decisions.
+    writeWith(500, 65536);
+    run = runNode({QStringLiteral("--check-config"), QStringLiteral("--config"), config});
+    QCOMPARE(run.exitCode, 2);
+    QVERIFY2(run.errText().contains(QLatin1String("(65536)")), qPrintable(run.errText()));
 }
 
 void NodeConfigTest::everyEventKindIsDocumented()
