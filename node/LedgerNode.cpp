@@ -151,6 +151,62 @@ std::pair<qint64, qint64> largestBlockParts(const Membership &membership)
             kBlocksFrameBytes + kBlocksFrameBytesPerBlock + block.encode().size()};
 }
 
+// The fields of an API request, each checked for its JSON type and range: a string where a
+// number belongs, a fraction or a number out of range is refused, never read as 0 or cut to fit.
+// The first problem names its field.
+class RequestFields
+{
+public:
+    explicit RequestFields(const QJsonObject &request) : request(request) {}
+
+    bool failed() const { return !error.isEmpty(); }
+    const QString &problem() const { return error; }
+    void fail(const QString &problem)
+    {
+        if (error.isEmpty())
+            error = problem;
+    }
+
+    // A whole number from minimum to maximum; absent, the fallback, or a problem if there is none.
+    qint64 integer(QLatin1StringView key, qint64 minimum, qint64 maximum, std::optional<qint64> fallback)
+    {
+        const QJsonValue value = request.value(key);
+        if (value.isUndefined()) {
+            if (!fallback)
+                fail(QStringLiteral("'%1' is required").arg(key));
+            return fallback.value_or(0);
+        }
+        // toInteger() answers its default for anything but a whole number a qint64 holds: two
+        // defaults tell such a value from one that happens to equal the default.
+        const qint64 number = value.toInteger(0);
+        if (!value.isDouble() || number != value.toInteger(1) || number < minimum || number > maximum) {
+            fail(QStringLiteral("'%1' must be an integer from %2 to %3").arg(key).arg(minimum).arg(maximum));
+            return fallback.value_or(0);
+        }
+        return number;
+    }
+
+    // A string; absent, the fallback, or a problem if there is none.
+    QString string(QLatin1StringView key, std::optional<QString> fallback)
+    {
+        const QJsonValue value = request.value(key);
+        if (value.isUndefined()) {
+            if (!fallback)
+                fail(QStringLiteral("'%1' is required").arg(key));
+            return fallback.value_or(QString());
+        }
+        if (!value.isString()) {
+            fail(QStringLiteral("'%1' must be a string").arg(key));
+            return fallback.value_or(QString());
+        }
+        return value.toString();
+    }
+
+private:
+    const QJsonObject &request;
+    QString error;
+};
+
 QString hex(const QByteArray &bytes)
 {
     return QString::fromLatin1(bytes.toHex());
@@ -1838,16 +1894,21 @@ void LedgerNode::handleClientSubmit(Connection *client, const QJsonObject &messa
 {
     const qint64 requestId = message.value(u"id").toInteger(-1);
     WriteOffResult writeOff;
+    RequestFields fields(message);
     writeOff.membershipHash = membership.hash();
-    writeOff.ticketId = message.value(u"ticket").toString();
-    writeOff.ticketVersion = quint32(message.value(u"version").toInteger(1));
-    writeOff.amountMinor = message.value(u"amount_minor").toInteger(0);
-    writeOff.currency = message.value(u"currency").toString(QStringLiteral("CNY"));
+    writeOff.ticketId = fields.string(QLatin1StringView("ticket"), std::nullopt);
+    writeOff.ticketVersion =
+        quint32(fields.integer(QLatin1StringView("version"), 1, std::numeric_limits<quint32>::max(), 1));
+    writeOff.amountMinor = fields.integer(QLatin1StringView("amount_minor"), 1,
+                                          std::numeric_limits<qint64>::max(), std::nullopt);
+    writeOff.currency = fields.string(QLatin1StringView("currency"), QStringLiteral("CNY"));
     writeOff.branchId = nodeId;
     writeOff.issuedAtMs = nowMs();
-    writeOff.clientReference = message.value(u"reference").toString();
-    if (const QString problem = writeOff.checkFields(); !problem.isEmpty()) {
-        client->sendError(QStringLiteral("submit"), requestId, problem);
+    writeOff.clientReference = fields.string(QLatin1StringView("reference"), QString());
+    if (!fields.failed())
+        fields.fail(writeOff.checkFields());
+    if (fields.failed()) {
+        client->sendError(QStringLiteral("submit"), requestId, fields.problem());
         return;
     }
     Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;

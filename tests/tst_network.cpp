@@ -82,6 +82,7 @@ private Q_SLOTS:
     void retryOfADecidedWriteOffWaitsForItsBlock();
     void journalKeepsTheHeightOfASealedDecision();
     void receiverCatchesUpInFramesItCanTake();
+    void submitRefusesFieldsOfTheWrongType();
 
 private:
     void startNode(const QString &id)
@@ -1680,6 +1681,63 @@ void NetworkTest::receiverCatchesUpInFramesItCanTake()
              QJsonDocument(stuck).toJson(QJsonDocument::Compact).constData());
     QVERIFY2(stuck.value(u"last_error").toString().contains(QLatin1String("receiver-2")),
              qPrintable(stuck.value(u"last_error").toString()));
+}
+
+void NetworkTest::submitRefusesFieldsOfTheWrongType()
+{
+    ApiClient &branch = *branches.value(QStringLiteral("branch-1"));
+    const QJsonObject valid{{QStringLiteral("type"), QStringLiteral("submit")},
+                            {QStringLiteral("ticket"), SampleConsortium::ticketId(490)},
+                            {QStringLiteral("version"), 1},
+                            {QStringLiteral("amount_minor"), SampleConsortium::faceAmountMinor(490)},
+                            {QStringLiteral("currency"), QStringLiteral("CNY")},
+                            {QStringLiteral("reference"), QStringLiteral("erp-490")}};
+    const QString version = QStringLiteral("'version' must be an integer from 1 to 4294967295");
+    const QString amount = QStringLiteral("'amount_minor' must be an integer from 1 to 9223372036854775807");
+    const QString currency = QStringLiteral("'currency' must be a string");
+    const QList<std::tuple<QString, QJsonValue, QString>> cases{
+        {QStringLiteral("version"), QStringLiteral("2"), version},
+        {QStringLiteral("version"), 4294967297.0, version},
+        {QStringLiteral("version"), 0, version},
+        {QStringLiteral("version"), 1.5, version},
+        {QStringLiteral("version"), QJsonValue::Null, version},
+        {QStringLiteral("amount_minor"), QStringLiteral("15754"), amount},
+        {QStringLiteral("amount_minor"), 0, amount},
+        {QStringLiteral("amount_minor"), 1e30, amount},
+        {QStringLiteral("amount_minor"), QJsonValue::Undefined, QStringLiteral("'amount_minor' is required")},
+        {QStringLiteral("currency"), QJsonValue::Null, currency},
+        {QStringLiteral("currency"), 123, currency},
+        {QStringLiteral("reference"), 5, QStringLiteral("'reference' must be a string")},
+        {QStringLiteral("ticket"), 42, QStringLiteral("'ticket' must be a string")},
+        {QStringLiteral("ticket"), QJsonValue::Undefined, QStringLiteral("'ticket' is required")},
+    };
+    for (const auto &[field, value, expected] : cases) {
+        QJsonObject request = valid;
+        if (value.isUndefined())
+            request.remove(field);
+        else
+            request.insert(field, value);
+        const QJsonObject reply = call(branch, request);
+        const QString where = QString::fromUtf8(QJsonDocument(request).toJson(QJsonDocument::Compact));
+        QVERIFY2(reply.value(u"type").toString() == QLatin1String("error"), qPrintable(where));
+        QVERIFY2(reply.value(u"error").toString() == expected,
+                 qPrintable(where + QStringLiteral(": ") + reply.value(u"error").toString()));
+    }
+    // Nothing of that was signed or sent on; the right types are.
+    QCOMPARE(call(branch, {{QStringLiteral("type"), QStringLiteral("status")}})
+                 .value(u"counters")
+                 .toObject()
+                 .value(u"submissions")
+                 .toInteger(),
+             0);
+    QJsonObject defaults = valid;
+    defaults.remove(QStringLiteral("version"));
+    defaults.remove(QStringLiteral("currency"));
+    defaults.remove(QStringLiteral("reference"));
+    const QJsonObject accepted = call(branch, defaults);
+    QCOMPARE(accepted.value(u"status").toString(), QStringLiteral("accepted"));
+    QCOMPARE(waitForDecision(accepted.value(u"digest").toString()).value(u"state").toString(),
+             QStringLiteral("WRITTEN_OFF"));
 }
 
 #include "tst_network.moc"
