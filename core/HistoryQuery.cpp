@@ -2,6 +2,7 @@
 
 #include "SqliteStatement.h"
 
+#include <limits>
 #include <sqlite3.h>
 
 namespace ticketsync {
@@ -37,14 +38,43 @@ void bindHistory(SqliteStatement &statement, const HistoryColumns &columns, cons
         statement.add(query.outcome);
     if (query.beforeId > 0)
         statement.add(query.beforeId);
-    statement.add(qint64(qBound(1, query.limit, 1000)));
+    statement.add(qint64(query.limit));
 }
 
 } // namespace
 
+QString HistoryQuery::check() const
+{
+    const qint64 most = std::numeric_limits<qint64>::max();
+    auto outOfRange = [](const char *field, qint64 minimum, qint64 maximum) {
+        return QStringLiteral("'%1' must be an integer from %2 to %3")
+            .arg(QLatin1StringView(field))
+            .arg(minimum)
+            .arg(maximum);
+    };
+    if (fromMs < 0)
+        return outOfRange("from_ms", 0, most);
+    if (toMs < 0)
+        return outOfRange("to_ms", 0, most);
+    if (fromMs > 0 && toMs > 0 && fromMs >= toMs)
+        return QStringLiteral("'from_ms' (%1) must be before 'to_ms' (%2)").arg(fromMs).arg(toMs);
+    if (!outcome.isEmpty() && outcome != QLatin1String("DECIDED") && outcome != QLatin1String("UNDETERMINED"))
+        return QStringLiteral("'outcome' must be DECIDED or UNDETERMINED");
+    if (beforeId < 0)
+        return outOfRange("before_id", 0, most);
+    if (limit < 1 || limit > kMaxLimit)
+        return outOfRange("limit", 1, kMaxLimit);
+    return {};
+}
+
 QList<HistoryRow> readHistory(sqlite3 *db, const QString &filePath, const char *select,
                               const HistoryColumns &columns, const HistoryQuery &query, QString *error)
 {
+    if (const QString problem = query.check(); !problem.isEmpty()) {
+        if (error)
+            *error = problem;
+        return {};
+    }
     SqliteStatement statement(db, historySql(select, columns, query));
     if (!statement.valid()) {
         if (error)

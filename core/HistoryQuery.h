@@ -12,12 +12,19 @@ namespace ticketsync {
 // filtered by any of ticket, time range and outcome.
 struct HistoryQuery
 {
+    static constexpr int kMaxLimit = 1000;
+
     QString ticketId;    // empty: any
     qint64 fromMs = 0;   // inclusive, 0: open
     qint64 toMs = 0;     // exclusive, 0: open
     QString outcome;     // "DECIDED", "UNDETERMINED" or empty
     qint64 beforeId = 0; // paging: rows older than this id, 0 for the newest
-    int limit = 100;     // at most 1000
+    int limit = 100;     // 1 to kMaxLimit
+
+    // Empty if the query can be answered as it stands; otherwise names the first field out of
+    // range by its API name. Nothing is cut to fit: a pager that asked for page 5000 and got page
+    // 1000 would never know.
+    QString check() const;
 };
 
 // A row of that history. The id orders rows within the store that answered.
@@ -45,7 +52,7 @@ struct HistoryColumns
 
 // One page of the query from a store: `select` yields id, digest, ticket, version, outcome,
 // state, at_ms and height, and ends in a WHERE clause the filters are added to. An empty list
-// with *error set, naming `filePath`, if the query failed.
+// with *error set, naming `filePath`, if the query failed, or the query's check() problem.
 QList<HistoryRow> readHistory(sqlite3 *db, const QString &filePath, const char *select,
                               const HistoryColumns &columns, const HistoryQuery &query, QString *error);
 

@@ -15,6 +15,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLoggingCategory>
+#include <algorithm>
 #include <limits>
 #include <optional>
 
@@ -236,10 +237,18 @@ QByteArray decodeField(const QJsonObject &message, const char *field, QString *e
 
 QByteArray digestField(const QJsonObject &message, QString *error)
 {
-    const QByteArray digest = QByteArray::fromHex(message.value(u"digest").toString().toLatin1());
-    if (digest.size() != 32)
+    // Exactly 64 hex digits: QByteArray::fromHex skips what is not one, so "ab-cd…" or a digest
+    // with more after it would otherwise name some other write-off.
+    const QString text = message.value(u"digest").toString();
+    const bool hexDigits =
+        text.size() == 64 && std::all_of(text.cbegin(), text.cend(), [](QChar c) {
+            return (c >= u'0' && c <= u'9') || (c >= u'a' && c <= u'f') || (c >= u'A' && c <= u'F');
+        });
+    if (!hexDigits) {
         *error = QStringLiteral("'digest' must be the write-off digest in 64 hex digits");
-    return digest;
+        return {};
+    }
+    return QByteArray::fromHex(text.toLatin1());
 }
 
 // Names the write-offs a block holds, so a client can place each decision in the chain.
@@ -1601,8 +1610,14 @@ void LedgerNode::updateConsumerStatus(const QString &consumerId)
 
 QJsonObject LedgerNode::resyncReceiver(const QJsonObject &message, QString *error)
 {
-    const QString receiver = message.value(u"receiver").toString();
-    const qint64 from = message.value(u"from_height").toInteger(-1);
+    RequestFields fields(message);
+    const QString receiver = fields.string(QLatin1StringView("receiver"), std::nullopt);
+    const qint64 from =
+        fields.integer(QLatin1StringView("from_height"), 1, std::numeric_limits<qint64>::max(), std::nullopt);
+    if (fields.failed()) {
+        *error = fields.problem();
+        return {};
+    }
     if (!consumers.contains(receiver)) {
         *error = QStringLiteral("'%1' is not a receiver of this coordinator").arg(receiver);
         return {};
@@ -1959,13 +1974,20 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
             client->sendError(type, requestId, error);
             return;
         }
+        RequestFields fields(message);
+        const qint64 fromSeq =
+            fields.integer(QLatin1StringView("from_seq"), 1, std::numeric_limits<qint64>::max(), 1);
+        if (fields.failed()) {
+            client->sendError(type, requestId, fields.problem());
+            return;
+        }
         reply(client,
               {{QStringLiteral("type"), QStringLiteral("subscribed")},
-               {QStringLiteral("from_seq"), qMax<qint64>(1, message.value(u"from_seq").toInteger(1))},
+               {QStringLiteral("from_seq"), fromSeq},
                {QStringLiteral("first_seq"), journal->firstSeq()},
                {QStringLiteral("last_seq"), broadcastSeq}},
               message);
-        subscribe(client, message.value(u"from_seq").toInteger(1), std::move(*kinds));
+        subscribe(client, fromSeq, std::move(*kinds));
     } else if (type == QLatin1String("status")) {
         QJsonObject status = statusJson();
         status.insert(QStringLiteral("type"), QStringLiteral("status"));
@@ -1980,15 +2002,26 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
               message);
     } else if (type == QLatin1String("history")) {
         HistoryQuery query;
-        query.ticketId = message.value(u"ticket").toString();
-        query.fromMs = message.value(u"from_ms").toInteger(0);
-        query.toMs = message.value(u"to_ms").toInteger(0);
-        query.outcome = message.value(u"outcome").toString();
-        query.beforeId = message.value(u"before_id").toInteger(0);
-        query.limit = int(message.value(u"limit").toInteger(100));
-        if (!query.outcome.isEmpty() && query.outcome != QLatin1String("DECIDED") &&
-            query.outcome != QLatin1String("UNDETERMINED")) {
-            client->sendError(type, requestId, QStringLiteral("'outcome' must be DECIDED or UNDETERMINED"));
+        RequestFields fields(message);
+        const qint64 most = std::numeric_limits<qint64>::max();
+        if (message.contains(u"ticket")) {
+            query.ticketId = fields.string(QLatin1StringView("ticket"), std::nullopt);
+            if (const QString problem = checkTicketId(query.ticketId); !fields.failed() && !problem.isEmpty())
+                fields.fail(QStringLiteral("'ticket': %1").arg(problem));
+        }
+        query.fromMs = fields.integer(QLatin1StringView("from_ms"), 0, most, 0);
+        query.toMs = fields.integer(QLatin1StringView("to_ms"), 0, most, 0);
+        if (message.contains(u"outcome")) {
+            const QJsonValue outcome = message.value(u"outcome");
+            query.outcome = outcome.isString() && !outcome.toString().isEmpty() ? outcome.toString()
+                                                                                : QStringLiteral("?");
+        }
+        query.beforeId = fields.integer(QLatin1StringView("before_id"), 0, most, 0);
+        query.limit = int(fields.integer(QLatin1StringView("limit"), 1, HistoryQuery::kMaxLimit, 100));
+        if (!fields.failed())
+            fields.fail(query.check());
+        if (fields.failed()) {
+            client->sendError(type, requestId, fields.problem());
             return;
         }
         // The coordinator's journal also holds what is not in a block: the UNDETERMINED and the

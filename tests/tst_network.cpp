@@ -83,6 +83,7 @@ private Q_SLOTS:
     void journalKeepsTheHeightOfASealedDecision();
     void receiverCatchesUpInFramesItCanTake();
     void submitRefusesFieldsOfTheWrongType();
+    void historySubscribeAndDigestRefuseBadParameters();
 
 private:
     void startNode(const QString &id)
@@ -1738,6 +1739,71 @@ void NetworkTest::submitRefusesFieldsOfTheWrongType()
     QCOMPARE(accepted.value(u"status").toString(), QStringLiteral("accepted"));
     QCOMPARE(waitForDecision(accepted.value(u"digest").toString()).value(u"state").toString(),
              QStringLiteral("WRITTEN_OFF"));
+}
+
+void NetworkTest::historySubscribeAndDigestRefuseBadParameters()
+{
+    const QString digest = submit(QStringLiteral("branch-1"), 491).value(u"digest").toString();
+    QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    const QString beforeId = QStringLiteral("'before_id' must be an integer from 0 to 9223372036854775807");
+    const QString limit = QStringLiteral("'limit' must be an integer from 1 to 1000");
+    const QString fromMs = QStringLiteral("'from_ms' must be an integer from 0 to 9223372036854775807");
+    const QList<std::pair<QJsonObject, QString>> cases{
+        {{{QStringLiteral("before_id"), QStringLiteral("801")}}, beforeId},
+        {{{QStringLiteral("before_id"), -1}}, beforeId},
+        {{{QStringLiteral("before_id"), 1e20}}, beforeId},
+        {{{QStringLiteral("ticket"), 42}}, QStringLiteral("'ticket' must be a string")},
+        {{{QStringLiteral("ticket"), QString()}}, QStringLiteral("'ticket': ticket id is empty")},
+        {{{QStringLiteral("limit"), 5000}}, limit},
+        {{{QStringLiteral("limit"), 0}}, limit},
+        {{{QStringLiteral("limit"), QStringLiteral("10")}}, limit},
+        {{{QStringLiteral("from_ms"), -5}}, fromMs},
+        {{{QStringLiteral("from_ms"), 2000}, {QStringLiteral("to_ms"), 1000}},
+         QStringLiteral("'from_ms' (2000) must be before 'to_ms' (1000)")},
+        {{{QStringLiteral("outcome"), 5}}, QStringLiteral("'outcome' must be DECIDED or UNDETERMINED")},
+    };
+    for (ApiClient *api : {coordinator.get(), branches.value(QStringLiteral("branch-1"))}) {
+        for (const auto &[fields, expected] : cases) {
+            QJsonObject request = fields;
+            request.insert(QStringLiteral("type"), QStringLiteral("history"));
+            const QJsonObject reply = call(*api, request);
+            const QString where = QString::fromUtf8(QJsonDocument(request).toJson(QJsonDocument::Compact));
+            QVERIFY2(reply.value(u"type").toString() == QLatin1String("error"), qPrintable(where));
+            QVERIFY2(reply.value(u"error").toString() == expected,
+                     qPrintable(where + QStringLiteral(": ") + reply.value(u"error").toString()));
+        }
+    }
+    // The right types page as before.
+    const QJsonObject page = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("history")},
+                                                 {QStringLiteral("limit"), 1000},
+                                                 {QStringLiteral("before_id"), 0}});
+    QCOMPARE(page.value(u"rows").toArray().size(), 1);
+
+    for (const QJsonValue &from :
+         {QJsonValue(QStringLiteral("9000")), QJsonValue(0), QJsonValue(-3), QJsonValue(2.5)}) {
+        const QJsonObject reply = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("subscribe")},
+                                                      {QStringLiteral("from_seq"), from}});
+        QCOMPARE(reply.value(u"type").toString(), QStringLiteral("error"));
+        QCOMPARE(reply.value(u"error").toString(),
+                 QStringLiteral("'from_seq' must be an integer from 1 to 9223372036854775807"));
+    }
+
+    // A digest is exactly 64 hex digits; characters fromHex would skip are not.
+    const QString damaged = digest.left(32) + u'-' + digest.mid(32);
+    for (const QString &bad : {damaged, digest + QStringLiteral("zz"), QStringLiteral(" ") + digest}) {
+        for (const char *type : {"decision", "retry_undetermined"}) {
+            const QJsonObject reply = call(*coordinator, {{QStringLiteral("type"), QLatin1String(type)},
+                                                          {QStringLiteral("digest"), bad}});
+            QCOMPARE(reply.value(u"type").toString(), QStringLiteral("error"));
+            QCOMPARE(reply.value(u"error").toString(),
+                     QStringLiteral("'digest' must be the write-off digest in 64 hex digits"));
+        }
+    }
+    QCOMPARE(call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decision")},
+                                 {QStringLiteral("digest"), digest.toUpper()}})
+                 .value(u"type")
+                 .toString(),
+             QStringLiteral("decision"));
 }
 
 #include "tst_network.moc"
