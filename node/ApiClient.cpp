@@ -66,7 +66,19 @@ void ApiClient::subscribe(qint64 fromSeq, const QStringList &kinds)
     subscribedKinds = kinds;
     seenSeq = qMax<qint64>(0, fromSeq - 1);
     if (link->connection())
-        request(subscribeRequest(seenSeq + 1));
+        sendSubscribe();
+}
+
+void ApiClient::sendSubscribe()
+{
+    // Frames of an earlier subscription may still be on their way; the node answers this one
+    // before it sends any event of it, so everything until that answer is dropped.
+    const qint64 id = nextId; // the id request() gives it
+    const qint64 sent = request(subscribeRequest(seenSeq + 1), [this, id](const QJsonObject &) {
+        if (awaitedSubscription == id)
+            awaitedSubscription = 0;
+    });
+    awaitedSubscription = qMax<qint64>(0, sent);
 }
 
 QJsonObject ApiClient::subscribeRequest(qint64 fromSeq) const
@@ -89,7 +101,7 @@ void ApiClient::onLink(Connection *connection)
             const qint64 nodeLastSeq = reply.value(u"last_seq").toInteger(-1);
             if (nodeLastSeq >= 0 && nodeLastSeq < seenSeq)
                 Q_EMIT journalBehind(seenSeq, nodeLastSeq);
-            request(subscribeRequest(seenSeq + 1));
+            sendSubscribe();
         }
         Q_EMIT connected(greeting);
     });
@@ -97,7 +109,10 @@ void ApiClient::onLink(Connection *connection)
 
 void ApiClient::onMessage(const QJsonObject &message)
 {
-    if (message.value(u"type").toString() == QLatin1String("event")) {
+    const QString type = message.value(u"type").toString();
+    if (awaitedSubscription != 0 && (type == QLatin1String("event") || type == QLatin1String("gap")))
+        return; // sent for the subscription this one replaced
+    if (type == QLatin1String("event")) {
         const qint64 seq = message.value(u"seq").toInteger(0);
         if (seq <= seenSeq)
             return; // already seen before a reconnect
@@ -108,7 +123,7 @@ void ApiClient::onMessage(const QJsonObject &message)
         Q_EMIT eventReceived(message);
         return;
     }
-    if (message.value(u"type").toString() == QLatin1String("gap")) {
+    if (type == QLatin1String("gap")) {
         const qint64 to = message.value(u"to_seq").toInteger(0);
         if (to > seenSeq) {
             // As for a jump in seq: only a resumed stream misses something it had asked for.

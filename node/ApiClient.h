@@ -39,7 +39,8 @@ public:
     // also when the connection drops first. Returns the request id, or -1 if not connected.
     qint64 request(QJsonObject message, ReplyHandler handler = {});
     // Streams events from fromSeq on, and again after every reconnect from the next unseen one.
-    // kinds: only events of these kinds (docs/api.md); empty, every kind.
+    // kinds: only events of these kinds (docs/api.md); empty, every kind. Called again, it
+    // restarts the stream at fromSeq (e.g. to fetch events a client could not keep).
     void subscribe(qint64 fromSeq, const QStringList &kinds = {});
     qint64 lastSeq() const { return seenSeq; }
 
@@ -64,10 +65,12 @@ private:
     qint64 nextId = 1;
     QHash<qint64, ReplyHandler> pending;
     QJsonObject subscribeRequest(qint64 fromSeq) const;
+    void sendSubscribe();
 
     bool subscribed = false;
     QStringList subscribedKinds;
     qint64 seenSeq = 0;
+    qint64 awaitedSubscription = 0; // the subscribe request whose answer has not come yet
 };
 
 } // namespace ticketsync

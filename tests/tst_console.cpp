@@ -35,6 +35,7 @@
 #include <QWebSocket>
 #include <QWebSocketServer>
 #include <csignal>
+#include <sqlite3.h>
 
 using namespace ticketsync;
 
@@ -60,6 +61,7 @@ private Q_SLOTS:
     void switchesToSimplifiedChinese();
     void eachNetworkKeepsItsOwnCache();
     void replacedJournalRaisesAnAlert();
+    void refusedBatchesAreFetchedAgain();
 
 private:
     std::unique_ptr<MainWindow> openConsole(const QString &cachePath, bool auditor = false);
@@ -602,6 +604,41 @@ void ConsoleTest::replacedJournalRaisesAnAlert()
     const QString detail =
         console.alertsModel()->index(row, AlertsModel::DetailColumn).data(Qt::DisplayRole).toString();
     QVERIFY2(detail.contains(QString::number(kAhead)), qPrintable(detail));
+}
+
+void ConsoleTest::refusedBatchesAreFetchedAgain()
+{
+    // Another process holds the cache's write lock past the worker's 5 s busy timeout: the
+    // batches arriving meanwhile cannot be stored. They are fetched again from the node, and the
+    // cache ends with every event and no hole behind its cursor.
+    const QString node = QStringLiteral("coordinator-1");
+    sqlite3 *locker = nullptr;
+    QCOMPARE(
+        sqlite3_open_v2(window->cachePath().toUtf8().constData(), &locker, SQLITE_OPEN_READWRITE, nullptr),
+        SQLITE_OK);
+    QCOMPARE(sqlite3_exec(locker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    const QStringList digests = submitBatch(3000, 20);
+    QTest::qWait(7000);
+    const QStringList later = submitBatch(3020, 5);
+    sqlite3_exec(locker, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close_v2(locker);
+
+    const auto cached = [&](const QStringList &wanted) {
+        HistoryCache reader;
+        if (!reader.open(window->cachePath(), nullptr, HistoryCache::Mode::ReadOnly))
+            return false;
+        for (const QString &digest : wanted) {
+            if (!reader.decision(QByteArray::fromHex(digest.toLatin1())))
+                return false;
+        }
+        return true;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(cached(digests + later), 3 * kWait);
+    HistoryCache reader;
+    QString error;
+    QVERIFY2(reader.open(window->cachePath(), &error, HistoryCache::Mode::ReadOnly), qPrintable(error));
+    QCOMPARE(reader.eventCount(node), reader.lastSeq(node)); // every seq from 1 to the cursor
+    QVERIFY(reader.gaps().isEmpty());
 }
 
 QTEST_MAIN(ConsoleTest)

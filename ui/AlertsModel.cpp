@@ -51,9 +51,13 @@ AlertsModel::AlertsModel(QObject *parent) : QAbstractTableModel(parent) {}
 
 QStringList AlertsModel::kinds()
 {
-    return {QStringLiteral("undetermined"), QStringLiteral("receiver_lagging"),
-            QStringLiteral("equivocation"), QStringLiteral("stale_data"),
-            QStringLiteral("gap"),          QStringLiteral("journal_behind")};
+    return {QStringLiteral("undetermined"),
+            QStringLiteral("receiver_lagging"),
+            QStringLiteral("equivocation"),
+            QStringLiteral("stale_data"),
+            QStringLiteral("gap"),
+            QStringLiteral("journal_behind"),
+            QStringLiteral("malformed_events")};
 }
 
 QString AlertsModel::kindText(const QString &kind)
@@ -75,6 +79,9 @@ QString AlertsModel::kindText(const QString &kind)
     if (kind == QLatin1String("journal_behind"))
         //: Alert kind: a node holds fewer events than the console has already stored from it.
         return tr("Event journal replaced");
+    if (kind == QLatin1String("malformed_events"))
+        //: Alert kind: events from a node the console could not read.
+        return tr("Malformed events");
     return kind;
 }
 

@@ -168,7 +168,17 @@ void CacheWorker::commitPending()
     }
     IngestReport all;
     for (const QString &node : nodes) {
-        const IngestReport report = store.ingest(node, batches.value(node));
+        const QList<QJsonObject> batch = batches.value(node);
+        if (resumeAwaited.contains(node)) {
+            // What follows a refused batch is fetched again from the cursor; only that stream
+            // may be stored, or the cursor would pass the hole.
+            if (batch.isEmpty() || batch.front().value(u"seq").toInteger() > store.lastSeq(node) + 1)
+                continue;
+            resumeAwaited.remove(node);
+        }
+        const IngestReport report = store.ingest(node, batch);
+        if (report.refused)
+            resumeAwaited.insert(node);
         all.merge(report);
         Q_EMIT ingested(node, report.lastSeq, report);
     }

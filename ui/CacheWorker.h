@@ -6,6 +6,7 @@
 #include <QHash>
 #include <QObject>
 #include <QPointer>
+#include <QSet>
 #include <QTimer>
 
 #include <thread>
@@ -45,6 +46,8 @@ public Q_SLOTS:
     // Commits what is pending and closes the cache. Called by CacheThread before quitting.
     void shutdown();
     // Queues a node's events; they are committed in a batch (see above).
+    // After a batch the cache refused, a node's later events are dropped until its stream is
+    // resumed at the cursor (ConsoleSession::resume), so no hole is left behind the cursor.
     void ingest(const QString &node, const QList<QJsonObject> &events);
     void flush();
     void recordGap(const QString &node, qint64 fromSeq, qint64 toSeq);
@@ -111,7 +114,8 @@ private:
     QList<QString> pendingOrder; // nodes in the order their events arrived
     QHash<QString, QList<QJsonObject>> pending;
     int pendingEvents = 0;
-    std::jthread checkpointer; // its own connection; see startCheckpointer()
+    QSet<QString> resumeAwaited; // nodes whose stream must restart at the cursor
+    std::jthread checkpointer;   // its own connection; see startCheckpointer()
     void startCheckpointer();
     void stopCheckpointer();
 };

@@ -92,6 +92,15 @@ public:
             client->stop();
     }
 
+    void resume(const QString &nodeId, qint64 fromSeq)
+    {
+        ApiClient *client = clients.value(nodeId);
+        if (!client || nodeId != profile.eventSource)
+            return;
+        pending.clear(); // fetched again with the rest
+        client->subscribe(fromSeq);
+    }
+
     void request(const QString &nodeId, qint64 ticket, const QJsonObject &message)
     {
         ApiClient *client = clients.value(nodeId);
@@ -277,6 +286,16 @@ void ConsoleSession::stop()
 QString ConsoleSession::role() const
 {
     return states.value(current.eventSource).role;
+}
+
+void ConsoleSession::resume(const QString &nodeId, qint64 fromSeq)
+{
+    if (!worker)
+        return;
+    qCInfo(lcSession) << "events from" << nodeId << "fetched again from seq" << fromSeq;
+    QMetaObject::invokeMethod(
+        worker, [worker = worker, nodeId, fromSeq] { worker->resume(nodeId, fromSeq); },
+        Qt::QueuedConnection);
 }
 
 void ConsoleSession::request(const QString &nodeId, const QJsonObject &message, ReplyHandler handler)

@@ -92,6 +92,9 @@ public:
     using ReplyHandler = std::function<void(const QJsonObject &reply)>;
     // Sends a request to a node; the handler runs on the GUI thread with the reply or an error.
     void request(const QString &nodeId, const QJsonObject &message, ReplyHandler handler);
+    // Restarts the event source's stream at fromSeq: what the cache could not store is fetched
+    // again.
+    void resume(const QString &nodeId, qint64 fromSeq);
 
     // The helper for a PKCS#12 file: true when the path names one (by content, not extension).
     static bool isPkcs12(const QString &path);

@@ -601,6 +601,7 @@ IngestReport HistoryCache::ingest(const QString &node, const QList<QJsonObject> 
 
     if (!exec("BEGIN IMMEDIATE")) {
         report.skipped = int(events.size());
+        report.refused = true;
         report.firstProblem = tr("cannot write to the history cache: %1").arg(sqliteError());
         return report;
     }
@@ -876,6 +877,7 @@ IngestReport HistoryCache::ingest(const QString &node, const QList<QJsonObject> 
         IngestReport refused;
         refused.lastSeq = lastSeq(node);
         refused.skipped = int(events.size());
+        refused.refused = true;
         refused.firstProblem = tr("the batch was not stored: %1").arg(why);
         qCWarning(lcCache) << filePath << refused.firstProblem;
         return refused;

@@ -161,6 +161,7 @@ struct IngestReport
     int skipped = 0;      // malformed: not mapped (kept raw in `events` when its seq was usable)
     QString firstProblem; // why the first skipped event was skipped
     qint64 lastSeq = 0;   // the node's cursor after the batch
+    bool refused = false; // nothing was stored (the cache could not be written): fetch it again
     int feedRows = 0;     // feed rows added
     int decisionsInserted = 0;
     int decisionsUpdated = 0;

@@ -81,17 +81,14 @@ MainWindow::MainWindow(ConsoleSettings &settings, const QString &cachePath, QWid
 
     connect(consoleSession, &ConsoleSession::eventsReceived, this, &MainWindow::onEvents);
     connect(consoleSession, &ConsoleSession::linkChanged, this, &MainWindow::onLink);
+    // recordGap raises the gap's alert itself, in the same transaction.
     connect(consoleSession, &ConsoleSession::gapDetected, this,
             [this](const QString &node, qint64 from, qint64 to) {
                 CacheWorker *worker = cache->worker();
                 QMetaObject::invokeMethod(worker,
                                           [worker, node, from, to] { worker->recordGap(node, from, to); });
-                QMetaObject::invokeMethod(worker, [worker, node, from, to] {
-                    worker->raiseAlert(
-                        QStringLiteral("gap"), node,
-                        QStringLiteral("events %1 to %2 could not be fetched").arg(from).arg(to));
-                });
             });
+    connect(cache->worker(), &CacheWorker::ingested, this, &MainWindow::onIngested);
     connect(consoleSession, &ConsoleSession::journalBehind, this,
             [this](const QString &node, qint64 seen, qint64 last) {
                 CacheWorker *worker = cache->worker();
@@ -606,6 +603,32 @@ void MainWindow::refuseSession(const QString &reason)
     box->setAttribute(Qt::WA_DeleteOnClose);
     box->open();
     Q_EMIT sessionRefused(reason);
+}
+
+void MainWindow::onIngested(const QString &node, qint64 lastSeq, const IngestReport &report)
+{
+    if (report.refused) {
+        // Nothing of the batch was kept; the node still has it. Fetch it again shortly, once for
+        // however many batches fail meanwhile.
+        statusBar()->showMessage(
+            tr("History cache: events from %1 were not stored (%2); they are fetched again.")
+                .arg(node, report.firstProblem));
+        const bool scheduled = resumeFrom.contains(node);
+        resumeFrom.insert(node, lastSeq + 1);
+        if (!scheduled)
+            QTimer::singleShot(kResumeDelayMs, this,
+                               [this, node] { consoleSession->resume(node, resumeFrom.take(node)); });
+        return;
+    }
+    if (report.skipped > 0) {
+        CacheWorker *worker = cache->worker();
+        const QString detail = QStringLiteral("%1 malformed events were not mapped; the first: %2")
+                                   .arg(report.skipped)
+                                   .arg(report.firstProblem);
+        QMetaObject::invokeMethod(worker, [worker, node, detail] {
+            worker->raiseAlert(QStringLiteral("malformed_events"), node, detail);
+        });
+    }
 }
 
 void MainWindow::loadMembership()

@@ -25,6 +25,7 @@ class CacheThread;
 class DecisionDetailPane;
 class DecisionsModel;
 class FeedModel;
+struct IngestReport;
 class Membership;
 class NodesModel;
 class ReceiversModel;
@@ -104,6 +105,7 @@ private:
     void exportReport();
     void updateFreshness();
     void loadMembership();
+    void onIngested(const QString &node, qint64 lastSeq, const IngestReport &report);
     // Asks the cache to take this network, then starts the session (or refuses) with its answer.
     void bindCacheAndStart();
     void startSession(const QString &refusal, const QHash<QString, qint64> &cursors);
@@ -114,6 +116,8 @@ private:
     bool cacheIsOpen = false;
     std::optional<SessionProfile> pendingProfile;
     NetworkIdentity pendingNetwork;
+    static constexpr int kResumeDelayMs = 1000;
+    QHash<QString, qint64> resumeFrom; // nodes whose stream restarts at the cursor, shortly
     CacheThread *cache = nullptr;
     ConsoleSession *consoleSession = nullptr;
     TallyTracker *tallyTracker = nullptr;
