@@ -69,14 +69,19 @@ void Connection::sendBinary(const QByteArray &frame)
         socket->sendBinaryMessage(frame);
 }
 
-void Connection::sendError(const QString &type, qint64 requestId, const QString &error)
+void Connection::sendError(const QString &type, const QJsonValue &requestId, const QString &error)
 {
     QJsonObject reply{{QStringLiteral("type"), QStringLiteral("error")},
                       {QStringLiteral("request"), type},
                       {QStringLiteral("error"), error}};
-    if (requestId >= 0)
+    if (!requestId.isUndefined())
         reply.insert(QStringLiteral("id"), requestId);
     send(reply);
+}
+
+void Connection::sendError(const QString &type, qint64 requestId, const QString &error)
+{
+    sendError(type, requestId >= 0 ? QJsonValue(requestId) : QJsonValue(QJsonValue::Undefined), error);
 }
 
 void Connection::close(const QString &reason)
@@ -123,7 +128,7 @@ void Connection::onText(const QString &text)
     }
     const QJsonObject message = document.object();
     if (!message.value(u"type").isString()) {
-        sendError(QString(), message.value(u"id").toInteger(-1),
+        sendError(QString(), message.value(u"id"),
                   QStringLiteral("malformed frame: 'type' must be a string"));
         return;
     }

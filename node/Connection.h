@@ -41,6 +41,10 @@ public:
     void sendText(const QString &frame);
     static QString frameText(const QJsonObject &message);
     void sendBinary(const QByteArray &frame);
+    // An error reply to the request of that type; it carries the request's id as the request
+    // sent it (any JSON value, none when undefined), as every other reply does.
+    void sendError(const QString &type, const QJsonValue &requestId, const QString &error);
+    // Between nodes, ids are integers; a negative one is none.
     void sendError(const QString &type, qint64 requestId, const QString &error);
     void close(const QString &reason);
     quint64 framesReceived() const { return received; }

@@ -645,7 +645,7 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
     if (!allowed(connection, type, &why)) {
         qCWarning(lcNode) << "refused" << type << "from" << connection->describe() << ":" << why;
         counters[QStringLiteral("refused_requests")]++;
-        connection->sendError(type, requestId, why);
+        connection->sendError(type, message.value(u"id"), why);
         return;
     }
     if (connection->peer().kind != PartyKind::Node) {
@@ -1907,7 +1907,7 @@ void LedgerNode::sendSubmissions()
 
 void LedgerNode::handleClientSubmit(Connection *client, const QJsonObject &message)
 {
-    const qint64 requestId = message.value(u"id").toInteger(-1);
+    const QJsonValue requestId = message.value(u"id"); // echoed as sent, whatever its type
     WriteOffResult writeOff;
     RequestFields fields(message);
     writeOff.membershipHash = membership.hash();
@@ -1952,7 +1952,7 @@ void LedgerNode::handleClientSubmit(Connection *client, const QJsonObject &messa
 
 void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonObject &message)
 {
-    const qint64 requestId = message.value(u"id").toInteger(-1);
+    const QJsonValue requestId = message.value(u"id"); // echoed as sent, whatever its type
     QString error;
     if (type == QLatin1String("hello")) {
         reply(client,
@@ -2269,7 +2269,7 @@ void LedgerNode::flush()
             pending.connection->send(pending.message);
         else
             pending.connection->sendError(pending.message.value(u"type").toString(),
-                                          pending.message.value(u"id").toInteger(-1),
+                                          pending.message.value(u"id"),
                                           QStringLiteral("not stored: %1").arg(problem));
     }
     afterCommit.clear();

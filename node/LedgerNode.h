@@ -121,7 +121,7 @@ private:
     struct BranchRequest
     {
         QPointer<Connection> client;
-        qint64 clientRequestId = -1;
+        QJsonValue clientRequestId; // as the client sent it, echoed in the answer
         QByteArray digest;
     };
 

@@ -84,6 +84,7 @@ private Q_SLOTS:
     void receiverCatchesUpInFramesItCanTake();
     void submitRefusesFieldsOfTheWrongType();
     void historySubscribeAndDigestRefuseBadParameters();
+    void errorRepliesCarryTheRequestId();
 
 private:
     void startNode(const QString &id)
@@ -135,6 +136,8 @@ private:
     void restartCoordinator(const QJsonObject &coordinatorValues, const QJsonObject &limitValues = {});
     // A receiver's entry in the coordinator's `receivers` answer.
     QJsonObject receiverEntry(const QString &receiver);
+    // Opens socket to a node as the operator, with the JSON replies appended to replies.
+    void openAsOperator(QWebSocket &socket, const QString &nodeId, QList<QJsonObject> *replies);
 
     std::unique_ptr<DevnetFixture> devnet;
     const DevnetLayout *layout = nullptr;
@@ -322,6 +325,20 @@ QJsonObject NetworkTest::receiverEntry(const QString &receiver)
             return entry.toObject();
     }
     return {};
+}
+
+void NetworkTest::openAsOperator(QWebSocket &socket, const QString &nodeId, QList<QJsonObject> *replies)
+{
+    QString error;
+    const std::optional<TlsIdentity> identity =
+        TlsIdentity::load(layout->operatorCertificate, layout->operatorKey, layout->caPath, &error);
+    QVERIFY2(identity, qPrintable(error));
+    socket.setSslConfiguration(identity->clientConfiguration());
+    connect(&socket, &QWebSocket::textMessageReceived, this, [replies](const QString &text) {
+        replies->append(QJsonDocument::fromJson(text.toUtf8()).object());
+    });
+    socket.open(QUrl(QStringLiteral("wss://%1/").arg(layout->node(nodeId)->address)));
+    QTRY_VERIFY_WITH_TIMEOUT(socket.state() == QAbstractSocket::ConnectedState, kWait);
 }
 
 bool NetworkTest::waitForCoordinatorLink(const QString &branch)
@@ -1804,6 +1821,80 @@ void NetworkTest::historySubscribeAndDigestRefuseBadParameters()
                  .value(u"type")
                  .toString(),
              QStringLiteral("decision"));
+}
+
+void NetworkTest::errorRepliesCarryTheRequestId()
+{
+    QWebSocket socket;
+    QList<QJsonObject> replies;
+    openAsOperator(socket, QStringLiteral("coordinator-1"), &replies);
+    if (QTest::currentTestFailed())
+        return;
+    // Sent in this order; each answer carries the id as it was sent, errors as much as the rest.
+    const QList<std::pair<QString, QJsonValue>> requests{
+        {QStringLiteral("{\"type\":\"status\",\"id\":\"s-1\"}"), QStringLiteral("s-1")},
+        {QStringLiteral("{\"type\":\"history\",\"id\":\"page-2\",\"limit\":5000}"), QStringLiteral("page-2")},
+        {QStringLiteral("{\"type\":\"no_such_thing\",\"id\":\"x\"}"), QStringLiteral("x")},
+        {QStringLiteral("{\"type\":5,\"id\":\"y\"}"), QStringLiteral("y")},
+        {QStringLiteral("{\"type\":\"decision\",\"id\":7.5,\"digest\":\"zz\"}"), 7.5},
+        {QStringLiteral("{\"type\":\"retry_undetermined\",\"id\":-4,\"digest\":\"zz\"}"), -4},
+        {QStringLiteral("{\"type\":\"receivers\",\"id\":{\"page\":3}}"),
+         QJsonObject{{QStringLiteral("page"), 3}}},
+        {QStringLiteral("{\"type\":\"decision\",\"id\":12,\"digest\":\"zz\"}"), 12},
+    };
+    for (const auto &[text, id] : requests)
+        socket.sendTextMessage(text);
+    QTRY_COMPARE_WITH_TIMEOUT(replies.size(), requests.size(), kWait);
+    for (qsizetype i = 0; i < requests.size(); ++i) {
+        QVERIFY2(replies.at(i).contains(u"id") && replies.at(i).value(u"id") == requests.at(i).second,
+                 qPrintable(requests.at(i).first + QStringLiteral(" -> ") +
+                            QString::fromUtf8(QJsonDocument(replies.at(i)).toJson(QJsonDocument::Compact))));
+    }
+    QCOMPARE(replies.at(0).value(u"type").toString(), QStringLiteral("status"));
+    for (qsizetype i = 1; i < requests.size(); ++i) {
+        if (i != 6)
+            QCOMPARE(replies.at(i).value(u"type").toString(), QStringLiteral("error"));
+    }
+
+    // A branch answers a submit with the client's id once the coordinator has answered it, or at
+    // once when it refuses it, and an auditor's refused command the same.
+    QWebSocket branch;
+    QList<QJsonObject> answers;
+    openAsOperator(branch, QStringLiteral("branch-1"), &answers);
+    if (QTest::currentTestFailed())
+        return;
+    const QJsonObject submit{{QStringLiteral("type"), QStringLiteral("submit")},
+                             {QStringLiteral("id"), QStringLiteral("erp-7")},
+                             {QStringLiteral("ticket"), SampleConsortium::ticketId(492)},
+                             {QStringLiteral("amount_minor"), SampleConsortium::faceAmountMinor(492)}};
+    branch.sendTextMessage(QString::fromUtf8(QJsonDocument(submit).toJson(QJsonDocument::Compact)));
+    QJsonObject refusedSubmit = submit;
+    refusedSubmit.insert(QStringLiteral("id"), QStringLiteral("erp-8"));
+    refusedSubmit.insert(QStringLiteral("version"), QStringLiteral("1"));
+    branch.sendTextMessage(QString::fromUtf8(QJsonDocument(refusedSubmit).toJson(QJsonDocument::Compact)));
+    QTRY_COMPARE_WITH_TIMEOUT(answers.size(), 2, kWait);
+    QHash<QString, QString> byId;
+    for (const QJsonObject &answer : std::as_const(answers))
+        byId.insert(answer.value(u"id").toString(), answer.value(u"type").toString());
+    QCOMPARE(byId.value(QStringLiteral("erp-7")), QStringLiteral("submitted"));
+    QCOMPARE(byId.value(QStringLiteral("erp-8")), QStringLiteral("error"));
+    QWebSocket auditor;
+    QList<QJsonObject> auditorReplies;
+    QString error;
+    const std::optional<TlsIdentity> identity =
+        TlsIdentity::load(layout->auditorCertificate, layout->auditorKey, layout->caPath, &error);
+    QVERIFY2(identity, qPrintable(error));
+    auditor.setSslConfiguration(identity->clientConfiguration());
+    connect(&auditor, &QWebSocket::textMessageReceived, this, [&](const QString &text) {
+        auditorReplies.append(QJsonDocument::fromJson(text.toUtf8()).object());
+    });
+    auditor.open(
+        QUrl(QStringLiteral("wss://%1/").arg(layout->node(QStringLiteral("coordinator-1"))->address)));
+    QTRY_VERIFY_WITH_TIMEOUT(auditor.state() == QAbstractSocket::ConnectedState, kWait);
+    auditor.sendTextMessage(QStringLiteral("{\"type\":\"retry_deliveries\",\"id\":\"r-1\"}"));
+    QTRY_COMPARE_WITH_TIMEOUT(auditorReplies.size(), 1, kWait);
+    QCOMPARE(auditorReplies.first().value(u"type").toString(), QStringLiteral("error"));
+    QCOMPARE(auditorReplies.first().value(u"id").toString(), QStringLiteral("r-1"));
 }
 
 #include "tst_network.moc"
