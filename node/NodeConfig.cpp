@@ -8,6 +8,7 @@
 #include <QHostAddress>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <cmath>
 
 namespace ticketsync {
 
@@ -77,8 +78,9 @@ public:
         const QJsonValue value = object.value(key);
         if (value.isUndefined())
             return fallback;
-        const double number = value.toDouble(-1e300);
-        if (!value.isDouble() || number != double(qint64(number)) || number < minimum || number > maximum) {
+        // In range before any conversion: qint64(1e30) is undefined behaviour, not a failed check.
+        const double number = value.toDouble();
+        if (!value.isDouble() || !(number >= minimum && number <= maximum) || number != std::floor(number)) {
             fail(key, QStringLiteral("must be a whole number from %1 to %2").arg(minimum).arg(maximum));
             return fallback;
         }

@@ -145,6 +145,15 @@ void NodeConfigTest::badFiles_data()
     QTest::newRow("fraction") << with(QStringLiteral("coordinator"),
                                       QJsonObject{{QStringLiteral("retry_limit"), 1.5}})
                               << QStringLiteral("'retry_limit'");
+    QTest::newRow("huge") << with(QStringLiteral("coordinator"),
+                                  QJsonObject{{QStringLiteral("retry_limit"), 1e30}})
+                          << QStringLiteral("'retry_limit': must be a whole number from 0 to 1000");
+    QTest::newRow("huge negative") << with(QStringLiteral("limits"),
+                                           QJsonObject{{QStringLiteral("max_frame_bytes"), -1e300}})
+                                   << QStringLiteral("'max_frame_bytes': must be a whole number from 1024");
+    QTest::newRow("beyond 64 bits") << with(QStringLiteral("coordinator"),
+                                            QJsonObject{{QStringLiteral("vote_timeout_ms"), 9.3e18}})
+                                    << QStringLiteral("'vote_timeout_ms': must be a whole number from 10");
     QTest::newRow("slice") << with(QStringLiteral("process"),
                                    QJsonObject{{QStringLiteral("cpu_slice_ms"), 101}})
                            << QStringLiteral("'cpu_slice_ms': must be a whole number from 0 to 100");
