@@ -325,6 +325,8 @@ void ConsoleTest::exportsAreRightAndVerifiable()
     QVERIFY(file.open(QIODevice::ReadOnly));
     QByteArray bytes = file.readAll();
     file.close();
+    // Signed for by the person whose certificate the console holds, not by a role.
+    QVERIFY2(bytes.contains("\"generated_by\":\"operator-1\""), bytes.left(400).constData());
     const qsizetype at = bytes.indexOf("\"amount_minor\":");
     QVERIFY(at > 0);
     char &digit = bytes[at + 15];

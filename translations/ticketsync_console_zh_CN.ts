@@ -4,19 +4,30 @@
 <context>
     <name>QObject</name>
     <message>
-        <location filename="../app/ticketsync_console_main.cpp" line="110"/>
+        <location filename="../app/ticketsync_console_main.cpp" line="126"/>
         <source>Client certificate</source>
         <translation>客户端证书</translation>
     </message>
     <message>
-        <location filename="../app/ticketsync_console_main.cpp" line="111"/>
+        <location filename="../app/ticketsync_console_main.cpp" line="127"/>
         <source>Password for %1:</source>
         <translation>%1 的密码：</translation>
     </message>
     <message>
-        <location filename="../app/ticketsync_console_main.cpp" line="117"/>
+        <location filename="../app/ticketsync_console_main.cpp" line="119"/>
+        <location filename="../app/ticketsync_console_main.cpp" line="133"/>
         <source>Cannot connect</source>
         <translation>无法连接</translation>
+    </message>
+    <message>
+        <location filename="../ui/ConsoleSession.cpp" line="196"/>
+        <source>cannot read the CA certificate %1: %2</source>
+        <translation>无法读取 CA 证书 %1：%2</translation>
+    </message>
+    <message>
+        <location filename="../ui/ConsoleSession.cpp" line="201"/>
+        <source>%1 holds no PEM certificate, so it cannot be the consortium CA</source>
+        <translation>%1 中没有 PEM 证书，不能作为联盟 CA</translation>
     </message>
 </context>
 <context>
@@ -263,116 +274,128 @@
 <context>
     <name>ticketsync::AlertsModel</name>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="62"/>
+        <location filename="../ui/AlertsModel.cpp" line="67"/>
         <source>Undetermined write-off</source>
         <extracomment>Alert kind: a write-off (核销) whose tally ended UNDETERMINED.</extracomment>
         <translation>未决核销</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="65"/>
+        <location filename="../ui/AlertsModel.cpp" line="70"/>
         <source>Receiver lagging</source>
         <extracomment>Alert kind: a receiver node (接收方节点) behind the coordinator.</extracomment>
         <translation>数据接收节点落后</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="68"/>
+        <location filename="../ui/AlertsModel.cpp" line="73"/>
         <source>Equivocation</source>
         <extracomment>Alert kind: a target signed two different states for one write-off.</extracomment>
         <translation>矛盾签名</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="70"/>
+        <location filename="../ui/AlertsModel.cpp" line="75"/>
         <source>Stale data</source>
         <translation>数据陈旧</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="73"/>
+        <location filename="../ui/AlertsModel.cpp" line="78"/>
         <source>Event gap</source>
         <extracomment>Alert kind: events the console could not fetch from a node.</extracomment>
         <translation>事件缺口</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="149"/>
+        <location filename="../ui/AlertsModel.cpp" line="81"/>
+        <source>Event journal replaced</source>
+        <extracomment>Alert kind: a node holds fewer events than the console has already stored from it.</extracomment>
+        <translation>事件日志已被替换</translation>
+    </message>
+    <message>
+        <location filename="../ui/AlertsModel.cpp" line="84"/>
+        <source>Malformed events</source>
+        <extracomment>Alert kind: events from a node the console could not read.</extracomment>
+        <translation>格式错误的事件</translation>
+    </message>
+    <message>
+        <location filename="../ui/AlertsModel.cpp" line="160"/>
         <source>raised again after it was acknowledged</source>
         <translation>确认后再次触发</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="291"/>
+        <location filename="../ui/AlertsModel.cpp" line="302"/>
         <source>unknown</source>
         <translation>未知</translation>
     </message>
     <message numerus="yes">
-        <location filename="../ui/AlertsModel.cpp" line="351"/>
+        <location filename="../ui/AlertsModel.cpp" line="362"/>
         <source>Raised %n times, last at %1</source>
         <translation>
             <numerusform>已触发 %n 次，最近一次于 %1</numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="353"/>
+        <location filename="../ui/AlertsModel.cpp" line="364"/>
         <source>the console</source>
         <translation>控制台</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="356"/>
+        <location filename="../ui/AlertsModel.cpp" line="367"/>
         <source>%1: raised by %2</source>
         <translation>%1：由 %2 触发</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="358"/>
+        <location filename="../ui/AlertsModel.cpp" line="369"/>
         <source>%1: acknowledged by %2</source>
         <translation>%1：由 %2 确认</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="361"/>
+        <location filename="../ui/AlertsModel.cpp" line="372"/>
         <source>%1: resolved by %2</source>
         <extracomment>Trail line of an alert the console closed by itself, e.g. a write-off decided after a retry.</extracomment>
         <translation>%1：由 %2 自动解除</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="363"/>
+        <location filename="../ui/AlertsModel.cpp" line="374"/>
         <source>%1: %2 by %3</source>
         <translation>%1：%2（操作者 %3）</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="394"/>
+        <location filename="../ui/AlertsModel.cpp" line="405"/>
         <source>%1 (×%2)</source>
         <translation>%1（×%2）</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="405"/>
+        <location filename="../ui/AlertsModel.cpp" line="416"/>
         <source>%1, %2</source>
         <extracomment>Who acknowledged an alert, and when.</extracomment>
         <translation>%1，%2</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="403"/>
+        <location filename="../ui/AlertsModel.cpp" line="414"/>
         <source>Resolved, %1</source>
         <extracomment>An alert the console closed by itself (e.g. a write-off decided after a retry), and when.</extracomment>
         <translation>已自动解除，%1</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="459"/>
+        <location filename="../ui/AlertsModel.cpp" line="470"/>
         <source>Alert</source>
         <translation>告警</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="461"/>
+        <location filename="../ui/AlertsModel.cpp" line="472"/>
         <source>Subject</source>
         <translation>对象</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="463"/>
+        <location filename="../ui/AlertsModel.cpp" line="474"/>
         <source>Detail</source>
         <translation>详情</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="465"/>
+        <location filename="../ui/AlertsModel.cpp" line="476"/>
         <source>Raised</source>
         <translation>触发时间</translation>
     </message>
     <message>
-        <location filename="../ui/AlertsModel.cpp" line="467"/>
+        <location filename="../ui/AlertsModel.cpp" line="478"/>
         <source>Acknowledged</source>
         <translation>已确认</translation>
     </message>
@@ -449,7 +472,7 @@ Note (optional):</source>
         <translation>%1。原文件已移至 %2，并已新建缓存；历史数据将重新从各节点获取。</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="195"/>
+        <location filename="../ui/CacheWorker.cpp" line="217"/>
         <source>cannot record the gap %1-%2 of %3 in the history cache: %4</source>
         <translation>无法在历史缓存中记录 %3 的事件缺口 %1-%2：%4</translation>
     </message>
@@ -547,9 +570,22 @@ Note (optional):</source>
         <translation>浏览…</translation>
     </message>
     <message>
-        <location filename="../ui/ConnectDialog.cpp" line="145"/>
+        <location filename="../ui/ConnectDialog.cpp" line="144"/>
         <source>No network was connected to before.</source>
         <translation>此前未连接过任何网络。</translation>
+    </message>
+</context>
+<context>
+    <name>ticketsync::ConsoleSession</name>
+    <message>
+        <location filename="../ui/ConsoleSession.cpp" line="283"/>
+        <source>the console disconnected</source>
+        <translation>控制台已断开连接</translation>
+    </message>
+    <message>
+        <location filename="../ui/ConsoleSession.cpp" line="305"/>
+        <source>not connected</source>
+        <translation>未连接</translation>
     </message>
 </context>
 <context>
@@ -1056,109 +1092,125 @@ Note (optional):</source>
         <translation>无法创建或迁移历史缓存 %1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="541"/>
+        <location filename="../ui/HistoryCache.cpp" line="543"/>
         <source>missing %1</source>
         <translation>缺少 %1</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="563"/>
+        <location filename="../ui/HistoryCache.cpp" line="565"/>
         <source>cannot move the damaged history cache %1 aside to %2</source>
         <translation>无法将已损坏的历史缓存 %1 移至 %2</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="586"/>
+        <location filename="../ui/HistoryCache.cpp" line="588"/>
         <source>the history cache %1 is open read-only</source>
         <translation>历史缓存 %1 以只读方式打开</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="587"/>
-        <location filename="../ui/HistoryCache.cpp" line="1036"/>
+        <location filename="../ui/HistoryCache.cpp" line="589"/>
+        <location filename="../ui/HistoryCache.cpp" line="911"/>
+        <location filename="../ui/HistoryCache.cpp" line="1110"/>
         <source>the history cache is not open</source>
         <translation>历史缓存未打开</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="596"/>
+        <location filename="../ui/HistoryCache.cpp" line="598"/>
         <source>event %1 from %2: %3</source>
         <translation>来自 %2 的事件 %1：%3</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="597"/>
+        <location filename="../ui/HistoryCache.cpp" line="599"/>
         <source>an event from %1: %2</source>
         <translation>来自 %1 的某个事件：%2</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="602"/>
+        <location filename="../ui/HistoryCache.cpp" line="605"/>
         <source>cannot write to the history cache: %1</source>
         <translation>无法写入历史缓存：%1</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="614"/>
+        <location filename="../ui/HistoryCache.cpp" line="617"/>
         <source>&apos;seq&apos; must be positive and &apos;kind&apos; not empty</source>
         <translation>“seq”必须为正数，且“kind”不能为空</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="621"/>
+        <location filename="../ui/HistoryCache.cpp" line="624"/>
         <source>%1 bytes is too large to keep</source>
         <translation>%1 字节过大，无法保存</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="754"/>
+        <location filename="../ui/HistoryCache.cpp" line="757"/>
         <source>%1 v%2 (branch %3) is UNDETERMINED: no state reached q=%4 of n=%5 (%6; %7 missing, %8 equivocating)</source>
         <translation>%1 v%2（分行 %3）未决：没有任何状态达到法定数 q=%4（n=%5）（%6；缺失 %7 个，矛盾签名 %8 个）</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="761"/>
+        <location filename="../ui/HistoryCache.cpp" line="764"/>
         <source>no votes</source>
         <translation>无投票</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="773"/>
+        <location filename="../ui/HistoryCache.cpp" line="776"/>
         <source>decided %1 after retry</source>
         <extracomment>Trail note of an &apos;undetermined&apos; alert the console closed by itself; %1 is the decided state, e.g. WRITTEN_OFF.</extracomment>
         <translation>重试后判定为 %1</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="821"/>
+        <location filename="../ui/HistoryCache.cpp" line="824"/>
         <source>%1 is %2 blocks (%3 ms) behind height %4 (status %5)</source>
         <translation>%1 落后于高度 %4 共 %2 个区块（%3 毫秒），状态：%5</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="843"/>
+        <location filename="../ui/HistoryCache.cpp" line="846"/>
         <source>the evidence is not a pair of confirmations: %1</source>
         <translation>该证据不是一对状态确认：%1</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="854"/>
+        <location filename="../ui/HistoryCache.cpp" line="857"/>
         <source>%1 signed both %2 and %3 for ticket %4</source>
         <translation>%1 对票据 %4 同时签署了 %2 和 %3</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="877"/>
+        <location filename="../ui/HistoryCache.cpp" line="881"/>
         <source>the batch was not stored: %1</source>
         <translation>该批数据未能保存：%1</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="930"/>
+        <location filename="../ui/HistoryCache.cpp" line="919"/>
+        <source>the history cache %1 holds the history of consortium &apos;%2&apos; (CA fingerprint %3), not of consortium &apos;%4&apos; (CA fingerprint %5). Networks never share a cache: connect without a cache file named, and each network gets its own, or name another file.</source>
+        <translation>历史缓存 %1 保存的是联盟“%2”（CA 指纹 %3）的历史，而不是联盟“%4”（CA 指纹 %5）的。不同网络不能共用一个缓存：连接时不指定缓存文件，每个网络会使用各自的缓存；或指定另一个文件。</translation>
+    </message>
+    <message>
+        <location filename="../ui/HistoryCache.cpp" line="926"/>
+        <source>cannot read the network of the history cache %1: %2</source>
+        <translation>无法读取历史缓存 %1 所属的网络：%2</translation>
+    </message>
+    <message>
+        <location filename="../ui/HistoryCache.cpp" line="935"/>
+        <source>cannot record the network of the history cache %1: %2</source>
+        <translation>无法记录历史缓存 %1 所属的网络：%2</translation>
+    </message>
+    <message>
+        <location filename="../ui/HistoryCache.cpp" line="991"/>
         <source>%1 could no longer send events %2 to %3; they are missing from the history</source>
         <translation>%1 已无法再发送事件 %2 至 %3；这些事件在历史记录中缺失</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="969"/>
+        <location filename="../ui/HistoryCache.cpp" line="1030"/>
         <source>raised again after it was acknowledged</source>
         <translation>确认后再次触发</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1038"/>
+        <location filename="../ui/HistoryCache.cpp" line="1112"/>
         <source>an acknowledgement must name who made it</source>
         <translation>确认时必须注明确认人</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1041"/>
+        <location filename="../ui/HistoryCache.cpp" line="1115"/>
         <source>there is no alert %1</source>
         <translation>不存在告警 %1</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1044"/>
+        <location filename="../ui/HistoryCache.cpp" line="1118"/>
         <source>alert %1 was already acknowledged by %2 at %3</source>
         <translation>告警 %1 已由 %2 于 %3 确认</translation>
     </message>
@@ -1166,340 +1218,386 @@ Note (optional):</source>
 <context>
     <name>ticketsync::MainWindow</name>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="240"/>
+        <location filename="../ui/MainWindow.cpp" line="254"/>
         <source>Not connected yet.</source>
         <translation>尚未连接。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="289"/>
-        <location filename="../ui/MainWindow.cpp" line="384"/>
-        <location filename="../ui/MainWindow.cpp" line="428"/>
+        <location filename="../ui/MainWindow.cpp" line="303"/>
+        <location filename="../ui/MainWindow.cpp" line="398"/>
+        <location filename="../ui/MainWindow.cpp" line="442"/>
         <source>Alerts</source>
         <translation>告警</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="329"/>
+        <location filename="../ui/MainWindow.cpp" line="343"/>
         <source>Export failed: %1</source>
         <translation>导出失败：%1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="367"/>
+        <location filename="../ui/MainWindow.cpp" line="381"/>
         <source>About ticketsync console</source>
         <translation>关于 ticketsync 控制台</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="368"/>
+        <location filename="../ui/MainWindow.cpp" line="382"/>
         <source>&lt;p&gt;&lt;b&gt;ticketsync console&lt;/b&gt; %1&lt;/p&gt;&lt;p&gt;Operations console for ticket write-off confirmation across the consortium.&lt;/p&gt;</source>
         <translation>&lt;p&gt;&lt;b&gt;ticketsync 控制台&lt;/b&gt; %1&lt;/p&gt;&lt;p&gt;用于联盟内票据核销确认的运营控制台。&lt;/p&gt;</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="380"/>
+        <location filename="../ui/MainWindow.cpp" line="394"/>
         <source>ticketsync console — ticket write-off confirmation</source>
         <translation>ticketsync 控制台 — 票据核销确认</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="381"/>
-        <location filename="../ui/MainWindow.cpp" line="428"/>
+        <location filename="../ui/MainWindow.cpp" line="395"/>
+        <location filename="../ui/MainWindow.cpp" line="442"/>
         <source>Live feed</source>
         <translation>实时流水</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="382"/>
-        <location filename="../ui/MainWindow.cpp" line="428"/>
+        <location filename="../ui/MainWindow.cpp" line="396"/>
+        <location filename="../ui/MainWindow.cpp" line="442"/>
         <source>Quorum decisions</source>
         <translation>法定数决议</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="383"/>
-        <location filename="../ui/MainWindow.cpp" line="428"/>
+        <location filename="../ui/MainWindow.cpp" line="397"/>
+        <location filename="../ui/MainWindow.cpp" line="442"/>
         <source>Receivers</source>
         <translation>数据接收节点</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="385"/>
-        <location filename="../ui/MainWindow.cpp" line="429"/>
+        <location filename="../ui/MainWindow.cpp" line="399"/>
+        <location filename="../ui/MainWindow.cpp" line="443"/>
         <source>Nodes</source>
         <translation>节点</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="386"/>
-        <location filename="../ui/MainWindow.cpp" line="411"/>
+        <location filename="../ui/MainWindow.cpp" line="400"/>
+        <location filename="../ui/MainWindow.cpp" line="425"/>
         <source>Ticket id</source>
         <translation>票据编号</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="387"/>
+        <location filename="../ui/MainWindow.cpp" line="401"/>
         <source>Branch</source>
         <translation>分行</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="388"/>
+        <location filename="../ui/MainWindow.cpp" line="402"/>
         <source>Target</source>
         <translation>目标节点</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="392"/>
+        <location filename="../ui/MainWindow.cpp" line="406"/>
         <source>Any state</source>
         <translation>任意状态</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="393"/>
+        <location filename="../ui/MainWindow.cpp" line="407"/>
         <source>Issued</source>
         <translation>已发起</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="402"/>
+        <location filename="../ui/MainWindow.cpp" line="416"/>
         <source>All time</source>
         <translation>全部时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="403"/>
+        <location filename="../ui/MainWindow.cpp" line="417"/>
         <source>Last 5 minutes</source>
         <translation>最近 5 分钟</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="404"/>
+        <location filename="../ui/MainWindow.cpp" line="418"/>
         <source>Last hour</source>
         <translation>最近 1 小时</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="405"/>
+        <location filename="../ui/MainWindow.cpp" line="419"/>
         <source>Last 24 hours</source>
         <translation>最近 24 小时</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="409"/>
+        <location filename="../ui/MainWindow.cpp" line="423"/>
         <source>Pause</source>
         <translation>暂停</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="410"/>
+        <location filename="../ui/MainWindow.cpp" line="424"/>
         <source>Follow newest</source>
         <translation>跟随最新</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="415"/>
-        <location filename="../ui/MainWindow.cpp" line="826"/>
+        <location filename="../ui/MainWindow.cpp" line="429"/>
+        <location filename="../ui/MainWindow.cpp" line="1034"/>
         <source>Any outcome</source>
         <translation>任意结果</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="416"/>
-        <location filename="../ui/MainWindow.cpp" line="827"/>
+        <location filename="../ui/MainWindow.cpp" line="430"/>
+        <location filename="../ui/MainWindow.cpp" line="1035"/>
         <source>Decided</source>
         <translation>已决</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="417"/>
-        <location filename="../ui/MainWindow.cpp" line="828"/>
+        <location filename="../ui/MainWindow.cpp" line="431"/>
+        <location filename="../ui/MainWindow.cpp" line="1036"/>
         <source>Undetermined</source>
         <translation>未决</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="421"/>
+        <location filename="../ui/MainWindow.cpp" line="435"/>
         <source>Vote histogram</source>
         <translation>投票直方图</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="422"/>
+        <location filename="../ui/MainWindow.cpp" line="436"/>
         <source>&amp;File</source>
         <translation>文件(&amp;F)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="423"/>
+        <location filename="../ui/MainWindow.cpp" line="437"/>
         <source>&amp;View</source>
         <translation>视图(&amp;V)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="424"/>
+        <location filename="../ui/MainWindow.cpp" line="438"/>
         <source>&amp;Language</source>
         <translation>语言(&amp;L)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="425"/>
+        <location filename="../ui/MainWindow.cpp" line="439"/>
         <source>&amp;Help</source>
         <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="426"/>
+        <location filename="../ui/MainWindow.cpp" line="440"/>
         <source>&amp;Export audit report…</source>
         <translation>导出审计报告(&amp;E)…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="427"/>
+        <location filename="../ui/MainWindow.cpp" line="441"/>
         <source>&amp;Quit</source>
         <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="431"/>
+        <location filename="../ui/MainWindow.cpp" line="445"/>
         <source>Show %1</source>
         <translation>显示%1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="432"/>
+        <location filename="../ui/MainWindow.cpp" line="446"/>
         <source>&amp;Pause the live feed</source>
         <translation>暂停实时流水(&amp;P)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="433"/>
+        <location filename="../ui/MainWindow.cpp" line="447"/>
         <source>&amp;Filter by ticket</source>
         <translation>按票据筛选(&amp;F)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="436"/>
+        <location filename="../ui/MainWindow.cpp" line="450"/>
         <source>&amp;About</source>
         <translation>关于(&amp;A)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="437"/>
+        <location filename="../ui/MainWindow.cpp" line="451"/>
         <source>Main toolbar</source>
         <translation>主工具栏</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="508"/>
+        <location filename="../ui/MainWindow.cpp" line="526"/>
+        <location filename="../ui/MainWindow.cpp" line="551"/>
         <source>History cache: %1</source>
         <translation>历史缓存：%1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="517"/>
+        <location filename="../ui/MainWindow.cpp" line="535"/>
+        <location filename="../ui/MainWindow.cpp" line="552"/>
         <source>History cache</source>
         <translation>历史缓存</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="518"/>
+        <location filename="../ui/MainWindow.cpp" line="536"/>
         <source>The history cache %1 could not be opened: %2
 The console runs without it.</source>
         <translation>无法打开历史缓存 %1：%2
 控制台将在不使用历史缓存的情况下运行。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="535"/>
+        <location filename="../ui/MainWindow.cpp" line="614"/>
+        <source>Not connected: %1</source>
+        <translation>未连接：%1</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="616"/>
         <source>Connect</source>
         <translation>连接</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="596"/>
+        <location filename="../ui/MainWindow.cpp" line="628"/>
+        <source>History cache: events from %1 were not stored (%2); they are fetched again.</source>
+        <translation>历史缓存：来自 %1 的事件未能保存（%2）；将重新获取。</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="685"/>
         <source>Your certificate gives the role &apos;%1&apos; on %2; only operators may act.</source>
         <translation>您的证书在 %2 上的角色为“%1”；只有操作员可以执行操作。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="609"/>
+        <location filename="../ui/MainWindow.cpp" line="698"/>
         <source>Not connected to %1: %2</source>
         <translation>未连接到 %1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="616"/>
+        <location filename="../ui/MainWindow.cpp" line="705"/>
         <source>Sent to %1…</source>
         <translation>已发送至 %1…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="661"/>
-        <location filename="../ui/MainWindow.cpp" line="732"/>
+        <location filename="../ui/MainWindow.cpp" line="752"/>
+        <location filename="../ui/MainWindow.cpp" line="824"/>
         <source>Ticket %1 version %2 via %3 — from %4</source>
         <translation>票据 %1 版本 %2，经分行 %3 — 来自 %4</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="730"/>
+        <location filename="../ui/MainWindow.cpp" line="822"/>
         <source> (history cache)</source>
         <translation>（历史缓存）</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="767"/>
+        <location filename="../ui/MainWindow.cpp" line="859"/>
         <source>Offline: browsing the history cache %1</source>
         <translation>离线：正在浏览历史缓存 %1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="768"/>
+        <location filename="../ui/MainWindow.cpp" line="860"/>
         <source>Opening the history cache…</source>
         <translation>正在打开历史缓存…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="773"/>
+        <location filename="../ui/MainWindow.cpp" line="865"/>
         <source>nothing yet</source>
         <translation>尚无数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="773"/>
+        <location filename="../ui/MainWindow.cpp" line="865"/>
         <source>%1 ago</source>
         <translation>%1前</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="776"/>
+        <location filename="../ui/MainWindow.cpp" line="868"/>
         <source>Live from %1 (%2), last event #%3, %4</source>
         <translation>实时连接 %1（%2），最新事件 #%3，%4</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="777"/>
+        <location filename="../ui/MainWindow.cpp" line="869"/>
         <source>Disconnected from %1: %2 — showing cached data, last heard %3</source>
         <translation>已与 %1 断开：%2 — 正在显示缓存数据，最近通信：%3</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="782"/>
+        <location filename="../ui/MainWindow.cpp" line="879"/>
         <source>no data from %1 for %2</source>
         <translation>已有 %2 未收到来自 %1 的数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="809"/>
+        <location filename="../ui/MainWindow.cpp" line="884"/>
+        <source>data from %1 again</source>
+        <translation>已重新收到 %1 的数据</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="898"/>
+        <location filename="../ui/MainWindow.cpp" line="1011"/>
+        <location filename="../ui/MainWindow.cpp" line="1019"/>
         <source>An export is already running.</source>
         <translation>已有导出任务正在进行。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="815"/>
+        <location filename="../ui/MainWindow.cpp" line="961"/>
+        <source>the node sent the certificate of another write-off</source>
+        <translation>节点发来的是另一笔核销的证书</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="967"/>
+        <source>%1: %2</source>
+        <translation>%1：%2</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="971"/>
+        <source>Fetching certificates for the report: %1 of %2</source>
+        <translation>正在为报告获取证书：%1 / %2</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="1002"/>
+        <source>Export cancelled.</source>
+        <translation>导出已取消。</translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../ui/MainWindow.cpp" line="1006"/>
+        <source>%n certificate(s) could not be fetched; the bundle will not verify for them. First: %1</source>
+        <translation>
+            <numerusform>%n 份证书未能获取；这些条目在报告包中将无法通过验证。第一个：%1</numerusform>
+        </translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="1023"/>
         <source>Export audit report</source>
         <translation>导出审计报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="818"/>
+        <location filename="../ui/MainWindow.cpp" line="1026"/>
         <source>CSV (RFC 4180)</source>
         <translation>CSV（RFC 4180）</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="819"/>
+        <location filename="../ui/MainWindow.cpp" line="1027"/>
         <source>PDF summary</source>
         <translation>PDF 汇总报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="820"/>
+        <location filename="../ui/MainWindow.cpp" line="1028"/>
         <source>JSON bundle with signatures</source>
         <translation>含签名的 JSON 数据包</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="829"/>
+        <location filename="../ui/MainWindow.cpp" line="1037"/>
         <source>Format</source>
         <translation>格式</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="830"/>
+        <location filename="../ui/MainWindow.cpp" line="1038"/>
         <source>From</source>
         <translation>起始时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="831"/>
+        <location filename="../ui/MainWindow.cpp" line="1039"/>
         <source>To</source>
         <translation>截止时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="832"/>
+        <location filename="../ui/MainWindow.cpp" line="1040"/>
         <source>Outcome</source>
         <translation>结果</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="845"/>
+        <location filename="../ui/MainWindow.cpp" line="1053"/>
         <source>Save audit report</source>
         <translation>保存审计报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="852"/>
+        <location filename="../ui/MainWindow.cpp" line="1060"/>
         <source>Exporting…</source>
         <translation>正在导出…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="852"/>
+        <location filename="../ui/MainWindow.cpp" line="1060"/>
         <source>Cancel</source>
         <translation>取消</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="861"/>
+        <location filename="../ui/MainWindow.cpp" line="1069"/>
         <source>Wrote %1: %2</source>
         <translation>已写入 %1：%2</translation>
     </message>
@@ -1745,7 +1843,7 @@ The console runs without it.</source>
     </message>
     <message>
         <location filename="../ui/ReceiversView.cpp" line="128"/>
-        <location filename="../ui/ReceiversView.cpp" line="329"/>
+        <location filename="../ui/ReceiversView.cpp" line="330"/>
         <source>Retry undetermined write-off</source>
         <translation>重试未决核销</translation>
     </message>
@@ -1766,7 +1864,7 @@ The console runs without it.</source>
     </message>
     <message>
         <location filename="../ui/ReceiversView.cpp" line="140"/>
-        <location filename="../ui/ReceiversView.cpp" line="327"/>
+        <location filename="../ui/ReceiversView.cpp" line="328"/>
         <source>Retry failed deliveries</source>
         <translation>重试失败的投递</translation>
     </message>
@@ -1840,12 +1938,12 @@ The coordinator will push blocks again to every receiver that has not acknowledg
 协调节点将向所有尚未确认其最新区块的数据接收节点重新推送区块。已同步的数据接收节点不受影响。</translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversView.cpp" line="291"/>
+        <location filename="../ui/ReceiversView.cpp" line="292"/>
         <source>&apos;%1&apos; is not a write-off digest: it must be 64 hex digits.</source>
         <translation>“%1”不是有效的核销摘要：必须为 64 位十六进制数字。</translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversView.cpp" line="295"/>
+        <location filename="../ui/ReceiversView.cpp" line="296"/>
         <source>Retry the UNDETERMINED write-off %1?
 
 The coordinator will restart its tally and ask every target again. If it was decided meanwhile, nothing happens.</source>
@@ -1855,17 +1953,17 @@ The coordinator will restart its tally and ask every target again. If it was dec
 协调节点将重新开始计票，并再次询问每个目标节点。如果该笔核销在此期间已决，则不会执行任何操作。</translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversView.cpp" line="325"/>
+        <location filename="../ui/ReceiversView.cpp" line="326"/>
         <source>Re-sync</source>
         <translation>重新同步</translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversView.cpp" line="337"/>
+        <location filename="../ui/ReceiversView.cpp" line="338"/>
         <source>%1: %2</source>
         <translation>%1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversView.cpp" line="348"/>
+        <location filename="../ui/ReceiversView.cpp" line="349"/>
         <source>%1 %2: %3</source>
         <extracomment>Outcome of an operator command: a check or cross mark, the command, what the node said.</extracomment>
         <translation>%1 %2：%3</translation>
@@ -2046,6 +2144,19 @@ The coordinator will restart its tally and ask every target again. If it was dec
         <location filename="../ui/ReportWorker.cpp" line="727"/>
         <source>the certificate does not decode</source>
         <translation>证书无法解码</translation>
+    </message>
+</context>
+<context>
+    <name>ticketsync::SessionWorker</name>
+    <message>
+        <location filename="../ui/ConsoleSession.cpp" line="115"/>
+        <source>not connected to %1: %2</source>
+        <translation>未连接到 %1：%2</translation>
+    </message>
+    <message>
+        <location filename="../ui/ConsoleSession.cpp" line="116"/>
+        <source>&apos;%1&apos; is not in this console&apos;s profile</source>
+        <translation>“%1”不在本控制台的连接配置中</translation>
     </message>
 </context>
 <context>

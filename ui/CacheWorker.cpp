@@ -154,6 +154,18 @@ void CacheWorker::flush()
     commitPending();
 }
 
+void CacheWorker::flushFor(quint64 requestId)
+{
+    commitPending();
+    Q_EMIT flushed(requestId);
+}
+
+void CacheWorker::requestUncertifiedDecisions(quint64 requestId, qint64 fromMs, qint64 toMs, int limit)
+{
+    commitPending();
+    Q_EMIT uncertifiedDecisionsReady(requestId, store.uncertifiedDecisions(fromMs, toMs, limit));
+}
+
 void CacheWorker::commitPending()
 {
     commitTimer.stop();
@@ -218,6 +230,14 @@ void CacheWorker::raiseAlert(const QString &kind, const QString &subject, const 
 {
     if (const std::optional<AlertRow> alert = store.raiseAlert(kind, subject, detail)) {
         Q_EMIT alertRaised(*alert);
+        Q_EMIT alertsChanged();
+    }
+}
+
+void CacheWorker::resolveAlert(const QString &kind, const QString &subject, const QString &note)
+{
+    if (const std::optional<ResolvedAlert> resolved = store.resolveAlert(kind, subject, note)) {
+        Q_EMIT alertResolved(resolved->alert, resolved->entry);
         Q_EMIT alertsChanged();
     }
 }

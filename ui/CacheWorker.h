@@ -50,8 +50,11 @@ public Q_SLOTS:
     // resumed at the cursor (ConsoleSession::resume), so no hole is left behind the cursor.
     void ingest(const QString &node, const QList<QJsonObject> &events);
     void flush();
+    // Commits what is pending, then says so: a reader on another connection sees it all.
+    void flushFor(quint64 requestId);
     void recordGap(const QString &node, qint64 fromSeq, qint64 toSeq);
     void raiseAlert(const QString &kind, const QString &subject, const QString &detail);
+    void resolveAlert(const QString &kind, const QString &subject, const QString &note);
     void acknowledgeAlert(qint64 alertId, const QString &who, const QString &note);
     void setLagThresholds(qint64 blocks, qint64 ms);
     void setCertificate(const QByteArray &digest, const QByteArray &decisionBytes);
@@ -71,6 +74,7 @@ public Q_SLOTS:
     void requestAlerts(quint64 requestId);
     void requestAlertTrail(quint64 requestId, qint64 alertId);
     void requestReceivers(quint64 requestId);
+    void requestUncertifiedDecisions(quint64 requestId, qint64 fromMs, qint64 toMs, int limit);
 
 Q_SIGNALS:
     // ok false: the cache could not be opened at all (error says why, naming the file).
@@ -104,6 +108,8 @@ Q_SIGNALS:
     void alertsReady(quint64 requestId, const QList<ticketsync::AlertRow> &alerts);
     void alertTrailReady(quint64 requestId, const QList<ticketsync::AlertTrailEntry> &trail);
     void receiversReady(quint64 requestId, const QList<ticketsync::ReceiverRow> &receivers);
+    void flushed(quint64 requestId);
+    void uncertifiedDecisionsReady(quint64 requestId, const QList<QByteArray> &digests);
 
 private:
     void commitPending();

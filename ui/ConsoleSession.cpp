@@ -109,11 +109,10 @@ public:
                          message, [this, ticket](const QJsonObject &reply) { Q_EMIT replied(ticket, reply); })
                    : -1;
         if (sent < 0)
-            Q_EMIT replied(
-                ticket, {{QStringLiteral("type"), QStringLiteral("error")},
-                         {QStringLiteral("error"),
-                          client ? QStringLiteral("not connected to %1: %2").arg(nodeId, client->lastError())
-                                 : QStringLiteral("'%1' is not in this console's profile").arg(nodeId)}});
+            Q_EMIT replied(ticket, {{QStringLiteral("type"), QStringLiteral("error")},
+                                    {QStringLiteral("error"),
+                                     client ? tr("not connected to %1: %2").arg(nodeId, client->lastError())
+                                            : tr("'%1' is not in this console's profile").arg(nodeId)}});
     }
 
 Q_SIGNALS:
@@ -280,7 +279,7 @@ void ConsoleSession::stop()
     const QHash<qint64, ReplyHandler> failed = std::exchange(handlers, {});
     for (const ReplyHandler &handler : failed)
         handler({{QStringLiteral("type"), QStringLiteral("error")},
-                 {QStringLiteral("error"), QStringLiteral("the console disconnected")}});
+                 {QStringLiteral("error"), tr("the console disconnected")}});
 }
 
 QString ConsoleSession::role() const
@@ -302,7 +301,7 @@ void ConsoleSession::request(const QString &nodeId, const QJsonObject &message, 
 {
     if (!worker) {
         handler({{QStringLiteral("type"), QStringLiteral("error")},
-                 {QStringLiteral("error"), QStringLiteral("not connected")}});
+                 {QStringLiteral("error"), tr("not connected")}});
         return;
     }
     const qint64 ticket = nextTicket++;

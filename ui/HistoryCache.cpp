@@ -947,6 +947,22 @@ QString HistoryCache::networkCa() const
     return bound.step() == SQLITE_ROW ? bound.text(0) : QString();
 }
 
+QList<QByteArray> HistoryCache::uncertifiedDecisions(qint64 fromMs, qint64 toMs, int limit) const
+{
+    QList<QByteArray> digests;
+    if (!db)
+        return digests;
+    SqliteStatement query(db,
+                          "SELECT digest FROM decisions WHERE decided_at_ms >= ? AND decided_at_ms < ? "
+                          "AND outcome = 'DECIDED' AND certificate IS NULL ORDER BY decided_at_ms LIMIT ?");
+    query.bind(1, fromMs);
+    query.bind(2, toMs);
+    query.bind(3, qint64(limit));
+    while (query.step() == SQLITE_ROW)
+        digests.append(query.blob(0));
+    return digests;
+}
+
 qint64 HistoryCache::maxStoredSeq(const QString &node) const
 {
     return queryInteger(db, "SELECT COALESCE(MAX(seq), 0) FROM events WHERE node = ?", node);
@@ -1069,6 +1085,19 @@ std::optional<AlertRow> HistoryCache::raiseAlert(const QString &kind, const QStr
         return std::nullopt;
     }
     return alert;
+}
+
+std::optional<ResolvedAlert> HistoryCache::resolveAlert(const QString &kind, const QString &subject,
+                                                        const QString &note)
+{
+    if (!db || !statements || !exec("BEGIN IMMEDIATE"))
+        return std::nullopt;
+    std::optional<ResolvedAlert> resolved = resolveAlertInTransaction(kind, subject, note);
+    if (!exec("COMMIT")) {
+        exec("ROLLBACK");
+        return std::nullopt;
+    }
+    return resolved;
 }
 
 bool HistoryCache::acknowledgeAlert(qint64 id, const QString &who, const QString &note, QString *error)

@@ -257,6 +257,9 @@ public:
     bool bindNetwork(const QString &caSha256, const QString &consortium, QString *error);
     // The CA fingerprint of the network the cache belongs to; empty before its first connection.
     QString networkCa() const;
+    // DECIDED write-offs decided in [fromMs, toMs) whose certificate the cache does not hold
+    // yet (a decision_made event carries only the summary), oldest first, at most limit.
+    QList<QByteArray> uncertifiedDecisions(qint64 fromMs, qint64 toMs, int limit) const;
     // Records a range of events the node could no longer send, and raises a 'gap' alert.
     bool recordGap(const QString &node, qint64 fromSeq, qint64 toSeq,
                    std::optional<AlertRow> *raised = nullptr);
@@ -265,6 +268,10 @@ public:
     // Raises an alert unless an open one of that kind and subject exists; an acknowledged one
     // is re-opened. Returns the alert when it is new or re-opened.
     std::optional<AlertRow> raiseAlert(const QString &kind, const QString &subject, const QString &detail);
+    // Closes an open alert whose cause is gone (e.g. data flows again), with a trail entry by
+    // "console"; nothing if there is no open one.
+    std::optional<ResolvedAlert> resolveAlert(const QString &kind, const QString &subject,
+                                              const QString &note);
     bool acknowledgeAlert(qint64 id, const QString &who, const QString &note, QString *error = nullptr);
     QList<AlertRow> alerts(bool openOnly = false) const;
     std::optional<AlertRow> alert(qint64 id) const;

@@ -4,6 +4,7 @@
 #include "AlertsView.h"
 #include "CacheWorker.h"
 #include "ConfirmationState.h"
+#include "Decision.h"
 #include "DecisionDetailPane.h"
 #include "DecisionsModel.h"
 #include "FeedModel.h"
@@ -517,6 +518,10 @@ void MainWindow::openCache()
 {
     CacheWorker *worker = cache->worker();
     connect(worker, &CacheWorker::opened, this, &MainWindow::onCacheOpened);
+    connect(worker, &CacheWorker::receiversReady, this, [this](quint64, const QList<ReceiverRow> &cached) {
+        if (!receivers->rowCount())
+            receivers->setCachedReceivers(cached);
+    });
     connect(worker, &CacheWorker::failed, this, [this](const QString &error) {
         statusBar()->showMessage(tr("History cache: %1").arg(error), 15000);
     });
@@ -539,6 +544,17 @@ void MainWindow::onCacheOpened(bool ok, const QString &message)
         });
         feed->reload();
         decisions->reload();
+        // The receivers as last reported, until the coordinator says more (offline: all there is).
+        QMetaObject::invokeMethod(worker,
+                                  [worker] { worker->requestReceivers(CacheWorker::nextRequestId()); });
+        if (!message.isEmpty()) {
+            // Opened, but something needs saying: a damaged cache was moved aside, say.
+            statusBar()->showMessage(tr("History cache: %1").arg(message));
+            auto *box =
+                new QMessageBox(QMessageBox::Warning, tr("History cache"), message, QMessageBox::Ok, this);
+            box->setAttribute(Qt::WA_DeleteOnClose);
+            box->open();
+        }
     }
     Q_EMIT cacheOpened(ok, message);
     if (pendingProfile) {
@@ -661,6 +677,8 @@ void MainWindow::onLink(const NodeLinkState &state)
     nodes->update(state);
     if (state.nodeId != consoleSession->profile().eventSource)
         return;
+    const bool cameUp = state.connected && !sourceLinkUp;
+    sourceLinkUp = state.connected;
     if (state.connected) {
         alertsPanel->setUser(state.client);
         const bool isOperator = state.role == QLatin1String("operator");
@@ -668,8 +686,8 @@ void MainWindow::onLink(const NodeLinkState &state)
             isOperator, isOperator ? QString()
                                    : tr("Your certificate gives the role '%1' on %2; only operators may act.")
                                          .arg(state.role, state.nodeId));
-        // A fresh picture of the receivers whenever the link comes up.
-        if (!receivers->rowCount()) {
+        // A fresh picture of the receivers whenever the link comes up (not on every batch).
+        if (cameUp) {
             consoleSession->request(state.nodeId, {{QStringLiteral("type"), QStringLiteral("receivers")}},
                                     [this, node = state.nodeId](const QJsonObject &reply) {
                                         if (reply.value(u"type").toString() == QLatin1String("receivers"))
@@ -692,6 +710,8 @@ void MainWindow::runCommand(const QString &command, const QJsonObject &request)
             const bool ok = reply.value(u"type").toString() == QLatin1String("command_result");
             const QString text = ok ? reply.value(u"outcome").toString() : reply.value(u"error").toString();
             receiversPanel->showCommandOutcome(command, ok, text);
+            if (ok && command == QLatin1String("retry_undetermined"))
+                receiversPanel->setSelectedUndetermined(QString()); // not offered twice
             Q_EMIT commandFinished(command, ok, text);
         });
 }
@@ -745,8 +765,10 @@ void MainWindow::onDecisionSelected()
         return;
     followedDigest = hexDigest(digest);
     showTicketTally(followedDigest);
-    if (current.data(DecisionsModel::OutcomeRole).toString() == QLatin1String("UNDETERMINED"))
-        receiversPanel->setSelectedUndetermined(followedDigest);
+    // Only an UNDETERMINED selection is offered for a retry; any other clears the offer.
+    const bool undetermined =
+        current.data(DecisionsModel::OutcomeRole).toString() == QLatin1String("UNDETERMINED");
+    receiversPanel->setSelectedUndetermined(undetermined ? followedDigest : QString());
     decisionRequest = CacheWorker::nextRequestId();
     CacheWorker *worker = cache->worker();
     QMetaObject::invokeMethod(
@@ -849,13 +871,24 @@ void MainWindow::updateFreshness()
             ? tr("Live from %1 (%2), last event #%3, %4").arg(source, state.tls).arg(state.lastSeq).arg(when)
             : tr("Disconnected from %1: %2 — showing cached data, last heard %3")
                   .arg(source, state.lastError, when));
+    // Once per stale spell: raised again every second, an acknowledged alert would re-open at
+    // once. It closes by itself when data flows again.
     const qint64 staleMs = qint64(settings.value(ConsoleSettings::StaleAfterSeconds)) * 1000;
-    if (cacheIsOpen && state.lastContactMs && age > staleMs) {
+    const bool stale = state.lastContactMs && age > staleMs;
+    if (cacheIsOpen && stale != staleSpell) {
+        staleSpell = stale;
         CacheWorker *worker = cache->worker();
-        const QString detailText = tr("no data from %1 for %2").arg(source, NodesModel::age(age));
-        QMetaObject::invokeMethod(worker, [worker, source, detailText] {
-            worker->raiseAlert(QStringLiteral("stale_data"), source, detailText);
-        });
+        if (stale) {
+            const QString detailText = tr("no data from %1 for %2").arg(source, NodesModel::age(age));
+            QMetaObject::invokeMethod(worker, [worker, source, detailText] {
+                worker->raiseAlert(QStringLiteral("stale_data"), source, detailText);
+            });
+        } else {
+            const QString note = tr("data from %1 again").arg(source);
+            QMetaObject::invokeMethod(worker, [worker, source, note] {
+                worker->resolveAlert(QStringLiteral("stale_data"), source, note);
+            });
+        }
     }
 }
 
@@ -865,6 +898,10 @@ void MainWindow::updateFreshness()
 void MainWindow::startExport(int format, const QString &path, qint64 fromMs, qint64 toMs,
                              const QString &outcome)
 {
+    if (reportExporter->isRunning() || exportPreparing) {
+        statusBar()->showMessage(tr("An export is already running."), 5000);
+        return;
+    }
     ReportRequest request;
     request.cachePath = cacheFile;
     request.outputPath = path;
@@ -872,18 +909,128 @@ void MainWindow::startExport(int format, const QString &path, qint64 fromMs, qin
     request.fromMs = fromMs;
     request.toMs = toMs;
     request.outcome = outcome;
-    request.operatorName = consoleSession->link(consoleSession->profile().eventSource).role;
+    const NodeLinkState source = consoleSession->link(consoleSession->profile().eventSource);
+    request.operatorName = source.client.isEmpty() ? source.role : source.client; // a person, not a role
     request.membershipPath = consoleSession->profile().membershipPath;
-    // Make sure what arrived is in the file before another connection reads it.
+    pendingExport = request;
+    exportPreparing = true;
+    exportCancelled = false;
+    certificateProblems = 0;
+    firstCertificateProblem.clear();
+    // A bundle is evidence only with every decision's certificate; decision_made events carry
+    // the summary alone, so what the cache lacks is fetched first, while connected.
+    if (request.format == ReportRequest::Format::JsonBundle && source.connected)
+        fetchCertificates();
+    else
+        exportWhenFlushed();
+}
+
+void MainWindow::fetchCertificates()
+{
     CacheWorker *worker = cache->worker();
+    const quint64 request = CacheWorker::nextRequestId();
+    auto once = std::make_shared<QMetaObject::Connection>();
+    *once = connect(worker, &CacheWorker::uncertifiedDecisionsReady, this,
+                    [this, request, once](quint64 id, const QList<QByteArray> &digests) {
+                        if (id != request)
+                            return;
+                        disconnect(*once);
+                        certificatesWanted = digests;
+                        certificatesTotal = int(digests.size());
+                        fetchNextCertificates();
+                    });
     QMetaObject::invokeMethod(
-        worker, [worker] { worker->flush(); }, Qt::BlockingQueuedConnection);
-    if (!reportExporter->start(request))
-        statusBar()->showMessage(tr("An export is already running."), 5000);
+        worker, [worker, request, from = pendingExport.fromMs, to = pendingExport.toMs] {
+            worker->requestUncertifiedDecisions(request, from, to, kMaxCertificatesFetched);
+        });
+}
+
+void MainWindow::fetchNextCertificates()
+{
+    const QString source = consoleSession->profile().eventSource;
+    while (certificatesInFlight < kCertificatesInFlight && !certificatesWanted.isEmpty()) {
+        const QByteArray digest = certificatesWanted.takeFirst();
+        ++certificatesInFlight;
+        consoleSession->request(
+            source,
+            {{QStringLiteral("type"), QStringLiteral("decision")},
+             {QStringLiteral("digest"), hexDigest(digest)}},
+            [this, digest](const QJsonObject &reply) {
+                --certificatesInFlight;
+                QString problem;
+                const QByteArray bytes =
+                    QByteArray::fromBase64(reply.value(u"decision").toString().toLatin1());
+                const std::optional<Decision> decision =
+                    reply.value(u"type").toString() == QLatin1String("decision")
+                        ? Decision::decode(bytes, &problem)
+                        : std::nullopt;
+                if (reply.value(u"type").toString() != QLatin1String("decision"))
+                    problem = reply.value(u"error").toString();
+                else if (decision && decision->writeOff.digest() != digest)
+                    problem = tr("the node sent the certificate of another write-off");
+                if (decision && problem.isEmpty()) {
+                    CacheWorker *worker = cache->worker();
+                    QMetaObject::invokeMethod(
+                        worker, [worker, digest, bytes] { worker->setCertificate(digest, bytes); });
+                } else {
+                    if (firstCertificateProblem.isEmpty())
+                        firstCertificateProblem = tr("%1: %2").arg(hexDigest(digest).left(16), problem);
+                    ++certificateProblems;
+                }
+                const int done = certificatesTotal - int(certificatesWanted.size()) - certificatesInFlight;
+                statusBar()->showMessage(
+                    tr("Fetching certificates for the report: %1 of %2").arg(done).arg(certificatesTotal));
+                fetchNextCertificates();
+            });
+    }
+    if (certificatesInFlight == 0 && certificatesWanted.isEmpty())
+        exportWhenFlushed();
+}
+
+void MainWindow::cancelExport()
+{
+    if (!exportPreparing) {
+        reportExporter->cancel();
+        return;
+    }
+    exportCancelled = true; // the certificates in flight still land in the cache
+    certificatesWanted.clear();
+}
+
+void MainWindow::exportWhenFlushed()
+{
+    // The exporter reads through a connection of its own: first commit what arrived, without
+    // making the GUI wait for the worker's queue.
+    CacheWorker *worker = cache->worker();
+    const quint64 request = CacheWorker::nextRequestId();
+    auto once = std::make_shared<QMetaObject::Connection>();
+    *once = connect(worker, &CacheWorker::flushed, this, [this, request, once](quint64 id) {
+        if (id != request)
+            return;
+        disconnect(*once);
+        exportPreparing = false;
+        if (std::exchange(exportCancelled, false)) {
+            statusBar()->showMessage(tr("Export cancelled."), 5000);
+            return;
+        }
+        if (certificateProblems > 0)
+            statusBar()->showMessage(
+                tr("%n certificate(s) could not be fetched; the bundle will not verify for "
+                   "them. First: %1",
+                   nullptr, certificateProblems)
+                    .arg(firstCertificateProblem));
+        if (!reportExporter->start(pendingExport))
+            statusBar()->showMessage(tr("An export is already running."), 5000);
+    });
+    QMetaObject::invokeMethod(worker, [worker, request] { worker->flushFor(request); });
 }
 
 void MainWindow::exportReport()
 {
+    if (reportExporter->isRunning() || exportPreparing) {
+        statusBar()->showMessage(tr("An export is already running."), 5000);
+        return;
+    }
     QDialog dialog(this);
     dialog.setWindowTitle(tr("Export audit report"));
     auto *form = new QFormLayout(&dialog);
@@ -926,7 +1073,7 @@ void MainWindow::exportReport()
     progress->setWindowModality(Qt::WindowModal);
     progress->setAttribute(Qt::WA_DeleteOnClose);
     connect(reportExporter, &ReportExporter::progress, progress, &QProgressDialog::setValue);
-    connect(progress, &QProgressDialog::canceled, reportExporter, &ReportExporter::cancel);
+    connect(progress, &QProgressDialog::canceled, this, &MainWindow::cancelExport);
     connect(reportExporter, &ReportExporter::finished, progress,
             [this, progress](bool ok, const QString &written, const QString &summary) {
                 progress->close();

@@ -2,6 +2,7 @@
 
 #include "ConsoleSession.h"
 #include "ConsoleSettings.h"
+#include "ReportExporter.h"
 
 #include <QMainWindow>
 #include <QPointer>
@@ -106,6 +107,11 @@ private:
     void updateFreshness();
     void loadMembership();
     void onIngested(const QString &node, qint64 lastSeq, const IngestReport &report);
+    // An export: certificates the cache lacks (bundles only), a flush, then the exporter.
+    void fetchCertificates();
+    void fetchNextCertificates();
+    void exportWhenFlushed();
+    void cancelExport();
     // Asks the cache to take this network, then starts the session (or refuses) with its answer.
     void bindCacheAndStart();
     void startSession(const QString &refusal, const QHash<QString, qint64> &cursors);
@@ -117,6 +123,18 @@ private:
     std::optional<SessionProfile> pendingProfile;
     NetworkIdentity pendingNetwork;
     static constexpr int kResumeDelayMs = 1000;
+    static constexpr int kCertificatesInFlight = 32;
+    static constexpr int kMaxCertificatesFetched = 200000;
+    ReportRequest pendingExport;
+    bool exportPreparing = false;
+    bool exportCancelled = false;
+    bool sourceLinkUp = false;
+    bool staleSpell = false; // the event source has been silent past StaleAfterSeconds
+    QList<QByteArray> certificatesWanted;
+    int certificatesTotal = 0;
+    int certificatesInFlight = 0;
+    int certificateProblems = 0;
+    QString firstCertificateProblem;
     QHash<QString, qint64> resumeFrom; // nodes whose stream restarts at the cursor, shortly
     CacheThread *cache = nullptr;
     ConsoleSession *consoleSession = nullptr;

@@ -279,10 +279,11 @@ void ReceiversView::onRetryUndetermined()
 {
     if (!operatorRole)
         return;
-    // A write-off picked elsewhere is taken as it is (the confirmation names it); otherwise ask.
-    const std::optional<QString> answer = !undetermined.isEmpty() ? std::optional<QString>(undetermined)
-                                          : askDigest             ? askDigest(QString())
-                                                                  : std::nullopt;
+    // Always asked, so a digest copied from an alert can be given; one selected in the decisions
+    // view is filled in.
+    const std::optional<QString> answer = askDigest                 ? askDigest(undetermined)
+                                          : !undetermined.isEmpty() ? std::optional<QString>(undetermined)
+                                                                    : std::nullopt;
     if (!answer)
         return;
     const QString digest = answer->trimmed().toLower();
