@@ -3,6 +3,7 @@
 #include <QJsonDocument>
 #include <QLoggingCategory>
 #include <QSslCipher>
+#include <QSslSocket>
 #include <QWebSocket>
 
 Q_LOGGING_CATEGORY(lcConnection, "ticketsync.node.transport", QtWarningMsg)
@@ -16,6 +17,11 @@ Connection::Connection(QWebSocket *webSocket, PeerIdentity peer, Limits limits, 
     socket->setMaxAllowedIncomingFrameSize(quint64(limits.maxFrameBytes));
     socket->setMaxAllowedIncomingMessageSize(quint64(limits.maxFrameBytes));
     window.start();
+    // QWebSocket counts only what TLS has not encrypted yet; once encrypted, bytes wait in its
+    // QSslSocket: its child when it dialled, the server's accepted socket otherwise.
+    tlsSocket = socket->findChild<QSslSocket *>();
+    unreadTimer.setInterval(250);
+    connect(&unreadTimer, &QTimer::timeout, this, &Connection::checkUnread);
     connect(socket, &QWebSocket::textMessageReceived, this, &Connection::onText);
     connect(socket, &QWebSocket::binaryMessageReceived, this, &Connection::onBinary);
     connect(socket, &QWebSocket::disconnected, this, &Connection::disconnected);
@@ -33,7 +39,41 @@ QString Connection::describe() const
 
 qint64 Connection::pendingBytes() const
 {
-    return socket ? socket->bytesToWrite() : 0;
+    if (!socket)
+        return 0;
+    return socket->bytesToWrite() + (tlsSocket ? tlsSocket->encryptedBytesToWrite() : 0);
+}
+
+void Connection::setTransport(QSslSocket *transport)
+{
+    if (transport)
+        tlsSocket = transport;
+}
+
+void Connection::watchUnread()
+{
+    if (unreadTimer.isActive() || !backedUp())
+        return;
+    unreadSince.start();
+    unreadTimer.start();
+}
+
+void Connection::checkUnread()
+{
+    const qint64 unread = pendingBytes();
+    if (unread <= limits.maxUnreadBytes) {
+        unreadTimer.stop();
+        Q_EMIT drained();
+        return;
+    }
+    if (unreadSince.elapsed() < kNotReadingCloseMs || !socket)
+        return;
+    unreadTimer.stop();
+    qCWarning(lcConnection) << "closing" << describe() << "after" << kNotReadingCloseMs
+                            << "ms over its unread limit:" << unread << "bytes it has not read";
+    Q_EMIT closingNotReading(unread);
+    // Nothing more reaches a peer that does not read, not even a close frame.
+    socket->abort();
 }
 
 bool Connection::isOpen() const
@@ -53,20 +93,26 @@ QString Connection::frameText(const QJsonObject &message)
 
 void Connection::send(const QJsonObject &message)
 {
-    if (isOpen())
+    if (isOpen()) {
         socket->sendTextMessage(frameText(message));
+        watchUnread();
+    }
 }
 
 void Connection::sendText(const QString &frame)
 {
-    if (isOpen())
+    if (isOpen()) {
         socket->sendTextMessage(frame);
+        watchUnread();
+    }
 }
 
 void Connection::sendBinary(const QByteArray &frame)
 {
-    if (isOpen())
+    if (isOpen()) {
         socket->sendBinaryMessage(frame);
+        watchUnread();
+    }
 }
 
 void Connection::sendError(const QString &type, const QJsonValue &requestId, const QString &error)

@@ -6,7 +6,9 @@
 #include <QJsonObject>
 #include <QObject>
 #include <QPointer>
+#include <QTimer>
 
+class QSslSocket;
 class QWebSocket;
 
 namespace ticketsync {
@@ -25,7 +27,14 @@ public:
     {
         qint64 maxFrameBytes = 4 * 1024 * 1024;
         int maxMessagesPerSecond = 50000;
+        // Bytes queued for the peer that it has not read yet. Above this the node answers no
+        // more requests and pushes no more blocks to it; a peer that stays above it for
+        // kNotReadingCloseMs is closed.
+        qint64 maxUnreadBytes = 16 * 1024 * 1024;
     };
+    static constexpr int kNotReadingCloseMs = 10000;
+    // Refusals still sent to a peer over its unread limit; past them requests are dropped unread.
+    static constexpr qint64 kRefusalBytes = 256 * 1024;
 
     // Takes ownership of the socket.
     Connection(QWebSocket *socket, PeerIdentity peer, Limits limits, QObject *parent = nullptr);
@@ -56,20 +65,37 @@ public:
     // this connection closed with 1009, and the same message sent again after the reconnect.
     qint64 peerMaxFrameBytes() const { return peerFrameLimit; }
     void setPeerMaxFrameBytes(qint64 bytes) { peerFrameLimit = bytes; }
-    // Bytes queued for this peer and not yet written to the socket.
+    // Bytes queued for this peer and not yet written to the socket, before and after TLS.
     qint64 pendingBytes() const;
+    // More than Limits::maxUnreadBytes are queued: the peer does not read what it is sent.
+    bool backedUp() const { return pendingBytes() > limits.maxUnreadBytes; }
+    // A short refusal may still be queued: the peer is less than kRefusalBytes past its limit.
+    bool roomForRefusal() const { return pendingBytes() <= limits.maxUnreadBytes + kRefusalBytes; }
+    qint64 maxUnreadBytes() const { return limits.maxUnreadBytes; }
+    // The TLS socket under the WebSocket, when it is not the WebSocket's child (an accepted one).
+    void setTransport(QSslSocket *transport);
 
 Q_SIGNALS:
     void messageReceived(const QJsonObject &message);
     void binaryReceived(const QByteArray &frame); // from ledger nodes only
     void disconnected();
+    // The peer has read enough to be under its unread limit again.
+    void drained();
+    // The peer stayed over its unread limit for kNotReadingCloseMs; the connection is aborted.
+    void closingNotReading(qint64 unreadBytes);
 
 private:
     void onText(const QString &text);
     void onBinary(const QByteArray &data);
     bool withinRate();
+    // After each send: starts watching a peer that has gone over its unread limit.
+    void watchUnread();
+    void checkUnread();
 
     QPointer<QWebSocket> socket;
+    QPointer<QSslSocket> tlsSocket; // the socket's transport: it holds the encrypted bytes queued
+    QTimer unreadTimer;
+    QElapsedTimer unreadSince;
     int announcedProtocol = 1;
     qint64 peerFrameLimit = Limits().maxFrameBytes;
     PeerIdentity identity;

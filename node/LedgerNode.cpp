@@ -480,7 +480,7 @@ bool LedgerNode::start(QString *error)
     });
     rateTimer.start(1000);
 
-    const Connection::Limits limits{config.maxFrameBytes, config.maxMessagesPerSecond};
+    const Connection::Limits limits{config.maxFrameBytes, config.maxMessagesPerSecond, config.maxUnreadBytes};
     server = new NodeServer(*tls, limits, this);
     connect(server, &NodeServer::connectionOpened, this, &LedgerNode::onConnection);
     QHostAddress address;
@@ -578,6 +578,17 @@ void LedgerNode::onConnection(Connection *connection)
             [this, connection](const QJsonObject &message) { onMessage(connection, message); });
     connect(connection, &Connection::binaryReceived, this,
             [this, connection](const QByteArray &frame) { onNodeFrame(connection, frame); });
+    connect(connection, &Connection::closingNotReading, this,
+            [this] { counters[QStringLiteral("closed_not_reading")]++; });
+    // A chain store that has read what it was sent gets the blocks that waited for it.
+    connect(connection, &Connection::drained, this, [this, connection] {
+        const QString peer = connection->peer().name;
+        if (connection->peer().kind != PartyKind::Node || !consumers.contains(peer) ||
+            consumers[peer].connection != connection)
+            return;
+        if (const quint64 from = std::exchange(consumers[peer].resumeFrom, 0); from > 0)
+            pushBlocks(peer, from);
+    });
     connect(connection, &Connection::disconnected, this, [this, connection] {
         subscribers.remove(connection);
         checksToSend.remove(connection);
@@ -649,6 +660,21 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
         return;
     }
     if (connection->peer().kind != PartyKind::Node) {
+        // A client that does not read its replies gets no more of them: they would wait in this
+        // node's memory. Past a few refusals its requests are dropped; it is closed soon after.
+        if (connection->backedUp()) {
+            counters[QStringLiteral("refused_unread")]++;
+            if (connection->roomForRefusal())
+                connection->sendError(
+                    type, message.value(u"id"),
+                    QStringLiteral("%1 bytes of replies to this connection are unread, more than "
+                                   "limits.max_unread_bytes (%2); read them before asking for more "
+                                   "(a connection that stays over the limit for %3 s is closed)")
+                        .arg(connection->pendingBytes())
+                        .arg(connection->maxUnreadBytes())
+                        .arg(Connection::kNotReadingCloseMs / 1000));
+            return;
+        }
         handleApi(connection, type, message);
         return;
     }
@@ -1415,7 +1441,9 @@ void LedgerNode::sealBlocks()
     for (auto it = consumers.begin(); it != consumers.end(); ++it) {
         if (it->connection && it->sentHeight == before && !sealedBytes.isEmpty()) {
             const qsizetype count = blocksThatFit(sealedBytes, it->connection->peerMaxFrameBytes());
-            if (count == 0) {
+            if (it->connection->backedUp()) {
+                pauseBlocks(it.key(), before + 1);
+            } else if (count == 0) {
                 it->lastError = blockTooLarge(it.key(), before + 1, sealedBytes.first().size());
             } else {
                 QByteArray &frame = frames[count];
@@ -1509,38 +1537,56 @@ LedgerNode::BlockBatch LedgerNode::blockBatch(quint64 fromHeight, int maxCount, 
     return batch;
 }
 
-void LedgerNode::pushBlocks(const QString &consumerId, quint64 fromHeight)
+void LedgerNode::pauseBlocks(const QString &consumerId, quint64 fromHeight)
+{
+    Consumer &consumer = consumers[consumerId];
+    consumer.resumeFrom = consumer.resumeFrom == 0 ? fromHeight : qMin(consumer.resumeFrom, fromHeight);
+    counters[QStringLiteral("block_pushes_paused")]++;
+}
+
+LedgerNode::Push LedgerNode::pushBlocks(const QString &consumerId, quint64 fromHeight)
 {
     Consumer &consumer = consumers[consumerId];
     if (!consumer.connection)
-        return;
+        return Push::Failed;
+    // Blocks pushed to a node that does not read would only wait in this node's memory.
+    if (consumer.connection->backedUp()) {
+        pauseBlocks(consumerId, fromHeight);
+        return Push::Paused;
+    }
     const BlockBatch batch =
         blockBatch(fromHeight, config.syncBatchBlocks, consumer.connection->peerMaxFrameBytes());
     if (!batch.problem.isEmpty()) {
         qCCritical(lcSync) << batch.problem;
-        return;
+        return Push::Failed;
     }
     if (batch.oversized > 0) {
         consumer.lastError = blockTooLarge(consumerId, fromHeight, batch.oversized);
         qCWarning(lcSync) << consumer.lastError;
         updateConsumerStatus(consumerId);
-        return;
+        return Push::TooLarge;
     }
     if (batch.encoded.isEmpty())
-        return;
+        return Push::NothingToSend;
     consumer.connection->sendBinary(
         NodeFrame{NodeFrame::Kind::Blocks, store->height(), batch.encoded}.encode());
     consumer.sentHeight = batch.lastHeight;
+    return Push::Sent;
 }
 
 void LedgerNode::serveBlocks(Connection *to, quint64 fromHeight, int maxCount, qint64 requestId)
 {
+    // Answered once the node has read what it was sent.
+    const QString peer = to->peer().name;
+    if (to->backedUp() && consumers.contains(peer) && consumers[peer].connection == to) {
+        pauseBlocks(peer, qMax<quint64>(1, fromHeight));
+        return;
+    }
     const BlockBatch batch = blockBatch(fromHeight, qBound(1, maxCount, 1000), to->peerMaxFrameBytes());
     if (!batch.problem.isEmpty()) {
         to->sendError(QStringLiteral("get_blocks"), requestId, batch.problem);
         return;
     }
-    const QString peer = to->peer().name;
     if (batch.oversized > 0) {
         QString problem = blockTooLarge(peer, qMax<quint64>(1, fromHeight), batch.oversized);
         qCWarning(lcSync) << problem;
@@ -1633,7 +1679,15 @@ QJsonObject LedgerNode::resyncReceiver(const QJsonObject &message, QString *erro
                                                                  : consumer.lastError);
         return {};
     }
-    pushBlocks(receiver, quint64(from));
+    if (pushBlocks(receiver, quint64(from)) == Push::Paused)
+        return {{QStringLiteral("outcome"),
+                 QStringLiteral("re-sync of %1 from height %2 waits: %3 bytes sent to it are unread, more "
+                                "than limits.max_unread_bytes (%4); it starts once they are read")
+                     .arg(receiver)
+                     .arg(from)
+                     .arg(consumer.connection->pendingBytes())
+                     .arg(consumer.connection->maxUnreadBytes())},
+                {QStringLiteral("receiver"), consumerJson(receiver)}};
     return {{QStringLiteral("outcome"),
              QStringLiteral("re-sync of %1 from height %2 started; it has acknowledged %3 of %4")
                  .arg(receiver)
@@ -2195,7 +2249,9 @@ void LedgerNode::pumpSubscribers()
     for (auto it = subscribers.begin(); it != subscribers.end(); ++it) {
         Connection *client = it.key();
         Subscription &subscription = it.value();
-        if (client->pendingBytes() > kMaxQueuedBytesPerSubscriber) {
+        // Well below the connection's unread limit: a subscriber that is only slow is served from
+        // the journal later, not closed for not reading.
+        if (client->pendingBytes() > qMin(kMaxQueuedBytesPerSubscriber, config.maxUnreadBytes / 2)) {
             blocked = blocked || subscription.next <= broadcastSeq;
             continue;
         }

@@ -102,6 +102,8 @@ private:
         qint64 lastContactMs = 0;
         qint64 behindSinceMs = 0; // when it first lagged, 0 when in sync
         QString reportedStatus;
+        // Blocks from this height wait until it has read what it was sent (0: none wait).
+        quint64 resumeFrom = 0;
     };
     struct PendingReply
     {
@@ -180,7 +182,17 @@ private:
     BlockBatch blockBatch(quint64 fromHeight, int maxCount, qint64 frameLimit) const;
     // Why a consumer gets no block from this height on.
     QString blockTooLarge(const QString &consumerId, quint64 height, qint64 blockBytes) const;
-    void pushBlocks(const QString &consumerId, quint64 fromHeight);
+    enum class Push
+    {
+        Sent,
+        NothingToSend,
+        Paused,   // the consumer has not read what it was sent; resumed once it has
+        TooLarge, // a block it cannot take in one message; its last_error says so
+        Failed,
+    };
+    Push pushBlocks(const QString &consumerId, quint64 fromHeight);
+    // Blocks from fromHeight wait for the consumer to read what it was sent.
+    void pauseBlocks(const QString &consumerId, quint64 fromHeight);
     void serveBlocks(Connection *to, quint64 fromHeight, int maxCount, qint64 requestId);
     void onAck(Connection *from, const QJsonObject &message);
     void updateConsumerStatus(const QString &consumerId);

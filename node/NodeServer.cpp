@@ -88,7 +88,7 @@ void NodeServer::onEncrypted(QSslSocket *socket)
         socket->sessionProtocol() == QSsl::TlsV1_3 ? QStringLiteral("TLS 1.3") : QStringLiteral("TLS 1.2"),
         socket->sessionCipher().name());
     const QString key = QStringLiteral("%1:%2").arg(socket->peerAddress().toString()).arg(socket->peerPort());
-    handshaken.insert(key, {*peer, tls});
+    handshaken.insert(key, {*peer, tls, socket});
     connect(socket, &QObject::destroyed, this, [this, key] { handshaken.remove(key); });
     webSocketServer->handleConnection(socket);
 }
@@ -111,6 +111,7 @@ void NodeServer::onUpgraded()
         }
         auto *connection = new Connection(webSocket, found->peer, limits, this);
         connection->setTlsDescription(found->tls);
+        connection->setTransport(found->socket);
         qCInfo(lcConnection) << "accepted" << connection->describe() << found->tls;
         handshaken.erase(found);
         connect(connection, &Connection::disconnected, connection, &QObject::deleteLater);

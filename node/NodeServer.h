@@ -6,6 +6,7 @@
 #include <QHash>
 #include <QHostAddress>
 #include <QObject>
+#include <QPointer>
 
 class QSslServer;
 class QSslSocket;
@@ -41,6 +42,7 @@ private:
     {
         PeerIdentity peer;
         QString tls;
+        QPointer<QSslSocket> socket; // where its encrypted bytes wait (Connection::pendingBytes)
     };
 
     QSslServer *tlsServer;

@@ -28,6 +28,7 @@
 #include <QProcess>
 #include <QScopeGuard>
 #include <QSignalSpy>
+#include <QSslSocket>
 #include <QSysInfo>
 #include <QTemporaryDir>
 #include <QTest>
@@ -85,6 +86,8 @@ private Q_SLOTS:
     void submitRefusesFieldsOfTheWrongType();
     void historySubscribeAndDigestRefuseBadParameters();
     void errorRepliesCarryTheRequestId();
+    void clientThatStopsReadingIsRefusedThenClosed();
+    void stoppedReceiverIsPausedClosedAndCatchesUp();
 
 private:
     void startNode(const QString &id)
@@ -1575,6 +1578,8 @@ void NetworkTest::retryOfADecidedWriteOffWaitsForItsBlock()
     // Blocks sealed 4 s after their first decision: a write-off stays decided and unsealed long
     // enough for an operator to press "retry" on it.
     restartCoordinator({{QStringLiteral("block_interval_ms"), 4000}});
+    if (QTest::currentTestFailed())
+        return;
     const QString digest = submit(QStringLiteral("branch-1"), 470).value(u"digest").toString();
     const QJsonObject decided = waitForDecision(digest);
     QCOMPARE(decided.value(u"outcome").toString(), QStringLiteral("DECIDED"));
@@ -1657,6 +1662,8 @@ void NetworkTest::receiverCatchesUpInFramesItCanTake()
     reconfigure(QStringLiteral("receiver-2"), QStringLiteral("limits"),
                 {{QStringLiteral("max_frame_bytes"), 1024}});
     restartCoordinator({{QStringLiteral("block_max_decisions"), 2}});
+    if (QTest::currentTestFailed())
+        return;
     QStringList digests;
     for (int i = 0; i < 30; ++i)
         digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 480 + i)
@@ -1895,6 +1902,148 @@ void NetworkTest::errorRepliesCarryTheRequestId()
     QTRY_COMPARE_WITH_TIMEOUT(auditorReplies.size(), 1, kWait);
     QCOMPARE(auditorReplies.first().value(u"type").toString(), QStringLiteral("error"));
     QCOMPARE(auditorReplies.first().value(u"id").toString(), QStringLiteral("r-1"));
+}
+
+void NetworkTest::clientThatStopsReadingIsRefusedThenClosed()
+{
+    // A raw TLS WebSocket client that sends requests as fast as the rate limit allows and never
+    // reads a reply: its socket's read buffer is a few KB, so the coordinator's replies pile up
+    // behind it.
+    QString error;
+    const std::optional<TlsIdentity> identity =
+        TlsIdentity::load(layout->operatorCertificate, layout->operatorKey, layout->caPath, &error);
+    QVERIFY2(identity, qPrintable(error));
+    const QStringList address = layout->node(QStringLiteral("coordinator-1"))->address.split(u':');
+    QSslSocket raw;
+    raw.setSslConfiguration(identity->clientConfiguration());
+    raw.connectToHostEncrypted(address.at(0), quint16(address.at(1).toUInt()));
+    QVERIFY2(raw.waitForEncrypted(kWait), qPrintable(raw.errorString()));
+    raw.write(
+        "GET / HTTP/1.1\r\nHost: " + address.join(u':').toLatin1() +
+        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n");
+    QByteArray response;
+    QTRY_VERIFY_WITH_TIMEOUT((response += raw.readAll()).contains("\r\n\r\n"), kWait);
+    QVERIFY2(response.startsWith("HTTP/1.1 101"), response.constData());
+    raw.setReadBufferSize(4096);
+    // Masked text frames, as a client must send them.
+    auto frame = [](const QByteArray &payload) {
+        QByteArray bytes;
+        bytes.append(char(0x81));
+        if (payload.size() < 126) {
+            bytes.append(char(0x80 | payload.size()));
+        } else {
+            bytes.append(char(0x80 | 126));
+            bytes.append(char(payload.size() >> 8)).append(char(payload.size() & 0xff));
+        }
+        const char mask[4] = {0x12, 0x34, 0x56, 0x78};
+        bytes.append(mask, 4);
+        for (qsizetype i = 0; i < payload.size(); ++i)
+            bytes.append(char(payload.at(i) ^ mask[i % 4]));
+        return bytes;
+    };
+    const QByteArray request = frame(R"({"type":"membership"})");
+    const qint64 pid = devnet->pid(QStringLiteral("coordinator-1"));
+    auto rssKb = [pid] {
+        QFile status(QStringLiteral("/proc/%1/status").arg(pid));
+        if (!status.open(QIODevice::ReadOnly))
+            return qint64(-1);
+        for (const QByteArray &line : status.readAll().split('\n')) {
+            if (line.startsWith("VmRSS:"))
+                return line.mid(6).trimmed().split(' ').value(0).toLongLong();
+        }
+        return qint64(-1);
+    };
+    const qint64 rssBefore = rssKb();
+    const qint64 replyBytes =
+        QJsonDocument(call(*coordinator, {{QStringLiteral("type"), QStringLiteral("membership")}}))
+            .toJson()
+            .size();
+    // 300 MB of answers unbounded, at 20,000 requests a second, well inside the rate limit.
+    const int requests = int(300LL * 1000 * 1000 / replyBytes);
+    for (int sent = 0; sent < requests && raw.state() == QAbstractSocket::ConnectedState;) {
+        const int burst = qMin(2000, requests - sent);
+        raw.write(request.repeated(burst));
+        sent += burst;
+        QTest::qWait(100);
+        // Everyone else is still served.
+        if (sent % 20000 == 0)
+            QCOMPARE(call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+                         .value(u"type")
+                         .toString(),
+                     QStringLiteral("status"));
+    }
+    const qint64 grownWhileSending = rssKb() - rssBefore;
+    qInfo() << "the coordinator grew by" << grownWhileSending << "KB while it was sent" << requests
+            << "requests for" << replyBytes << "bytes each";
+    QVERIFY2(grownWhileSending < 96 * 1024,
+             qPrintable(QStringLiteral("the coordinator grew by %1 KB").arg(grownWhileSending)));
+    // Refused above the limit, and closed once it stayed there.
+    auto counters = [&] {
+        return call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+            .value(u"counters")
+            .toObject();
+    };
+    QTRY_COMPARE_WITH_TIMEOUT(counters().value(u"closed_not_reading").toInteger(), 1, 30000);
+    QVERIFY2(counters().value(u"refused_unread").toInteger() > 0,
+             QJsonDocument(counters()).toJson(QJsonDocument::Compact).constData());
+    const qint64 grown = rssKb() - rssBefore;
+    QVERIFY2(grown < 96 * 1024, qPrintable(QStringLiteral("the coordinator grew by %1 KB").arg(grown)));
+    // Once it reads again, the client finds its connection gone.
+    raw.setReadBufferSize(0);
+    QTRY_VERIFY_WITH_TIMEOUT((raw.readAll(), raw.state() != QAbstractSocket::ConnectedState), kWait);
+}
+
+void NetworkTest::stoppedReceiverIsPausedClosedAndCatchesUp()
+{
+    // A coordinator that keeps at most 64 KiB unread for a peer, and a chain of small blocks.
+    restartCoordinator({{QStringLiteral("block_max_decisions"), 2}},
+                       {{QStringLiteral("max_unread_bytes"), 65536}});
+    if (QTest::currentTestFailed())
+        return;
+    QStringList digests;
+    for (int i = 0; i < 20; ++i)
+        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 300 + i)
+                           .value(u"digest")
+                           .toString());
+    const quint64 height = waitUntilSealed(digests);
+    QVERIFY(height >= 10);
+    QVERIFY(waitForHeights(height));
+
+    // receiver-1 stops reading (SIGSTOP) while an operator re-syncs it again and again: each re-sync
+    // would push the whole chain once more, into the coordinator's memory.
+    QVERIFY(devnet->signalNode(QStringLiteral("receiver-1"), SIGSTOP));
+    const auto resume = qScopeGuard([&] { devnet->signalNode(QStringLiteral("receiver-1"), SIGCONT); });
+    QString paused;
+    for (int i = 0; i < 400 && paused.isEmpty(); ++i) {
+        const QString outcome =
+            call(*coordinator, {{QStringLiteral("type"), QStringLiteral("resync_receiver")},
+                                {QStringLiteral("receiver"), QStringLiteral("receiver-1")},
+                                {QStringLiteral("from_height"), 1}})
+                .value(u"outcome")
+                .toString();
+        if (outcome.contains(QLatin1String("unread")))
+            paused = outcome;
+    }
+    QVERIFY2(paused.contains(QLatin1String("max_unread_bytes")), qPrintable(paused));
+    // Closed once it has stayed over the limit; the others are unaffected.
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-1")).value(u"status").toString(),
+                              QStringLiteral("unreachable"), 30000);
+    QCOMPARE(call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+                 .value(u"counters")
+                 .toObject()
+                 .value(u"closed_not_reading")
+                 .toInteger(),
+             1);
+    const QString later = submit(QStringLiteral("branch-1"), 330).value(u"digest").toString();
+    const quint64 laterHeight = waitUntilSealed({later});
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-2")).value(u"acked_height").toInteger(),
+                              qint64(laterHeight), kWait);
+    // Resumed, it dials again and catches up.
+    QVERIFY(devnet->signalNode(QStringLiteral("receiver-1"), SIGCONT));
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-1")).value(u"acked_height").toInteger(),
+                              qint64(laterHeight), 30000);
+    QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-1")), qint64(digests.size() + 1));
 }
 
 #include "tst_network.moc"

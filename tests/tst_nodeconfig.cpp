@@ -89,12 +89,15 @@ void NodeConfigTest::validFile()
 
     object.insert(QStringLiteral("process"),
                   QJsonObject{{QStringLiteral("cpu_scheduling"), QStringLiteral("normal")}});
-    object.insert(QStringLiteral("limits"), QJsonObject{{QStringLiteral("journal_events_kept"), 2000}});
+    object.insert(QStringLiteral("limits"), QJsonObject{{QStringLiteral("journal_events_kept"), 2000},
+                                                        {QStringLiteral("max_unread_bytes"), 65536}});
     const std::optional<NodeConfig> normal =
         NodeConfig::load(write(QStringLiteral("normal.json"), QJsonDocument(object).toJson()), &error);
     QVERIFY2(normal, qPrintable(error));
     QCOMPARE(normal->cpuScheduling, NodeConfig::CpuScheduling::Normal);
     QCOMPARE(normal->journalEventsKept, 2000);
+    QCOMPARE(normal->maxUnreadBytes, qint64(65536));
+    QCOMPARE(config->maxUnreadBytes, qint64(16 * 1024 * 1024));
 }
 
 void NodeConfigTest::badFiles_data()
@@ -145,6 +148,9 @@ void NodeConfigTest::badFiles_data()
     QTest::newRow("fraction") << with(QStringLiteral("coordinator"),
                                       QJsonObject{{QStringLiteral("retry_limit"), 1.5}})
                               << QStringLiteral("'retry_limit'");
+    QTest::newRow("unread range")
+        << with(QStringLiteral("limits"), QJsonObject{{QStringLiteral("max_unread_bytes"), 1000}})
+        << QStringLiteral("'max_unread_bytes': must be a whole number from 65536 to 1073741824");
     QTest::newRow("huge") << with(QStringLiteral("coordinator"),
                                   QJsonObject{{QStringLiteral("retry_limit"), 1e30}})
                           << QStringLiteral("'retry_limit': must be a whole number from 0 to 1000");
