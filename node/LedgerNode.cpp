@@ -87,18 +87,40 @@ std::optional<QSet<QString>> subscriptionKinds(const QJsonObject &request, QStri
     return kinds;
 }
 
-// A blocks frame (NodeFrame): "TSNF", format version, kind, u64 header and u32 count, then a u32
-// length in front of each block.
-constexpr qint64 kBlocksFrameBytes = 4 + 1 + 1 + 8 + 4;
-constexpr qint64 kBlocksFrameBytesPerBlock = 4;
+// A node frame (NodeFrame): "TSNF", format version, kind, u64 header and u32 count, then a u32
+// length in front of each item (a block, a check, a vote, ...).
+constexpr qint64 kNodeFrameBytes = 4 + 1 + 1 + 8 + 4;
+constexpr qint64 kNodeFrameBytesPerItem = 4;
+
+// Sends the items in as few frames of this kind as the peer takes, each within its
+// max_frame_bytes: a frame over it would close the link (1009) and be sent again after the
+// reconnect, forever. Submissions number their items from the header on, so each later frame's
+// header is the id of its first item.
+void sendWithin(Connection *to, const NodeFrame &frame)
+{
+    const qint64 limit = to->peerMaxFrameBytes();
+    qsizetype first = 0;
+    while (first < frame.items.size()) {
+        qsizetype end = first;
+        qint64 size = kNodeFrameBytes;
+        // At least one item per frame: an item alone over the limit cannot be split.
+        while (end < frame.items.size() &&
+               (end == first || size + kNodeFrameBytesPerItem + frame.items.at(end).size() <= limit))
+            size += kNodeFrameBytesPerItem + frame.items.at(end++).size();
+        const quint64 header =
+            frame.kind == NodeFrame::Kind::SubmitWriteOff ? frame.header + quint64(first) : frame.header;
+        to->sendBinary(NodeFrame{frame.kind, header, frame.items.mid(first, end - first)}.encode());
+        first = end;
+    }
+}
 
 // How many of these encoded blocks, from the first, fit one frame of at most frameLimit bytes.
 qsizetype blocksThatFit(const QList<QByteArray> &encoded, qint64 frameLimit)
 {
-    qint64 size = kBlocksFrameBytes;
+    qint64 size = kNodeFrameBytes;
     qsizetype count = 0;
     for (const QByteArray &block : encoded) {
-        size += kBlocksFrameBytesPerBlock + block.size();
+        size += kNodeFrameBytesPerItem + block.size();
         if (size > frameLimit)
             break;
         ++count;
@@ -148,8 +170,8 @@ std::pair<qint64, qint64> largestBlockParts(const Membership &membership)
     block.coordinatorId = QString(longestCoordinator, u'c');
     block.merkleRoot = digest;
     block.signature = signature;
-    return {kBlocksFrameBytesPerBlock + decision.encode().size(),
-            kBlocksFrameBytes + kBlocksFrameBytesPerBlock + block.encode().size()};
+    return {kNodeFrameBytesPerItem + decision.encode().size(),
+            kNodeFrameBytes + kNodeFrameBytesPerItem + block.encode().size()};
 }
 
 // The fields of an API request, each checked for its JSON type and range: a string where a
@@ -701,6 +723,7 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
               {{QStringLiteral("type"), QStringLiteral("welcome")},
                {QStringLiteral("node_id"), nodeId},
                {QStringLiteral("node_protocol"), kNodeProtocol},
+               {QStringLiteral("max_frame_bytes"), config.maxFrameBytes},
                {QStringLiteral("height"), qint64(store->height())}},
               message);
         // A target that is back gets asked about every write-off still waiting for it.
@@ -1181,7 +1204,7 @@ void LedgerNode::sendQueuedChecks()
 {
     for (auto it = checksToSend.begin(); it != checksToSend.end(); ++it) {
         if (it.key())
-            it.key()->sendBinary(NodeFrame{NodeFrame::Kind::Check, 0, std::move(it.value())}.encode());
+            sendWithin(it.key(), NodeFrame{NodeFrame::Kind::Check, 0, std::move(it.value())});
     }
     checksToSend.clear();
 }
@@ -1465,7 +1488,7 @@ QString LedgerNode::blockTooLarge(const QString &consumerId, quint64 height, qin
                           "limits.max_frame_bytes that %4 takes; it gets no further blocks until that "
                           "limit is raised")
         .arg(height)
-        .arg(kBlocksFrameBytes + kBlocksFrameBytesPerBlock + blockBytes)
+        .arg(kNodeFrameBytes + kNodeFrameBytesPerItem + blockBytes)
         .arg(consumer.connection ? consumer.connection->peerMaxFrameBytes() : 0)
         .arg(consumerId);
 }
@@ -1513,7 +1536,7 @@ LedgerNode::BlockBatch LedgerNode::blockBatch(quint64 fromHeight, int maxCount, 
     // Read a few at a time: a peer that takes small messages needs only the first blocks.
     constexpr int kBlocksPerRead = 16;
     BlockBatch batch;
-    qint64 size = kBlocksFrameBytes;
+    qint64 size = kNodeFrameBytes;
     for (quint64 next = qMax<quint64>(1, fromHeight); batch.encoded.size() < maxCount;) {
         const int wanted = qMin(kBlocksPerRead, maxCount - int(batch.encoded.size()));
         const QList<Block> blocks = store->blocks(next, wanted, &batch.problem);
@@ -1521,12 +1544,12 @@ LedgerNode::BlockBatch LedgerNode::blockBatch(quint64 fromHeight, int maxCount, 
             return batch;
         for (const Block &block : blocks) {
             QByteArray bytes = block.encode();
-            if (size + kBlocksFrameBytesPerBlock + bytes.size() > frameLimit) {
+            if (size + kNodeFrameBytesPerItem + bytes.size() > frameLimit) {
                 if (batch.encoded.isEmpty())
                     batch.oversized = bytes.size();
                 return batch;
             }
-            size += kBlocksFrameBytesPerBlock + bytes.size();
+            size += kNodeFrameBytesPerItem + bytes.size();
             batch.encoded.append(std::move(bytes));
             batch.lastHeight = block.height;
             ++next;
@@ -1786,7 +1809,13 @@ void LedgerNode::onCoordinatorLink(Connection *connection)
 void LedgerNode::onCoordinatorMessage(const QJsonObject &message)
 {
     const QString type = message.value(u"type").toString();
-    if (type == QLatin1String("check") && checker) {
+    if (type == QLatin1String("welcome")) {
+        // What our votes and submissions must fit; a coordinator from before it said nothing.
+        Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
+        if (const qint64 frameLimit = message.value(u"max_frame_bytes").toInteger(0);
+            link && frameLimit >= 1024)
+            link->setPeerMaxFrameBytes(frameLimit);
+    } else if (type == QLatin1String("check") && checker) {
         QString problem;
         const QByteArray encoded = decodeField(message, "write_off", &problem);
         handleCheck(encoded, problem);
@@ -1870,7 +1899,7 @@ void LedgerNode::processChecks()
         confirmations.items.append(confirmation.encode());
     }
     if (link && !confirmations.items.isEmpty())
-        link->sendBinary(confirmations.encode());
+        sendWithin(link, confirmations);
 }
 
 void LedgerNode::requestBlocks()
@@ -1955,7 +1984,7 @@ void LedgerNode::sendSubmissions()
 {
     Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
     if (link && !submissionsToSend.items.isEmpty())
-        link->sendBinary(submissionsToSend.encode());
+        sendWithin(link, submissionsToSend);
     submissionsToSend = {};
 }
 
@@ -2333,7 +2362,7 @@ void LedgerNode::flush()
         if (!pending.connection)
             continue;
         if (stored) {
-            pending.connection->sendBinary(pending.frame.encode());
+            sendWithin(pending.connection, pending.frame);
             continue;
         }
         for (const QByteArray &item : pending.frame.items) {

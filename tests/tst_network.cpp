@@ -83,6 +83,7 @@ private Q_SLOTS:
     void retryOfADecidedWriteOffWaitsForItsBlock();
     void journalKeepsTheHeightOfASealedDecision();
     void receiverCatchesUpInFramesItCanTake();
+    void checksFitTheTargetsFrameLimit();
     void submitRefusesFieldsOfTheWrongType();
     void historySubscribeAndDigestRefuseBadParameters();
     void errorRepliesCarryTheRequestId();
@@ -1706,6 +1707,31 @@ void NetworkTest::receiverCatchesUpInFramesItCanTake()
              QJsonDocument(stuck).toJson(QJsonDocument::Compact).constData());
     QVERIFY2(stuck.value(u"last_error").toString().contains(QLatin1String("receiver-2")),
              qPrintable(stuck.value(u"last_error").toString()));
+}
+
+void NetworkTest::checksFitTheTargetsFrameLimit()
+{
+    // target-4 is down and target-1 takes messages of 2 KiB only, less than the checks waiting
+    // for it when it connects come to; its votes are needed for q = 3. The tallies wait for it.
+    killNode(QStringLiteral("target-1"), SIGTERM);
+    killNode(QStringLiteral("target-4"));
+    reconfigure(QStringLiteral("target-1"), QStringLiteral("limits"),
+                {{QStringLiteral("max_frame_bytes"), 2048}});
+    restartCoordinator({{QStringLiteral("vote_timeout_ms"), 20000}});
+    if (QTest::currentTestFailed())
+        return;
+    QStringList digests;
+    for (int ticket = 340; ticket < 360; ++ticket) {
+        const QJsonObject reply = submit(QStringLiteral("branch-1"), ticket);
+        QCOMPARE(reply.value(u"status").toString(), QStringLiteral("accepted"));
+        digests.append(reply.value(u"digest").toString());
+    }
+    startNode(QStringLiteral("target-1"));
+    for (const QString &digest : std::as_const(digests)) {
+        const QJsonObject decision = waitForDecision(digest);
+        QCOMPARE(decision.value(u"outcome").toString(), QStringLiteral("DECIDED"));
+        QCOMPARE(decision.value(u"histogram").toObject().value(u"WRITTEN_OFF").toInt(), 3);
+    }
 }
 
 void NetworkTest::submitRefusesFieldsOfTheWrongType()
