@@ -172,17 +172,22 @@ std::unique_ptr<NodeJournal> NodeJournal::open(const QString &path, QString *err
             return nullptr;
         }
     }
-    if (!journal->loadSubmissionIds(error))
+    if (!journal->loadSubmissionIds(error) || !journal->loadSeqRange(error))
         return nullptr;
-    SqliteStatement last(journal->db, "SELECT COALESCE(MAX(seq), 0), COALESCE(MIN(seq), 0) FROM events");
+    return journal;
+}
+
+bool NodeJournal::loadSeqRange(QString *error)
+{
+    SqliteStatement last(db, "SELECT COALESCE(MAX(seq), 0), COALESCE(MIN(seq), 0) FROM events");
     if (last.step() != SQLITE_ROW) {
         if (error)
-            *error = QStringLiteral("%1: %2").arg(path, journal->sqliteError());
-        return nullptr;
+            *error = QStringLiteral("%1: %2").arg(filePath, sqliteError());
+        return false;
     }
-    journal->nextSeq = last.integer(0) + 1;
-    journal->oldestSeq = last.integer(1) > 0 ? last.integer(1) : journal->nextSeq;
-    return journal;
+    nextSeq = last.integer(0) + 1;
+    oldestSeq = last.integer(1) > 0 ? last.integer(1) : nextSeq;
+    return true;
 }
 
 void NodeJournal::begin()
@@ -203,8 +208,11 @@ bool NodeJournal::commit(QString *error)
     open_ = false;
     if (!statements.run("COMMIT", error)) {
         statements.run("ROLLBACK", nullptr);
-        // The map must say what the rolled-back table says again.
+        // The map and the event numbers must say what the rolled-back tables say again: the
+        // events of the lost transaction were never sent, so their numbers are given again,
+        // and the stream keeps counting up by one.
         loadSubmissionIds(nullptr);
+        loadSeqRange(nullptr);
         return false;
     }
     return true;

@@ -85,6 +85,7 @@ private:
     void begin();
     QString sqliteError() const;
     bool loadSubmissionIds(QString *error);
+    bool loadSeqRange(QString *error); // nextSeq and oldestSeq from the events table
 
     sqlite3 *db = nullptr;
     mutable SqliteStatementCache statements;
