@@ -20,12 +20,12 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ConsoleSession.cpp" line="196"/>
+        <location filename="../ui/ConsoleSession.cpp" line="195"/>
         <source>cannot read the CA certificate %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ConsoleSession.cpp" line="201"/>
+        <location filename="../ui/ConsoleSession.cpp" line="200"/>
         <source>%1 holds no PEM certificate, so it cannot be the consortium CA</source>
         <translation type="unfinished"></translation>
     </message>
@@ -580,12 +580,12 @@ Note (optional):</source>
 <context>
     <name>ticketsync::ConsoleSession</name>
     <message>
-        <location filename="../ui/ConsoleSession.cpp" line="283"/>
+        <location filename="../ui/ConsoleSession.cpp" line="282"/>
         <source>the console disconnected</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ConsoleSession.cpp" line="305"/>
+        <location filename="../ui/ConsoleSession.cpp" line="304"/>
         <source>not connected</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1111,7 +1111,7 @@ Note (optional):</source>
     <message>
         <location filename="../ui/HistoryCache.cpp" line="589"/>
         <location filename="../ui/HistoryCache.cpp" line="911"/>
-        <location filename="../ui/HistoryCache.cpp" line="1110"/>
+        <location filename="../ui/HistoryCache.cpp" line="1111"/>
         <source>the history cache is not open</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1192,27 +1192,27 @@ Note (optional):</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="991"/>
+        <location filename="../ui/HistoryCache.cpp" line="992"/>
         <source>%1 could no longer send events %2 to %3; they are missing from the history</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1030"/>
+        <location filename="../ui/HistoryCache.cpp" line="1031"/>
         <source>raised again after it was acknowledged</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1112"/>
+        <location filename="../ui/HistoryCache.cpp" line="1113"/>
         <source>an acknowledgement must name who made it</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1115"/>
+        <location filename="../ui/HistoryCache.cpp" line="1116"/>
         <source>there is no alert %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1118"/>
+        <location filename="../ui/HistoryCache.cpp" line="1119"/>
         <source>alert %1 was already acknowledged by %2 at %3</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1333,19 +1333,19 @@ Note (optional):</source>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="429"/>
-        <location filename="../ui/MainWindow.cpp" line="1034"/>
+        <location filename="../ui/MainWindow.cpp" line="1061"/>
         <source>Any outcome</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="430"/>
-        <location filename="../ui/MainWindow.cpp" line="1035"/>
+        <location filename="../ui/MainWindow.cpp" line="1062"/>
         <source>Decided</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="431"/>
-        <location filename="../ui/MainWindow.cpp" line="1036"/>
+        <location filename="../ui/MainWindow.cpp" line="1063"/>
         <source>Undetermined</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1411,13 +1411,13 @@ Note (optional):</source>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="526"/>
-        <location filename="../ui/MainWindow.cpp" line="551"/>
+        <location filename="../ui/MainWindow.cpp" line="552"/>
         <source>History cache: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="535"/>
-        <location filename="../ui/MainWindow.cpp" line="552"/>
+        <location filename="../ui/MainWindow.cpp" line="554"/>
         <source>History cache</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1428,115 +1428,120 @@ The console runs without it.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="614"/>
+        <location filename="../ui/MainWindow.cpp" line="616"/>
         <source>Not connected: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="616"/>
+        <location filename="../ui/MainWindow.cpp" line="618"/>
         <source>Connect</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="628"/>
+        <location filename="../ui/MainWindow.cpp" line="630"/>
         <source>History cache: events from %1 were not stored (%2); they are fetched again.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="685"/>
+        <location filename="../ui/MainWindow.cpp" line="694"/>
         <source>Your certificate gives the role &apos;%1&apos; on %2; only operators may act.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="698"/>
+        <location filename="../ui/MainWindow.cpp" line="707"/>
         <source>Not connected to %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="705"/>
+        <location filename="../ui/MainWindow.cpp" line="714"/>
         <source>Sent to %1…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="752"/>
-        <location filename="../ui/MainWindow.cpp" line="824"/>
+        <location filename="../ui/MainWindow.cpp" line="761"/>
+        <location filename="../ui/MainWindow.cpp" line="834"/>
         <source>Ticket %1 version %2 via %3 — from %4</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="822"/>
+        <location filename="../ui/MainWindow.cpp" line="832"/>
         <source> (history cache)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="859"/>
+        <location filename="../ui/MainWindow.cpp" line="869"/>
         <source>Offline: browsing the history cache %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="860"/>
+        <location filename="../ui/MainWindow.cpp" line="870"/>
         <source>Opening the history cache…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="865"/>
+        <location filename="../ui/MainWindow.cpp" line="875"/>
         <source>nothing yet</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="865"/>
+        <location filename="../ui/MainWindow.cpp" line="875"/>
         <source>%1 ago</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="868"/>
+        <location filename="../ui/MainWindow.cpp" line="878"/>
         <source>Live from %1 (%2), last event #%3, %4</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="869"/>
+        <location filename="../ui/MainWindow.cpp" line="879"/>
         <source>Disconnected from %1: %2 — showing cached data, last heard %3</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="879"/>
+        <location filename="../ui/MainWindow.cpp" line="889"/>
         <source>no data from %1 for %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="884"/>
+        <location filename="../ui/MainWindow.cpp" line="894"/>
         <source>data from %1 again</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="898"/>
-        <location filename="../ui/MainWindow.cpp" line="1011"/>
-        <location filename="../ui/MainWindow.cpp" line="1019"/>
+        <location filename="../ui/MainWindow.cpp" line="909"/>
+        <location filename="../ui/MainWindow.cpp" line="1038"/>
+        <location filename="../ui/MainWindow.cpp" line="1046"/>
         <source>An export is already running.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="961"/>
+        <location filename="../ui/MainWindow.cpp" line="963"/>
+        <source>not connected to %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="985"/>
         <source>the node sent the certificate of another write-off</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="967"/>
+        <location filename="../ui/MainWindow.cpp" line="992"/>
         <source>%1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="971"/>
+        <location filename="../ui/MainWindow.cpp" line="997"/>
         <source>Fetching certificates for the report: %1 of %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1002"/>
+        <location filename="../ui/MainWindow.cpp" line="1028"/>
         <source>Export cancelled.</source>
         <translation type="unfinished"></translation>
     </message>
     <message numerus="yes">
-        <location filename="../ui/MainWindow.cpp" line="1006"/>
+        <location filename="../ui/MainWindow.cpp" line="1033"/>
         <source>%n certificate(s) could not be fetched; the bundle will not verify for them. First: %1</source>
         <translation type="unfinished">
             <numerusform></numerusform>
@@ -1544,62 +1549,62 @@ The console runs without it.</source>
         </translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1023"/>
+        <location filename="../ui/MainWindow.cpp" line="1050"/>
         <source>Export audit report</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1026"/>
+        <location filename="../ui/MainWindow.cpp" line="1053"/>
         <source>CSV (RFC 4180)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1027"/>
+        <location filename="../ui/MainWindow.cpp" line="1054"/>
         <source>PDF summary</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1028"/>
+        <location filename="../ui/MainWindow.cpp" line="1055"/>
         <source>JSON bundle with signatures</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1037"/>
+        <location filename="../ui/MainWindow.cpp" line="1064"/>
         <source>Format</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1038"/>
+        <location filename="../ui/MainWindow.cpp" line="1065"/>
         <source>From</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1039"/>
+        <location filename="../ui/MainWindow.cpp" line="1066"/>
         <source>To</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1040"/>
+        <location filename="../ui/MainWindow.cpp" line="1067"/>
         <source>Outcome</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1053"/>
+        <location filename="../ui/MainWindow.cpp" line="1080"/>
         <source>Save audit report</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1060"/>
+        <location filename="../ui/MainWindow.cpp" line="1087"/>
         <source>Exporting…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1060"/>
+        <location filename="../ui/MainWindow.cpp" line="1087"/>
         <source>Cancel</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1069"/>
+        <location filename="../ui/MainWindow.cpp" line="1096"/>
         <source>Wrote %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
@@ -2145,12 +2150,12 @@ The coordinator will restart its tally and ask every target again. If it was dec
 <context>
     <name>ticketsync::SessionWorker</name>
     <message>
-        <location filename="../ui/ConsoleSession.cpp" line="115"/>
+        <location filename="../ui/ConsoleSession.cpp" line="114"/>
         <source>not connected to %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ConsoleSession.cpp" line="116"/>
+        <location filename="../ui/ConsoleSession.cpp" line="115"/>
         <source>&apos;%1&apos; is not in this console&apos;s profile</source>
         <translation type="unfinished"></translation>
     </message>

@@ -20,12 +20,12 @@
         <translation>无法连接</translation>
     </message>
     <message>
-        <location filename="../ui/ConsoleSession.cpp" line="196"/>
+        <location filename="../ui/ConsoleSession.cpp" line="195"/>
         <source>cannot read the CA certificate %1: %2</source>
         <translation>无法读取 CA 证书 %1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/ConsoleSession.cpp" line="201"/>
+        <location filename="../ui/ConsoleSession.cpp" line="200"/>
         <source>%1 holds no PEM certificate, so it cannot be the consortium CA</source>
         <translation>%1 中没有 PEM 证书，不能作为联盟 CA</translation>
     </message>
@@ -578,12 +578,12 @@ Note (optional):</source>
 <context>
     <name>ticketsync::ConsoleSession</name>
     <message>
-        <location filename="../ui/ConsoleSession.cpp" line="283"/>
+        <location filename="../ui/ConsoleSession.cpp" line="282"/>
         <source>the console disconnected</source>
         <translation>控制台已断开连接</translation>
     </message>
     <message>
-        <location filename="../ui/ConsoleSession.cpp" line="305"/>
+        <location filename="../ui/ConsoleSession.cpp" line="304"/>
         <source>not connected</source>
         <translation>未连接</translation>
     </message>
@@ -1109,7 +1109,7 @@ Note (optional):</source>
     <message>
         <location filename="../ui/HistoryCache.cpp" line="589"/>
         <location filename="../ui/HistoryCache.cpp" line="911"/>
-        <location filename="../ui/HistoryCache.cpp" line="1110"/>
+        <location filename="../ui/HistoryCache.cpp" line="1111"/>
         <source>the history cache is not open</source>
         <translation>历史缓存未打开</translation>
     </message>
@@ -1190,27 +1190,27 @@ Note (optional):</source>
         <translation>无法记录历史缓存 %1 所属的网络：%2</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="991"/>
+        <location filename="../ui/HistoryCache.cpp" line="992"/>
         <source>%1 could no longer send events %2 to %3; they are missing from the history</source>
         <translation>%1 已无法再发送事件 %2 至 %3；这些事件在历史记录中缺失</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1030"/>
+        <location filename="../ui/HistoryCache.cpp" line="1031"/>
         <source>raised again after it was acknowledged</source>
         <translation>确认后再次触发</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1112"/>
+        <location filename="../ui/HistoryCache.cpp" line="1113"/>
         <source>an acknowledgement must name who made it</source>
         <translation>确认时必须注明确认人</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1115"/>
+        <location filename="../ui/HistoryCache.cpp" line="1116"/>
         <source>there is no alert %1</source>
         <translation>不存在告警 %1</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1118"/>
+        <location filename="../ui/HistoryCache.cpp" line="1119"/>
         <source>alert %1 was already acknowledged by %2 at %3</source>
         <translation>告警 %1 已由 %2 于 %3 确认</translation>
     </message>
@@ -1331,19 +1331,19 @@ Note (optional):</source>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="429"/>
-        <location filename="../ui/MainWindow.cpp" line="1034"/>
+        <location filename="../ui/MainWindow.cpp" line="1061"/>
         <source>Any outcome</source>
         <translation>任意结果</translation>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="430"/>
-        <location filename="../ui/MainWindow.cpp" line="1035"/>
+        <location filename="../ui/MainWindow.cpp" line="1062"/>
         <source>Decided</source>
         <translation>已决</translation>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="431"/>
-        <location filename="../ui/MainWindow.cpp" line="1036"/>
+        <location filename="../ui/MainWindow.cpp" line="1063"/>
         <source>Undetermined</source>
         <translation>未决</translation>
     </message>
@@ -1409,13 +1409,13 @@ Note (optional):</source>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="526"/>
-        <location filename="../ui/MainWindow.cpp" line="551"/>
+        <location filename="../ui/MainWindow.cpp" line="552"/>
         <source>History cache: %1</source>
         <translation>历史缓存：%1</translation>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="535"/>
-        <location filename="../ui/MainWindow.cpp" line="552"/>
+        <location filename="../ui/MainWindow.cpp" line="554"/>
         <source>History cache</source>
         <translation>历史缓存</translation>
     </message>
@@ -1427,177 +1427,182 @@ The console runs without it.</source>
 控制台将在不使用历史缓存的情况下运行。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="614"/>
+        <location filename="../ui/MainWindow.cpp" line="616"/>
         <source>Not connected: %1</source>
         <translation>未连接：%1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="616"/>
+        <location filename="../ui/MainWindow.cpp" line="618"/>
         <source>Connect</source>
         <translation>连接</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="628"/>
+        <location filename="../ui/MainWindow.cpp" line="630"/>
         <source>History cache: events from %1 were not stored (%2); they are fetched again.</source>
         <translation>历史缓存：来自 %1 的事件未能保存（%2）；将重新获取。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="685"/>
+        <location filename="../ui/MainWindow.cpp" line="694"/>
         <source>Your certificate gives the role &apos;%1&apos; on %2; only operators may act.</source>
         <translation>您的证书在 %2 上的角色为“%1”；只有操作员可以执行操作。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="698"/>
+        <location filename="../ui/MainWindow.cpp" line="707"/>
         <source>Not connected to %1: %2</source>
         <translation>未连接到 %1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="705"/>
+        <location filename="../ui/MainWindow.cpp" line="714"/>
         <source>Sent to %1…</source>
         <translation>已发送至 %1…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="752"/>
-        <location filename="../ui/MainWindow.cpp" line="824"/>
+        <location filename="../ui/MainWindow.cpp" line="761"/>
+        <location filename="../ui/MainWindow.cpp" line="834"/>
         <source>Ticket %1 version %2 via %3 — from %4</source>
         <translation>票据 %1 版本 %2，经分行 %3 — 来自 %4</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="822"/>
+        <location filename="../ui/MainWindow.cpp" line="832"/>
         <source> (history cache)</source>
         <translation>（历史缓存）</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="859"/>
+        <location filename="../ui/MainWindow.cpp" line="869"/>
         <source>Offline: browsing the history cache %1</source>
         <translation>离线：正在浏览历史缓存 %1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="860"/>
+        <location filename="../ui/MainWindow.cpp" line="870"/>
         <source>Opening the history cache…</source>
         <translation>正在打开历史缓存…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="865"/>
+        <location filename="../ui/MainWindow.cpp" line="875"/>
         <source>nothing yet</source>
         <translation>尚无数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="865"/>
+        <location filename="../ui/MainWindow.cpp" line="875"/>
         <source>%1 ago</source>
         <translation>%1前</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="868"/>
+        <location filename="../ui/MainWindow.cpp" line="878"/>
         <source>Live from %1 (%2), last event #%3, %4</source>
         <translation>实时连接 %1（%2），最新事件 #%3，%4</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="869"/>
+        <location filename="../ui/MainWindow.cpp" line="879"/>
         <source>Disconnected from %1: %2 — showing cached data, last heard %3</source>
         <translation>已与 %1 断开：%2 — 正在显示缓存数据，最近通信：%3</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="879"/>
+        <location filename="../ui/MainWindow.cpp" line="889"/>
         <source>no data from %1 for %2</source>
         <translation>已有 %2 未收到来自 %1 的数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="884"/>
+        <location filename="../ui/MainWindow.cpp" line="894"/>
         <source>data from %1 again</source>
         <translation>已重新收到 %1 的数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="898"/>
-        <location filename="../ui/MainWindow.cpp" line="1011"/>
-        <location filename="../ui/MainWindow.cpp" line="1019"/>
+        <location filename="../ui/MainWindow.cpp" line="909"/>
+        <location filename="../ui/MainWindow.cpp" line="1038"/>
+        <location filename="../ui/MainWindow.cpp" line="1046"/>
         <source>An export is already running.</source>
         <translation>已有导出任务正在进行。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="961"/>
+        <location filename="../ui/MainWindow.cpp" line="963"/>
+        <source>not connected to %1</source>
+        <translation>未连接到 %1</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="985"/>
         <source>the node sent the certificate of another write-off</source>
         <translation>节点发来的是另一笔核销的证书</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="967"/>
+        <location filename="../ui/MainWindow.cpp" line="992"/>
         <source>%1: %2</source>
         <translation>%1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="971"/>
+        <location filename="../ui/MainWindow.cpp" line="997"/>
         <source>Fetching certificates for the report: %1 of %2</source>
         <translation>正在为报告获取证书：%1 / %2</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1002"/>
+        <location filename="../ui/MainWindow.cpp" line="1028"/>
         <source>Export cancelled.</source>
         <translation>导出已取消。</translation>
     </message>
     <message numerus="yes">
-        <location filename="../ui/MainWindow.cpp" line="1006"/>
+        <location filename="../ui/MainWindow.cpp" line="1033"/>
         <source>%n certificate(s) could not be fetched; the bundle will not verify for them. First: %1</source>
         <translation>
             <numerusform>%n 份证书未能获取；这些条目在报告包中将无法通过验证。第一个：%1</numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1023"/>
+        <location filename="../ui/MainWindow.cpp" line="1050"/>
         <source>Export audit report</source>
         <translation>导出审计报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1026"/>
+        <location filename="../ui/MainWindow.cpp" line="1053"/>
         <source>CSV (RFC 4180)</source>
         <translation>CSV（RFC 4180）</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1027"/>
+        <location filename="../ui/MainWindow.cpp" line="1054"/>
         <source>PDF summary</source>
         <translation>PDF 汇总报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1028"/>
+        <location filename="../ui/MainWindow.cpp" line="1055"/>
         <source>JSON bundle with signatures</source>
         <translation>含签名的 JSON 数据包</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1037"/>
+        <location filename="../ui/MainWindow.cpp" line="1064"/>
         <source>Format</source>
         <translation>格式</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1038"/>
+        <location filename="../ui/MainWindow.cpp" line="1065"/>
         <source>From</source>
         <translation>起始时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1039"/>
+        <location filename="../ui/MainWindow.cpp" line="1066"/>
         <source>To</source>
         <translation>截止时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1040"/>
+        <location filename="../ui/MainWindow.cpp" line="1067"/>
         <source>Outcome</source>
         <translation>结果</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1053"/>
+        <location filename="../ui/MainWindow.cpp" line="1080"/>
         <source>Save audit report</source>
         <translation>保存审计报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1060"/>
+        <location filename="../ui/MainWindow.cpp" line="1087"/>
         <source>Exporting…</source>
         <translation>正在导出…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1060"/>
+        <location filename="../ui/MainWindow.cpp" line="1087"/>
         <source>Cancel</source>
         <translation>取消</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1069"/>
+        <location filename="../ui/MainWindow.cpp" line="1096"/>
         <source>Wrote %1: %2</source>
         <translation>已写入 %1：%2</translation>
     </message>
@@ -2149,12 +2154,12 @@ The coordinator will restart its tally and ask every target again. If it was dec
 <context>
     <name>ticketsync::SessionWorker</name>
     <message>
-        <location filename="../ui/ConsoleSession.cpp" line="115"/>
+        <location filename="../ui/ConsoleSession.cpp" line="114"/>
         <source>not connected to %1: %2</source>
         <translation>未连接到 %1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/ConsoleSession.cpp" line="116"/>
+        <location filename="../ui/ConsoleSession.cpp" line="115"/>
         <source>&apos;%1&apos; is not in this console&apos;s profile</source>
         <translation>“%1”不在本控制台的连接配置中</translation>
     </message>

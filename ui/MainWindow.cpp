@@ -629,13 +629,20 @@ void MainWindow::onIngested(const QString &node, qint64 lastSeq, const IngestRep
         statusBar()->showMessage(
             tr("History cache: events from %1 were not stored (%2); they are fetched again.")
                 .arg(node, report.firstProblem));
+        // A cache that keeps refusing (a full disk) is asked less and less often, so the node is
+        // not made to send its backlog again every second.
         const bool scheduled = resumeFrom.contains(node);
         resumeFrom.insert(node, lastSeq + 1);
-        if (!scheduled)
-            QTimer::singleShot(kResumeDelayMs, this,
+        if (!scheduled) {
+            int &delay = resumeDelayMs[node];
+            delay = delay == 0 ? kResumeDelayMs : qMin(2 * delay, kMaxResumeDelayMs);
+            QTimer::singleShot(delay, this,
                                [this, node] { consoleSession->resume(node, resumeFrom.take(node)); });
+        }
         return;
     }
+    if (report.stored > 0)
+        resumeDelayMs.remove(node); // stored again: the next refusal is retried soon
     if (report.skipped > 0) {
         CacheWorker *worker = cache->worker();
         const QString detail = QStringLiteral("%1 malformed events were not mapped; the first: %2")
@@ -948,6 +955,14 @@ void MainWindow::fetchCertificates()
 void MainWindow::fetchNextCertificates()
 {
     const QString source = consoleSession->profile().eventSource;
+    if (!consoleSession->link(source).connected) {
+        // Lost (or closing): what is not fetched yet is counted missing, and each failed reply
+        // must not ask again at once.
+        certificateProblems += int(certificatesWanted.size());
+        if (firstCertificateProblem.isEmpty() && !certificatesWanted.isEmpty())
+            firstCertificateProblem = tr("not connected to %1").arg(source);
+        certificatesWanted.clear();
+    }
     while (certificatesInFlight < kCertificatesInFlight && !certificatesWanted.isEmpty()) {
         const QByteArray digest = certificatesWanted.takeFirst();
         ++certificatesInFlight;

@@ -135,7 +135,9 @@ private:
     int certificatesInFlight = 0;
     int certificateProblems = 0;
     QString firstCertificateProblem;
+    static constexpr int kMaxResumeDelayMs = 30000;
     QHash<QString, qint64> resumeFrom; // nodes whose stream restarts at the cursor, shortly
+    QHash<QString, int> resumeDelayMs; // grows while the cache keeps refusing a node's events
     CacheThread *cache = nullptr;
     ConsoleSession *consoleSession = nullptr;
     TallyTracker *tallyTracker = nullptr;
