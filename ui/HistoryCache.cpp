@@ -1074,30 +1074,28 @@ HistoryCache::resolveAlertInTransaction(const QString &kind, const QString &subj
     return resolved;
 }
 
-std::optional<AlertRow> HistoryCache::raiseAlert(const QString &kind, const QString &subject,
-                                                 const QString &detail)
+template<typename Result, typename Work> std::optional<Result> HistoryCache::inTransaction(Work work)
 {
     if (!db || !statements || !exec("BEGIN IMMEDIATE"))
         return std::nullopt;
-    std::optional<AlertRow> alert = raiseAlertInTransaction(kind, subject, detail);
+    std::optional<Result> result = work();
     if (!exec("COMMIT")) {
         exec("ROLLBACK");
         return std::nullopt;
     }
-    return alert;
+    return result;
+}
+
+std::optional<AlertRow> HistoryCache::raiseAlert(const QString &kind, const QString &subject,
+                                                 const QString &detail)
+{
+    return inTransaction<AlertRow>([&] { return raiseAlertInTransaction(kind, subject, detail); });
 }
 
 std::optional<ResolvedAlert> HistoryCache::resolveAlert(const QString &kind, const QString &subject,
                                                         const QString &note)
 {
-    if (!db || !statements || !exec("BEGIN IMMEDIATE"))
-        return std::nullopt;
-    std::optional<ResolvedAlert> resolved = resolveAlertInTransaction(kind, subject, note);
-    if (!exec("COMMIT")) {
-        exec("ROLLBACK");
-        return std::nullopt;
-    }
-    return resolved;
+    return inTransaction<ResolvedAlert>([&] { return resolveAlertInTransaction(kind, subject, note); });
 }
 
 bool HistoryCache::acknowledgeAlert(qint64 id, const QString &who, const QString &note, QString *error)

@@ -307,6 +307,8 @@ public:
 private:
     struct Statements;
     bool fail(const QString &message, OpenStatus openStatus);
+    // Runs work in one write transaction: its result if it commits, nothing otherwise.
+    template<typename Result, typename Work> std::optional<Result> inTransaction(Work work);
     std::optional<AlertRow> raiseAlertInTransaction(const QString &kind, const QString &subject,
                                                     const QString &detail);
     // Closes the alert if it exists and is open, with a "resolved" trail entry.
