@@ -11,6 +11,7 @@
 #include "FeedModel.h"
 #include "HistoryCache.h"
 #include "MainWindow.h"
+#include "Membership.h"
 #include "NodesModel.h"
 #include "ReceiversModel.h"
 #include "ReceiversView.h"
@@ -493,7 +494,10 @@ void ConsoleTest::eachNetworkKeepsItsOwnCache()
     const std::optional<NetworkIdentity> otherNetwork = other->network(&error);
     const std::optional<NetworkIdentity> ourNetwork = ours->network(&error);
     QVERIFY2(otherNetwork && ourNetwork, qPrintable(error));
-    QCOMPARE(otherNetwork->consortium, ourNetwork->consortium);
+    const std::optional<Membership> otherMembership = Membership::load(other->membershipPath, &error);
+    const std::optional<Membership> ourMembership = Membership::load(ours->membershipPath, &error);
+    QVERIFY2(otherMembership && ourMembership, qPrintable(error));
+    QCOMPARE(otherMembership->consortiumId(), ourMembership->consortiumId()); // the same name
     QVERIFY(otherNetwork->caSha256 != ourNetwork->caSha256);
 
     // The main console's cache took its network when it first connected, and refuses the other:

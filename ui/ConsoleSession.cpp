@@ -209,9 +209,6 @@ std::optional<NetworkIdentity> SessionProfile::network(QString *error) const
         (fingerprints.size() == 1 ? fingerprints.front()
                                   : QCryptographicHash::hash(fingerprints.join(), QCryptographicHash::Sha256))
             .toHex());
-    QString ignored;
-    if (const std::optional<Membership> membership = Membership::load(membershipPath, &ignored))
-        identity.consortium = membership->consortiumId();
     return identity;
 }
 

@@ -19,7 +19,7 @@ class SessionWorker;
 struct NetworkIdentity
 {
     QString caSha256; // the CA certificate's SHA-256 fingerprint, hex (several: of their sorted fingerprints)
-    QString consortium; // the membership's consortium name, for people
+    QString consortium; // the membership's consortium name, for people; set by whoever loads it
     QString shortId() const { return caSha256.left(16); }
 };
 
@@ -45,7 +45,7 @@ struct SessionProfile
     // A `ticketsync devnet` directory, as its operator (or auditor).
     static std::optional<SessionProfile> fromDevnet(const QString &dir, bool auditor, QString *error);
 
-    // Reads the CA file and the membership; an unreadable or empty CA file is an error naming it.
+    // Reads the CA file; an unreadable or empty one is an error naming it.
     std::optional<NetworkIdentity> network(QString *error) const;
 };
 

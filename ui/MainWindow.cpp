@@ -573,6 +573,8 @@ bool MainWindow::connectTo(const SessionProfile &profile, QString *error)
     pendingProfile = profile;
     pendingNetwork = *network;
     loadMembership();
+    if (membership)
+        pendingNetwork.consortium = membership->consortiumId();
     if (cacheIsOpen)
         bindCacheAndStart(); // else once the cache has opened (onCacheOpened)
     return true;
