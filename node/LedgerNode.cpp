@@ -1072,13 +1072,24 @@ void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const Veri
                             {QStringLiteral("status"), SubmittedReply::statusName(status)}};
         if (status == SubmittedReply::Status::Decided)
             message.insert(QStringLiteral("state"), stateName(state));
-        if (status == SubmittedReply::Status::Accepted)
-            replyAfterCommit(from, message, requestId);
-        else
+        // "already accepted" may name a submission this very window accepted: like the first
+        // answer, it is only true once that window is committed.
+        if (status == SubmittedReply::Status::Decided)
             reply(from, message, requestId);
+        else
+            replyAfterCommit(from, message, requestId);
     };
-    if (const std::optional<quint16> state = store->decidedState(digest)) {
+    QString readError;
+    if (const std::optional<quint16> state = store->decidedState(digest, &readError)) {
         answer(SubmittedReply::Status::Decided, *state);
+        return;
+    }
+    if (!readError.isEmpty()) {
+        // Not knowing whether it is decided, accepting it could tally it a second time.
+        counters[QStringLiteral("refused_submissions")]++;
+        from->sendError(QStringLiteral("submit_write_off"), requestId,
+                        QStringLiteral("the coordinator cannot read its ledger now (%1); submit again later")
+                            .arg(readError));
         return;
     }
     if (rounds.contains(digest) || journal->hasSubmission(digest)) {
@@ -1294,7 +1305,8 @@ void LedgerNode::handleConfirmation(Connection *from, const QString &peerName, q
         round->votesVerifying.remove(peerName);
     if (!round) {
         // A late vote on a finished write-off is normal; a vote nobody asked for is not.
-        if (!store->decidedState(confirmation->writeOffDigest) &&
+        QString readError; // a vote the ledger could not look up is not called unsolicited
+        if (!store->decidedState(confirmation->writeOffDigest, &readError) && readError.isEmpty() &&
             !journal->decisionBytes(confirmation->writeOffDigest)) {
             counters[QStringLiteral("rejected_confirmations")]++;
             if (from)
@@ -1750,11 +1762,13 @@ QJsonObject LedgerNode::retryUndetermined(const QJsonObject &message, QString *e
     const QByteArray digest = digestField(message, error);
     if (!error->isEmpty())
         return {};
-    if (const std::optional<quint16> state = store->decidedState(digest))
+    if (const std::optional<quint16> state = store->decidedState(digest, error))
         return {
             {QStringLiteral("outcome"), QStringLiteral("already decided %1 at height %2; nothing to retry")
                                             .arg(stateName(*state))
                                             .arg(store->decisionHeight(digest).value_or(0))}};
+    if (!error->isEmpty())
+        return {}; // not knowing whether it is decided, a retry could tally it twice
     if (rounds.contains(digest))
         return {{QStringLiteral("outcome"), QStringLiteral("the tally is already running")}};
     // Decided and waiting for its block: a second tally would queue a second decision on the
@@ -2037,6 +2051,14 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
 {
     const QJsonValue requestId = message.value(u"id"); // echoed as sent, whatever its type
     QString error;
+    if ((type == QLatin1String("history") || type == QLatin1String("decision")) &&
+        roles.testFlag(Role::Coordinator) && journal->inTransaction()) {
+        // The journal's open transaction holds decisions a crash would still undo: read once it
+        // is committed, so no client is shown what may never have been.
+        queriesAfterCommit.append({client, message});
+        scheduleFlush();
+        return;
+    }
     if (type == QLatin1String("hello")) {
         reply(client,
               {{QStringLiteral("type"), QStringLiteral("welcome")},
@@ -2136,9 +2158,11 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
                                               : std::nullopt;
         if (error.isEmpty() && (!bytes || height == 0)) {
             // The ledger is the record: the coordinator's journal may not have caught up with it.
-            if (const std::optional<quint64> stored = store->decisionHeight(digest)) {
+            if (const std::optional<quint64> stored = store->decisionHeight(digest, &error)) {
                 height = *stored;
                 bytes = QByteArray();
+            } else if (!error.isEmpty()) {
+                bytes.reset(); // the ledger could not say: no half answer
             }
         }
         if (bytes && bytes->isEmpty() && height > 0) {
@@ -2386,6 +2410,12 @@ void LedgerNode::flush()
     }
     pendingEvents.clear();
     pumpSubscribers();
+    // Nothing is written between the commit and these reads, so they see exactly what is stored.
+    const QList<PendingReply> queries = std::exchange(queriesAfterCommit, {});
+    for (const PendingReply &query : queries) {
+        if (query.connection)
+            handleApi(query.connection, query.message.value(u"type").toString(), query.message);
+    }
 }
 
 } // namespace ticketsync

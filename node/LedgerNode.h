@@ -292,6 +292,7 @@ private:
 
     // events and replies
     QList<PendingReply> afterCommit;
+    QList<PendingReply> queriesAfterCommit; // history and decision reads on the coordinator
     struct PendingSubmitted
     {
         QPointer<Connection> connection;

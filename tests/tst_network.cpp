@@ -87,6 +87,7 @@ private Q_SLOTS:
     void submitRefusesFieldsOfTheWrongType();
     void historySubscribeAndDigestRefuseBadParameters();
     void errorRepliesCarryTheRequestId();
+    void repeatedSubmissionIsAnsweredOnceStored();
     void clientThatStopsReadingIsRefusedThenClosed();
     void stoppedReceiverIsPausedClosedAndCatchesUp();
 
@@ -1854,6 +1855,58 @@ void NetworkTest::historySubscribeAndDigestRefuseBadParameters()
                  .value(u"type")
                  .toString(),
              QStringLiteral("decision"));
+}
+
+void NetworkTest::repeatedSubmissionIsAnsweredOnceStored()
+{
+    // A branch that sends one write-off again and again in JSON: "already accepted" is only true
+    // once the first copy is stored, so no such answer may overtake the first one's.
+    QString error;
+    const std::optional<KeyPair> branchKey =
+        KeyFile::readSecretKey(layout->dir + QStringLiteral("/keys/branch-2.key"), &error);
+    QVERIFY2(branchKey, qPrintable(error));
+    WriteOffResult writeOff;
+    writeOff.membershipHash = layout->membership.hash();
+    writeOff.ticketId = SampleConsortium::ticketId(311);
+    writeOff.ticketVersion = 1;
+    writeOff.amountMinor = SampleConsortium::faceAmountMinor(311);
+    writeOff.currency = QStringLiteral("CNY");
+    writeOff.branchId = QStringLiteral("branch-2");
+    writeOff.issuedAtMs = QDateTime::currentMSecsSinceEpoch();
+    writeOff.sign(*branchKey);
+
+    QWebSocket branch;
+    QList<QJsonObject> answers;
+    connect(&branch, &QWebSocket::textMessageReceived, this, [&](const QString &text) {
+        const QJsonObject message = QJsonDocument::fromJson(text.toUtf8()).object();
+        if (message.value(u"type").toString() != QLatin1String("welcome"))
+            answers.append(message);
+    });
+    connectAsNode(branch, QStringLiteral("branch-2"));
+    if (QTest::currentTestFailed())
+        return;
+    // Sent in one burst, so some copies reach the coordinator before the first is stored.
+    const QString encoded = QString::fromLatin1(writeOff.encode().toBase64());
+    constexpr int kCopies = 20;
+    for (int id = 1; id <= kCopies; ++id) {
+        branch.sendTextMessage(QString::fromUtf8(
+            QJsonDocument(QJsonObject{{QStringLiteral("type"), QStringLiteral("submit_write_off")},
+                                      {QStringLiteral("id"), id},
+                                      {QStringLiteral("write_off"), encoded}})
+                .toJson(QJsonDocument::Compact)));
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(answers.size(), kCopies, kWait);
+    for (const QJsonObject &answer : std::as_const(answers)) {
+        QCOMPARE(answer.value(u"type").toString(), QStringLiteral("submitted"));
+        QCOMPARE(answer.value(u"digest").toString(), QString::fromLatin1(writeOff.digest().toHex()));
+    }
+    QCOMPARE(answers.at(0).value(u"id").toInteger(), 1);
+    QCOMPARE(answers.at(0).value(u"status").toString(), QStringLiteral("accepted"));
+    for (int i = 1; i < kCopies; ++i)
+        QCOMPARE(answers.at(i).value(u"status").toString(), QStringLiteral("already accepted"));
+    QCOMPARE(waitForDecision(QString::fromLatin1(writeOff.digest().toHex())).value(u"outcome").toString(),
+             QStringLiteral("DECIDED"));
+    branch.close();
 }
 
 void NetworkTest::errorRepliesCarryTheRequestId()
