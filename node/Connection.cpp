@@ -66,10 +66,10 @@ void Connection::checkUnread()
         Q_EMIT drained();
         return;
     }
-    if (unreadSince.elapsed() < kNotReadingCloseMs || !socket)
+    if (unreadSince.elapsed() < limits.notReadingCloseMs || !socket)
         return;
     unreadTimer.stop();
-    qCWarning(lcConnection) << "closing" << describe() << "after" << kNotReadingCloseMs
+    qCWarning(lcConnection) << "closing" << describe() << "after" << limits.notReadingCloseMs
                             << "ms over its unread limit:" << unread << "bytes it has not read";
     Q_EMIT closingNotReading(unread);
     // Nothing more reaches a peer that does not read, not even a close frame.

@@ -29,10 +29,10 @@ public:
         int maxMessagesPerSecond = 50000;
         // Bytes queued for the peer that it has not read yet. Above this the node answers no
         // more requests and pushes no more blocks to it; a peer that stays above it for
-        // kNotReadingCloseMs is closed.
+        // notReadingCloseMs is closed.
         qint64 maxUnreadBytes = 16 * 1024 * 1024;
+        int notReadingCloseMs = 10000;
     };
-    static constexpr int kNotReadingCloseMs = 10000;
     // Refusals still sent to a peer over its unread limit; past them requests are dropped unread.
     static constexpr qint64 kRefusalBytes = 256 * 1024;
 
@@ -72,6 +72,7 @@ public:
     // A short refusal may still be queued: the peer is less than kRefusalBytes past its limit.
     bool roomForRefusal() const { return pendingBytes() <= limits.maxUnreadBytes + kRefusalBytes; }
     qint64 maxUnreadBytes() const { return limits.maxUnreadBytes; }
+    int notReadingCloseMs() const { return limits.notReadingCloseMs; }
     // The TLS socket under the WebSocket, when it is not the WebSocket's child (an accepted one).
     void setTransport(QSslSocket *transport);
 
@@ -81,7 +82,7 @@ Q_SIGNALS:
     void disconnected();
     // The peer has read enough to be under its unread limit again.
     void drained();
-    // The peer stayed over its unread limit for kNotReadingCloseMs; the connection is aborted.
+    // The peer stayed over its unread limit for Limits::notReadingCloseMs; the connection is aborted.
     void closingNotReading(qint64 unreadBytes);
 
 private:

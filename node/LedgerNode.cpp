@@ -502,7 +502,8 @@ bool LedgerNode::start(QString *error)
     });
     rateTimer.start(1000);
 
-    const Connection::Limits limits{config.maxFrameBytes, config.maxMessagesPerSecond, config.maxUnreadBytes};
+    const Connection::Limits limits{config.maxFrameBytes, config.maxMessagesPerSecond, config.maxUnreadBytes,
+                                    config.notReadingCloseMs};
     server = new NodeServer(*tls, limits, this);
     connect(server, &NodeServer::connectionOpened, this, &LedgerNode::onConnection);
     QHostAddress address;
@@ -691,10 +692,10 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
                     type, message.value(u"id"),
                     QStringLiteral("%1 bytes of replies to this connection are unread, more than "
                                    "limits.max_unread_bytes (%2); read them before asking for more "
-                                   "(a connection that stays over the limit for %3 s is closed)")
+                                   "(a connection that stays over the limit for %3 ms is closed)")
                         .arg(connection->pendingBytes())
                         .arg(connection->maxUnreadBytes())
-                        .arg(Connection::kNotReadingCloseMs / 1000));
+                        .arg(connection->notReadingCloseMs()));
             return;
         }
         handleApi(connection, type, message);
@@ -1714,6 +1715,15 @@ QJsonObject LedgerNode::resyncReceiver(const QJsonObject &message, QString *erro
                                                                  : consumer.lastError);
         return {};
     }
+    if (quint64(from) > store->height())
+        return {{QStringLiteral("outcome"),
+                 QStringLiteral("nothing to re-send to %1: height %2 is past the head (%3); it is sent "
+                                "each new block as it is sealed, and has acknowledged %4")
+                     .arg(receiver)
+                     .arg(from)
+                     .arg(store->height())
+                     .arg(consumer.ackedHeight)},
+                {QStringLiteral("receiver"), consumerJson(receiver)}};
     if (pushBlocks(receiver, quint64(from)) == Push::Paused)
         return {{QStringLiteral("outcome"),
                  QStringLiteral("re-sync of %1 from height %2 waits: %3 bytes sent to it are unread, more "

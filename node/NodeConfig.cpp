@@ -172,13 +172,16 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
     const QJsonObject limits =
         reader.section(root, QStringLiteral("limits"),
                        {QStringLiteral("max_frame_bytes"), QStringLiteral("max_messages_per_second"),
-                        QStringLiteral("journal_events_kept"), QStringLiteral("max_unread_bytes")});
+                        QStringLiteral("journal_events_kept"), QStringLiteral("max_unread_bytes"),
+                        QStringLiteral("not_reading_close_ms")});
     config.maxFrameBytes = reader.integer(limits, QStringLiteral("max_frame_bytes"),
                                           int(config.maxFrameBytes), 1024, 256 * 1024 * 1024);
     config.maxMessagesPerSecond = reader.integer(limits, QStringLiteral("max_messages_per_second"),
                                                  config.maxMessagesPerSecond, 1, 10000000);
     config.maxUnreadBytes = reader.integer(limits, QStringLiteral("max_unread_bytes"),
                                            int(config.maxUnreadBytes), 64 * 1024, 1024 * 1024 * 1024);
+    config.notReadingCloseMs = reader.integer(limits, QStringLiteral("not_reading_close_ms"),
+                                              config.notReadingCloseMs, 1000, 3600000);
     config.journalEventsKept = reader.integer(limits, QStringLiteral("journal_events_kept"),
                                               config.journalEventsKept, 1000, 1000000000);
     const QJsonObject coordinator =

@@ -25,8 +25,9 @@ struct NodeConfig
     qint64 maxFrameBytes = 4 * 1024 * 1024;
     int maxMessagesPerSecond = 50000;
     // Bytes queued for one peer that it has not read: above it requests are refused and block
-    // pushes wait; a peer that stays above it for 10 s is closed.
+    // pushes wait; a peer that stays above it for notReadingCloseMs is closed.
     qint64 maxUnreadBytes = 16 * 1024 * 1024;
+    int notReadingCloseMs = 10000;
     // Events kept in the journal for clients to resume from; older ones are pruned.
     int journalEventsKept = 5000000;
 

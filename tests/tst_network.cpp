@@ -2075,9 +2075,11 @@ void NetworkTest::clientThatStopsReadingIsRefusedThenClosed()
 
 void NetworkTest::stoppedReceiverIsPausedClosedAndCatchesUp()
 {
-    // A coordinator that keeps at most 64 KiB unread for a peer, and a chain of small blocks.
-    restartCoordinator({{QStringLiteral("block_max_decisions"), 2}},
-                       {{QStringLiteral("max_unread_bytes"), 65536}});
+    // A coordinator that keeps at most 64 KiB unread for a peer for at most 3 s, and a chain of
+    // small blocks.
+    restartCoordinator(
+        {{QStringLiteral("block_max_decisions"), 2}},
+        {{QStringLiteral("max_unread_bytes"), 65536}, {QStringLiteral("not_reading_close_ms"), 3000}});
     if (QTest::currentTestFailed())
         return;
     QStringList digests;
@@ -2088,6 +2090,14 @@ void NetworkTest::stoppedReceiverIsPausedClosedAndCatchesUp()
     const quint64 height = waitUntilSealed(digests);
     QVERIFY(height >= 10);
     QVERIFY(waitForHeights(height));
+
+    // From one past the head there is nothing to push, and the answer says so.
+    const QString pastHead = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("resync_receiver")},
+                                                 {QStringLiteral("receiver"), QStringLiteral("receiver-1")},
+                                                 {QStringLiteral("from_height"), qint64(height + 1)}})
+                                 .value(u"outcome")
+                                 .toString();
+    QVERIFY2(pastHead.startsWith(QLatin1String("nothing to re-send to receiver-1")), qPrintable(pastHead));
 
     // receiver-1 stops reading (SIGSTOP) while an operator re-syncs it again and again: each re-sync
     // would push the whole chain once more, into the coordinator's memory.

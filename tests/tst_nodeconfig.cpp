@@ -90,7 +90,8 @@ void NodeConfigTest::validFile()
     object.insert(QStringLiteral("process"),
                   QJsonObject{{QStringLiteral("cpu_scheduling"), QStringLiteral("normal")}});
     object.insert(QStringLiteral("limits"), QJsonObject{{QStringLiteral("journal_events_kept"), 2000},
-                                                        {QStringLiteral("max_unread_bytes"), 65536}});
+                                                        {QStringLiteral("max_unread_bytes"), 65536},
+                                                        {QStringLiteral("not_reading_close_ms"), 2500}});
     const std::optional<NodeConfig> normal =
         NodeConfig::load(write(QStringLiteral("normal.json"), QJsonDocument(object).toJson()), &error);
     QVERIFY2(normal, qPrintable(error));
@@ -98,6 +99,8 @@ void NodeConfigTest::validFile()
     QCOMPARE(normal->journalEventsKept, 2000);
     QCOMPARE(normal->maxUnreadBytes, qint64(65536));
     QCOMPARE(config->maxUnreadBytes, qint64(16 * 1024 * 1024));
+    QCOMPARE(normal->notReadingCloseMs, 2500);
+    QCOMPARE(config->notReadingCloseMs, 10000);
 }
 
 void NodeConfigTest::badFiles_data()
@@ -151,6 +154,9 @@ void NodeConfigTest::badFiles_data()
     QTest::newRow("unread range")
         << with(QStringLiteral("limits"), QJsonObject{{QStringLiteral("max_unread_bytes"), 1000}})
         << QStringLiteral("'max_unread_bytes': must be a whole number from 65536 to 1073741824");
+    QTest::newRow("not reading close too soon")
+        << with(QStringLiteral("limits"), QJsonObject{{QStringLiteral("not_reading_close_ms"), 10}})
+        << QStringLiteral("'not_reading_close_ms': must be a whole number from 1000 to 3600000");
     QTest::newRow("huge") << with(QStringLiteral("coordinator"),
                                   QJsonObject{{QStringLiteral("retry_limit"), 1e30}})
                           << QStringLiteral("'retry_limit': must be a whole number from 0 to 1000");
