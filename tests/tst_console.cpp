@@ -26,6 +26,7 @@
 #include <QJsonArray>
 #include <QMessageBox>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSslServer>
@@ -63,6 +64,7 @@ private Q_SLOTS:
     void eachNetworkKeepsItsOwnCache();
     void replacedJournalRaisesAnAlert();
     void refusedBatchesAreFetchedAgain();
+    void receiversStalenessIsASetting();
 
 private:
     std::unique_ptr<MainWindow> openConsole(const QString &cachePath, bool auditor = false);
@@ -645,6 +647,49 @@ void ConsoleTest::refusedBatchesAreFetchedAgain()
     QVERIFY2(reader.open(window->cachePath(), &error, HistoryCache::Mode::ReadOnly), qPrintable(error));
     QCOMPARE(reader.eventCount(node), reader.lastSeq(node)); // every seq from 1 to the cursor
     QVERIFY(reader.gaps().isEmpty());
+}
+
+void ConsoleTest::receiversStalenessIsASetting()
+{
+    QSettings ini(scratch.filePath(QStringLiteral("staleness.ini")), QSettings::IniFormat);
+    ini.setValue(QLatin1String(ConsoleSettings::ReceiversStaleAfterSeconds.name), 12);
+    ConsoleSettings stalenessSettings(&ini);
+    MainWindow console(stalenessSettings, scratch.filePath(QStringLiteral("staleness-cache.sqlite")));
+    ReceiversModel *model = console.receiversModel();
+    QCOMPARE(model->stalenessThresholdMs(), 12000);
+
+    // A report 20 s old is stale after 12 s, and fresh again once the threshold is raised.
+    qint64 now = 1'000'000'000;
+    model->setClock([&now] { return now; });
+    model->setReceivers(QStringLiteral("coordinator-1"),
+                        QJsonArray{QJsonObject{{QStringLiteral("receiver"), QStringLiteral("receiver-1")},
+                                               {QStringLiteral("status"), QStringLiteral("in_sync")}}},
+                        now - 20000);
+    QCOMPARE(model->rowCount(), 1);
+    QVERIFY(model->index(0, 0).data(ReceiversModel::StaleRole).toBool());
+    QSignalSpy staleChanged(model, &ReceiversModel::staleChanged);
+    QVERIFY(stalenessSettings.setValue(ConsoleSettings::ReceiversStaleAfterSeconds, 60));
+    QCOMPARE(model->stalenessThresholdMs(), 60000);
+    QVERIFY(!model->index(0, 0).data(ReceiversModel::StaleRole).toBool());
+    QCOMPARE(staleChanged.size(), 1);
+
+    // Out of its range: refused when set, and the default when read from a hand-edited file.
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("receivers/staleAfterSeconds")));
+    QVERIFY(!stalenessSettings.setValue(ConsoleSettings::ReceiversStaleAfterSeconds, 0));
+    QCOMPARE(stalenessSettings.value(ConsoleSettings::ReceiversStaleAfterSeconds), 60);
+    QCOMPARE(model->stalenessThresholdMs(), 60000);
+    for (const QVariant &bad : {QVariant(0), QVariant(-5), QVariant(86401), QVariant(qint64(4294967326LL)),
+                                QVariant(QStringLiteral("soon"))}) {
+        ini.setValue(QLatin1String(ConsoleSettings::ReceiversStaleAfterSeconds.name), bad);
+        QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("receivers/staleAfterSeconds")));
+        QCOMPARE(stalenessSettings.value(ConsoleSettings::ReceiversStaleAfterSeconds),
+                 ConsoleSettings::ReceiversStaleAfterSeconds.fallback);
+    }
+    QCOMPARE(ConsoleSettings::ReceiversStaleAfterSeconds.fallback, 30);
+    // A change through the settings applies the default then too.
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("receivers/staleAfterSeconds")));
+    stalenessSettings.setValue(ConsoleSettings::Language, QStringLiteral("en"));
+    QCOMPARE(model->stalenessThresholdMs(), 30000);
 }
 
 QTEST_MAIN(ConsoleTest)

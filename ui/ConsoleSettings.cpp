@@ -14,6 +14,20 @@ ConsoleSettings::ConsoleSettings(QSettings *settings)
     : owned(settings ? nullptr : new QSettings), store(settings ? settings : owned.get())
 {}
 
+void ConsoleSettings::warnOutOfRange(const char *key, const QVariant &value, qlonglong minimum,
+                                     qlonglong maximum, qlonglong fallback)
+{
+    qCWarning(lcSettings).noquote() << "the setting" << key << "=" << value.toString()
+                                    << "is not a number from" << minimum << "to" << maximum << "; using"
+                                    << fallback;
+}
+
+void ConsoleSettings::warnRefused(const char *key, qlonglong value, qlonglong minimum, qlonglong maximum)
+{
+    qCWarning(lcSettings) << "not setting" << key << "to" << value << ": it must be from" << minimum << "to"
+                          << maximum;
+}
+
 QString ConsoleSettings::cachePath(const QString &network) const
 {
     const QString configured = value(CachePath);

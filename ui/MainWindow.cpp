@@ -75,6 +75,8 @@ MainWindow::MainWindow(ConsoleSettings &settings, const QString &cachePath, QWid
     cache = new CacheThread(cacheFile, this);
     reportExporter = new ReportExporter(this);
     buildUi();
+    applySettings();
+    connect(&settings, &ConsoleSettings::valueChanged, this, &MainWindow::applySettings);
     buildMenus();
     setLanguage(settings.value(ConsoleSettings::Language));
     retranslateUi();
@@ -305,7 +307,6 @@ void MainWindow::buildUi()
 
     // Connections.
     nodes = new NodesModel(this);
-    nodes->setStaleAfterSeconds(settings.value(ConsoleSettings::StaleAfterSeconds));
     nodesView = new QTableView;
     nodesView->setObjectName(QStringLiteral("nodesView"));
     nodesView->setModel(nodes);
@@ -457,6 +458,16 @@ void MainWindow::retranslateUi()
             Q_EMIT model->headerDataChanged(Qt::Horizontal, 0, model->columnCount() - 1);
     }
     updateFreshness();
+}
+
+void MainWindow::applySettings()
+{
+    // Cheap enough to redo on any key's change.
+    const int sourceSeconds = settings.value(ConsoleSettings::StaleAfterSeconds);
+    sourceStaleAfterMs = qint64(sourceSeconds) * 1000;
+    nodes->setStaleAfterSeconds(sourceSeconds);
+    receivers->setStalenessThresholdMs(qint64(settings.value(ConsoleSettings::ReceiversStaleAfterSeconds)) *
+                                       1000);
 }
 
 void MainWindow::changeEvent(QEvent *event)
@@ -882,8 +893,7 @@ void MainWindow::updateFreshness()
                   .arg(source, state.lastError, when));
     // Once per stale spell: raised again every second, an acknowledged alert would re-open at
     // once. It closes by itself when data flows again.
-    const qint64 staleMs = qint64(settings.value(ConsoleSettings::StaleAfterSeconds)) * 1000;
-    const bool stale = state.lastContactMs && age > staleMs;
+    const bool stale = state.lastContactMs && age > sourceStaleAfterMs;
     if (cacheIsOpen && stale != staleSpell) {
         staleSpell = stale;
         CacheWorker *worker = cache->worker();

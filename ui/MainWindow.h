@@ -105,6 +105,8 @@ private:
     void applyDecisionFilter();
     void exportReport();
     void updateFreshness();
+    // Reads the settings the views use (the staleness thresholds); again whenever one changes.
+    void applySettings();
     void loadMembership();
     void onIngested(const QString &node, qint64 lastSeq, const IngestReport &report);
     // An export: certificates the cache lacks (bundles only), a flush, then the exporter.
@@ -122,6 +124,7 @@ private:
     bool cacheIsOpen = false;
     std::optional<SessionProfile> pendingProfile;
     NetworkIdentity pendingNetwork;
+    qint64 sourceStaleAfterMs = 0; // ConsoleSettings::StaleAfterSeconds, as applied
     static constexpr int kResumeDelayMs = 1000;
     static constexpr int kCertificatesInFlight = 32;
     static constexpr int kMaxCertificatesFetched = 200000;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "ConsoleSettings.h"
 #include "HistoryCache.h"
 
 #include <QAbstractTableModel>
@@ -103,7 +104,8 @@ private:
 
     QList<Receiver> rows;
     QList<bool> staleFlags; // per row, as last announced
-    qint64 staleAfterMs = 30000;
+    // Until told otherwise: the window applies the setting, and again whenever it changes.
+    qint64 staleAfterMs = qint64(ConsoleSettings::ReceiversStaleAfterSeconds.fallback) * 1000;
     std::function<qint64()> clock;
     QTimer ageTimer;
 };
