@@ -32,18 +32,78 @@
 #include <QSslServer>
 #include <QSslSocket>
 #include <QStandardPaths>
+#include <QStatusBar>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QWebSocket>
 #include <QWebSocketServer>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <csignal>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
 
 using namespace ticketsync;
 
 namespace {
 constexpr int kWait = DevnetFixture::kWait;
-}
+
+// A FIFO in place of a file: opening it for reading waits for a writer, as a file on a stalled
+// network mount does. The writer comes on release(), or after fallbackMs at the latest, so a
+// read on the GUI thread stalls the test for a while (and fails it) instead of forever.
+class SlowFile
+{
+public:
+    SlowFile(const QString &path, QByteArray contents, int fallbackMs)
+        : valid(::mkfifo(QFile::encodeName(path).constData(), 0600) == 0)
+    {
+        if (!valid)
+            return;
+        writer =
+            std::thread([this, name = QFile::encodeName(path), contents = std::move(contents), fallbackMs] {
+                using Clock = std::chrono::steady_clock;
+                const auto fallback = Clock::now() + std::chrono::milliseconds(fallbackMs);
+                while (!released && Clock::now() < fallback)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                // Only once a reader has it open; gives up if none comes.
+                const auto giveUp = Clock::now() + std::chrono::seconds(15);
+                int fd = -1;
+                while ((fd = ::open(name.constData(), O_WRONLY | O_NONBLOCK)) < 0 && errno == ENXIO &&
+                       Clock::now() < giveUp)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                if (fd < 0)
+                    return;
+                ::fcntl(fd, F_SETFL, 0);
+                qsizetype written = 0;
+                while (written < contents.size()) {
+                    const ssize_t n =
+                        ::write(fd, contents.constData() + written, size_t(contents.size() - written));
+                    if (n <= 0)
+                        break;
+                    written += n;
+                }
+                ::close(fd);
+            });
+    }
+    ~SlowFile()
+    {
+        release();
+        if (writer.joinable())
+            writer.join();
+    }
+    bool isValid() const { return valid; }
+    void release() { released = true; }
+
+private:
+    bool valid;
+    std::atomic_bool released{false};
+    std::thread writer;
+};
+} // namespace
 
 class ConsoleTest : public QObject
 {
@@ -64,6 +124,9 @@ private Q_SLOTS:
     void eachNetworkKeepsItsOwnCache();
     void replacedJournalRaisesAnAlert();
     void refusedBatchesAreFetchedAgain();
+    void connectingReadsItsFilesOffTheGuiThread_data();
+    void connectingReadsItsFilesOffTheGuiThread();
+    void fileErrorsStillReachTheOperator();
     void receiversStalenessIsASetting();
 
 private:
@@ -647,6 +710,110 @@ void ConsoleTest::refusedBatchesAreFetchedAgain()
     QVERIFY2(reader.open(window->cachePath(), &error, HistoryCache::Mode::ReadOnly), qPrintable(error));
     QCOMPARE(reader.eventCount(node), reader.lastSeq(node)); // every seq from 1 to the cursor
     QVERIFY(reader.gaps().isEmpty());
+}
+
+void ConsoleTest::connectingReadsItsFilesOffTheGuiThread_data()
+{
+    QTest::addColumn<QString>("slowFile");
+    QTest::newRow("membership") << QStringLiteral("membership");
+    QTest::newRow("PEM key") << QStringLiteral("key");
+    QTest::newRow("PKCS#12 bundle") << QStringLiteral("pkcs12");
+}
+
+void ConsoleTest::connectingReadsItsFilesOffTheGuiThread()
+{
+    QFETCH(QString, slowFile);
+    QString error;
+    std::optional<SessionProfile> profile = SessionProfile::fromDevnet(devnet.dir(), false, &error);
+    QVERIFY2(profile, qPrintable(error));
+    QTemporaryDir dir;
+    const QString fifo = dir.filePath(QStringLiteral("slow-file"));
+    QString real;
+    if (slowFile == QLatin1String("membership")) {
+        real = std::exchange(profile->membershipPath, fifo);
+    } else if (slowFile == QLatin1String("key")) {
+        real = std::exchange(profile->keyPath, fifo);
+    } else {
+        real = devnet.layout().operatorPkcs12;
+        profile->certificatePath = fifo;
+        profile->keyPath.clear();
+        profile->pkcs12Password = devnet.layout().pkcs12Password;
+    }
+    QFile source(real);
+    QVERIFY(source.open(QIODevice::ReadOnly));
+    SlowFile slow(fifo, source.readAll(), 4000);
+    QVERIFY(slow.isValid());
+
+    QSettings ini(scratch.filePath(QStringLiteral("slow-%1.ini").arg(slowFile)), QSettings::IniFormat);
+    ConsoleSettings slowSettings(&ini);
+    MainWindow console(slowSettings, scratch.filePath(QStringLiteral("slow-%1-cache.sqlite").arg(slowFile)));
+    console.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&console));
+    QTRY_VERIFY_WITH_TIMEOUT(console.cacheReady(), kWait); // only the file is left to wait for
+
+    // The GUI thread keeps turning while the file cannot be read yet...
+    QElapsedTimer clock;
+    clock.start();
+    qint64 worstGap = 0;
+    qint64 last = 0;
+    QTimer ticker;
+    connect(&ticker, &QTimer::timeout, this, [&] {
+        worstGap = qMax(worstGap, clock.elapsed() - last);
+        last = clock.elapsed();
+    });
+    ticker.start(10);
+    QVERIFY2(console.connectTo(*profile, &error), qPrintable(error));
+    QTest::qWait(1500);
+    // Not a timing assertion: a read on the GUI thread would stall it until the 4 s fallback.
+    QVERIFY2(worstGap < 2000, qPrintable(QStringLiteral("the GUI stalled for %1 ms").arg(worstGap)));
+    // ... and nothing connects before it has been read.
+    QVERIFY(console.session().links().isEmpty());
+    QVERIFY(console.session().profile().eventSource.isEmpty());
+
+    slow.release();
+    QTRY_VERIFY_WITH_TIMEOUT(console.session().link(QStringLiteral("coordinator-1")).connected, kWait);
+    QVERIFY2(worstGap < 2000, qPrintable(QStringLiteral("the GUI stalled for %1 ms").arg(worstGap)));
+}
+
+void ConsoleTest::fileErrorsStillReachTheOperator()
+{
+    // A wrong PKCS#12 password: refused, with the file and the reason, and nothing started.
+    QString error;
+    std::optional<SessionProfile> profile = SessionProfile::fromDevnet(devnet.dir(), false, &error);
+    QVERIFY2(profile, qPrintable(error));
+    profile->certificatePath = devnet.layout().operatorPkcs12;
+    profile->keyPath.clear();
+    profile->pkcs12Password = QStringLiteral("not the password");
+    QSettings ini(scratch.filePath(QStringLiteral("file-errors.ini")), QSettings::IniFormat);
+    ConsoleSettings errorSettings(&ini);
+    {
+        MainWindow console(errorSettings, scratch.filePath(QStringLiteral("wrong-password-cache.sqlite")));
+        console.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&console));
+        QSignalSpy refused(&console, &MainWindow::sessionRefused);
+        QVERIFY2(console.connectTo(*profile, &error), qPrintable(error));
+        QTRY_COMPARE_WITH_TIMEOUT(refused.size(), 1, kWait);
+        const QString reason = refused.at(0).at(0).toString();
+        QVERIFY2(reason.contains(QFileInfo(devnet.layout().operatorPkcs12).fileName()) &&
+                     reason.contains(QLatin1String("password")),
+                 qPrintable(reason));
+        QVERIFY(console.session().links().isEmpty());
+        QTRY_VERIFY_WITH_TIMEOUT(console.findChild<QMessageBox *>(), kWait);
+        QCOMPARE(console.findChild<QMessageBox *>()->text(), reason);
+        console.findChild<QMessageBox *>()->close();
+    }
+
+    // A membership that does not load: the status bar names it; the identity still connects.
+    profile = SessionProfile::fromDevnet(devnet.dir(), false, &error);
+    QVERIFY2(profile, qPrintable(error));
+    profile->membershipPath = scratch.filePath(QStringLiteral("no-such-membership.json"));
+    MainWindow console(errorSettings, scratch.filePath(QStringLiteral("no-membership-cache.sqlite")));
+    console.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&console));
+    QVERIFY2(console.connectTo(*profile, &error), qPrintable(error));
+    QTRY_VERIFY_WITH_TIMEOUT(
+        console.statusBar()->currentMessage().contains(QLatin1String("no-such-membership.json")), kWait);
+    QTRY_VERIFY_WITH_TIMEOUT(console.session().link(QStringLiteral("coordinator-1")).connected, kWait);
 }
 
 void ConsoleTest::receiversStalenessIsASetting()

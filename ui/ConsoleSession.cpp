@@ -232,15 +232,25 @@ bool ConsoleSession::isPkcs12(const QString &path)
     return !head.contains("-----BEGIN") && !head.isEmpty() && uchar(head.at(0)) == 0x30; // DER SEQUENCE
 }
 
-bool ConsoleSession::start(const SessionProfile &profile, qint64 resumeFrom, QString *error)
+SessionFiles SessionFiles::load(const SessionProfile &profile)
+{
+    SessionFiles files;
+    files.identity = profile.keyPath.isEmpty()
+                         ? TlsIdentity::loadPkcs12(profile.certificatePath, profile.pkcs12Password,
+                                                   profile.caPath, &files.identityError)
+                         : TlsIdentity::load(profile.certificatePath, profile.keyPath, profile.caPath,
+                                             &files.identityError);
+    if (!profile.membershipPath.isEmpty()) {
+        if (std::optional<Membership> loaded =
+                Membership::load(profile.membershipPath, &files.membershipError))
+            files.membership = std::make_shared<const Membership>(std::move(*loaded));
+    }
+    return files;
+}
+
+void ConsoleSession::start(const SessionProfile &profile, const TlsIdentity &identity, qint64 resumeFrom)
 {
     stop();
-    const std::optional<TlsIdentity> identity =
-        profile.keyPath.isEmpty()
-            ? TlsIdentity::loadPkcs12(profile.certificatePath, profile.pkcs12Password, profile.caPath, error)
-            : TlsIdentity::load(profile.certificatePath, profile.keyPath, profile.caPath, error);
-    if (!identity)
-        return false;
     current = profile;
     states.clear();
     for (const SessionProfile::Node &node : profile.nodes) {
@@ -249,7 +259,7 @@ bool ConsoleSession::start(const SessionProfile &profile, qint64 resumeFrom, QSt
         state.address = node.address;
         states.insert(node.id, state);
     }
-    worker = new SessionWorker(*identity, profile, resumeFrom);
+    worker = new SessionWorker(identity, profile, resumeFrom);
     worker->moveToThread(&networkThread);
     connect(&networkThread, &QThread::finished, worker, &QObject::deleteLater);
     connect(worker, &SessionWorker::eventsReceived, this, &ConsoleSession::eventsReceived);
@@ -262,7 +272,6 @@ bool ConsoleSession::start(const SessionProfile &profile, qint64 resumeFrom, QSt
     QMetaObject::invokeMethod(worker, &SessionWorker::start, Qt::QueuedConnection);
     qCInfo(lcSession) << "connecting to" << profile.nodes.size() << "nodes; events from"
                       << profile.eventSource << "from seq" << resumeFrom;
-    return true;
 }
 
 void ConsoleSession::stop()

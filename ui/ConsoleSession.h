@@ -1,5 +1,7 @@
 #pragma once
 
+#include "TlsIdentity.h"
+
 #include <QHash>
 #include <QJsonArray>
 #include <QJsonObject>
@@ -12,6 +14,7 @@
 
 namespace ticketsync {
 
+class Membership;
 class SessionWorker;
 
 // Which network a profile belongs to. Its consortium CA tells networks apart: every devnet and
@@ -49,6 +52,19 @@ struct SessionProfile
     std::optional<NetworkIdentity> network(QString *error) const;
 };
 
+// What connecting reads from disk: the client identity (for a PKCS#12 bundle, decrypting it runs
+// the password's PBKDF) and the membership. load() blocks on the files, so it runs on a worker
+// thread, never the GUI thread (MainWindow::loadSessionFiles).
+struct SessionFiles
+{
+    std::optional<TlsIdentity> identity;
+    QString identityError;                        // names the file and what is wrong with it
+    std::shared_ptr<const Membership> membership; // null without a membership path, or on error
+    QString membershipError;
+
+    static SessionFiles load(const SessionProfile &profile);
+};
+
 // One node's connection, as the Nodes view shows it.
 struct NodeLinkState
 {
@@ -77,10 +93,9 @@ public:
     explicit ConsoleSession(QObject *parent = nullptr);
     ~ConsoleSession() override;
 
-    // Loads the identity (fails with a clear message: wrong password, wrong CA, ...) and
-    // connects to every node of the profile. resumeFrom: the next seq to ask the event
-    // source for (the cache's last stored seq + 1).
-    bool start(const SessionProfile &profile, qint64 resumeFrom, QString *error);
+    // Connects to every node of the profile as identity (SessionFiles::load). resumeFrom: the
+    // next seq to ask the event source for (the cache's last stored seq + 1).
+    void start(const SessionProfile &profile, const TlsIdentity &identity, qint64 resumeFrom);
     void stop();
 
     const SessionProfile &profile() const { return current; }

@@ -44,6 +44,7 @@
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QTableView>
+#include <QThread>
 #include <QTimer>
 #include <QToolBar>
 #include <QTranslator>
@@ -542,6 +543,7 @@ void MainWindow::openCache()
 void MainWindow::onCacheOpened(bool ok, const QString &message)
 {
     cacheIsOpen = ok;
+    cacheAnswered = true;
     if (!ok) {
         QMessageBox::warning(this, tr("History cache"),
                              tr("The history cache %1 could not be opened: %2\nThe console runs without it.")
@@ -568,12 +570,7 @@ void MainWindow::onCacheOpened(bool ok, const QString &message)
         }
     }
     Q_EMIT cacheOpened(ok, message);
-    if (pendingProfile) {
-        if (ok)
-            bindCacheAndStart();
-        else
-            startSession(QString(), {}); // without a cache: every stream from its start
-    }
+    connectWhenReady();
 }
 
 bool MainWindow::connectTo(const SessionProfile &profile, QString *error)
@@ -583,12 +580,54 @@ bool MainWindow::connectTo(const SessionProfile &profile, QString *error)
         return false;
     pendingProfile = profile;
     pendingNetwork = *network;
-    loadMembership();
-    if (membership)
-        pendingNetwork.consortium = membership->consortiumId();
-    if (cacheIsOpen)
-        bindCacheAndStart(); // else once the cache has opened (onCacheOpened)
+    loadSessionFiles();
     return true;
+}
+
+void MainWindow::loadSessionFiles()
+{
+    // Reading the files (and a PKCS#12 password's PBKDF) can take long enough to freeze the
+    // window, or forever on a stalled mount: a thread of its own does it, and nothing connects
+    // until its result is back. Not parented: a window closed meanwhile must not destroy a
+    // running thread; the thread deletes itself once done, and its result goes nowhere.
+    const quint64 load = ++filesLoad;
+    filesLoading = true;
+    pendingIdentity.reset();
+    pendingIdentityError.clear();
+    auto files = std::make_shared<SessionFiles>();
+    QThread *loader =
+        QThread::create([files, profile = *pendingProfile] { *files = SessionFiles::load(profile); });
+    loader->setObjectName(QStringLiteral("console-files"));
+    connect(loader, &QThread::finished, loader, &QObject::deleteLater);
+    connect(loader, &QThread::finished, this, [this, load, files] { onSessionFilesLoaded(load, *files); });
+    loader->start();
+}
+
+void MainWindow::onSessionFilesLoaded(quint64 load, const SessionFiles &files)
+{
+    if (load != filesLoad)
+        return; // connectTo() was called again meanwhile
+    filesLoading = false;
+    if (files.membership) {
+        tallyTracker->setMembershipQuorum(files.membership->targetCount(), files.membership->quorum());
+        membership = files.membership;
+        pendingNetwork.consortium = membership->consortiumId();
+    } else if (!files.membershipError.isEmpty()) {
+        statusBar()->showMessage(files.membershipError, 15000);
+    }
+    pendingIdentity = files.identity;
+    pendingIdentityError = files.identityError;
+    connectWhenReady();
+}
+
+void MainWindow::connectWhenReady()
+{
+    if (!pendingProfile || filesLoading || !cacheAnswered)
+        return;
+    if (cacheIsOpen)
+        bindCacheAndStart();
+    else
+        startSession(QString(), {}); // without a cache: every stream from its start
 }
 
 void MainWindow::bindCacheAndStart()
@@ -596,14 +635,16 @@ void MainWindow::bindCacheAndStart()
     CacheWorker *worker = cache->worker();
     const quint64 request = CacheWorker::nextRequestId();
     auto once = std::make_shared<QMetaObject::Connection>();
-    *once = connect(
-        worker, &CacheWorker::networkCursorsReady, this,
-        [this, request, once](quint64 id, const QString &refusal, const QHash<QString, qint64> &cursors) {
-            if (id != request)
-                return;
-            disconnect(*once);
-            startSession(refusal, cursors);
-        });
+    *once = connect(worker, &CacheWorker::networkCursorsReady, this,
+                    [this, request, once, load = filesLoad](quint64 id, const QString &refusal,
+                                                            const QHash<QString, qint64> &cursors) {
+                        if (id != request)
+                            return;
+                        disconnect(*once);
+                        // A newer connectTo() binds (and starts) its own network.
+                        if (load == filesLoad)
+                            startSession(refusal, cursors);
+                    });
     QMetaObject::invokeMethod(worker, [worker, request, network = pendingNetwork] {
         worker->requestNetworkCursors(request, network.caSha256, network.consortium);
     });
@@ -614,13 +655,17 @@ void MainWindow::startSession(const QString &refusal, const QHash<QString, qint6
     if (!pendingProfile)
         return;
     const SessionProfile profile = *std::exchange(pendingProfile, std::nullopt);
+    const std::optional<TlsIdentity> identity = std::exchange(pendingIdentity, std::nullopt);
     if (!refusal.isEmpty()) {
         refuseSession(refusal);
         return;
     }
-    QString error;
-    if (!consoleSession->start(profile, cursors.value(profile.eventSource) + 1, &error))
-        refuseSession(error);
+    if (!identity) {
+        consoleSession->stop(); // as a failed start always did: the previous network is not kept
+        refuseSession(pendingIdentityError);
+        return;
+    }
+    consoleSession->start(profile, *identity, cursors.value(profile.eventSource) + 1);
 }
 
 void MainWindow::refuseSession(const QString &reason)
@@ -664,19 +709,6 @@ void MainWindow::onIngested(const QString &node, qint64 lastSeq, const IngestRep
         QMetaObject::invokeMethod(worker, [worker, node, detail] {
             worker->raiseAlert(QStringLiteral("malformed_events"), node, detail);
         });
-    }
-}
-
-void MainWindow::loadMembership()
-{
-    if (!pendingProfile || pendingProfile->membershipPath.isEmpty())
-        return;
-    QString error;
-    if (std::optional<Membership> loaded = Membership::load(pendingProfile->membershipPath, &error)) {
-        tallyTracker->setMembershipQuorum(loaded->targetCount(), loaded->quorum());
-        membership = std::make_shared<const Membership>(std::move(*loaded));
-    } else {
-        statusBar()->showMessage(error, 15000);
     }
 }
 

@@ -53,9 +53,11 @@ public:
                         QWidget *parent = nullptr);
     ~MainWindow() override;
 
-    // Connects with the profile once the cache has agreed to hold this network's history and
-    // said where each stream resumes. False with a message if the profile's CA cannot be read;
-    // a cache that belongs to another network refuses later, through sessionRefused().
+    // Connects with the profile once its identity and membership are loaded (on a worker
+    // thread) and the cache has agreed to hold this network's history and said where each
+    // stream resumes. False with a message if the profile's CA cannot be read; an identity that
+    // does not load, or a cache that belongs to another network, refuses later, through
+    // sessionRefused().
     bool connectTo(const SessionProfile &profile, QString *error);
 
     // For tests and the language menu.
@@ -107,7 +109,12 @@ private:
     void updateFreshness();
     // Reads the settings the views use (the staleness thresholds); again whenever one changes.
     void applySettings();
-    void loadMembership();
+    // Loads the pending profile's identity and membership on a worker thread, then goes on with
+    // onSessionFilesLoaded().
+    void loadSessionFiles();
+    void onSessionFilesLoaded(quint64 load, const SessionFiles &files);
+    // Goes on with the pending profile once both its files and the cache's opening are done.
+    void connectWhenReady();
     void onIngested(const QString &node, qint64 lastSeq, const IngestReport &report);
     // An export: certificates the cache lacks (bundles only), a flush, then the exporter.
     void fetchCertificates();
@@ -122,8 +129,13 @@ private:
     ConsoleSettings &settings;
     QString cacheFile;
     bool cacheIsOpen = false;
+    bool cacheAnswered = false; // the cache opened, or failed to
     std::optional<SessionProfile> pendingProfile;
     NetworkIdentity pendingNetwork;
+    quint64 filesLoad = 0; // the newest load; an older one's result is dropped
+    bool filesLoading = false;
+    std::optional<TlsIdentity> pendingIdentity;
+    QString pendingIdentityError;
     qint64 sourceStaleAfterMs = 0; // ConsoleSettings::StaleAfterSeconds, as applied
     static constexpr int kResumeDelayMs = 1000;
     static constexpr int kCertificatesInFlight = 32;
