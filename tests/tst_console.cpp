@@ -2,6 +2,7 @@
 // a real MainWindow on the offscreen platform, a real SQLite cache and real exports.
 #include "AlertsModel.h"
 #include "ApiClient.h"
+#include "ConnectDialog.h"
 #include "ConsoleSession.h"
 #include "ConsoleSettings.h"
 #include "DecisionsModel.h"
@@ -21,11 +22,15 @@
 #include "TlsIdentity.h"
 
 #include <QAbstractItemModelTester>
+#include <QDialogButtonBox>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
+#include <QLabel>
+#include <QLineEdit>
 #include <QMessageBox>
 #include <QProcess>
+#include <QPushButton>
 #include <QRegularExpression>
 #include <QSettings>
 #include <QSignalSpy>
@@ -127,6 +132,7 @@ private Q_SLOTS:
     void connectingReadsItsFilesOffTheGuiThread_data();
     void connectingReadsItsFilesOffTheGuiThread();
     void fileErrorsStillReachTheOperator();
+    void connectDialogReadsNoFileWhileTyping();
     void receiversStalenessIsASetting();
 
 private:
@@ -814,6 +820,67 @@ void ConsoleTest::fileErrorsStillReachTheOperator()
     QTRY_VERIFY_WITH_TIMEOUT(
         console.statusBar()->currentMessage().contains(QLatin1String("no-such-membership.json")), kWait);
     QTRY_VERIFY_WITH_TIMEOUT(console.session().link(QStringLiteral("coordinator-1")).connected, kWait);
+}
+
+void ConsoleTest::connectDialogReadsNoFileWhileTyping()
+{
+    QTemporaryDir dir;
+    const DevnetLayout &layout = devnet.layout();
+    // A bundle under a name that does not say so, and a path that would hold whoever opens it.
+    const QString oddBundle = dir.filePath(QStringLiteral("operator-bundle.bin"));
+    QVERIFY(QFile::copy(layout.operatorPkcs12, oddBundle));
+    const QString fifo = dir.filePath(QStringLiteral("stalled.pem"));
+    SlowFile slow(fifo, QByteArrayLiteral("-----BEGIN CERTIFICATE-----\n"), 3000);
+    QVERIFY(slow.isValid());
+    QSettings ini(dir.filePath(QStringLiteral("dialog.ini")), QSettings::IniFormat);
+    ConsoleSettings dialogSettings(&ini);
+    ConnectDialog dialog(dialogSettings);
+    dialog.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+    const auto field = [&dialog](const char *name) {
+        return dialog.findChild<QLineEdit *>(QLatin1String(name));
+    };
+    QPushButton *ok = dialog.findChild<QDialogButtonBox *>()->button(QDialogButtonBox::Ok);
+    field("membership")->setText(layout.membershipPath);
+    field("ca")->setText(layout.caPath);
+
+    // Typing a path opens nothing: not the FIFO, which would hold the GUI thread until the
+    // writer's fallback...
+    QElapsedTimer typing;
+    typing.start();
+    QTest::keyClicks(field("certificate"), fifo);
+    const qint64 took = typing.elapsed();
+    slow.release();
+    QVERIFY2(took < 2000, qPrintable(QStringLiteral("typing the path took %1 ms").arg(took)));
+    QVERIFY(field("key")->isEnabled());
+    // ... nor the bundle: while typed, its kind is told by the name alone...
+    field("certificate")->clear();
+    QTest::keyClicks(field("certificate"), oddBundle);
+    QVERIFY(field("key")->isEnabled());
+    QVERIFY(!ok->isEnabled()); // a certificate that is no bundle needs its key
+    // ... and by its content once the path is typed in full.
+    Q_EMIT field("certificate")->editingFinished();
+    QVERIFY(!field("key")->isEnabled());
+    QVERIFY(ok->isEnabled());
+
+    // A .p12 or .pfx name disables the key field at once, file or not...
+    field("certificate")->setText(dir.filePath(QStringLiteral("somebody.PFX")));
+    QVERIFY(!field("key")->isEnabled());
+    QVERIFY(ok->isEnabled());
+    // ... and accepting checks the files for real, naming the one that is wrong.
+    QTest::mouseClick(ok, Qt::LeftButton);
+    QVERIFY(dialog.isVisible());
+    QCOMPARE(dialog.result(), int(QDialog::Rejected));
+    const QLabel *problem = dialog.findChild<QLabel *>(QStringLiteral("problem"));
+    QVERIFY2(problem->isVisible() && problem->text().contains(QLatin1String("somebody.PFX")),
+             qPrintable(problem->text()));
+
+    field("certificate")->setText(oddBundle);
+    QVERIFY(!field("key")->isEnabled()); // still known by its content
+    QTest::mouseClick(ok, Qt::LeftButton);
+    QCOMPARE(dialog.result(), int(QDialog::Accepted));
+    QVERIFY(dialog.profile().keyPath.isEmpty());
+    QCOMPARE(dialog.profile().certificatePath, oddBundle);
 }
 
 void ConsoleTest::receiversStalenessIsASetting()

@@ -16,11 +16,25 @@ namespace ticketsync {
 
 namespace {
 
-// The profile for these files, or why there is none; the membership must load.
-std::optional<SessionProfile> profileFor(const QString &membershipPath, const QString &certificatePath,
-                                         const QString &keyPath, const QString &caPath, QString *error)
+// Whether the certificate file is a PKCS#12 bundle, by its content; nothing if it is no regular
+// file (opening a FIFO or a device to look inside could wait forever).
+std::optional<bool> bundleByContent(const QString &certificatePath)
 {
-    const bool pkcs12 = ConsoleSession::isPkcs12(certificatePath);
+    if (!QFileInfo(certificatePath).isFile())
+        return std::nullopt;
+    return ConsoleSession::isPkcs12(certificatePath);
+}
+
+// The profile for these files, or why there is none; the membership must load. *pkcs12: what
+// bundleByContent() said of the certificate.
+std::optional<SessionProfile> profileFor(const QString &membershipPath, const QString &certificatePath,
+                                         const QString &keyPath, const QString &caPath, QString *error,
+                                         std::optional<bool> *pkcs12 = nullptr)
+{
+    const std::optional<bool> byContent = bundleByContent(certificatePath);
+    if (pkcs12)
+        *pkcs12 = byContent;
+    const bool isBundle = byContent.value_or(false);
     struct Required
     {
         QString path;
@@ -28,7 +42,7 @@ std::optional<SessionProfile> profileFor(const QString &membershipPath, const QS
     };
     QList<Required> required{{certificatePath, ConnectDialog::tr("client certificate")},
                              {caPath, ConnectDialog::tr("CA certificate")}};
-    if (!pkcs12)
+    if (!isBundle)
         required.insert(1, {keyPath, ConnectDialog::tr("private key")});
     for (const Required &file : std::as_const(required)) {
         if (!QFileInfo(file.path).isFile()) {
@@ -42,7 +56,7 @@ std::optional<SessionProfile> profileFor(const QString &membershipPath, const QS
     if (!profile)
         return std::nullopt;
     profile->certificatePath = certificatePath;
-    profile->keyPath = pkcs12 ? QString() : keyPath;
+    profile->keyPath = isBundle ? QString() : keyPath;
     profile->caPath = caPath;
     return profile;
 }
@@ -62,10 +76,16 @@ ConnectDialog::ConnectDialog(ConsoleSettings &settings, QWidget *parent) : QDial
     key = addFileRow(form, tr("Private &key:"), tr("PEM key (*.key *.pem);;All files (*)"),
                      QStringLiteral("key"));
     ca = addFileRow(form, tr("Consortium C&A:"), pem, QStringLiteral("ca"));
+    // Only a PKCS#12 profile is remembered without a key (remember()): known without a read.
+    if (!settings.value(ConsoleSettings::ConnectionCertificate).isEmpty() &&
+        settings.value(ConsoleSettings::ConnectionKey).isEmpty())
+        knownCertificate = {settings.value(ConsoleSettings::ConnectionCertificate), true};
     membership->setText(settings.value(ConsoleSettings::ConnectionMembership));
     certificate->setText(settings.value(ConsoleSettings::ConnectionCertificate));
     key->setText(settings.value(ConsoleSettings::ConnectionKey));
     ca->setText(settings.value(ConsoleSettings::ConnectionCa));
+    // Once the path is typed in full (Return or focus leaves), not on every keystroke.
+    connect(certificate, &QLineEdit::editingFinished, this, &ConnectDialog::checkCertificateKind);
 
     auto *hint = new QLabel(tr("A PKCS#12 bundle (.p12, .pfx) holds its key; its password is asked for "
                                "when connecting and never stored."));
@@ -99,8 +119,11 @@ QLineEdit *ConnectDialog::addFileRow(QFormLayout *form, const QString &label, co
     browse->setObjectName(name + QStringLiteral("Browse"));
     connect(browse, &QPushButton::clicked, this, [this, edit, filter] {
         const QString chosenFile = QFileDialog::getOpenFileName(this, windowTitle(), edit->text(), filter);
-        if (!chosenFile.isEmpty())
-            edit->setText(chosenFile);
+        if (chosenFile.isEmpty())
+            return;
+        edit->setText(chosenFile);
+        if (edit == certificate)
+            checkCertificateKind();
     });
     connect(edit, &QLineEdit::textChanged, this, &ConnectDialog::updateButtons);
     auto *row = new QHBoxLayout;
@@ -112,10 +135,26 @@ QLineEdit *ConnectDialog::addFileRow(QFormLayout *form, const QString &label, co
     return edit;
 }
 
+bool ConnectDialog::hasBundleSuffix(const QString &path)
+{
+    return path.endsWith(QLatin1String(".p12"), Qt::CaseInsensitive) ||
+           path.endsWith(QLatin1String(".pfx"), Qt::CaseInsensitive);
+}
+
+void ConnectDialog::checkCertificateKind()
+{
+    const QString path = certificate->text();
+    if (const std::optional<bool> pkcs12 = bundleByContent(path))
+        knownCertificate = {path, *pkcs12};
+    updateButtons();
+}
+
 void ConnectDialog::updateButtons()
 {
-    // A PKCS#12 bundle brings its own key.
-    const bool pkcs12 = ConsoleSession::isPkcs12(certificate->text());
+    // Runs on every keystroke, so it reads no file: a PKCS#12 bundle (which brings its own key)
+    // is told by its suffix, unless its content was looked at once already.
+    const QString path = certificate->text();
+    const bool pkcs12 = path == knownCertificate.path ? knownCertificate.pkcs12 : hasBundleSuffix(path);
     key->setEnabled(!pkcs12);
     if (buttons)
         buttons->button(QDialogButtonBox::Ok)
@@ -125,9 +164,16 @@ void ConnectDialog::updateButtons()
 
 void ConnectDialog::accept()
 {
+    // The real checks, once: each file is there, the certificate's kind by its content, and the
+    // membership loads.
     QString error;
+    std::optional<bool> pkcs12;
     std::optional<SessionProfile> profile =
-        profileFor(membership->text(), certificate->text(), key->text(), ca->text(), &error);
+        profileFor(membership->text(), certificate->text(), key->text(), ca->text(), &error, &pkcs12);
+    if (pkcs12) {
+        knownCertificate = {certificate->text(), *pkcs12};
+        updateButtons();
+    }
     if (!profile) {
         showProblem(error);
         return;

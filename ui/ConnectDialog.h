@@ -34,11 +34,15 @@ public:
     // The network connected to last, if its files are all still there; else the reason.
     static std::optional<SessionProfile> lastProfile(const ConsoleSettings &settings, QString *error);
     static void remember(ConsoleSettings &settings, const SessionProfile &profile);
+    // True for a .p12 or .pfx name: how the dialog tells a PKCS#12 bundle while it is typed.
+    static bool hasBundleSuffix(const QString &path);
 
 private:
     QLineEdit *addFileRow(QFormLayout *form, const QString &label, const QString &filter,
                           const QString &name);
     void updateButtons();
+    // Looks inside the certificate file once (not per keystroke) to tell a bundle by content.
+    void checkCertificateKind();
 
     ConsoleSettings &settings;
     QLineEdit *membership = nullptr;
@@ -48,6 +52,13 @@ private:
     QLabel *problem = nullptr;
     QDialogButtonBox *buttons = nullptr;
     SessionProfile chosen;
+    // The certificate path whose kind is known by content (or from the settings), whatever its
+    // suffix; any other path is judged by its suffix.
+    struct
+    {
+        QString path;
+        bool pkcs12 = false;
+    } knownCertificate;
 };
 
 } // namespace ticketsync

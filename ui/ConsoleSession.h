@@ -112,6 +112,7 @@ public:
     void resume(const QString &nodeId, qint64 fromSeq);
 
     // The helper for a PKCS#12 file: true when the path names one (by content, not extension).
+    // Reads the file: not for every keystroke (ConnectDialog::hasBundleSuffix is).
     static bool isPkcs12(const QString &path);
 
 Q_SIGNALS:
