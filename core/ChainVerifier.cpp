@@ -292,21 +292,41 @@ bool ChainVerification::add(const QList<Block> &blocks, QList<BlockDecisionBytes
     QList<Decision> pending; // certificates are checked in batches across threads
     QList<QByteArray> pendingDigests;
     QList<quint64> pendingHeights;
+    // Blocks whose headers passed, waiting for their certificates: a block counts as verified
+    // only once the batch holding its last certificate has passed.
+    struct PendingBlock
+    {
+        quint64 height;
+        quint64 decisions;
+    };
+    QList<PendingBlock> pendingBlocks;
+    auto count = [this](const PendingBlock &block) {
+        total.lastHeight = block.height;
+        ++total.blocksVerified;
+        total.decisionsVerified += block.decisions;
+    };
     auto flush = [&]() -> bool {
         QString problem;
         const qsizetype failed = verifier.verifyCertificates(pending, &problem, &pendingDigests);
         if (failed >= 0) {
             const quint64 height = pendingHeights.at(failed);
+            // The blocks before the failing one hold; it and those after it do not.
+            for (const PendingBlock &block : std::as_const(pendingBlocks)) {
+                if (block.height < height)
+                    count(block);
+            }
             return fail(height, QStringLiteral("block %1, ticket %2 version %3: ")
                                         .arg(height)
                                         .arg(pending.at(failed).writeOff.ticketId)
                                         .arg(pending.at(failed).writeOff.ticketVersion) +
                                     problem);
         }
-        total.decisionsVerified += quint64(pending.size());
+        for (const PendingBlock &block : std::as_const(pendingBlocks))
+            count(block);
         pending.clear();
         pendingDigests.clear();
         pendingHeights.clear();
+        pendingBlocks.clear();
         return true;
     };
     for (const Block &block : blocks) {
@@ -352,12 +372,11 @@ bool ChainVerification::add(const QList<Block> &blocks, QList<BlockDecisionBytes
         }
         if (bytes)
             bytes->append(std::move(known));
+        pendingBlocks.append({block.height, quint64(block.decisions.size())});
+        previous = block.hash();
+        ++expectedHeight;
         if (pending.size() >= 4096 && !flush())
             return false;
-        previous = block.hash();
-        total.lastHeight = block.height;
-        ++total.blocksVerified;
-        ++expectedHeight;
     }
     if (!flush())
         return false;

@@ -68,6 +68,7 @@ private Q_SLOTS:
     void merkleRootMismatch();
     void emptyBlock();
     void firstFailureIsReported();
+    void onlyVerifiedBlocksAreCounted();
 
 private:
     // A real decision: the write-off signed by branch-1, confirmed through a Tally.
@@ -772,6 +773,51 @@ void ChainTest::firstFailureIsReported()
     const QList<Block> replay = makeChain({{decisions.at(0)}, {forged}, {decisions.at(1)}});
     expectFailure(verifier.verify(Block::genesisPreviousHash(), replay), 2,
                   decisions.at(1).writeOff.ticketId);
+}
+
+void ChainTest::onlyVerifiedBlocksAreCounted()
+{
+    // Headers are checked block by block, certificates later in one batch. A forged certificate
+    // in block 2 of 3: block 1 holds, and nothing of blocks 2 and 3 counts as verified, not even
+    // the good decision before the forged one in block 2.
+    const ChainVerifier verifier(sample.membership, 1);
+    Decision forged = decisions.at(3);
+    forged.confirmations.removeLast();
+    const QList<Block> blocks =
+        makeChain({{decisions.at(0), decisions.at(1)}, {decisions.at(2), forged}, {decisions.at(4)}});
+    const ChainReport report = verifier.verify(Block::genesisPreviousHash(), blocks);
+    expectFailure(report, 2, decisions.at(3).writeOff.ticketId);
+    QCOMPARE(report.firstHeight, quint64(1));
+    QCOMPARE(report.blocksVerified, quint64(1));
+    QCOMPARE(report.lastHeight, quint64(1));
+    QCOMPARE(report.decisionsVerified, quint64(2));
+
+    // The same, read in pieces: what an earlier piece verified stays counted.
+    ChainVerification pieces(verifier, Block::genesisPreviousHash());
+    QVERIFY(pieces.add(blocks.mid(0, 1)));
+    QVERIFY(!pieces.add(blocks.mid(1)));
+    QCOMPARE(pieces.report().blocksVerified, quint64(1));
+    QCOMPARE(pieces.report().lastHeight, quint64(1));
+    QCOMPARE(pieces.report().decisionsVerified, quint64(2));
+    QCOMPARE(pieces.report().failedHeight, quint64(2));
+
+    // A write-off decided twice in block 3, after a good decision there: blocks 1 and 2 count.
+    const QList<Block> twice = makeChain(
+        {{decisions.at(0)}, {decisions.at(1), decisions.at(2)}, {decisions.at(3), decisions.at(0)}});
+    const ChainReport duplicate = verifier.verify(Block::genesisPreviousHash(), twice);
+    expectFailure(duplicate, 3, "twice");
+    QCOMPARE(duplicate.blocksVerified, quint64(2));
+    QCOMPARE(duplicate.lastHeight, quint64(2));
+    QCOMPARE(duplicate.decisionsVerified, quint64(3));
+
+    // A broken link at block 3: blocks 1 and 2 count.
+    QList<Block> unlinked = chain.mid(0, 3);
+    unlinked[2] = makeBlock(3, sha256(QByteArrayLiteral("elsewhere")), chain.at(2).decisions);
+    const ChainReport link = verifier.verify(Block::genesisPreviousHash(), unlinked);
+    expectFailure(link, 3, "previous hash");
+    QCOMPARE(link.blocksVerified, quint64(2));
+    QCOMPARE(link.lastHeight, quint64(2));
+    QCOMPARE(link.decisionsVerified, quint64(3));
 }
 
 QTEST_GUILESS_MAIN(ChainTest)
