@@ -157,6 +157,10 @@ QString ChainVerifier::checkHeader(const Block &block, const QByteArray &expecte
 {
     if (expectedHeight != 0 && block.height != expectedHeight)
         return QStringLiteral("height is %1, expected %2").arg(block.height).arg(expectedHeight);
+    if (block.height == 1 && block.previousHash != Block::genesisPreviousHash())
+        return QStringLiteral("height 1 must have previous hash %1 (32 zero bytes, the genesis hash), not %2")
+            .arg(QString::fromLatin1(Block::genesisPreviousHash().toHex()),
+                 QString::fromLatin1(block.previousHash.toHex().left(16)));
     if (block.previousHash != expectedPreviousHash)
         return QStringLiteral("previous hash %1 does not match the hash of the block before it (%2)")
             .arg(QString::fromLatin1(block.previousHash.toHex().left(16)),
@@ -288,6 +292,12 @@ bool ChainVerification::add(const QList<Block> &blocks, QList<BlockDecisionBytes
                 expectedHeight,
                 QStringLiteral("block %1: a segment starting from the genesis hash must start at height 1")
                     .arg(expectedHeight));
+        if (expectedHeight == 1 && previous != Block::genesisPreviousHash())
+            return fail(expectedHeight,
+                        QStringLiteral("block 1: a segment starting at height 1 must start from previous "
+                                       "hash %1 (32 zero bytes, the genesis hash), not %2")
+                            .arg(QString::fromLatin1(Block::genesisPreviousHash().toHex()),
+                                 QString::fromLatin1(previous.toHex().left(16))));
     }
     QList<Decision> pending; // certificates are checked in batches across threads
     QList<QByteArray> pendingDigests;

@@ -69,6 +69,7 @@ private Q_SLOTS:
     void emptyBlock();
     void firstFailureIsReported();
     void onlyVerifiedBlocksAreCounted();
+    void heightOneStartsFromGenesis();
 
 private:
     // A real decision: the write-off signed by branch-1, confirmed through a Tally.
@@ -818,6 +819,34 @@ void ChainTest::onlyVerifiedBlocksAreCounted()
     QCOMPARE(link.blocksVerified, quint64(2));
     QCOMPARE(link.lastHeight, quint64(2));
     QCOMPARE(link.decisionsVerified, quint64(3));
+}
+
+void ChainTest::heightOneStartsFromGenesis()
+{
+    // Block 1 follows 32 zero bytes, never another hash: a segment from elsewhere is no chain start.
+    const ChainVerifier verifier(sample.membership, 1);
+    const QByteArray elsewhere = sha256(QByteArrayLiteral("not genesis"));
+    const QString genesisHex = QString(64, QLatin1Char('0'));
+    const QList<Block> blocks = {makeBlock(1, elsewhere, {decisions.at(0)})};
+    const ChainReport report = verifier.verify(elsewhere, blocks);
+    expectFailure(report, 1, genesisHex);
+    QVERIFY2(report.error.contains(QLatin1String("previous hash")), qPrintable(report.error));
+    QCOMPARE(report.blocksVerified, quint64(0));
+
+    // Through an export, as verify-chain reads it.
+    const auto decoded = ChainSegment::decode(ChainSegment{elsewhere, blocks}.encode());
+    QVERIFY(decoded);
+    expectFailure(verifier.verify(decoded->startPreviousHash, decoded->blocks), 1, genesisHex);
+
+    // Checked in the header too: one block on its own, and a piece that does not start the chain.
+    const QString alone = verifier.verifyBlock(blocks.first(), elsewhere, 1);
+    QVERIFY2(namesHeight(alone, 1) && alone.contains(genesisHex), qPrintable(alone));
+    const QString anyHeight = verifier.verifyBlock(blocks.first(), elsewhere, 0);
+    QVERIFY2(namesHeight(anyHeight, 1) && anyHeight.contains(genesisHex), qPrintable(anyHeight));
+
+    // The real block 1 still verifies, alone and as a chain.
+    QCOMPARE(verifier.verifyBlock(chain.first(), Block::genesisPreviousHash(), 1), QString());
+    QVERIFY(verifier.verify(Block::genesisPreviousHash(), chain.mid(0, 1)).ok);
 }
 
 QTEST_GUILESS_MAIN(ChainTest)
