@@ -528,23 +528,42 @@ bool LedgerNode::start(QString *error)
             if (member.id != nodeId && (member.hasRole(Role::Target) || member.hasRole(Role::Receiver)))
                 consumers.insert(member.id, Consumer());
         }
-        // Submissions accepted before a restart: finished if the ledger has them, else tallied again.
+        // Submissions accepted before a restart: finished if the ledger has them, queued for their
+        // block if the journal holds them decided, else tallied again. A decided one tallied again
+        // would replace its committed decision, with another outcome if targets are down now.
         int resumed = 0;
+        QList<Decision> unsealed;
         for (const PendingSubmission &pending : journal->pendingSubmissions()) {
             if (store->decidedState(pending.digest)) {
                 journal->removeSubmission(pending.digest);
                 continue;
             }
             if (pending.undetermined)
-                continue;
+                continue; // UNDETERMINED, or a decision set aside: left for an operator
+            quint64 sealedAt = 0;
+            if (const std::optional<QByteArray> bytes = journal->decisionBytes(pending.digest, &sealedAt);
+                bytes && sealedAt == 0 && !bytes->isEmpty()) {
+                if (std::optional<Decision> decision = Decision::decode(*bytes);
+                    decision && decision->outcome == Outcome::Decided) {
+                    unsealed.append(std::move(*decision));
+                    continue;
+                }
+            }
             if (std::optional<WriteOffResult> writeOff = WriteOffResult::decode(pending.writeOff)) {
                 startRound(*writeOff, pending.writeOff, pending.receivedMs, pending.attempts);
                 ++resumed;
             }
         }
+        // In the order they were decided, as they were queued before.
+        std::stable_sort(unsealed.begin(), unsealed.end(),
+                         [](const Decision &a, const Decision &b) { return a.decidedAtMs < b.decidedAtMs; });
+        blockQueue.append(unsealed);
+        if (!blockQueue.isEmpty())
+            blockTimer.start(config.blockIntervalMs);
         scheduleFlush();
         qCInfo(lcCoordinator) << "coordinator at height" << store->height() << "resumed" << resumed
-                              << "accepted write-offs";
+                              << "accepted write-offs and queued" << unsealed.size()
+                              << "decided ones for their block";
     } else if (!coordinatorId.isEmpty()) {
         const Member *coordinator = membership.member(coordinatorId);
         coordinatorLink = new PeerLink(*tls, coordinator->address, coordinatorId, limits, this);
@@ -573,6 +592,10 @@ bool LedgerNode::start(QString *error)
 
 void LedgerNode::shutdown()
 {
+    // Decisions waiting for their block are sealed now rather than after the restart: a block
+    // sealed before the stop is one consumers can have at once.
+    if (roles.testFlag(Role::Coordinator) && store && !blockQueue.isEmpty())
+        sealBlocks();
     if (coordinatorLink)
         coordinatorLink->stop();
     if (server)

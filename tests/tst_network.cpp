@@ -90,6 +90,7 @@ private Q_SLOTS:
     void repeatedSubmissionIsAnsweredOnceStored();
     void clientThatStopsReadingIsRefusedThenClosed();
     void stoppedReceiverIsPausedClosedAndCatchesUp();
+    void decidedWriteOffIsNotTalliedAgainAfterARestart();
 
 private:
     void startNode(const QString &id)
@@ -2133,6 +2134,55 @@ void NetworkTest::stoppedReceiverIsPausedClosedAndCatchesUp()
     QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-1")).value(u"acked_height").toInteger(),
                               qint64(laterHeight), 30000);
     QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-1")), qint64(digests.size() + 1));
+}
+
+void NetworkTest::decidedWriteOffIsNotTalliedAgainAfterARestart()
+{
+    // Blocks sealed a minute after their first decision: a decision stays committed in the
+    // journal and unsealed across the restarts below.
+    restartCoordinator({{QStringLiteral("block_interval_ms"), 60000}});
+    if (QTest::currentTestFailed())
+        return;
+    const QString digest = submit(QStringLiteral("branch-1"), 480).value(u"digest").toString();
+    const QJsonObject decided = waitForDecision(digest);
+    QCOMPARE(decided.value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(decided.value(u"state").toString(), QStringLiteral("WRITTEN_OFF"));
+    QCOMPARE(decided.value(u"height").toInteger(), 0);
+
+    // Killed inside its sealing window, and restarted with two targets down: a second tally
+    // could only end UNDETERMINED and replace the decision.
+    killNode(QStringLiteral("coordinator-1"));
+    killNode(QStringLiteral("target-1"));
+    killNode(QStringLiteral("target-2"));
+    startNode(QStringLiteral("coordinator-1"));
+    coordinator = client(QStringLiteral("coordinator-1"));
+    const QJsonObject queues =
+        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}}).value(u"queues").toObject();
+    QCOMPARE(queues.value(u"open_tallies").toInteger(), 0);
+    QCOMPARE(queues.value(u"block_queue").toInteger(), 1);
+    // Longer than a tally with its retry would take to end.
+    QTest::qWait(3000);
+    const QJsonObject resumed = waitForDecision(digest);
+    QCOMPARE(resumed.value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(resumed.value(u"state").toString(), QStringLiteral("WRITTEN_OFF"));
+    QCOMPARE(resumed.value(u"decision").toString(), decided.value(u"decision").toString());
+    const QJsonObject counters = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+                                     .value(u"counters")
+                                     .toObject();
+    QCOMPARE(counters.value(u"undetermined").toInteger(), 0);
+    QCOMPARE(counters.value(u"decided").toInteger(), 0);
+
+    // An orderly stop seals what waits for its block, rather than a minute after the restart.
+    startNode(QStringLiteral("target-1"));
+    startNode(QStringLiteral("target-2"));
+    killNode(QStringLiteral("coordinator-1"), SIGTERM);
+    startNode(QStringLiteral("coordinator-1"));
+    coordinator = client(QStringLiteral("coordinator-1"));
+    const QJsonObject sealed = waitForDecision(digest);
+    QCOMPARE(sealed.value(u"height").toInteger(), 1);
+    QCOMPARE(sealed.value(u"decision").toString(), decided.value(u"decision").toString());
+    QVERIFY(waitForHeights(1));
+    QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-2")), qint64(1));
 }
 
 #include "tst_network.moc"
