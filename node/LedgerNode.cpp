@@ -535,6 +535,9 @@ bool LedgerNode::start(QString *error)
         QList<Decision> unsealed;
         for (const PendingSubmission &pending : journal->pendingSubmissions()) {
             if (store->decidedState(pending.digest)) {
+                // The ledger may have committed its block before the journal marked it sealed.
+                if (const std::optional<quint64> height = store->decisionHeight(pending.digest))
+                    journal->markSealed(pending.digest, *height);
                 journal->removeSubmission(pending.digest);
                 continue;
             }
