@@ -2,6 +2,7 @@
 #include "ApiClient.h"
 #include "CommandLineTool.h"
 #include "Membership.h"
+#include "Ticket.h"
 #include "TlsIdentity.h"
 
 #include <QCommandLineParser>
@@ -145,6 +146,14 @@ int CommandLineTool::networkCommand(const QString &command, const QStringList &a
                    : std::nullopt;
         if (!amount || !version)
             return fail(problem, UsageOrInputError);
+        // The branch would sign a longer one, and every node would refuse to decode it: the
+        // write-off would never be decided.
+        if (const qsizetype bytes = parser.value(QStringLiteral("reference")).toUtf8().size();
+            bytes > kMaxClientReferenceBytes)
+            return fail(QStringLiteral("--reference is %1 bytes in UTF-8, the limit is %2")
+                            .arg(bytes)
+                            .arg(kMaxClientReferenceBytes),
+                        UsageOrInputError);
         request = {{QStringLiteral("type"), QStringLiteral("submit")},
                    {QStringLiteral("ticket"), parser.value(QStringLiteral("ticket"))},
                    {QStringLiteral("amount_minor"), *amount},

@@ -23,11 +23,12 @@ enum class Field
     AmountMinor,
     Currency,
     BranchId,
+    ClientReference,
     Count
 };
 
-constexpr const char *kFieldNames[] = {"membership_hash", "ticket_id", "ticket_version",
-                                       "amount_minor",    "currency",  "branch_id"};
+constexpr const char *kFieldNames[] = {"membership_hash", "ticket_id", "ticket_version",  "amount_minor",
+                                       "currency",        "branch_id", "client_reference"};
 static_assert(std::size(kFieldNames) == std::size_t(Field::Count));
 
 struct FieldProblem
@@ -35,6 +36,17 @@ struct FieldProblem
     Field field;
     QString problem;
 };
+
+// The size of valid UTF-16 text in UTF-8, without converting it: a surrogate pair is 4 bytes.
+qsizetype utf8Size(QStringView text)
+{
+    qsizetype bytes = 0;
+    for (const QChar c : text) {
+        const char16_t u = c.unicode();
+        bytes += u < 0x80 ? 1 : u < 0x800 || c.isSurrogate() ? 2 : 3;
+    }
+    return bytes;
+}
 
 // The first field that is out of range, if any.
 std::optional<FieldProblem> firstInvalidField(const WriteOffResult &w)
@@ -52,6 +64,13 @@ std::optional<FieldProblem> firstInvalidField(const WriteOffResult &w)
         return FieldProblem{Field::Currency, problem};
     if (QString problem = checkNodeId(w.branchId); !problem.isEmpty())
         return FieldProblem{Field::BranchId, QStringLiteral("branch: ") + problem};
+    // In bytes of UTF-8, as it is encoded: decode() refuses more, so a longer one would be signed
+    // and sent only to be refused by every node that reads it.
+    if (const qsizetype bytes = utf8Size(w.clientReference); bytes > kMaxClientReferenceBytes)
+        return FieldProblem{Field::ClientReference,
+                            QStringLiteral("client reference is %1 bytes in UTF-8, the limit is %2")
+                                .arg(bytes)
+                                .arg(kMaxClientReferenceBytes)};
     return std::nullopt;
 }
 } // namespace
@@ -105,6 +124,7 @@ std::optional<WriteOffResult> WriteOffResult::decode(const QByteArray &bytes, QS
     at(Field::BranchId);
     result.branchId = reader.readString("branch_id", kMaxNodeIdLength);
     result.issuedAtMs = reader.readI64("issued_at_ms");
+    at(Field::ClientReference);
     result.clientReference = reader.readString("client_reference", kMaxClientReferenceBytes);
     result.signature = reader.readBytes("signature", kMaxSignatureBytes);
     reader.expectEnd("write-off result");

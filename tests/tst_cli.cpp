@@ -545,6 +545,13 @@ private Q_SLOTS:
             {QStringLiteral("submit"), QStringLiteral("--devnet"), nowhere, QStringLiteral("--ticket"),
              QStringLiteral("T-000001"), QStringLiteral("--amount"), QStringLiteral("-5")},
             "--amount '-5'");
+        // Longer than a write-off may carry (256 bytes of UTF-8): the branch would sign what no node
+        // can decode. 86 characters, 258 bytes.
+        add("submit --reference too long",
+            {QStringLiteral("submit"), QStringLiteral("--devnet"), nowhere, QStringLiteral("--ticket"),
+             QStringLiteral("T-000001"), QStringLiteral("--amount"), QStringLiteral("100"),
+             QStringLiteral("--reference"), QString(86, QChar(0x7968))},
+            "--reference is 258 bytes in UTF-8, the limit is 256");
         add("resync-receiver --from-height x",
             {QStringLiteral("resync-receiver"), QStringLiteral("--devnet"), nowhere,
              QStringLiteral("receiver-1"), QStringLiteral("--from-height"), QStringLiteral("x")},

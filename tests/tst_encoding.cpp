@@ -449,6 +449,7 @@ private Q_SLOTS:
     void segmentRoundTrip();
     void limitsAreInclusive();
     void leadingByteOrderMarkSurvives();
+    void referenceLimitIsCheckedBeforeSigning();
     void encodingIsCanonical();
 
     void truncatedAtEveryLength_data();
@@ -667,6 +668,43 @@ void TestEncoding::leadingByteOrderMarkSurvives()
     QVERIFY2(decodedForged, qPrintable(error));
     QCOMPARE(decodedForged->encode(), forged.build());
     QVERIFY(decodedForged->verify(f.sample.membership).contains(QLatin1String("does not verify")));
+}
+
+void TestEncoding::referenceLimitIsCheckedBeforeSigning()
+{
+    // checkFields() takes what decode() takes: a branch must never sign a write-off no node can
+    // read. The limit is in bytes of UTF-8, not in characters.
+    const Fixtures &f = fixtures();
+    const KeyPair &branchKey = f.sample.keys.value(QStringLiteral("branch-1"));
+    WriteOffResult w = f.writeOff;
+    w.clientReference = QString(86, QChar(0x7968)); // 票: 86 characters, 258 bytes
+    QCOMPARE(w.clientReference.toUtf8().size(), 258);
+    const QString problem = w.checkFields();
+    QVERIFY2(problem.contains(QLatin1String("client reference")) && problem.contains(QLatin1String("258")) &&
+                 problem.contains(QLatin1String("256")),
+             qPrintable(problem));
+    w.sign(branchKey);
+    QCOMPARE(w.verify(f.sample.membership), problem);
+    QVERIFY(!WriteOffResult::decode(w.encode()));
+
+    // Up to the limit, whatever the characters: three-byte ones, and surrogate pairs of four.
+    const QString emoji = QStringLiteral("\U0001F600");
+    for (const QString &reference : {QString(85, QChar(0x7968)) + QLatin1Char('x'), emoji.repeated(64),
+                                     QString(256, QLatin1Char('r'))}) {
+        w.clientReference = reference;
+        QCOMPARE(w.clientReference.toUtf8().size(), 256);
+        QCOMPARE(w.checkFields(), QString());
+        w.sign(branchKey);
+        QString error;
+        const auto decoded = WriteOffResult::decode(w.encode(), &error);
+        QVERIFY2(decoded, qPrintable(error));
+        QCOMPARE(decoded->verify(f.sample.membership), QString());
+    }
+    for (const QString &reference : {emoji.repeated(64) + QLatin1Char('x'), QString(257, QLatin1Char('r'))}) {
+        w.clientReference = reference;
+        QVERIFY2(w.checkFields().contains(QLatin1String("257")), qPrintable(w.checkFields()));
+        QVERIFY(!WriteOffResult::decode(w.encode()));
+    }
 }
 
 void TestEncoding::encodingIsCanonical()
