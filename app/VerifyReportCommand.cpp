@@ -6,6 +6,7 @@
 #include <QCommandLineParser>
 #include <QFile>
 #include <QFileInfo>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTextStream>
@@ -25,17 +26,41 @@ QString commandName()
     return QStringLiteral("verify-report");
 }
 
+// A report that verified says what its signatures prove and what is only the coordinator's word.
 int finish(bool json, int exitCode, const AuditBundleReport &report, const QString &humanText)
 {
+    const bool verified = exitCode == kOk && report.ok;
     if (json) {
-        const QJsonObject result{{QLatin1String("ok"), exitCode == kOk},
-                                 {QLatin1String("decisions"), report.decisions},
-                                 {QLatin1String("certificates_verified"), report.certificatesVerified},
-                                 {QLatin1String("confirmations_verified"), report.confirmationsVerified},
-                                 {QLatin1String("error"), report.error}};
+        QJsonObject result{{QLatin1String("ok"), exitCode == kOk},
+                           {QLatin1String("decisions"), report.decisions},
+                           {QLatin1String("certificates_verified"), report.certificatesVerified},
+                           {QLatin1String("confirmations_verified"), report.confirmationsVerified},
+                           {QLatin1String("error"), report.error}};
+        if (verified) {
+            result.insert(QLatin1String("decided"), report.decided);
+            result.insert(QLatin1String("undetermined"), report.undetermined);
+            result.insert(QLatin1String("proven_by_signatures"), QJsonArray::fromStringList(report.proven()));
+            result.insert(QLatin1String("not_signed"), QJsonArray::fromStringList(report.notSigned()));
+            result.insert(QLatin1String("unproven_counts"),
+                          QJsonArray::fromStringList(report.unprovenCounts));
+            result.insert(QLatin1String("unproven_count_total"), report.unprovenCountTotal);
+        }
         QTextStream(stdout) << QJsonDocument(result).toJson(QJsonDocument::Indented).trimmed() << Qt::endl;
     } else if (exitCode == kOk) {
-        QTextStream(stdout) << humanText << Qt::endl;
+        QTextStream out(stdout);
+        out << humanText << Qt::endl;
+        if (verified && report.decisions > 0) {
+            out << "Proven by signatures:" << Qt::endl;
+            for (const QString &line : report.proven())
+                out << "  - " << line << Qt::endl;
+            out << "Not signed, the coordinator's word (only its block signatures on the ledger bind it; "
+                   "compare with `ticketsync verify-chain` on a receiver's store):"
+                << Qt::endl;
+            for (const QString &line : report.notSigned())
+                out << "  - " << line << Qt::endl;
+            for (const QString &line : report.unprovenCounts)
+                out << "      " << line << Qt::endl;
+        }
     } else {
         QTextStream(stderr) << QStringLiteral("ticketsync %1: %2").arg(commandName(), humanText) << Qt::endl;
     }
@@ -57,9 +82,11 @@ int verifyReportCommand(const QStringList &arguments, bool json)
     parser.setApplicationDescription(QStringLiteral(
         "Verify a JSON audit bundle exported by the console, offline: its canonical form, every manifest "
         "hash and the root, that it was made under the membership given, each certificate and signed "
-        "confirmation against that membership, and that each summary says what its signatures say: a "
-        "DECIDED decision must carry its quorum certificate, an UNDETERMINED one its certificate or "
-        "confirmations that bear out its counts."));
+        "confirmation against that membership, that each entry lies in the bundle's period and filters, "
+        "and that each summary says what its certificate says: a DECIDED decision must carry its quorum "
+        "certificate, an UNDETERMINED one its certificate or confirmations that bear out its counts. "
+        "The output separates what the signatures prove from the coordinator's unsigned claims "
+        "(decided_at, missing, equivocating, other states' counts, height)."));
     parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("The audit bundle (.json)."));
     parser.addOption(
         {QStringLiteral("membership"), QStringLiteral("The membership file."), QStringLiteral("FILE")});

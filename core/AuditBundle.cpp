@@ -243,7 +243,108 @@ QString compareWithConfirmations(const AuditSummary &summary, const QList<StateC
     return {};
 }
 
+// What an entry's signed confirmations show beyond its certificate. The certificate's signers
+// were counted for the decided (or, UNDETERMINED, their own) state when the outcome was taken,
+// so they are neither its equivocators nor counted for another state; the others are evidence.
+struct Evidence
+{
+    qint64 twoStates = 0;           // targets outside the certificate that signed two states
+    QHash<quint16, qint64> signers; // by state: targets outside the certificate that signed it
+};
+
+Evidence evidenceBeyond(const Decision &decision, const QList<StateConfirmation> &confirmations)
+{
+    QSet<QString> counted;
+    for (const StateConfirmation &confirmation : decision.confirmations)
+        counted.insert(confirmation.targetId);
+    QHash<QString, QSet<quint16>> statesByTarget;
+    for (const StateConfirmation &confirmation : confirmations) {
+        if (!counted.contains(confirmation.targetId))
+            statesByTarget[confirmation.targetId].insert(confirmation.stateCode);
+    }
+    Evidence evidence;
+    for (auto it = statesByTarget.cbegin(); it != statesByTarget.cend(); ++it) {
+        evidence.twoStates += it->size() > 1 ? 1 : 0;
+        for (const quint16 state : *it)
+            ++evidence.signers[state];
+    }
+    return evidence;
+}
+
+// Whether the entry lies where the header says the bundle's entries lie: decided in the period
+// [from, to) and of the filters' outcome and ticket. Names the field; empty when it does.
+QString checkAgainstHeader(const AuditSummary &summary, const AuditBundle::Header &header)
+{
+    const auto iso = [](qint64 ms) {
+        return QString::fromLatin1(AuditBundle::isoUtc(ms));
+    };
+    const QString period =
+        QStringLiteral("[%1, %2)")
+            .arg(iso(header.fromMs), header.toMs ? iso(*header.toMs) : QStringLiteral("open"));
+    if (summary.decidedAtMs < header.fromMs || (header.toMs && summary.decidedAtMs >= *header.toMs))
+        return QStringLiteral("summary field 'decided_at' is %1, outside the bundle's period %2")
+            .arg(iso(summary.decidedAtMs), period);
+    if (!header.outcomeFilter.isEmpty() && summary.outcome != header.outcomeFilter)
+        return QStringLiteral("summary field 'outcome' is %1, but the bundle's filter 'outcome' is %2")
+            .arg(summary.outcome, header.outcomeFilter);
+    if (!header.ticketFilter.isEmpty() && summary.ticket != header.ticketFilter)
+        return QStringLiteral("summary field 'ticket' is \"%1\", but the bundle's filter 'ticket' is \"%2\"")
+            .arg(summary.ticket, header.ticketFilter);
+    return {};
+}
+
 } // namespace
+
+QStringList AuditBundleReport::proven() const
+{
+    QStringList lines;
+    if (certificatesVerified > 0)
+        lines << QStringLiteral("the write-off of %1 decisions with a certificate (ticket, version, branch, "
+                                "amount_minor, currency, issued_at, digest): the issuing branch's signature")
+                     .arg(certificatesVerified);
+    if (decided > 0)
+        lines << QStringLiteral("the outcome of %1 DECIDED decisions (state, count, n, q): q distinct target "
+                                "nodes' signed confirmations of the decided state")
+                     .arg(decided);
+    if (undetermined > 0)
+        lines << QStringLiteral("of %1 UNDETERMINED decisions, only the signed confirmations present, which "
+                                "bear out their count; n and q are the membership's")
+                     .arg(undetermined);
+    if (equivocatorsShown > 0)
+        lines << QStringLiteral(
+                     "%1 targets counted as equivocating: each signed two different states for the "
+                     "write-off, both signatures in the bundle")
+                     .arg(equivocatorsShown);
+    return lines;
+}
+
+QStringList AuditBundleReport::notSigned() const
+{
+    QStringList lines;
+    if (decisions == 0)
+        return lines;
+    lines << QStringLiteral("decided_at, missing, latency_ms and height of every decision, and which targets "
+                            "were left out as equivocating; the period and filters were checked against "
+                            "decided_at as stated");
+    if (decided > 0) {
+        QString line = QStringLiteral("the counts of states other than the decided one");
+        if (unprovenCountTotal > 0)
+            line += QStringLiteral("; %1 of them exceed the signed confirmations of that state in the "
+                                   "bundle%2")
+                        .arg(unprovenCountTotal)
+                        .arg(unprovenCountTotal > unprovenCounts.size()
+                                 ? QStringLiteral(" (the first %1 listed)").arg(unprovenCounts.size())
+                                 : QString());
+        lines << line;
+    }
+    if (undetermined > 0)
+        lines << QStringLiteral("that an UNDETERMINED decision left out no target's confirmation");
+    if (undeterminedWithoutCertificate > 0)
+        lines << QStringLiteral("the write-off fields and issued_at of %1 UNDETERMINED decisions without a "
+                                "certificate: their confirmations name only the digest")
+                     .arg(undeterminedWithoutCertificate);
+    return lines;
+}
 
 QJsonObject AuditSummary::toJson() const
 {
@@ -566,6 +667,16 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
             return fail(QStringLiteral("header: filters: 'outcome' and 'ticket' must be strings"));
         header.outcomeFilter = filters.value(QLatin1String("outcome")).toString();
         header.ticketFilter = filters.value(QLatin1String("ticket")).toString();
+        // Every entry is checked against the filters, so each must be one this verifier knows.
+        if (!header.outcomeFilter.isEmpty() && header.outcomeFilter != QLatin1String("DECIDED") &&
+            header.outcomeFilter != QLatin1String("UNDETERMINED"))
+            return fail(
+                QStringLiteral("header: filters: 'outcome' is \"%1\", not empty, DECIDED or UNDETERMINED")
+                    .arg(header.outcomeFilter));
+        if (header.toMs && *header.toMs < header.fromMs)
+            return fail(QStringLiteral("header: period: 'to_ms' %1 is before 'from_ms' %2")
+                            .arg(*header.toMs)
+                            .arg(header.fromMs));
         // Every entry is checked against the membership given, so the bundle must name that one.
         const QJsonValue membershipHash = top.value(QLatin1String("membership_hash"));
         if (membershipHash.isString() && membershipHash.toString().isEmpty())
@@ -647,10 +758,13 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
         where = entryName(index, total, summary->ticket, *digest);
         if (summary->digest != *digest)
             return fail(where + QStringLiteral(": summary 'digest' differs from the entry's digest"));
+        if (const QString outside = checkAgainstHeader(*summary, header); !outside.isEmpty())
+            return fail(where + QStringLiteral(": ") + outside);
 
         Entry entry;
         entry.summary = *summary;
         const bool decided = summary->outcome == QLatin1String("DECIDED");
+        std::optional<Decision> certified;
         const QJsonValue certificateValue = object.value(QLatin1String("certificate"));
         // The summary is unsigned: a DECIDED one is worth only the certificate that carries it.
         if (certificateValue.isNull() && decided)
@@ -672,6 +786,7 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
                                         .arg(hex(decision->writeOff.digest())));
             if (const QString mismatch = compareWithCertificate(*summary, *decision); !mismatch.isEmpty())
                 return fail(where + QStringLiteral(": ") + mismatch);
+            certified = std::move(decision);
             ++report.certificatesVerified;
         }
         const QJsonValue confirmationsValue = object.value(QLatin1String("confirmations"));
@@ -706,11 +821,38 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
             decodedConfirmations.append(*confirmation);
             ++report.confirmationsVerified;
         }
-        if (!entry.certificate) {
+        if (!certified) {
             if (const QString mismatch = compareWithConfirmations(*summary, decodedConfirmations, membership);
                 !mismatch.isEmpty())
                 return fail(where + QStringLiteral(": ") + mismatch + QStringLiteral(" (no certificate)"));
+            ++report.undeterminedWithoutCertificate;
+        } else {
+            // The certificate's unsigned counts, as far as the entry's signatures reach.
+            const Evidence evidence = evidenceBeyond(*certified, decodedConfirmations);
+            if (qint64(certified->equivocating) > evidence.twoStates)
+                return fail(where + QStringLiteral(": summary field 'equivocating' is %1 (as the certificate "
+                                                   "says), but %2 targets besides the certificate's signers "
+                                                   "signed two different states in the entry: the "
+                                                   "coordinator's unsigned count accuses targets without "
+                                                   "their signed evidence")
+                                        .arg(certified->equivocating)
+                                        .arg(evidence.twoStates));
+            for (const StateCount &other : std::as_const(certified->histogram)) {
+                if (certified->outcome != Outcome::Decided || other.stateCode == certified->decidedState ||
+                    qint64(other.count) <= evidence.signers.value(other.stateCode))
+                    continue;
+                if (report.unprovenCounts.size() < AuditBundleReport::kMaxListed)
+                    report.unprovenCounts.append(
+                        where + QStringLiteral(": the certificate counts %1 %2, but the entry carries %3 "
+                                               "signed %2 confirmations")
+                                    .arg(other.count)
+                                    .arg(stateName(other.stateCode))
+                                    .arg(evidence.signers.value(other.stateCode)));
+                ++report.unprovenCountTotal;
+            }
         }
+        report.equivocatorsShown += int(summary->equivocating);
+        ++(decided ? report.decided : report.undetermined);
 
         // Its manifest entry.
         const QString inManifest = QStringLiteral("manifest entry %1").arg(index + 1);

@@ -5,6 +5,7 @@
 #include <QJsonObject>
 #include <QList>
 #include <QString>
+#include <QStringList>
 #include <optional>
 
 namespace ticketsync {
@@ -39,13 +40,32 @@ struct AuditSummary
     bool operator==(const AuditSummary &other) const = default;
 };
 
+// What verify() found. A bundle that verifies is authentic as far as its signatures go; the
+// rest of each entry is the coordinator's word. proven() and notSigned() say which is which, in
+// the words `ticketsync verify-report` prints.
 struct AuditBundleReport
 {
+    static constexpr int kMaxListed = 20; // unprovenCounts lines kept; unprovenCountTotal counts all
+
     bool ok = false;
     int decisions = 0; // entries in the bundle (once its list could be read)
+    int decided = 0;   // DECIDED entries: each with its quorum certificate verified
+    int undetermined = 0;
+    int undeterminedWithoutCertificate = 0; // their write-off fields are not signed in the bundle
     int certificatesVerified = 0;
     int confirmationsVerified = 0;
+    // Targets the entries count as equivocating, each shown signing two different states.
+    int equivocatorsShown = 0;
+    // Counts of states other than the decided one in DECIDED certificates that exceed the distinct
+    // targets whose signed confirmation of that state the entry carries: the coordinator's word
+    // alone. One line each ("decision 2 of 5 (ticket ...): AMOUNT_MISMATCH ..."), at most kMaxListed.
+    QStringList unprovenCounts;
+    int unprovenCountTotal = 0;
     QString error; // names the decision entry (or section) and the check that failed
+
+    // For a report that is ok: what the signatures in the bundle prove, and what they do not.
+    QStringList proven() const;
+    QStringList notSigned() const;
 };
 
 // The JSON audit bundle: decisions with their signed certificates and confirmations and a
@@ -69,8 +89,9 @@ struct AuditBundleReport
 // header_sha256 = SHA-256(compact JSON of {format, version, generated_at, generated_by, period,
 //                 filters, membership_hash});
 // root = SHA-256(header_sha256 || for each entry: digest || sha256 || summary_sha256), raw bytes.
-// The signatures make the certificates and confirmations unforgeable; the manifest and the
-// canonical form make every other byte tamper-evident.
+// The signatures make the write-offs and confirmations unforgeable; the manifest and the
+// canonical form make every other byte tamper-evident, not true: whoever writes a bundle can
+// recompute them. See verify() for what is signed by whom.
 class AuditBundle
 {
 public:
@@ -120,19 +141,36 @@ public:
     // Parses strictly, recomputes every manifest hash and the root, decodes and verifies each
     // certificate and confirmation against the membership, and checks the summaries against
     // the signed data. Any changed byte fails with a message naming what. The manifest only
-    // proves the bytes unchanged (anyone can recompute it), so the evidence is the signatures:
-    //  - the header's membership_hash is that of the membership given;
+    // proves the bytes unchanged (anyone can recompute it), so the evidence is the signatures.
+    //
+    // A certificate (Decision) is not signed as a whole: the branch signs the write-off, each
+    // target its own confirmation (write-off digest and state). So a certificate proves the
+    // write-off, and for DECIDED that q distinct targets confirmed the decided state (count, n,
+    // q); for UNDETERMINED only the confirmations it carries (its histogram equals them). Its
+    // decided_at, missing, equivocating and, for DECIDED, the counts of the other states are the
+    // coordinator's, bound only by the coordinator's block signature on the ledger, which a
+    // bundle does not carry. verify() checks:
+    //  - the header's membership_hash is that of the membership given; its filters are known;
+    //  - every entry lies in the header's period (decided_at in [from, to)) and matches its
+    //    filters (outcome, ticket) — as the entry states decided_at, which nothing signs;
     //  - a DECIDED entry carries its certificate, which verifies, is for the entry's digest, and
-    //    says exactly what the summary says (write-off fields, outcome, state, count, n, q,
-    //    missing, equivocating, decided_at);
+    //    has the summary's values (write-off fields, outcome, state, count, n, q, and the
+    //    unsigned missing, equivocating, decided_at);
     //  - an UNDETERMINED entry either carries its certificate (checked the same way), or its
     //    summary's counts must be borne out by its signed confirmations: no decided state, n and
-    //    q of the membership, count < q, the top count no more than the signers of one state, the
-    //    equivocating no more than the targets that signed two states, the missing no fewer
-    //    than the targets that signed nothing;
+    //    q of the membership, count < q, the top count no more than the signers of one state,
+    //    the missing no fewer than the targets that signed nothing;
+    //  - an entry's equivocating count is an accusation and needs its evidence: no more than the
+    //    targets the entry shows signing two different states (outside its certificate's signers,
+    //    who were counted); otherwise it fails;
+    //  - a DECIDED certificate's count of another state that exceeds the targets whose signed
+    //    confirmation of it the entry carries is listed in unprovenCounts (not a failure: the
+    //    console may not have stored every vote, and late votes are stored too, so the signers
+    //    are no exact match for the count);
     //  - confirmations are listed by target id, then state, each once (as the exporter writes).
-    // Not covered by any signature: latency_ms and height; and for an UNDETERMINED entry without
-    // a certificate, its write-off fields and times too (confirmations name only the digest).
+    // Never signed in a bundle: decided_at, missing, latency_ms, height; and for an UNDETERMINED
+    // entry without a certificate, its write-off fields and issued_at (confirmations name only
+    // the digest).
     static AuditBundleReport verify(const QByteArray &bundleBytes, const Membership &membership);
 
     // "2024-06-01T00:00:00.000Z"; fast enough for a million CSV rows.

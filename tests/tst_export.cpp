@@ -441,6 +441,40 @@ private:
         }
     };
 
+    // The entry's certificate with its unsigned fields edited, as a forger re-encodes it: the
+    // signatures inside stay valid.
+    template<typename Edit> static void editCertificate(AuditBundle::Entry &entry, Edit edit)
+    {
+        Decision decision = *Decision::decode(*entry.certificate);
+        edit(decision);
+        entry.certificate = decision.encode();
+    }
+
+    // The review's forgery of a real DECIDED 3 x WRITTEN_OFF certificate (entry 0, one target
+    // missing): decided a year earlier, and the missing target turned into an equivocating one.
+    static void moveBackAndAccuse(AuditBundle::Entry &entry)
+    {
+        constexpr qint64 kYear = 365 * qint64(86400000);
+        editCertificate(entry, [](Decision &d) {
+            d.decidedAtMs -= kYear;
+            d.missing = 0;
+            d.equivocating = 1;
+        });
+        entry.summary.decidedAtMs -= kYear;
+        entry.summary.missing = 0;
+        entry.summary.equivocating = 1;
+    }
+
+    // Entry 0's certificate claiming an AMOUNT_MISMATCH vote where a target was missing.
+    static void claimAnotherState(AuditBundle::Entry &entry)
+    {
+        editCertificate(entry, [](Decision &d) {
+            d.histogram.append({quint16(ConfirmationState::AmountMismatch), 1});
+            d.missing = 0;
+        });
+        entry.summary.missing = 0;
+    }
+
     // What /tmp/rv/bundle.py made: one DECIDED WRITTEN_OFF 4 of 4 for a ticket never written
     // off, with no certificate and no confirmation, only correct hashes.
     static AuditBundle::Entry inventedDecision()
@@ -856,6 +890,17 @@ private Q_SLOTS:
         row("undetermined, signatures dropped", 2,
             {"summary field 'count' is 2", "no state has more than 0"});
         row("undetermined, missing understated", 2, {"summary field 'missing' is 0", "1 of n = 4"});
+        row("decided a year back, missing turned equivocating", 0,
+            {"summary field 'equivocating' is 1", "0 targets besides the certificate's signers",
+             "two different states"});
+        row("decided_at moved out of the period", 0,
+            {"summary field 'decided_at' is 2023-06-02T00:00:01.500Z", "outside the bundle's period",
+             "[2024-06-01T00:00:00.000Z, 2024-06-02T00:00:00.000Z)"});
+        row("period ends at an entry", 4,
+            {"summary field 'decided_at' is 2024-06-01T00:04:20.000Z", "outside the bundle's period"});
+        row("outcome filter", 2, {"summary field 'outcome' is UNDETERMINED", "filter 'outcome' is DECIDED"});
+        row("ticket filter", 0, {"summary field 'ticket'", "filter 'ticket' is \"BA-2024-000002\""});
+        row("unknown outcome filter", -1, {"header: filters: 'outcome' is \"decided\""});
         row("confirmations reordered", 0, {"confirmation 1", "does not come after", "by target, then state"});
         row("a confirmation twice", 1, {"confirmation 3", "does not come after"});
     }
@@ -911,6 +956,23 @@ private Q_SLOTS:
         } else if (is("undetermined, missing understated")) {
             entries[2].certificate.reset();
             entries[2].summary.missing = 0;
+        } else if (is("decided a year back, missing turned equivocating")) {
+            moveBackAndAccuse(entries[0]);
+        } else if (is("decided_at moved out of the period")) {
+            // Only the period, not the accusation: a "June" bundle holding a decision of a year before.
+            parts.header.fromMs = kIssuedAt;
+            parts.header.toMs = kIssuedAt + 86400000;
+            constexpr qint64 kYear = 365 * qint64(86400000);
+            editCertificate(entries[0], [](Decision &d) { d.decidedAtMs -= kYear; });
+            entries[0].summary.decidedAtMs -= kYear;
+        } else if (is("period ends at an entry")) {
+            parts.header.toMs = entries[4].summary.decidedAtMs; // exclusive
+        } else if (is("outcome filter")) {
+            parts.header.outcomeFilter = QStringLiteral("DECIDED");
+        } else if (is("ticket filter")) {
+            parts.header.ticketFilter = QStringLiteral("BA-2024-000002");
+        } else if (is("unknown outcome filter")) {
+            parts.header.outcomeFilter = QStringLiteral("decided");
         } else if (is("confirmations reordered")) {
             std::reverse(entries[0].confirmations.begin(), entries[0].confirmations.end());
         } else if (is("a confirmation twice")) {
@@ -945,6 +1007,71 @@ private Q_SLOTS:
         const AuditBundleReport report = AuditBundle::verify(parts.write(), *membership);
         QVERIFY2(report.ok, qPrintable(report.error));
         QCOMPARE(report.certificatesVerified, 3);
+    }
+
+    // A certificate's counts of states other than the decided one are the coordinator's: one the
+    // entry's signed confirmations do not bear out is listed as unproven, naming entry and state;
+    // one they do is not. An equivocating count with both signatures of the target verifies.
+    void coordinatorClaimsAreReportedAsSuch()
+    {
+        const QByteArray honest = bundle();
+        const auto membership = Membership::load(membershipPath, nullptr);
+        QVERIFY(membership && !honest.isEmpty());
+        const AuditBundleReport plain = AuditBundle::verify(honest, *membership);
+        QVERIFY2(plain.ok, qPrintable(plain.error));
+        QCOMPARE(plain.unprovenCountTotal, 0);
+        QCOMPARE(plain.decided, 3);
+        QCOMPARE(plain.undetermined, 2);
+        QCOMPARE(plain.undeterminedWithoutCertificate, 1);
+        for (const char *claim : {"decided_at", "missing", "height", "equivocating"}) {
+            QVERIFY2(plain.notSigned().join(QLatin1Char('\n')).contains(QLatin1String(claim)), claim);
+            QVERIFY2(!plain.proven().join(QLatin1Char('\n')).contains(QLatin1String(claim)), claim);
+        }
+
+        BundleParts parts = BundleParts::of(honest);
+        claimAnotherState(parts.entries[0]);
+        AuditBundleReport report = AuditBundle::verify(parts.write(), *membership);
+        QVERIFY2(report.ok, qPrintable(report.error));
+        QCOMPARE(report.unprovenCountTotal, 1);
+        QCOMPARE(report.unprovenCounts.size(), 1);
+        const AuditSummary &first = parts.entries.at(0).summary;
+        const QString where = QStringLiteral("decision 1 of 5 (ticket %1, write-off %2)")
+                                  .arg(first.ticket, QString::fromLatin1(first.digest.toHex()));
+        QVERIFY2(report.unprovenCounts.first().startsWith(where), qPrintable(report.unprovenCounts.first()));
+        QVERIFY2(report.unprovenCounts.first().contains(
+                     QLatin1String("counts 1 AMOUNT_MISMATCH, but the entry carries 0 signed")),
+                 qPrintable(report.unprovenCounts.first()));
+        QVERIFY2(report.notSigned().join(QLatin1Char('\n')).contains(QLatin1String("1 of them exceed")),
+                 qPrintable(report.notSigned().join(QLatin1Char('\n'))));
+
+        // With target-4's signed AMOUNT_MISMATCH in place of its late WRITTEN_OFF, the count is
+        // borne out.
+        const WriteOffResult w = Decision::decode(*parts.entries[0].certificate)->writeOff;
+        QList<QByteArray> &confirmations = parts.entries[0].confirmations;
+        QCOMPARE(confirmations.size(), 4);
+        confirmations[3] =
+            sample.confirm(QStringLiteral("target-4"), w, ConfirmationState::AmountMismatch).encode();
+        report = AuditBundle::verify(parts.write(), *membership);
+        QVERIFY2(report.ok, qPrintable(report.error));
+        QCOMPARE(report.unprovenCountTotal, 0);
+
+        // And target-4 signing both WRITTEN_OFF and AMOUNT_MISMATCH is the evidence an
+        // equivocating count needs.
+        parts = BundleParts::of(honest);
+        editCertificate(parts.entries[0], [](Decision &d) {
+            d.missing = 0;
+            d.equivocating = 1;
+        });
+        parts.entries[0].summary.missing = 0;
+        parts.entries[0].summary.equivocating = 1;
+        parts.entries[0].confirmations.append(
+            sample.confirm(QStringLiteral("target-4"), w, ConfirmationState::AmountMismatch).encode());
+        report = AuditBundle::verify(parts.write(), *membership);
+        QVERIFY2(report.ok, qPrintable(report.error));
+        QCOMPARE(report.equivocatorsShown, 1);
+        QVERIFY(report.proven()
+                    .join(QLatin1Char('\n'))
+                    .contains(QLatin1String("1 targets counted as equivocating")));
     }
 
     void pdfHasPages()
@@ -1253,7 +1380,13 @@ private Q_SLOTS:
             runCli({QStringLiteral("verify-report"), good, QStringLiteral("--membership"), membershipPath});
         QVERIFY2(run.exitCode == 0, run.err.constData());
         QVERIFY(run.out.contains("OK"));
-        QCOMPARE(run.out.trimmed().count('\n'), 0);
+        // What the signatures prove, then what is the coordinator's word.
+        const qsizetype proven = run.out.indexOf("Proven by signatures:");
+        const qsizetype notSigned = run.out.indexOf("Not signed, the coordinator's word");
+        QVERIFY2(proven > 0 && notSigned > proven, run.out.constData());
+        QVERIFY2(run.out.indexOf("decided_at, missing", notSigned) > notSigned, run.out.constData());
+        QVERIFY2(!run.out.left(notSigned).contains("decided_at"), run.out.constData());
+        QVERIFY2(run.out.contains("verify-chain"), run.out.constData());
 
         run = runCli({QStringLiteral("verify-report"), good, QStringLiteral("--membership"), membershipPath,
                       QStringLiteral("--json")});
@@ -1263,6 +1396,50 @@ private Q_SLOTS:
         QCOMPARE(json.value(QLatin1String("decisions")).toInt(), 5);
         QCOMPARE(json.value(QLatin1String("certificates_verified")).toInt(), 4);
         QCOMPARE(json.value(QLatin1String("confirmations_verified")).toInt(), 13);
+        QCOMPARE(json.value(QLatin1String("decided")).toInt(), 3);
+        QCOMPARE(json.value(QLatin1String("undetermined")).toInt(), 2);
+        QVERIFY(!json.value(QLatin1String("proven_by_signatures")).toArray().isEmpty());
+        QVERIFY2(json.value(QLatin1String("not_signed"))
+                     .toArray()
+                     .first()
+                     .toString()
+                     .startsWith(QLatin1String("decided_at, missing")),
+                 run.out.constData());
+        QCOMPARE(json.value(QLatin1String("unproven_count_total")).toInt(), 0);
+
+        // The review's forgery: refused, naming the entry and the accusation.
+        BundleParts accused = BundleParts::of(bytes);
+        moveBackAndAccuse(accused.entries[0]);
+        const QString accusing = dir.filePath(QStringLiteral("accusing.json"));
+        writeFile(accusing, accused.write());
+        run = runCli(
+            {QStringLiteral("verify-report"), accusing, QStringLiteral("--membership"), membershipPath});
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.err.contains("REFUSED") && run.err.contains("decision 1 of 5") &&
+                     run.err.contains("'equivocating' is 1"),
+                 run.err.constData());
+        QVERIFY(!run.out.contains("OK"));
+
+        // Another state's count with no signature for it: verified, and listed as unproven.
+        BundleParts claimed = BundleParts::of(bytes);
+        claimAnotherState(claimed.entries[0]);
+        const QString claiming = dir.filePath(QStringLiteral("claiming.json"));
+        writeFile(claiming, claimed.write());
+        run = runCli(
+            {QStringLiteral("verify-report"), claiming, QStringLiteral("--membership"), membershipPath});
+        QCOMPARE(run.exitCode, 0);
+        QVERIFY2(run.out.indexOf("decision 1 of 5") > run.out.indexOf("Not signed") &&
+                     run.out.contains("counts 1 AMOUNT_MISMATCH"),
+                 run.out.constData());
+        run = runCli({QStringLiteral("verify-report"), claiming, QStringLiteral("--membership"),
+                      membershipPath, QStringLiteral("--json")});
+        json = QJsonDocument::fromJson(run.out).object();
+        QCOMPARE(json.value(QLatin1String("unproven_count_total")).toInt(), 1);
+        QVERIFY(json.value(QLatin1String("unproven_counts"))
+                    .toArray()
+                    .first()
+                    .toString()
+                    .contains(QLatin1String("AMOUNT_MISMATCH")));
 
         // One byte inside the third decision's certificate.
         const QJsonObject top = QJsonDocument::fromJson(bytes).object();
