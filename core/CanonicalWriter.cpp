@@ -61,6 +61,8 @@ void CanonicalWriter::writeString(const QString &text)
     const QChar *utf16 = text.constData();
     for (qsizetype i = 0; i < size; ++i) {
         if (utf16[i].unicode() >= 0x80) {
+            Q_ASSERT_X(QStringView(text).isValidUtf16(), "CanonicalWriter::writeString",
+                       "not valid UTF-16: check the input with checkCanonicalString() where it is read");
             writeBytes(text.toUtf8());
             return;
         }
@@ -71,6 +73,29 @@ void CanonicalWriter::writeString(const QString &text)
     char *out = buffer.data() + at;
     for (qsizetype i = 0; i < size; ++i)
         out[i] = char(utf16[i].unicode());
+}
+
+QString checkCanonicalString(QStringView text, QStringView field)
+{
+    if (text.isValidUtf16())
+        return {};
+    qsizetype at = 0;
+    while (at < text.size()) {
+        const QChar c = text.at(at);
+        if (c.isHighSurrogate() && at + 1 < text.size() && text.at(at + 1).isLowSurrogate())
+            at += 2;
+        else if (c.isSurrogate())
+            break;
+        else
+            ++at;
+    }
+    return QStringLiteral("%1 is not valid text: a lone UTF-16 surrogate (U+%2) at position %3, which has "
+                          "no UTF-8 form")
+        .arg(field)
+        .arg(QString::number(at < text.size() ? text.at(at).unicode() : 0, 16)
+                 .toUpper()
+                 .rightJustified(4, u'0'))
+        .arg(at);
 }
 
 } // namespace ticketsync

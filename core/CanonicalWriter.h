@@ -2,6 +2,7 @@
 
 #include <QByteArray>
 #include <QString>
+#include <QStringView>
 #include <QtGlobal>
 
 namespace ticketsync {
@@ -26,12 +27,20 @@ public:
     void writeI64(qint64 value);
     void writeFixed(const QByteArray &bytes); // length is implied by the message layout
     void writeBytes(const QByteArray &bytes); // u32 length, then the bytes
-    void writeString(const QString &text);    // UTF-8, length-prefixed like bytes
+    // UTF-8, length-prefixed like bytes. text must be valid UTF-16 (see checkCanonicalString):
+    // a debug build asserts it.
+    void writeString(const QString &text);
 
     const QByteArray &bytes() const { return buffer; }
 
 private:
     QByteArray buffer;
 };
+
+// Empty if text can be written as a canonical string; otherwise a sentence naming field.
+// Text that is not valid UTF-16 (a lone surrogate) has no UTF-8 form: toUtf8() writes '?' for
+// it, so two different strings would share one encoding and one hash. Every input that ends up
+// signed or hashed is checked with this where it is read.
+QString checkCanonicalString(QStringView text, QStringView field);
 
 } // namespace ticketsync

@@ -11,6 +11,7 @@
 #include <QSet>
 #include <algorithm>
 #include <limits>
+#include <utility>
 
 namespace ticketsync {
 
@@ -199,6 +200,8 @@ QString Membership::validate() const
 {
     if (consortium.isEmpty())
         return QStringLiteral("'consortium' is empty");
+    if (const QString problem = checkCanonicalString(consortium, u"'consortium'"); !problem.isEmpty())
+        return problem;
     if (memberList.isEmpty())
         return QStringLiteral("'members' is empty");
     QSet<QString> seen;
@@ -206,6 +209,11 @@ QString Membership::validate() const
     int coordinators = 0;
     for (const Member &m : memberList) {
         const QString where = QStringLiteral("member '%1': ").arg(m.id);
+        for (const auto &[text, name] : {std::pair{&m.id, u"'id'"}, std::pair{&m.scheme, u"'scheme'"},
+                                         std::pair{&m.address, u"'address'"}}) {
+            if (const QString problem = checkCanonicalString(*text, name); !problem.isEmpty())
+                return where + problem;
+        }
         if (const QString problem = checkNodeId(m.id); !problem.isEmpty())
             return where + problem;
         if (seen.contains(m.id))
@@ -274,6 +282,12 @@ std::optional<Membership> Membership::fromJson(const QByteArray &json, QString *
         return failWith(QStringLiteral("'version' must be 1"));
     if (!root.value(QLatin1String("consortium")).isString())
         return failWith(QStringLiteral("'consortium' must be a string"));
+    // Every string that is hashed into the membership hash must have one UTF-8 form, or two
+    // different files would share one hash.
+    if (const QString problem =
+            checkCanonicalString(root.value(QLatin1String("consortium")).toString(), u"'consortium'");
+        !problem.isEmpty())
+        return failWith(problem);
 
     QuorumPolicy policy;
     const QJsonValue quorumValue = root.value(QLatin1String("quorum"));
@@ -319,6 +333,8 @@ std::optional<Membership> Membership::fromJson(const QByteArray &json, QString *
         const QString where = QStringLiteral("members[%1] ('%2'): ").arg(i).arg(m.id);
         if (!idValue.isString())
             return failWith(where + QStringLiteral("'id' must be a string"));
+        if (const QString problem = checkCanonicalString(m.id, u"'id'"); !problem.isEmpty())
+            return failWith(where + problem);
         if (const QString problem = checkNodeId(m.id); !problem.isEmpty())
             return failWith(where + QStringLiteral("'id': ") + problem);
         if (const auto first = firstIndex.constFind(m.id); first != firstIndex.cend())
@@ -346,6 +362,8 @@ std::optional<Membership> Membership::fromJson(const QByteArray &json, QString *
         if (!schemeValue.isUndefined() && !schemeValue.isString())
             return failWith(where + QStringLiteral("'scheme' must be a string such as \"ed25519\""));
         m.scheme = schemeValue.toString(QStringLiteral("ed25519"));
+        if (const QString problem = checkCanonicalString(m.scheme, u"'scheme'"); !problem.isEmpty())
+            return failWith(where + problem);
         const SignatureScheme *scheme = SignatureScheme::byName(m.scheme);
         if (!scheme)
             return failWith(where + QStringLiteral("'scheme': unknown signature scheme '%1'").arg(m.scheme));
@@ -364,6 +382,8 @@ std::optional<Membership> Membership::fromJson(const QByteArray &json, QString *
         if (!addressValue.isString())
             return failWith(where + QStringLiteral("'address' must be a string, host:port"));
         m.address = addressValue.toString();
+        if (const QString problem = checkCanonicalString(m.address, u"'address'"); !problem.isEmpty())
+            return failWith(where + problem);
         if (const QString problem = checkAddress(m.address); !problem.isEmpty())
             return failWith(where + QStringLiteral("'address': ") + problem);
         members.append(m);

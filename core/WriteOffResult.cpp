@@ -53,6 +53,20 @@ std::optional<FieldProblem> firstInvalidField(const WriteOffResult &w)
 {
     if (w.membershipHash.size() != kDigestSize)
         return FieldProblem{Field::MembershipHash, QStringLiteral("membership hash is not 32 bytes")};
+    // Text that has no UTF-8 form first: it would sign and hash as some other string.
+    const struct
+    {
+        Field field;
+        const QString &text;
+        QStringView name;
+    } texts[] = {{Field::TicketId, w.ticketId, u"ticket id"},
+                 {Field::Currency, w.currency, u"currency"},
+                 {Field::BranchId, w.branchId, u"branch id"},
+                 {Field::ClientReference, w.clientReference, u"client reference"}};
+    for (const auto &text : texts) {
+        if (QString problem = checkCanonicalString(text.text, text.name); !problem.isEmpty())
+            return FieldProblem{text.field, problem};
+    }
     if (QString problem = checkTicketId(w.ticketId); !problem.isEmpty())
         return FieldProblem{Field::TicketId, problem};
     if (w.ticketVersion == 0)

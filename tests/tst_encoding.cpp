@@ -14,6 +14,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QRandomGenerator>
+#include <QSet>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QtEndian>
@@ -450,6 +451,7 @@ private Q_SLOTS:
     void limitsAreInclusive();
     void leadingByteOrderMarkSurvives();
     void referenceLimitIsCheckedBeforeSigning();
+    void loneSurrogatesAreRefused();
     void encodingIsCanonical();
 
     void truncatedAtEveryLength_data();
@@ -705,6 +707,82 @@ void TestEncoding::referenceLimitIsCheckedBeforeSigning()
         QVERIFY2(w.checkFields().contains(QLatin1String("257")), qPrintable(w.checkFields()));
         QVERIFY(!WriteOffResult::decode(w.encode()));
     }
+}
+
+void TestEncoding::loneSurrogatesAreRefused()
+{
+    // A lone UTF-16 surrogate has no UTF-8 form: toUtf8() writes '?' for it, so "x\ud800",
+    // "x\udfff" and "x?" would share one encoding and one hash. Refused where text comes in.
+    const Fixtures &f = fixtures();
+    const QByteArray valid = toBytes(membershipJson());
+    const QByteArray consortium = f.sample.membership.consortiumId().toUtf8();
+    const QByteArray address = f.sample.membership.member(QStringLiteral("target-3"))->address.toUtf8();
+    struct Case
+    {
+        QByteArray from, to;
+        QStringList keywords;
+    };
+    const QList<Case> cases = {
+        {"\"consortium\":\"" + consortium + '"',
+         "\"consortium\":\"" + consortium + "\\ud800\"",
+         {QStringLiteral("'consortium'"), QStringLiteral("surrogate")}},
+        {"\"consortium\":\"" + consortium + '"',
+         "\"consortium\":\"" + consortium + "\\udfff\"",
+         {QStringLiteral("'consortium'"), QStringLiteral("surrogate"), QStringLiteral("DFFF")}},
+        {"\"id\":\"target-3\"",
+         "\"id\":\"target-3\\udfff\"",
+         {QStringLiteral("'id'"), QStringLiteral("surrogate")}},
+        {"\"address\":\"" + address + '"',
+         "\"address\":\"bank\\ud800.example:7403\"",
+         {QStringLiteral("target-3"), QStringLiteral("'address'"), QStringLiteral("surrogate")}},
+        {"\"scheme\":\"ed25519\"",
+         "\"scheme\":\"ed25519\\ud800\"",
+         {QStringLiteral("'scheme'"), QStringLiteral("surrogate")}},
+    };
+    for (const Case &c : cases) {
+        QVERIFY2(valid.contains(c.from), c.from.constData());
+        const QByteArray json = QByteArray(valid).replace(c.from, c.to);
+        QString error;
+        QVERIFY2(!Membership::fromJson(json, &error), json.constData());
+        QVERIFY2(!error.contains(QLatin1Char('\n')), qPrintable(error));
+        for (const QString &keyword : c.keywords)
+            QVERIFY2(error.contains(keyword), qPrintable(error));
+    }
+    // Valid text still loads: a '?' of its own and a proper surrogate pair, each with its own hash.
+    QSet<QByteArray> hashes{f.sample.membership.hash()};
+    for (const QByteArray &suffix : {QByteArray("?"), QByteArray("\\ud83d\\ude00")}) {
+        const QByteArray json = QByteArray(valid).replace("\"consortium\":\"" + consortium + '"',
+                                                          "\"consortium\":\"" + consortium + suffix + '"');
+        QString error;
+        const auto loaded = Membership::fromJson(json, &error);
+        QVERIFY2(loaded, qPrintable(error));
+        QVERIFY(!hashes.contains(loaded->hash()));
+        hashes.insert(loaded->hash());
+    }
+
+    // Every text field of a write-off, named: the branch checks these before it signs.
+    const QString lone = QStringLiteral("x") + QChar(0xD800);
+    const struct
+    {
+        const char *name;
+        QString WriteOffResult::*field;
+    } fields[] = {{"ticket id", &WriteOffResult::ticketId},
+                  {"currency", &WriteOffResult::currency},
+                  {"branch id", &WriteOffResult::branchId},
+                  {"client reference", &WriteOffResult::clientReference}};
+    for (const auto &field : fields) {
+        WriteOffResult w = f.writeOff;
+        w.*field.field = lone;
+        const QString problem = w.checkFields();
+        QVERIFY2(problem.contains(QLatin1String(field.name)) && problem.contains(QLatin1String("surrogate")),
+                 qPrintable(problem));
+        QCOMPARE(w.verify(f.sample.membership), problem);
+    }
+    WriteOffResult trailing = f.writeOff;
+    trailing.clientReference += QChar(0xDC00); // a low surrogate after the last character
+    QVERIFY(trailing.checkFields().contains(QLatin1String("surrogate")));
+    trailing.clientReference = f.writeOff.clientReference + QStringLiteral("\U0001F600");
+    QCOMPARE(trailing.checkFields(), QString());
 }
 
 void TestEncoding::encodingIsCanonical()
