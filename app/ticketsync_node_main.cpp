@@ -35,8 +35,8 @@ int main(int argc, char **argv)
     parser.setApplicationDescription(QStringLiteral(
         "A ticketsync ledger node. Its roles (branch, target, coordinator, receiver) come from "
         "the membership; see docs/node-config.md."));
-    parser.addHelpOption();
-    parser.addVersionOption();
+    const QCommandLineOption helpOption = parser.addHelpOption();
+    const QCommandLineOption versionOption = parser.addVersionOption();
     const QCommandLineOption configOption(QStringList{QStringLiteral("c"), QStringLiteral("config")},
                                           QStringLiteral("The node configuration file."),
                                           QStringLiteral("FILE"));
@@ -46,7 +46,26 @@ int main(int argc, char **argv)
         QStringLiteral("Check the configuration and every file it names, then exit: 0 if the node would "
                        "start with it, 2 with the problem otherwise. Writes nothing."));
     parser.addOption(checkOption);
-    parser.process(app);
+    // Not process(): it exits 1 on a bad command line, which systemd's Restart=on-failure takes
+    // for a crash and restarts forever. A command line is configuration: exit 2, never restarted.
+    if (!parser.parse(QCoreApplication::arguments())) {
+        std::fprintf(stderr, "ticketsync-node: %s (see --help)\n", qPrintable(parser.errorText()));
+        return 2;
+    }
+    if (parser.isSet(helpOption) || parser.isSet(QStringLiteral("help-all"))) {
+        std::printf("%s", qPrintable(parser.helpText()));
+        return 0;
+    }
+    if (parser.isSet(versionOption)) {
+        std::printf("%s %s\n", qPrintable(QCoreApplication::applicationName()),
+                    qPrintable(QCoreApplication::applicationVersion()));
+        return 0;
+    }
+    if (!parser.positionalArguments().isEmpty()) {
+        std::fprintf(stderr, "ticketsync-node: unexpected argument '%s' (see --help)\n",
+                     qPrintable(parser.positionalArguments().constFirst()));
+        return 2;
+    }
     if (!parser.isSet(configOption)) {
         std::fprintf(stderr, "ticketsync-node: --config FILE is required\n");
         return 2;

@@ -8,6 +8,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -578,6 +579,44 @@ private Q_SLOTS:
                                                        .arg(refused.outText(), refused.errText())));
         QVERIFY2(refused.errText().contains(expected), refused.err.constData());
         QVERIFY2(!QFile::exists(demoDir), "a refused demo must not write anything");
+    }
+
+    void nodeRefusesABadCommandLineAsConfiguration()
+    {
+        // systemd restarts ticketsync-node on exit 1 but not on 2 (docs/deployment.md): a typo in
+        // the unit's command line is configuration, and must not be restarted forever.
+        const QString node =
+            QFileInfo(QStringLiteral(TICKETSYNC_CLI)).dir().filePath(QStringLiteral("ticketsync-node"));
+        QVERIFY2(QFileInfo(node).isExecutable(), qPrintable(node + QStringLiteral(" is not built")));
+        const Run typo = ProcessRun::of(node, {QStringLiteral("--conifg"), QStringLiteral("node.json")});
+        QVERIFY2(typo.exitCode == 2,
+                 qPrintable(QStringLiteral("exit %1: %2").arg(typo.exitCode).arg(typo.errText())));
+        QVERIFY2(typo.errText().contains(QLatin1String("conifg")), typo.err.constData());
+        QCOMPARE(typo.errText().trimmed().count(u'\n'), 0);
+        const Run noValue = ProcessRun::of(node, {QStringLiteral("--config")});
+        QVERIFY2(noValue.exitCode == 2,
+                 qPrintable(QStringLiteral("exit %1: %2").arg(noValue.exitCode).arg(noValue.errText())));
+        QVERIFY2(noValue.errText().contains(QLatin1String("config")), noValue.err.constData());
+        const Run stray = ProcessRun::of(
+            node, {QStringLiteral("--config"), QStringLiteral("a.json"), QStringLiteral("b.json")});
+        QCOMPARE(stray.exitCode, 2);
+        QVERIFY2(stray.errText().contains(QLatin1String("b.json")), stray.err.constData());
+
+        // Asking for help or the version is no error.
+        const Run help = ProcessRun::of(node, {QStringLiteral("--help")});
+        QCOMPARE(help.exitCode, 0);
+        QVERIFY2(help.outText().contains(QLatin1String("--config")) &&
+                     help.outText().contains(QLatin1String("--check-config")),
+                 help.out.constData());
+        const Run version = ProcessRun::of(node, {QStringLiteral("--version")});
+        QCOMPARE(version.exitCode, 0);
+        QVERIFY2(version.outText().startsWith(QLatin1String("ticketsync-node ")), version.out.constData());
+
+        // The ticketsync tool itself: an unknown option of a command is bad usage too.
+        const Run cliTypo =
+            run({QStringLiteral("verify-chain"), ledger, QStringLiteral("--membrship"), membership});
+        QCOMPARE(cliTypo.exitCode, 2);
+        QVERIFY2(cliTypo.errText().contains(QLatin1String("membrship")), cliTypo.err.constData());
     }
 
     void certificateExportAndVerify()
