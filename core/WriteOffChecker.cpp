@@ -37,7 +37,8 @@ StateConfirmation WriteOffChecker::answer(const QByteArray &digest, Confirmation
     return confirmation;
 }
 
-std::optional<StateConfirmation> WriteOffChecker::check(const WriteOffResult &writeOff, QString *error)
+std::optional<StateConfirmation> WriteOffChecker::check(const WriteOffResult &writeOff, QString *error,
+                                                        QString *notYet)
 {
     const QByteArray digest = writeOff.digest();
     // Not remembered: a bad signature says nothing about the write-off validly signed under
@@ -50,7 +51,7 @@ std::optional<StateConfirmation> WriteOffChecker::check(const WriteOffResult &wr
             return before;
     }
     bool locked = false;
-    std::optional<StateConfirmation> confirmation = evaluate(writeOff, digest, error, &locked);
+    std::optional<StateConfirmation> confirmation = evaluate(writeOff, digest, error, &locked, notYet);
     if (confirmation && !locked)
         remember(digest, *confirmation);
     return confirmation;
@@ -74,7 +75,7 @@ void WriteOffChecker::forgetOldAnswers()
 
 std::optional<StateConfirmation> WriteOffChecker::evaluate(const WriteOffResult &writeOff,
                                                            const QByteArray &digest, QString *error,
-                                                           bool *locked)
+                                                           bool *locked, QString *notYet)
 {
     // A read that fails is no answer: a registry or lock that cannot be read says nothing about
     // the ticket, and a state signed from it would be remembered, or tallied, as the truth.
@@ -113,12 +114,32 @@ std::optional<StateConfirmation> WriteOffChecker::evaluate(const WriteOffResult 
                       QStringLiteral("ticket %1 is written off up to version %2")
                           .arg(writeOff.ticketId)
                           .arg(record->writtenOffVersion));
-    if (writeOff.ticketVersion > record->writtenOffVersion + 1)
+    if (writeOff.ticketVersion > record->writtenOffVersion + 1) {
+        // This target confirmed the version before and waits for the block that holds it: the
+        // write-off may well be the next one, valid once that block is here. Signed now, the
+        // skip would be remembered and could make a valid write-off INVALID_REQUEST.
+        const std::optional<TicketLock> previous =
+            store.lock(writeOff.ticketId, writeOff.ticketVersion - 1, &problem);
+        if (!problem.isEmpty()) {
+            if (error)
+                *error = problem;
+            return std::nullopt;
+        }
+        if (previous) {
+            if (notYet)
+                *notYet = QStringLiteral("version %1 of ticket %2 is locked here, and its block has not "
+                                         "arrived yet; version %3 is answered once it has")
+                              .arg(writeOff.ticketVersion - 1)
+                              .arg(writeOff.ticketId)
+                              .arg(writeOff.ticketVersion);
+            return std::nullopt;
+        }
         return answer(digest, ConfirmationState::InvalidRequest,
                       QStringLiteral("version %1 skips ahead: ticket %2 is written off up to version %3")
                           .arg(writeOff.ticketVersion)
                           .arg(writeOff.ticketId)
                           .arg(record->writtenOffVersion));
+    }
     if (record->frozen)
         return answer(digest, ConfirmationState::TicketFrozen,
                       QStringLiteral("ticket %1 is frozen in this node's registry").arg(writeOff.ticketId));

@@ -33,13 +33,17 @@ public:
     // Never fails: problems with the request become INVALID_REQUEST with the reason.
     // A store failure, a lock or registry row that cannot be read as much as a lock that cannot be
     // written, is reported through error and yields nothing to send, nor anything remembered.
-    std::optional<StateConfirmation> check(const WriteOffResult &writeOff, QString *error = nullptr);
+    // A write-off that can only be judged once a block arrives, the version after one this target
+    // has locked but not yet seen in a block, yields nothing either, and no error: notYet says why,
+    // and the coordinator asks again.
+    std::optional<StateConfirmation> check(const WriteOffResult &writeOff, QString *error = nullptr,
+                                           QString *notYet = nullptr);
 
 private:
     StateConfirmation answer(const QByteArray &digest, ConfirmationState state, const QString &reason) const;
     // locked: the answer is the one the ticket's lock holds, durable across restarts.
     std::optional<StateConfirmation> evaluate(const WriteOffResult &writeOff, const QByteArray &digest,
-                                              QString *error, bool *locked);
+                                              QString *error, bool *locked, QString *notYet);
     void remember(const QByteArray &digest, const StateConfirmation &confirmation);
     void forgetOldAnswers();
 

@@ -1285,6 +1285,9 @@ void LedgerNode::onDeadline(const QByteArray &digest)
     }
     if (waitForBacklog(round)) {
         counters[QStringLiteral("tally_waits_on_backlog")]++;
+        // A check that looks lost is asked for again while the tally waits: a target holding the
+        // previous version of the ticket unsealed answers nothing until its block arrives.
+        askTargets(round);
         armDeadline(round, digest, config.voteTimeoutMs);
         return;
     }
@@ -1922,9 +1925,17 @@ void LedgerNode::processChecks()
     QList<std::pair<const WriteOffResult *, StateConfirmation>> answers;
     for (const WriteOffResult &writeOff : batch) {
         QString storeError;
-        std::optional<StateConfirmation> confirmation = checker->check(writeOff, &storeError);
+        QString notYet;
+        std::optional<StateConfirmation> confirmation = checker->check(writeOff, &storeError, &notYet);
         if (!confirmation) {
-            qCCritical(lcNode) << "cannot check" << writeOff.ticketId << ":" << storeError;
+            // Not yet answered: the coordinator asks again, and the block it waits for is on its way.
+            if (!notYet.isEmpty()) {
+                counters[QStringLiteral("checks_deferred")]++;
+                qCInfo(lcNode) << "check of" << writeOff.ticketId << "version" << writeOff.ticketVersion
+                               << "deferred:" << notYet;
+            } else {
+                qCCritical(lcNode) << "cannot check" << writeOff.ticketId << ":" << storeError;
+            }
             continue;
         }
         answers.append({&writeOff, std::move(*confirmation)});

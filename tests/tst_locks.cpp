@@ -419,6 +419,42 @@ private Q_SLOTS:
         }
     }
 
+    void nextVersionWaitsForTheBlockOfTheLockedOne()
+    {
+        const Ticket &ticket = registry.at(3);
+        const WriteOffResult first = writeOffOf(ticket, 1);
+        const std::optional<StateConfirmation> own = ask(first);
+        QString problem = problemWith(own, first, ConfirmationState::WrittenOff);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+
+        // Version 1 is locked here and not yet in a block: version 2 gets no answer yet, again and
+        // again, and nothing of it is stored or remembered; version 3 still skips ahead.
+        const WriteOffResult second = writeOffOf(ticket, 2, kBranch2);
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            QString error;
+            QString notYet;
+            QVERIFY(!checker->check(second, &error, &notYet));
+            QCOMPARE(error, QString());
+            QVERIFY2(notYet.contains(QStringLiteral("version 1 of ticket %1 is locked").arg(ticket.id)),
+                     qPrintable(notYet));
+            QVERIFY(!store->lock(ticket.id, 2));
+        }
+        const WriteOffResult third = writeOffOf(ticket, 3);
+        problem = problemWith(ask(third), third, ConfirmationState::InvalidRequest);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+
+        // Once version 1's block is here, version 2 is the next write-off.
+        const Decision decision = decide(
+            first, {*own, sample.confirm(QStringLiteral("target-3"), first, ConfirmationState::WrittenOff),
+                    sample.confirm(QStringLiteral("target-4"), first, ConfirmationState::WrittenOff)});
+        QCOMPARE(decision.outcome, Outcome::Decided);
+        appendVerified(sealNext({decision}));
+        if (QTest::currentTestFailed())
+            return;
+        problem = problemWith(ask(second), second, ConfirmationState::WrittenOff);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    }
+
     void invalidWriteOffs()
     {
         const Ticket &ticket = registry.at(5);

@@ -92,6 +92,7 @@ private Q_SLOTS:
     void stoppedReceiverIsPausedClosedAndCatchesUp();
     void decidedWriteOffIsNotTalliedAgainAfterARestart();
     void historyHasTheHeightOfADecisionSealedBeforeACrash();
+    void nextVersionWaitsForTheBlockOfTheLastOne();
 
 private:
     void startNode(const QString &id)
@@ -2220,6 +2221,31 @@ void NetworkTest::historyHasTheHeightOfADecisionSealedBeforeACrash()
     QCOMPARE(rows.size(), 1);
     QCOMPARE(rows.first().toObject().value(u"write_off_digest").toString(), digest);
     QCOMPARE(rows.first().toObject().value(u"height").toInteger(), height);
+}
+
+void NetworkTest::nextVersionWaitsForTheBlockOfTheLastOne()
+{
+    // Blocks sealed 3 s after their first decision: version 2 of a ticket reaches the targets
+    // while version 1 is decided but not yet in their chains.
+    restartCoordinator({{QStringLiteral("block_interval_ms"), 3000}});
+    if (QTest::currentTestFailed())
+        return;
+    // Past the coordinator's first seconds, in which no deadline counts against a tally.
+    QTest::qWait(4500);
+    const QString first = submit(QStringLiteral("branch-1"), 490, 1).value(u"digest").toString();
+    const QJsonObject decided = waitForDecision(first);
+    QCOMPARE(decided.value(u"state").toString(), QStringLiteral("WRITTEN_OFF"));
+    QCOMPARE(decided.value(u"height").toInteger(), 0);
+    const QString second = submit(QStringLiteral("branch-2"), 490, 2).value(u"digest").toString();
+    QVERIFY(!second.isEmpty());
+    QCOMPARE(waitForDecision(first).value(u"height").toInteger(), 0); // still unsealed when it was sent
+
+    // Not INVALID_REQUEST for skipping ahead: the targets answer once version 1's block is here.
+    const QJsonObject next = waitForDecision(second);
+    QCOMPARE(next.value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(next.value(u"state").toString(), QStringLiteral("WRITTEN_OFF"));
+    QVERIFY(waitForHeights(waitUntilSealed({first, second})));
+    QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-2")), qint64(2));
 }
 
 #include "tst_network.moc"
