@@ -112,13 +112,19 @@ QString number(qint64 value)
 
 QString duration(qint64 ms)
 {
+    // The units are read by people, in the report's language; the numbers stay in C locale like
+    // every other figure in the report.
     if (ms < 1000)
-        return QStringLiteral("%1 ms").arg(ms);
+        //: A duration in milliseconds in the PDF report, e.g. "250 ms".
+        return ReportPdfPainter::tr("%1 ms").arg(ms);
     if (ms < 120000)
-        return QStringLiteral("%1 s").arg(double(ms) / 1000.0, 0, 'f', 1);
+        //: A duration in seconds with one decimal in the PDF report, e.g. "1.5 s".
+        return ReportPdfPainter::tr("%1 s").arg(double(ms) / 1000.0, 0, 'f', 1);
     if (ms < 7200000)
-        return QStringLiteral("%1 min").arg(ms / 60000);
-    return QStringLiteral("%1 h").arg(double(ms) / 3600000.0, 0, 'f', 1);
+        //: A duration in whole minutes in the PDF report, e.g. "12 min".
+        return ReportPdfPainter::tr("%1 min").arg(ms / 60000);
+    //: A duration in hours with one decimal in the PDF report, e.g. "3.5 h".
+    return ReportPdfPainter::tr("%1 h").arg(double(ms) / 3600000.0, 0, 'f', 1);
 }
 
 // A cursor down the pages: breaks to a new page when the next item does not fit, and writes
