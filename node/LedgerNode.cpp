@@ -1120,6 +1120,13 @@ void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const Veri
         return;
     }
     if (rounds.contains(digest) || journal->hasSubmission(digest)) {
+        // A failed journal commit rolls the submission's row back but leaves its tally running:
+        // stored again here, so that "already accepted", sent after the next commit, is true.
+        if (!journal->hasSubmission(digest)) {
+            const std::shared_ptr<Round> round = rounds.value(digest);
+            journal->putSubmission(digest, item.encoded, round->startedMs);
+            journal->updateSubmission(digest, round->attempts, false);
+        }
         answer(SubmittedReply::Status::AlreadyAccepted, 0);
         return;
     }

@@ -93,6 +93,7 @@ private Q_SLOTS:
     void decidedWriteOffIsNotTalliedAgainAfterARestart();
     void historyHasTheHeightOfADecisionSealedBeforeACrash();
     void nextVersionWaitsForTheBlockOfTheLastOne();
+    void alreadyAcceptedOnlyOnceStoredAfterAFailedCommit();
 
 private:
     void startNode(const QString &id)
@@ -2246,6 +2247,77 @@ void NetworkTest::nextVersionWaitsForTheBlockOfTheLastOne()
     QCOMPARE(next.value(u"state").toString(), QStringLiteral("WRITTEN_OFF"));
     QVERIFY(waitForHeights(waitUntilSealed({first, second})));
     QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-2")), qint64(2));
+}
+
+void NetworkTest::alreadyAcceptedOnlyOnceStoredAfterAFailedCommit()
+{
+    // A journal whose commits fail while fail_submissions has a row: a trigger rolls back the
+    // transaction that stores a submission. Two targets down and a long vote timeout keep the
+    // tally open throughout.
+    killNode(QStringLiteral("target-1"));
+    killNode(QStringLiteral("target-2"));
+    killNode(QStringLiteral("coordinator-1"), SIGTERM);
+    reconfigure(QStringLiteral("coordinator-1"), QStringLiteral("coordinator"),
+                {{QStringLiteral("vote_timeout_ms"), 30000}});
+    QCOMPARE(executeOnJournal("CREATE TABLE fail_submissions(x)", {}).first, 0);
+    QVERIFY(executeOnJournal("CREATE TRIGGER fail_submission BEFORE INSERT ON submissions "
+                             "WHEN EXISTS (SELECT 1 FROM fail_submissions) "
+                             "BEGIN SELECT RAISE(ROLLBACK, 'injected failure'); END",
+                             {})
+                .first >= 0);
+    QCOMPARE(executeOnJournal("INSERT INTO fail_submissions VALUES (1)", {}).first, 1);
+    startNode(QStringLiteral("coordinator-1"));
+    coordinator = client(QStringLiteral("coordinator-1"));
+
+    QString error;
+    const std::optional<KeyPair> branchKey =
+        KeyFile::readSecretKey(layout->dir + QStringLiteral("/keys/branch-2.key"), &error);
+    QVERIFY2(branchKey, qPrintable(error));
+    WriteOffResult writeOff;
+    writeOff.membershipHash = layout->membership.hash();
+    writeOff.ticketId = SampleConsortium::ticketId(495);
+    writeOff.ticketVersion = 1;
+    writeOff.amountMinor = SampleConsortium::faceAmountMinor(495);
+    writeOff.currency = QStringLiteral("CNY");
+    writeOff.branchId = QStringLiteral("branch-2");
+    writeOff.issuedAtMs = QDateTime::currentMSecsSinceEpoch();
+    writeOff.sign(*branchKey);
+    const QByteArray raw = writeOff.digest();
+
+    QWebSocket branch;
+    QList<QJsonObject> answers;
+    connect(&branch, &QWebSocket::textMessageReceived, this, [&](const QString &text) {
+        const QJsonObject message = QJsonDocument::fromJson(text.toUtf8()).object();
+        if (message.value(u"type").toString() != QLatin1String("welcome"))
+            answers.append(message);
+    });
+    connectAsNode(branch, QStringLiteral("branch-2"));
+    if (QTest::currentTestFailed())
+        return;
+    const auto send = [&](int id) {
+        branch.sendTextMessage(QString::fromUtf8(
+            QJsonDocument(
+                QJsonObject{{QStringLiteral("type"), QStringLiteral("submit_write_off")},
+                            {QStringLiteral("id"), id},
+                            {QStringLiteral("write_off"), QString::fromLatin1(writeOff.encode().toBase64())}})
+                .toJson(QJsonDocument::Compact)));
+    };
+    send(1);
+    QTRY_COMPARE_WITH_TIMEOUT(answers.size(), 1, kWait);
+    QCOMPARE(answers.at(0).value(u"type").toString(), QStringLiteral("error"));
+    QVERIFY2(answers.at(0).value(u"error").toString().startsWith(QLatin1String("not stored")),
+             QJsonDocument(answers.at(0)).toJson(QJsonDocument::Compact).constData());
+    QCOMPARE(executeOnJournal("SELECT COUNT(*) FROM submissions WHERE digest = ?1", {raw}).second, 0);
+
+    // The journal works again; the tally still runs. "already accepted" must mean stored.
+    QVERIFY(QTest::qWaitFor([&] { return executeOnJournal("DELETE FROM fail_submissions", {}).first == 1; },
+                            kWait));
+    send(2);
+    QTRY_COMPARE_WITH_TIMEOUT(answers.size(), 2, kWait);
+    QCOMPARE(answers.at(1).value(u"type").toString(), QStringLiteral("submitted"));
+    QCOMPARE(answers.at(1).value(u"status").toString(), QStringLiteral("already accepted"));
+    QCOMPARE(executeOnJournal("SELECT COUNT(*) FROM submissions WHERE digest = ?1", {raw}).second, 1);
+    branch.close();
 }
 
 #include "tst_network.moc"
