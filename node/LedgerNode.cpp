@@ -902,13 +902,19 @@ void LedgerNode::runVerification(std::function<QList<VerifiedItem>()> work,
         done(work());
 }
 
+qsizetype LedgerNode::openWork() const
+{
+    return rounds.size() + submissionsVerifying + blockQueue.size();
+}
+
 void LedgerNode::refuseBusy(Connection *to, qint64 requestId)
 {
     counters[QStringLiteral("refused_busy")]++;
     to->sendError(QStringLiteral("submit_write_off"), requestId,
-                  QStringLiteral("the coordinator is busy: %1 write-offs are being tallied or verified "
-                                 "(max_open_tallies); nothing was accepted, submit again later")
-                      .arg(rounds.size() + submissionsVerifying));
+                  QStringLiteral("the coordinator is busy: %1 write-offs are being tallied or verified, or "
+                                 "wait for their block (max_open_tallies); nothing was accepted, submit "
+                                 "again later")
+                      .arg(openWork()));
 }
 
 void LedgerNode::verifySubmissions(Connection *from, qint64 firstRequestId, const QList<QByteArray> &encoded,
@@ -916,7 +922,7 @@ void LedgerNode::verifySubmissions(Connection *from, qint64 firstRequestId, cons
 {
     // Refused before they are verified too, so the verify thread's queue stays bounded however
     // fast a branch sends.
-    if (rounds.size() + submissionsVerifying + encoded.size() > config.maxOpenTallies) {
+    if (openWork() + encoded.size() > config.maxOpenTallies) {
         for (qsizetype i = 0; i < encoded.size(); ++i)
             refuseBusy(from, firstRequestId < 0 ? firstRequestId : firstRequestId + i);
         return;
@@ -1130,8 +1136,9 @@ void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const Veri
         answer(SubmittedReply::Status::AlreadyAccepted, 0);
         return;
     }
-    if (rounds.size() + submissionsVerifying >= config.maxOpenTallies) {
-        // Shedding load here keeps every accepted write-off inside its timeout.
+    if (openWork() >= config.maxOpenTallies) {
+        // Shedding load here keeps every accepted write-off inside its timeout, and the block
+        // queue bounded while the ledger refuses blocks.
         refuseBusy(from, requestId);
         return;
     }

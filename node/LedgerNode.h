@@ -150,6 +150,9 @@ private:
     // from is null when its connection closed while the item was being verified.
     void handleSubmission(Connection *from, qint64 requestId, const VerifiedItem &item, bool binaryReply);
     void replySubmitted(Connection *to, const SubmittedReply &reply); // after the next commit
+    // Write-offs being tallied or verified, and decisions waiting for their block: what
+    // max_open_tallies bounds.
+    qsizetype openWork() const;
     void refuseBusy(Connection *to, qint64 requestId);
     void handleConfirmation(Connection *from, const QString &peerName, qint64 requestId,
                             const VerifiedItem &item);

@@ -94,6 +94,7 @@ private Q_SLOTS:
     void historyHasTheHeightOfADecisionSealedBeforeACrash();
     void nextVersionWaitsForTheBlockOfTheLastOne();
     void alreadyAcceptedOnlyOnceStoredAfterAFailedCommit();
+    void stalledSealingRefusesNewWork();
 
 private:
     void startNode(const QString &id)
@@ -125,6 +126,9 @@ private:
     // Runs one statement on the stopped coordinator's journal, blobs bound in order: the rows it
     // changed and, for a query, its first column; {-1, -1} if it could not run.
     std::pair<int, qint64> executeOnJournal(const char *sql, const QList<QByteArray> &blobs);
+    // The same on any SQLite file.
+    static std::pair<int, qint64> executeOn(const QString &path, const char *sql,
+                                            const QList<QByteArray> &blobs);
     // Opens socket to the coordinator with node id's own certificate, as a hostile process
     // holding its keys would, and says peer_hello. Connect its signals first.
     void connectAsNode(QWebSocket &socket, const QString &id);
@@ -977,6 +981,7 @@ void NetworkTest::overloadedCoordinatorRefusesNewWork()
     startNode(QStringLiteral("target-2"));
     for (const QString &digest : std::as_const(accepted))
         QCOMPARE(waitForDecision(digest).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QVERIFY(waitUntilSealed(accepted) > 0); // decisions waiting for their block count too
     QCOMPARE(submit(QStringLiteral("branch-1"), 304).value(u"status").toString(), QStringLiteral("accepted"));
 
     // The flooder announced no node protocol, like a branch from before the Submitted frame:
@@ -1457,11 +1462,17 @@ qint64 NetworkTest::verifiedDecisionsOn(const QString &receiver)
 std::pair<int, qint64> NetworkTest::executeOnJournal(const char *sql, const QList<QByteArray> &blobs)
 {
     const QFileInfo ledger(layout->node(QStringLiteral("coordinator-1"))->databasePath);
-    const QString journalPath = ledger.dir().filePath(ledger.completeBaseName() + QStringLiteral(".events"));
+    return executeOn(ledger.dir().filePath(ledger.completeBaseName() + QStringLiteral(".events")), sql,
+                     blobs);
+}
+
+std::pair<int, qint64> NetworkTest::executeOn(const QString &path, const char *sql,
+                                              const QList<QByteArray> &blobs)
+{
     std::pair<int, qint64> result{-1, -1};
     sqlite3 *db = nullptr;
     sqlite3_stmt *statement = nullptr;
-    if (sqlite3_open_v2(journalPath.toUtf8().constData(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK &&
+    if (sqlite3_open_v2(path.toUtf8().constData(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK &&
         sqlite3_prepare_v2(db, sql, -1, &statement, nullptr) == SQLITE_OK) {
         for (int i = 0; i < blobs.size(); ++i)
             sqlite3_bind_blob(statement, i + 1, blobs.at(i).constData(), int(blobs.at(i).size()),
@@ -2318,6 +2329,50 @@ void NetworkTest::alreadyAcceptedOnlyOnceStoredAfterAFailedCommit()
     QCOMPARE(answers.at(1).value(u"status").toString(), QStringLiteral("already accepted"));
     QCOMPARE(executeOnJournal("SELECT COUNT(*) FROM submissions WHERE digest = ?1", {raw}).second, 1);
     branch.close();
+}
+
+void NetworkTest::stalledSealingRefusesNewWork()
+{
+    // A ledger that refuses every block while stall_blocks has a row, and a coordinator that
+    // holds three write-offs at once.
+    killNode(QStringLiteral("coordinator-1"), SIGTERM);
+    reconfigure(QStringLiteral("coordinator-1"), QStringLiteral("coordinator"),
+                {{QStringLiteral("max_open_tallies"), 3}});
+    const QString ledger = layout->node(QStringLiteral("coordinator-1"))->databasePath;
+    QCOMPARE(executeOn(ledger, "CREATE TABLE stall_blocks(x)", {}).first, 0);
+    QVERIFY(executeOn(
+                ledger,
+                "CREATE TRIGGER stall_block BEFORE INSERT ON blocks WHEN EXISTS (SELECT 1 FROM stall_blocks) "
+                "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+                {})
+                .first >= 0);
+    QCOMPARE(executeOn(ledger, "INSERT INTO stall_blocks VALUES (1)", {}).first, 1);
+    startNode(QStringLiteral("coordinator-1"));
+    coordinator = client(QStringLiteral("coordinator-1"));
+    QVERIFY(waitForCoordinatorLink(QStringLiteral("branch-1")));
+
+    // Three decisions pile up in the block queue; the fourth write-off is refused, not queued.
+    QStringList decided;
+    for (int i = 0; i < 3; ++i) {
+        const QJsonObject reply = submit(QStringLiteral("branch-1"), 340 + i);
+        QCOMPARE(reply.value(u"status").toString(), QStringLiteral("accepted"));
+        decided.append(reply.value(u"digest").toString());
+        QCOMPARE(waitForDecision(decided.last()).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    }
+    const QJsonObject queues =
+        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}}).value(u"queues").toObject();
+    QCOMPARE(queues.value(u"block_queue").toInteger(), 3);
+    QCOMPARE(queues.value(u"open_tallies").toInteger(), 0);
+    const QJsonObject refused = submit(QStringLiteral("branch-1"), 343);
+    QCOMPARE(refused.value(u"type").toString(), QStringLiteral("error"));
+    QVERIFY2(refused.value(u"error").toString().contains(QLatin1String("busy")),
+             qPrintable(refused.value(u"error").toString()));
+
+    // Sealing resumes once the ledger takes blocks again, and with it new work.
+    QVERIFY(
+        QTest::qWaitFor([&] { return executeOn(ledger, "DELETE FROM stall_blocks", {}).first == 1; }, kWait));
+    QVERIFY(waitForHeights(waitUntilSealed(decided)));
+    QCOMPARE(submit(QStringLiteral("branch-1"), 343).value(u"status").toString(), QStringLiteral("accepted"));
 }
 
 #include "tst_network.moc"
