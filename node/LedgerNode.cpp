@@ -1623,11 +1623,14 @@ void LedgerNode::pauseBlocks(const QString &consumerId, quint64 fromHeight)
     counters[QStringLiteral("block_pushes_paused")]++;
 }
 
-LedgerNode::Push LedgerNode::pushBlocks(const QString &consumerId, quint64 fromHeight)
+LedgerNode::Push LedgerNode::pushBlocks(const QString &consumerId, quint64 fromHeight, QString *problem)
 {
     Consumer &consumer = consumers[consumerId];
-    if (!consumer.connection)
+    if (!consumer.connection) {
+        if (problem)
+            *problem = QStringLiteral("%1 is not connected").arg(consumerId);
         return Push::Failed;
+    }
     // Blocks pushed to a node that does not read would only wait in this node's memory.
     if (consumer.connection->backedUp()) {
         pauseBlocks(consumerId, fromHeight);
@@ -1637,11 +1640,15 @@ LedgerNode::Push LedgerNode::pushBlocks(const QString &consumerId, quint64 fromH
         blockBatch(fromHeight, config.syncBatchBlocks, consumer.connection->peerMaxFrameBytes());
     if (!batch.problem.isEmpty()) {
         qCCritical(lcSync) << batch.problem;
+        if (problem)
+            *problem = batch.problem;
         return Push::Failed;
     }
     if (batch.oversized > 0) {
         consumer.lastError = blockTooLarge(consumerId, fromHeight, batch.oversized);
         qCWarning(lcSync) << consumer.lastError;
+        if (problem)
+            *problem = consumer.lastError;
         updateConsumerStatus(consumerId);
         return Push::TooLarge;
     }
@@ -1767,7 +1774,9 @@ QJsonObject LedgerNode::resyncReceiver(const QJsonObject &message, QString *erro
                      .arg(store->height())
                      .arg(consumer.ackedHeight)},
                 {QStringLiteral("receiver"), consumerJson(receiver)}};
-    if (pushBlocks(receiver, quint64(from)) == Push::Paused)
+    QString problem;
+    switch (pushBlocks(receiver, quint64(from), &problem)) {
+    case Push::Paused:
         return {{QStringLiteral("outcome"),
                  QStringLiteral("re-sync of %1 from height %2 waits: %3 bytes sent to it are unread, more "
                                 "than limits.max_unread_bytes (%4); it starts once they are read")
@@ -1776,6 +1785,21 @@ QJsonObject LedgerNode::resyncReceiver(const QJsonObject &message, QString *erro
                      .arg(consumer.connection->pendingBytes())
                      .arg(consumer.connection->maxUnreadBytes())},
                 {QStringLiteral("receiver"), consumerJson(receiver)}};
+    case Push::TooLarge: // the problem names the block, its size and the receiver's limit
+        return {{QStringLiteral("outcome"), QStringLiteral("re-sync of %1 from height %2 not started: %3")
+                                                .arg(receiver)
+                                                .arg(from)
+                                                .arg(problem)},
+                {QStringLiteral("receiver"), consumerJson(receiver)}};
+    case Push::Failed:
+        return {
+            {QStringLiteral("outcome"),
+             QStringLiteral("re-sync of %1 from height %2 failed: %3").arg(receiver).arg(from).arg(problem)},
+            {QStringLiteral("receiver"), consumerJson(receiver)}};
+    case Push::Sent:
+    case Push::NothingToSend:
+        break;
+    }
     return {{QStringLiteral("outcome"),
              QStringLiteral("re-sync of %1 from height %2 started; it has acknowledged %3 of %4")
                  .arg(receiver)
@@ -1787,7 +1811,9 @@ QJsonObject LedgerNode::resyncReceiver(const QJsonObject &message, QString *erro
 
 QJsonObject LedgerNode::retryDeliveries()
 {
-    QStringList retried, unreachable;
+    QStringList retried, unreachable, paused, tooLarge, failed;
+    QJsonObject errors; // by receiver: why nothing was sent to it
+    QStringList problems;
     for (auto it = consumers.begin(); it != consumers.end(); ++it) {
         if (it->ackedHeight >= store->height())
             continue;
@@ -1795,19 +1821,52 @@ QJsonObject LedgerNode::retryDeliveries()
             unreachable.append(it.key());
             continue;
         }
-        pushBlocks(it.key(), it->ackedHeight + 1);
-        retried.append(it.key());
+        QString problem;
+        switch (pushBlocks(it.key(), it->ackedHeight + 1, &problem)) {
+        case Push::Sent:
+        case Push::NothingToSend:
+            retried.append(it.key());
+            break;
+        case Push::Paused:
+            paused.append(it.key());
+            break;
+        case Push::TooLarge:
+            tooLarge.append(it.key());
+            errors.insert(it.key(), problem);
+            problems.append(problem);
+            break;
+        case Push::Failed:
+            failed.append(it.key());
+            errors.insert(it.key(), problem);
+            problems.append(QStringLiteral("%1: %2").arg(it.key(), problem));
+            break;
+        }
     }
-    return {{QStringLiteral("outcome"),
-             retried.isEmpty() && unreachable.isEmpty()
-                 ? QStringLiteral("every receiver is in sync; nothing to retry")
-                 : QStringLiteral("delivery retried to %1 receiver(s)%2")
-                       .arg(retried.size())
-                       .arg(unreachable.isEmpty()
-                                ? QString()
-                                : QStringLiteral("; unreachable: %1").arg(unreachable.join(u", ")))},
+    QString outcome;
+    if (retried.isEmpty() && unreachable.isEmpty() && paused.isEmpty() && tooLarge.isEmpty() &&
+        failed.isEmpty()) {
+        outcome = QStringLiteral("every receiver is in sync; nothing to retry");
+    } else {
+        outcome = QStringLiteral("delivery retried to %1 receiver(s)").arg(retried.size());
+        if (!paused.isEmpty())
+            outcome +=
+                QStringLiteral("; paused until they read what they were sent: %1").arg(paused.join(u", "));
+        if (!tooLarge.isEmpty())
+            outcome += QStringLiteral("; a block too large for: %1").arg(tooLarge.join(u", "));
+        if (!failed.isEmpty())
+            outcome += QStringLiteral("; failed for: %1").arg(failed.join(u", "));
+        if (!unreachable.isEmpty())
+            outcome += QStringLiteral("; unreachable: %1").arg(unreachable.join(u", "));
+        if (!problems.isEmpty())
+            outcome += QStringLiteral(" (%1)").arg(problems.join(u"; "));
+    }
+    return {{QStringLiteral("outcome"), outcome},
             {QStringLiteral("retried"), QJsonArray::fromStringList(retried)},
-            {QStringLiteral("unreachable"), QJsonArray::fromStringList(unreachable)}};
+            {QStringLiteral("unreachable"), QJsonArray::fromStringList(unreachable)},
+            {QStringLiteral("paused"), QJsonArray::fromStringList(paused)},
+            {QStringLiteral("too_large"), QJsonArray::fromStringList(tooLarge)},
+            {QStringLiteral("failed"), QJsonArray::fromStringList(failed)},
+            {QStringLiteral("errors"), errors}};
 }
 
 QJsonObject LedgerNode::retryUndetermined(const QJsonObject &message, QString *error)

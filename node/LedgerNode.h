@@ -193,7 +193,9 @@ private:
         TooLarge, // a block it cannot take in one message; its last_error says so
         Failed,
     };
-    Push pushBlocks(const QString &consumerId, quint64 fromHeight);
+    // problem: why nothing was sent, for TooLarge (the block, its size and the consumer's limit)
+    // and Failed (the read error).
+    Push pushBlocks(const QString &consumerId, quint64 fromHeight, QString *problem = nullptr);
     // Blocks from fromHeight wait for the consumer to read what it was sent.
     void pauseBlocks(const QString &consumerId, quint64 fromHeight);
     void serveBlocks(Connection *to, quint64 fromHeight, int maxCount, qint64 requestId);

@@ -95,6 +95,7 @@ private Q_SLOTS:
     void nextVersionWaitsForTheBlockOfTheLastOne();
     void alreadyAcceptedOnlyOnceStoredAfterAFailedCommit();
     void stalledSealingRefusesNewWork();
+    void operatorCommandsNameABlockTooLargeForAReceiver();
 
 private:
     void startNode(const QString &id)
@@ -2373,6 +2374,59 @@ void NetworkTest::stalledSealingRefusesNewWork()
         QTest::qWaitFor([&] { return executeOn(ledger, "DELETE FROM stall_blocks", {}).first == 1; }, kWait));
     QVERIFY(waitForHeights(waitUntilSealed(decided)));
     QCOMPARE(submit(QStringLiteral("branch-1"), 343).value(u"status").toString(), QStringLiteral("accepted"));
+}
+
+void NetworkTest::operatorCommandsNameABlockTooLargeForAReceiver()
+{
+    // receiver-2 takes messages of 1 KiB, less than a block of two decisions, which a block
+    // interval of a second collects.
+    killNode(QStringLiteral("receiver-2"), SIGTERM);
+    reconfigure(QStringLiteral("receiver-2"), QStringLiteral("limits"),
+                {{QStringLiteral("max_frame_bytes"), 1024}});
+    startNode(QStringLiteral("receiver-2"));
+    restartCoordinator({{QStringLiteral("block_interval_ms"), 1000}});
+    if (QTest::currentTestFailed())
+        return;
+    const QString digest = submit(QStringLiteral("branch-1"), 350).value(u"digest").toString();
+    const QString other = submit(QStringLiteral("branch-2"), 351).value(u"digest").toString();
+    const quint64 height = waitUntilSealed({digest, other});
+    QVERIFY(height >= 1);
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-1")).value(u"acked_height").toInteger(),
+                              qint64(height), kWait);
+    QTRY_VERIFY_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-2"))
+                                 .value(u"last_error")
+                                 .toString()
+                                 .contains(QLatin1String("max_frame_bytes")),
+                             kWait);
+
+    // A re-sync says why it cannot start: the block, its size and the receiver's limit.
+    const QString resync = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("resync_receiver")},
+                                               {QStringLiteral("receiver"), QStringLiteral("receiver-2")},
+                                               {QStringLiteral("from_height"), 1}})
+                               .value(u"outcome")
+                               .toString();
+    QVERIFY2(
+        resync.startsWith(QLatin1String("re-sync of receiver-2 from height 1 not started: block 1 takes")),
+        qPrintable(resync));
+    QVERIFY2(resync.contains(QLatin1String("1024 bytes of limits.max_frame_bytes")), qPrintable(resync));
+
+    // A retry lists it apart from the receivers it was retried to.
+    const QJsonObject retried =
+        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("retry_deliveries")}});
+    QCOMPARE(retried.value(u"type").toString(), QStringLiteral("command_result"));
+    const QString dump = QString::fromUtf8(QJsonDocument(retried).toJson(QJsonDocument::Compact));
+    QVERIFY2(!retried.value(u"retried").toArray().contains(QStringLiteral("receiver-2")), qPrintable(dump));
+    QVERIFY2(retried.value(u"too_large").toArray() == QJsonArray{QStringLiteral("receiver-2")},
+             qPrintable(dump));
+    QVERIFY2(retried.value(u"errors")
+                 .toObject()
+                 .value(u"receiver-2")
+                 .toString()
+                 .contains(QLatin1String("max_frame_bytes")),
+             qPrintable(dump));
+    QVERIFY2(
+        retried.value(u"outcome").toString().contains(QLatin1String("a block too large for: receiver-2")),
+        qPrintable(dump));
 }
 
 #include "tst_network.moc"
