@@ -1,5 +1,7 @@
 #include "LedgerNode.h"
 
+#include "CanonicalWriter.h"
+
 #include "DecisionSummary.h"
 #include "EventKind.h"
 #include "JsonObjectWriter.h"
@@ -222,7 +224,13 @@ public:
             fail(QStringLiteral("'%1' must be a string").arg(key));
             return fallback.value_or(QString());
         }
-        return value.toString();
+        // A lone surrogate would reach a canonical encoding as '?', sharing it with another text.
+        QString text = value.toString();
+        if (const QString problem = checkCanonicalString(text, QString(key)); !problem.isEmpty()) {
+            fail(problem);
+            return fallback.value_or(QString());
+        }
+        return text;
     }
 
 private:

@@ -1840,6 +1840,19 @@ void NetworkTest::historySubscribeAndDigestRefuseBadParameters()
                      qPrintable(where + QStringLiteral(": ") + reply.value(u"error").toString()));
         }
     }
+    // A lone surrogate, escaped in the JSON text as a client may send it, is refused by name.
+    QWebSocket raw;
+    QList<QJsonObject> rawReplies;
+    openAsOperator(raw, QStringLiteral("coordinator-1"), &rawReplies);
+    if (QTest::currentTestFailed())
+        return;
+    raw.sendTextMessage(QStringLiteral("{\"type\":\"history\",\"id\":7,\"ticket\":\"T-\\ud800\"}"));
+    QTRY_COMPARE_WITH_TIMEOUT(rawReplies.size(), 1, kWait);
+    QCOMPARE(rawReplies.first().value(u"type").toString(), QStringLiteral("error"));
+    QVERIFY2(rawReplies.first().value(u"error").toString().contains(QLatin1String("surrogate")),
+             qPrintable(rawReplies.first().value(u"error").toString()));
+    raw.close();
+
     // The right types page as before.
     const QJsonObject page = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("history")},
                                                  {QStringLiteral("limit"), 1000},
