@@ -91,7 +91,6 @@ private Q_SLOTS:
     void clientThatStopsReadingIsRefusedThenClosed();
     void stoppedReceiverIsPausedClosedAndCatchesUp();
     void decidedWriteOffIsNotTalliedAgainAfterARestart();
-    void historyHasTheHeightOfADecisionSealedBeforeACrash();
     void nextVersionWaitsForTheBlockOfTheLastOne();
     void alreadyAcceptedOnlyOnceStoredAfterAFailedCommit();
     void stalledSealingRefusesNewWork();
@@ -1536,6 +1535,16 @@ void NetworkTest::sealedWriteOffIsNotTalliedAgainAfterACrash()
     startNode(QStringLiteral("coordinator-1"));
     coordinator = client(QStringLiteral("coordinator-1"));
 
+    // The history, read from the journal, has the decision at its block's height again.
+    const QJsonObject page =
+        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("history")},
+                            {QStringLiteral("ticket"), SampleConsortium::ticketId(460)}});
+    QCOMPARE(page.value(u"type").toString(), QStringLiteral("history"));
+    const QJsonArray rows = page.value(u"rows").toArray();
+    QCOMPARE(rows.size(), 1);
+    QCOMPARE(rows.first().toObject().value(u"write_off_digest").toString(), digest);
+    QCOMPARE(rows.first().toObject().value(u"height").toInteger(), height);
+
     // A write-off submitted after the restart is decided once every target is back; a second
     // tally of the sealed one, had it started, would have been decided before it.
     // The branch is refused until it has dialled the coordinator again.
@@ -2211,42 +2220,6 @@ void NetworkTest::decidedWriteOffIsNotTalliedAgainAfterARestart()
     QCOMPARE(sealed.value(u"decision").toString(), decided.value(u"decision").toString());
     QVERIFY(waitForHeights(1));
     QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-2")), qint64(1));
-}
-
-void NetworkTest::historyHasTheHeightOfADecisionSealedBeforeACrash()
-{
-    const QJsonObject stored = decideAndStore(QStringLiteral("branch-1"), 482);
-    const QString digest = stored.value(u"write_off_digest").toString();
-    const qint64 height = stored.value(u"height").toInteger();
-    QVERIFY(height >= 1);
-    const QByteArray decisionBytes = QByteArray::fromBase64(stored.value(u"decision").toString().toLatin1());
-    const std::optional<Decision> decision = Decision::decode(decisionBytes);
-    QVERIFY(decision);
-
-    // A crash between the ledger's commit of the block and the journal's commit of its
-    // markSealed: the journal still has the decision unsealed and the submission pending.
-    killNode(QStringLiteral("coordinator-1"), SIGTERM);
-    const QByteArray raw = QByteArray::fromHex(digest.toLatin1());
-    QCOMPARE(
-        executeOnJournal("UPDATE decisions SET height = 0, data = ?1 WHERE digest = ?2", {decisionBytes, raw})
-            .first,
-        1);
-    QCOMPARE(executeOnJournal("INSERT INTO submissions(digest, write_off, received_ms) VALUES (?1, ?2, 0)",
-                              {raw, decision->writeOff.encode()})
-                 .first,
-             1);
-    startNode(QStringLiteral("coordinator-1"));
-    coordinator = client(QStringLiteral("coordinator-1"));
-
-    // The history, read from the journal, has the decision at its block's height.
-    const QJsonObject page =
-        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("history")},
-                            {QStringLiteral("ticket"), SampleConsortium::ticketId(482)}});
-    QCOMPARE(page.value(u"type").toString(), QStringLiteral("history"));
-    const QJsonArray rows = page.value(u"rows").toArray();
-    QCOMPARE(rows.size(), 1);
-    QCOMPARE(rows.first().toObject().value(u"write_off_digest").toString(), digest);
-    QCOMPARE(rows.first().toObject().value(u"height").toInteger(), height);
 }
 
 void NetworkTest::nextVersionWaitsForTheBlockOfTheLastOne()
