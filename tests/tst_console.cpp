@@ -108,6 +108,28 @@ private:
     std::atomic_bool released{false};
     std::thread writer;
 };
+
+// The longest the GUI thread went without turning its event loop, from a 10 ms timer's ticks.
+class GuiStallMeter
+{
+public:
+    GuiStallMeter()
+    {
+        clock.start();
+        QObject::connect(&ticker, &QTimer::timeout, &ticker, [this] {
+            worstGap = qMax(worstGap, clock.elapsed() - last);
+            last = clock.elapsed();
+        });
+        ticker.start(10);
+    }
+    qint64 worstGapMs() const { return worstGap; }
+
+private:
+    QElapsedTimer clock;
+    QTimer ticker;
+    qint64 worstGap = 0;
+    qint64 last = 0;
+};
 } // namespace
 
 class ConsoleTest : public QObject
@@ -515,20 +537,12 @@ void ConsoleTest::hostileNodeCannotCrashOrFreeze()
     QTRY_VERIFY_WITH_TIMEOUT(!victims.isEmpty(), kWait);
 
     // The GUI thread keeps turning: a timer fires on time while the garbage arrives.
-    QElapsedTimer clock;
-    clock.start();
-    qint64 worstGap = 0;
-    qint64 last = 0;
-    QTimer ticker;
-    connect(&ticker, &QTimer::timeout, this, [&] {
-        worstGap = qMax(worstGap, clock.elapsed() - last);
-        last = clock.elapsed();
-    });
-    ticker.start(10);
+    const GuiStallMeter meter;
     QTest::qWait(3000);
     QVERIFY(console.isVisible());
     // Not a timing assertion: a frozen loop would show a gap of seconds, not milliseconds.
-    QVERIFY2(worstGap < 2000, qPrintable(QStringLiteral("the GUI stalled for %1 ms").arg(worstGap)));
+    QVERIFY2(meter.worstGapMs() < 2000,
+             qPrintable(QStringLiteral("the GUI stalled for %1 ms").arg(meter.worstGapMs())));
     // The oversized frame closed that connection; the console says so and will reconnect.
     QTRY_VERIFY_WITH_TIMEOUT(
         !console.session().link(QStringLiteral("coordinator-1")).connected || victims.size() > 1, kWait);
@@ -758,27 +772,20 @@ void ConsoleTest::connectingReadsItsFilesOffTheGuiThread()
     QTRY_VERIFY_WITH_TIMEOUT(console.cacheReady(), kWait); // only the file is left to wait for
 
     // The GUI thread keeps turning while the file cannot be read yet...
-    QElapsedTimer clock;
-    clock.start();
-    qint64 worstGap = 0;
-    qint64 last = 0;
-    QTimer ticker;
-    connect(&ticker, &QTimer::timeout, this, [&] {
-        worstGap = qMax(worstGap, clock.elapsed() - last);
-        last = clock.elapsed();
-    });
-    ticker.start(10);
+    const GuiStallMeter meter;
     QVERIFY2(console.connectTo(*profile, &error), qPrintable(error));
     QTest::qWait(1500);
     // Not a timing assertion: a read on the GUI thread would stall it until the 4 s fallback.
-    QVERIFY2(worstGap < 2000, qPrintable(QStringLiteral("the GUI stalled for %1 ms").arg(worstGap)));
+    QVERIFY2(meter.worstGapMs() < 2000,
+             qPrintable(QStringLiteral("the GUI stalled for %1 ms").arg(meter.worstGapMs())));
     // ... and nothing connects before it has been read.
     QVERIFY(console.session().links().isEmpty());
     QVERIFY(console.session().profile().eventSource.isEmpty());
 
     slow.release();
     QTRY_VERIFY_WITH_TIMEOUT(console.session().link(QStringLiteral("coordinator-1")).connected, kWait);
-    QVERIFY2(worstGap < 2000, qPrintable(QStringLiteral("the GUI stalled for %1 ms").arg(worstGap)));
+    QVERIFY2(meter.worstGapMs() < 2000,
+             qPrintable(QStringLiteral("the GUI stalled for %1 ms").arg(meter.worstGapMs())));
 }
 
 void ConsoleTest::fileErrorsStillReachTheOperator()
