@@ -5,7 +5,6 @@
 #include "Membership.h"
 #include "Sha256.h"
 
-#include <QDateTime>
 #include <QHash>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -547,14 +546,18 @@ QByteArray AuditBundle::contentHash(const Entry &entry)
 
 QByteArray AuditBundle::isoUtc(qint64 msSinceEpoch)
 {
+    // A crafted certificate may carry any 64-bit time; the day arithmetic below would overflow
+    // on the extremes, and no write-off is dated outside years 0000-9999.
+    constexpr qint64 kFirstMs = -62167219200000; // 0000-01-01T00:00:00.000Z
+    constexpr qint64 kLastMs = 253402300799999;  // 9999-12-31T23:59:59.999Z
+    if (msSinceEpoch < kFirstMs || msSinceEpoch > kLastMs)
+        return QByteArray::number(msSinceEpoch) + " ms since 1970 (outside years 0000-9999)";
     const qint64 days = msSinceEpoch >= 0 ? msSinceEpoch / kMsPerDay : -((-msSinceEpoch - 1) / kMsPerDay) - 1;
     const qint64 msOfDay = msSinceEpoch - days * kMsPerDay;
     qint64 year = 0;
     int month = 0;
     int day = 0;
     civilFromDays(days, &year, &month, &day);
-    if (year < 0 || year > 9999) // not a time any write-off carries; Qt spells it out
-        return QDateTime::fromMSecsSinceEpoch(msSinceEpoch, Qt::UTC).toString(Qt::ISODateWithMs).toLatin1();
     QByteArray out(24, Qt::Uninitialized);
     char *p = out.data();
     putDigits(p, year, 4);

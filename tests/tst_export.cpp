@@ -32,6 +32,7 @@
 #include <QTextLayout>
 #include <QTranslator>
 #include <algorithm>
+#include <limits>
 #include <sqlite3.h>
 
 using namespace ticketsync;
@@ -580,6 +581,21 @@ private Q_SLOTS:
             "x'02', 1, 1717200061300), ('coordinator-1', 9, x'03', 1, 1717200150100)");
         cache.exec("INSERT INTO alerts (kind, subject, detail, raised_at_ms) VALUES ('undetermined', 'x', "
                    "'EI-2024-000003', 1717200150000)");
+    }
+
+    void timesOutsideTheCalendarAreSpelledOut()
+    {
+        // A certificate's time is any signed 64-bit number: the extremes are written, not
+        // overflowed into some date.
+        QCOMPARE(AuditBundle::isoUtc(0), QByteArray("1970-01-01T00:00:00.000Z"));
+        QCOMPARE(AuditBundle::isoUtc(-62167219200000), QByteArray("0000-01-01T00:00:00.000Z"));
+        QCOMPARE(AuditBundle::isoUtc(253402300799999), QByteArray("9999-12-31T23:59:59.999Z"));
+        QCOMPARE(AuditBundle::isoUtc(std::numeric_limits<qint64>::min()),
+                 QByteArray("-9223372036854775808 ms since 1970 (outside years 0000-9999)"));
+        QCOMPARE(AuditBundle::isoUtc(std::numeric_limits<qint64>::max()),
+                 QByteArray("9223372036854775807 ms since 1970 (outside years 0000-9999)"));
+        QCOMPARE(AuditBundle::isoUtc(253402300800000),
+                 QByteArray("253402300800000 ms since 1970 (outside years 0000-9999)"));
     }
 
     void csvContentIsExact()
