@@ -572,8 +572,11 @@ bool LedgerStore::importTickets(const TicketSource &next, QString *error, qint64
             *error = sourceError;
         return false;
     }
-    if (!exec("COMMIT", error))
+    if (!exec("COMMIT", error)) {
+        // A failed COMMIT can leave the transaction open; the next write must not join it.
+        exec("ROLLBACK", nullptr);
         return false;
+    }
     if (imported)
         *imported = count;
     return true;
