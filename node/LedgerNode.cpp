@@ -265,20 +265,28 @@ QByteArray decodeField(const QJsonObject &message, const char *field, QString *e
     return *decoded;
 }
 
-QByteArray digestField(const QJsonObject &message, QString *error)
+// Exactly 64 hex digits: QByteArray::fromHex skips what is not one, so "ab-cd…" or a digest
+// with more after it would otherwise name some other write-off.
+std::optional<QByteArray> hexDigest(const QJsonValue &value)
 {
-    // Exactly 64 hex digits: QByteArray::fromHex skips what is not one, so "ab-cd…" or a digest
-    // with more after it would otherwise name some other write-off.
-    const QString text = message.value(u"digest").toString();
+    const QString text = value.toString();
     const bool hexDigits =
         text.size() == 64 && std::all_of(text.cbegin(), text.cend(), [](QChar c) {
             return (c >= u'0' && c <= u'9') || (c >= u'a' && c <= u'f') || (c >= u'A' && c <= u'F');
         });
-    if (!hexDigits) {
+    if (!hexDigits)
+        return std::nullopt;
+    return QByteArray::fromHex(text.toLatin1());
+}
+
+QByteArray digestField(const QJsonObject &message, QString *error)
+{
+    std::optional<QByteArray> digest = hexDigest(message.value(u"digest"));
+    if (!digest) {
         *error = QStringLiteral("'digest' must be the write-off digest in 64 hex digits");
         return {};
     }
-    return QByteArray::fromHex(text.toLatin1());
+    return *digest;
 }
 
 // Names the write-offs a block holds, so a client can place each decision in the chain.
@@ -2175,11 +2183,46 @@ void LedgerNode::handleClientSubmit(Connection *client, const QJsonObject &messa
 // ---------------------------------------------------------------------------------------
 // Monitoring API
 
+std::optional<QByteArray> LedgerNode::storedDecision(const QByteArray &digest, quint64 *height,
+                                                     DecisionsByBlock *blocks, QString *error) const
+{
+    *height = 0;
+    // Only the coordinator's journal holds decisions; every other node's record is its ledger.
+    std::optional<QByteArray> bytes =
+        roles.testFlag(Role::Coordinator) ? journal->decisionBytes(digest, height) : std::nullopt;
+    if (!bytes || *height == 0) {
+        // The ledger is the record: the coordinator's journal may not have caught up with it.
+        const std::optional<quint64> stored = store->decisionHeight(digest, error);
+        if (!stored)
+            return error->isEmpty() ? bytes : std::nullopt; // no half answer on a failed read
+        *height = *stored;
+    }
+    if (bytes && !bytes->isEmpty())
+        return bytes;
+    // Indexed only: the bytes are in its block.
+    auto inBlock = blocks->constFind(*height);
+    if (inBlock == blocks->cend()) {
+        QHash<QByteArray, QByteArray> decisions;
+        if (const std::optional<Block> block = store->block(*height, error)) {
+            for (const Decision &decision : block->decisions)
+                decisions.insert(decision.writeOff.digest(), decision.encode());
+        } else {
+            return std::nullopt;
+        }
+        inBlock = blocks->insert(*height, std::move(decisions));
+    }
+    const auto found = inBlock->constFind(digest);
+    if (found == inBlock->cend())
+        return std::nullopt;
+    return *found;
+}
+
 void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonObject &message)
 {
     const QJsonValue requestId = message.value(u"id"); // echoed as sent, whatever its type
     QString error;
-    if ((type == QLatin1String("history") || type == QLatin1String("decision")) &&
+    if ((type == QLatin1String("history") || type == QLatin1String("decision") ||
+         type == QLatin1String("decisions")) &&
         roles.testFlag(Role::Coordinator) && journal->inTransaction()) {
         // The journal's open transaction holds decisions a crash would still undo: read once it
         // is committed, so no client is shown what may never have been.
@@ -2280,29 +2323,9 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
     } else if (type == QLatin1String("decision")) {
         const QByteArray digest = digestField(message, &error);
         quint64 height = 0;
-        // Only the coordinator's journal holds decisions; every other node's record is its ledger.
-        std::optional<QByteArray> bytes = error.isEmpty() && roles.testFlag(Role::Coordinator)
-                                              ? journal->decisionBytes(digest, &height)
-                                              : std::nullopt;
-        if (error.isEmpty() && (!bytes || height == 0)) {
-            // The ledger is the record: the coordinator's journal may not have caught up with it.
-            if (const std::optional<quint64> stored = store->decisionHeight(digest, &error)) {
-                height = *stored;
-                bytes = QByteArray();
-            } else if (!error.isEmpty()) {
-                bytes.reset(); // the ledger could not say: no half answer
-            }
-        }
-        if (bytes && bytes->isEmpty() && height > 0) {
-            // Indexed only: the bytes are in its block.
-            bytes.reset();
-            if (const std::optional<Block> block = store->block(height, &error)) {
-                for (const Decision &candidate : block->decisions) {
-                    if (candidate.writeOff.digest() == digest)
-                        bytes = candidate.encode();
-                }
-            }
-        }
+        DecisionsByBlock blocks;
+        const std::optional<QByteArray> bytes =
+            error.isEmpty() ? storedDecision(digest, &height, &blocks, &error) : std::nullopt;
         std::optional<Decision> decision = bytes ? Decision::decode(*bytes, &error) : std::nullopt;
         if (!decision) {
             client->sendError(type, requestId,
@@ -2316,6 +2339,51 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
         answer.insert(QStringLiteral("decision"), base64(*bytes));
         answer.insert(QStringLiteral("height"), qint64(height));
         reply(client, answer, message);
+    } else if (type == QLatin1String("decisions")) {
+        // Certificates by the page, as an export asks for them: each block is read once for all
+        // the page's decisions in it, where one request each would read it once per decision.
+        const QJsonValue list = message.value(u"digests");
+        if (!list.isArray() || list.toArray().isEmpty() || list.toArray().size() > kMaxDecisionsPerRequest) {
+            client->sendError(type, requestId,
+                              QStringLiteral("'digests' must be an array of 1 to %1 write-off digests")
+                                  .arg(kMaxDecisionsPerRequest));
+            return;
+        }
+        QList<QByteArray> digests;
+        const QJsonArray given = list.toArray();
+        for (qsizetype i = 0; i < given.size(); ++i) {
+            std::optional<QByteArray> digest = hexDigest(given.at(i));
+            if (!digest) {
+                client->sendError(
+                    type, requestId,
+                    QStringLiteral("'digests'[%1] must be a write-off digest in 64 hex digits").arg(i));
+                return;
+            }
+            digests.append(std::move(*digest));
+        }
+        DecisionsByBlock blocks;
+        QJsonArray found;
+        QJsonArray missing;
+        for (const QByteArray &digest : std::as_const(digests)) {
+            quint64 height = 0;
+            const std::optional<QByteArray> bytes = storedDecision(digest, &height, &blocks, &error);
+            if (!error.isEmpty()) {
+                client->sendError(type, requestId, error);
+                return;
+            }
+            if (!bytes) {
+                missing.append(hex(digest));
+                continue;
+            }
+            found.append(QJsonObject{{QStringLiteral("write_off_digest"), hex(digest)},
+                                     {QStringLiteral("height"), qint64(height)},
+                                     {QStringLiteral("decision"), base64(*bytes)}});
+        }
+        reply(client,
+              {{QStringLiteral("type"), QStringLiteral("decisions")},
+               {QStringLiteral("decisions"), found},
+               {QStringLiteral("missing"), missing}},
+              message);
     } else if (type == QLatin1String("receivers")) {
         if (!roles.testFlag(Role::Coordinator)) {
             client->sendError(

@@ -218,6 +218,13 @@ private:
 
     // API
     void handleApi(Connection *client, const QString &type, const QJsonObject &message);
+    // The decisions of the blocks read for one request, by write-off digest, keyed by height.
+    using DecisionsByBlock = QHash<quint64, QHash<QByteArray, QByteArray>>;
+    // A decision's canonical bytes and its height (0 until sealed), from the coordinator's journal
+    // or the ledger's block; nothing if absent, or with *error set if a read failed.
+    std::optional<QByteArray> storedDecision(const QByteArray &digest, quint64 *height,
+                                             DecisionsByBlock *blocks, QString *error) const;
+    static constexpr int kMaxDecisionsPerRequest = 500;
     QJsonObject statusJson() const;
     QJsonObject rates() const;
     void subscribe(Connection *client, qint64 fromSeq, QSet<QString> kinds);

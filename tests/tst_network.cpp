@@ -88,6 +88,7 @@ private Q_SLOTS:
     void historySubscribeAndDigestRefuseBadParameters();
     void errorRepliesCarryTheRequestId();
     void repeatedSubmissionIsAnsweredOnceStored();
+    void decisionsComeByThePage();
     void clientThatStopsReadingIsRefusedThenClosed();
     void stoppedReceiverIsPausedClosedAndCatchesUp();
     void decidedWriteOffIsNotTalliedAgainAfterARestart();
@@ -1945,6 +1946,61 @@ void NetworkTest::repeatedSubmissionIsAnsweredOnceStored()
     QCOMPARE(waitForDecision(QString::fromLatin1(writeOff.digest().toHex())).value(u"outcome").toString(),
              QStringLiteral("DECIDED"));
     branch.close();
+}
+
+void NetworkTest::decisionsComeByThePage()
+{
+    QStringList digests;
+    for (int i = 0; i < 3; ++i)
+        digests.append(submit(QStringLiteral("branch-1"), 520 + i).value(u"digest").toString());
+    const quint64 height = waitUntilSealed(digests);
+    QVERIFY(height >= 1);
+    QVERIFY(waitForHeights(height));
+    const QString unknown(64, u'a');
+    QJsonArray asked;
+    for (const QString &digest : std::as_const(digests))
+        asked.append(digest);
+    asked.append(unknown);
+
+    // The coordinator answers from its journal and blocks, a receiver from its ledger alone.
+    std::unique_ptr<ApiClient> receiver = client(QStringLiteral("receiver-1"), true);
+    QVERIFY(receiver);
+    for (ApiClient *api : {coordinator.get(), receiver.get()}) {
+        const QJsonObject page = call(*api, {{QStringLiteral("type"), QStringLiteral("decisions")},
+                                             {QStringLiteral("digests"), asked}});
+        QCOMPARE(page.value(u"type").toString(), QStringLiteral("decisions"));
+        const QJsonArray found = page.value(u"decisions").toArray();
+        QCOMPARE(found.size(), 3);
+        for (qsizetype i = 0; i < found.size(); ++i) {
+            const QJsonObject entry = found.at(i).toObject();
+            QCOMPARE(entry.value(u"write_off_digest").toString(), digests.at(i));
+            QVERIFY(entry.value(u"height").toInteger() >= 1);
+            const std::optional<Decision> decision =
+                Decision::decode(QByteArray::fromBase64(entry.value(u"decision").toString().toLatin1()));
+            QVERIFY(decision);
+            QCOMPARE(QString::fromLatin1(decision->writeOff.digest().toHex()), digests.at(i));
+            QCOMPARE(decision->verifyCertificate(layout->membership), QString());
+        }
+        QCOMPARE(page.value(u"missing").toArray(), QJsonArray{unknown});
+    }
+
+    QJsonArray tooMany;
+    for (int i = 0; i <= 500; ++i)
+        tooMany.append(unknown);
+    const QString wholeList = QStringLiteral("'digests' must be an array of 1 to 500 write-off digests");
+    const QList<std::pair<QJsonValue, QString>> cases{
+        {QJsonValue(QStringLiteral("x")), wholeList},
+        {QJsonValue(QJsonArray()), wholeList},
+        {QJsonValue(tooMany), wholeList},
+        {QJsonValue(QJsonArray{digests.first(), QStringLiteral("zz")}),
+         QStringLiteral("'digests'[1] must be a write-off digest in 64 hex digits")},
+    };
+    for (const auto &[value, expected] : cases) {
+        const QJsonObject reply = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decisions")},
+                                                      {QStringLiteral("digests"), value}});
+        QCOMPARE(reply.value(u"type").toString(), QStringLiteral("error"));
+        QCOMPARE(reply.value(u"error").toString(), expected);
+    }
 }
 
 void NetworkTest::errorRepliesCarryTheRequestId()
