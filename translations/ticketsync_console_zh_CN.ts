@@ -1355,19 +1355,19 @@ Note (optional):</source>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="431"/>
-        <location filename="../ui/MainWindow.cpp" line="1105"/>
+        <location filename="../ui/MainWindow.cpp" line="1121"/>
         <source>Any outcome</source>
         <translation>任意结果</translation>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="432"/>
-        <location filename="../ui/MainWindow.cpp" line="1106"/>
+        <location filename="../ui/MainWindow.cpp" line="1122"/>
         <source>Decided</source>
         <translation>已决</translation>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="433"/>
-        <location filename="../ui/MainWindow.cpp" line="1107"/>
+        <location filename="../ui/MainWindow.cpp" line="1123"/>
         <source>Undetermined</source>
         <translation>未决</translation>
     </message>
@@ -1533,8 +1533,8 @@ The console runs without it.</source>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="953"/>
-        <location filename="../ui/MainWindow.cpp" line="1082"/>
-        <location filename="../ui/MainWindow.cpp" line="1090"/>
+        <location filename="../ui/MainWindow.cpp" line="1098"/>
+        <location filename="../ui/MainWindow.cpp" line="1106"/>
         <source>An export is already running.</source>
         <translation>已有导出任务正在进行。</translation>
     </message>
@@ -1544,89 +1544,94 @@ The console runs without it.</source>
         <translation>未连接到 %1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1029"/>
+        <location filename="../ui/MainWindow.cpp" line="1041"/>
+        <source>the node has no decision for this write-off</source>
+        <translation>该节点没有此核销的决议</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="1044"/>
         <source>the node sent the certificate of another write-off</source>
         <translation>节点发来的是另一笔核销的证书</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1036"/>
+        <location filename="../ui/MainWindow.cpp" line="1051"/>
         <source>%1: %2</source>
         <translation>%1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1041"/>
+        <location filename="../ui/MainWindow.cpp" line="1057"/>
         <source>Fetching certificates for the report: %1 of %2</source>
         <translation>正在为报告获取证书：%1 / %2</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1072"/>
+        <location filename="../ui/MainWindow.cpp" line="1088"/>
         <source>Export cancelled.</source>
         <translation>导出已取消。</translation>
     </message>
     <message numerus="yes">
-        <location filename="../ui/MainWindow.cpp" line="1077"/>
+        <location filename="../ui/MainWindow.cpp" line="1093"/>
         <source>%n certificate(s) could not be fetched; the bundle will not verify for them. First: %1</source>
         <translation>
             <numerusform>%n 份证书未能获取；这些条目在报告包中将无法通过验证。第一个：%1</numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1094"/>
+        <location filename="../ui/MainWindow.cpp" line="1110"/>
         <source>Export audit report</source>
         <translation>导出审计报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1097"/>
+        <location filename="../ui/MainWindow.cpp" line="1113"/>
         <source>CSV (RFC 4180)</source>
         <translation>CSV（RFC 4180）</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1098"/>
+        <location filename="../ui/MainWindow.cpp" line="1114"/>
         <source>PDF summary</source>
         <translation>PDF 汇总报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1099"/>
+        <location filename="../ui/MainWindow.cpp" line="1115"/>
         <source>JSON bundle with signatures</source>
         <translation>含签名的 JSON 数据包</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1108"/>
+        <location filename="../ui/MainWindow.cpp" line="1124"/>
         <source>Format</source>
         <translation>格式</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1109"/>
+        <location filename="../ui/MainWindow.cpp" line="1125"/>
         <source>From</source>
         <translation>起始时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1110"/>
+        <location filename="../ui/MainWindow.cpp" line="1126"/>
         <source>To</source>
         <translation>截止时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1111"/>
+        <location filename="../ui/MainWindow.cpp" line="1127"/>
         <source>Outcome</source>
         <translation>结果</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1124"/>
+        <location filename="../ui/MainWindow.cpp" line="1140"/>
         <source>Save audit report</source>
         <translation>保存审计报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1131"/>
+        <location filename="../ui/MainWindow.cpp" line="1147"/>
         <source>Exporting…</source>
         <translation>正在导出…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1131"/>
+        <location filename="../ui/MainWindow.cpp" line="1147"/>
         <source>Cancel</source>
         <translation>取消</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1140"/>
+        <location filename="../ui/MainWindow.cpp" line="1156"/>
         <source>Wrote %1: %2</source>
         <translation>已写入 %1：%2</translation>
     </message>

@@ -1007,34 +1007,50 @@ void MainWindow::fetchNextCertificates()
             firstCertificateProblem = tr("not connected to %1").arg(source);
         certificatesWanted.clear();
     }
+    // By the page: the node reads each block once for all the page's decisions in it.
     while (certificatesInFlight < kCertificatesInFlight && !certificatesWanted.isEmpty()) {
-        const QByteArray digest = certificatesWanted.takeFirst();
-        ++certificatesInFlight;
+        const QList<QByteArray> page = certificatesWanted.mid(0, kCertificatesPerRequest);
+        certificatesWanted.remove(0, page.size());
+        certificatesInFlight += int(page.size());
+        QJsonArray digests;
+        for (const QByteArray &digest : page)
+            digests.append(hexDigest(digest));
         consoleSession->request(
             source,
-            {{QStringLiteral("type"), QStringLiteral("decision")},
-             {QStringLiteral("digest"), hexDigest(digest)}},
-            [this, digest](const QJsonObject &reply) {
-                --certificatesInFlight;
-                QString problem;
-                const QByteArray bytes =
-                    QByteArray::fromBase64(reply.value(u"decision").toString().toLatin1());
-                const std::optional<Decision> decision =
-                    reply.value(u"type").toString() == QLatin1String("decision")
-                        ? Decision::decode(bytes, &problem)
-                        : std::nullopt;
-                if (reply.value(u"type").toString() != QLatin1String("decision"))
-                    problem = reply.value(u"error").toString();
-                else if (decision && decision->writeOff.digest() != digest)
-                    problem = tr("the node sent the certificate of another write-off");
-                if (decision && problem.isEmpty()) {
-                    CacheWorker *worker = cache->worker();
-                    QMetaObject::invokeMethod(
-                        worker, [worker, digest, bytes] { worker->setCertificate(digest, bytes); });
-                } else {
-                    if (firstCertificateProblem.isEmpty())
-                        firstCertificateProblem = tr("%1: %2").arg(hexDigest(digest).left(16), problem);
-                    ++certificateProblems;
+            {{QStringLiteral("type"), QStringLiteral("decisions")}, {QStringLiteral("digests"), digests}},
+            [this, page](const QJsonObject &reply) {
+                certificatesInFlight -= int(page.size());
+                const bool answered = reply.value(u"type").toString() == QLatin1String("decisions");
+                QHash<QByteArray, QByteArray> sent; // digest -> certificate bytes
+                if (answered) {
+                    for (const QJsonValue &entry : reply.value(u"decisions").toArray()) {
+                        const QJsonObject item = entry.toObject();
+                        sent.insert(
+                            QByteArray::fromHex(item.value(u"write_off_digest").toString().toLatin1()),
+                            QByteArray::fromBase64(item.value(u"decision").toString().toLatin1()));
+                    }
+                }
+                CacheWorker *worker = cache->worker();
+                for (const QByteArray &digest : page) {
+                    QString problem;
+                    const auto found = sent.constFind(digest);
+                    std::optional<Decision> decision;
+                    if (!answered)
+                        problem = reply.value(u"error").toString();
+                    else if (found == sent.cend())
+                        problem = tr("the node has no decision for this write-off");
+                    else if (decision = Decision::decode(*found, &problem);
+                             decision && decision->writeOff.digest() != digest)
+                        problem = tr("the node sent the certificate of another write-off");
+                    if (decision && problem.isEmpty()) {
+                        QMetaObject::invokeMethod(worker, [worker, digest, bytes = *found] {
+                            worker->setCertificate(digest, bytes);
+                        });
+                    } else {
+                        if (firstCertificateProblem.isEmpty())
+                            firstCertificateProblem = tr("%1: %2").arg(hexDigest(digest).left(16), problem);
+                        ++certificateProblems;
+                    }
                 }
                 const int done = certificatesTotal - int(certificatesWanted.size()) - certificatesInFlight;
                 statusBar()->showMessage(

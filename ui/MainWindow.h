@@ -138,7 +138,9 @@ private:
     QString pendingIdentityError;
     qint64 sourceStaleAfterMs = 0; // ConsoleSettings::StaleAfterSeconds, as applied
     static constexpr int kResumeDelayMs = 1000;
-    static constexpr int kCertificatesInFlight = 32;
+    // Certificates asked for at once, in pages of kCertificatesPerRequest.
+    static constexpr int kCertificatesInFlight = 400;
+    static constexpr int kCertificatesPerRequest = 200;
     static constexpr int kMaxCertificatesFetched = 200000;
     ReportRequest pendingExport;
     bool exportPreparing = false;
