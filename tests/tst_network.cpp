@@ -136,6 +136,8 @@ private:
     // Stops target-1 and target-2, so that votes signed with target-1's key (returned) are
     // needed for q = 3.
     std::optional<KeyPair> standInForTarget1();
+    // Version 1 of ticket T-<number>, signed with branch-2's key, as a branch would send it.
+    std::optional<WriteOffResult> branch2WriteOff(int ticketNumber) const;
     // target-1's vote on a write-off, signed with its key, as one node frame.
     // A frame of votes: copies of target-1's one signed vote.
     QByteArray target1Vote(const KeyPair &key, const QByteArray &writeOffDigest, ConfirmationState state,
@@ -261,6 +263,27 @@ void NetworkTest::connectAsNode(QWebSocket &socket, const QString &id)
         QUrl(QStringLiteral("wss://%1/").arg(layout->node(QStringLiteral("coordinator-1"))->address)));
     QTRY_VERIFY_WITH_TIMEOUT(socket.state() == QAbstractSocket::ConnectedState, kWait);
     socket.sendTextMessage(QStringLiteral("{\"type\":\"peer_hello\",\"height\":0}"));
+}
+
+std::optional<WriteOffResult> NetworkTest::branch2WriteOff(int ticketNumber) const
+{
+    QString error;
+    const std::optional<KeyPair> key =
+        KeyFile::readSecretKey(layout->dir + QStringLiteral("/keys/branch-2.key"), &error);
+    if (!key) {
+        qWarning().noquote() << error;
+        return std::nullopt;
+    }
+    WriteOffResult writeOff;
+    writeOff.membershipHash = layout->membership.hash();
+    writeOff.ticketId = SampleConsortium::ticketId(ticketNumber);
+    writeOff.ticketVersion = 1;
+    writeOff.amountMinor = SampleConsortium::faceAmountMinor(ticketNumber);
+    writeOff.currency = QStringLiteral("CNY");
+    writeOff.branchId = QStringLiteral("branch-2");
+    writeOff.issuedAtMs = QDateTime::currentMSecsSinceEpoch();
+    writeOff.sign(*key);
+    return writeOff;
 }
 
 std::optional<KeyPair> NetworkTest::standInForTarget1()
@@ -987,19 +1010,9 @@ void NetworkTest::overloadedCoordinatorRefusesNewWork()
 
     // The flooder announced no node protocol, like a branch from before the Submitted frame:
     // a write-off it sends in a binary frame is answered in JSON.
-    QString error;
-    const std::optional<KeyPair> branchKey =
-        KeyFile::readSecretKey(layout->dir + QStringLiteral("/keys/branch-2.key"), &error);
-    QVERIFY2(branchKey, qPrintable(error));
-    WriteOffResult writeOff;
-    writeOff.membershipHash = layout->membership.hash();
-    writeOff.ticketId = SampleConsortium::ticketId(305);
-    writeOff.ticketVersion = 1;
-    writeOff.amountMinor = SampleConsortium::faceAmountMinor(305);
-    writeOff.currency = QStringLiteral("CNY");
-    writeOff.branchId = QStringLiteral("branch-2");
-    writeOff.issuedAtMs = QDateTime::currentMSecsSinceEpoch();
-    writeOff.sign(*branchKey);
+    const std::optional<WriteOffResult> signedByBranch2 = branch2WriteOff(305);
+    QVERIFY(signedByBranch2);
+    const WriteOffResult &writeOff = *signedByBranch2;
     answers.clear();
     flooder.sendBinaryMessage(NodeFrame{NodeFrame::Kind::SubmitWriteOff, 2000, {writeOff.encode()}}.encode());
     QTRY_COMPARE_WITH_TIMEOUT(answers.size(), 1, kWait);
@@ -1900,19 +1913,9 @@ void NetworkTest::repeatedSubmissionIsAnsweredOnceStored()
 {
     // A branch that sends one write-off again and again in JSON: "already accepted" is only true
     // once the first copy is stored, so no such answer may overtake the first one's.
-    QString error;
-    const std::optional<KeyPair> branchKey =
-        KeyFile::readSecretKey(layout->dir + QStringLiteral("/keys/branch-2.key"), &error);
-    QVERIFY2(branchKey, qPrintable(error));
-    WriteOffResult writeOff;
-    writeOff.membershipHash = layout->membership.hash();
-    writeOff.ticketId = SampleConsortium::ticketId(311);
-    writeOff.ticketVersion = 1;
-    writeOff.amountMinor = SampleConsortium::faceAmountMinor(311);
-    writeOff.currency = QStringLiteral("CNY");
-    writeOff.branchId = QStringLiteral("branch-2");
-    writeOff.issuedAtMs = QDateTime::currentMSecsSinceEpoch();
-    writeOff.sign(*branchKey);
+    const std::optional<WriteOffResult> signedByBranch2 = branch2WriteOff(311);
+    QVERIFY(signedByBranch2);
+    const WriteOffResult &writeOff = *signedByBranch2;
 
     QWebSocket branch;
     QList<QJsonObject> answers;
@@ -2323,19 +2326,9 @@ void NetworkTest::alreadyAcceptedOnlyOnceStoredAfterAFailedCommit()
     startNode(QStringLiteral("coordinator-1"));
     coordinator = client(QStringLiteral("coordinator-1"));
 
-    QString error;
-    const std::optional<KeyPair> branchKey =
-        KeyFile::readSecretKey(layout->dir + QStringLiteral("/keys/branch-2.key"), &error);
-    QVERIFY2(branchKey, qPrintable(error));
-    WriteOffResult writeOff;
-    writeOff.membershipHash = layout->membership.hash();
-    writeOff.ticketId = SampleConsortium::ticketId(495);
-    writeOff.ticketVersion = 1;
-    writeOff.amountMinor = SampleConsortium::faceAmountMinor(495);
-    writeOff.currency = QStringLiteral("CNY");
-    writeOff.branchId = QStringLiteral("branch-2");
-    writeOff.issuedAtMs = QDateTime::currentMSecsSinceEpoch();
-    writeOff.sign(*branchKey);
+    const std::optional<WriteOffResult> signedByBranch2 = branch2WriteOff(495);
+    QVERIFY(signedByBranch2);
+    const WriteOffResult &writeOff = *signedByBranch2;
     const QByteArray raw = writeOff.digest();
 
     QWebSocket branch;
