@@ -550,10 +550,9 @@ bool LedgerNode::start(QString *error)
         int resumed = 0;
         QList<Decision> unsealed;
         for (const PendingSubmission &pending : journal->pendingSubmissions()) {
-            if (store->decidedState(pending.digest)) {
+            if (const std::optional<quint64> height = store->decisionHeight(pending.digest)) {
                 // The ledger may have committed its block before the journal marked it sealed.
-                if (const std::optional<quint64> height = store->decisionHeight(pending.digest))
-                    journal->markSealed(pending.digest, *height);
+                journal->markSealed(pending.digest, *height);
                 journal->removeSubmission(pending.digest);
                 continue;
             }
@@ -1829,7 +1828,6 @@ QJsonObject LedgerNode::retryDeliveries()
 {
     QStringList retried, unreachable, paused, tooLarge, failed;
     QJsonObject errors; // by receiver: why nothing was sent to it
-    QStringList problems;
     for (auto it = consumers.begin(); it != consumers.end(); ++it) {
         if (it->ackedHeight >= store->height())
             continue;
@@ -1849,12 +1847,10 @@ QJsonObject LedgerNode::retryDeliveries()
         case Push::TooLarge:
             tooLarge.append(it.key());
             errors.insert(it.key(), problem);
-            problems.append(problem);
             break;
         case Push::Failed:
             failed.append(it.key());
             errors.insert(it.key(), problem);
-            problems.append(QStringLiteral("%1: %2").arg(it.key(), problem));
             break;
         }
     }
@@ -1873,6 +1869,9 @@ QJsonObject LedgerNode::retryDeliveries()
             outcome += QStringLiteral("; failed for: %1").arg(failed.join(u", "));
         if (!unreachable.isEmpty())
             outcome += QStringLiteral("; unreachable: %1").arg(unreachable.join(u", "));
+        QStringList problems;
+        for (auto error = errors.constBegin(); error != errors.constEnd(); ++error)
+            problems.append(QStringLiteral("%1: %2").arg(error.key(), error.value().toString()));
         if (!problems.isEmpty())
             outcome += QStringLiteral(" (%1)").arg(problems.join(u"; "));
     }
