@@ -1,16 +1,16 @@
 #include "Block.h"
 
+#include "BlockHeader.h"
 #include "CanonicalReader.h"
 #include "CanonicalWriter.h"
 #include "Membership.h"
+#include "MerkleTree.h"
 #include "Sha256.h"
-#include "Ticket.h"
 
 namespace ticketsync {
 
 namespace {
 constexpr char kBlockTag[5] = "TSBK";
-constexpr char kHeaderTag[5] = "TSBH";
 constexpr qsizetype kMaxHeaderBytes = 512;
 constexpr qsizetype kMaxSignatureBytes = 256;
 constexpr qsizetype kMaxDecisionBytes = 1 << 20;
@@ -28,12 +28,12 @@ QByteArray Block::merkleRootOf(const QList<QByteArray> &encodedDecisions)
     QList<QByteArray> level;
     level.reserve(encodedDecisions.size());
     for (const QByteArray &decision : encodedDecisions)
-        level.append(sha256(QByteArray(1, '\x00') + decision));
+        level.append(MerkleTree::leafHash(decision));
     while (level.size() > 1) {
         QList<QByteArray> next;
         next.reserve((level.size() + 1) / 2);
         for (qsizetype i = 0; i + 1 < level.size(); i += 2)
-            next.append(sha256(QByteArray(1, '\x01') + level.at(i) + level.at(i + 1)));
+            next.append(MerkleTree::innerHash(level.at(i), level.at(i + 1)));
         if (level.size() % 2 == 1)
             next.append(level.last());
         level = std::move(next);
@@ -43,15 +43,7 @@ QByteArray Block::merkleRootOf(const QList<QByteArray> &encodedDecisions)
 
 QByteArray Block::headerBytes() const
 {
-    CanonicalWriter writer(kHeaderTag);
-    writer.writeU64(height);
-    writer.writeFixed(previousHash);
-    writer.writeFixed(membershipHash);
-    writer.writeI64(timestampMs);
-    writer.writeString(coordinatorId);
-    writer.writeFixed(merkleRoot);
-    writer.writeU32(quint32(decisions.size()));
-    return writer.bytes();
+    return BlockHeader::of(*this).encode();
 }
 
 QByteArray Block::hash() const
@@ -91,34 +83,20 @@ std::optional<Block> Block::decode(const QByteArray &bytes, QString *error)
     block.signature = reader.readBytes("signature", kMaxSignatureBytes);
     quint32 decisionCount = 0;
     if (reader.ok()) {
-        // The header is decoded with its own reader; offsets there are relative to byte 9.
-        CanonicalReader headerReader(header);
-        headerReader.expectHeader(kHeaderTag, "block header");
-        const qsizetype heightOffset = headerReader.offset();
-        block.height = headerReader.readU64("height");
-        block.previousHash = headerReader.readFixed(kDigestSize, "previous_hash");
-        block.membershipHash = headerReader.readFixed(kDigestSize, "membership_hash");
-        block.timestampMs = headerReader.readI64("timestamp_ms");
-        block.coordinatorId = headerReader.readString("coordinator_id", kMaxNodeIdLength);
-        block.merkleRoot = headerReader.readFixed(kDigestSize, "merkle_root");
-        const qsizetype countOffset = headerReader.offset();
-        decisionCount = headerReader.readU32("decision_count");
-        headerReader.expectEnd("block header");
-        if (headerReader.ok() && decisionCount > kMaxDecisions)
-            headerReader.fail(
-                QStringLiteral(
-                    "oversized block: field 'decision_count' at offset %1 is %2 decisions, the limit is %3")
-                    .arg(countOffset)
-                    .arg(decisionCount)
-                    .arg(kMaxDecisions));
-        if (headerReader.ok() && block.height == 0)
-            headerReader.fail(
-                QStringLiteral(
-                    "field 'height' at offset %1: block height 0 is not allowed; the chain starts at 1")
-                    .arg(heightOffset));
-        if (!headerReader.ok())
+        // The header is decoded on its own; offsets in its errors are relative to byte 9.
+        QString problem;
+        if (const std::optional<BlockHeader> decoded = BlockHeader::decode(header, &problem)) {
+            block.height = decoded->height;
+            block.previousHash = decoded->previousHash;
+            block.membershipHash = decoded->membershipHash;
+            block.timestampMs = decoded->timestampMs;
+            block.coordinatorId = decoded->coordinatorId;
+            block.merkleRoot = decoded->merkleRoot;
+            decisionCount = decoded->decisionCount;
+        } else {
             reader.fail(QStringLiteral("block header (starting at offset 9; offsets below are within it): ") +
-                        headerReader.errorString());
+                        problem);
+        }
     }
     for (quint32 i = 0; i < decisionCount && reader.ok(); ++i) {
         const qsizetype at = reader.offset();

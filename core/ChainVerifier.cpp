@@ -1,5 +1,6 @@
 #include "ChainVerifier.h"
 
+#include "BlockHeader.h"
 #include "CanonicalReader.h"
 #include "CanonicalWriter.h"
 #include "Membership.h"
@@ -169,12 +170,9 @@ QString ChainVerifier::checkHeader(const Block &block, const QByteArray &expecte
         return QStringLiteral("sealed under another consortium configuration");
     if (block.decisions.isEmpty())
         return QStringLiteral("holds no decisions");
-    const Member *coordinator = members.member(block.coordinatorId);
-    if (!coordinator || !coordinator->hasRole(Role::Coordinator))
-        return QStringLiteral("'%1' is not a coordinator of the consortium").arg(block.coordinatorId);
-    const SignatureScheme *scheme = SignatureScheme::byName(coordinator->scheme);
-    if (!scheme || !scheme->verify(coordinator->publicKey, block.headerBytes(), block.signature))
-        return QStringLiteral("the coordinator's signature does not verify");
+    if (QString refused = BlockHeader::of(block).verifySignature(block.signature, members);
+        !refused.isEmpty())
+        return refused;
     QList<QByteArray> encoded;
     encoded.reserve(block.decisions.size());
     for (const Decision &decision : block.decisions)

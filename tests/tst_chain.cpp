@@ -1,16 +1,21 @@
 // Ledger chains: building sealed blocks from real tallies, verifying whole chains and
 // segments, the export round trip, and every kind of tampering the verifier must catch.
 #include "Block.h"
+#include "BlockHeader.h"
 #include "ChainVerifier.h"
 #include "Decision.h"
+#include "InclusionProof.h"
 #include "Membership.h"
+#include "MerkleTree.h"
 #include "SampleConsortium.h"
 #include "Sha256.h"
 #include "Tally.h"
 
 #include <QElapsedTimer>
+#include <QJsonArray>
 #include <QTest>
 
+#include <functional>
 #include <optional>
 
 using namespace ticketsync;
@@ -70,6 +75,12 @@ private Q_SLOTS:
     void firstFailureIsReported();
     void onlyVerifiedBlocksAreCounted();
     void heightOneStartsFromGenesis();
+    void merklePaths_data();
+    void merklePaths();
+    void merklePathsFollowTheRootRule();
+    void headerOnItsOwn();
+    void inclusionProofs();
+    void tamperedInclusionProofs();
 
 private:
     // A real decision: the write-off signed by branch-1, confirmed through a Tally.
@@ -847,6 +858,230 @@ void ChainTest::heightOneStartsFromGenesis()
     // The real block 1 still verifies, alone and as a chain.
     QCOMPARE(verifier.verifyBlock(chain.first(), Block::genesisPreviousHash(), 1), QString());
     QVERIFY(verifier.verify(Block::genesisPreviousHash(), chain.mid(0, 1)).ok);
+}
+
+void ChainTest::merklePaths_data()
+{
+    QTest::addColumn<int>("leaves");
+    for (const int leaves : {1, 2, 3, 4, 5, 7, 8, 90})
+        QTest::addRow("%d leaves", leaves) << leaves;
+}
+
+void ChainTest::merklePaths()
+{
+    // Leaves need not be decisions for the tree's shape: any bytes, each different.
+    QFETCH(int, leaves);
+    QList<QByteArray> encoded;
+    for (int i = 0; i < leaves; ++i)
+        encoded.append(QByteArray("decision ") + QByteArray::number(i));
+    const MerkleTree tree(encoded);
+    const QByteArray root = Block::merkleRootOf(encoded);
+    QCOMPARE(tree.root(), root);
+    QCOMPARE(tree.leafCount(), qsizetype(leaves));
+    QString error;
+    for (int i = 0; i < leaves; ++i) {
+        const QByteArray leaf = MerkleTree::leafHash(encoded.at(i));
+        const QList<QByteArray> path = tree.path(i);
+        QCOMPARE(MerkleTree::rootFromPath(leaf, quint64(i), quint64(leaves), path, &error), root);
+        // Another leaf's bytes, or this leaf's path as another index's, lead elsewhere.
+        const QByteArray other = MerkleTree::leafHash(encoded.at((i + 1) % leaves));
+        if (leaves > 1) {
+            QVERIFY(MerkleTree::rootFromPath(other, quint64(i), quint64(leaves), path, &error) != root);
+            const int j = (i + 1) % leaves;
+            QVERIFY(MerkleTree::rootFromPath(leaf, quint64(j), quint64(leaves), path, &error) != root);
+        }
+        // Every byte of every sibling counts.
+        for (qsizetype h = 0; h < path.size(); ++h) {
+            for (qsizetype b = 0; b < kDigestSize; b += 7) {
+                QList<QByteArray> tampered = path;
+                tampered[h][b] = char(tampered[h][b] ^ 0x01);
+                QVERIFY(MerkleTree::rootFromPath(leaf, quint64(i), quint64(leaves), tampered, &error) !=
+                        root);
+            }
+        }
+        // A hash too many or too few is refused, not ignored.
+        QList<QByteArray> longer = path;
+        longer.append(root);
+        error.clear();
+        QVERIFY(MerkleTree::rootFromPath(leaf, quint64(i), quint64(leaves), longer, &error).isEmpty());
+        QVERIFY2(error.contains(QLatin1String("needs")), qPrintable(error));
+        if (!path.isEmpty()) {
+            error.clear();
+            QVERIFY(
+                MerkleTree::rootFromPath(leaf, quint64(i), quint64(leaves), path.mid(1), &error).isEmpty());
+            QVERIFY2(error.contains(QLatin1String("too few")), qPrintable(error));
+            QList<QByteArray> shortHash = path;
+            shortHash[0].chop(1);
+            QVERIFY(MerkleTree::rootFromPath(leaf, quint64(i), quint64(leaves), shortHash, &error).isEmpty());
+        }
+    }
+    error.clear();
+    QVERIFY(MerkleTree::rootFromPath(root, quint64(leaves), quint64(leaves), {}, &error).isEmpty());
+    QVERIFY2(error.contains(QLatin1String("out of range")), qPrintable(error));
+}
+
+void ChainTest::merklePathsFollowTheRootRule()
+{
+    // Written out by hand for 3 and 5 leaves: the odd last node is carried up, never duplicated.
+    const auto leaf = [](const char *bytes) {
+        return sha256(QByteArray(1, '\x00') + QByteArray(bytes));
+    };
+    const auto inner = [](const QByteArray &left, const QByteArray &right) {
+        return sha256(QByteArray(1, '\x01') + left + right);
+    };
+    const QByteArray a = leaf("a"), b = leaf("b"), c = leaf("c"), d = leaf("d"), e = leaf("e");
+    const MerkleTree three({"a", "b", "c"});
+    QCOMPARE(three.root(), inner(inner(a, b), c));
+    QCOMPARE(three.path(0), QList<QByteArray>({b, c}));
+    QCOMPARE(three.path(1), QList<QByteArray>({a, c}));
+    QCOMPARE(three.path(2), QList<QByteArray>({inner(a, b)}));
+    const MerkleTree five({"a", "b", "c", "d", "e"});
+    QCOMPARE(five.root(), inner(inner(inner(a, b), inner(c, d)), e));
+    QCOMPARE(five.path(4), QList<QByteArray>({inner(inner(a, b), inner(c, d))}));
+    QCOMPARE(five.path(2), QList<QByteArray>({d, inner(a, b), e}));
+    QCOMPARE(MerkleTree({"a"}).root(), a);
+    QCOMPARE(MerkleTree({"a"}).path(0), QList<QByteArray>());
+}
+
+void ChainTest::headerOnItsOwn()
+{
+    for (const Block &block : std::as_const(chain)) {
+        const BlockHeader header = BlockHeader::of(block);
+        QCOMPARE(header.encode(), block.headerBytes());
+        QCOMPARE(header.hash(), block.hash());
+        QString error;
+        const auto decoded = BlockHeader::decode(block.headerBytes(), &error);
+        QVERIFY2(decoded, qPrintable(error));
+        QCOMPARE(decoded->encode(), block.headerBytes());
+        QCOMPARE(decoded->height, block.height);
+        QCOMPARE(decoded->coordinatorId, block.coordinatorId);
+        QCOMPARE(decoded->decisionCount, quint32(block.decisions.size()));
+        QCOMPARE(decoded->verifySignature(block.signature, sample.membership), QString());
+        // Any other header under the same signature: refused.
+        BlockHeader later = *decoded;
+        later.timestampMs += 1;
+        QCOMPARE(later.verifySignature(block.signature, sample.membership),
+                 QStringLiteral("the coordinator's signature does not verify"));
+        // Trailing bytes, a missing byte: not a header.
+        QVERIFY(!BlockHeader::decode(block.headerBytes() + '\0', &error));
+        QVERIFY(!BlockHeader::decode(block.headerBytes().chopped(1), &error));
+    }
+    // Signed by a target, which is no coordinator, or under its name by a target's key.
+    const Block byTarget = makeBlock(2, chain.first().hash(), {decisions.at(1)}, QStringLiteral("target-1"));
+    QVERIFY(BlockHeader::of(byTarget)
+                .verifySignature(byTarget.signature, sample.membership)
+                .contains(QLatin1String("not a coordinator")));
+    Block impostor = chain.at(1);
+    impostor.signature = SignatureScheme::standard().sign(sample.keys.value(QStringLiteral("target-1")),
+                                                          impostor.headerBytes());
+    QCOMPARE(BlockHeader::of(impostor).verifySignature(impostor.signature, sample.membership),
+             QStringLiteral("the coordinator's signature does not verify"));
+}
+
+void ChainTest::inclusionProofs()
+{
+    // Every decision of blocks of 1 to 7 decisions proves its place, from its own bytes only.
+    QList<Block> blocks = chain;
+    QList<Decision> seven;
+    for (int i = 0; i < 7; ++i)
+        seven.append(decide(SampleConsortium::ticketId(700 + i), 1, 70000 + i));
+    blocks.append(makeBlock(6, chain.last().hash(), seven));
+    for (const Block &block : std::as_const(blocks)) {
+        const BlockProofs proofs(block);
+        for (qsizetype i = 0; i < block.decisions.size(); ++i) {
+            const Decision &decision = block.decisions.at(i);
+            QCOMPARE(proofs.indexOf(decision.writeOff.digest()), i);
+            QCOMPARE(proofs.decisionBytes(i), decision.encode());
+            const InclusionProof proof = proofs.proof(i);
+            BlockHeader header;
+            QCOMPARE(proof.verify(decision.encode(), sample.membership, &header), QString());
+            QCOMPARE(header.height, block.height);
+            QCOMPARE(header.merkleRoot, block.merkleRoot);
+            // As the API and the bundle carry it.
+            QString error;
+            const auto again = InclusionProof::fromJson(proof.toJson(), &error);
+            QVERIFY2(again, qPrintable(error));
+            QCOMPARE(*again, proof);
+        }
+        QCOMPARE(proofs.indexOf(sha256(QByteArrayLiteral("not in the block"))), qsizetype(-1));
+    }
+}
+
+void ChainTest::tamperedInclusionProofs()
+{
+    const Block &block = chain.at(2); // three decisions
+    const BlockProofs proofs(block);
+    const QByteArray bytes = block.decisions.at(1).encode();
+    const InclusionProof good = proofs.proof(1);
+    QCOMPARE(good.verify(bytes, sample.membership), QString());
+    const auto refusal = [&](const InclusionProof &proof, const QByteArray &decision) {
+        return proof.verify(decision, sample.membership);
+    };
+    const auto expectRefused = [](const QString &error, const char *what) {
+        QVERIFY2(error.contains(QLatin1String(what)), qPrintable(error));
+    };
+
+    // decided_at edited after sealing: the leaf is another, the path leads elsewhere.
+    Decision edited = block.decisions.at(1);
+    edited.decidedAtMs += 1000;
+    expectRefused(refusal(good, edited.encode()), "does not lead to the header's merkle root");
+    Decision fewerMissing = block.decisions.at(1);
+    fewerMissing.missing += 1;
+    expectRefused(refusal(good, fewerMissing.encode()), "does not lead");
+    // Another decision of the same block with this one's proof, and this one's path as leaf 0.
+    expectRefused(refusal(good, block.decisions.at(0).encode()), "does not lead");
+    InclusionProof otherLeaf = good;
+    otherLeaf.leafIndex = 0;
+    expectRefused(refusal(otherLeaf, bytes), "does not lead");
+    otherLeaf.leafIndex = 3;
+    expectRefused(refusal(otherLeaf, bytes), "out of range");
+    // A forged header: another height, root or count, the old signature.
+    for (const auto &forge : std::initializer_list<std::function<void(BlockHeader &)>>{
+             [](BlockHeader &h) { h.height += 1; }, [](BlockHeader &h) { h.timestampMs -= 1; },
+             [](BlockHeader &h) {
+                 h.decisionCount += 1;
+             }}) {
+        BlockHeader header = BlockHeader::of(block);
+        forge(header);
+        InclusionProof forged = good;
+        forged.header = header.encode();
+        expectRefused(refusal(forged, bytes), "signature does not verify");
+    }
+    // The root of a block holding an edited decision, signed by a target under the coordinator's name.
+    QList<Decision> swapped = block.decisions;
+    swapped[1] = edited;
+    Block rebuilt = makeBlock(block.height, block.previousHash, swapped);
+    rebuilt.signature = SignatureScheme::standard().sign(sample.keys.value(QStringLiteral("target-2")),
+                                                         rebuilt.headerBytes());
+    const InclusionProof byTarget = BlockProofs(rebuilt).proof(1);
+    expectRefused(refusal(byTarget, edited.encode()), "signature does not verify");
+    // A wrong signature, or none.
+    InclusionProof badSignature = good;
+    badSignature.signature[5] = char(badSignature.signature[5] ^ 0x20);
+    expectRefused(refusal(badSignature, bytes), "signature does not verify");
+    badSignature.signature.clear();
+    expectRefused(refusal(badSignature, bytes), "signature does not verify");
+    // A tampered sibling, a header that does not decode, another membership.
+    InclusionProof badPath = good;
+    badPath.path[0][0] = char(badPath.path[0][0] ^ 0x01);
+    expectRefused(refusal(badPath, bytes), "does not lead");
+    InclusionProof truncated = good;
+    truncated.header.chop(1);
+    expectRefused(refusal(truncated, bytes), "does not decode");
+    const SampleConsortium other = consortium(QStringLiteral("another network"));
+    QVERIFY(other.membership.hash() != sample.membership.hash());
+    QVERIFY(good.verify(bytes, other.membership).contains(QLatin1String("another membership")));
+    // Strict JSON: a stray key, a short hash, upper-case hex.
+    QString error;
+    QJsonObject json = good.toJson();
+    json.insert(QStringLiteral("height"), 3);
+    QVERIFY(!InclusionProof::fromJson(json, &error));
+    json = good.toJson();
+    QJsonArray path = json.value(QLatin1String("path")).toArray();
+    path[0] = path.at(0).toString().toUpper();
+    json.insert(QStringLiteral("path"), path);
+    QVERIFY(!InclusionProof::fromJson(json, &error));
+    QVERIFY2(error.contains(QLatin1String("'path'[0]")), qPrintable(error));
 }
 
 QTEST_GUILESS_MAIN(ChainTest)
