@@ -2199,21 +2199,23 @@ std::optional<QByteArray> LedgerNode::storedDecision(const QByteArray &digest, q
     if (bytes && !bytes->isEmpty())
         return bytes;
     // Indexed only: the bytes are in its block.
-    auto inBlock = blocks->constFind(*height);
-    if (inBlock == blocks->cend()) {
-        QHash<QByteArray, QByteArray> decisions;
-        if (const std::optional<Block> block = store->block(*height, error)) {
-            for (const Decision &decision : block->decisions)
-                decisions.insert(decision.writeOff.digest(), decision.encode());
-        } else {
-            return std::nullopt;
-        }
-        inBlock = blocks->insert(*height, std::move(decisions));
-    }
-    const auto found = inBlock->constFind(digest);
-    if (found == inBlock->cend())
+    const BlockProofs *inBlock = sealedBlock(*height, blocks, error);
+    const qsizetype index = inBlock ? inBlock->indexOf(digest) : -1;
+    if (index < 0)
         return std::nullopt;
-    return *found;
+    return inBlock->decisionBytes(index);
+}
+
+const BlockProofs *LedgerNode::sealedBlock(quint64 height, DecisionsByBlock *blocks, QString *error) const
+{
+    auto inBlock = blocks->constFind(height);
+    if (inBlock == blocks->cend()) {
+        const std::optional<Block> block = store->block(height, error);
+        if (!block)
+            return nullptr;
+        inBlock = blocks->insert(height, BlockProofs(*block));
+    }
+    return &*inBlock;
 }
 
 void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonObject &message)
@@ -2374,9 +2376,21 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
                 missing.append(hex(digest));
                 continue;
             }
-            found.append(QJsonObject{{QStringLiteral("write_off_digest"), hex(digest)},
-                                     {QStringLiteral("height"), qint64(height)},
-                                     {QStringLiteral("decision"), base64(*bytes)}});
+            QJsonObject entry{{QStringLiteral("write_off_digest"), hex(digest)},
+                              {QStringLiteral("height"), qint64(height)},
+                              {QStringLiteral("decision"), base64(*bytes)}};
+            // Sealed: with its block's signed header and its merkle path, so that the coordinator's
+            // signature covers every field of the decision offline.
+            const BlockProofs *block = height > 0 ? sealedBlock(height, &blocks, &error) : nullptr;
+            if (!error.isEmpty()) {
+                client->sendError(type, requestId, error);
+                return;
+            }
+            if (const qsizetype index = block ? block->indexOf(digest) : -1; index >= 0) {
+                entry.insert(QStringLiteral("decision"), base64(block->decisionBytes(index)));
+                entry.insert(QStringLiteral("proof"), block->proof(index).toJson());
+            }
+            found.append(entry);
         }
         reply(client,
               {{QStringLiteral("type"), QStringLiteral("decisions")},

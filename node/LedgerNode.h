@@ -5,6 +5,7 @@
 #include "ChainVerifier.h"
 #include "Connection.h"
 #include "EventKind.h"
+#include "InclusionProof.h"
 #include "KeyFile.h"
 #include "LedgerStore.h"
 #include "Membership.h"
@@ -218,12 +219,15 @@ private:
 
     // API
     void handleApi(Connection *client, const QString &type, const QJsonObject &message);
-    // The decisions of the blocks read for one request, by write-off digest, keyed by height.
-    using DecisionsByBlock = QHash<quint64, QHash<QByteArray, QByteArray>>;
+    // The blocks read for one request, each ready to give its decisions' bytes and proofs, by height.
+    using DecisionsByBlock = QHash<quint64, BlockProofs>;
     // A decision's canonical bytes and its height (0 until sealed), from the coordinator's journal
     // or the ledger's block; nothing if absent, or with *error set if a read failed.
     std::optional<QByteArray> storedDecision(const QByteArray &digest, quint64 *height,
                                              DecisionsByBlock *blocks, QString *error) const;
+    // The block at height, read once per request; nullptr if absent or the read failed (*error).
+    // The pointer lasts until the next block is added to blocks.
+    const BlockProofs *sealedBlock(quint64 height, DecisionsByBlock *blocks, QString *error) const;
     static constexpr int kMaxDecisionsPerRequest = 500;
     QJsonObject statusJson() const;
     QJsonObject rates() const;

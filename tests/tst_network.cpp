@@ -7,6 +7,7 @@
 #include "DevnetFixture.h"
 #include "DevnetLayout.h"
 #include "DevnetPki.h"
+#include "InclusionProof.h"
 #include "JsonObjectWriter.h"
 #include "KeyFile.h"
 #include "LedgerStore.h"
@@ -1983,6 +1984,18 @@ void NetworkTest::decisionsComeByThePage()
             QVERIFY(decision);
             QCOMPARE(QString::fromLatin1(decision->writeOff.digest().toHex()), digests.at(i));
             QCOMPARE(decision->verifyCertificate(layout->membership), QString());
+            // Sealed, so with the proof that the coordinator signed these very bytes into the block.
+            QString problem;
+            const std::optional<InclusionProof> proof =
+                InclusionProof::fromJson(entry.value(u"proof").toObject(), &problem);
+            QVERIFY2(proof, qPrintable(problem));
+            BlockHeader header;
+            QCOMPARE(proof->verify(decision->encode(), layout->membership, &header), QString());
+            QCOMPARE(qint64(header.height), entry.value(u"height").toInteger());
+            QCOMPARE(header.coordinatorId, QStringLiteral("coordinator-1"));
+            Decision edited = *decision;
+            edited.decidedAtMs += 1;
+            QVERIFY(!proof->verify(edited.encode(), layout->membership).isEmpty());
         }
         QCOMPARE(page.value(u"missing").toArray(), QJsonArray{unknown});
     }
