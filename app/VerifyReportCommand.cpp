@@ -40,6 +40,11 @@ int finish(bool json, int exitCode, const AuditBundleReport &report, const QStri
             result.insert(QLatin1String("decided"), report.decided);
             result.insert(QLatin1String("undetermined"), report.undetermined);
             result.insert(QLatin1String("proven_by_signatures"), QJsonArray::fromStringList(report.proven()));
+            result.insert(QLatin1String("signed_by_coordinator"),
+                          QJsonArray::fromStringList(report.signedByCoordinator()));
+            result.insert(QLatin1String("proven_in_blocks"), report.provenInBlocks);
+            result.insert(QLatin1String("first_block"), qint64(report.firstBlock));
+            result.insert(QLatin1String("last_block"), qint64(report.lastBlock));
             result.insert(QLatin1String("not_signed"), QJsonArray::fromStringList(report.notSigned()));
             result.insert(QLatin1String("unproven_counts"),
                           QJsonArray::fromStringList(report.unprovenCounts));
@@ -53,8 +58,17 @@ int finish(bool json, int exitCode, const AuditBundleReport &report, const QStri
             out << "Proven by signatures:" << Qt::endl;
             for (const QString &line : report.proven())
                 out << "  - " << line << Qt::endl;
-            out << "Not signed, the coordinator's word (only its block signatures on the ledger bind it; "
-                   "compare with `ticketsync verify-chain` on a receiver's store):"
+            if (report.provenInBlocks > 0) {
+                out << "Signed by the coordinator (" << report.provenBlocks()
+                    << "), through each entry's block header and merkle path:" << Qt::endl;
+                for (const QString &line : report.signedByCoordinator())
+                    out << "  - " << line << Qt::endl;
+            }
+            out << (report.provenInBlocks == report.decisions
+                        ? "Not signed:"
+                        : "Not signed, the coordinator's word (only its block signatures on the ledger bind "
+                          "it; "
+                          "compare with `ticketsync verify-chain` on a receiver's store):")
                 << Qt::endl;
             for (const QString &line : report.notSigned())
                 out << "  - " << line << Qt::endl;
@@ -85,8 +99,11 @@ int verifyReportCommand(const QStringList &arguments, bool json)
         "confirmation against that membership, that each entry lies in the bundle's period and filters, "
         "and that each summary says what its certificate says: a DECIDED decision must carry its quorum "
         "certificate, an UNDETERMINED one its certificate or confirmations that bear out its counts. "
-        "The output separates what the signatures prove from the coordinator's unsigned claims "
-        "(decided_at, missing, equivocating, other states' counts, height)."));
+        "An entry's proof, when the bundle carries one, must show its certificate's exact bytes in a block "
+        "header the coordinator signed. "
+        "The output separates what the signatures prove, what the coordinator signed through those proofs "
+        "and the coordinator's unsigned claims (decided_at, missing, equivocating, other states' counts, "
+        "height of entries without a proof)."));
     parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("The audit bundle (.json)."));
     parser.addOption(
         {QStringLiteral("membership"), QStringLiteral("The membership file."), QStringLiteral("FILE")});

@@ -317,16 +317,60 @@ QStringList AuditBundleReport::proven() const
     return lines;
 }
 
+QString AuditBundleReport::provenBlocks() const
+{
+    if (provenInBlocks == 0)
+        return {};
+    if (firstBlock == lastBlock)
+        return QStringLiteral("block %1").arg(firstBlock);
+    return QStringLiteral("blocks %1 to %2").arg(firstBlock).arg(lastBlock);
+}
+
+QStringList AuditBundleReport::signedByCoordinator() const
+{
+    QStringList lines;
+    if (provenInBlocks == 0)
+        return lines;
+    lines << QStringLiteral("decided_at, missing, equivocating and the other states' counts of %1 decisions, "
+                            "and that each is in the block its summary names (%2, %3 blocks): each entry's "
+                            "merkle path leads from its certificate's bytes to the root of a block header "
+                            "the coordinator signed")
+                 .arg(provenInBlocks)
+                 .arg(provenBlocks())
+                 .arg(blocks);
+    return lines;
+}
+
 QStringList AuditBundleReport::notSigned() const
 {
     QStringList lines;
     if (decisions == 0)
         return lines;
-    lines << QStringLiteral("decided_at, missing, latency_ms and height of every decision, and which targets "
-                            "were left out as equivocating; the period and filters were checked against "
-                            "decided_at as stated");
+    const int unproven = decisions - provenInBlocks;
+    if (unproven == 0)
+        lines << QStringLiteral(
+            "latency_ms of every decision, and which targets were left out as equivocating "
+            "(the coordinator signed how many); the period and filters were checked "
+            "against decided_at as signed");
+    else if (provenInBlocks == 0)
+        lines << QStringLiteral(
+            "decided_at, missing, latency_ms and height of every decision, and which targets "
+            "were left out as equivocating; the period and filters were checked against "
+            "decided_at as stated");
+    else
+        lines << QStringLiteral(
+                     "decided_at, missing, equivocating and height of %1 decisions without a block "
+                     "proof (not sealed when exported), latency_ms of every decision, and which "
+                     "targets were left out as equivocating; the period and filters were checked "
+                     "against decided_at as stated for those")
+                     .arg(unproven);
     if (decided > 0) {
-        QString line = QStringLiteral("the counts of states other than the decided one");
+        QString line =
+            QStringLiteral("the counts of states other than the decided one%1")
+                .arg(provenInBlocks > 0 ? QStringLiteral(" beyond the targets' signed confirmations "
+                                                         "(the coordinator signed them for proven "
+                                                         "decisions)")
+                                        : QString());
         if (unprovenCountTotal > 0)
             line += QStringLiteral("; %1 of them exceed the signed confirmations of that state in the "
                                    "bundle%2")
@@ -466,7 +510,7 @@ QJsonObject AuditBundle::Header::toJson() const
                               {QLatin1String("ticket"), ticketFilter}};
     return QJsonObject{
         {QLatin1String("format"), formatName()},
-        {QLatin1String("version"), kVersion},
+        {QLatin1String("version"), version},
         {QLatin1String("generated_at"), QString::fromLatin1(isoUtc(generatedAtMs))},
         {QLatin1String("generated_by"), generatedBy},
         {QLatin1String("period"), period},
@@ -503,13 +547,16 @@ QByteArray AuditBundle::Writer::addEntry(const Entry &entry, QByteArray *manifes
     for (const QByteArray &confirmation : entry.confirmations)
         confirmations.append(QString::fromLatin1(confirmation.toBase64()));
     const QJsonObject summary = entry.summary.toJson();
-    const QJsonObject object{
+    QJsonObject object{
         {QLatin1String("digest"), hex(entry.summary.digest)},
         {QLatin1String("summary"), summary},
         {QLatin1String("certificate"),
          entry.certificate ? QJsonValue(QString::fromLatin1(entry.certificate->toBase64())) : QJsonValue()},
         {QLatin1String("confirmations"), confirmations},
     };
+    Q_ASSERT(bundleHeader.version >= 2 || !entry.proof);
+    if (bundleHeader.version >= 2)
+        object.insert(QLatin1String("proof"), entry.proof ? QJsonValue(entry.proof->toJson()) : QJsonValue());
     const QByteArray contents = contentHash(entry);
     const QByteArray summaryHash = sha256(compact(summary));
     root.addData(entry.summary.digest);
@@ -541,6 +588,15 @@ QByteArray AuditBundle::contentHash(const Entry &entry)
         hash.addData(*entry.certificate);
     for (const QByteArray &confirmation : entry.confirmations)
         hash.addData(confirmation);
+    if (entry.proof) {
+        hash.addData(entry.proof->header);
+        hash.addData(entry.proof->signature);
+        const quint32 index = entry.proof->leafIndex;
+        const char bigEndian[4] = {char(index >> 24), char(index >> 16), char(index >> 8), char(index)};
+        hash.addData(QByteArrayView(bigEndian, 4));
+        for (const QByteArray &sibling : entry.proof->path)
+            hash.addData(sibling);
+    }
     return hash.result();
 }
 
@@ -624,8 +680,12 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
     const QJsonObject top = document.object();
     if (top.value(QLatin1String("format")).toString() != formatName())
         return fail(QStringLiteral("'format' is not \"%1\"").arg(formatName()));
-    if (strictInteger(top.value(QLatin1String("version")), 0, kMaxJsonInteger) != qint64(kVersion))
-        return fail(QStringLiteral("'version' is not %1; this verifier reads version %1 only").arg(kVersion));
+    const std::optional<qint64> version =
+        strictInteger(top.value(QLatin1String("version")), 0, kMaxJsonInteger);
+    if (!version || *version < kFirstVersion || *version > kVersion)
+        return fail(QStringLiteral("'version' is not %1 to %2; this verifier reads versions %1 to %2 only")
+                        .arg(kFirstVersion)
+                        .arg(kVersion));
     if (QString problem = checkKeys(top, {QStringLiteral("format"), QStringLiteral("version"),
                                           QStringLiteral("generated_at"), QStringLiteral("generated_by"),
                                           QStringLiteral("period"), QStringLiteral("filters"),
@@ -636,6 +696,7 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
 
     // The header.
     Header header;
+    header.version = int(*version);
     {
         const auto generatedAt = parseIsoUtc(top.value(QLatin1String("generated_at")).toString());
         if (!generatedAt)
@@ -731,6 +792,7 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
     const QByteArray headerHash = sha256(compact(topHeader));
     root.addData(headerHash);
     QSet<QByteArray> seen;
+    QSet<quint64> provenHeights;
     const int total = int(decisions.size());
     report.decisions = total;
 
@@ -740,10 +802,11 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
         QString where = entryName(index, total, {}, {});
         if (!decisions.at(i).isObject())
             return fail(where + QStringLiteral(": not a JSON object"));
-        if (QString problem =
-                checkKeys(object, {QStringLiteral("digest"), QStringLiteral("summary"),
-                                   QStringLiteral("certificate"), QStringLiteral("confirmations")});
-            !problem.isEmpty())
+        QStringList keys{QStringLiteral("digest"), QStringLiteral("summary"), QStringLiteral("certificate"),
+                         QStringLiteral("confirmations")};
+        if (header.version >= 2)
+            keys << QStringLiteral("proof");
+        if (QString problem = checkKeys(object, keys); !problem.isEmpty())
             return fail(where + QStringLiteral(": ") + problem);
         const auto digest = strictHex(object.value(QLatin1String("digest")), 32);
         if (!digest)
@@ -824,6 +887,34 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
             decodedConfirmations.append(*confirmation);
             ++report.confirmationsVerified;
         }
+        // The proof: the coordinator signed a block header whose root commits to these very bytes.
+        const QJsonValue proofValue = object.value(QLatin1String("proof"));
+        if (header.version >= 2 && !proofValue.isNull()) {
+            if (!proofValue.isObject())
+                return fail(where + QStringLiteral(": 'proof' is not an object or null"));
+            const auto proof = InclusionProof::fromJson(proofValue.toObject(), &problem);
+            if (!proof)
+                return fail(where + QStringLiteral(": proof: ") + problem);
+            if (!entry.certificate)
+                return fail(where +
+                            QStringLiteral(": proof: the entry has no certificate, whose bytes it would "
+                                           "prove in a block"));
+            BlockHeader block;
+            if (const QString refused = proof->verify(*entry.certificate, membership, &block);
+                !refused.isEmpty())
+                return fail(where + QStringLiteral(": proof: ") + refused);
+            if (summary->height != qint64(block.height))
+                return fail(where + QStringLiteral(": summary field 'height' is %1, but the proof shows the "
+                                                   "decision in block %2")
+                                        .arg(summary->height)
+                                        .arg(block.height));
+            entry.proof = *proof;
+            ++report.provenInBlocks;
+            report.firstBlock =
+                report.firstBlock == 0 ? block.height : std::min(report.firstBlock, block.height);
+            report.lastBlock = std::max(report.lastBlock, block.height);
+            provenHeights.insert(block.height);
+        }
         if (!certified) {
             if (const QString mismatch = compareWithConfirmations(*summary, decodedConfirmations, membership);
                 !mismatch.isEmpty())
@@ -901,6 +992,7 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
                                    "bytes differ from what the exporter writes)")
                         .arg(at));
     }
+    report.blocks = int(provenHeights.size());
     report.ok = true;
     return report;
 }

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "InclusionProof.h"
+
 #include <QByteArray>
 #include <QCryptographicHash>
 #include <QJsonObject>
@@ -61,11 +63,22 @@ struct AuditBundleReport
     // alone. One line each ("decision 2 of 5 (ticket ...): AMOUNT_MISMATCH ..."), at most kMaxListed.
     QStringList unprovenCounts;
     int unprovenCountTotal = 0;
-    QString error; // names the decision entry (or section) and the check that failed
+    // Entries whose proof showed their certificate's exact bytes in a block header the coordinator
+    // signed: their decided_at, missing, equivocating, other states' counts and height are signed
+    // by the coordinator. Version 1 bundles carry no proofs, so none of their entries count.
+    int provenInBlocks = 0;
+    quint64 firstBlock = 0; // the lowest and highest height proven; 0 when none
+    quint64 lastBlock = 0;
+    int blocks = 0; // distinct heights proven
+    QString error;  // names the decision entry (or section) and the check that failed
 
-    // For a report that is ok: what the signatures in the bundle prove, and what they do not.
+    // For a report that is ok: what the signatures in the bundle prove; what the coordinator's
+    // block signatures prove through each entry's proof; and what nothing signs.
     QStringList proven() const;
+    QStringList signedByCoordinator() const;
     QStringList notSigned() const;
+    // "block 7" or "blocks 7 to 12": where the proven entries are; empty when none are.
+    QString provenBlocks() const;
 };
 
 // The JSON audit bundle: decisions with their signed certificates and confirmations and a
@@ -77,14 +90,20 @@ struct AuditBundleReport
 //   {"format":"ticketsync-audit-bundle","version":1,"generated_at":ISO,"generated_by":S,
 //    "period":{"from":ISO,"from_ms":N,"to":ISO|null,"to_ms":N|null},
 //    "filters":{"outcome":S,"ticket":S},"membership_hash":HEX,"decisions":[
-//   {"certificate":B64|null,"confirmations":[B64,...],"digest":HEX,"summary":{...}},
+//   {"certificate":B64|null,"confirmations":[B64,...],"digest":HEX,"proof":PROOF|null,"summary":{...}},
 //   ...
 //   ],"manifest":{"algorithm":"SHA-256","header_sha256":HEX,"entries":[
 //   {"digest":HEX,"sha256":HEX,"summary_sha256":HEX},
 //   ...
 //   ],"root":HEX}}
 //
-// sha256 = SHA-256(certificate bytes || each confirmation's bytes in order);
+// PROOF = {"header":B64,"leaf_index":N,"path":[HEX,...],"signature":B64} (InclusionProof): the
+// header bytes of the block holding the certificate, the coordinator's signature on them, and the
+// merkle path from the certificate's leaf to the header's root. Version 1 bundles have no "proof"
+// key; version 2 writes it on every entry, null where the decision was not sealed when exported.
+//
+// sha256 = SHA-256(certificate bytes || each confirmation's bytes in order || the proof's header,
+//          signature, leaf_index as 4 bytes big-endian and path hashes, when it has one);
 // summary_sha256 = SHA-256(compact JSON of the summary object);
 // header_sha256 = SHA-256(compact JSON of {format, version, generated_at, generated_by, period,
 //                 filters, membership_hash});
@@ -95,7 +114,8 @@ struct AuditBundleReport
 class AuditBundle
 {
 public:
-    static constexpr int kVersion = 1;
+    static constexpr int kVersion = 2; // 2: entries may carry an InclusionProof
+    static constexpr int kFirstVersion = 1;
     static QString formatName() { return QStringLiteral("ticketsync-audit-bundle"); }
 
     struct Header
@@ -107,6 +127,7 @@ public:
         QString outcomeFilter;
         QString ticketFilter;
         QByteArray membershipHash; // required: verify() refuses a bundle that names no membership
+        int version = kVersion;    // what the writer writes; verify() reads kFirstVersion up
 
         QJsonObject toJson() const;
     };
@@ -116,6 +137,7 @@ public:
         AuditSummary summary;
         std::optional<QByteArray> certificate; // canonical Decision bytes, when cached
         QList<QByteArray> confirmations;       // canonical signed StateConfirmation bytes
+        std::optional<InclusionProof> proof;   // that the certificate is in a signed block (version 2)
     };
 
     // Streams a bundle: begin(), addEntry() per decision, then manifestBegin(), the manifest
@@ -148,8 +170,9 @@ public:
     // write-off, and for DECIDED that q distinct targets confirmed the decided state (count, n,
     // q); for UNDETERMINED only the confirmations it carries (its histogram equals them). Its
     // decided_at, missing, equivocating and, for DECIDED, the counts of the other states are the
-    // coordinator's, bound only by the coordinator's block signature on the ledger, which a
-    // bundle does not carry. verify() checks:
+    // coordinator's, bound by the coordinator's block signature: an entry's proof (version 2)
+    // carries that signature, so for a proven entry they are signed by the coordinator, and without
+    // one they are its word alone. verify() checks:
     //  - the header's membership_hash is that of the membership given; its filters are known;
     //  - every entry lies in the header's period (decided_at in [from, to)) and matches its
     //    filters (outcome, ticket) — as the entry states decided_at, which nothing signs;
@@ -167,10 +190,13 @@ public:
     //    confirmation of it the entry carries is listed in unprovenCounts (not a failure: the
     //    console may not have stored every vote, and late votes are stored too, so the signers
     //    are no exact match for the count);
-    //  - confirmations are listed by target id, then state, each once (as the exporter writes).
-    // Never signed in a bundle: decided_at, missing, latency_ms, height; and for an UNDETERMINED
-    // entry without a certificate, its write-off fields and issued_at (confirmations name only
-    // the digest).
+    //  - confirmations are listed by target id, then state, each once (as the exporter writes);
+    //  - an entry's proof: it needs the certificate, whose exact bytes must be its leaf; the path
+    //    must lead to the root in the header; the header must be of this membership and signed by
+    //    the coordinator it names; the summary's height must be the header's.
+    // Never signed in a bundle: latency_ms; decided_at, missing and height of an entry without a
+    // proof; and for an UNDETERMINED entry without a certificate, its write-off fields and
+    // issued_at (confirmations name only the digest).
     static AuditBundleReport verify(const QByteArray &bundleBytes, const Membership &membership);
 
     // "2024-06-01T00:00:00.000Z"; fast enough for a million CSV rows.

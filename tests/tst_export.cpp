@@ -3,6 +3,7 @@
 // font installed), cancellation and unreadable input, and the real `ticketsync verify-report` on
 // good and tampered bundles.
 #include "AuditBundle.h"
+#include "Block.h"
 #include "CacheSchema.h"
 #include "Decision.h"
 #include "ProcessRun.h"
@@ -45,12 +46,21 @@ constexpr qint64 kIssuedAt = 1717200000000; // 2024-06-01T00:00:00.000Z
 class CacheFile
 {
 public:
-    explicit CacheFile(const QString &path)
+    enum class Open
+    {
+        Create,
+        Existing
+    };
+    explicit CacheFile(const QString &path, Open open = Open::Create)
     {
         if (sqlite3_open(path.toUtf8().constData(), &db) != SQLITE_OK)
             qFatal("cannot create %s", qPrintable(path));
+        if (open == Open::Existing)
+            return;
         exec("PRAGMA journal_mode=WAL");
         exec(CacheSchema::kCreateV1);
+        exec(CacheSchema::kCreateV2);
+        exec(CacheSchema::kCreateV3);
         exec(QByteArray("PRAGMA user_version=") + QByteArray::number(CacheSchema::kVersion));
     }
     ~CacheFile() { sqlite3_close(db); }
@@ -413,6 +423,7 @@ private:
             parts.header.ticketFilter = filters.value(QLatin1String("ticket")).toString();
             parts.header.membershipHash =
                 QByteArray::fromHex(top.value(QLatin1String("membership_hash")).toString().toLatin1());
+            parts.header.version = top.value(QLatin1String("version")).toInt();
             for (const QJsonValue &value : top.value(QLatin1String("decisions")).toArray()) {
                 const QJsonObject object = value.toObject();
                 AuditBundle::Entry entry;
@@ -423,6 +434,9 @@ private:
                         object.value(QLatin1String("certificate")).toString().toLatin1());
                 for (const QJsonValue &c : object.value(QLatin1String("confirmations")).toArray())
                     entry.confirmations.append(QByteArray::fromBase64(c.toString().toLatin1()));
+                if (object.value(QLatin1String("proof")).isObject())
+                    entry.proof =
+                        InclusionProof::fromJson(object.value(QLatin1String("proof")).toObject(), nullptr);
                 parts.entries.append(entry);
             }
             return parts;
@@ -441,6 +455,23 @@ private:
             return bytes + writer.manifestBegin() + manifest + writer.end();
         }
     };
+
+    // Seals the entry's certificate into a block of three at height (the middle leaf) under
+    // signer's key, as a coordinator does, and gives the entry that block's proof.
+    void sealInBlock(AuditBundle::Entry &entry, quint64 height,
+                     const QString &signer = QStringLiteral("coordinator-1")) const
+    {
+        Block block;
+        block.height = height;
+        block.previousHash = sha256(QByteArray::number(height - 1));
+        block.membershipHash = sample.membership.hash();
+        block.timestampMs = entry.summary.decidedAtMs + 1000;
+        block.coordinatorId = QStringLiteral("coordinator-1");
+        block.decisions = {decisions.at(3), *Decision::decode(*entry.certificate), decisions.at(1)};
+        block.seal(sample.keys.value(signer));
+        entry.proof = BlockProofs(block).proof(1);
+        entry.summary.height = qint64(height);
+    }
 
     // The entry's certificate with its unsigned fields edited, as a forger re-encodes it: the
     // signatures inside stay valid.
@@ -719,7 +750,7 @@ private Q_SLOTS:
 
         const QJsonObject top = QJsonDocument::fromJson(bytes).object();
         QCOMPARE(top.value(QLatin1String("format")).toString(), QStringLiteral("ticketsync-audit-bundle"));
-        QCOMPARE(top.value(QLatin1String("version")).toInt(), 1);
+        QCOMPARE(top.value(QLatin1String("version")).toInt(), AuditBundle::kVersion);
         QCOMPARE(top.value(QLatin1String("membership_hash")).toString(),
                  QString::fromLatin1(sample.membership.hash().toHex()));
         QCOMPARE(top.value(QLatin1String("generated_by")).toString(), QStringLiteral("auditor-1"));
@@ -1088,6 +1119,152 @@ private Q_SLOTS:
         QVERIFY(report.proven()
                     .join(QLatin1Char('\n'))
                     .contains(QLatin1String("1 targets counted as equivocating")));
+    }
+
+    // Entries sealed in blocks the coordinator signed: their unsigned fields become its signed ones.
+    void provenEntriesAreSignedByTheCoordinator()
+    {
+        const QByteArray honest = bundle();
+        const auto membership = Membership::load(membershipPath, nullptr);
+        QVERIFY(membership && !honest.isEmpty());
+        const AuditBundleReport unproven = AuditBundle::verify(honest, *membership);
+        QVERIFY2(unproven.ok, qPrintable(unproven.error));
+        QCOMPARE(unproven.provenInBlocks, 0);
+        QVERIFY(unproven.signedByCoordinator().isEmpty());
+
+        BundleParts parts = BundleParts::of(honest);
+        sealInBlock(parts.entries[0], 7);
+        sealInBlock(parts.entries[1], 8);
+        sealInBlock(parts.entries[3], 9);
+        const AuditBundleReport report = AuditBundle::verify(parts.write(), *membership);
+        QVERIFY2(report.ok, qPrintable(report.error));
+        QCOMPARE(report.provenInBlocks, 3);
+        QCOMPARE(report.firstBlock, quint64(7));
+        QCOMPARE(report.lastBlock, quint64(9));
+        QCOMPARE(report.blocks, 3);
+        QCOMPARE(report.provenBlocks(), QStringLiteral("blocks 7 to 9"));
+        const QString coordinatorSigned = report.signedByCoordinator().join(QLatin1Char('\n'));
+        for (const char *claim : {"decided_at", "missing", "equivocating", "3 decisions"})
+            QVERIFY2(coordinatorSigned.contains(QLatin1String(claim)), qPrintable(coordinatorSigned));
+        const QString notSigned = report.notSigned().join(QLatin1Char('\n'));
+        QVERIFY2(notSigned.contains(QLatin1String("of 2 decisions without a block proof")),
+                 qPrintable(notSigned));
+
+        // A version 1 bundle has no proofs and verifies as before.
+        BundleParts old = BundleParts::of(honest);
+        old.header.version = 1;
+        const QByteArray oldBytes = old.write();
+        QVERIFY(oldBytes.startsWith("{\"format\":\"ticketsync-audit-bundle\",\"version\":1,"));
+        QVERIFY(!oldBytes.contains("\"proof\""));
+        const AuditBundleReport oldReport = AuditBundle::verify(oldBytes, *membership);
+        QVERIFY2(oldReport.ok, qPrintable(oldReport.error));
+        QCOMPARE(oldReport.provenInBlocks, 0);
+        QCOMPARE(oldReport.certificatesVerified, unproven.certificatesVerified);
+        // A proof key in a version 1 bundle is not read as one.
+        QByteArray withKey = parts.write();
+        withKey.replace(QByteArray("\"version\":2,"), QByteArray("\"version\":1,"));
+        const AuditBundleReport misread = AuditBundle::verify(withKey, *membership);
+        QVERIFY(!misread.ok);
+        QVERIFY2(misread.error.contains(QLatin1String("unexpected key 'proof'")), qPrintable(misread.error));
+
+        // The exporter carries a proof the cache holds, with the height of its block.
+        const QString proofCache = dir.filePath(QStringLiteral("proof-cache.sqlite"));
+        QFile::remove(proofCache);
+        QVERIFY(QFile::copy(cachePath, proofCache));
+        {
+            CacheFile cache(proofCache, CacheFile::Open::Existing);
+            const QByteArray proof =
+                QJsonDocument(parts.entries.at(1).proof->toJson()).toJson(QJsonDocument::Compact);
+            cache.exec("UPDATE decisions SET height = 0, proof = x'" + proof.toHex() + "' WHERE digest = x'" +
+                       decisions.at(1).writeOff.digest().toHex() + "'");
+        }
+        ReportRequest request;
+        request.cachePath = proofCache;
+        request.membershipPath = membershipPath;
+        const QByteArray exported =
+            readFile(exportTo(QStringLiteral("proven.json"), ReportRequest::Format::JsonBundle, request));
+        const AuditBundleReport fromCache = AuditBundle::verify(exported, *membership);
+        QVERIFY2(fromCache.ok, qPrintable(fromCache.error));
+        QCOMPARE(fromCache.provenInBlocks, 1);
+        QCOMPARE(fromCache.provenBlocks(), QStringLiteral("block 8"));
+        QCOMPARE(BundleParts::of(exported).entries.at(1).summary.height, 8);
+    }
+
+    void badProofsFail_data()
+    {
+        QTest::addColumn<QString>("forgery");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("forged header")
+            << "forged header"
+            << "proof: block 8: header: the coordinator's signature does not verify";
+        QTest::newRow("signed by a target")
+            << "signed by a target"
+            << "proof: block 8: header: the coordinator's signature does not verify";
+        QTest::newRow("wrong signature") << "wrong signature"
+                                         << "the coordinator's signature does not verify";
+        QTest::newRow("another leaf's path") << "another leaf's path"
+                                             << "does not lead to the header's merkle root";
+        QTest::newRow("decided_at edited after sealing")
+            << "decided_at edited"
+            << "as leaf 1 does not lead to the header's merkle root";
+        QTest::newRow("another decision's proof") << "another decision's proof"
+                                                  << "does not lead to the header's merkle root";
+        QTest::newRow("another height")
+            << "height"
+            << "summary field 'height' is 12, but the proof shows the decision in block 8";
+        QTest::newRow("no certificate") << "no certificate"
+                                        << "proof: the entry has no certificate";
+        QTest::newRow("sibling tampered") << "sibling"
+                                          << "does not lead";
+        QTest::newRow("path too long") << "path too long"
+                                       << "proof: block 8: merkle path: the path has 3 hashes";
+    }
+
+    void badProofsFail()
+    {
+        QFETCH(QString, forgery);
+        QFETCH(QString, expected);
+        const auto membership = Membership::load(membershipPath, nullptr);
+        QVERIFY(membership);
+        BundleParts parts = BundleParts::of(bundle());
+        AuditBundle::Entry &entry = parts.entries[1];
+        sealInBlock(entry, 8);
+        QVERIFY2(AuditBundle::verify(parts.write(), *membership).ok, "the honest proof must verify");
+        InclusionProof &proof = *entry.proof;
+        if (forgery == QLatin1String("forged header")) {
+            // Another time under the old signature.
+            BlockHeader header = *BlockHeader::decode(proof.header);
+            header.timestampMs -= 60000;
+            proof.header = header.encode();
+        } else if (forgery == QLatin1String("signed by a target")) {
+            sealInBlock(entry, 8, QStringLiteral("target-1"));
+        } else if (forgery == QLatin1String("wrong signature")) {
+            proof.signature[10] = char(proof.signature.at(10) ^ 0x04);
+        } else if (forgery == QLatin1String("another leaf's path")) {
+            proof.leafIndex = 0;
+        } else if (forgery == QLatin1String("decided_at edited")) {
+            editCertificate(entry, [](Decision &d) { d.decidedAtMs -= 1000; });
+            entry.summary.decidedAtMs -= 1000;
+        } else if (forgery == QLatin1String("another decision's proof")) {
+            sealInBlock(parts.entries[3], 8);
+            proof = *parts.entries[3].proof;
+        } else if (forgery == QLatin1String("height")) {
+            entry.summary.height = 12;
+        } else if (forgery == QLatin1String("no certificate")) {
+            entry.certificate.reset();
+            entry.summary.outcome = QStringLiteral("UNDETERMINED"); // so that only the proof is at fault
+        } else if (forgery == QLatin1String("sibling")) {
+            proof.path[0][3] = char(proof.path.at(0).at(3) ^ 0x01);
+        } else if (forgery == QLatin1String("path too long")) {
+            proof.path.append(proof.path.first());
+        }
+        const AuditBundleReport report = AuditBundle::verify(parts.write(), *membership);
+        QVERIFY2(!report.ok, "a bad proof verified");
+        const AuditSummary &named = entry.summary;
+        const QString where = QStringLiteral("decision 2 of 5 (ticket %1, write-off %2)")
+                                  .arg(named.ticket, QString::fromLatin1(named.digest.toHex()));
+        QVERIFY2(report.error.startsWith(where), qPrintable(report.error));
+        QVERIFY2(report.error.contains(expected), qPrintable(report.error));
     }
 
     void pdfHasPages()
@@ -1510,6 +1687,44 @@ private Q_SLOTS:
                      .toString()
                      .contains(QLatin1String("'membership_hash' is empty")),
                  run.out.constData());
+
+        // Entries sealed in signed blocks: their decided_at, missing and height are the coordinator's
+        // signed word, said as such; a bad proof is refused, naming the entry and the check.
+        BundleParts sealed = BundleParts::of(bytes);
+        sealInBlock(sealed.entries[0], 7);
+        sealInBlock(sealed.entries[1], 8);
+        const QString provenFile = dir.filePath(QStringLiteral("proven.json"));
+        writeFile(provenFile, sealed.write());
+        run = runCli(
+            {QStringLiteral("verify-report"), provenFile, QStringLiteral("--membership"), membershipPath});
+        QCOMPARE(run.exitCode, 0);
+        const qsizetype coordinatorSigned = run.out.indexOf("Signed by the coordinator (blocks 7 to 8)");
+        QVERIFY2(coordinatorSigned > run.out.indexOf("Proven by signatures:") &&
+                     run.out.indexOf("decided_at, missing, equivocating", coordinatorSigned) >
+                         coordinatorSigned &&
+                     run.out.indexOf("Not signed", coordinatorSigned) > coordinatorSigned,
+                 run.out.constData());
+        run = runCli({QStringLiteral("verify-report"), provenFile, QStringLiteral("--membership"),
+                      membershipPath, QStringLiteral("--json")});
+        QCOMPARE(run.exitCode, 0);
+        json = QJsonDocument::fromJson(run.out).object();
+        QCOMPARE(json.value(QLatin1String("proven_in_blocks")).toInt(), 2);
+        QCOMPARE(json.value(QLatin1String("first_block")).toInt(), 7);
+        QCOMPARE(json.value(QLatin1String("last_block")).toInt(), 8);
+        QVERIFY2(json.value(QLatin1String("signed_by_coordinator"))
+                     .toArray()
+                     .first()
+                     .toString()
+                     .startsWith(QLatin1String("decided_at, missing, equivocating")),
+                 run.out.constData());
+        sealInBlock(sealed.entries[1], 8, QStringLiteral("target-2"));
+        writeFile(provenFile, sealed.write());
+        run = runCli(
+            {QStringLiteral("verify-report"), provenFile, QStringLiteral("--membership"), membershipPath});
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.err.contains("REFUSED") && run.err.contains("decision 2 of 5") &&
+                     run.err.contains("proof: block 8: header: the coordinator's signature does not verify"),
+                 run.err.constData());
 
         // Unreadable input and bad usage: 2.
         run = runCli({QStringLiteral("verify-report"), dir.filePath(QStringLiteral("nope.json")),

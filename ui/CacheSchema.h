@@ -4,12 +4,12 @@
 // views and the audit exports query. One file per console profile, WAL mode. Writers and
 // readers run on worker threads, each with its own connection.
 //
-// Version 2. Migrations go in HistoryCache.cpp, one step per version, each in the same
+// Version 3. Migrations go in HistoryCache.cpp, one step per version, each in the same
 // transaction as the `PRAGMA user_version` bump.
 
 namespace ticketsync::CacheSchema {
 
-constexpr int kVersion = 2;
+constexpr int kVersion = 3;
 
 // Feed kinds (feed.kind).
 constexpr int kFeedIssued = 1;       // a write-off issued by a branch
@@ -157,6 +157,12 @@ CREATE TABLE network (
     consortium TEXT NOT NULL,        -- its name, for messages
     bound_at_ms INTEGER NOT NULL
 );
+)";
+
+// 2 -> 3: each decision's inclusion proof, fetched with its certificate once it is sealed, so
+// that an audit bundle proves the coordinator signed its decided_at, missing and height.
+constexpr const char *kCreateV3 = R"(
+ALTER TABLE decisions ADD COLUMN proof BLOB; -- InclusionProof::toJson(), compact, when fetched
 )";
 
 } // namespace ticketsync::CacheSchema

@@ -491,6 +491,7 @@ bool HistoryCache::migrate(int from, QString *error)
     static const Step kSteps[] = {
         {1, CacheSchema::kCreateV1},
         {2, CacheSchema::kCreateV2},
+        {3, CacheSchema::kCreateV3},
     };
     for (const Step &step : kSteps) {
         if (step.to <= from)

@@ -1,6 +1,7 @@
 #include "ReportWorker.h"
 
 #include "AuditBundle.h"
+#include "BlockHeader.h"
 #include "CacheSchema.h"
 #include "ConfirmationState.h"
 #include "Decision.h"
@@ -10,6 +11,8 @@
 #include <QDateTime>
 #include <QFile>
 #include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLoggingCategory>
 #include <QSaveFile>
 #include <QSqlDatabase>
@@ -546,7 +549,7 @@ bool ReportWorker::writeBundle(QSqlDatabase &db, QSaveFile &file, Result *result
 
     AuditBundle::Writer writer(header);
     QByteArray buffer = writer.begin();
-    KeysetPager pager(db, request, QLatin1String(kSummaryColumns) + QLatin1String(", certificate"), {},
+    KeysetPager pager(db, request, QLatin1String(kSummaryColumns) + QLatin1String(", certificate, proof"), {},
                       kBundlePageRows);
     qint64 signedObjects = 0;
     const auto onRow = [&](const QSqlQuery &query) {
@@ -556,6 +559,17 @@ bool ReportWorker::writeBundle(QSqlDatabase &db, QSaveFile &file, Result *result
         if (!certificate.isEmpty()) {
             entry.certificate = certificate;
             ++signedObjects;
+            // Checked when it was fetched; its block is the height the bundle states.
+            const QJsonObject proof =
+                QJsonDocument::fromJson(query.value(kSummaryColumnCount + 1).toByteArray()).object();
+            if (!proof.isEmpty()) {
+                entry.proof = InclusionProof::fromJson(proof, nullptr);
+                const auto header = entry.proof ? BlockHeader::decode(entry.proof->header) : std::nullopt;
+                if (header)
+                    entry.summary.height = qint64(header->height);
+                else
+                    entry.proof.reset();
+            }
         }
         confirmations.bindValue(QStringLiteral(":digest"), entry.summary.digest);
         if (!confirmations.exec()) {
