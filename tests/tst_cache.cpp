@@ -3,11 +3,14 @@
 // malformed events), cursors, alerts and their trail, every view query with each filter, the
 // worker's batching, and a writer SIGKILLed in the middle of ingesting.
 
+#include "Block.h"
 #include "CacheSchema.h"
 #include "CacheWorker.h"
 #include "Decision.h"
 #include "DecisionSummary.h"
 #include "HistoryCache.h"
+#include "InclusionProof.h"
+#include "Membership.h"
 #include "SampleConsortium.h"
 #include "Tally.h"
 
@@ -230,6 +233,7 @@ private Q_SLOTS:
     void feedQueriesWithHoles();
     void decisionQueries();
     void workerBatchesAndCommitsOnStop();
+    void fetchedCertificatesAreCheckedAndStored();
     void reopensConsistentAfterKill();
 
 private:
@@ -367,6 +371,8 @@ void TestCache::migratesVersionOneKeepingItsHistory()
              qPrintable(error));
     cache.close();
     QCOMPARE(RawDb(path).integer("PRAGMA user_version"), qint64(CacheSchema::kVersion));
+    // Schema 3: each decision's block proof, next to its certificate.
+    QCOMPARE(RawDb(path).exec("SELECT proof FROM decisions"), QString());
 }
 
 void TestCache::refusesNewerVersion()
@@ -1212,6 +1218,102 @@ void TestCache::reopensConsistentAfterKill()
     }
     QVERIFY(printed > 0);
 #endif
+}
+
+void TestCache::fetchedCertificatesAreCheckedAndStored()
+{
+    // A page of a node's `decisions` answer as an export fetches it: the worker decodes and checks
+    // each certificate and proof, and stores what holds, with the height of its block.
+    CacheWorker worker(freshPath(QStringLiteral("fetched.sqlite")));
+    worker.open();
+    QVERIFY(worker.cache().isOpen());
+    QCOMPARE(worker.cache().ingest(kCoordinator, stream->events).stored, int(stream->events.size()));
+    const Decision &sealed = decisions.at(0);
+    const Decision &wrongLeaf = decisions.at(1);
+    const Decision &unsealed = decisions.at(2);
+    const Decision &swapped = decisions.at(3);
+    Block block;
+    block.height = 3;
+    block.previousHash = QByteArray(32, '\x02');
+    block.membershipHash = sample.membership.hash();
+    block.timestampMs = stream->clock;
+    block.coordinatorId = sample.coordinatorId();
+    block.decisions = {sealed, wrongLeaf, decisions.at(4)};
+    block.seal(sample.keys.value(sample.coordinatorId()));
+    const BlockProofs proofs(block);
+    const auto entry = [](const Decision &decision, const QByteArray &digest,
+                          const std::optional<InclusionProof> &proof) {
+        QJsonObject item{{QStringLiteral("write_off_digest"), hex(digest)},
+                         {QStringLiteral("height"), proof ? 3 : 0},
+                         {QStringLiteral("decision"), base64(decision.encode())}};
+        if (proof)
+            item.insert(QStringLiteral("proof"), proof->toJson());
+        return item;
+    };
+    const QByteArray unknown(32, '\x7e');
+    const QList<QByteArray> asked{sealed.writeOff.digest(), wrongLeaf.writeOff.digest(),
+                                  unsealed.writeOff.digest(), swapped.writeOff.digest(), unknown};
+    const QJsonObject reply{
+        {QStringLiteral("type"), QStringLiteral("decisions")},
+        {QStringLiteral("decisions"),
+         QJsonArray{entry(sealed, asked.at(0), proofs.proof(0)),
+                    entry(wrongLeaf, asked.at(1), proofs.proof(0)),
+                    entry(unsealed, asked.at(2), std::nullopt), entry(sealed, asked.at(3), std::nullopt)}},
+        {QStringLiteral("missing"), QJsonArray{hex(unknown)}}};
+    QSignalSpy stored(&worker, &CacheWorker::certificatesStored);
+    const auto membership = std::make_shared<const Membership>(sample.membership);
+    for (const auto &members : {membership, std::shared_ptr<const Membership>()}) {
+        stored.clear();
+        worker.storeFetchedCertificates(7, asked, reply, members);
+        QCOMPARE(stored.size(), 1);
+        QCOMPARE(stored.at(0).at(0).toULongLong(), quint64(7));
+        QCOMPARE(stored.at(0).at(1).toInt(), 2); // sealed, unsealed
+        QCOMPARE(stored.at(0).at(2).toInt(), 1); // sealed
+        QCOMPARE(stored.at(0).at(3).toInt(), 3); // wrong leaf, swapped, unknown
+        const QString first = stored.at(0).at(4).toString();
+        QVERIFY2(first.startsWith(hex(wrongLeaf.writeOff.digest()).left(16)) &&
+                     first.contains(QLatin1String("block proof does not hold")),
+                 qPrintable(first));
+    }
+    HistoryCache &cache = worker.cache();
+    QCOMPARE(cache.decision(sealed.writeOff.digest())->height, 3);
+    QCOMPARE(cache.decision(sealed.writeOff.digest())->certificate, sealed.encode());
+    QCOMPARE(cache.decision(unsealed.writeOff.digest())->certificate, unsealed.encode());
+    QVERIFY(cache.decision(swapped.writeOff.digest())->certificate.isEmpty());
+    // The next export asks again for what has no proof yet, not for the sealed one.
+    const QList<QByteArray> again = cache.unprovenDecisions(0, std::numeric_limits<qint64>::max(), 1000);
+    QVERIFY(!again.contains(sealed.writeOff.digest()));
+    QVERIFY(again.contains(unsealed.writeOff.digest()));
+    QVERIFY(again.contains(wrongLeaf.writeOff.digest()));
+    // Fetched again without its proof, a certificate keeps the one stored.
+    worker.storeFetchedCertificates(
+        8, {sealed.writeOff.digest()},
+        {{QStringLiteral("type"), QStringLiteral("decisions")},
+         {QStringLiteral("decisions"), QJsonArray{entry(sealed, asked.at(0), std::nullopt)}}},
+        membership);
+    QVERIFY(!cache.unprovenDecisions(0, std::numeric_limits<qint64>::max(), 1000)
+                 .contains(sealed.writeOff.digest()));
+
+    // A proof signed by a target under the coordinator's name: only the membership shows it.
+    block.seal(sample.keys.value(sample.targetIds().first()));
+    const QJsonObject forged{{QStringLiteral("type"), QStringLiteral("decisions")},
+                             {QStringLiteral("decisions"),
+                              QJsonArray{entry(wrongLeaf, asked.at(1), BlockProofs(block).proof(1))}}};
+    stored.clear();
+    worker.storeFetchedCertificates(9, {asked.at(1)}, forged, membership);
+    QCOMPARE(stored.at(0).at(3).toInt(), 1);
+    QVERIFY2(stored.at(0).at(4).toString().contains(QLatin1String("signature does not verify")),
+             qPrintable(stored.at(0).at(4).toString()));
+
+    // An error answer: every digest asked is a problem, named by the node's error.
+    stored.clear();
+    worker.storeFetchedCertificates(10, asked,
+                                    {{QStringLiteral("type"), QStringLiteral("error")},
+                                     {QStringLiteral("error"), QStringLiteral("busy")}},
+                                    membership);
+    QCOMPARE(stored.at(0).at(1).toInt(), 0);
+    QCOMPARE(stored.at(0).at(3).toInt(), int(asked.size()));
+    QVERIFY(stored.at(0).at(4).toString().endsWith(QLatin1String(": busy")));
 }
 
 QTEST_GUILESS_MAIN(TestCache)

@@ -26,6 +26,7 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMessageBox>
@@ -42,6 +43,7 @@
 #include <QTest>
 #include <QWebSocket>
 #include <QWebSocketServer>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -379,6 +381,20 @@ void ConsoleTest::exportsAreRightAndVerifiable()
     const QStringList digests = submitBatch(400, 10);
     for (const QString &digest : digests)
         QTRY_VERIFY_WITH_TIMEOUT(!window->tallies().tally(digest).outcome.isEmpty(), kWait);
+    // And sealed, so that the export can fetch each one's block proof.
+    QJsonArray asked;
+    for (const QString &digest : digests)
+        asked.append(digest);
+    const auto allSealed = [&] {
+        const QJsonObject page =
+            DevnetFixture::call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decisions")},
+                                               {QStringLiteral("digests"), asked}});
+        const QJsonArray found = page.value(u"decisions").toArray();
+        return found.size() == asked.size() &&
+               std::all_of(found.begin(), found.end(),
+                           [](const QJsonValue &entry) { return entry.toObject().contains(u"proof"); });
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(allSealed(), kWait);
     QTest::qWait(300);
     const qint64 from = 0;
     const qint64 to = std::numeric_limits<qint64>::max();
@@ -414,6 +430,21 @@ void ConsoleTest::exportsAreRightAndVerifiable()
                   devnet.layout().membershipPath});
     QVERIFY(verify.waitForFinished(60000));
     QVERIFY2(verify.exitCode() == 0, verify.readAllStandardError().constData());
+    // Every DECIDED entry was sealed before the export, so its proof came with its certificate.
+    verify.start(QStringLiteral(TICKETSYNC_CLI),
+                 {QStringLiteral("verify-report"), bundle, QStringLiteral("--membership"),
+                  devnet.layout().membershipPath, QStringLiteral("--json")});
+    QVERIFY(verify.waitForFinished(60000));
+    const QJsonObject verdict = QJsonDocument::fromJson(verify.readAllStandardOutput()).object();
+    QCOMPARE(verify.exitCode(), 0);
+    QVERIFY(verdict.value(u"decided").toInt() >= digests.size());
+    QCOMPARE(verdict.value(u"proven_in_blocks").toInt(), verdict.value(u"decided").toInt());
+    QVERIFY2(verdict.value(u"signed_by_coordinator")
+                 .toArray()
+                 .first()
+                 .toString()
+                 .startsWith(QLatin1String("decided_at, missing, equivocating")),
+             QJsonDocument(verdict).toJson().constData());
     // One changed byte (a digit of an amount) and it fails.
     QFile file(bundle);
     QVERIFY(file.open(QIODevice::ReadOnly));

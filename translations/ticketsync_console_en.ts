@@ -488,18 +488,58 @@ Note (optional):</source>
 <context>
     <name>ticketsync::CacheWorker</name>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="78"/>
+        <location filename="../ui/CacheWorker.cpp" line="86"/>
         <source>%1; starting a fresh cache failed too: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="83"/>
+        <location filename="../ui/CacheWorker.cpp" line="91"/>
         <source>%1. It was moved aside to %2 and a fresh cache was started; the history is fetched again from the nodes.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="217"/>
+        <location filename="../ui/CacheWorker.cpp" line="225"/>
         <source>cannot record the gap %1-%2 of %3 in the history cache: %4</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="298"/>
+        <source>the node has no decision for this write-off</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="303"/>
+        <source>the node sent the certificate of another write-off</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="309"/>
+        <source>%1: %2</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="318"/>
+        <source>the history cache did not store them: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="332"/>
+        <source>its block proof does not decode: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="335"/>
+        <source>its block header does not decode: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="343"/>
+        <source>its merkle path does not lead to its block&apos;s root</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="346"/>
+        <source>its block proof does not hold: %1</source>
         <translation type="unfinished"></translation>
     </message>
 </context>
@@ -1118,125 +1158,125 @@ Note (optional):</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="543"/>
+        <location filename="../ui/HistoryCache.cpp" line="544"/>
         <source>missing %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="565"/>
+        <location filename="../ui/HistoryCache.cpp" line="566"/>
         <source>cannot move the damaged history cache %1 aside to %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="588"/>
+        <location filename="../ui/HistoryCache.cpp" line="589"/>
         <source>the history cache %1 is open read-only</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="589"/>
-        <location filename="../ui/HistoryCache.cpp" line="911"/>
-        <location filename="../ui/HistoryCache.cpp" line="1109"/>
+        <location filename="../ui/HistoryCache.cpp" line="590"/>
+        <location filename="../ui/HistoryCache.cpp" line="912"/>
+        <location filename="../ui/HistoryCache.cpp" line="1110"/>
         <source>the history cache is not open</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="598"/>
+        <location filename="../ui/HistoryCache.cpp" line="599"/>
         <source>event %1 from %2: %3</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="599"/>
+        <location filename="../ui/HistoryCache.cpp" line="600"/>
         <source>an event from %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="605"/>
+        <location filename="../ui/HistoryCache.cpp" line="606"/>
         <source>cannot write to the history cache: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="617"/>
+        <location filename="../ui/HistoryCache.cpp" line="618"/>
         <source>&apos;seq&apos; must be positive and &apos;kind&apos; not empty</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="624"/>
+        <location filename="../ui/HistoryCache.cpp" line="625"/>
         <source>%1 bytes is too large to keep</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="757"/>
+        <location filename="../ui/HistoryCache.cpp" line="758"/>
         <source>%1 v%2 (branch %3) is UNDETERMINED: no state reached q=%4 of n=%5 (%6; %7 missing, %8 equivocating)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="764"/>
+        <location filename="../ui/HistoryCache.cpp" line="765"/>
         <source>no votes</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="776"/>
+        <location filename="../ui/HistoryCache.cpp" line="777"/>
         <source>decided %1 after retry</source>
         <extracomment>Trail note of an &apos;undetermined&apos; alert the console closed by itself; %1 is the decided state, e.g. WRITTEN_OFF.</extracomment>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="824"/>
+        <location filename="../ui/HistoryCache.cpp" line="825"/>
         <source>%1 is %2 blocks (%3 ms) behind height %4 (status %5)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="846"/>
+        <location filename="../ui/HistoryCache.cpp" line="847"/>
         <source>the evidence is not a pair of confirmations: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="857"/>
+        <location filename="../ui/HistoryCache.cpp" line="858"/>
         <source>%1 signed both %2 and %3 for ticket %4</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="881"/>
+        <location filename="../ui/HistoryCache.cpp" line="882"/>
         <source>the batch was not stored: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="919"/>
+        <location filename="../ui/HistoryCache.cpp" line="920"/>
         <source>the history cache %1 holds the history of consortium &apos;%2&apos; (CA fingerprint %3), not of consortium &apos;%4&apos; (CA fingerprint %5). Networks never share a cache: connect without a cache file named, and each network gets its own, or name another file.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="926"/>
+        <location filename="../ui/HistoryCache.cpp" line="927"/>
         <source>cannot read the network of the history cache %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="935"/>
+        <location filename="../ui/HistoryCache.cpp" line="936"/>
         <source>cannot record the network of the history cache %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="992"/>
+        <location filename="../ui/HistoryCache.cpp" line="993"/>
         <source>%1 could no longer send events %2 to %3; they are missing from the history</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1031"/>
+        <location filename="../ui/HistoryCache.cpp" line="1032"/>
         <source>raised again after it was acknowledged</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1111"/>
+        <location filename="../ui/HistoryCache.cpp" line="1112"/>
         <source>an acknowledgement must name who made it</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1114"/>
+        <location filename="../ui/HistoryCache.cpp" line="1115"/>
         <source>there is no alert %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1117"/>
+        <location filename="../ui/HistoryCache.cpp" line="1118"/>
         <source>alert %1 was already acknowledged by %2 at %3</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1244,333 +1284,318 @@ Note (optional):</source>
 <context>
     <name>ticketsync::MainWindow</name>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="257"/>
+        <location filename="../ui/MainWindow.cpp" line="264"/>
         <source>Not connected yet.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="306"/>
-        <location filename="../ui/MainWindow.cpp" line="400"/>
-        <location filename="../ui/MainWindow.cpp" line="444"/>
+        <location filename="../ui/MainWindow.cpp" line="313"/>
+        <location filename="../ui/MainWindow.cpp" line="407"/>
+        <location filename="../ui/MainWindow.cpp" line="451"/>
         <source>Alerts</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="345"/>
+        <location filename="../ui/MainWindow.cpp" line="352"/>
         <source>Export failed: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="383"/>
+        <location filename="../ui/MainWindow.cpp" line="390"/>
         <source>About ticketsync console</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="384"/>
+        <location filename="../ui/MainWindow.cpp" line="391"/>
         <source>&lt;p&gt;&lt;b&gt;ticketsync console&lt;/b&gt; %1&lt;/p&gt;&lt;p&gt;Operations console for ticket write-off confirmation across the consortium.&lt;/p&gt;</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="396"/>
+        <location filename="../ui/MainWindow.cpp" line="403"/>
         <source>ticketsync console — ticket write-off confirmation</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="397"/>
-        <location filename="../ui/MainWindow.cpp" line="444"/>
+        <location filename="../ui/MainWindow.cpp" line="404"/>
+        <location filename="../ui/MainWindow.cpp" line="451"/>
         <source>Live feed</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="398"/>
-        <location filename="../ui/MainWindow.cpp" line="444"/>
+        <location filename="../ui/MainWindow.cpp" line="405"/>
+        <location filename="../ui/MainWindow.cpp" line="451"/>
         <source>Quorum decisions</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="399"/>
-        <location filename="../ui/MainWindow.cpp" line="444"/>
+        <location filename="../ui/MainWindow.cpp" line="406"/>
+        <location filename="../ui/MainWindow.cpp" line="451"/>
         <source>Receivers</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="401"/>
-        <location filename="../ui/MainWindow.cpp" line="445"/>
+        <location filename="../ui/MainWindow.cpp" line="408"/>
+        <location filename="../ui/MainWindow.cpp" line="452"/>
         <source>Nodes</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="402"/>
-        <location filename="../ui/MainWindow.cpp" line="427"/>
+        <location filename="../ui/MainWindow.cpp" line="409"/>
+        <location filename="../ui/MainWindow.cpp" line="434"/>
         <source>Ticket id</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="403"/>
+        <location filename="../ui/MainWindow.cpp" line="410"/>
         <source>Branch</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="404"/>
+        <location filename="../ui/MainWindow.cpp" line="411"/>
         <source>Target</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="408"/>
+        <location filename="../ui/MainWindow.cpp" line="415"/>
         <source>Any state</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="409"/>
+        <location filename="../ui/MainWindow.cpp" line="416"/>
         <source>Issued</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="418"/>
+        <location filename="../ui/MainWindow.cpp" line="425"/>
         <source>All time</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="419"/>
+        <location filename="../ui/MainWindow.cpp" line="426"/>
         <source>Last 5 minutes</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="420"/>
+        <location filename="../ui/MainWindow.cpp" line="427"/>
         <source>Last hour</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="421"/>
+        <location filename="../ui/MainWindow.cpp" line="428"/>
         <source>Last 24 hours</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="425"/>
+        <location filename="../ui/MainWindow.cpp" line="432"/>
         <source>Pause</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="426"/>
+        <location filename="../ui/MainWindow.cpp" line="433"/>
         <source>Follow newest</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="431"/>
-        <location filename="../ui/MainWindow.cpp" line="1121"/>
+        <location filename="../ui/MainWindow.cpp" line="438"/>
+        <location filename="../ui/MainWindow.cpp" line="1102"/>
         <source>Any outcome</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="432"/>
-        <location filename="../ui/MainWindow.cpp" line="1122"/>
+        <location filename="../ui/MainWindow.cpp" line="439"/>
+        <location filename="../ui/MainWindow.cpp" line="1103"/>
         <source>Decided</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="433"/>
-        <location filename="../ui/MainWindow.cpp" line="1123"/>
+        <location filename="../ui/MainWindow.cpp" line="440"/>
+        <location filename="../ui/MainWindow.cpp" line="1104"/>
         <source>Undetermined</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="437"/>
+        <location filename="../ui/MainWindow.cpp" line="444"/>
         <source>Vote histogram</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="438"/>
+        <location filename="../ui/MainWindow.cpp" line="445"/>
         <source>&amp;File</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="439"/>
+        <location filename="../ui/MainWindow.cpp" line="446"/>
         <source>&amp;View</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="440"/>
+        <location filename="../ui/MainWindow.cpp" line="447"/>
         <source>&amp;Language</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="441"/>
+        <location filename="../ui/MainWindow.cpp" line="448"/>
         <source>&amp;Help</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="442"/>
+        <location filename="../ui/MainWindow.cpp" line="449"/>
         <source>&amp;Export audit report…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="443"/>
+        <location filename="../ui/MainWindow.cpp" line="450"/>
         <source>&amp;Quit</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="447"/>
+        <location filename="../ui/MainWindow.cpp" line="454"/>
         <source>Show %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="448"/>
+        <location filename="../ui/MainWindow.cpp" line="455"/>
         <source>&amp;Pause the live feed</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="449"/>
+        <location filename="../ui/MainWindow.cpp" line="456"/>
         <source>&amp;Filter by ticket</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="452"/>
+        <location filename="../ui/MainWindow.cpp" line="459"/>
         <source>&amp;About</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="453"/>
+        <location filename="../ui/MainWindow.cpp" line="460"/>
         <source>Main toolbar</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="538"/>
-        <location filename="../ui/MainWindow.cpp" line="565"/>
+        <location filename="../ui/MainWindow.cpp" line="545"/>
+        <location filename="../ui/MainWindow.cpp" line="572"/>
         <source>History cache: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="548"/>
-        <location filename="../ui/MainWindow.cpp" line="567"/>
+        <location filename="../ui/MainWindow.cpp" line="555"/>
+        <location filename="../ui/MainWindow.cpp" line="574"/>
         <source>History cache</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="549"/>
+        <location filename="../ui/MainWindow.cpp" line="556"/>
         <source>The history cache %1 could not be opened: %2
 The console runs without it.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="674"/>
+        <location filename="../ui/MainWindow.cpp" line="681"/>
         <source>Not connected: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="676"/>
+        <location filename="../ui/MainWindow.cpp" line="683"/>
         <source>Connect</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="688"/>
+        <location filename="../ui/MainWindow.cpp" line="695"/>
         <source>History cache: events from %1 were not stored (%2); they are fetched again.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="739"/>
+        <location filename="../ui/MainWindow.cpp" line="746"/>
         <source>Your certificate gives the role &apos;%1&apos; on %2; only operators may act.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="752"/>
+        <location filename="../ui/MainWindow.cpp" line="759"/>
         <source>Not connected to %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="759"/>
+        <location filename="../ui/MainWindow.cpp" line="766"/>
         <source>Sent to %1…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="806"/>
-        <location filename="../ui/MainWindow.cpp" line="879"/>
+        <location filename="../ui/MainWindow.cpp" line="813"/>
+        <location filename="../ui/MainWindow.cpp" line="886"/>
         <source>Ticket %1 version %2 via %3 — from %4</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="877"/>
+        <location filename="../ui/MainWindow.cpp" line="884"/>
         <source> (history cache)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="914"/>
+        <location filename="../ui/MainWindow.cpp" line="921"/>
         <source>Offline: browsing the history cache %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="915"/>
+        <location filename="../ui/MainWindow.cpp" line="922"/>
         <source>Opening the history cache…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="920"/>
+        <location filename="../ui/MainWindow.cpp" line="927"/>
         <source>nothing yet</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="920"/>
+        <location filename="../ui/MainWindow.cpp" line="927"/>
         <source>%1 ago</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="923"/>
+        <location filename="../ui/MainWindow.cpp" line="930"/>
         <source>Live from %1 (%2), last event #%3, %4</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="924"/>
+        <location filename="../ui/MainWindow.cpp" line="931"/>
         <source>Disconnected from %1: %2 — showing cached data, last heard %3</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="933"/>
+        <location filename="../ui/MainWindow.cpp" line="940"/>
         <source>no data from %1 for %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="938"/>
+        <location filename="../ui/MainWindow.cpp" line="945"/>
         <source>data from %1 again</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="953"/>
-        <location filename="../ui/MainWindow.cpp" line="1098"/>
-        <location filename="../ui/MainWindow.cpp" line="1106"/>
+        <location filename="../ui/MainWindow.cpp" line="960"/>
+        <location filename="../ui/MainWindow.cpp" line="1079"/>
+        <location filename="../ui/MainWindow.cpp" line="1087"/>
         <source>An export is already running.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1007"/>
+        <location filename="../ui/MainWindow.cpp" line="1014"/>
         <source>not connected to %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1041"/>
-        <source>the node has no decision for this write-off</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <location filename="../ui/MainWindow.cpp" line="1044"/>
-        <source>the node sent the certificate of another write-off</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <location filename="../ui/MainWindow.cpp" line="1051"/>
-        <source>%1: %2</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <location filename="../ui/MainWindow.cpp" line="1057"/>
+        <location filename="../ui/MainWindow.cpp" line="1038"/>
         <source>Fetching certificates for the report: %1 of %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1088"/>
+        <location filename="../ui/MainWindow.cpp" line="1069"/>
         <source>Export cancelled.</source>
         <translation type="unfinished"></translation>
     </message>
     <message numerus="yes">
-        <location filename="../ui/MainWindow.cpp" line="1093"/>
+        <location filename="../ui/MainWindow.cpp" line="1074"/>
         <source>%n certificate(s) could not be fetched; the bundle will not verify for them. First: %1</source>
         <translation type="unfinished">
             <numerusform></numerusform>
@@ -1578,62 +1603,62 @@ The console runs without it.</source>
         </translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1110"/>
+        <location filename="../ui/MainWindow.cpp" line="1091"/>
         <source>Export audit report</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1113"/>
+        <location filename="../ui/MainWindow.cpp" line="1094"/>
         <source>CSV (RFC 4180)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1114"/>
+        <location filename="../ui/MainWindow.cpp" line="1095"/>
         <source>PDF summary</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1115"/>
+        <location filename="../ui/MainWindow.cpp" line="1096"/>
         <source>JSON bundle with signatures</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1124"/>
+        <location filename="../ui/MainWindow.cpp" line="1105"/>
         <source>Format</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1125"/>
+        <location filename="../ui/MainWindow.cpp" line="1106"/>
         <source>From</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1126"/>
+        <location filename="../ui/MainWindow.cpp" line="1107"/>
         <source>To</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1127"/>
+        <location filename="../ui/MainWindow.cpp" line="1108"/>
         <source>Outcome</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1140"/>
+        <location filename="../ui/MainWindow.cpp" line="1121"/>
         <source>Save audit report</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1147"/>
+        <location filename="../ui/MainWindow.cpp" line="1128"/>
         <source>Exporting…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1147"/>
+        <location filename="../ui/MainWindow.cpp" line="1128"/>
         <source>Cancel</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1156"/>
+        <location filename="../ui/MainWindow.cpp" line="1137"/>
         <source>Wrote %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
@@ -2002,176 +2027,176 @@ The coordinator will restart its tally and ask every target again. If it was dec
 <context>
     <name>ticketsync::ReportWorker</name>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="328"/>
+        <location filename="../ui/ReportWorker.cpp" line="331"/>
         <source>No output file given.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="331"/>
+        <location filename="../ui/ReportWorker.cpp" line="334"/>
         <source>Unknown outcome filter &quot;%1&quot;; use DECIDED or UNDETERMINED.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="333"/>
+        <location filename="../ui/ReportWorker.cpp" line="336"/>
         <source>The period ends before it starts.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="336"/>
+        <location filename="../ui/ReportWorker.cpp" line="339"/>
         <source>The report would overwrite the history cache %1; choose another file.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="347"/>
-        <location filename="../ui/ReportWorker.cpp" line="378"/>
+        <location filename="../ui/ReportWorker.cpp" line="350"/>
+        <location filename="../ui/ReportWorker.cpp" line="381"/>
         <source>Cannot write %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="365"/>
+        <location filename="../ui/ReportWorker.cpp" line="368"/>
         <source>Wrote a %1-page PDF report of %2 decisions to %3.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="396"/>
+        <location filename="../ui/ReportWorker.cpp" line="399"/>
         <source>Export cancelled; no file was written.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="399"/>
+        <location filename="../ui/ReportWorker.cpp" line="402"/>
         <source>The export failed for an unknown reason.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="413"/>
+        <location filename="../ui/ReportWorker.cpp" line="416"/>
         <source>No history cache file given.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="417"/>
+        <location filename="../ui/ReportWorker.cpp" line="420"/>
         <source>Cannot read the history cache %1: no such file.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="421"/>
+        <location filename="../ui/ReportWorker.cpp" line="424"/>
         <source>Cannot read the history cache %1: not a regular file.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="426"/>
-        <location filename="../ui/ReportWorker.cpp" line="444"/>
-        <location filename="../ui/ReportWorker.cpp" line="461"/>
+        <location filename="../ui/ReportWorker.cpp" line="429"/>
+        <location filename="../ui/ReportWorker.cpp" line="447"/>
+        <location filename="../ui/ReportWorker.cpp" line="464"/>
         <source>Cannot read the history cache %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="430"/>
+        <location filename="../ui/ReportWorker.cpp" line="433"/>
         <source>Cannot read the history cache %1: it is not an SQLite database.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="439"/>
+        <location filename="../ui/ReportWorker.cpp" line="442"/>
         <source>Cannot open the history cache %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="451"/>
+        <location filename="../ui/ReportWorker.cpp" line="454"/>
         <source>The file %1 is not a console history cache (it has no schema version).</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="452"/>
+        <location filename="../ui/ReportWorker.cpp" line="455"/>
         <source>The history cache %1 has schema version %2; this console reads version %3.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="83"/>
+        <location filename="../ui/ReportWorker.cpp" line="86"/>
         <source>Cannot query the history cache: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="489"/>
+        <location filename="../ui/ReportWorker.cpp" line="492"/>
         <source>Exported %1 decisions to %2.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="507"/>
+        <location filename="../ui/ReportWorker.cpp" line="510"/>
         <source>Cannot read the membership file: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="534"/>
+        <location filename="../ui/ReportWorker.cpp" line="537"/>
         <source>Cannot create a temporary file for the manifest: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="582"/>
-        <location filename="../ui/ReportWorker.cpp" line="588"/>
+        <location filename="../ui/ReportWorker.cpp" line="596"/>
+        <location filename="../ui/ReportWorker.cpp" line="602"/>
         <source>Cannot read back the manifest: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="595"/>
+        <location filename="../ui/ReportWorker.cpp" line="609"/>
         <source>The cached certificates do not name a membership; give the membership file.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="599"/>
+        <location filename="../ui/ReportWorker.cpp" line="613"/>
         <source>Exported %1 decisions with %2 signed certificates and confirmations to %3.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="612"/>
+        <location filename="../ui/ReportWorker.cpp" line="626"/>
         <source>(not named)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="616"/>
+        <location filename="../ui/ReportWorker.cpp" line="630"/>
         <source>from %1 (open-ended)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="617"/>
+        <location filename="../ui/ReportWorker.cpp" line="631"/>
         <source>%1 to %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="620"/>
+        <location filename="../ui/ReportWorker.cpp" line="634"/>
         <source>outcome %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="622"/>
+        <location filename="../ui/ReportWorker.cpp" line="636"/>
         <source>ticket %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="623"/>
+        <location filename="../ui/ReportWorker.cpp" line="637"/>
         <source>none</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="695"/>
+        <location filename="../ui/ReportWorker.cpp" line="709"/>
         <source>Not verified: no membership given.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="702"/>
+        <location filename="../ui/ReportWorker.cpp" line="716"/>
         <source>Not verified: the membership file cannot be read: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="707"/>
+        <location filename="../ui/ReportWorker.cpp" line="721"/>
         <source>Against membership %1 (consortium &quot;%2&quot;, hash %3…).</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="725"/>
+        <location filename="../ui/ReportWorker.cpp" line="739"/>
         <source>the certificate is for another write-off</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="727"/>
+        <location filename="../ui/ReportWorker.cpp" line="741"/>
         <source>the certificate does not decode</source>
         <translation type="unfinished"></translation>
     </message>

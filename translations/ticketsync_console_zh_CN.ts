@@ -486,19 +486,59 @@ Note (optional):</source>
 <context>
     <name>ticketsync::CacheWorker</name>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="78"/>
+        <location filename="../ui/CacheWorker.cpp" line="86"/>
         <source>%1; starting a fresh cache failed too: %2</source>
         <translation>%1；新建缓存也失败了：%2</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="83"/>
+        <location filename="../ui/CacheWorker.cpp" line="91"/>
         <source>%1. It was moved aside to %2 and a fresh cache was started; the history is fetched again from the nodes.</source>
         <translation>%1。原文件已移至 %2，并已新建缓存；历史数据将重新从各节点获取。</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="217"/>
+        <location filename="../ui/CacheWorker.cpp" line="225"/>
         <source>cannot record the gap %1-%2 of %3 in the history cache: %4</source>
         <translation>无法在历史缓存中记录 %3 的事件缺口 %1-%2：%4</translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="298"/>
+        <source>the node has no decision for this write-off</source>
+        <translation>该节点没有此笔核销的决议</translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="303"/>
+        <source>the node sent the certificate of another write-off</source>
+        <translation>节点发来的是另一笔核销的证书</translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="309"/>
+        <source>%1: %2</source>
+        <translation>%1：%2</translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="318"/>
+        <source>the history cache did not store them: %1</source>
+        <translation>历史缓存未能保存它们：%1</translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="332"/>
+        <source>its block proof does not decode: %1</source>
+        <translation>其区块证明无法解码：%1</translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="335"/>
+        <source>its block header does not decode: %1</source>
+        <translation>其区块头无法解码：%1</translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="343"/>
+        <source>its merkle path does not lead to its block&apos;s root</source>
+        <translation>其默克尔路径不能导出其区块的根哈希</translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="346"/>
+        <source>its block proof does not hold: %1</source>
+        <translation>其区块证明不成立：%1</translation>
     </message>
 </context>
 <context>
@@ -1116,125 +1156,125 @@ Note (optional):</source>
         <translation>无法创建或迁移历史缓存 %1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="543"/>
+        <location filename="../ui/HistoryCache.cpp" line="544"/>
         <source>missing %1</source>
         <translation>缺少 %1</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="565"/>
+        <location filename="../ui/HistoryCache.cpp" line="566"/>
         <source>cannot move the damaged history cache %1 aside to %2</source>
         <translation>无法将已损坏的历史缓存 %1 移至 %2</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="588"/>
+        <location filename="../ui/HistoryCache.cpp" line="589"/>
         <source>the history cache %1 is open read-only</source>
         <translation>历史缓存 %1 以只读方式打开</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="589"/>
-        <location filename="../ui/HistoryCache.cpp" line="911"/>
-        <location filename="../ui/HistoryCache.cpp" line="1109"/>
+        <location filename="../ui/HistoryCache.cpp" line="590"/>
+        <location filename="../ui/HistoryCache.cpp" line="912"/>
+        <location filename="../ui/HistoryCache.cpp" line="1110"/>
         <source>the history cache is not open</source>
         <translation>历史缓存未打开</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="598"/>
+        <location filename="../ui/HistoryCache.cpp" line="599"/>
         <source>event %1 from %2: %3</source>
         <translation>来自 %2 的事件 %1：%3</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="599"/>
+        <location filename="../ui/HistoryCache.cpp" line="600"/>
         <source>an event from %1: %2</source>
         <translation>来自 %1 的某个事件：%2</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="605"/>
+        <location filename="../ui/HistoryCache.cpp" line="606"/>
         <source>cannot write to the history cache: %1</source>
         <translation>无法写入历史缓存：%1</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="617"/>
+        <location filename="../ui/HistoryCache.cpp" line="618"/>
         <source>&apos;seq&apos; must be positive and &apos;kind&apos; not empty</source>
         <translation>“seq”必须为正数，且“kind”不能为空</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="624"/>
+        <location filename="../ui/HistoryCache.cpp" line="625"/>
         <source>%1 bytes is too large to keep</source>
         <translation>%1 字节过大，无法保存</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="757"/>
+        <location filename="../ui/HistoryCache.cpp" line="758"/>
         <source>%1 v%2 (branch %3) is UNDETERMINED: no state reached q=%4 of n=%5 (%6; %7 missing, %8 equivocating)</source>
         <translation>%1 v%2（分行 %3）未决：没有任何状态达到法定数 q=%4（n=%5）（%6；缺失 %7 个，矛盾签名 %8 个）</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="764"/>
+        <location filename="../ui/HistoryCache.cpp" line="765"/>
         <source>no votes</source>
         <translation>无投票</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="776"/>
+        <location filename="../ui/HistoryCache.cpp" line="777"/>
         <source>decided %1 after retry</source>
         <extracomment>Trail note of an &apos;undetermined&apos; alert the console closed by itself; %1 is the decided state, e.g. WRITTEN_OFF.</extracomment>
         <translation>重试后判定为 %1</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="824"/>
+        <location filename="../ui/HistoryCache.cpp" line="825"/>
         <source>%1 is %2 blocks (%3 ms) behind height %4 (status %5)</source>
         <translation>%1 落后于高度 %4 共 %2 个区块（%3 毫秒），状态：%5</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="846"/>
+        <location filename="../ui/HistoryCache.cpp" line="847"/>
         <source>the evidence is not a pair of confirmations: %1</source>
         <translation>该证据不是一对状态确认：%1</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="857"/>
+        <location filename="../ui/HistoryCache.cpp" line="858"/>
         <source>%1 signed both %2 and %3 for ticket %4</source>
         <translation>%1 对票据 %4 同时签署了 %2 和 %3</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="881"/>
+        <location filename="../ui/HistoryCache.cpp" line="882"/>
         <source>the batch was not stored: %1</source>
         <translation>该批数据未能保存：%1</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="919"/>
+        <location filename="../ui/HistoryCache.cpp" line="920"/>
         <source>the history cache %1 holds the history of consortium &apos;%2&apos; (CA fingerprint %3), not of consortium &apos;%4&apos; (CA fingerprint %5). Networks never share a cache: connect without a cache file named, and each network gets its own, or name another file.</source>
         <translation>历史缓存 %1 保存的是联盟“%2”（CA 指纹 %3）的历史，而不是联盟“%4”（CA 指纹 %5）的。不同网络不能共用一个缓存：连接时不指定缓存文件，每个网络会使用各自的缓存；或指定另一个文件。</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="926"/>
+        <location filename="../ui/HistoryCache.cpp" line="927"/>
         <source>cannot read the network of the history cache %1: %2</source>
         <translation>无法读取历史缓存 %1 所属的网络：%2</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="935"/>
+        <location filename="../ui/HistoryCache.cpp" line="936"/>
         <source>cannot record the network of the history cache %1: %2</source>
         <translation>无法记录历史缓存 %1 所属的网络：%2</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="992"/>
+        <location filename="../ui/HistoryCache.cpp" line="993"/>
         <source>%1 could no longer send events %2 to %3; they are missing from the history</source>
         <translation>%1 已无法再发送事件 %2 至 %3；这些事件在历史记录中缺失</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1031"/>
+        <location filename="../ui/HistoryCache.cpp" line="1032"/>
         <source>raised again after it was acknowledged</source>
         <translation>确认后再次触发</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1111"/>
+        <location filename="../ui/HistoryCache.cpp" line="1112"/>
         <source>an acknowledgement must name who made it</source>
         <translation>确认时必须注明确认人</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1114"/>
+        <location filename="../ui/HistoryCache.cpp" line="1115"/>
         <source>there is no alert %1</source>
         <translation>不存在告警 %1</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1117"/>
+        <location filename="../ui/HistoryCache.cpp" line="1118"/>
         <source>alert %1 was already acknowledged by %2 at %3</source>
         <translation>告警 %1 已由 %2 于 %3 确认</translation>
     </message>
@@ -1242,396 +1282,381 @@ Note (optional):</source>
 <context>
     <name>ticketsync::MainWindow</name>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="257"/>
+        <location filename="../ui/MainWindow.cpp" line="264"/>
         <source>Not connected yet.</source>
         <translation>尚未连接。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="306"/>
-        <location filename="../ui/MainWindow.cpp" line="400"/>
-        <location filename="../ui/MainWindow.cpp" line="444"/>
+        <location filename="../ui/MainWindow.cpp" line="313"/>
+        <location filename="../ui/MainWindow.cpp" line="407"/>
+        <location filename="../ui/MainWindow.cpp" line="451"/>
         <source>Alerts</source>
         <translation>告警</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="345"/>
+        <location filename="../ui/MainWindow.cpp" line="352"/>
         <source>Export failed: %1</source>
         <translation>导出失败：%1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="383"/>
+        <location filename="../ui/MainWindow.cpp" line="390"/>
         <source>About ticketsync console</source>
         <translation>关于 ticketsync 控制台</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="384"/>
+        <location filename="../ui/MainWindow.cpp" line="391"/>
         <source>&lt;p&gt;&lt;b&gt;ticketsync console&lt;/b&gt; %1&lt;/p&gt;&lt;p&gt;Operations console for ticket write-off confirmation across the consortium.&lt;/p&gt;</source>
         <translation>&lt;p&gt;&lt;b&gt;ticketsync 控制台&lt;/b&gt; %1&lt;/p&gt;&lt;p&gt;用于联盟内票据核销确认的运营控制台。&lt;/p&gt;</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="396"/>
+        <location filename="../ui/MainWindow.cpp" line="403"/>
         <source>ticketsync console — ticket write-off confirmation</source>
         <translation>ticketsync 控制台 — 票据核销确认</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="397"/>
-        <location filename="../ui/MainWindow.cpp" line="444"/>
+        <location filename="../ui/MainWindow.cpp" line="404"/>
+        <location filename="../ui/MainWindow.cpp" line="451"/>
         <source>Live feed</source>
         <translation>实时流水</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="398"/>
-        <location filename="../ui/MainWindow.cpp" line="444"/>
+        <location filename="../ui/MainWindow.cpp" line="405"/>
+        <location filename="../ui/MainWindow.cpp" line="451"/>
         <source>Quorum decisions</source>
         <translation>法定数决议</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="399"/>
-        <location filename="../ui/MainWindow.cpp" line="444"/>
+        <location filename="../ui/MainWindow.cpp" line="406"/>
+        <location filename="../ui/MainWindow.cpp" line="451"/>
         <source>Receivers</source>
         <translation>数据接收节点</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="401"/>
-        <location filename="../ui/MainWindow.cpp" line="445"/>
+        <location filename="../ui/MainWindow.cpp" line="408"/>
+        <location filename="../ui/MainWindow.cpp" line="452"/>
         <source>Nodes</source>
         <translation>节点</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="402"/>
-        <location filename="../ui/MainWindow.cpp" line="427"/>
+        <location filename="../ui/MainWindow.cpp" line="409"/>
+        <location filename="../ui/MainWindow.cpp" line="434"/>
         <source>Ticket id</source>
         <translation>票据编号</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="403"/>
+        <location filename="../ui/MainWindow.cpp" line="410"/>
         <source>Branch</source>
         <translation>分行</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="404"/>
+        <location filename="../ui/MainWindow.cpp" line="411"/>
         <source>Target</source>
         <translation>目标节点</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="408"/>
+        <location filename="../ui/MainWindow.cpp" line="415"/>
         <source>Any state</source>
         <translation>任意状态</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="409"/>
+        <location filename="../ui/MainWindow.cpp" line="416"/>
         <source>Issued</source>
         <translation>已发起</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="418"/>
+        <location filename="../ui/MainWindow.cpp" line="425"/>
         <source>All time</source>
         <translation>全部时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="419"/>
+        <location filename="../ui/MainWindow.cpp" line="426"/>
         <source>Last 5 minutes</source>
         <translation>最近 5 分钟</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="420"/>
+        <location filename="../ui/MainWindow.cpp" line="427"/>
         <source>Last hour</source>
         <translation>最近 1 小时</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="421"/>
+        <location filename="../ui/MainWindow.cpp" line="428"/>
         <source>Last 24 hours</source>
         <translation>最近 24 小时</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="425"/>
+        <location filename="../ui/MainWindow.cpp" line="432"/>
         <source>Pause</source>
         <translation>暂停</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="426"/>
+        <location filename="../ui/MainWindow.cpp" line="433"/>
         <source>Follow newest</source>
         <translation>跟随最新</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="431"/>
-        <location filename="../ui/MainWindow.cpp" line="1121"/>
+        <location filename="../ui/MainWindow.cpp" line="438"/>
+        <location filename="../ui/MainWindow.cpp" line="1102"/>
         <source>Any outcome</source>
         <translation>任意结果</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="432"/>
-        <location filename="../ui/MainWindow.cpp" line="1122"/>
+        <location filename="../ui/MainWindow.cpp" line="439"/>
+        <location filename="../ui/MainWindow.cpp" line="1103"/>
         <source>Decided</source>
         <translation>已决</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="433"/>
-        <location filename="../ui/MainWindow.cpp" line="1123"/>
+        <location filename="../ui/MainWindow.cpp" line="440"/>
+        <location filename="../ui/MainWindow.cpp" line="1104"/>
         <source>Undetermined</source>
         <translation>未决</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="437"/>
+        <location filename="../ui/MainWindow.cpp" line="444"/>
         <source>Vote histogram</source>
         <translation>投票直方图</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="438"/>
+        <location filename="../ui/MainWindow.cpp" line="445"/>
         <source>&amp;File</source>
         <translation>文件(&amp;F)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="439"/>
+        <location filename="../ui/MainWindow.cpp" line="446"/>
         <source>&amp;View</source>
         <translation>视图(&amp;V)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="440"/>
+        <location filename="../ui/MainWindow.cpp" line="447"/>
         <source>&amp;Language</source>
         <translation>语言(&amp;L)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="441"/>
+        <location filename="../ui/MainWindow.cpp" line="448"/>
         <source>&amp;Help</source>
         <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="442"/>
+        <location filename="../ui/MainWindow.cpp" line="449"/>
         <source>&amp;Export audit report…</source>
         <translation>导出审计报告(&amp;E)…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="443"/>
+        <location filename="../ui/MainWindow.cpp" line="450"/>
         <source>&amp;Quit</source>
         <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="447"/>
+        <location filename="../ui/MainWindow.cpp" line="454"/>
         <source>Show %1</source>
         <translation>显示%1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="448"/>
+        <location filename="../ui/MainWindow.cpp" line="455"/>
         <source>&amp;Pause the live feed</source>
         <translation>暂停实时流水(&amp;P)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="449"/>
+        <location filename="../ui/MainWindow.cpp" line="456"/>
         <source>&amp;Filter by ticket</source>
         <translation>按票据筛选(&amp;F)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="452"/>
+        <location filename="../ui/MainWindow.cpp" line="459"/>
         <source>&amp;About</source>
         <translation>关于(&amp;A)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="453"/>
+        <location filename="../ui/MainWindow.cpp" line="460"/>
         <source>Main toolbar</source>
         <translation>主工具栏</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="538"/>
-        <location filename="../ui/MainWindow.cpp" line="565"/>
+        <location filename="../ui/MainWindow.cpp" line="545"/>
+        <location filename="../ui/MainWindow.cpp" line="572"/>
         <source>History cache: %1</source>
         <translation>历史缓存：%1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="548"/>
-        <location filename="../ui/MainWindow.cpp" line="567"/>
+        <location filename="../ui/MainWindow.cpp" line="555"/>
+        <location filename="../ui/MainWindow.cpp" line="574"/>
         <source>History cache</source>
         <translation>历史缓存</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="549"/>
+        <location filename="../ui/MainWindow.cpp" line="556"/>
         <source>The history cache %1 could not be opened: %2
 The console runs without it.</source>
         <translation>无法打开历史缓存 %1：%2
 控制台将在不使用历史缓存的情况下运行。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="674"/>
+        <location filename="../ui/MainWindow.cpp" line="681"/>
         <source>Not connected: %1</source>
         <translation>未连接：%1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="676"/>
+        <location filename="../ui/MainWindow.cpp" line="683"/>
         <source>Connect</source>
         <translation>连接</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="688"/>
+        <location filename="../ui/MainWindow.cpp" line="695"/>
         <source>History cache: events from %1 were not stored (%2); they are fetched again.</source>
         <translation>历史缓存：来自 %1 的事件未能保存（%2）；将重新获取。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="739"/>
+        <location filename="../ui/MainWindow.cpp" line="746"/>
         <source>Your certificate gives the role &apos;%1&apos; on %2; only operators may act.</source>
         <translation>您的证书在 %2 上的角色为“%1”；只有操作员可以执行操作。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="752"/>
+        <location filename="../ui/MainWindow.cpp" line="759"/>
         <source>Not connected to %1: %2</source>
         <translation>未连接到 %1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="759"/>
+        <location filename="../ui/MainWindow.cpp" line="766"/>
         <source>Sent to %1…</source>
         <translation>已发送至 %1…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="806"/>
-        <location filename="../ui/MainWindow.cpp" line="879"/>
+        <location filename="../ui/MainWindow.cpp" line="813"/>
+        <location filename="../ui/MainWindow.cpp" line="886"/>
         <source>Ticket %1 version %2 via %3 — from %4</source>
         <translation>票据 %1 版本 %2，经分行 %3 — 来自 %4</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="877"/>
+        <location filename="../ui/MainWindow.cpp" line="884"/>
         <source> (history cache)</source>
         <translation>（历史缓存）</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="914"/>
+        <location filename="../ui/MainWindow.cpp" line="921"/>
         <source>Offline: browsing the history cache %1</source>
         <translation>离线：正在浏览历史缓存 %1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="915"/>
+        <location filename="../ui/MainWindow.cpp" line="922"/>
         <source>Opening the history cache…</source>
         <translation>正在打开历史缓存…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="920"/>
+        <location filename="../ui/MainWindow.cpp" line="927"/>
         <source>nothing yet</source>
         <translation>尚无数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="920"/>
+        <location filename="../ui/MainWindow.cpp" line="927"/>
         <source>%1 ago</source>
         <translation>%1前</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="923"/>
+        <location filename="../ui/MainWindow.cpp" line="930"/>
         <source>Live from %1 (%2), last event #%3, %4</source>
         <translation>实时连接 %1（%2），最新事件 #%3，%4</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="924"/>
+        <location filename="../ui/MainWindow.cpp" line="931"/>
         <source>Disconnected from %1: %2 — showing cached data, last heard %3</source>
         <translation>已与 %1 断开：%2 — 正在显示缓存数据，最近通信：%3</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="933"/>
+        <location filename="../ui/MainWindow.cpp" line="940"/>
         <source>no data from %1 for %2</source>
         <translation>已有 %2 未收到来自 %1 的数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="938"/>
+        <location filename="../ui/MainWindow.cpp" line="945"/>
         <source>data from %1 again</source>
         <translation>已重新收到 %1 的数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="953"/>
-        <location filename="../ui/MainWindow.cpp" line="1098"/>
-        <location filename="../ui/MainWindow.cpp" line="1106"/>
+        <location filename="../ui/MainWindow.cpp" line="960"/>
+        <location filename="../ui/MainWindow.cpp" line="1079"/>
+        <location filename="../ui/MainWindow.cpp" line="1087"/>
         <source>An export is already running.</source>
         <translation>已有导出任务正在进行。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1007"/>
+        <location filename="../ui/MainWindow.cpp" line="1014"/>
         <source>not connected to %1</source>
         <translation>未连接到 %1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1041"/>
-        <source>the node has no decision for this write-off</source>
-        <translation>该节点没有此核销的决议</translation>
-    </message>
-    <message>
-        <location filename="../ui/MainWindow.cpp" line="1044"/>
-        <source>the node sent the certificate of another write-off</source>
-        <translation>节点发来的是另一笔核销的证书</translation>
-    </message>
-    <message>
-        <location filename="../ui/MainWindow.cpp" line="1051"/>
-        <source>%1: %2</source>
-        <translation>%1：%2</translation>
-    </message>
-    <message>
-        <location filename="../ui/MainWindow.cpp" line="1057"/>
+        <location filename="../ui/MainWindow.cpp" line="1038"/>
         <source>Fetching certificates for the report: %1 of %2</source>
         <translation>正在为报告获取证书：%1 / %2</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1088"/>
+        <location filename="../ui/MainWindow.cpp" line="1069"/>
         <source>Export cancelled.</source>
         <translation>导出已取消。</translation>
     </message>
     <message numerus="yes">
-        <location filename="../ui/MainWindow.cpp" line="1093"/>
+        <location filename="../ui/MainWindow.cpp" line="1074"/>
         <source>%n certificate(s) could not be fetched; the bundle will not verify for them. First: %1</source>
         <translation>
             <numerusform>%n 份证书未能获取；这些条目在报告包中将无法通过验证。第一个：%1</numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1110"/>
+        <location filename="../ui/MainWindow.cpp" line="1091"/>
         <source>Export audit report</source>
         <translation>导出审计报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1113"/>
+        <location filename="../ui/MainWindow.cpp" line="1094"/>
         <source>CSV (RFC 4180)</source>
         <translation>CSV（RFC 4180）</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1114"/>
+        <location filename="../ui/MainWindow.cpp" line="1095"/>
         <source>PDF summary</source>
         <translation>PDF 汇总报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1115"/>
+        <location filename="../ui/MainWindow.cpp" line="1096"/>
         <source>JSON bundle with signatures</source>
         <translation>含签名的 JSON 数据包</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1124"/>
+        <location filename="../ui/MainWindow.cpp" line="1105"/>
         <source>Format</source>
         <translation>格式</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1125"/>
+        <location filename="../ui/MainWindow.cpp" line="1106"/>
         <source>From</source>
         <translation>起始时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1126"/>
+        <location filename="../ui/MainWindow.cpp" line="1107"/>
         <source>To</source>
         <translation>截止时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1127"/>
+        <location filename="../ui/MainWindow.cpp" line="1108"/>
         <source>Outcome</source>
         <translation>结果</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1140"/>
+        <location filename="../ui/MainWindow.cpp" line="1121"/>
         <source>Save audit report</source>
         <translation>保存审计报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1147"/>
+        <location filename="../ui/MainWindow.cpp" line="1128"/>
         <source>Exporting…</source>
         <translation>正在导出…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1147"/>
+        <location filename="../ui/MainWindow.cpp" line="1128"/>
         <source>Cancel</source>
         <translation>取消</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1156"/>
+        <location filename="../ui/MainWindow.cpp" line="1137"/>
         <source>Wrote %1: %2</source>
         <translation>已写入 %1：%2</translation>
     </message>
@@ -2006,176 +2031,176 @@ The coordinator will restart its tally and ask every target again. If it was dec
 <context>
     <name>ticketsync::ReportWorker</name>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="328"/>
+        <location filename="../ui/ReportWorker.cpp" line="331"/>
         <source>No output file given.</source>
         <translation>未指定输出文件。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="331"/>
+        <location filename="../ui/ReportWorker.cpp" line="334"/>
         <source>Unknown outcome filter &quot;%1&quot;; use DECIDED or UNDETERMINED.</source>
         <translation>未知的结果筛选条件“%1”；请使用 DECIDED（已决）或 UNDETERMINED（未决）。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="333"/>
+        <location filename="../ui/ReportWorker.cpp" line="336"/>
         <source>The period ends before it starts.</source>
         <translation>期间的结束时间早于开始时间。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="336"/>
+        <location filename="../ui/ReportWorker.cpp" line="339"/>
         <source>The report would overwrite the history cache %1; choose another file.</source>
         <translation>该报告将覆盖历史缓存 %1；请选择其他文件。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="347"/>
-        <location filename="../ui/ReportWorker.cpp" line="378"/>
+        <location filename="../ui/ReportWorker.cpp" line="350"/>
+        <location filename="../ui/ReportWorker.cpp" line="381"/>
         <source>Cannot write %1: %2</source>
         <translation>无法写入 %1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="365"/>
+        <location filename="../ui/ReportWorker.cpp" line="368"/>
         <source>Wrote a %1-page PDF report of %2 decisions to %3.</source>
         <translation>已将共 %1 页、包含 %2 条决议的 PDF 报告写入 %3。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="396"/>
+        <location filename="../ui/ReportWorker.cpp" line="399"/>
         <source>Export cancelled; no file was written.</source>
         <translation>导出已取消；未写入任何文件。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="399"/>
+        <location filename="../ui/ReportWorker.cpp" line="402"/>
         <source>The export failed for an unknown reason.</source>
         <translation>导出因未知原因失败。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="413"/>
+        <location filename="../ui/ReportWorker.cpp" line="416"/>
         <source>No history cache file given.</source>
         <translation>未指定历史缓存文件。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="417"/>
+        <location filename="../ui/ReportWorker.cpp" line="420"/>
         <source>Cannot read the history cache %1: no such file.</source>
         <translation>无法读取历史缓存 %1：文件不存在。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="421"/>
+        <location filename="../ui/ReportWorker.cpp" line="424"/>
         <source>Cannot read the history cache %1: not a regular file.</source>
         <translation>无法读取历史缓存 %1：不是常规文件。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="426"/>
-        <location filename="../ui/ReportWorker.cpp" line="444"/>
-        <location filename="../ui/ReportWorker.cpp" line="461"/>
+        <location filename="../ui/ReportWorker.cpp" line="429"/>
+        <location filename="../ui/ReportWorker.cpp" line="447"/>
+        <location filename="../ui/ReportWorker.cpp" line="464"/>
         <source>Cannot read the history cache %1: %2</source>
         <translation>无法读取历史缓存 %1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="430"/>
+        <location filename="../ui/ReportWorker.cpp" line="433"/>
         <source>Cannot read the history cache %1: it is not an SQLite database.</source>
         <translation>无法读取历史缓存 %1：该文件不是 SQLite 数据库。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="439"/>
+        <location filename="../ui/ReportWorker.cpp" line="442"/>
         <source>Cannot open the history cache %1: %2</source>
         <translation>无法打开历史缓存 %1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="451"/>
+        <location filename="../ui/ReportWorker.cpp" line="454"/>
         <source>The file %1 is not a console history cache (it has no schema version).</source>
         <translation>文件 %1 不是控制台历史缓存（没有结构版本）。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="452"/>
+        <location filename="../ui/ReportWorker.cpp" line="455"/>
         <source>The history cache %1 has schema version %2; this console reads version %3.</source>
         <translation>历史缓存 %1 的结构版本为 %2；本控制台读取的是版本 %3。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="83"/>
+        <location filename="../ui/ReportWorker.cpp" line="86"/>
         <source>Cannot query the history cache: %1</source>
         <translation>无法查询历史缓存：%1</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="489"/>
+        <location filename="../ui/ReportWorker.cpp" line="492"/>
         <source>Exported %1 decisions to %2.</source>
         <translation>已将 %1 条决议导出至 %2。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="507"/>
+        <location filename="../ui/ReportWorker.cpp" line="510"/>
         <source>Cannot read the membership file: %1</source>
         <translation>无法读取成员配置文件：%1</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="534"/>
+        <location filename="../ui/ReportWorker.cpp" line="537"/>
         <source>Cannot create a temporary file for the manifest: %1</source>
         <translation>无法为清单创建临时文件：%1</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="582"/>
-        <location filename="../ui/ReportWorker.cpp" line="588"/>
+        <location filename="../ui/ReportWorker.cpp" line="596"/>
+        <location filename="../ui/ReportWorker.cpp" line="602"/>
         <source>Cannot read back the manifest: %1</source>
         <translation>无法回读清单：%1</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="595"/>
+        <location filename="../ui/ReportWorker.cpp" line="609"/>
         <source>The cached certificates do not name a membership; give the membership file.</source>
         <translation>缓存的证书未指明成员配置；请提供成员配置文件。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="599"/>
+        <location filename="../ui/ReportWorker.cpp" line="613"/>
         <source>Exported %1 decisions with %2 signed certificates and confirmations to %3.</source>
         <translation>已将 %1 条决议及 %2 份已签名的证书和状态确认导出至 %3。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="612"/>
+        <location filename="../ui/ReportWorker.cpp" line="626"/>
         <source>(not named)</source>
         <translation>（未署名）</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="616"/>
+        <location filename="../ui/ReportWorker.cpp" line="630"/>
         <source>from %1 (open-ended)</source>
         <translation>自 %1 起（无截止时间）</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="617"/>
+        <location filename="../ui/ReportWorker.cpp" line="631"/>
         <source>%1 to %2</source>
         <translation>%1 至 %2</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="620"/>
+        <location filename="../ui/ReportWorker.cpp" line="634"/>
         <source>outcome %1</source>
         <translation>结果：%1</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="622"/>
+        <location filename="../ui/ReportWorker.cpp" line="636"/>
         <source>ticket %1</source>
         <translation>票据：%1</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="623"/>
+        <location filename="../ui/ReportWorker.cpp" line="637"/>
         <source>none</source>
         <translation>无</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="695"/>
+        <location filename="../ui/ReportWorker.cpp" line="709"/>
         <source>Not verified: no membership given.</source>
         <translation>未验证：未提供成员配置。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="702"/>
+        <location filename="../ui/ReportWorker.cpp" line="716"/>
         <source>Not verified: the membership file cannot be read: %1</source>
         <translation>未验证：无法读取成员配置文件：%1</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="707"/>
+        <location filename="../ui/ReportWorker.cpp" line="721"/>
         <source>Against membership %1 (consortium &quot;%2&quot;, hash %3…).</source>
         <translation>依据成员配置 %1（联盟“%2”，哈希 %3…）验证。</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="725"/>
+        <location filename="../ui/ReportWorker.cpp" line="739"/>
         <source>the certificate is for another write-off</source>
         <translation>该证书属于另一笔核销</translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="727"/>
+        <location filename="../ui/ReportWorker.cpp" line="741"/>
         <source>the certificate does not decode</source>
         <translation>证书无法解码</translation>
     </message>

@@ -1,5 +1,13 @@
 #include "CacheWorker.h"
 
+#include "BlockHeader.h"
+#include "Decision.h"
+#include "InclusionProof.h"
+#include "Membership.h"
+#include "MerkleTree.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
 #include <QLoggingCategory>
 #include <QThread>
 
@@ -160,10 +168,10 @@ void CacheWorker::flushFor(quint64 requestId)
     Q_EMIT flushed(requestId);
 }
 
-void CacheWorker::requestUncertifiedDecisions(quint64 requestId, qint64 fromMs, qint64 toMs, int limit)
+void CacheWorker::requestUnprovenDecisions(quint64 requestId, qint64 fromMs, qint64 toMs, int limit)
 {
     commitPending();
-    Q_EMIT uncertifiedDecisionsReady(requestId, store.uncertifiedDecisions(fromMs, toMs, limit));
+    Q_EMIT unprovenDecisionsReady(requestId, store.unprovenDecisions(fromMs, toMs, limit));
 }
 
 void CacheWorker::commitPending()
@@ -262,6 +270,83 @@ void CacheWorker::setLagThresholds(qint64 blocks, qint64 ms)
 void CacheWorker::setCertificate(const QByteArray &digest, const QByteArray &decisionBytes)
 {
     store.setCertificate(digest, decisionBytes);
+}
+
+void CacheWorker::storeFetchedCertificates(quint64 requestId, const QList<QByteArray> &asked,
+                                           const QJsonObject &reply,
+                                           std::shared_ptr<const Membership> membership)
+{
+    const bool answered = reply.value(u"type").toString() == QLatin1String("decisions");
+    QHash<QByteArray, QJsonObject> sent; // by digest
+    if (answered) {
+        for (const QJsonValue &entry : reply.value(u"decisions").toArray()) {
+            const QJsonObject item = entry.toObject();
+            sent.insert(QByteArray::fromHex(item.value(u"write_off_digest").toString().toLatin1()), item);
+        }
+    }
+    QList<FetchedCertificate> good;
+    int proven = 0;
+    int problems = 0;
+    QString firstProblem;
+    for (const QByteArray &digest : asked) {
+        QString problem;
+        FetchedCertificate fetched{digest, {}, {}, 0};
+        const auto found = sent.constFind(digest);
+        if (!answered) {
+            problem = reply.value(u"error").toString();
+        } else if (found == sent.cend()) {
+            problem = tr("the node has no decision for this write-off");
+        } else {
+            fetched.decision = QByteArray::fromBase64(found->value(u"decision").toString().toLatin1());
+            const std::optional<Decision> decision = Decision::decode(fetched.decision, &problem);
+            if (decision && decision->writeOff.digest() != digest)
+                problem = tr("the node sent the certificate of another write-off");
+            else if (decision && found->contains(u"proof"))
+                problem = checkProof(found->value(u"proof").toObject(), membership.get(), &fetched);
+        }
+        if (!problem.isEmpty()) {
+            if (firstProblem.isEmpty())
+                firstProblem = tr("%1: %2").arg(QString::fromLatin1(digest.toHex().left(16)), problem);
+            ++problems;
+            continue;
+        }
+        proven += fetched.proof.isEmpty() ? 0 : 1;
+        good.append(std::move(fetched));
+    }
+    if (!good.isEmpty() && !store.storeCertificates(good)) {
+        if (firstProblem.isEmpty())
+            firstProblem = tr("the history cache did not store them: %1").arg(store.lastError());
+        problems += int(good.size());
+        good.clear();
+        proven = 0;
+    }
+    Q_EMIT certificatesStored(requestId, int(good.size()), proven, problems, firstProblem);
+}
+
+QString CacheWorker::checkProof(const QJsonObject &json, const Membership *membership,
+                                FetchedCertificate *fetched)
+{
+    QString problem;
+    const std::optional<InclusionProof> proof = InclusionProof::fromJson(json, &problem);
+    if (!proof)
+        return tr("its block proof does not decode: %1").arg(problem);
+    const std::optional<BlockHeader> header = BlockHeader::decode(proof->header, &problem);
+    if (!header)
+        return tr("its block header does not decode: %1").arg(problem);
+    if (membership) {
+        problem = proof->verify(fetched->decision, *membership);
+    } else {
+        const QByteArray root =
+            MerkleTree::rootFromPath(MerkleTree::leafHash(fetched->decision), proof->leafIndex,
+                                     header->decisionCount, proof->path, &problem);
+        if (problem.isEmpty() && root != header->merkleRoot)
+            problem = tr("its merkle path does not lead to its block's root");
+    }
+    if (!problem.isEmpty())
+        return tr("its block proof does not hold: %1").arg(problem);
+    fetched->proof = QJsonDocument(json).toJson(QJsonDocument::Compact);
+    fetched->height = qint64(header->height);
+    return {};
 }
 
 void CacheWorker::setDecisionHeights(const QHash<QByteArray, qint64> &heights)

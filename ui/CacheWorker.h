@@ -9,11 +9,14 @@
 #include <QSet>
 #include <QTimer>
 
+#include <memory>
 #include <thread>
 
 class QThread;
 
 namespace ticketsync {
+
+class Membership;
 
 // The console's one writer of the history cache. It lives on its own thread (see
 // CacheThread) and owns a HistoryCache; everything reaches it through queued calls, and
@@ -38,6 +41,13 @@ public:
     // Direct access for code already running on the worker's thread (e.g. a lambda given to
     // QMetaObject::invokeMethod(worker, ...)). Never touch it from another thread.
     HistoryCache &cache() { return store; }
+
+    // One page of a node's `decisions` answer (docs/api.md) for the digests asked: decodes and
+    // checks each certificate and proof here, off the GUI thread, stores those that hold, and
+    // answers with certificatesStored. A proof is checked against membership when there is one,
+    // else only its merkle path against its header.
+    void storeFetchedCertificates(quint64 requestId, const QList<QByteArray> &asked, const QJsonObject &reply,
+                                  std::shared_ptr<const Membership> membership);
 
 public Q_SLOTS:
     // Opens the cache; a corrupt one is moved aside and replaced by a fresh one (reported
@@ -74,7 +84,7 @@ public Q_SLOTS:
     void requestAlerts(quint64 requestId);
     void requestAlertTrail(quint64 requestId, qint64 alertId);
     void requestReceivers(quint64 requestId);
-    void requestUncertifiedDecisions(quint64 requestId, qint64 fromMs, qint64 toMs, int limit);
+    void requestUnprovenDecisions(quint64 requestId, qint64 fromMs, qint64 toMs, int limit);
 
 Q_SIGNALS:
     // ok false: the cache could not be opened at all (error says why, naming the file).
@@ -109,10 +119,17 @@ Q_SIGNALS:
     void alertTrailReady(quint64 requestId, const QList<ticketsync::AlertTrailEntry> &trail);
     void receiversReady(quint64 requestId, const QList<ticketsync::ReceiverRow> &receivers);
     void flushed(quint64 requestId);
-    void uncertifiedDecisionsReady(quint64 requestId, const QList<QByteArray> &digests);
+    void unprovenDecisionsReady(quint64 requestId, const QList<QByteArray> &digests);
+    // What storeFetchedCertificates did with one page: problems counts the digests without a
+    // usable certificate, firstProblem names the first ("<digest prefix>: why").
+    void certificatesStored(quint64 requestId, int stored, int proven, int problems,
+                            const QString &firstProblem);
 
 private:
     void commitPending();
+    // Empty when the proof holds for fetched->decision; then fills fetched's proof and height.
+    static QString checkProof(const QJsonObject &json, const Membership *membership,
+                              FetchedCertificate *fetched);
 
     QString cachePath;
     HistoryCache store;

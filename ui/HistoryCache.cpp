@@ -948,14 +948,14 @@ QString HistoryCache::networkCa() const
     return bound.step() == SQLITE_ROW ? bound.text(0) : QString();
 }
 
-QList<QByteArray> HistoryCache::uncertifiedDecisions(qint64 fromMs, qint64 toMs, int limit) const
+QList<QByteArray> HistoryCache::unprovenDecisions(qint64 fromMs, qint64 toMs, int limit) const
 {
     QList<QByteArray> digests;
     if (!db)
         return digests;
-    SqliteStatement query(db,
-                          "SELECT digest FROM decisions WHERE decided_at_ms >= ? AND decided_at_ms < ? "
-                          "AND outcome = 'DECIDED' AND certificate IS NULL ORDER BY decided_at_ms LIMIT ?");
+    SqliteStatement query(db, "SELECT digest FROM decisions WHERE decided_at_ms >= ? AND decided_at_ms < ? "
+                              "AND outcome = 'DECIDED' AND (certificate IS NULL OR proof IS NULL) "
+                              "ORDER BY decided_at_ms LIMIT ?");
     query.bind(1, fromMs);
     query.bind(2, toMs);
     query.bind(3, qint64(limit));
@@ -1189,6 +1189,27 @@ bool HistoryCache::setCertificate(const QByteArray &digest, const QByteArray &de
         return false;
     SqliteStatement update(db, "UPDATE decisions SET certificate = ? WHERE digest = ?");
     return runWith(update, decisionBytes, digest) && sqlite3_changes(db) > 0;
+}
+
+bool HistoryCache::storeCertificates(const QList<FetchedCertificate> &certificates)
+{
+    if (!db || !exec("BEGIN IMMEDIATE"))
+        return false;
+    // A certificate fetched without a proof (not sealed yet) keeps a proof stored earlier.
+    SqliteStatement update(db, "UPDATE decisions SET certificate = ?, proof = COALESCE(?, proof), "
+                               "height = CASE WHEN ? > 0 THEN ? ELSE height END WHERE digest = ?");
+    for (const FetchedCertificate &fetched : certificates) {
+        if (!runWith(update, fetched.decision, fetched.proof, fetched.height, fetched.height,
+                     fetched.digest)) {
+            exec("ROLLBACK");
+            return false;
+        }
+    }
+    if (!exec("COMMIT")) {
+        exec("ROLLBACK");
+        return false;
+    }
+    return true;
 }
 
 bool HistoryCache::setDecisionHeight(const QByteArray &digest, qint64 height)

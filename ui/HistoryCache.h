@@ -81,6 +81,15 @@ struct DecisionRow
     QByteArray certificate; // canonical Decision bytes, when known
 };
 
+// A certificate from a node's `decisions` answer, checked against the digest asked for.
+struct FetchedCertificate
+{
+    QByteArray digest;
+    QByteArray decision; // canonical Decision bytes
+    QByteArray proof;    // compact InclusionProof JSON; empty while the decision is not sealed
+    qint64 height = 0;   // the proof's block; 0 without one
+};
+
 struct ConfirmationRow
 {
     QByteArray digest;
@@ -257,9 +266,10 @@ public:
     bool bindNetwork(const QString &caSha256, const QString &consortium, QString *error);
     // The CA fingerprint of the network the cache belongs to; empty before its first connection.
     QString networkCa() const;
-    // DECIDED write-offs decided in [fromMs, toMs) whose certificate the cache does not hold
-    // yet (a decision_made event carries only the summary), oldest first, at most limit.
-    QList<QByteArray> uncertifiedDecisions(qint64 fromMs, qint64 toMs, int limit) const;
+    // DECIDED write-offs decided in [fromMs, toMs) whose certificate or inclusion proof the cache
+    // does not hold yet (a decision_made event carries only the summary; a proof exists once the
+    // decision is sealed), oldest first, at most limit.
+    QList<QByteArray> unprovenDecisions(qint64 fromMs, qint64 toMs, int limit) const;
     // Records a range of events the node could no longer send, and raises a 'gap' alert.
     bool recordGap(const QString &node, qint64 fromSeq, qint64 toSeq,
                    std::optional<AlertRow> *raised = nullptr);
@@ -280,6 +290,8 @@ public:
     void setLagThresholds(qint64 blocks, qint64 ms);
 
     bool setCertificate(const QByteArray &digest, const QByteArray &decisionBytes);
+    // Certificates from a node's `decisions` answers, checked, in one transaction.
+    bool storeCertificates(const QList<FetchedCertificate> &certificates);
     bool setDecisionHeight(const QByteArray &digest, qint64 height);
 
     // --- Reading (every query is served by an index) --------------------------------------

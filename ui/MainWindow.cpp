@@ -249,6 +249,13 @@ void MainWindow::buildUi()
     connect(decisionsView->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             &MainWindow::onDecisionSelected);
     connect(worker, &CacheWorker::decisionReady, this, &MainWindow::onDecisionReady);
+    // What each page of an export's certificate fetch held (fetchNextCertificates).
+    connect(worker, &CacheWorker::certificatesStored, this,
+            [this](quint64, int, int, int problems, const QString &firstProblem) {
+                certificateProblems += problems;
+                if (firstCertificateProblem.isEmpty())
+                    firstCertificateProblem = firstProblem;
+            });
 
     // Receivers and their actions.
     receivers = new ReceiversModel(this);
@@ -981,7 +988,7 @@ void MainWindow::fetchCertificates()
     CacheWorker *worker = cache->worker();
     const quint64 request = CacheWorker::nextRequestId();
     auto once = std::make_shared<QMetaObject::Connection>();
-    *once = connect(worker, &CacheWorker::uncertifiedDecisionsReady, this,
+    *once = connect(worker, &CacheWorker::unprovenDecisionsReady, this,
                     [this, request, once](quint64 id, const QList<QByteArray> &digests) {
                         if (id != request)
                             return;
@@ -992,7 +999,7 @@ void MainWindow::fetchCertificates()
                     });
     QMetaObject::invokeMethod(
         worker, [worker, request, from = pendingExport.fromMs, to = pendingExport.toMs] {
-            worker->requestUncertifiedDecisions(request, from, to, kMaxCertificatesFetched);
+            worker->requestUnprovenDecisions(request, from, to, kMaxCertificatesFetched);
         });
 }
 
@@ -1020,38 +1027,12 @@ void MainWindow::fetchNextCertificates()
             {{QStringLiteral("type"), QStringLiteral("decisions")}, {QStringLiteral("digests"), digests}},
             [this, page](const QJsonObject &reply) {
                 certificatesInFlight -= int(page.size());
-                const bool answered = reply.value(u"type").toString() == QLatin1String("decisions");
-                QHash<QByteArray, QByteArray> sent; // digest -> certificate bytes
-                if (answered) {
-                    for (const QJsonValue &entry : reply.value(u"decisions").toArray()) {
-                        const QJsonObject item = entry.toObject();
-                        sent.insert(
-                            QByteArray::fromHex(item.value(u"write_off_digest").toString().toLatin1()),
-                            QByteArray::fromBase64(item.value(u"decision").toString().toLatin1()));
-                    }
-                }
+                // Decoded and checked on the cache's thread: a page is 200 certificates and proofs.
+                // Its verdict (certificatesStored) comes before the flush the export waits for.
                 CacheWorker *worker = cache->worker();
-                for (const QByteArray &digest : page) {
-                    QString problem;
-                    const auto found = sent.constFind(digest);
-                    std::optional<Decision> decision;
-                    if (!answered)
-                        problem = reply.value(u"error").toString();
-                    else if (found == sent.cend())
-                        problem = tr("the node has no decision for this write-off");
-                    else if (decision = Decision::decode(*found, &problem);
-                             decision && decision->writeOff.digest() != digest)
-                        problem = tr("the node sent the certificate of another write-off");
-                    if (decision && problem.isEmpty()) {
-                        QMetaObject::invokeMethod(worker, [worker, digest, bytes = *found] {
-                            worker->setCertificate(digest, bytes);
-                        });
-                    } else {
-                        if (firstCertificateProblem.isEmpty())
-                            firstCertificateProblem = tr("%1: %2").arg(hexDigest(digest).left(16), problem);
-                        ++certificateProblems;
-                    }
-                }
+                QMetaObject::invokeMethod(worker, [worker, page, reply, members = membership] {
+                    worker->storeFetchedCertificates(0, page, reply, members);
+                });
                 const int done = certificatesTotal - int(certificatesWanted.size()) - certificatesInFlight;
                 statusBar()->showMessage(
                     tr("Fetching certificates for the report: %1 of %2").arg(done).arg(certificatesTotal));
