@@ -332,12 +332,11 @@ QStringList AuditBundleReport::signedByCoordinator() const
     if (provenInBlocks == 0)
         return lines;
     lines << QStringLiteral("decided_at, missing, equivocating and the other states' counts of %1 decisions, "
-                            "and that each is in the block its summary names (%2, %3 blocks): each entry's "
+                            "and that each is in the block its summary names (%2%3): each entry's "
                             "merkle path leads from its certificate's bytes to the root of a block header "
                             "the coordinator signed")
                  .arg(provenInBlocks)
-                 .arg(provenBlocks())
-                 .arg(blocks);
+                 .arg(provenBlocks(), blocks > 1 ? QStringLiteral(", %1 blocks").arg(blocks) : QString());
     return lines;
 }
 
@@ -360,7 +359,7 @@ QStringList AuditBundleReport::notSigned() const
     else
         lines << QStringLiteral(
                      "decided_at, missing, equivocating and height of %1 decisions without a block "
-                     "proof (not sealed when exported), latency_ms of every decision, and which "
+                     "proof, latency_ms of every decision, and which "
                      "targets were left out as equivocating; the period and filters were checked "
                      "against decided_at as stated for those")
                      .arg(unproven);
