@@ -792,6 +792,7 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
     root.addData(headerHash);
     QSet<QByteArray> seen;
     QSet<quint64> provenHeights;
+    QSet<QByteArray> signedHeaders; // block headers with their signatures, checked once each
     const int total = int(decisions.size());
     report.decisions = total;
 
@@ -899,7 +900,7 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
                             QStringLiteral(": proof: the entry has no certificate, whose bytes it would "
                                            "prove in a block"));
             BlockHeader block;
-            if (const QString refused = proof->verify(*entry.certificate, membership, &block);
+            if (const QString refused = proof->verify(*entry.certificate, membership, &block, &signedHeaders);
                 !refused.isEmpty())
                 return fail(where + QStringLiteral(": proof: ") + refused);
             if (summary->height != qint64(block.height))

@@ -44,7 +44,7 @@ std::optional<QByteArray> strictDigestHex(const QJsonValue &value)
 } // namespace
 
 QString InclusionProof::verify(const QByteArray &encodedDecision, const Membership &membership,
-                               BlockHeader *decoded) const
+                               BlockHeader *decoded, QSet<QByteArray> *signedHeaders) const
 {
     QString problem;
     const std::optional<BlockHeader> parsed = BlockHeader::decode(header, &problem);
@@ -54,8 +54,13 @@ QString InclusionProof::verify(const QByteArray &encodedDecision, const Membersh
     if (parsed->membershipHash != membership.hash())
         return block + QStringLiteral(": its header was sealed under another membership (%1)")
                            .arg(QString::fromLatin1(parsed->membershipHash.toHex()));
-    if (const QString refused = parsed->verifySignature(signature, membership); !refused.isEmpty())
-        return block + QStringLiteral(": header: ") + refused;
+    const QByteArray signedHeader = header + signature;
+    if (!signedHeaders || !signedHeaders->contains(signedHeader)) {
+        if (const QString refused = parsed->verifySignature(signature, membership); !refused.isEmpty())
+            return block + QStringLiteral(": header: ") + refused;
+        if (signedHeaders)
+            signedHeaders->insert(signedHeader);
+    }
     const QByteArray root = MerkleTree::rootFromPath(MerkleTree::leafHash(encodedDecision), leafIndex,
                                                      parsed->decisionCount, path, &problem);
     if (root.isEmpty())

@@ -6,6 +6,7 @@
 #include <QHash>
 #include <QJsonObject>
 #include <QList>
+#include <QSet>
 #include <optional>
 
 namespace ticketsync {
@@ -28,8 +29,11 @@ struct InclusionProof
     // Empty when it holds: the header decodes, was sealed under this membership, is signed by the
     // coordinator it names, and the path leads from exactly these decision bytes at leafIndex to
     // its merkle root. Otherwise names the first check that failed. *decoded gets the header.
+    // signedHeaders, when given, holds the header and signature pairs (concatenated) already
+    // verified under this membership, and gains this one: the entries of one block then cost one
+    // signature check between them.
     QString verify(const QByteArray &encodedDecision, const Membership &membership,
-                   BlockHeader *decoded = nullptr) const;
+                   BlockHeader *decoded = nullptr, QSet<QByteArray> *signedHeaders = nullptr) const;
 
     // As the API and the audit bundle carry it: {"header": base64, "signature": base64,
     // "leaf_index": N, "path": [hex, ...]}.

@@ -1055,10 +1055,16 @@ void ChainTest::tamperedInclusionProofs()
                                                          rebuilt.headerBytes());
     const InclusionProof byTarget = BlockProofs(rebuilt).proof(1);
     expectRefused(refusal(byTarget, edited.encode()), "signature does not verify");
-    // A wrong signature, or none.
+    // A wrong signature, or none; also where the header was verified before under its own.
     InclusionProof badSignature = good;
     badSignature.signature[5] = char(badSignature.signature[5] ^ 0x20);
     expectRefused(refusal(badSignature, bytes), "signature does not verify");
+    QSet<QByteArray> signedHeaders;
+    QCOMPARE(good.verify(bytes, sample.membership, nullptr, &signedHeaders), QString());
+    QCOMPARE(signedHeaders.size(), 1);
+    expectRefused(badSignature.verify(bytes, sample.membership, nullptr, &signedHeaders),
+                  "signature does not verify");
+    QCOMPARE(signedHeaders.size(), 1);
     badSignature.signature.clear();
     expectRefused(refusal(badSignature, bytes), "signature does not verify");
     // A tampered sibling, a header that does not decode, another membership.

@@ -1190,6 +1190,39 @@ private Q_SLOTS:
         QCOMPARE(BundleParts::of(exported).entries.at(1).summary.height, 8);
     }
 
+    // Entries of one block share its header: verified once, yet each entry's signature counts.
+    void entriesOfOneBlock()
+    {
+        const auto membership = Membership::load(membershipPath, nullptr);
+        QVERIFY(membership);
+        BundleParts parts = BundleParts::of(bundle());
+        Block block;
+        block.height = 8;
+        block.previousHash = sha256(QByteArrayLiteral("block 7"));
+        block.membershipHash = sample.membership.hash();
+        block.timestampMs = parts.entries.at(1).summary.decidedAtMs + 1000;
+        block.coordinatorId = QStringLiteral("coordinator-1");
+        block.decisions = {decisions.at(0), decisions.at(1), decisions.at(3)};
+        block.seal(sample.keys.value(QStringLiteral("coordinator-1")));
+        const BlockProofs proofs(block);
+        for (const int i : {0, 1}) {
+            parts.entries[i].proof = proofs.proof(i);
+            parts.entries[i].summary.height = 8;
+        }
+        const AuditBundleReport report = AuditBundle::verify(parts.write(), *membership);
+        QVERIFY2(report.ok, qPrintable(report.error));
+        QCOMPARE(report.provenInBlocks, 2);
+        QCOMPARE(report.blocks, 1);
+        QCOMPARE(report.provenBlocks(), QStringLiteral("block 8"));
+
+        parts.entries[1].proof->signature[7] = char(parts.entries[1].proof->signature.at(7) ^ 0x10);
+        const AuditBundleReport forged = AuditBundle::verify(parts.write(), *membership);
+        QVERIFY(!forged.ok);
+        QVERIFY2(forged.error.startsWith(QLatin1String("decision 2 of 5")) &&
+                     forged.error.contains(QLatin1String("the coordinator's signature does not verify")),
+                 qPrintable(forged.error));
+    }
+
     void badProofsFail_data()
     {
         QTest::addColumn<QString>("forgery");

@@ -502,6 +502,13 @@ void NetworkTest::twoTargetsDownIsUndeterminedUntilRetried()
     QCOMPARE(undetermined.value(u"outcome").toString(), QStringLiteral("UNDETERMINED"));
     QCOMPARE(undetermined.value(u"missing").toInt(), 2);
     QCOMPARE(coordinatorHeight(), quint64(0)); // never a decision in the ledger
+    // Not in a block, so its certificate comes without a block proof.
+    const QJsonObject page = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decisions")},
+                                                 {QStringLiteral("digests"), QJsonArray{digest}}});
+    QCOMPARE(page.value(u"decisions").toArray().size(), 1);
+    const QJsonObject unsealed = page.value(u"decisions").toArray().first().toObject();
+    QCOMPARE(unsealed.value(u"height").toInteger(), 0);
+    QVERIFY(unsealed.contains(u"decision") && !unsealed.contains(u"proof"));
     startNode(QStringLiteral("target-1"));
     startNode(QStringLiteral("target-2"));
     QTest::qWait(500); // the targets reconnect to the coordinator
