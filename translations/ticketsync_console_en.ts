@@ -503,42 +503,42 @@ Note (optional):</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="298"/>
+        <location filename="../ui/CacheWorker.cpp" line="299"/>
         <source>the node has no decision for this write-off</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="303"/>
+        <location filename="../ui/CacheWorker.cpp" line="304"/>
         <source>the node sent the certificate of another write-off</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="309"/>
+        <location filename="../ui/CacheWorker.cpp" line="311"/>
         <source>%1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="318"/>
+        <location filename="../ui/CacheWorker.cpp" line="320"/>
         <source>the history cache did not store them: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="332"/>
+        <location filename="../ui/CacheWorker.cpp" line="334"/>
         <source>its block proof does not decode: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="335"/>
+        <location filename="../ui/CacheWorker.cpp" line="337"/>
         <source>its block header does not decode: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="343"/>
+        <location filename="../ui/CacheWorker.cpp" line="345"/>
         <source>its merkle path does not lead to its block&apos;s root</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="346"/>
+        <location filename="../ui/CacheWorker.cpp" line="348"/>
         <source>its block proof does not hold: %1</source>
         <translation type="unfinished"></translation>
     </message>

@@ -501,42 +501,42 @@ Note (optional):</source>
         <translation>无法在历史缓存中记录 %3 的事件缺口 %1-%2：%4</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="298"/>
+        <location filename="../ui/CacheWorker.cpp" line="299"/>
         <source>the node has no decision for this write-off</source>
         <translation>该节点没有此笔核销的决议</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="303"/>
+        <location filename="../ui/CacheWorker.cpp" line="304"/>
         <source>the node sent the certificate of another write-off</source>
         <translation>节点发来的是另一笔核销的证书</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="309"/>
+        <location filename="../ui/CacheWorker.cpp" line="311"/>
         <source>%1: %2</source>
         <translation>%1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="318"/>
+        <location filename="../ui/CacheWorker.cpp" line="320"/>
         <source>the history cache did not store them: %1</source>
         <translation>历史缓存未能保存它们：%1</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="332"/>
+        <location filename="../ui/CacheWorker.cpp" line="334"/>
         <source>its block proof does not decode: %1</source>
         <translation>其区块证明无法解码：%1</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="335"/>
+        <location filename="../ui/CacheWorker.cpp" line="337"/>
         <source>its block header does not decode: %1</source>
         <translation>其区块头无法解码：%1</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="343"/>
+        <location filename="../ui/CacheWorker.cpp" line="345"/>
         <source>its merkle path does not lead to its block&apos;s root</source>
         <translation>其默克尔路径不能导出其区块的根哈希</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="346"/>
+        <location filename="../ui/CacheWorker.cpp" line="348"/>
         <source>its block proof does not hold: %1</source>
         <translation>其区块证明不成立：%1</translation>
     </message>

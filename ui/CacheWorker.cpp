@@ -285,6 +285,7 @@ void CacheWorker::storeFetchedCertificates(quint64 requestId, const QList<QByteA
         }
     }
     QList<FetchedCertificate> good;
+    QSet<QByteArray> signedHeaders; // a page's decisions share a few blocks
     int proven = 0;
     int problems = 0;
     QString firstProblem;
@@ -302,7 +303,8 @@ void CacheWorker::storeFetchedCertificates(quint64 requestId, const QList<QByteA
             if (decision && decision->writeOff.digest() != digest)
                 problem = tr("the node sent the certificate of another write-off");
             else if (decision && found->contains(u"proof"))
-                problem = checkProof(found->value(u"proof").toObject(), membership.get(), &fetched);
+                problem =
+                    checkProof(found->value(u"proof").toObject(), membership.get(), &signedHeaders, &fetched);
         }
         if (!problem.isEmpty()) {
             if (firstProblem.isEmpty())
@@ -324,7 +326,7 @@ void CacheWorker::storeFetchedCertificates(quint64 requestId, const QList<QByteA
 }
 
 QString CacheWorker::checkProof(const QJsonObject &json, const Membership *membership,
-                                FetchedCertificate *fetched)
+                                QSet<QByteArray> *signedHeaders, FetchedCertificate *fetched)
 {
     QString problem;
     const std::optional<InclusionProof> proof = InclusionProof::fromJson(json, &problem);
@@ -334,7 +336,7 @@ QString CacheWorker::checkProof(const QJsonObject &json, const Membership *membe
     if (!header)
         return tr("its block header does not decode: %1").arg(problem);
     if (membership) {
-        problem = proof->verify(fetched->decision, *membership);
+        problem = proof->verify(fetched->decision, *membership, nullptr, signedHeaders);
     } else {
         const QByteArray root =
             MerkleTree::rootFromPath(MerkleTree::leafHash(fetched->decision), proof->leafIndex,

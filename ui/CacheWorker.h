@@ -128,8 +128,9 @@ Q_SIGNALS:
 private:
     void commitPending();
     // Empty when the proof holds for fetched->decision; then fills fetched's proof and height.
+    // signedHeaders: the block headers of the page whose signature already held.
     static QString checkProof(const QJsonObject &json, const Membership *membership,
-                              FetchedCertificate *fetched);
+                              QSet<QByteArray> *signedHeaders, FetchedCertificate *fetched);
 
     QString cachePath;
     HistoryCache store;
