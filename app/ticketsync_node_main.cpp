@@ -106,6 +106,9 @@ int main(int argc, char **argv)
     // still runs correctly, only less efficiently under load, so this is a warning.
     if (!ticketsync::applyCpuScheduling(config->cpuScheduling, config->cpuSliceMs, &error))
         std::fprintf(stderr, "ticketsync-node: warning: %s\n", qPrintable(error));
+    // A write past the file size limit (RLIMIT_FSIZE) then fails with EFBIG instead of killing the
+    // node: the journal keeps what it could not store and tries again, as on a full disk.
+    std::signal(SIGXFSZ, SIG_IGN);
     // Exit 2: the configuration or a file it names is wrong, and starting again cannot help (the
     // systemd unit does not restart on it); 1: anything else, such as a port in use.
     bool inConfiguration = false;

@@ -58,6 +58,10 @@ constexpr int kEventOnlyWindowMs = 20;
 constexpr int kNodeProtocol = 2;
 // The longest a node waits between attempts to reach the coordinator.
 constexpr int kPeerBackoffMaxMs = 2000;
+// A journal that cannot commit is tried again after this, doubling up to the most: soon after
+// a brief fault, and no busy loop against a full disk.
+constexpr int kJournalRetryFirstMs = 50;
+constexpr int kJournalRetryMaxMs = 5000;
 
 // The "kinds" of a subscribe request: absent means every kind. An unknown kind is refused rather
 // than matched against nothing, so a misspelt filter does not look like a quiet network.
@@ -506,6 +510,8 @@ bool LedgerNode::start(QString *error)
     subscriberPump.setSingleShot(true);
     connect(&subscriberPump, &QTimer::timeout, this, &LedgerNode::pumpSubscribers);
     broadcastSeq = journal->lastSeq();
+    journalRetryTimer.setSingleShot(true);
+    connect(&journalRetryTimer, &QTimer::timeout, this, &LedgerNode::flush);
     connect(&rateTimer, &QTimer::timeout, this, [this] {
         rateSamples.append(
             {uptime.elapsed(),
@@ -624,7 +630,8 @@ void LedgerNode::shutdown()
     if (journal) {
         QString problem;
         if (!journal->commit(&problem))
-            qCCritical(lcNode) << problem;
+            qCCritical(lcNode) << "stopping with" << journal->unstoredWrites()
+                               << "journal writes not stored, none of them acknowledged:" << problem;
     }
 }
 
@@ -935,6 +942,13 @@ void LedgerNode::refuseBusy(Connection *to, qint64 requestId)
 void LedgerNode::verifySubmissions(Connection *from, qint64 firstRequestId, const QList<QByteArray> &encoded,
                                    bool binaryReply)
 {
+    if (const QString refusal = storageRefusal(); !refusal.isEmpty()) {
+        counters[QStringLiteral("refused_storage")] += encoded.size();
+        for (qsizetype i = 0; i < encoded.size(); ++i)
+            from->sendError(QStringLiteral("submit_write_off"),
+                            firstRequestId < 0 ? firstRequestId : firstRequestId + i, refusal);
+        return;
+    }
     // Refused before they are verified too, so the verify thread's queue stays bounded however
     // fast a branch sends.
     if (openWork() + encoded.size() > config.maxOpenTallies) {
@@ -1140,14 +1154,13 @@ void LedgerNode::handleSubmission(Connection *from, qint64 requestId, const Veri
                             .arg(readError));
         return;
     }
+    if (const QString refusal = storageRefusal(); !refusal.isEmpty()) {
+        // The journal failed while this was verified; its answer could only be "not stored".
+        counters[QStringLiteral("refused_storage")]++;
+        from->sendError(QStringLiteral("submit_write_off"), requestId, refusal);
+        return;
+    }
     if (rounds.contains(digest) || journal->hasSubmission(digest)) {
-        // A failed journal commit rolls the submission's row back but leaves its tally running:
-        // stored again here, so that "already accepted", sent after the next commit, is true.
-        if (!journal->hasSubmission(digest)) {
-            const std::shared_ptr<Round> round = rounds.value(digest);
-            journal->putSubmission(digest, item.encoded, round->startedMs);
-            journal->updateSubmission(digest, round->attempts, false);
-        }
         answer(SubmittedReply::Status::AlreadyAccepted, 0);
         return;
     }
@@ -1465,6 +1478,8 @@ void LedgerNode::sealBlocks()
     // The journal's copy of each decision must be durable before the ledger holds it: a crash
     // between the two commits must never leave a stored decision the journal cannot answer for.
     flush();
+    if (!journalProblem.isEmpty())
+        return; // sealed once the journal commits again (journalCommitsAgain)
     const quint64 before = store->height();
     QList<QByteArray> sealedBytes; // the first sealed blocks' encodings, for the frame to consumers
     while (!blockQueue.isEmpty()) {
@@ -1898,6 +1913,11 @@ QJsonObject LedgerNode::retryUndetermined(const QJsonObject &message, QString *e
         return {}; // not knowing whether it is decided, a retry could tally it twice
     if (rounds.contains(digest))
         return {{QStringLiteral("outcome"), QStringLiteral("the tally is already running")}};
+    // The journal's submissions are read from its tables, which lack what it has not stored yet.
+    if (const QString refusal = storageRefusal(); !refusal.isEmpty()) {
+        *error = refusal;
+        return {};
+    }
     // Decided and waiting for its block: a second tally would queue a second decision on the
     // same write-off, which the ledger can never take.
     for (const Decision &queued : std::as_const(blockQueue)) {
@@ -2156,6 +2176,11 @@ void LedgerNode::handleClientSubmit(Connection *client, const QJsonObject &messa
         fields.fail(writeOff.checkFields());
     if (fields.failed()) {
         client->sendError(QStringLiteral("submit"), requestId, fields.problem());
+        return;
+    }
+    if (const QString refusal = storageRefusal(); !refusal.isEmpty()) {
+        counters[QStringLiteral("refused_storage")]++;
+        client->sendError(QStringLiteral("submit"), requestId, refusal);
         return;
     }
     Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
@@ -2475,6 +2500,11 @@ QJsonObject LedgerNode::statusJson() const
                      {QStringLiteral("replies_waiting_commit"), repliesWaiting},
                      {QStringLiteral("subscribers"), subscribers.size()},
                      {QStringLiteral("branch_requests"), upstream.size()}}},
+        {QStringLiteral("journal"),
+         QJsonObject{{QStringLiteral("error"), journalProblem},
+                     {QStringLiteral("unstored_writes"), journal->unstoredWrites()},
+                     {QStringLiteral("last_error"), lastJournalProblem},
+                     {QStringLiteral("last_error_ms"), lastJournalProblemMs}}},
         {QStringLiteral("coordinator_link"),
          coordinatorLink
              ? (coordinatorLink->connection() ? QStringLiteral("up")
@@ -2575,20 +2605,34 @@ void LedgerNode::scheduleFlush()
 void LedgerNode::flush()
 {
     flushWindow.ran();
+    // While the journal cannot commit, only the backoff tries again: what waits meanwhile waits
+    // for that attempt.
+    if (journalRetryTimer.isActive())
+        return;
     journal->pruneEvents(config.journalEventsKept);
     QString problem;
     const bool stored = journal->commit(&problem);
-    if (!stored)
-        qCCritical(lcNode) << "journal commit failed:" << problem;
+    if (stored)
+        journalCommitsAgain();
+    else
+        journalCommitFailed(problem);
+    // Not acknowledged, but kept: the journal stores it with the rest once it commits again,
+    // unless the node stops before.
+    const auto notStored = [&problem](const QByteArray &digest) {
+        return QStringLiteral("not stored yet: %1; the coordinator keeps write-off %2 and stores it once its "
+                              "journal commits again, unless it stops first: look it up by digest before "
+                              "submitting it again")
+            .arg(problem, hex(digest));
+    };
     for (const PendingReply &pending : std::as_const(afterCommit)) {
         if (!pending.connection)
             continue;
         if (stored)
             pending.connection->send(pending.message);
         else
-            pending.connection->sendError(pending.message.value(u"type").toString(),
-                                          pending.message.value(u"id"),
-                                          QStringLiteral("not stored: %1").arg(problem));
+            pending.connection->sendError(
+                pending.message.value(u"type").toString(), pending.message.value(u"id"),
+                notStored(QByteArray::fromHex(pending.message.value(u"digest").toString().toLatin1())));
     }
     afterCommit.clear();
     for (const PendingSubmitted &pending : std::as_const(submittedAfterCommit)) {
@@ -2601,10 +2645,11 @@ void LedgerNode::flush()
         for (const QByteArray &item : pending.frame.items) {
             if (const std::optional<SubmittedReply> reply = SubmittedReply::decode(item, nullptr))
                 pending.connection->sendError(QStringLiteral("submit_write_off"), reply->requestId,
-                                              QStringLiteral("not stored: %1").arg(problem));
+                                              notStored(reply->digest));
         }
     }
     submittedAfterCommit.clear();
+    // Events of a failed commit stay pending under their numbers, broadcast once it succeeds.
     if (stored && !pendingEvents.isEmpty()) {
         broadcastSeq = pendingEvents.last().seq;
         for (const JournalEvent &event : std::as_const(pendingEvents))
@@ -2616,8 +2661,8 @@ void LedgerNode::flush()
                (recentEvents.size() - dropped > kRecentEvents || recentEventBytes > kRecentEventBytes))
             recentEventBytes -= recentEvents.at(dropped++).frame.size();
         recentEvents.remove(0, dropped);
+        pendingEvents.clear();
     }
-    pendingEvents.clear();
     pumpSubscribers();
     // Nothing is written between the commit and these reads, so they see exactly what is stored.
     const QList<PendingReply> queries = std::exchange(queriesAfterCommit, {});
@@ -2625,6 +2670,48 @@ void LedgerNode::flush()
         if (query.connection)
             handleApi(query.connection, query.message.value(u"type").toString(), query.message);
     }
+}
+
+void LedgerNode::journalCommitFailed(const QString &problem)
+{
+    counters[QStringLiteral("journal_commit_failures")]++;
+    ++journalFailuresInRow;
+    // Once per distinct problem, not once per attempt: the disk stays full for a while.
+    if (problem != journalProblem)
+        qCCritical(lcNode).noquote()
+            << "journal commit failed; its writes are kept and tried again, and new work is refused until "
+               "it succeeds:"
+            << problem;
+    journalProblem = problem;
+    lastJournalProblem = problem;
+    lastJournalProblemMs = QDateTime::currentMSecsSinceEpoch();
+    journalRetryMs =
+        journalRetryMs == 0 ? kJournalRetryFirstMs : qMin(2 * journalRetryMs, kJournalRetryMaxMs);
+    journalRetryTimer.start(journalRetryMs);
+}
+
+void LedgerNode::journalCommitsAgain()
+{
+    if (journalProblem.isEmpty())
+        return;
+    qCWarning(lcNode) << "journal commits again after" << journalFailuresInRow
+                      << "failed attempts; the writes kept meanwhile are stored";
+    journalProblem.clear();
+    journalFailuresInRow = 0;
+    journalRetryMs = 0;
+    // Decisions held back from their block while the journal could not record them.
+    if (roles.testFlag(Role::Coordinator) && !blockQueue.isEmpty() && !blockTimer.isActive())
+        blockTimer.start(0);
+}
+
+QString LedgerNode::storageRefusal() const
+{
+    if (journalProblem.isEmpty())
+        return {};
+    return QStringLiteral(
+               "%1 cannot store to its journal now (%2); nothing was accepted, submit again once it "
+               "can (its status shows journal.error)")
+        .arg(roles.testFlag(Role::Coordinator) ? QStringLiteral("the coordinator") : nodeId, journalProblem);
 }
 
 } // namespace ticketsync

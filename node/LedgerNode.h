@@ -242,6 +242,12 @@ private:
     void replyAfterCommit(Connection *to, QJsonObject message, qint64 requestId);
     void scheduleFlush();
     void flush();
+    // After each commit: a failed one is logged once per distinct problem and tried again after
+    // a backoff; the first good one after failures lets held work go on.
+    void journalCommitFailed(const QString &problem);
+    void journalCommitsAgain();
+    // Why new work cannot be accepted now (the journal's problem), or empty.
+    QString storageRefusal() const;
 
     static qint64 nowMs();
 
@@ -326,7 +332,15 @@ private:
     };
     QHash<Connection *, Subscription> subscribers;
     QList<JournalEvent> pendingEvents; // written, not yet committed
-    QList<JournalEvent> recentEvents;  // committed, newest last, for live delivery
+    // The journal's last failed commit while commits fail, else empty; the journal keeps the
+    // writes meanwhile, and new work is refused.
+    QString journalProblem;
+    QString lastJournalProblem; // kept after recovery, for the status message
+    qint64 lastJournalProblemMs = 0;
+    int journalFailuresInRow = 0;
+    int journalRetryMs = 0;
+    QTimer journalRetryTimer;
+    QList<JournalEvent> recentEvents; // committed, newest last, for live delivery
     qsizetype recentEventBytes = 0;
     QTimer subscriberPump;
 

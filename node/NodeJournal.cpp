@@ -6,6 +6,7 @@
 
 #include <QJsonDocument>
 #include <QLoggingCategory>
+#include <cerrno>
 #include <iterator>
 #include <sqlite3.h>
 
@@ -96,17 +97,39 @@ QByteArray eventFrame(const QByteArray &bodyJson, qint64 seq, qint64 atMs, const
 NodeJournal::~NodeJournal()
 {
     if (db) {
-        if (open_)
-            commit(nullptr);
+        if (!unstored.empty()) {
+            QString problem;
+            if (!commit(&problem))
+                qCCritical(lcJournal) << unstored.size() << "journal writes were never stored:" << problem;
+        }
         checkpointer.reset();
         statements.clear();
         sqlite3_close(db);
     }
 }
 
-QString NodeJournal::sqliteError() const
+QString NodeJournal::sqliteError(int systemError) const
 {
-    return QString::fromUtf8(sqlite3_errmsg(db));
+    QString message = QString::fromUtf8(sqlite3_errmsg(db));
+    // SQLite says "disk I/O error" for any failed write; the system's reason tells an operator
+    // which it was: no space left, a file too large, a failing device.
+    const int code = sqlite3_errcode(db) & 0xff; // the primary code, extended or not
+    if ((code == SQLITE_IOERR || code == SQLITE_FULL) && systemError != 0)
+        message += QStringLiteral(" (%1)").arg(qt_error_string(systemError));
+    return message;
+}
+
+bool NodeJournal::run(const char *sql, QString *error)
+{
+    // SQLite keeps no errno for a failed write to the WAL (sqlite3_system_errno() stays 0), so
+    // the one the write left is read right after the call.
+    errno = 0;
+    if (statements.run(sql, nullptr))
+        return true;
+    const int systemError = errno;
+    if (error)
+        *error = QStringLiteral("%1: %2").arg(filePath, sqliteError(systemError));
+    return false;
 }
 
 bool NodeJournal::exec(const char *sql, QString *error) const
@@ -190,48 +213,102 @@ bool NodeJournal::loadSeqRange(QString *error)
     return true;
 }
 
-void NodeJournal::begin()
+bool NodeJournal::begin(QString *error)
 {
     if (!open_) {
-        QString error;
-        if (statements.run("BEGIN IMMEDIATE", &error))
-            open_ = true;
-        else
-            qCCritical(lcJournal) << error;
-    }
-}
-
-bool NodeJournal::commit(QString *error)
-{
-    if (!open_)
-        return true;
-    open_ = false;
-    if (!statements.run("COMMIT", error)) {
-        statements.run("ROLLBACK", nullptr);
-        // The map and the event numbers must say what the rolled-back tables say again: the
-        // events of the lost transaction were never sent, so their numbers are given again,
-        // and the stream keeps counting up by one.
-        loadSubmissionIds(nullptr);
-        loadSeqRange(nullptr);
-        return false;
+        if (!run("BEGIN IMMEDIATE", error))
+            return false;
+        open_ = true;
     }
     return true;
 }
 
+void NodeJournal::rollback()
+{
+    // SQLite may have rolled back already (an I/O error in COMMIT does), or not.
+    if (!sqlite3_get_autocommit(db))
+        statements.run("ROLLBACK", nullptr);
+    open_ = false;
+}
+
+void NodeJournal::write(Write write)
+{
+    unstored.push_back(std::move(write));
+    if (replayNeeded)
+        return;
+    QString problem;
+    if (!begin(&problem) || !apply(unstored.back(), &problem)) {
+        // Not logged here: the commit that follows fails with the problem, and its caller says so.
+        replayNeeded = true;
+    }
+}
+
+bool NodeJournal::apply(const Write &write, QString *error)
+{
+    return std::visit([this, error](const auto &each) { return apply(each, error); }, write);
+}
+
+bool NodeJournal::stepped(SqliteStatement &statement, const char *what, QString *error) const
+{
+    errno = 0; // as in run()
+    if (statement.step() == SQLITE_DONE)
+        return true;
+    const int systemError = errno;
+    if (error)
+        *error = QStringLiteral("%1: cannot %2: %3")
+                     .arg(filePath, QLatin1StringView(what), sqliteError(systemError));
+    return false;
+}
+
+bool NodeJournal::commit(QString *error)
+{
+    if (unstored.empty() && !open_)
+        return true;
+    QString problem;
+    if (!replayNeeded) {
+        if (run("COMMIT", &problem)) {
+            open_ = false;
+            unstored.clear();
+            return true;
+        }
+    } else {
+        // What an open transaction holds is incomplete: it starts again, with every kept write.
+        rollback();
+        bool applied = begin(&problem);
+        for (auto it = unstored.cbegin(); applied && it != unstored.cend(); ++it)
+            applied = apply(*it, &problem);
+        if (applied && run("COMMIT", &problem)) {
+            open_ = false;
+            replayNeeded = false;
+            unstored.clear();
+            return true;
+        }
+    }
+    // The tables are back where the last good commit left them; the writes wait for the next.
+    rollback();
+    replayNeeded = true;
+    if (error)
+        *error = problem;
+    return false;
+}
+
 JournalEvent NodeJournal::appendEvent(const QString &kind, const QByteArray &bodyJson, qint64 atMs)
 {
-    begin();
-    const QByteArray frame = eventFrame(bodyJson, nextSeq, atMs, kind);
-    SqliteStatement insert(statements, "INSERT INTO events(seq, at_ms, kind, body) VALUES (?, ?, ?, ?)");
-    insert.bind(1, nextSeq);
-    insert.bind(2, atMs);
-    insert.bind(3, kind);
-    insert.bindUtf8NoCopy(4, frame);
-    if (insert.step() != SQLITE_DONE) {
-        qCCritical(lcJournal) << filePath << "cannot store event:" << sqliteError();
-        return {};
-    }
-    return {nextSeq++, frame, kind};
+    const qint64 seq = nextSeq++;
+    QByteArray frame = eventFrame(bodyJson, seq, atMs, kind);
+    write(EventRow{seq, atMs, kind, frame});
+    return {seq, std::move(frame), kind};
+}
+
+bool NodeJournal::apply(const EventRow &row, QString *error)
+{
+    SqliteStatement insert(statements,
+                           "INSERT OR REPLACE INTO events(seq, at_ms, kind, body) VALUES (?, ?, ?, ?)");
+    insert.bind(1, row.seq);
+    insert.bind(2, row.atMs);
+    insert.bind(3, row.kind);
+    insert.bindUtf8NoCopy(4, row.frame);
+    return stepped(insert, "store an event", error);
 }
 
 void NodeJournal::pruneEvents(qint64 keep)
@@ -241,14 +318,15 @@ void NodeJournal::pruneEvents(qint64 keep)
     const qint64 upTo = qMin(nextSeq - keep, oldestSeq + kRowsPerStep); // exclusive
     if (upTo <= oldestSeq)
         return;
-    begin();
-    SqliteStatement remove(statements, "DELETE FROM events WHERE seq < ?");
-    remove.bind(1, upTo);
-    if (remove.step() != SQLITE_DONE) {
-        qCCritical(lcJournal) << filePath << "cannot prune events:" << sqliteError();
-        return;
-    }
+    write(EventsPruned{upTo});
     oldestSeq = upTo;
+}
+
+bool NodeJournal::apply(const EventsPruned &pruned, QString *error)
+{
+    SqliteStatement remove(statements, "DELETE FROM events WHERE seq < ?");
+    remove.bind(1, pruned.beforeSeq);
+    return stepped(remove, "prune events", error);
 }
 
 QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
@@ -282,8 +360,10 @@ bool NodeJournal::loadSubmissionIds(QString *error)
     submissionIds.clear();
     SqliteStatement query(statements, "SELECT id, digest FROM submissions");
     int rc;
-    while ((rc = query.step()) == SQLITE_ROW)
+    while ((rc = query.step()) == SQLITE_ROW) {
         submissionIds.insert(query.blob(1), query.integer(0));
+        nextSubmissionId = qMax(nextSubmissionId, query.integer(0) + 1);
+    }
     if (rc != SQLITE_DONE) {
         const QString problem =
             QStringLiteral("%1: cannot read the submissions: %2").arg(filePath, sqliteError());
@@ -299,41 +379,52 @@ void NodeJournal::putSubmission(const QByteArray &digest, const QByteArray &writ
 {
     if (submissionIds.contains(digest))
         return;
-    begin();
-    SqliteStatement insert(statements,
-                           "INSERT INTO submissions(digest, write_off, received_ms) VALUES (?, ?, ?)");
-    insert.bind(1, digest);
-    insert.bind(2, writeOff);
-    insert.bind(3, receivedMs);
-    if (insert.step() != SQLITE_DONE) {
-        qCCritical(lcJournal) << filePath << "cannot store a submission:" << sqliteError();
-        return;
-    }
-    submissionIds.insert(digest, sqlite3_last_insert_rowid(db));
+    const qint64 id = nextSubmissionId++;
+    submissionIds.insert(digest, id);
+    write(SubmissionRow{id, digest, writeOff, receivedMs});
+}
+
+bool NodeJournal::apply(const SubmissionRow &row, QString *error)
+{
+    SqliteStatement insert(
+        statements,
+        "INSERT OR REPLACE INTO submissions(id, digest, write_off, received_ms) VALUES (?, ?, ?, ?)");
+    insert.bind(1, row.id);
+    insert.bind(2, row.digest);
+    insert.bind(3, row.writeOff);
+    insert.bind(4, row.receivedMs);
+    return stepped(insert, "store a submission", error);
 }
 
 void NodeJournal::updateSubmission(const QByteArray &digest, int attempts, bool undetermined)
 {
     const qint64 id = submissionIds.value(digest);
-    if (id == 0)
-        return;
-    begin();
-    SqliteStatement update(statements, "UPDATE submissions SET attempts = ?, undetermined = ? WHERE id = ?");
-    update.bind(1, qint64(attempts));
-    update.bind(2, qint64(undetermined ? 1 : 0));
-    update.bind(3, id);
-    update.step();
+    if (id != 0)
+        write(SubmissionUpdate{id, attempts, undetermined});
+}
+
+bool NodeJournal::apply(const SubmissionUpdate &update, QString *error)
+{
+    SqliteStatement statement(statements,
+                              "UPDATE submissions SET attempts = ?, undetermined = ? WHERE id = ?");
+    statement.bind(1, qint64(update.attempts));
+    statement.bind(2, qint64(update.undetermined ? 1 : 0));
+    statement.bind(3, update.id);
+    return stepped(statement, "update a submission", error);
 }
 
 void NodeJournal::removeSubmission(const QByteArray &digest)
 {
     const qint64 id = submissionIds.take(digest);
-    if (id == 0)
-        return;
-    begin();
+    if (id != 0)
+        write(SubmissionRemoval{id});
+}
+
+bool NodeJournal::apply(const SubmissionRemoval &removal, QString *error)
+{
     SqliteStatement remove(statements, "DELETE FROM submissions WHERE id = ?");
-    remove.bind(1, id);
-    remove.step();
+    remove.bind(1, removal.id);
+    return stepped(remove, "remove a submission", error);
 }
 
 bool NodeJournal::hasSubmission(const QByteArray &digest) const
@@ -362,32 +453,38 @@ QList<PendingSubmission> NodeJournal::pendingSubmissions() const
 void NodeJournal::recordDecision(const QByteArray &digest, const QString &ticketId, quint32 version,
                                  const QString &outcome, int state, qint64 atMs, const QByteArray &decision)
 {
-    begin();
+    write(DecisionRow{digest, ticketId, version, outcome, state, atMs, decision});
+}
+
+bool NodeJournal::apply(const DecisionRow &row, QString *error)
+{
     SqliteStatement upsert(
         statements,
         "INSERT INTO decisions(digest, ticket, version, outcome, state, at_ms, height, data) "
         "VALUES (?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT(digest) DO UPDATE SET outcome = excluded.outcome, "
         "state = excluded.state, at_ms = excluded.at_ms, data = excluded.data WHERE decisions.height = 0");
-    upsert.bind(1, digest);
-    upsert.bind(2, ticketId);
-    upsert.bind(3, qint64(version));
-    upsert.bind(4, outcome);
-    upsert.bind(5, qint64(state));
-    upsert.bind(6, atMs);
-    upsert.bind(7, decision);
-    if (upsert.step() != SQLITE_DONE)
-        qCCritical(lcJournal) << filePath << "cannot record a decision:" << sqliteError();
+    upsert.bind(1, row.digest);
+    upsert.bind(2, row.ticketId);
+    upsert.bind(3, qint64(row.version));
+    upsert.bind(4, row.outcome);
+    upsert.bind(5, qint64(row.state));
+    upsert.bind(6, row.atMs);
+    upsert.bind(7, row.decision);
+    return stepped(upsert, "record a decision", error);
 }
 
 void NodeJournal::markSealed(const QByteArray &digest, quint64 height)
 {
-    begin();
+    write(DecisionSealed{digest, height});
+}
+
+bool NodeJournal::apply(const DecisionSealed &sealed, QString *error)
+{
     // Only the row changes: no indexed column does.
     SqliteStatement update(statements, "UPDATE decisions SET height = ?, data = x'' WHERE digest = ?");
-    update.bind(1, qint64(height));
-    update.bind(2, digest);
-    if (update.step() != SQLITE_DONE)
-        qCCritical(lcJournal) << filePath << "cannot record the block of a decision:" << sqliteError();
+    update.bind(1, qint64(sealed.height));
+    update.bind(2, sealed.digest);
+    return stepped(update, "record the block of a decision", error);
 }
 
 QList<HistoryRow> NodeJournal::history(const HistoryQuery &query, QString *error) const

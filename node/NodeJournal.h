@@ -11,6 +11,8 @@
 #include <QString>
 #include <memory>
 #include <optional>
+#include <variant>
+#include <vector>
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -42,6 +44,10 @@ struct PendingSubmission
 // (every other node's history is its ledger).
 // Writes go into one open transaction that commit() closes, so a burst of messages costs
 // one flush; nothing is announced or acknowledged before the commit that holds it.
+// A commit that fails (disk full, I/O error, file size limit) loses nothing: every write since
+// the last good commit is kept, as what it was, and applied again in the next transaction, so
+// the tables end up as the node's memory already takes them to be. Until a commit succeeds,
+// reads see what is durable and new writes wait in memory.
 class NodeJournal
 {
 public:
@@ -49,7 +55,8 @@ public:
     ~NodeJournal();
     static std::unique_ptr<NodeJournal> open(const QString &path, QString *error);
 
-    // Stores the event under the next sequence number and returns its frame; seq 0 on failure.
+    // Stores the event under the next sequence number and returns its frame. The number is the
+    // event's for good: a failed commit keeps the event for the next one, under the same number.
     // bodyJson: a compact JSON object, as JsonObjectWriter or QJsonDocument writes it.
     JournalEvent appendEvent(const QString &kind, const QByteArray &bodyJson, qint64 atMs);
     QList<JournalEvent> events(qint64 fromSeq, int limit) const;
@@ -76,14 +83,81 @@ public:
     // The stored decision bytes (empty when only its block holds them) and its block height.
     std::optional<QByteArray> decisionBytes(const QByteArray &digest, quint64 *height = nullptr) const;
 
+    // False with the problem if the writes are not stored yet; they are kept, and the next
+    // commit tries them all again.
     bool commit(QString *error);
     bool inTransaction() const { return open_; }
+    // Writes since the last good commit, which a crash now would lose.
+    qsizetype unstoredWrites() const { return qsizetype(unstored.size()); }
 
 private:
+    // Each write as it was asked for, kept until a commit holds it. Applying one again after a
+    // commit whose outcome SQLite could not tell leaves the same row, not a second one.
+    struct EventRow
+    {
+        qint64 seq;
+        qint64 atMs;
+        QString kind;
+        QByteArray frame;
+    };
+    struct EventsPruned
+    {
+        qint64 beforeSeq;
+    };
+    struct SubmissionRow
+    {
+        qint64 id;
+        QByteArray digest;
+        QByteArray writeOff;
+        qint64 receivedMs;
+    };
+    struct SubmissionUpdate
+    {
+        qint64 id;
+        int attempts;
+        bool undetermined;
+    };
+    struct SubmissionRemoval
+    {
+        qint64 id;
+    };
+    struct DecisionRow
+    {
+        QByteArray digest;
+        QString ticketId;
+        quint32 version;
+        QString outcome;
+        int state;
+        qint64 atMs;
+        QByteArray decision;
+    };
+    struct DecisionSealed
+    {
+        QByteArray digest;
+        quint64 height;
+    };
+    using Write = std::variant<EventRow, EventsPruned, SubmissionRow, SubmissionUpdate, SubmissionRemoval,
+                               DecisionRow, DecisionSealed>;
+
     NodeJournal() = default;
     bool exec(const char *sql, QString *error) const;
-    void begin();
-    QString sqliteError() const;
+    bool run(const char *sql, QString *error); // a cached statement, error as sqliteError() words it
+    // Keeps the write and applies it in the open transaction, unless the transaction already
+    // failed: then it waits for the next commit, which applies every kept write again.
+    void write(Write write);
+    bool apply(const Write &write, QString *error);
+    bool apply(const EventRow &row, QString *error);
+    bool apply(const EventsPruned &pruned, QString *error);
+    bool apply(const SubmissionRow &row, QString *error);
+    bool apply(const SubmissionUpdate &update, QString *error);
+    bool apply(const SubmissionRemoval &removal, QString *error);
+    bool apply(const DecisionRow &row, QString *error);
+    bool apply(const DecisionSealed &sealed, QString *error);
+    bool stepped(SqliteStatement &statement, const char *what, QString *error) const;
+    bool begin(QString *error);
+    void rollback();
+    // The connection's last error; with the system's reason for a failed read or write.
+    QString sqliteError(int systemError = 0) const;
     bool loadSubmissionIds(QString *error);
     bool loadSeqRange(QString *error); // nextSeq and oldestSeq from the events table
 
@@ -95,7 +169,11 @@ private:
     qint64 oldestSeq = 1;
     // Every stored submission's row id by its write-off digest: the table has no index by digest.
     QHash<QByteArray, qint64> submissionIds;
+    qint64 nextSubmissionId = 1; // chosen here, so a row applied again gets the id it had
+    std::vector<Write> unstored; // since the last good commit, in order
     bool open_ = false;
+    // A write or commit failed: the open transaction, if any, no longer holds every kept write.
+    bool replayNeeded = false;
 };
 
 } // namespace ticketsync

@@ -39,6 +39,7 @@
 #include <csignal>
 #include <sched.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 
 using namespace ticketsync;
 
@@ -73,6 +74,7 @@ private Q_SLOTS:
     void journalKeepsOnlyTheNewestEvents();
     void subscriptionCarriesTheAskedKindsAndNamesGaps();
     void journalKeepsSubmissionsInArrivalOrder();
+    void journalStoresTheWritesOfAFailedCommitAgain();
     void nodeFramesRoundTripAndRefuseDamage();
     void serialWorkerKeepsOrder();
     void batchWindowSpacesItsRuns();
@@ -95,6 +97,7 @@ private Q_SLOTS:
     void decidedWriteOffIsNotTalliedAgainAfterARestart();
     void nextVersionWaitsForTheBlockOfTheLastOne();
     void alreadyAcceptedOnlyOnceStoredAfterAFailedCommit();
+    void diskThatTakesNoWritesLosesNothing();
     void stalledSealingRefusesNewWork();
     void operatorCommandsNameABlockTooLargeForAReceiver();
 
@@ -128,6 +131,9 @@ private:
     // Runs one statement on the stopped coordinator's journal, blobs bound in order: the rows it
     // changed and, for a query, its first column; {-1, -1} if it could not run.
     std::pair<int, qint64> executeOnJournal(const char *sql, const QList<QByteArray> &blobs);
+    QString journalPath(const QString &id = QStringLiteral("coordinator-1")) const;
+    // Everything a node logged, over all its runs in this test.
+    QString nodeLog(const QString &id) const;
     // The same on any SQLite file.
     static std::pair<int, qint64> executeOn(const QString &path, const char *sql,
                                             const QList<QByteArray> &blobs);
@@ -1211,6 +1217,77 @@ void NetworkTest::journalKeepsSubmissionsInArrivalOrder()
     sqlite3_close(db);
 }
 
+void NetworkTest::journalStoresTheWritesOfAFailedCommitAgain()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("node.events"));
+    QString error;
+    std::unique_ptr<NodeJournal> journal = NodeJournal::open(path, &error);
+    QVERIFY2(journal, qPrintable(error));
+    const QByteArray first = QByteArray::fromHex("01");
+    const QByteArray second = QByteArray::fromHex("02");
+    QCOMPARE(journal->appendEvent(QStringLiteral("test"), "{\"n\":1}", 1001).seq, 1);
+    journal->putSubmission(first, QByteArray::fromHex("aa"), 1000);
+    journal->recordDecision(first, QStringLiteral("T-1"), 1, QStringLiteral("DECIDED"), 1, 1001,
+                            "decision 1");
+    QVERIFY2(journal->commit(&error), qPrintable(error));
+
+    // While fail_writes has a row, any transaction that stores an event is rolled back, as a
+    // full disk would have it.
+    QCOMPARE(executeOn(path, "CREATE TABLE fail_writes(x)", {}).first, 0);
+    QVERIFY(
+        executeOn(path,
+                  "CREATE TRIGGER fail_event BEFORE INSERT ON events WHEN EXISTS (SELECT 1 FROM fail_writes) "
+                  "BEGIN SELECT RAISE(ROLLBACK, 'injected failure'); END",
+                  {})
+            .first >= 0);
+    QCOMPARE(executeOn(path, "INSERT INTO fail_writes VALUES (1)", {}).first, 1);
+
+    journal->putSubmission(second, QByteArray::fromHex("bb"), 2000);
+    QCOMPARE(journal->appendEvent(QStringLiteral("test"), "{\"n\":2}", 2001).seq, 2);
+    journal->updateSubmission(first, 3, true);
+    journal->recordDecision(second, QStringLiteral("T-2"), 1, QStringLiteral("DECIDED"), 1, 2001,
+                            "decision 2");
+    journal->markSealed(first, 7);
+    QVERIFY(!journal->commit(&error));
+    QVERIFY2(error.contains(QLatin1String("injected failure")), qPrintable(error));
+    QCOMPARE(journal->unstoredWrites(), 5);
+    // Reads see what is durable; the writes wait, and more join them under the next numbers.
+    QCOMPARE(journal->events(1, 10).size(), 1);
+    QCOMPARE(journal->pendingSubmissions().size(), 1);
+    QVERIFY(journal->hasSubmission(second));
+    QCOMPARE(journal->appendEvent(QStringLiteral("test"), "{\"n\":3}", 3001).seq, 3);
+    journal->removeSubmission(second);
+    QVERIFY(!journal->commit(&error));
+    QCOMPARE(journal->unstoredWrites(), 7);
+
+    // The disk takes writes again: the next commit stores every one of them, once.
+    QCOMPARE(executeOn(path, "DELETE FROM fail_writes", {}).first, 1);
+    QVERIFY2(journal->commit(&error), qPrintable(error));
+    QCOMPARE(journal->unstoredWrites(), 0);
+    journal.reset();
+    journal = NodeJournal::open(path, &error);
+    QVERIFY2(journal, qPrintable(error));
+    const QList<JournalEvent> events = journal->events(1, 10);
+    QCOMPARE(events.size(), 3);
+    for (qsizetype i = 0; i < events.size(); ++i) {
+        QCOMPARE(events.at(i).seq, i + 1);
+        QCOMPARE(QJsonDocument::fromJson(events.at(i).frame).object().value(u"n").toInteger(), i + 1);
+    }
+    QCOMPARE(journal->lastSeq(), 3);
+    const QList<PendingSubmission> pending = journal->pendingSubmissions();
+    QCOMPARE(pending.size(), 1);
+    QCOMPARE(pending.first().digest, first);
+    QCOMPARE(pending.first().attempts, 3);
+    QVERIFY(pending.first().undetermined);
+    quint64 height = 0;
+    QCOMPARE(journal->decisionBytes(first, &height), QByteArray());
+    QCOMPARE(height, quint64(7));
+    QCOMPARE(journal->decisionBytes(second, &height), QByteArray("decision 2"));
+    QCOMPARE(height, quint64(0));
+}
+
 void NetworkTest::eventJsonIsWrittenAsQtReadsIt()
 {
     // Events are written by hand for speed; whatever a ticket id or reason holds, a client
@@ -1483,9 +1560,19 @@ qint64 NetworkTest::verifiedDecisionsOn(const QString &receiver)
 
 std::pair<int, qint64> NetworkTest::executeOnJournal(const char *sql, const QList<QByteArray> &blobs)
 {
-    const QFileInfo ledger(layout->node(QStringLiteral("coordinator-1"))->databasePath);
-    return executeOn(ledger.dir().filePath(ledger.completeBaseName() + QStringLiteral(".events")), sql,
-                     blobs);
+    return executeOn(journalPath(), sql, blobs);
+}
+
+QString NetworkTest::journalPath(const QString &id) const
+{
+    const QFileInfo ledger(layout->node(id)->databasePath);
+    return ledger.dir().filePath(ledger.completeBaseName() + QStringLiteral(".events"));
+}
+
+QString NetworkTest::nodeLog(const QString &id) const
+{
+    QFile log(QFileInfo(layout->node(id)->configPath).dir().filePath(QStringLiteral("node.log")));
+    return log.open(QIODevice::ReadOnly) ? QString::fromUtf8(log.readAll()) : QString();
 }
 
 std::pair<int, qint64> NetworkTest::executeOn(const QString &path, const char *sql,
@@ -2376,15 +2463,172 @@ void NetworkTest::alreadyAcceptedOnlyOnceStoredAfterAFailedCommit()
              QJsonDocument(answers.at(0)).toJson(QJsonDocument::Compact).constData());
     QCOMPARE(executeOnJournal("SELECT COUNT(*) FROM submissions WHERE digest = ?1", {raw}).second, 0);
 
+    // Tried again and again, logged once; meanwhile a submission is refused, naming the problem.
+    QTRY_VERIFY_WITH_TIMEOUT(call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+                                     .value(u"counters")
+                                     .toObject()
+                                     .value(u"journal_commit_failures")
+                                     .toInteger() >= 4,
+                             kWait);
+    QCOMPARE(nodeLog(QStringLiteral("coordinator-1")).count(QLatin1String("journal commit failed")), 1);
+    send(2);
+    QTRY_COMPARE_WITH_TIMEOUT(answers.size(), 2, kWait);
+    const QString refusal = answers.at(1).value(u"error").toString();
+    QVERIFY2(refusal.contains(QLatin1String("the coordinator cannot store to its journal now (")) &&
+                 refusal.contains(QLatin1String("injected failure")),
+             qPrintable(refusal));
+
     // The journal works again; the tally still runs. "already accepted" must mean stored.
     QVERIFY(QTest::qWaitFor([&] { return executeOnJournal("DELETE FROM fail_submissions", {}).first == 1; },
                             kWait));
-    send(2);
-    QTRY_COMPARE_WITH_TIMEOUT(answers.size(), 2, kWait);
-    QCOMPARE(answers.at(1).value(u"type").toString(), QStringLiteral("submitted"));
-    QCOMPARE(answers.at(1).value(u"status").toString(), QStringLiteral("already accepted"));
+    QTRY_COMPARE_WITH_TIMEOUT(call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+                                  .value(u"journal")
+                                  .toObject()
+                                  .value(u"error")
+                                  .toString(),
+                              QString(), kWait);
+    send(3);
+    QTRY_COMPARE_WITH_TIMEOUT(answers.size(), 3, kWait);
+    QCOMPARE(answers.at(2).value(u"type").toString(), QStringLiteral("submitted"));
+    QCOMPARE(answers.at(2).value(u"status").toString(), QStringLiteral("already accepted"));
     QCOMPARE(executeOnJournal("SELECT COUNT(*) FROM submissions WHERE digest = ?1", {raw}).second, 1);
     branch.close();
+}
+
+void NetworkTest::diskThatTakesNoWritesLosesNothing()
+{
+    QList<QJsonObject> events;
+    QList<std::pair<qint64, qint64>> gaps;
+    connect(coordinator.get(), &ApiClient::eventReceived, this,
+            [&](const QJsonObject &event) { events.append(event); });
+    connect(coordinator.get(), &ApiClient::gap, this, [&](qint64 from, qint64 to) {
+        gaps.append({from, to});
+    });
+    coordinator->subscribe(1);
+    const auto status = [this](ApiClient &node) {
+        return call(node, {{QStringLiteral("type"), QStringLiteral("status")}});
+    };
+    QStringList acknowledged; // every write-off answered "accepted"
+    for (int i = 0; i < 2; ++i) {
+        const QJsonObject reply =
+            submit(i % 2 ? QStringLiteral("branch-2") : QStringLiteral("branch-1"), 370 + i);
+        QCOMPARE(reply.value(u"status").toString(), QStringLiteral("accepted"));
+        acknowledged.append(reply.value(u"digest").toString());
+    }
+    QVERIFY(waitUntilSealed(acknowledged) >= 1);
+
+    // A file size limit below the size of every file they write: each write of the coordinator and
+    // of branch-1 fails with EFBIG, as on a disk that takes no more; reads still work.
+    const pid_t coordinatorPid = pid_t(devnet->pid(QStringLiteral("coordinator-1")));
+    const pid_t branchPid = pid_t(devnet->pid(QStringLiteral("branch-1")));
+    struct rlimit unlimited = {};
+    QCOMPARE(prlimit(coordinatorPid, RLIMIT_FSIZE, nullptr, &unlimited), 0);
+    const struct rlimit full = {1024, unlimited.rlim_max};
+    QCOMPARE(prlimit(coordinatorPid, RLIMIT_FSIZE, &full, nullptr), 0);
+    QCOMPARE(prlimit(branchPid, RLIMIT_FSIZE, &full, nullptr), 0);
+    auto restore = qScopeGuard([&] {
+        prlimit(coordinatorPid, RLIMIT_FSIZE, &unlimited, nullptr);
+        prlimit(branchPid, RLIMIT_FSIZE, &unlimited, nullptr);
+    });
+
+    // Taken into the coordinator's memory, then not stored: the answer says so, and names it.
+    const QJsonObject notStored = submit(QStringLiteral("branch-2"), 372);
+    QCOMPARE(notStored.value(u"type").toString(), QStringLiteral("error"));
+    const QString notStoredError = notStored.value(u"error").toString();
+    QVERIFY2(notStoredError.startsWith(QLatin1String("not stored yet: ")), qPrintable(notStoredError));
+    const QString kept = notStoredError.section(QStringLiteral("keeps write-off "), 1).left(64);
+    QCOMPARE(kept.size(), 64);
+    // Its tally goes on; its decision waits in memory, out of any block.
+    QTRY_VERIFY_WITH_TIMEOUT(
+        status(*coordinator).value(u"queues").toObject().value(u"block_queue").toInteger() == 1, kWait);
+    const QJsonObject failing = status(*coordinator);
+    QVERIFY(failing.value(u"counters").toObject().value(u"journal_commit_failures").toInteger() >= 1);
+    const QJsonObject journal = failing.value(u"journal").toObject();
+    QVERIFY2(journal.value(u"error").toString().endsWith(
+                 QLatin1String("ledger.events: disk I/O error (File too large)")),
+             qPrintable(journal.value(u"error").toString()));
+    QCOMPARE(journal.value(u"last_error").toString(), journal.value(u"error").toString());
+    QVERIFY(journal.value(u"unstored_writes").toInteger() > 0);
+    const qint64 lastSeqWhileFailing = failing.value(u"last_seq").toInteger();
+
+    // New work is refused up front, naming the storage problem: by the coordinator, and by a
+    // branch whose own journal fails. Reads go on.
+    const QString coordinatorRefusal = submit(QStringLiteral("branch-2"), 373).value(u"error").toString();
+    QVERIFY2(
+        coordinatorRefusal.startsWith(QLatin1String("the coordinator cannot store to its journal now (")) &&
+            coordinatorRefusal.contains(journal.value(u"error").toString()),
+        qPrintable(coordinatorRefusal));
+    (void)submit(QStringLiteral("branch-1"), 374); // the event it writes is the branch's first failure
+    QTRY_VERIFY_WITH_TIMEOUT(!status(*branches.value(QStringLiteral("branch-1")))
+                                  .value(u"journal")
+                                  .toObject()
+                                  .value(u"error")
+                                  .toString()
+                                  .isEmpty(),
+                             kWait);
+    const QString branchRefusal = submit(QStringLiteral("branch-1"), 375).value(u"error").toString();
+    QVERIFY2(branchRefusal.startsWith(QLatin1String("branch-1 cannot store to its journal now (")),
+             qPrintable(branchRefusal));
+    QCOMPARE(waitForDecision(acknowledged.first()).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(status(*coordinator).value(u"last_seq").toInteger(), lastSeqWhileFailing);
+
+    // The disk takes writes again: both catch up by themselves and accept work again.
+    restore.dismiss();
+    QCOMPARE(prlimit(coordinatorPid, RLIMIT_FSIZE, &unlimited, nullptr), 0);
+    QCOMPARE(prlimit(branchPid, RLIMIT_FSIZE, &unlimited, nullptr), 0);
+    for (ApiClient *node : {coordinator.get(), branches.value(QStringLiteral("branch-1"))})
+        QTRY_COMPARE_WITH_TIMEOUT(status(*node).value(u"journal").toObject().value(u"error").toString(),
+                                  QString(), kWait);
+    QCOMPARE(waitForDecision(kept).value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QVERIFY(nodeLog(QStringLiteral("coordinator-1")).contains(QLatin1String("journal commits again after")));
+    for (int i = 0; i < 2; ++i) {
+        const QJsonObject reply =
+            submit(i % 2 ? QStringLiteral("branch-2") : QStringLiteral("branch-1"), 376 + i);
+        QCOMPARE(reply.value(u"status").toString(), QStringLiteral("accepted"));
+        acknowledged.append(reply.value(u"digest").toString());
+    }
+    // 374 went up from branch-1 before its own journal failed; the coordinator refused it.
+    QStringList decided = acknowledged;
+    decided.append(kept);
+    QVERIFY(waitForHeights(waitUntilSealed(decided)));
+
+    // Every event once, numbered without a gap, each as the journal holds it under that number;
+    // each decided write-off's issue and decision among them.
+    QTRY_COMPARE_WITH_TIMEOUT(events.isEmpty() ? 0 : events.last().value(u"seq").toInteger(),
+                              status(*coordinator).value(u"last_seq").toInteger(), kWait);
+    QVERIFY(gaps.isEmpty());
+    QHash<QString, int> issued;
+    QHash<QString, int> decisions;
+    for (qsizetype i = 0; i < events.size(); ++i) {
+        const QJsonObject &event = events.at(i);
+        QCOMPARE(event.value(u"seq").toInteger(), i + 1);
+        const QString kind = event.value(u"kind").toString();
+        if (kind == QLatin1String("write_off_issued"))
+            ++issued[event.value(u"write_off_digest").toString()];
+        else if (kind == QLatin1String("decision_made"))
+            ++decisions[event.value(u"write_off_digest").toString()];
+    }
+    for (const QString &digest : std::as_const(decided)) {
+        QCOMPARE(issued.value(digest), 1);
+        QCOMPARE(decisions.value(digest), 1);
+    }
+    {
+        QString error;
+        std::unique_ptr<NodeJournal> stored = NodeJournal::open(journalPath(), &error);
+        QVERIFY2(stored, qPrintable(error));
+        const QList<JournalEvent> rows = stored->events(1, int(events.size()) + 1);
+        QCOMPARE(rows.size(), events.size());
+        for (qsizetype i = 0; i < rows.size(); ++i)
+            QCOMPARE(QJsonDocument::fromJson(rows.at(i).frame).object(), events.at(i));
+    }
+
+    // Nothing acknowledged is lost to a crash now.
+    killNode(QStringLiteral("coordinator-1"));
+    startNode(QStringLiteral("coordinator-1"));
+    coordinator = client(QStringLiteral("coordinator-1"));
+    for (const QString &digest : std::as_const(decided))
+        QVERIFY(waitForDecision(digest).value(u"height").toInteger() >= 1);
+    QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-2")), qint64(decided.size()));
 }
 
 void NetworkTest::stalledSealingRefusesNewWork()
