@@ -127,8 +127,7 @@ std::optional<InclusionProof> InclusionProof::fromJson(const QJsonObject &object
 }
 
 BlockProofs::BlockProofs(const Block &block)
-    : header(block.headerBytes()), signature(block.signature), encoded(encodeAll(block.decisions)),
-      tree(encoded)
+    : header(block.headerBytes()), signature(block.signature), encoded(encodeAll(block.decisions))
 {
     byDigest.reserve(block.decisions.size());
     for (qsizetype i = 0; i < block.decisions.size(); ++i)
@@ -137,7 +136,9 @@ BlockProofs::BlockProofs(const Block &block)
 
 InclusionProof BlockProofs::proof(qsizetype index) const
 {
-    return {header, signature, quint32(index), tree.path(index)};
+    if (!tree)
+        tree.emplace(encoded);
+    return {header, signature, quint32(index), tree->path(index)};
 }
 
 } // namespace ticketsync

@@ -44,7 +44,8 @@ struct InclusionProof
 };
 
 // One sealed block, ready to answer for any of its decisions with their canonical bytes and
-// inclusion proof: encodes and hashes the block once, however many of its decisions are asked for.
+// inclusion proof: encodes the block once, and builds its merkle tree once, at the first proof,
+// however many of its decisions are asked for.
 class BlockProofs
 {
 public:
@@ -60,7 +61,7 @@ private:
     QByteArray signature;
     QList<QByteArray> encoded;
     QHash<QByteArray, qsizetype> byDigest;
-    MerkleTree tree;
+    mutable std::optional<MerkleTree> tree; // not built for a lookup of bytes alone
 };
 
 } // namespace ticketsync
