@@ -58,6 +58,10 @@ constexpr int kEventOnlyWindowMs = 20;
 constexpr int kNodeProtocol = 2;
 // The longest a node waits between attempts to reach the coordinator.
 constexpr int kPeerBackoffMaxMs = 2000;
+// A chain store whose batch or get_blocks was refused asks again after this, doubling up to the
+// most: nothing else may make it ask, as the coordinator need not seal another block.
+constexpr int kSyncRetryFirstMs = 200;
+constexpr int kSyncRetryMaxMs = 5000;
 // A journal that cannot commit is tried again after this, doubling up to the most: soon after
 // a brief fault, and no busy loop against a full disk.
 constexpr int kJournalRetryFirstMs = 50;
@@ -592,10 +596,13 @@ bool LedgerNode::start(QString *error)
         const Member *coordinator = membership.member(coordinatorId);
         coordinatorLink = new PeerLink(*tls, coordinator->address, coordinatorId, limits, this);
         coordinatorLink->setBackoff(100, kPeerBackoffMaxMs);
+        syncRetryTimer.setSingleShot(true);
+        connect(&syncRetryTimer, &QTimer::timeout, this, &LedgerNode::requestBlocks);
         connect(coordinatorLink, &PeerLink::connected, this, &LedgerNode::onCoordinatorLink);
         connect(coordinatorLink, &PeerLink::disconnected, this, [this](const QString &reason) {
             qCInfo(lcSync) << "link to the coordinator is down:" << reason;
             syncing = false;
+            syncRetryTimer.stop(); // it asks again once it is back
             for (auto it = upstream.begin(); it != upstream.end(); ++it) {
                 if (it->client)
                     it->client->sendError(
@@ -659,6 +666,7 @@ void LedgerNode::onConnection(Connection *connection)
             return;
         if (const quint64 from = std::exchange(consumers[peer].resumeFrom, 0); from > 0)
             pushBlocks(peer, from);
+        resendBlocks(peer);
     });
     connect(connection, &Connection::disconnected, this, [this, connection] {
         subscribers.remove(connection);
@@ -668,6 +676,8 @@ void LedgerNode::onConnection(Connection *connection)
             nodePeers.remove(peer);
             if (consumers.contains(peer)) {
                 consumers[peer].connection = nullptr;
+                consumers[peer].resendNext = 0; // it catches up by itself when it dials again
+                consumers[peer].resendAnswerDue = false;
                 updateConsumerStatus(peer);
             }
         }
@@ -762,6 +772,8 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
             // Its claim only decides what we send; it verifies every block itself.
             consumer.ackedHeight = qMin(quint64(message.value(u"height").toInteger(0)), store->height());
             consumer.sentHeight = consumer.ackedHeight;
+            consumer.resendNext = 0;
+            consumer.resendAnswerDue = false;
             consumer.lastContactMs = nowMs();
             consumer.lastError.clear();
             updateConsumerStatus(peer);
@@ -810,6 +822,13 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
             updateConsumerStatus(peer);
         }
     }
+    // A chain store answers every blocks frame with one of these: a re-sync sends its next batch
+    // then, so that it never queues more than the store has taken.
+    if ((type == QLatin1String("ack") || type == QLatin1String("sync_error") ||
+         type == QLatin1String("get_blocks")) &&
+        consumers.contains(peer) && consumers[peer].connection == connection &&
+        std::exchange(consumers[peer].resendAnswerDue, false))
+        resendBlocks(peer);
 }
 
 void LedgerNode::onNodeFrame(Connection *connection, const QByteArray &bytes)
@@ -1653,7 +1672,8 @@ void LedgerNode::pauseBlocks(const QString &consumerId, quint64 fromHeight)
     counters[QStringLiteral("block_pushes_paused")]++;
 }
 
-LedgerNode::Push LedgerNode::pushBlocks(const QString &consumerId, quint64 fromHeight, QString *problem)
+LedgerNode::Push LedgerNode::pushBlocks(const QString &consumerId, quint64 fromHeight, QString *problem,
+                                        quint64 *lastHeight)
 {
     Consumer &consumer = consumers[consumerId];
     if (!consumer.connection) {
@@ -1686,8 +1706,34 @@ LedgerNode::Push LedgerNode::pushBlocks(const QString &consumerId, quint64 fromH
         return Push::NothingToSend;
     consumer.connection->sendBinary(
         NodeFrame{NodeFrame::Kind::Blocks, store->height(), batch.encoded}.encode());
-    consumer.sentHeight = batch.lastHeight;
+    // A re-send of older blocks must not lower it: sealing would skip the consumer for good.
+    consumer.sentHeight = qMax(consumer.sentHeight, batch.lastHeight);
+    if (lastHeight)
+        *lastHeight = batch.lastHeight;
     return Push::Sent;
+}
+
+LedgerNode::Push LedgerNode::resendBlocks(const QString &consumerId, QString *problem)
+{
+    Consumer &consumer = consumers[consumerId];
+    if (consumer.resendNext == 0 || consumer.resendAnswerDue)
+        return Push::NothingToSend;
+    // Held here rather than as a paused push: the drain goes on from where the re-sync is.
+    if (consumer.connection && consumer.connection->backedUp()) {
+        counters[QStringLiteral("block_pushes_paused")]++;
+        return Push::Paused;
+    }
+    quint64 last = 0;
+    const Push push = pushBlocks(consumerId, consumer.resendNext, problem, &last);
+    if (push == Push::Sent && last < store->height()) {
+        consumer.resendNext = last + 1;
+        consumer.resendAnswerDue = true;
+    } else {
+        // At the head, new blocks reach it as they are sealed; a block too large or a failed read
+        // ends the re-sync, and the consumer's last_error or the answer says why.
+        consumer.resendNext = 0;
+    }
+    return push;
 }
 
 void LedgerNode::serveBlocks(Connection *to, quint64 fromHeight, int maxCount, qint64 requestId)
@@ -1714,8 +1760,9 @@ void LedgerNode::serveBlocks(Connection *to, quint64 fromHeight, int maxCount, q
         return;
     }
     to->sendBinary(NodeFrame{NodeFrame::Kind::Blocks, store->height(), batch.encoded}.encode());
-    if (consumers.contains(peer) && !batch.encoded.isEmpty())
-        consumers[peer].sentHeight = batch.lastHeight;
+    // A late answer to an old request must not lower it (pushBlocks).
+    if (consumers.contains(peer) && consumers[peer].connection == to && !batch.encoded.isEmpty())
+        consumers[peer].sentHeight = qMax(consumers[peer].sentHeight, batch.lastHeight);
 }
 
 void LedgerNode::onAck(Connection *from, const QJsonObject &message)
@@ -1804,8 +1851,12 @@ QJsonObject LedgerNode::resyncReceiver(const QJsonObject &message, QString *erro
                      .arg(store->height())
                      .arg(consumer.ackedHeight)},
                 {QStringLiteral("receiver"), consumerJson(receiver)}};
+    // Sent up to the head, a batch per answer, from where it lacks blocks if that is lower: a batch
+    // past its height would only make it ask for the ones between.
+    consumer.resendNext = qMin(quint64(from), consumer.ackedHeight + 1);
+    consumer.resendAnswerDue = false;
     QString problem;
-    switch (pushBlocks(receiver, quint64(from), &problem)) {
+    switch (resendBlocks(receiver, &problem)) {
     case Push::Paused:
         return {{QStringLiteral("outcome"),
                  QStringLiteral("re-sync of %1 from height %2 waits: %3 bytes sent to it are unread, more "
@@ -1831,7 +1882,8 @@ QJsonObject LedgerNode::resyncReceiver(const QJsonObject &message, QString *erro
         break;
     }
     return {{QStringLiteral("outcome"),
-             QStringLiteral("re-sync of %1 from height %2 started; it has acknowledged %3 of %4")
+             QStringLiteral("re-sync of %1 from height %2 started; it is sent every block up to the head, "
+                            "a batch each time it has answered the last; it has acknowledged %3 of %4")
                  .arg(receiver)
                  .arg(from)
                  .arg(consumer.ackedHeight)
@@ -1995,9 +2047,12 @@ void LedgerNode::onCoordinatorMessage(const QJsonObject &message)
                 answer.insert(QStringLiteral("request"), QStringLiteral("submit"));
             request.client->send(answer);
         } else if (type == QLatin1String("error")) {
-            // Refused blocks are asked for again after the next push, not in a loop.
-            if (message.value(u"request").toString() == QLatin1String("get_blocks"))
+            // Asked for again after a backoff, not in a loop: no new block may come to make it ask.
+            if (message.value(u"request").toString() == QLatin1String("get_blocks")) {
                 syncing = false;
+                syncRetryMs = syncRetryMs == 0 ? kSyncRetryFirstMs : qMin(2 * syncRetryMs, kSyncRetryMaxMs);
+                syncRetryTimer.start(syncRetryMs);
+            }
             qCWarning(lcNode) << "the coordinator answered with an error:"
                               << message.value(u"error").toString();
         }
@@ -2077,6 +2132,7 @@ void LedgerNode::requestBlocks()
     if (!link || syncing)
         return;
     syncing = true;
+    syncRetryTimer.stop();
     link->send({{QStringLiteral("type"), QStringLiteral("get_blocks")},
                 {QStringLiteral("from"), qint64(store->height() + 1)},
                 {QStringLiteral("max"), config.syncBatchBlocks}});
@@ -2124,8 +2180,14 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
         if (link)
             link->send(
                 {{QStringLiteral("type"), QStringLiteral("sync_error")}, {QStringLiteral("error"), problem}});
+        // Asked for again after a backoff, whether or not the coordinator seals anything more: a
+        // full disk or a fault the coordinator mends passes, and nothing else would ask.
+        syncRetryMs = syncRetryMs == 0 ? kSyncRetryFirstMs : qMin(2 * syncRetryMs, kSyncRetryMaxMs);
+        syncRetryTimer.start(syncRetryMs);
         return;
     }
+    if (!fresh.isEmpty())
+        syncRetryMs = 0;
     for (qsizetype b = 0; b < fresh.size(); ++b) {
         const Block &block = fresh.at(b);
         counters[QStringLiteral("blocks")]++;

@@ -105,6 +105,10 @@ private:
         QString reportedStatus;
         // Blocks from this height wait until it has read what it was sent (0: none wait).
         quint64 resumeFrom = 0;
+        // An operator's re-sync (resync_receiver) goes on from this height up to the head, 0 when
+        // none does; its next batch waits for the consumer's answer to the last one.
+        quint64 resendNext = 0;
+        bool resendAnswerDue = false;
     };
     struct PendingReply
     {
@@ -196,7 +200,11 @@ private:
     };
     // problem: why nothing was sent, for TooLarge (the block, its size and the consumer's limit)
     // and Failed (the read error).
-    Push pushBlocks(const QString &consumerId, quint64 fromHeight, QString *problem = nullptr);
+    // sentHeight never goes down: a consumer sent the head gets each new block as it is sealed.
+    Push pushBlocks(const QString &consumerId, quint64 fromHeight, QString *problem = nullptr,
+                    quint64 *lastHeight = nullptr);
+    // The next batch of a consumer's re-sync, unless it has not answered the last one yet.
+    Push resendBlocks(const QString &consumerId, QString *problem = nullptr);
     // Blocks from fromHeight wait for the consumer to read what it was sent.
     void pauseBlocks(const QString &consumerId, quint64 fromHeight);
     void serveBlocks(Connection *to, quint64 fromHeight, int maxCount, qint64 requestId);
@@ -306,7 +314,11 @@ private:
     }};
 
     // target/receiver state
-    bool syncing = false;
+    bool syncing = false; // a get_blocks is outstanding
+    // Asks for blocks again after a refused batch or a refused get_blocks, with a backoff: no new
+    // block may come to make it ask.
+    QTimer syncRetryTimer;
+    int syncRetryMs = 0;
     QList<WriteOffResult> pendingChecks; // answered together after one durable commit
     BatchWindow checkWindow{[this] {
         processChecks();

@@ -100,6 +100,8 @@ private Q_SLOTS:
     void diskThatTakesNoWritesLosesNothing();
     void stalledSealingRefusesNewWork();
     void operatorCommandsNameABlockTooLargeForAReceiver();
+    void resyncedReceiverKeepsGettingNewBlocks();
+    void receiverAsksAgainAfterARefusedBatch();
 
 private:
     void startNode(const QString &id)
@@ -2729,6 +2731,82 @@ void NetworkTest::operatorCommandsNameABlockTooLargeForAReceiver()
     QVERIFY2(
         retried.value(u"outcome").toString().contains(QLatin1String("a block too large for: receiver-2")),
         qPrintable(dump));
+}
+
+void NetworkTest::resyncedReceiverKeepsGettingNewBlocks()
+{
+    // Blocks of at most two decisions, sent four to a batch: a re-sync from height 1 takes several
+    // batches.
+    restartCoordinator(
+        {{QStringLiteral("block_max_decisions"), 2}, {QStringLiteral("sync_batch_blocks"), 4}});
+    if (QTest::currentTestFailed())
+        return;
+    QStringList digests;
+    for (int i = 0; i < 20; ++i)
+        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 200 + i)
+                           .value(u"digest")
+                           .toString());
+    const quint64 height = waitUntilSealed(digests);
+    QVERIFY(height >= 10);
+    QVERIFY(waitForHeights(height));
+
+    const QString outcome = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("resync_receiver")},
+                                                {QStringLiteral("receiver"), QStringLiteral("receiver-3")},
+                                                {QStringLiteral("from_height"), 1}})
+                                .value(u"outcome")
+                                .toString();
+    QVERIFY2(outcome.startsWith(QLatin1String("re-sync of receiver-3 from height 1 started")),
+             qPrintable(outcome));
+    // Write-offs keep coming while it is re-sent the chain; nobody runs another command.
+    QStringList later;
+    for (int i = 0; i < 12; ++i)
+        later.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 220 + i)
+                         .value(u"digest")
+                         .toString());
+    const quint64 laterHeight = waitUntilSealed(later);
+    QVERIFY(laterHeight > height);
+    // It reaches the head with the others: the re-sync did not leave it out of new blocks.
+    QVERIFY2(waitForHeights(laterHeight), QJsonDocument(receiverEntry(QStringLiteral("receiver-3")))
+                                              .toJson(QJsonDocument::Compact)
+                                              .constData());
+    QCOMPARE(receiverEntry(QStringLiteral("receiver-3")).value(u"last_error").toString(), QString());
+    QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-3")), qint64(digests.size() + later.size()));
+}
+
+void NetworkTest::receiverAsksAgainAfterARefusedBatch()
+{
+    QStringList digests;
+    for (int i = 0; i < 2; ++i)
+        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 260 + i)
+                           .value(u"digest")
+                           .toString());
+    QVERIFY(waitForHeights(waitUntilSealed(digests)));
+    // receiver-1's disk takes no more writes (every write past 1 KiB fails): it refuses the next
+    // block it is sent.
+    const pid_t receiverPid = pid_t(devnet->pid(QStringLiteral("receiver-1")));
+    struct rlimit unlimited = {};
+    QCOMPARE(prlimit(receiverPid, RLIMIT_FSIZE, nullptr, &unlimited), 0);
+    const struct rlimit full = {1024, unlimited.rlim_max};
+    QCOMPARE(prlimit(receiverPid, RLIMIT_FSIZE, &full, nullptr), 0);
+    auto restore = qScopeGuard([&] { prlimit(receiverPid, RLIMIT_FSIZE, &unlimited, nullptr); });
+    const QString digest = submit(QStringLiteral("branch-1"), 262).value(u"digest").toString();
+    const quint64 height = waitUntilSealed({digest});
+    QVERIFY(height >= 2);
+    QTRY_VERIFY_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-1"))
+                                 .value(u"last_error")
+                                 .toString()
+                                 .startsWith(QLatin1String("storing: ")),
+                             kWait);
+    QVERIFY(quint64(receiverEntry(QStringLiteral("receiver-1")).value(u"acked_height").toInteger()) < height);
+    // The disk takes writes again. Nothing more is sealed and nobody runs a command: it asks again
+    // by itself.
+    restore.dismiss();
+    QCOMPARE(prlimit(receiverPid, RLIMIT_FSIZE, &unlimited, nullptr), 0);
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-1")).value(u"acked_height").toInteger(),
+                              qint64(height), kWait);
+    QCOMPARE(receiverEntry(QStringLiteral("receiver-1")).value(u"last_error").toString(), QString());
+    QCOMPARE(coordinatorHeight(), height);
+    QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-1")), qint64(digests.size() + 1));
 }
 
 #include "tst_network.moc"
