@@ -32,6 +32,13 @@ public:
         // notReadingCloseMs is closed.
         qint64 maxUnreadBytes = 16 * 1024 * 1024;
         int notReadingCloseMs = 10000;
+        // From the TCP accept (or the dial) to an open WebSocket; a peer that takes longer is
+        // dropped, so a half-finished handshake holds no slot for ever.
+        int handshakeTimeoutMs = 10000;
+        // Accepted sockets not yet a WebSocket, in all and from one address (one /64 for IPv6):
+        // past these, new ones are closed at once instead of waiting for a slot.
+        int maxPendingHandshakes = 256;
+        int maxPendingHandshakesPerAddress = 32;
     };
     // Refusals still sent to a peer over its unread limit; past them requests are dropped unread.
     static constexpr qint64 kRefusalBytes = 256 * 1024;

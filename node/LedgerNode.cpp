@@ -528,8 +528,13 @@ bool LedgerNode::start(QString *error)
     });
     rateTimer.start(1000);
 
-    const Connection::Limits limits{config.maxFrameBytes, config.maxMessagesPerSecond, config.maxUnreadBytes,
-                                    config.notReadingCloseMs};
+    const Connection::Limits limits{.maxFrameBytes = config.maxFrameBytes,
+                                    .maxMessagesPerSecond = config.maxMessagesPerSecond,
+                                    .maxUnreadBytes = config.maxUnreadBytes,
+                                    .notReadingCloseMs = config.notReadingCloseMs,
+                                    .handshakeTimeoutMs = config.handshakeTimeoutMs,
+                                    .maxPendingHandshakes = config.maxPendingHandshakes,
+                                    .maxPendingHandshakesPerAddress = config.maxPendingHandshakesPerAddress};
     server = new NodeServer(*tls, limits, this);
     connect(server, &NodeServer::connectionOpened, this, &LedgerNode::onConnection);
     QHostAddress address;

@@ -169,11 +169,12 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
     config.databasePath = reader.filePath(root, QStringLiteral("database"), true, false);
     config.registryPath = reader.filePath(root, QStringLiteral("registry"), false, true);
 
-    const QJsonObject limits =
-        reader.section(root, QStringLiteral("limits"),
-                       {QStringLiteral("max_frame_bytes"), QStringLiteral("max_messages_per_second"),
-                        QStringLiteral("journal_events_kept"), QStringLiteral("max_unread_bytes"),
-                        QStringLiteral("not_reading_close_ms")});
+    const QJsonObject limits = reader.section(
+        root, QStringLiteral("limits"),
+        {QStringLiteral("max_frame_bytes"), QStringLiteral("max_messages_per_second"),
+         QStringLiteral("journal_events_kept"), QStringLiteral("max_unread_bytes"),
+         QStringLiteral("not_reading_close_ms"), QStringLiteral("handshake_timeout_ms"),
+         QStringLiteral("max_pending_handshakes"), QStringLiteral("max_pending_handshakes_per_address")});
     config.maxFrameBytes = reader.integer(limits, QStringLiteral("max_frame_bytes"),
                                           int(config.maxFrameBytes), 1024, 256 * 1024 * 1024);
     config.maxMessagesPerSecond = reader.integer(limits, QStringLiteral("max_messages_per_second"),
@@ -182,6 +183,17 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
                                            int(config.maxUnreadBytes), 64 * 1024, 1024 * 1024 * 1024);
     config.notReadingCloseMs = reader.integer(limits, QStringLiteral("not_reading_close_ms"),
                                               config.notReadingCloseMs, 1000, 3600000);
+    config.handshakeTimeoutMs = reader.integer(limits, QStringLiteral("handshake_timeout_ms"),
+                                               config.handshakeTimeoutMs, 500, 600000);
+    config.maxPendingHandshakes = reader.integer(limits, QStringLiteral("max_pending_handshakes"),
+                                                 config.maxPendingHandshakes, 1, 100000);
+    config.maxPendingHandshakesPerAddress =
+        reader.integer(limits, QStringLiteral("max_pending_handshakes_per_address"),
+                       qMin(config.maxPendingHandshakesPerAddress, config.maxPendingHandshakes), 1, 100000);
+    if (config.maxPendingHandshakesPerAddress > config.maxPendingHandshakes)
+        reader.fail(QStringLiteral("limits.max_pending_handshakes_per_address"),
+                    QStringLiteral("must not be more than limits.max_pending_handshakes (%1)")
+                        .arg(config.maxPendingHandshakes));
     config.journalEventsKept = reader.integer(limits, QStringLiteral("journal_events_kept"),
                                               config.journalEventsKept, 1000, 1000000000);
     const QJsonObject coordinator =

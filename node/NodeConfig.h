@@ -28,6 +28,12 @@ struct NodeConfig
     // pushes wait; a peer that stays above it for notReadingCloseMs is closed.
     qint64 maxUnreadBytes = 16 * 1024 * 1024;
     int notReadingCloseMs = 10000;
+    // Accepted connections that are not a WebSocket yet: each is closed after
+    // handshakeTimeoutMs, and past these counts (in all, from one address) new ones are closed
+    // at once.
+    int handshakeTimeoutMs = 10000;
+    int maxPendingHandshakes = 256;
+    int maxPendingHandshakesPerAddress = 32;
     // Events kept in the journal for clients to resume from; older ones are pruned.
     int journalEventsKept = 5000000;
 

@@ -157,6 +157,18 @@ void NodeConfigTest::badFiles_data()
     QTest::newRow("not reading close too soon")
         << with(QStringLiteral("limits"), QJsonObject{{QStringLiteral("not_reading_close_ms"), 10}})
         << QStringLiteral("'not_reading_close_ms': must be a whole number from 1000 to 3600000");
+    QTest::newRow("handshake timeout range")
+        << with(QStringLiteral("limits"), QJsonObject{{QStringLiteral("handshake_timeout_ms"), 0}})
+        << QStringLiteral("'handshake_timeout_ms': must be a whole number from 500 to 600000");
+    QTest::newRow("no pending handshakes")
+        << with(QStringLiteral("limits"), QJsonObject{{QStringLiteral("max_pending_handshakes"), 0}})
+        << QStringLiteral("'max_pending_handshakes': must be a whole number from 1 to 100000");
+    QTest::newRow("more per address than in all")
+        << with(QStringLiteral("limits"),
+                QJsonObject{{QStringLiteral("max_pending_handshakes"), 16},
+                            {QStringLiteral("max_pending_handshakes_per_address"), 17}})
+        << QStringLiteral("'limits.max_pending_handshakes_per_address': must not be more than "
+                          "limits.max_pending_handshakes (16)");
     QTest::newRow("huge") << with(QStringLiteral("coordinator"),
                                   QJsonObject{{QStringLiteral("retry_limit"), 1e30}})
                           << QStringLiteral("'retry_limit': must be a whole number from 0 to 1000");

@@ -1,0 +1,200 @@
+// The node's transport against hostile and broken peers, as real ticketsync-node processes on
+// loopback: raw TCP that never speaks TLS, and connections held in their handshake.
+#include "ApiClient.h"
+#include "DevnetFixture.h"
+#include "DevnetLayout.h"
+
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonDocument>
+#include <QTcpSocket>
+#include <QTest>
+#include <algorithm>
+#include <csignal>
+#include <memory>
+#include <vector>
+
+using namespace ticketsync;
+
+namespace {
+
+constexpr int kWait = DevnetFixture::kWait;
+
+} // namespace
+
+class TransportTest : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init();
+    void cleanup();
+
+    void closedRawConnectionsDoNotStopAccepting();
+    void connectionsHeldInTheirHandshakeDelayAClientAtMostTheHandshakeTimeout();
+
+private:
+    // Stops a node, merges values into its "limits" section and starts it again.
+    void restartWithLimits(const QString &id, const QJsonObject &limits);
+    QJsonObject status(const QString &nodeId);
+    QString coordinatorLink(const QString &nodeId);
+    quint16 port(const QString &nodeId) const;
+    // Raw TCP connections to a node from a local address, each sending the bytes given (a TLS
+    // record header that promises more, say), kept open until the list is cleared.
+    void openRaw(std::vector<std::unique_ptr<QTcpSocket>> *sockets, const QString &nodeId, int count,
+                 const QHostAddress &from, const QByteArray &send = {});
+
+    std::unique_ptr<DevnetFixture> devnet;
+    const DevnetLayout *layout = nullptr;
+    QHash<QString, std::shared_ptr<ApiClient>> clients;
+};
+
+void TransportTest::init()
+{
+    devnet = std::make_unique<DevnetFixture>();
+    DevnetOptions options;
+    options.branches = 1;
+    options.targets = 1;
+    options.receivers = 1;
+    options.tickets = 50;
+    QString error;
+    QVERIFY2(devnet->start(options, &error), qPrintable(error));
+    layout = &devnet->layout();
+}
+
+void TransportTest::cleanup()
+{
+    clients.clear();
+    devnet->stopAll();
+    if (QTest::currentTestFailed()) {
+        for (const DevnetNode &node : layout->nodes)
+            qWarning().noquote() << "----" << node.id << "log tail:\n" << devnet->logTail(node.id);
+    }
+    devnet.reset();
+}
+
+void TransportTest::restartWithLimits(const QString &id, const QJsonObject &limits)
+{
+    clients.remove(id);
+    QVERIFY(devnet->killNode(id, SIGTERM));
+    QFile file(layout->node(id)->configPath);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QJsonObject config = QJsonDocument::fromJson(file.readAll()).object();
+    file.close();
+    QJsonObject merged = config.value(u"limits").toObject();
+    for (auto it = limits.begin(); it != limits.end(); ++it)
+        merged.insert(it.key(), it.value());
+    config.insert(QStringLiteral("limits"), merged);
+    QVERIFY(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    file.write(QJsonDocument(config).toJson());
+    file.close();
+    QString error;
+    QVERIFY2(devnet->startNode(id, &error), qPrintable(error));
+}
+
+QJsonObject TransportTest::status(const QString &nodeId)
+{
+    std::shared_ptr<ApiClient> &api = clients[nodeId];
+    if (!api)
+        api = devnet->client(nodeId);
+    if (!api)
+        return {};
+    return DevnetFixture::call(*api, {{QStringLiteral("type"), QStringLiteral("status")}}, 3000);
+}
+
+QString TransportTest::coordinatorLink(const QString &nodeId)
+{
+    return status(nodeId).value(u"coordinator_link").toString();
+}
+
+quint16 TransportTest::port(const QString &nodeId) const
+{
+    return quint16(layout->node(nodeId)->address.section(u':', -1).toUInt());
+}
+
+void TransportTest::openRaw(std::vector<std::unique_ptr<QTcpSocket>> *sockets, const QString &nodeId,
+                            int count, const QHostAddress &from, const QByteArray &send)
+{
+    const size_t first = sockets->size();
+    for (int i = 0; i < count; ++i) {
+        auto socket = std::make_unique<QTcpSocket>();
+        QVERIFY2(socket->bind(from), qPrintable(socket->errorString()));
+        socket->connectToHost(QHostAddress::LocalHost, port(nodeId));
+        sockets->push_back(std::move(socket));
+    }
+    // Connected as far as TCP goes: the kernel completes it whether the node accepts or not.
+    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(sockets->begin() + std::ptrdiff_t(first), sockets->end(),
+                                         [](const auto &s) {
+                                             return s->state() == QAbstractSocket::ConnectedState ||
+                                                    s->state() == QAbstractSocket::UnconnectedState;
+                                         }),
+                             kWait);
+    if (!send.isEmpty()) {
+        for (auto it = sockets->begin() + std::ptrdiff_t(first); it != sockets->end(); ++it) {
+            if ((*it)->state() == QAbstractSocket::ConnectedState)
+                (*it)->write(send);
+        }
+    }
+}
+
+void TransportTest::closedRawConnectionsDoNotStopAccepting()
+{
+    // More plain TCP connections than Qt's QSslServer would count as pending (30), held a second
+    // and closed without a byte: nobody needs a certificate for this.
+    std::vector<std::unique_ptr<QTcpSocket>> raw;
+    openRaw(&raw, QStringLiteral("coordinator-1"), 40, QHostAddress::LocalHost);
+    QTest::qWait(1000);
+    for (const auto &socket : raw)
+        socket->abort();
+    raw.clear();
+    QTest::qWait(300);
+
+    // A client with a certificate is still served, at once.
+    QElapsedTimer took;
+    took.start();
+    const QJsonObject answer = status(QStringLiteral("coordinator-1"));
+    QVERIFY2(answer.value(u"type").toString() == QLatin1String("status"),
+             QJsonDocument(answer).toJson(QJsonDocument::Compact).constData());
+    QVERIFY2(took.elapsed() < 5000, qPrintable(QString::number(took.elapsed())));
+    // So is a node that dials it anew: the receiver, restarted, gets its link back.
+    QVERIFY(devnet->killNode(QStringLiteral("receiver-1"), SIGTERM));
+    QString error;
+    QVERIFY2(devnet->startNode(QStringLiteral("receiver-1"), &error), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(coordinatorLink(QStringLiteral("receiver-1")), QStringLiteral("up"), 10000);
+}
+
+void TransportTest::connectionsHeldInTheirHandshakeDelayAClientAtMostTheHandshakeTimeout()
+{
+    constexpr int kHandshakeTimeoutMs = 3000;
+    restartWithLimits(QStringLiteral("coordinator-1"),
+                      {{QStringLiteral("handshake_timeout_ms"), kHandshakeTimeoutMs},
+                       {QStringLiteral("max_pending_handshakes"), 64},
+                       {QStringLiteral("max_pending_handshakes_per_address"), 16}});
+    // Mid-handshake: a TLS record header that promises a ClientHello which never comes.
+    const QByteArray partialHello("\x16\x03\x01\x02\x00", 5);
+
+    // From another address, more than every pending slot there is: that address gets its
+    // share, and a client from here is not kept waiting at all.
+    std::vector<std::unique_ptr<QTcpSocket>> held;
+    openRaw(&held, QStringLiteral("coordinator-1"), 100, QHostAddress(QStringLiteral("127.0.0.2")),
+            partialHello);
+    QTest::qWait(300);
+    QElapsedTimer took;
+    took.start();
+    QCOMPARE(status(QStringLiteral("coordinator-1")).value(u"type").toString(), QStringLiteral("status"));
+    QVERIFY2(took.elapsed() < kHandshakeTimeoutMs / 2, qPrintable(QString::number(took.elapsed())));
+    clients.clear();
+    held.clear();
+
+    // From this very address: the client waits for those slots to time out, and no longer.
+    QTest::qWait(500); // closed, their slots are free again
+    openRaw(&held, QStringLiteral("coordinator-1"), 100, QHostAddress::LocalHost, partialHello);
+    QTest::qWait(300);
+    took.restart();
+    QCOMPARE(status(QStringLiteral("coordinator-1")).value(u"type").toString(), QStringLiteral("status"));
+    // The timeout, a client retry of at most 500 ms, and a handshake.
+    QVERIFY2(took.elapsed() < kHandshakeTimeoutMs + 2000, qPrintable(QString::number(took.elapsed())));
+}
+
+QTEST_GUILESS_MAIN(TransportTest)
+#include "tst_transport.moc"
