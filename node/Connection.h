@@ -76,6 +76,15 @@ public:
     qint64 pendingBytes() const;
     // More than Limits::maxUnreadBytes are queued: the peer does not read what it is sent.
     bool backedUp() const { return pendingBytes() > limits.maxUnreadBytes; }
+    // Past this the connection is closed at once, without waiting notReadingCloseMs. The node
+    // sends nothing more to a backed-up peer but refusals and one message in flight, so only
+    // what it does not gate gets here: pongs, which QWebSocket queues by itself for every ping
+    // however fast they come (a ping flood that never reads).
+    qint64 unreadCeiling() const
+    {
+        return kUnreadCeilingFactor * limits.maxUnreadBytes + qMax(limits.maxFrameBytes, peerFrameLimit);
+    }
+    static constexpr int kUnreadCeilingFactor = 4;
     // A short refusal may still be queued: the peer is less than kRefusalBytes past its limit.
     bool roomForRefusal() const { return pendingBytes() <= limits.maxUnreadBytes + kRefusalBytes; }
     qint64 maxUnreadBytes() const { return limits.maxUnreadBytes; }
@@ -89,21 +98,28 @@ Q_SIGNALS:
     void disconnected();
     // The peer has read enough to be under its unread limit again.
     void drained();
-    // The peer stayed over its unread limit for Limits::notReadingCloseMs; the connection is aborted.
+    // The peer stayed over its unread limit for Limits::notReadingCloseMs, or went past
+    // unreadCeiling(); the connection is aborted.
     void closingNotReading(qint64 unreadBytes);
 
 private:
     void onText(const QString &text);
     void onBinary(const QByteArray &data);
     bool withinRate();
-    // After each send: starts watching a peer that has gone over its unread limit.
+    // After each send, and whenever the peer's bytes arrive (QWebSocket may have queued pongs
+    // to them): starts watching a peer that has gone over its unread limit, and closes one
+    // past unreadCeiling().
     void watchUnread();
     void checkUnread();
+    // Logs once, says why to closingNotReading's listeners and aborts.
+    void closeNotReading(qint64 unread, const QString &why);
+    void hookTransport();
 
     QPointer<QWebSocket> socket;
     QPointer<QSslSocket> tlsSocket; // the socket's transport: it holds the encrypted bytes queued
     QTimer unreadTimer;
     QElapsedTimer unreadSince;
+    bool aborting = false; // closed for not reading; said once
     int announcedProtocol = 1;
     qint64 peerFrameLimit = Limits().maxFrameBytes;
     PeerIdentity identity;

@@ -1,14 +1,17 @@
 // The node's transport against hostile and broken peers, as real ticketsync-node processes on
-// loopback: raw TCP that never speaks TLS, and connections held in their handshake.
+// loopback: raw TCP that never speaks TLS, and a client that floods pings and never reads.
 #include "ApiClient.h"
 #include "DevnetFixture.h"
 #include "DevnetLayout.h"
+#include "TlsIdentity.h"
 
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonDocument>
+#include <QSslSocket>
 #include <QTcpSocket>
 #include <QTest>
+#include <QTimer>
 #include <algorithm>
 #include <csignal>
 #include <memory>
@@ -19,6 +22,32 @@ using namespace ticketsync;
 namespace {
 
 constexpr int kWait = DevnetFixture::kWait;
+
+// Resident memory of a process in KiB, from /proc/<pid>/status; -1 if unreadable.
+qint64 residentKib(qint64 pid)
+{
+    QFile status(QStringLiteral("/proc/%1/status").arg(pid));
+    if (!status.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray &line : status.readAll().split('\n')) {
+        if (line.startsWith("VmRSS:"))
+            return line.mid(6).trimmed().split(' ').value(0).toLongLong();
+    }
+    return -1;
+}
+
+// A masked client ping frame (RFC 6455 5.5.2) with a 125-byte payload, the largest allowed.
+QByteArray pingFrame()
+{
+    const QByteArray mask("\x12\x34\x56\x78", 4);
+    QByteArray frame;
+    frame.append(char(0x89));
+    frame.append(char(0x80 | 125));
+    frame.append(mask);
+    for (int i = 0; i < 125; ++i)
+        frame.append(char('p' ^ mask.at(i % 4)));
+    return frame;
+}
 
 } // namespace
 
@@ -32,6 +61,7 @@ private Q_SLOTS:
 
     void closedRawConnectionsDoNotStopAccepting();
     void connectionsHeldInTheirHandshakeDelayAClientAtMostTheHandshakeTimeout();
+    void pingFloodThatNeverReadsIsClosedWithMemoryBounded();
 
 private:
     // Stops a node, merges values into its "limits" section and starts it again.
@@ -194,6 +224,86 @@ void TransportTest::connectionsHeldInTheirHandshakeDelayAClientAtMostTheHandshak
     QCOMPARE(status(QStringLiteral("coordinator-1")).value(u"type").toString(), QStringLiteral("status"));
     // The timeout, a client retry of at most 500 ms, and a handshake.
     QVERIFY2(took.elapsed() < kHandshakeTimeoutMs + 2000, qPrintable(QString::number(took.elapsed())));
+}
+
+void TransportTest::pingFloodThatNeverReadsIsClosedWithMemoryBounded()
+{
+    constexpr int kNotReadingCloseMs = 2000;
+    constexpr int kMaxUnreadBytes = 1024 * 1024;
+    restartWithLimits(QStringLiteral("coordinator-1"),
+                      {{QStringLiteral("max_unread_bytes"), kMaxUnreadBytes},
+                       {QStringLiteral("not_reading_close_ms"), kNotReadingCloseMs}});
+    const qint64 pid = devnet->pid(QStringLiteral("coordinator-1"));
+    QVERIFY(pid > 0);
+    QCOMPARE(status(QStringLiteral("coordinator-1")).value(u"type").toString(), QStringLiteral("status"));
+    const qint64 before = residentKib(pid);
+    QVERIFY(before > 0);
+
+    // An auditor's WebSocket, spoken by hand: upgraded, then pings as fast as TLS takes them,
+    // and never another byte read.
+    QString error;
+    const std::optional<TlsIdentity> auditor =
+        TlsIdentity::load(layout->auditorCertificate, layout->auditorKey, layout->caPath, &error);
+    QVERIFY2(auditor, qPrintable(error));
+    QSslSocket flooder;
+    flooder.setSslConfiguration(auditor->clientConfiguration());
+    flooder.connectToHostEncrypted(QStringLiteral("127.0.0.1"), port(QStringLiteral("coordinator-1")),
+                                   QStringLiteral("coordinator-1"));
+    QVERIFY2(flooder.waitForEncrypted(kWait), qPrintable(flooder.errorString()));
+    flooder.write(QByteArrayLiteral("GET / HTTP/1.1\r\nHost: coordinator-1\r\nUpgrade: websocket\r\n"
+                                    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                    "Sec-WebSocket-Version: 13\r\n\r\n"));
+    QByteArray response;
+    QTRY_VERIFY_WITH_TIMEOUT((response += flooder.readAll()).contains("\r\n\r\n"), kWait);
+    QVERIFY2(response.startsWith("HTTP/1.1 101"), response.constData());
+    flooder.setReadBufferSize(4096); // from here on nothing is read: the kernel's buffer fills
+    const QByteArray burst = pingFrame().repeated(512);
+    QTimer pump;
+    pump.setInterval(0);
+    connect(&pump, &QTimer::timeout, this, [&] {
+        if (flooder.state() == QAbstractSocket::ConnectedState &&
+            flooder.bytesToWrite() + flooder.encryptedBytesToWrite() < 512 * 1024)
+            flooder.write(burst);
+    });
+    QElapsedTimer flooding;
+    flooding.start();
+    pump.start();
+
+    // The node closes it, and its memory meanwhile stays within a few times the limit; other
+    // clients are answered all along.
+    qint64 peak = before;
+    qint64 slowestAnswerMs = 0;
+    auto operatorClient = devnet->client(QStringLiteral("coordinator-1"));
+    QVERIFY(operatorClient);
+    while (flooder.state() == QAbstractSocket::ConnectedState &&
+           flooding.elapsed() < kNotReadingCloseMs + 8000) {
+        QElapsedTimer answer;
+        answer.start();
+        const QJsonObject reply =
+            DevnetFixture::call(*operatorClient, {{QStringLiteral("type"), QStringLiteral("status")}}, 5000);
+        QCOMPARE(reply.value(u"type").toString(), QStringLiteral("status"));
+        slowestAnswerMs = qMax(slowestAnswerMs, answer.elapsed());
+        peak = qMax(peak, residentKib(pid));
+        QTest::qWait(50);
+    }
+    pump.stop();
+    const qint64 closedAfterMs = flooding.elapsed();
+    QVERIFY2(flooder.state() != QAbstractSocket::ConnectedState,
+             qPrintable(QStringLiteral("still open after %1 ms; node RSS %2 KiB, was %3 KiB")
+                            .arg(closedAfterMs)
+                            .arg(residentKib(pid))
+                            .arg(before)));
+    QVERIFY2(closedAfterMs < kNotReadingCloseMs + 3000, qPrintable(QString::number(closedAfterMs)));
+    peak = qMax(peak, residentKib(pid));
+    qInfo() << "ping flood closed after" << closedAfterMs << "ms; node RSS" << before << "KiB before, peak"
+            << peak << "KiB; slowest status answer" << slowestAnswerMs << "ms";
+    // At most 4 x 1 MiB + one 4 MiB message queued, plus what the allocator keeps.
+    QVERIFY2(peak - before < 64 * 1024,
+             qPrintable(QStringLiteral("RSS %1 KiB before, %2 KiB at its peak").arg(before).arg(peak)));
+    QVERIFY2(slowestAnswerMs < 3000, qPrintable(QString::number(slowestAnswerMs)));
+    const QJsonObject after = status(QStringLiteral("coordinator-1"));
+    QCOMPARE(after.value(u"counters").toObject().value(u"closed_not_reading").toInteger(), 1);
+    QVERIFY(devnet->logTail(QStringLiteral("coordinator-1")).contains(QLatin1String("auditor")));
 }
 
 QTEST_GUILESS_MAIN(TransportTest)
