@@ -310,14 +310,20 @@ bool DevnetRun::prepare(int *exitCode)
     QString error;
     // The addresses are part of the membership, whose hash every block seals: other ports on an
     // existing devnet would rewrite membership.json under its chain, which then no longer verifies.
+    // Without a ledger yet there is no chain, and the membership moves to the ports given.
+    const bool hasChain = DevnetLayout::hasLedgers(options.dir);
     const QString existingMembership = QDir(options.dir).filePath(QStringLiteral("membership.json"));
+    std::optional<Membership> existing;
     if (QFile::exists(existingMembership)) {
-        const std::optional<Membership> existing = Membership::load(existingMembership, &error);
-        if (!existing) {
+        existing = Membership::load(existingMembership, &error);
+        // With a chain, DevnetLayout::ensure() refuses it, naming what to do.
+        if (!existing && !hasChain) {
             warn(QStringLiteral("cannot read the existing devnet's membership: %1").arg(error));
             *exitCode = UsageOrInputError;
             return false;
         }
+    }
+    if (existing) {
         int firstPort = 65536;
         for (const Member &member : existing->members()) {
             QHostAddress host;
@@ -326,7 +332,7 @@ bool DevnetRun::prepare(int *exitCode)
                 firstPort = qMin(firstPort, int(port));
         }
         if (firstPort <= 65535 && firstPort != options.basePort) {
-            if (options.basePortGiven) {
+            if (options.basePortGiven && hasChain) {
                 warn(QStringLiteral(
                          "%1 was created with --base-port %2; its chain is sealed under that membership, "
                          "so it cannot move to port %3. Run it on port %2, or use a new --dir.")
@@ -336,7 +342,8 @@ bool DevnetRun::prepare(int *exitCode)
                 *exitCode = UsageOrInputError;
                 return false;
             }
-            options.basePort = quint16(firstPort);
+            if (!options.basePortGiven)
+                options.basePort = quint16(firstPort);
         }
     }
     DevnetOptions devnet;

@@ -26,6 +26,12 @@ Connection::Connection(QWebSocket *webSocket, PeerIdentity peer, Limits limits, 
     connect(socket, &QWebSocket::textMessageReceived, this, &Connection::onText);
     connect(socket, &QWebSocket::binaryMessageReceived, this, &Connection::onBinary);
     connect(socket, &QWebSocket::disconnected, this, &Connection::disconnected);
+    connect(socket, &QWebSocket::pong, this, [this] { heard.start(); });
+    heard.start();
+    lastCheck.start();
+    keepaliveTimer.setInterval(limits.keepaliveIntervalMs);
+    connect(&keepaliveTimer, &QTimer::timeout, this, &Connection::keepalive);
+    keepaliveTimer.start();
 }
 
 Connection::~Connection() = default;
@@ -58,13 +64,51 @@ void Connection::hookTransport()
     // QWebSocket answers each ping itself, with no signal in Qt 6.4, so the pongs it queues are
     // seen only here: after the bytes that carried the pings have been read (the check lags at
     // most one read behind when QWebSocket reads them later).
-    if (tlsSocket)
-        connect(tlsSocket, &QIODevice::readyRead, this, &Connection::watchUnread);
+    if (!tlsSocket)
+        return;
+    connect(tlsSocket, &QIODevice::readyRead, this, &Connection::watchUnread);
+    // Any bytes from the peer show it is there: pongs, pings, messages.
+    connect(tlsSocket, &QIODevice::readyRead, this, [this] { heard.start(); });
+}
+
+void Connection::keepalive()
+{
+    if (!aborted.isEmpty() || !socket)
+        return;
+    watchUnread();
+    if (!aborted.isEmpty())
+        return;
+    // A check this late means this process stood still (stopped, or its thread busy): the
+    // silence was ours, not the peer's, whose pongs may be waiting unread.
+    if (lastCheck.restart() > 2 * qint64(limits.keepaliveIntervalMs))
+        heard.start();
+    // A peer over its unread limit is the unread watchdog's: closed after notReadingCloseMs and
+    // counted as such, not as silent.
+    if (heard.elapsed() > limits.keepaliveTimeoutMs && !unreadTimer.isActive()) {
+        abortWith(QStringLiteral("nothing heard from it for %1 ms, not even a pong to the pings sent "
+                                 "every %2 ms (limits.keepalive_timeout_ms)")
+                      .arg(heard.elapsed())
+                      .arg(limits.keepaliveIntervalMs));
+        return;
+    }
+    socket->ping();
+}
+
+void Connection::abortWith(const QString &why)
+{
+    if (!aborted.isEmpty() || !socket)
+        return;
+    aborted = why;
+    unreadTimer.stop();
+    keepaliveTimer.stop();
+    qCWarning(lcConnection).noquote() << QStringLiteral("closing %1: %2").arg(describe(), why);
+    // Nothing more reaches a peer that does not read or answer, not even a close frame.
+    socket->abort();
 }
 
 void Connection::watchUnread()
 {
-    if (aborting || !socket)
+    if (!aborted.isEmpty() || !socket)
         return;
     const qint64 unread = pendingBytes();
     if (unread > unreadCeiling()) {
@@ -102,14 +146,10 @@ void Connection::checkUnread()
 
 void Connection::closeNotReading(qint64 unread, const QString &why)
 {
-    if (aborting || !socket)
+    if (!aborted.isEmpty() || !socket)
         return;
-    aborting = true;
-    unreadTimer.stop();
-    qCWarning(lcConnection).noquote() << QStringLiteral("closing %1: %2").arg(describe(), why);
     Q_EMIT closingNotReading(unread);
-    // Nothing more reaches a peer that does not read, not even a close frame.
-    socket->abort();
+    abortWith(why);
 }
 
 bool Connection::isOpen() const

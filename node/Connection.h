@@ -39,6 +39,12 @@ public:
         // past these, new ones are closed at once instead of waiting for a slot.
         int maxPendingHandshakes = 256;
         int maxPendingHandshakesPerAddress = 32;
+        // Keepalive: a WebSocket ping this often, and a connection from whose peer nothing at
+        // all has come for keepaliveTimeoutMs (not even a pong) is aborted, so a link across a
+        // partition or to a hung process is found dead and dialled again instead of waiting for
+        // TCP, which never notices on a link that only reads.
+        int keepaliveIntervalMs = 5000;
+        int keepaliveTimeoutMs = 15000;
     };
     // Refusals still sent to a peer over its unread limit; past them requests are dropped unread.
     static constexpr qint64 kRefusalBytes = 256 * 1024;
@@ -91,6 +97,9 @@ public:
     int notReadingCloseMs() const { return limits.notReadingCloseMs; }
     // The TLS socket under the WebSocket, when it is not the WebSocket's child (an accepted one).
     void setTransport(QSslSocket *transport);
+    // Why this side aborted the connection (not reading, or silent past keepaliveTimeoutMs);
+    // empty if it did not.
+    const QString &abortReason() const { return aborted; }
 
 Q_SIGNALS:
     void messageReceived(const QJsonObject &message);
@@ -114,12 +123,17 @@ private:
     // Logs once, says why to closingNotReading's listeners and aborts.
     void closeNotReading(qint64 unread, const QString &why);
     void hookTransport();
+    void keepalive();
+    void abortWith(const QString &why);
 
     QPointer<QWebSocket> socket;
     QPointer<QSslSocket> tlsSocket; // the socket's transport: it holds the encrypted bytes queued
     QTimer unreadTimer;
     QElapsedTimer unreadSince;
-    bool aborting = false; // closed for not reading; said once
+    QString aborted; // why this side aborted; said once
+    QTimer keepaliveTimer;
+    QElapsedTimer heard;     // since anything last came from the peer
+    QElapsedTimer lastCheck; // since the keepalive last ran
     int announcedProtocol = 1;
     qint64 peerFrameLimit = Limits().maxFrameBytes;
     PeerIdentity identity;

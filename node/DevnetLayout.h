@@ -51,8 +51,13 @@ struct DevnetLayout
     QStringList idsWithRole(Role role) const;
 
     // Creates what is missing and reuses what exists (keys, certificates, stores), so a
-    // re-run continues the same ledger. On failure names the file and the problem.
+    // re-run continues the same ledger. Once a node keeps a ledger (DIR/nodes/<id>/ledger.sqlite),
+    // the membership, every signing key it lists and the CA must be there and usable, and the
+    // options must make the same membership; otherwise nothing is written and the error names the
+    // file or the difference. On failure names the file and the problem.
     static std::optional<DevnetLayout> ensure(const DevnetOptions &options, QString *error);
+    // Whether any node of the devnet in dir keeps a ledger already.
+    static bool hasLedgers(const QString &dir);
     // A base port with count free loopback ports from it, for a devnet beside others (tests,
     // benchmarks); 0 if none was found. Another process may still take one before a node binds it.
     static quint16 freeBasePort(int count);

@@ -448,6 +448,25 @@ bool DevnetPki::ensure(const QString &dir, const QString &consortium, const QLis
     return true;
 }
 
+bool DevnetPki::checkCa(const QString &dir, const QString &consortium, QString *error)
+{
+    const ErrorQueueGuard guard;
+    Ca ca;
+    switch (loadCa(dir, &ca, error)) {
+    case CaState::Missing:
+        return fail(error, caCertificatePath(dir), QStringLiteral("missing, and so is ca.key"));
+    case CaState::Invalid:
+        return false;
+    case CaState::Valid:
+        break;
+    }
+    if (ca.consortium != consortium)
+        return fail(
+            error, caCertificatePath(dir),
+            QStringLiteral("the CA belongs to consortium \"%1\", not \"%2\"").arg(ca.consortium, consortium));
+    return true;
+}
+
 bool DevnetPki::issue(const QString &dir, const PartySpec &party, QString *error)
 {
     const ErrorQueueGuard guard;

@@ -41,6 +41,10 @@ public:
     // An existing, valid CA of another consortium (different O) is an error, never overwritten.
     static bool ensure(const QString &dir, const QString &consortium, const QList<PartySpec> &parties,
                        const QString &p12Password, QString *error);
+    // Whether dir holds a usable CA of this consortium: ca.pem and ca.key present, readable and a
+    // matching pair, a CA certificate that has not expired, subject O equal to consortium. Reads
+    // only; on false, *error is one line naming the file and the problem.
+    static bool checkCa(const QString &dir, const QString &consortium, QString *error);
     // Issues (or re-issues) one certificate under the existing CA in dir; the consortium is the
     // CA's O. Writes dir/<name>.pem and dir/<name>.key, no .p12.
     static bool issue(const QString &dir, const PartySpec &party, QString *error);

@@ -534,7 +534,9 @@ bool LedgerNode::start(QString *error)
                                     .notReadingCloseMs = config.notReadingCloseMs,
                                     .handshakeTimeoutMs = config.handshakeTimeoutMs,
                                     .maxPendingHandshakes = config.maxPendingHandshakes,
-                                    .maxPendingHandshakesPerAddress = config.maxPendingHandshakesPerAddress};
+                                    .maxPendingHandshakesPerAddress = config.maxPendingHandshakesPerAddress,
+                                    .keepaliveIntervalMs = config.keepaliveIntervalMs,
+                                    .keepaliveTimeoutMs = config.keepaliveTimeoutMs};
     server = new NodeServer(*tls, limits, this);
     connect(server, &NodeServer::connectionOpened, this, &LedgerNode::onConnection);
     QHostAddress address;

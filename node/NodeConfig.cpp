@@ -174,7 +174,8 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
         {QStringLiteral("max_frame_bytes"), QStringLiteral("max_messages_per_second"),
          QStringLiteral("journal_events_kept"), QStringLiteral("max_unread_bytes"),
          QStringLiteral("not_reading_close_ms"), QStringLiteral("handshake_timeout_ms"),
-         QStringLiteral("max_pending_handshakes"), QStringLiteral("max_pending_handshakes_per_address")});
+         QStringLiteral("max_pending_handshakes"), QStringLiteral("max_pending_handshakes_per_address"),
+         QStringLiteral("keepalive_interval_ms"), QStringLiteral("keepalive_timeout_ms")});
     config.maxFrameBytes = reader.integer(limits, QStringLiteral("max_frame_bytes"),
                                           int(config.maxFrameBytes), 1024, 256 * 1024 * 1024);
     config.maxMessagesPerSecond = reader.integer(limits, QStringLiteral("max_messages_per_second"),
@@ -194,6 +195,17 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
         reader.fail(QStringLiteral("limits.max_pending_handshakes_per_address"),
                     QStringLiteral("must not be more than limits.max_pending_handshakes (%1)")
                         .arg(config.maxPendingHandshakes));
+    config.keepaliveIntervalMs = reader.integer(limits, QStringLiteral("keepalive_interval_ms"),
+                                                config.keepaliveIntervalMs, 100, 600000);
+    // Three pings unanswered by default, whatever the interval.
+    config.keepaliveTimeoutMs =
+        reader.integer(limits, QStringLiteral("keepalive_timeout_ms"),
+                       qMax(config.keepaliveTimeoutMs, 3 * config.keepaliveIntervalMs), 300, 3600000);
+    if (config.keepaliveTimeoutMs <= config.keepaliveIntervalMs)
+        reader.fail(QStringLiteral("limits.keepalive_timeout_ms"),
+                    QStringLiteral("must be more than limits.keepalive_interval_ms (%1), or no pong "
+                                   "could come in time")
+                        .arg(config.keepaliveIntervalMs));
     config.journalEventsKept = reader.integer(limits, QStringLiteral("journal_events_kept"),
                                               config.journalEventsKept, 1000, 1000000000);
     const QJsonObject coordinator =

@@ -34,6 +34,10 @@ struct NodeConfig
     int handshakeTimeoutMs = 10000;
     int maxPendingHandshakes = 256;
     int maxPendingHandshakesPerAddress = 32;
+    // A WebSocket ping on every connection this often; one whose peer has sent nothing for
+    // keepaliveTimeoutMs is aborted (and a link to the coordinator dialled again).
+    int keepaliveIntervalMs = 5000;
+    int keepaliveTimeoutMs = 15000;
     // Events kept in the journal for clients to resume from; older ones are pruned.
     int journalEventsKept = 5000000;
 

@@ -3,6 +3,7 @@
 #include <QLoggingCategory>
 #include <QRandomGenerator>
 #include <QSslCipher>
+#include <QSslSocket>
 #include <QUrl>
 #include <QWebSocket>
 
@@ -17,6 +18,8 @@ PeerLink::PeerLink(const TlsIdentity &identity, QString address, QString expecte
 {
     retryTimer.setSingleShot(true);
     connect(&retryTimer, &QTimer::timeout, this, &PeerLink::dial);
+    handshakeTimer.setSingleShot(true);
+    connect(&handshakeTimer, &QTimer::timeout, this, &PeerLink::onHandshakeTimedOut);
 }
 
 PeerLink::~PeerLink()
@@ -46,6 +49,7 @@ void PeerLink::stop()
 {
     running = false;
     retryTimer.stop();
+    handshakeTimer.stop();
     if (current) {
         current->disconnect(this);
         current->deleteLater();
@@ -65,6 +69,7 @@ void PeerLink::dial()
         return;
     auto *webSocket = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest, this);
     socket = webSocket;
+    attemptProblem.clear();
     webSocket->setSslConfiguration(tls);
     connect(webSocket, &QWebSocket::connected, this, &PeerLink::onSocketConnected);
     // A refused dial may report only an error, a dropped link only a disconnect; whichever
@@ -80,21 +85,43 @@ void PeerLink::dial()
         QStringList texts;
         for (const QSslError &error : errors)
             texts.append(error.errorString());
-        problem = QStringLiteral("TLS: %1").arg(texts.join(u"; "));
+        attemptProblem = QStringLiteral("TLS: %1").arg(texts.join(u"; "));
     });
     webSocket->open(QUrl(QStringLiteral("wss://%1/").arg(target)));
+    handshakeTimer.start(limits.handshakeTimeoutMs);
+}
+
+void PeerLink::onHandshakeTimedOut()
+{
+    QWebSocket *stuck = socket;
+    if (!stuck || current)
+        return;
+    // The dialled WebSocket's transport is its child; how far it got names what hung.
+    const QSslSocket *transport = stuck->findChild<QSslSocket *>();
+    const QString stage = !transport || transport->state() != QAbstractSocket::ConnectedState
+                              ? QStringLiteral("TCP connect")
+                          : !transport->isEncrypted() ? QStringLiteral("TLS handshake")
+                                                      : QStringLiteral("WebSocket handshake");
+    attemptProblem = QStringLiteral("%1: the %2 timed out after %3 ms (limits.handshake_timeout_ms)")
+                         .arg(target, stage)
+                         .arg(limits.handshakeTimeoutMs);
+    qCInfo(lcConnection) << attemptProblem;
+    stuck->disconnect(this);
+    stuck->abort();
+    onSocketGone(QString());
 }
 
 void PeerLink::onSocketConnected()
 {
+    handshakeTimer.stop();
     QString why;
     const std::optional<PeerIdentity> peer =
         peerIdentityOf(socket->sslConfiguration().peerCertificate(), &why);
     if (!peer || peer->kind != PartyKind::Node || peer->name != expected) {
-        problem = peer ? QStringLiteral("%1 presented the certificate of '%2', not of '%3'")
-                             .arg(target, peer->name, expected)
-                       : QStringLiteral("%1: %2").arg(target, why);
-        qCWarning(lcConnection) << problem;
+        attemptProblem = peer ? QStringLiteral("%1 presented the certificate of '%2', not of '%3'")
+                                    .arg(target, peer->name, expected)
+                              : QStringLiteral("%1: %2").arg(target, why);
+        qCWarning(lcConnection) << attemptProblem;
         socket->abort();
         return;
     }
@@ -112,16 +139,22 @@ void PeerLink::onSocketConnected()
 
 void PeerLink::onSocketGone(const QString &reason)
 {
+    handshakeTimer.stop();
     QWebSocket *gone = socket;
     socket = nullptr;
+    // What this attempt or link ran into, not what an earlier one did.
+    if (!attemptProblem.isEmpty())
+        problem = attemptProblem;
+    else if (current && !current->abortReason().isEmpty())
+        problem = QStringLiteral("%1: %2").arg(target, current->abortReason());
+    else
+        problem = reason.isEmpty() ? QStringLiteral("%1: connection closed").arg(target) : reason;
     if (current) {
         current->deleteLater(); // owns the socket
         current = nullptr;
     } else if (gone) {
         gone->deleteLater();
     }
-    if (problem.isEmpty())
-        problem = reason;
     Q_EMIT disconnected(problem);
     scheduleRetry();
 }

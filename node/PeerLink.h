@@ -13,7 +13,10 @@ namespace ticketsync {
 
 // A dialled TLS WebSocket to one node that stays up: it reconnects with exponential backoff
 // (with jitter, capped) and checks on every connect that the peer's CA-verified certificate
-// names the node it meant to reach.
+// names the node it meant to reach. A dial that is not an open WebSocket within
+// Limits::handshakeTimeoutMs is given up and tried again (Qt 6.4's QWebSocket has no handshake
+// timeout: a peer that accepts TCP and never answers would hold it for ever), and an open link
+// whose peer goes silent is dropped by the Connection's keepalive and dialled again.
 class PeerLink : public QObject
 {
     Q_OBJECT
@@ -39,6 +42,7 @@ private:
     void dial();
     void onSocketConnected();
     void onSocketGone(const QString &reason);
+    void onHandshakeTimedOut();
     void scheduleRetry();
 
     QSslConfiguration tls;
@@ -48,11 +52,13 @@ private:
     QPointer<QWebSocket> socket;
     QPointer<Connection> current;
     QTimer retryTimer;
+    QTimer handshakeTimer;
     int initialBackoffMs = 100;
     int maximumBackoffMs = 5000;
     int backoffMs = 100;
     bool running = false;
     QString problem;
+    QString attemptProblem; // what went wrong with the dial in progress, before it was open
 };
 
 } // namespace ticketsync

@@ -169,6 +169,14 @@ void NodeConfigTest::badFiles_data()
                             {QStringLiteral("max_pending_handshakes_per_address"), 17}})
         << QStringLiteral("'limits.max_pending_handshakes_per_address': must not be more than "
                           "limits.max_pending_handshakes (16)");
+    QTest::newRow("keepalive timeout within one interval")
+        << with(QStringLiteral("limits"), QJsonObject{{QStringLiteral("keepalive_interval_ms"), 5000},
+                                                      {QStringLiteral("keepalive_timeout_ms"), 5000}})
+        << QStringLiteral(
+               "'limits.keepalive_timeout_ms': must be more than limits.keepalive_interval_ms (5000)");
+    QTest::newRow("keepalive interval range")
+        << with(QStringLiteral("limits"), QJsonObject{{QStringLiteral("keepalive_interval_ms"), 10}})
+        << QStringLiteral("'keepalive_interval_ms': must be a whole number from 100 to 600000");
     QTest::newRow("huge") << with(QStringLiteral("coordinator"),
                                   QJsonObject{{QStringLiteral("retry_limit"), 1e30}})
                           << QStringLiteral("'retry_limit': must be a whole number from 0 to 1000");

@@ -1,5 +1,6 @@
 // The node's transport against hostile and broken peers, as real ticketsync-node processes on
-// loopback: raw TCP that never speaks TLS, and a client that floods pings and never reads.
+// loopback: raw TCP that never speaks TLS, a client that floods pings and never reads, a
+// coordinator address that accepts TCP and never answers, and a peer that stops (SIGSTOP).
 #include "ApiClient.h"
 #include "DevnetFixture.h"
 #include "DevnetLayout.h"
@@ -8,7 +9,9 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonDocument>
+#include <QScopeGuard>
 #include <QSslSocket>
+#include <QTcpServer>
 #include <QTcpSocket>
 #include <QTest>
 #include <QTimer>
@@ -62,6 +65,8 @@ private Q_SLOTS:
     void closedRawConnectionsDoNotStopAccepting();
     void connectionsHeldInTheirHandshakeDelayAClientAtMostTheHandshakeTimeout();
     void pingFloodThatNeverReadsIsClosedWithMemoryBounded();
+    void dialThatNeverCompletesTimesOutAndIsRetried();
+    void silentPeerIsDroppedAndDialledAgain();
 
 private:
     // Stops a node, merges values into its "limits" section and starts it again.
@@ -304,6 +309,72 @@ void TransportTest::pingFloodThatNeverReadsIsClosedWithMemoryBounded()
     const QJsonObject after = status(QStringLiteral("coordinator-1"));
     QCOMPARE(after.value(u"counters").toObject().value(u"closed_not_reading").toInteger(), 1);
     QVERIFY(devnet->logTail(QStringLiteral("coordinator-1")).contains(QLatin1String("auditor")));
+}
+
+void TransportTest::dialThatNeverCompletesTimesOutAndIsRetried()
+{
+    constexpr int kHandshakeTimeoutMs = 1000;
+    restartWithLimits(QStringLiteral("branch-1"),
+                      {{QStringLiteral("handshake_timeout_ms"), kHandshakeTimeoutMs}});
+    QTRY_COMPARE_WITH_TIMEOUT(coordinatorLink(QStringLiteral("branch-1")), QStringLiteral("up"), kWait);
+
+    // The coordinator's address now accepts TCP and never says a word.
+    QVERIFY(devnet->killNode(QStringLiteral("coordinator-1"), SIGTERM));
+    QTcpServer silent;
+    QVERIFY2(silent.listen(QHostAddress::LocalHost, port(QStringLiteral("coordinator-1"))),
+             qPrintable(silent.errorString()));
+    std::vector<std::unique_ptr<QTcpSocket>> accepted;
+    connect(&silent, &QTcpServer::newConnection, this, [&] {
+        while (QTcpSocket *socket = silent.nextPendingConnection())
+            accepted.emplace_back(socket);
+    });
+    // The link is reported down with the step that hung, and dialled again and again.
+    QString reason;
+    QTRY_VERIFY2_WITH_TIMEOUT(
+        (reason = coordinatorLink(QStringLiteral("branch-1"))).contains(QLatin1String("timed out")),
+        qPrintable(reason), 10000);
+    QVERIFY2(reason.startsWith(QLatin1String("down: ")) && reason.contains(QLatin1String("TLS handshake")) &&
+                 reason.contains(QLatin1String("handshake_timeout_ms")),
+             qPrintable(reason));
+    const size_t dials = accepted.size();
+    QTRY_VERIFY_WITH_TIMEOUT(accepted.size() >= dials + 2, 10000);
+
+    // Once the coordinator answers on that address again, the branch connects.
+    silent.close();
+    accepted.clear();
+    QString error;
+    QVERIFY2(devnet->startNode(QStringLiteral("coordinator-1"), &error), qPrintable(error));
+    QTRY_COMPARE_WITH_TIMEOUT(coordinatorLink(QStringLiteral("branch-1")), QStringLiteral("up"), 10000);
+}
+
+void TransportTest::silentPeerIsDroppedAndDialledAgain()
+{
+    // The receiver only reads from its link: without a keepalive it would never notice.
+    restartWithLimits(QStringLiteral("receiver-1"), {{QStringLiteral("keepalive_interval_ms"), 300},
+                                                     {QStringLiteral("keepalive_timeout_ms"), 1500},
+                                                     {QStringLiteral("handshake_timeout_ms"), 1000}});
+    QTRY_COMPARE_WITH_TIMEOUT(coordinatorLink(QStringLiteral("receiver-1")), QStringLiteral("up"), kWait);
+
+    QVERIFY(devnet->signalNode(QStringLiteral("coordinator-1"), SIGSTOP));
+    auto resume = qScopeGuard([&] { devnet->signalNode(QStringLiteral("coordinator-1"), SIGCONT); });
+    QElapsedTimer stopped;
+    stopped.start();
+    QString link;
+    QTRY_VERIFY2_WITH_TIMEOUT(
+        (link = coordinatorLink(QStringLiteral("receiver-1"))).startsWith(QLatin1String("down")),
+        qPrintable(link), 10000);
+    QVERIFY2(stopped.elapsed() < 5000, qPrintable(QString::number(stopped.elapsed())));
+    // While it stays stopped, the kernel still takes the TCP connection: the redial times out.
+    QTRY_VERIFY2_WITH_TIMEOUT(
+        (link = coordinatorLink(QStringLiteral("receiver-1"))).contains(QLatin1String("nothing heard")) ||
+            link.contains(QLatin1String("timed out")),
+        qPrintable(link), 5000);
+
+    QVERIFY(devnet->signalNode(QStringLiteral("coordinator-1"), SIGCONT));
+    resume.dismiss();
+    QTRY_COMPARE_WITH_TIMEOUT(coordinatorLink(QStringLiteral("receiver-1")), QStringLiteral("up"), 15000);
+    const QString log = devnet->logTail(QStringLiteral("receiver-1"));
+    QVERIFY2(log.contains(QLatin1String("nothing heard")), qPrintable(log));
 }
 
 QTEST_GUILESS_MAIN(TransportTest)
