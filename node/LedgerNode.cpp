@@ -62,6 +62,9 @@ constexpr int kPeerBackoffMaxMs = 2000;
 // most: nothing else may make it ask, as the coordinator need not seal another block.
 constexpr int kSyncRetryFirstMs = 200;
 constexpr int kSyncRetryMaxMs = 5000;
+// A get_blocks still unanswered after this is taken as lost and asked again: the coordinator
+// answers every one, so this only keeps a store from waiting for good on an answer that never comes.
+constexpr int kSyncAnswerTimeoutMs = 30000;
 // A journal that cannot commit is tried again after this, doubling up to the most: soon after
 // a brief fault, and no busy loop against a full disk.
 constexpr int kJournalRetryFirstMs = 50;
@@ -604,7 +607,13 @@ bool LedgerNode::start(QString *error)
         coordinatorLink = new PeerLink(*tls, coordinator->address, coordinatorId, limits, this);
         coordinatorLink->setBackoff(100, kPeerBackoffMaxMs);
         syncRetryTimer.setSingleShot(true);
-        connect(&syncRetryTimer, &QTimer::timeout, this, &LedgerNode::requestBlocks);
+        connect(&syncRetryTimer, &QTimer::timeout, this, [this] {
+            if (syncing)
+                qCInfo(lcSync) << "no answer to get_blocks from" << syncFrom << "after"
+                               << kSyncAnswerTimeoutMs << "ms; asking again";
+            syncing = false;
+            requestBlocks();
+        });
         connect(coordinatorLink, &PeerLink::connected, this, &LedgerNode::onCoordinatorLink);
         connect(coordinatorLink, &PeerLink::disconnected, this, [this](const QString &reason) {
             qCInfo(lcSync) << "link to the coordinator is down:" << reason;
@@ -784,8 +793,8 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
             consumer.lastContactMs = nowMs();
             consumer.lastError.clear();
             updateConsumerStatus(peer);
-            if (consumer.ackedHeight < store->height())
-                pushBlocks(peer, consumer.ackedHeight + 1);
+            // Not pushed anything: it asks for what it lacks right after this (get_blocks), and a
+            // push as well sent it every block of its first batch twice.
         }
         reply(connection,
               {{QStringLiteral("type"), QStringLiteral("welcome")},
@@ -2139,19 +2148,20 @@ void LedgerNode::requestBlocks()
     if (!link || syncing)
         return;
     syncing = true;
-    syncRetryTimer.stop();
+    syncFrom = store->height() + 1;
+    syncRetryTimer.start(kSyncAnswerTimeoutMs);
     link->send({{QStringLiteral("type"), QStringLiteral("get_blocks")},
-                {QStringLiteral("from"), qint64(store->height() + 1)},
+                {QStringLiteral("from"), qint64(syncFrom)},
                 {QStringLiteral("max"), config.syncBatchBlocks}});
 }
 
 void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHead)
 {
     Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr;
-    syncing = false;
     QList<Block> fresh;
     QList<BlockDecisionBytes> freshBytes; // encodings and digests, computed once while verifying
     QString problem;
+    quint64 firstHeight = 0;
     for (qsizetype i = 0; i < encoded.size() && problem.isEmpty(); ++i) {
         QString why;
         std::optional<Block> block = Block::decode(encoded.at(i), &why);
@@ -2159,7 +2169,10 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
             problem = QStringLiteral("blocks[%1]: %2").arg(i).arg(why);
             break;
         }
+        if (i == 0)
+            firstHeight = block->height;
         if (block->height <= store->height()) {
+            counters[QStringLiteral("blocks_received_duplicate")]++;
             // Already stored: it must be the very block we have.
             const std::optional<Block> mine = store->block(block->height);
             if (mine && mine->hash() != block->hash())
@@ -2168,9 +2181,17 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
         }
         fresh.append(std::move(*block));
     }
+    // Only the answer to the outstanding get_blocks lets it ask again: it starts at or before the
+    // height asked for, or is empty (nothing there yet). A push of newer blocks leaves the request
+    // outstanding; clearing it for every frame kept two requests, and every batch twice, in flight.
+    if (syncing && (encoded.isEmpty() || (firstHeight > 0 && firstHeight <= syncFrom))) {
+        syncing = false;
+        syncRetryTimer.stop();
+    }
     if (problem.isEmpty() && !fresh.isEmpty()) {
         if (fresh.first().height != store->height() + 1) {
-            // A gap: ask from where we are instead.
+            // A gap: ask from where we are instead, unless a request for that is out already.
+            counters[QStringLiteral("blocks_received_out_of_order")] += fresh.size();
             requestBlocks();
             return;
         }
@@ -2189,12 +2210,16 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
                 {{QStringLiteral("type"), QStringLiteral("sync_error")}, {QStringLiteral("error"), problem}});
         // Asked for again after a backoff, whether or not the coordinator seals anything more: a
         // full disk or a fault the coordinator mends passes, and nothing else would ask.
+        syncing = false;
         syncRetryMs = syncRetryMs == 0 ? kSyncRetryFirstMs : qMin(2 * syncRetryMs, kSyncRetryMaxMs);
         syncRetryTimer.start(syncRetryMs);
         return;
     }
-    if (!fresh.isEmpty())
+    if (!fresh.isEmpty()) {
         syncRetryMs = 0;
+        if (!syncing)
+            syncRetryTimer.stop(); // a push brought what a refused batch lacked
+    }
     for (qsizetype b = 0; b < fresh.size(); ++b) {
         const Block &block = fresh.at(b);
         counters[QStringLiteral("blocks")]++;

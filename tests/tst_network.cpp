@@ -102,6 +102,7 @@ private Q_SLOTS:
     void operatorCommandsNameABlockTooLargeForAReceiver();
     void resyncedReceiverKeepsGettingNewBlocks();
     void receiverAsksAgainAfterARefusedBatch();
+    void catchingUpReceiverIsSentEachBlockOnce();
 
 private:
     void startNode(const QString &id)
@@ -2807,6 +2808,36 @@ void NetworkTest::receiverAsksAgainAfterARefusedBatch()
     QCOMPARE(receiverEntry(QStringLiteral("receiver-1")).value(u"last_error").toString(), QString());
     QCOMPARE(coordinatorHeight(), height);
     QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-1")), qint64(digests.size() + 1));
+}
+
+void NetworkTest::catchingUpReceiverIsSentEachBlockOnce()
+{
+    // receiver-1 is down from the start; blocks of at most two decisions, sent four to a batch,
+    // make its catch-up take several requests.
+    killNode(QStringLiteral("receiver-1"));
+    restartCoordinator(
+        {{QStringLiteral("block_max_decisions"), 2}, {QStringLiteral("sync_batch_blocks"), 4}});
+    if (QTest::currentTestFailed())
+        return;
+    QStringList digests;
+    for (int i = 0; i < 24; ++i)
+        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 240 + i)
+                           .value(u"digest")
+                           .toString());
+    const quint64 height = waitUntilSealed(digests);
+    QVERIFY(height >= 12);
+    startNode(QStringLiteral("receiver-1"));
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-1")).value(u"acked_height").toInteger(),
+                              qint64(height), kWait);
+    // Each block came once: no batch answered twice, none dropped past a gap and asked for again.
+    std::unique_ptr<ApiClient> receiver = client(QStringLiteral("receiver-1"));
+    const QJsonObject counters =
+        call(*receiver, {{QStringLiteral("type"), QStringLiteral("status")}}).value(u"counters").toObject();
+    const QString dump = QString::fromUtf8(QJsonDocument(counters).toJson(QJsonDocument::Compact));
+    QVERIFY2(counters.value(u"blocks").toInteger() == qint64(height), qPrintable(dump));
+    QVERIFY2(counters.value(u"blocks_received_duplicate").toInteger() == 0, qPrintable(dump));
+    QVERIFY2(counters.value(u"blocks_received_out_of_order").toInteger() == 0, qPrintable(dump));
+    QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-1")), qint64(digests.size()));
 }
 
 #include "tst_network.moc"
