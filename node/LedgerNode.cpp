@@ -56,6 +56,9 @@ constexpr int kEventOnlyWindowMs = 20;
 // of kinds 1 to 4; 2, also the coordinator's Submitted frame. Nodes upgrade one at a time, so
 // the coordinator answers a branch in the newest form it announced.
 constexpr int kNodeProtocol = 2;
+// A peer's refused requests and reported errors are logged once per this, the first in full and the
+// rest as a count: a peer may send 50,000 a second (limits.max_messages_per_second).
+constexpr qint64 kPeerLogWindowMs = 10000;
 // The longest a node waits between attempts to reach the coordinator.
 constexpr int kPeerBackoffMaxMs = 2000;
 // A chain store whose batch or get_blocks was refused asks again after this, doubling up to the
@@ -687,6 +690,11 @@ void LedgerNode::onConnection(Connection *connection)
     connect(connection, &Connection::disconnected, this, [this, connection] {
         subscribers.remove(connection);
         checksToSend.remove(connection);
+        for (const PeerLogKind kind : {PeerLogKind::Refused, PeerLogKind::Reported}) {
+            if (const PeerLog log = peerLogs.take({connection, int(kind)}); log.unlogged > 0)
+                qCWarning(lcNode) << log.unlogged << "more like it from" << log.peer
+                                  << "until it closed; the last:" << log.last;
+        }
         const QString peer = connection->peer().name;
         if (connection->peer().kind == PartyKind::Node && nodePeers.value(peer) == connection) {
             nodePeers.remove(peer);
@@ -694,6 +702,9 @@ void LedgerNode::onConnection(Connection *connection)
                 consumers[peer].connection = nullptr;
                 consumers[peer].resendNext = 0; // it catches up by itself when it dials again
                 consumers[peer].resendAnswerDue = false;
+                // Closed by this side (not reading, or silent): why, until it dials again.
+                if (!connection->abortReason().isEmpty())
+                    consumers[peer].lastError = QStringLiteral("closed: %1").arg(connection->abortReason());
                 updateConsumerStatus(peer);
             }
         }
@@ -724,8 +735,8 @@ bool LedgerNode::allowed(Connection *connection, const QString &type, QString *w
                 return true;
             *why = QStringLiteral("'%1' %2 is for receivers and targets").arg(peer.name, type);
             return false;
-        } else if (type == QLatin1String("peer_hello"))
-            return true;
+        } else if (type == QLatin1String("peer_hello") || type == QLatin1String("error"))
+            return true; // an error: what a member could not take from us, logged and shown
         else {
             *why = QStringLiteral("unknown node message type '%1'").arg(type);
             return false;
@@ -745,13 +756,33 @@ bool LedgerNode::allowed(Connection *connection, const QString &type, QString *w
     return true;
 }
 
+void LedgerNode::logFromPeer(Connection *connection, PeerLogKind kind, const QString &what)
+{
+    PeerLog &log = peerLogs[{connection, int(kind)}];
+    const qint64 now = nowMs();
+    if (log.sinceMs != 0 && now - log.sinceMs < kPeerLogWindowMs) {
+        ++log.unlogged;
+        log.last = what;
+        return;
+    }
+    if (log.peer.isEmpty())
+        log.peer = connection->describe();
+    if (log.unlogged > 0)
+        qCWarning(lcNode) << log.unlogged << "more like it from" << log.peer << "in" << now - log.sinceMs
+                          << "ms; the last:" << log.last;
+    qCWarning(lcNode) << log.peer << what;
+    log.sinceMs = now;
+    log.unlogged = 0;
+    log.last.clear();
+}
+
 void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
 {
     const QString type = message.value(u"type").toString();
     const qint64 requestId = message.value(u"id").toInteger(-1);
     QString why;
     if (!allowed(connection, type, &why)) {
-        qCWarning(lcNode) << "refused" << type << "from" << connection->describe() << ":" << why;
+        logFromPeer(connection, PeerLogKind::Refused, QStringLiteral("refused '%1': %2").arg(type, why));
         counters[QStringLiteral("refused_requests")]++;
         connection->sendError(type, message.value(u"id"), why);
         return;
@@ -837,6 +868,19 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
             consumers[peer].lastContactMs = nowMs();
             updateConsumerStatus(peer);
         }
+    } else if (type == QLatin1String("error")) {
+        // A frame or check of ours the member could not take. Never answered, so that two nodes
+        // never trade errors about errors.
+        const QString request = message.value(u"request").toString().left(100);
+        const QString text = message.value(u"error").toString().left(500);
+        const QString problem = request.isEmpty() ? text : QStringLiteral("%1: %2").arg(request, text);
+        counters[QStringLiteral("node_errors")]++;
+        logFromPeer(connection, PeerLogKind::Reported, QStringLiteral("reported an error: %1").arg(problem));
+        if (consumers.contains(peer) && consumers[peer].connection == connection) {
+            consumers[peer].lastError = problem;
+            consumers[peer].lastContactMs = nowMs();
+            updateConsumerStatus(peer);
+        }
     }
     // A chain store answers every blocks frame with one of these: a re-sync sends its next batch
     // then, so that it never queues more than the store has taken.
@@ -860,7 +904,7 @@ void LedgerNode::onNodeFrame(Connection *connection, const QByteArray &bytes)
     if (frame->kind != NodeFrame::Kind::SubmitWriteOff && frame->kind != NodeFrame::Kind::Confirmation)
         problem = QStringLiteral("'%1' frames go from the coordinator to nodes, not to it").arg(type);
     else if (!allowed(connection, type, &problem))
-        qCWarning(lcNode) << "refused" << type << "from" << connection->describe() << ":" << problem;
+        logFromPeer(connection, PeerLogKind::Refused, QStringLiteral("refused '%1': %2").arg(type, problem));
     else if (frame->kind == NodeFrame::Kind::SubmitWriteOff &&
              (frame->items.isEmpty() ||
               frame->header > quint64(std::numeric_limits<qint64>::max()) - quint64(frame->items.size())))

@@ -142,6 +142,14 @@ private:
     void onNodeFrame(Connection *connection, const QByteArray &bytes);
     void onCoordinatorFrame(const QByteArray &bytes);
     bool allowed(Connection *connection, const QString &type, QString *why) const;
+    // Requests refused, and errors a member node reported: the first of each kind on a connection
+    // is logged at once, the rest as a count once per kPeerLogWindowMs (and when it closes).
+    enum class PeerLogKind
+    {
+        Refused,
+        Reported,
+    };
+    void logFromPeer(Connection *connection, PeerLogKind kind, const QString &what);
 
     // coordinator
     // Decode and verify on the worker, then hand each item, in order, to the handlers below.
@@ -280,6 +288,14 @@ private:
     QHash<QByteArray, std::shared_ptr<Round>> finishedRounds;
     QList<QByteArray> finishedOrder;
     QHash<QString, QPointer<Connection>> nodePeers; // by node id
+    struct PeerLog
+    {
+        QString peer; // the connection's description, kept for its closing line
+        qint64 sinceMs = 0;
+        qint64 unlogged = 0;
+        QString last;
+    };
+    QHash<std::pair<Connection *, int>, PeerLog> peerLogs; // by connection and int(PeerLogKind)
     QHash<QString, Consumer> consumers;             // targets and receivers, by node id
     QList<Decision> blockQueue;
     QTimer blockTimer;

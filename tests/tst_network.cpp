@@ -103,6 +103,7 @@ private Q_SLOTS:
     void resyncedReceiverKeepsGettingNewBlocks();
     void receiverAsksAgainAfterARefusedBatch();
     void catchingUpReceiverIsSentEachBlockOnce();
+    void errorFromAChainStoreIsItsLastError();
 
 private:
     void startNode(const QString &id)
@@ -2325,6 +2326,10 @@ void NetworkTest::stoppedReceiverIsPausedClosedAndCatchesUp()
     // Closed once it has stayed over the limit; the others are unaffected.
     QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-1")).value(u"status").toString(),
                               QStringLiteral("unreachable"), 30000);
+    // Its last_error says why it was closed.
+    const QString closed = receiverEntry(QStringLiteral("receiver-1")).value(u"last_error").toString();
+    QVERIFY2(closed.startsWith(QLatin1String("closed: ")) && closed.contains(QLatin1String("not read")),
+             qPrintable(closed));
     QCOMPARE(call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
                  .value(u"counters")
                  .toObject()
@@ -2838,6 +2843,39 @@ void NetworkTest::catchingUpReceiverIsSentEachBlockOnce()
     QVERIFY2(counters.value(u"blocks_received_duplicate").toInteger() == 0, qPrintable(dump));
     QVERIFY2(counters.value(u"blocks_received_out_of_order").toInteger() == 0, qPrintable(dump));
     QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-1")), qint64(digests.size()));
+}
+
+void NetworkTest::errorFromAChainStoreIsItsLastError()
+{
+    // receiver-2 (its keys, as receiver-2 would) tells the coordinator it could not take a frame.
+    QWebSocket socket;
+    QList<QJsonObject> replies;
+    connect(&socket, &QWebSocket::textMessageReceived, this,
+            [&](const QString &text) { replies.append(QJsonDocument::fromJson(text.toUtf8()).object()); });
+    connectAsNode(socket, QStringLiteral("receiver-2"));
+    if (QTest::currentTestFailed())
+        return;
+    QTRY_VERIFY_WITH_TIMEOUT(!replies.isEmpty(), kWait);
+    QCOMPARE(replies.first().value(u"type").toString(), QStringLiteral("welcome"));
+    socket.sendTextMessage(QStringLiteral(
+        R"({"type":"error","request":"node_frame","error":"'check' frames are not for receiver-2"})"));
+    // Shown as its last_error, and in the coordinator's log with the peer; not answered.
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-2")).value(u"last_error").toString(),
+                              QStringLiteral("node_frame: 'check' frames are not for receiver-2"), kWait);
+    const QString log = nodeLog(QStringLiteral("coordinator-1"));
+    QVERIFY2(log.contains(QLatin1String("node 'receiver-2'")) &&
+                 log.contains(QLatin1String("reported an error: node_frame: 'check' frames are not for")),
+             qPrintable(log.right(2000)));
+    QVERIFY(!log.contains(QLatin1String("unknown node message type 'error'")));
+    QCOMPARE(replies.size(), 1);
+
+    // A flood of refused requests costs a line or two of the log, not one each.
+    for (int i = 0; i < 500; ++i)
+        socket.sendTextMessage(QStringLiteral(R"({"type":"no_such_type"})"));
+    QTRY_COMPARE_WITH_TIMEOUT(replies.size(), 501, kWait);
+    const qsizetype lines = nodeLog(QStringLiteral("coordinator-1"))
+                                .count(QLatin1String("unknown node message type 'no_such_type'"));
+    QVERIFY2(lines >= 1 && lines <= 2, qPrintable(QString::number(lines)));
 }
 
 #include "tst_network.moc"
