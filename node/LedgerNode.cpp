@@ -2676,18 +2676,20 @@ void LedgerNode::pumpSubscribers()
 {
     bool behind = false;
     bool blocked = false;
+    // Well below the connection's unread limit: a subscriber that is only slow is served from the
+    // journal later, not closed for not reading.
+    const qint64 queuedLimit = qMin(kMaxQueuedBytesPerSubscriber, config.maxUnreadBytes / 2);
     for (auto it = subscribers.begin(); it != subscribers.end(); ++it) {
         Connection *client = it.key();
         Subscription &subscription = it.value();
-        // Well below the connection's unread limit: a subscriber that is only slow is served from
-        // the journal later, not closed for not reading.
-        if (client->pendingBytes() > qMin(kMaxQueuedBytesPerSubscriber, config.maxUnreadBytes / 2)) {
+        if (client->pendingBytes() > queuedLimit) {
             blocked = blocked || subscription.next <= broadcastSeq;
             continue;
         }
         // Events looked at, sent or not: a filtered subscriber far behind costs no more per turn.
         int scanned = 0;
-        while (subscription.next <= broadcastSeq && scanned < kEventsPerPump) {
+        bool full = false;
+        while (subscription.next <= broadcastSeq && scanned < kEventsPerPump && !full) {
             QList<JournalEvent> page;
             if (!recentEvents.isEmpty() && subscription.next >= recentEvents.first().seq) {
                 const qsizetype offset = subscription.next - recentEvents.first().seq;
@@ -2699,21 +2701,34 @@ void LedgerNode::pumpSubscribers()
                 break;
             // Pruned before this subscriber read them. Seq numbers alone cannot show it to one
             // that filters, so every subscriber is told.
-            if (page.first().seq > subscription.next)
+            if (page.first().seq > subscription.next) {
                 client->send({{QStringLiteral("type"), QStringLiteral("gap")},
                               {QStringLiteral("from_seq"), subscription.next},
                               {QStringLiteral("to_seq"), page.first().seq - 1}});
+                subscription.next = page.first().seq; // said once, even if the turn ends here
+            }
             for (const JournalEvent &event : std::as_const(page)) {
                 if (event.seq > broadcastSeq)
                     break;
+                // Checked before each event, not once per turn: 2000 block events of 33 KB each
+                // queued 67 MB at once, and got a reader that is only slow closed for not reading.
+                if (client->pendingBytes() > queuedLimit) {
+                    full = true;
+                    break;
+                }
                 if (subscription.kinds.isEmpty() || subscription.kinds.contains(event.kind))
                     client->sendText(QString::fromUtf8(event.frame));
                 subscription.next = event.seq + 1;
                 ++scanned;
             }
         }
-        if (subscription.next <= broadcastSeq)
-            behind = true;
+        if (subscription.next <= broadcastSeq) {
+            // Over the limit: served again once it has read some (the 20 ms retry), not at once.
+            if (full)
+                blocked = true;
+            else
+                behind = true;
+        }
     }
     if (behind)
         subscriberPump.start(0);
