@@ -4,6 +4,7 @@
 #include "Decision.h"
 #include "Membership.h"
 #include "Sha256.h"
+#include "StrictJson.h"
 
 #include <QHash>
 #include <QJsonArray>
@@ -38,34 +39,6 @@ QByteArray jsonValue(const QJsonValue &value)
 QString hex(const QByteArray &bytes)
 {
     return QString::fromLatin1(bytes.toHex());
-}
-
-// Lower-case hex of exactly `bytes` bytes; nothing else.
-std::optional<QByteArray> strictHex(const QJsonValue &value, qsizetype bytes)
-{
-    if (!value.isString())
-        return std::nullopt;
-    const QString text = value.toString();
-    if (text.size() != bytes * 2)
-        return std::nullopt;
-    for (const QChar c : text) {
-        if (!((c >= QLatin1Char('0') && c <= QLatin1Char('9')) ||
-              (c >= QLatin1Char('a') && c <= QLatin1Char('f'))))
-            return std::nullopt;
-    }
-    return QByteArray::fromHex(text.toLatin1());
-}
-
-// Standard padded base64 that re-encodes to exactly the same text.
-std::optional<QByteArray> strictBase64(const QJsonValue &value)
-{
-    if (!value.isString())
-        return std::nullopt;
-    const QByteArray text = value.toString().toLatin1();
-    auto decoded = QByteArray::fromBase64Encoding(text, QByteArray::AbortOnBase64DecodingErrors);
-    if (!decoded || decoded.decoded.toBase64() != text)
-        return std::nullopt;
-    return *decoded;
 }
 
 std::optional<qint64> strictInteger(const QJsonValue &value, qint64 min, qint64 max)
@@ -490,7 +463,7 @@ std::optional<AuditSummary> AuditSummary::fromJson(const QJsonObject &object, QS
                             .arg(QLatin1String(key)));
         *target = *ms;
     }
-    const auto digest = strictHex(object.value(QLatin1String("digest")), 32);
+    const auto digest = StrictJson::hex(object.value(QLatin1String("digest")), 32);
     if (!digest)
         return fail(QStringLiteral("'digest' is not 64 lower-case hex digits"));
     summary.digest = *digest;
@@ -747,7 +720,7 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
                 QStringLiteral("header: 'membership_hash' is empty: the bundle names no membership, so "
                                "it cannot be checked against %1")
                     .arg(hex(membership.hash())));
-        const auto hash = strictHex(membershipHash, 32);
+        const auto hash = StrictJson::hex(membershipHash, 32);
         if (!hash)
             return fail(QStringLiteral("header: 'membership_hash' is not 64 lower-case hex digits"));
         header.membershipHash = *hash;
@@ -808,7 +781,7 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
             keys << QStringLiteral("proof");
         if (QString problem = checkKeys(object, keys); !problem.isEmpty())
             return fail(where + QStringLiteral(": ") + problem);
-        const auto digest = strictHex(object.value(QLatin1String("digest")), 32);
+        const auto digest = StrictJson::hex(object.value(QLatin1String("digest")), 32);
         if (!digest)
             return fail(where + QStringLiteral(": 'digest' is not 64 lower-case hex digits"));
         where = entryName(index, total, {}, *digest);
@@ -838,7 +811,7 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
                         QStringLiteral(": 'certificate' is null, but a DECIDED entry must carry the quorum "
                                        "certificate that decided it; its summary alone is not evidence"));
         if (!certificateValue.isNull()) {
-            const auto bytes = strictBase64(certificateValue);
+            const auto bytes = StrictJson::base64(certificateValue);
             if (!bytes)
                 return fail(where + QStringLiteral(": 'certificate' is not canonical base64 or null"));
             entry.certificate = *bytes;
@@ -862,7 +835,7 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
         QList<StateConfirmation> decodedConfirmations;
         for (qsizetype c = 0; c < confirmations.size(); ++c) {
             const QString which = where + QStringLiteral(": confirmation %1").arg(c);
-            const auto bytes = strictBase64(confirmations.at(c));
+            const auto bytes = StrictJson::base64(confirmations.at(c));
             if (!bytes)
                 return fail(which + QStringLiteral(" is not canonical base64"));
             const auto confirmation = StateConfirmation::decode(*bytes, &problem);
@@ -955,16 +928,16 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
                                                      QStringLiteral("summary_sha256")});
             !keys.isEmpty())
             return fail(inManifest + QStringLiteral(": ") + keys);
-        if (strictHex(manifestEntry.value(QLatin1String("digest")), 32) != *digest)
+        if (StrictJson::hex(manifestEntry.value(QLatin1String("digest")), 32) != *digest)
             return fail(inManifest + QStringLiteral(": 'digest' is not that of %1").arg(where));
         const QByteArray contents = contentHash(entry);
-        if (strictHex(manifestEntry.value(QLatin1String("sha256")), 32) != contents)
+        if (StrictJson::hex(manifestEntry.value(QLatin1String("sha256")), 32) != contents)
             return fail(where +
                         QStringLiteral(": its certificate and confirmations do not match the manifest's "
                                        "sha256 (%1 here)")
                             .arg(hex(contents)));
         const QByteArray summaryHash = sha256(compact(summaryObject));
-        if (strictHex(manifestEntry.value(QLatin1String("summary_sha256")), 32) != summaryHash)
+        if (StrictJson::hex(manifestEntry.value(QLatin1String("summary_sha256")), 32) != summaryHash)
             return fail(where + QStringLiteral(": its summary does not match the manifest's summary_sha256"));
         root.addData(*digest);
         root.addData(contents);
@@ -975,10 +948,10 @@ AuditBundleReport AuditBundle::verify(const QByteArray &bundleBytes, const Membe
         canonicalManifest += manifestLine;
     }
 
-    if (strictHex(manifest.value(QLatin1String("header_sha256")), 32) != headerHash)
+    if (StrictJson::hex(manifest.value(QLatin1String("header_sha256")), 32) != headerHash)
         return fail(QStringLiteral("header: format, version, generated_at, generated_by, period, filters or "
                                    "membership_hash do not match the manifest's header_sha256"));
-    if (strictHex(manifest.value(QLatin1String("root")), 32) != root.result())
+    if (StrictJson::hex(manifest.value(QLatin1String("root")), 32) != root.result())
         return fail(QStringLiteral("manifest: 'root' does not match the entries (%1 recomputed)")
                         .arg(hex(root.result())));
 

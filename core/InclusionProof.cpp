@@ -2,6 +2,8 @@
 
 #include "Block.h"
 #include "Membership.h"
+#include "Sha256.h"
+#include "StrictJson.h"
 
 #include <QJsonArray>
 
@@ -16,29 +18,6 @@ QList<QByteArray> encodeAll(const QList<Decision> &decisions)
     for (const Decision &decision : decisions)
         encoded.append(decision.encode());
     return encoded;
-}
-
-// Standard padded base64 that re-encodes to exactly the same text.
-std::optional<QByteArray> strictBase64(const QJsonValue &value)
-{
-    if (!value.isString())
-        return std::nullopt;
-    const QByteArray text = value.toString().toLatin1();
-    auto decoded = QByteArray::fromBase64Encoding(text, QByteArray::AbortOnBase64DecodingErrors);
-    if (!decoded || decoded.decoded.toBase64() != text)
-        return std::nullopt;
-    return *decoded;
-}
-
-std::optional<QByteArray> strictDigestHex(const QJsonValue &value)
-{
-    if (!value.isString())
-        return std::nullopt;
-    const QByteArray text = value.toString().toLatin1();
-    const QByteArray bytes = QByteArray::fromHex(text);
-    if (bytes.size() != 32 || bytes.toHex() != text)
-        return std::nullopt;
-    return bytes;
 }
 
 } // namespace
@@ -100,11 +79,11 @@ std::optional<InclusionProof> InclusionProof::fromJson(const QJsonObject &object
     if (object.size() != 4)
         return fail(QStringLiteral("has keys other than header, signature, leaf_index and path"));
     InclusionProof proof;
-    const auto header = strictBase64(object.value(QLatin1String("header")));
+    const auto header = StrictJson::base64(object.value(QLatin1String("header")));
     if (!header)
         return fail(QStringLiteral("'header' is not canonical base64"));
     proof.header = *header;
-    const auto signature = strictBase64(object.value(QLatin1String("signature")));
+    const auto signature = StrictJson::base64(object.value(QLatin1String("signature")));
     if (!signature)
         return fail(QStringLiteral("'signature' is not canonical base64"));
     proof.signature = *signature;
@@ -118,7 +97,7 @@ std::optional<InclusionProof> InclusionProof::fromJson(const QJsonObject &object
     if (!path.isArray())
         return fail(QStringLiteral("'path' is not an array"));
     for (const QJsonValue &hash : path.toArray()) {
-        const auto bytes = strictDigestHex(hash);
+        const auto bytes = StrictJson::hex(hash, kDigestSize);
         if (!bytes)
             return fail(QStringLiteral("'path'[%1] is not 64 lower-case hex digits").arg(proof.path.size()));
         proof.path.append(*bytes);
