@@ -2206,6 +2206,7 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
     QList<BlockDecisionBytes> freshBytes; // encodings and digests, computed once while verifying
     QString problem;
     quint64 firstHeight = 0;
+    quint64 lastHeight = 0;
     for (qsizetype i = 0; i < encoded.size() && problem.isEmpty(); ++i) {
         QString why;
         std::optional<Block> block = Block::decode(encoded.at(i), &why);
@@ -2215,6 +2216,7 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
         }
         if (i == 0)
             firstHeight = block->height;
+        lastHeight = block->height;
         if (block->height <= store->height()) {
             counters[QStringLiteral("blocks_received_duplicate")]++;
             // Already stored: it must be the very block we have.
@@ -2225,10 +2227,12 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
         }
         fresh.append(std::move(*block));
     }
-    // Only the answer to the outstanding get_blocks lets it ask again: it starts at or before the
-    // height asked for, or is empty (nothing there yet). A push of newer blocks leaves the request
-    // outstanding; clearing it for every frame kept two requests, and every batch twice, in flight.
-    if (syncing && (encoded.isEmpty() || (firstHeight > 0 && firstHeight <= syncFrom))) {
+    // Only the answer to the outstanding get_blocks lets it ask again: it holds the height asked
+    // for, or nothing (none there yet). A push of newer blocks, or a re-sync's batch of older ones,
+    // leaves the request outstanding; clearing it for every frame kept two requests, and every
+    // batch twice, in flight.
+    if (syncing &&
+        (encoded.isEmpty() || (firstHeight > 0 && firstHeight <= syncFrom && syncFrom <= lastHeight))) {
         syncing = false;
         syncRetryTimer.stop();
     }

@@ -331,7 +331,7 @@ private:
 
     // target/receiver state
     bool syncing = false; // a get_blocks is outstanding
-    quint64 syncFrom = 0; // the height it asked from: the frame that starts there answers it
+    quint64 syncFrom = 0; // the height it asked from: the frame that holds it answers the request
     // Asks for blocks again after a refused batch or a refused get_blocks, with a backoff: no new
     // block may come to make it ask.
     QTimer syncRetryTimer;
