@@ -85,10 +85,18 @@ void Connection::keepalive()
     // A peer over its unread limit is the unread watchdog's: closed after notReadingCloseMs and
     // counted as such, not as silent.
     if (heard.elapsed() > limits.keepaliveTimeoutMs && !unreadTimer.isActive()) {
-        abortWith(QStringLiteral("nothing heard from it for %1 ms, not even a pong to the pings sent "
-                                 "every %2 ms (limits.keepalive_timeout_ms)")
-                      .arg(heard.elapsed())
-                      .arg(limits.keepaliveIntervalMs));
+        const QString silent = QStringLiteral("nothing heard from it for %1 ms, not even a pong to the pings "
+                                              "sent every %2 ms (limits.keepalive_timeout_ms)")
+                                   .arg(heard.elapsed())
+                                   .arg(limits.keepaliveIntervalMs);
+        // Bytes still waiting here mean the peer's TCP window is shut: our pings never reached
+        // it because it does not read, which is how a stopped process or a stuck client looks
+        // from this side even below its unread limit.
+        if (const qint64 unread = pendingBytes(); unread > 0)
+            closeNotReading(unread,
+                            QStringLiteral("%1, and %2 bytes queued for it unread").arg(silent).arg(unread));
+        else
+            abortWith(silent);
         return;
     }
     socket->ping();
