@@ -59,6 +59,9 @@ constexpr int kNodeProtocol = 2;
 // A peer's refused requests and reported errors are logged once per this, the first in full and the
 // rest as a count: a peer may send 50,000 a second (limits.max_messages_per_second).
 constexpr qint64 kPeerLogWindowMs = 10000;
+// Blocks are read from the ledger a few at a time: a peer that takes small messages needs only
+// the first ones, and a long catch-up never holds many decoded blocks at once.
+constexpr int kBlocksPerRead = 16;
 // The longest a node waits between attempts to reach the coordinator.
 constexpr int kPeerBackoffMaxMs = 2000;
 // A chain store whose batch or get_blocks was refused asks again after this, doubling up to the
@@ -513,6 +516,43 @@ std::unique_ptr<LedgerNode> LedgerNode::create(const NodeConfig &config, QString
     return node;
 }
 
+void LedgerNode::announceUnannouncedBlocks()
+{
+    // A block is committed, and acknowledged, before its block_appended event reaches the
+    // journal's next commit; a crash between the two leaves the block without its event. Such
+    // blocks are announced now, under new numbers, so a client following the stream misses none.
+    QString problem;
+    const std::optional<quint64> announced =
+        journal->lastHeightAnnounced(eventKindName(EventKind::BlockAppended), &problem);
+    if (!announced) {
+        qCWarning(lcNode) << "cannot tell which blocks have their events:" << problem;
+        return;
+    }
+    // A journal with no events at all was begun beside a chain it never saw (deleted, say):
+    // nothing to catch up on, and the whole chain again would flood every client.
+    if (*announced == 0 && journal->lastSeq() == 0)
+        return;
+    const quint64 first = *announced + 1;
+    for (quint64 next = first; next <= store->height();) {
+        const QList<Block> blocks = store->blocks(next, kBlocksPerRead, &problem);
+        if (blocks.isEmpty()) {
+            qCWarning(lcNode) << "cannot announce block" << next << "and after:" << problem;
+            return;
+        }
+        for (const Block &block : blocks) {
+            QList<QByteArray> hexDigests;
+            hexDigests.reserve(block.decisions.size());
+            for (const Decision &decision : block.decisions)
+                hexDigests.append(decision.writeOff.digest().toHex());
+            emitEvent(EventKind::BlockAppended, blockEvent(block, hexDigests));
+        }
+        next = blocks.last().height + 1;
+    }
+    if (first <= store->height())
+        qCInfo(lcNode) << "announced blocks" << first << "to" << store->height()
+                       << ", stored before a stop without their events";
+}
+
 bool LedgerNode::start(QString *error)
 {
     uptime.start();
@@ -520,6 +560,7 @@ bool LedgerNode::start(QString *error)
     subscriberPump.setSingleShot(true);
     connect(&subscriberPump, &QTimer::timeout, this, &LedgerNode::pumpSubscribers);
     broadcastSeq = journal->lastSeq();
+    announceUnannouncedBlocks();
     journalRetryTimer.setSingleShot(true);
     connect(&journalRetryTimer, &QTimer::timeout, this, &LedgerNode::flush);
     connect(&rateTimer, &QTimer::timeout, this, [this] {
@@ -1698,8 +1739,6 @@ int LedgerNode::setAsideUnstorable(qsizetype count)
 
 LedgerNode::BlockBatch LedgerNode::blockBatch(quint64 fromHeight, int maxCount, qint64 frameLimit) const
 {
-    // Read a few at a time: a peer that takes small messages needs only the first blocks.
-    constexpr int kBlocksPerRead = 16;
     BlockBatch batch;
     qint64 size = kNodeFrameBytes;
     for (quint64 next = qMax<quint64>(1, fromHeight); batch.encoded.size() < maxCount;) {

@@ -249,6 +249,7 @@ private:
     QJsonObject rates() const;
     void subscribe(Connection *client, qint64 fromSeq, QSet<QString> kinds);
     void pumpSubscribers();
+    void announceUnannouncedBlocks();
 
     // journal and events
     void emitEvent(EventKind kind, const QJsonObject &body);
@@ -296,7 +297,7 @@ private:
         QString last;
     };
     QHash<std::pair<Connection *, int>, PeerLog> peerLogs; // by connection and int(PeerLogKind)
-    QHash<QString, Consumer> consumers;             // targets and receivers, by node id
+    QHash<QString, Consumer> consumers;                    // targets and receivers, by node id
     QList<Decision> blockQueue;
     QTimer blockTimer;
     // Every open tally's deadline in one queue under one timer: a timer per tally cost an

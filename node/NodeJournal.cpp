@@ -329,6 +329,34 @@ bool NodeJournal::apply(const EventsPruned &pruned, QString *error)
     return stepped(remove, "prune events", error);
 }
 
+std::optional<quint64> NodeJournal::lastHeightAnnounced(const QString &kind, QString *error) const
+{
+    // No index on kind: read backwards from the newest event, and block events come every few
+    // hundred events at most.
+    SqliteStatement query(statements,
+                          "SELECT seq, body FROM events WHERE kind = ? ORDER BY seq DESC LIMIT 1");
+    query.bind(1, kind);
+    const int step = query.step();
+    if (step == SQLITE_DONE)
+        return 0;
+    if (step != SQLITE_ROW) {
+        if (error)
+            *error = QStringLiteral("%1: cannot read the last %2 event: %3")
+                         .arg(filePath, kind, QString::fromUtf8(sqlite3_errmsg(db)));
+        return std::nullopt;
+    }
+    const QJsonValue height = QJsonDocument::fromJson(query.blob(1)).object().value(u"height");
+    if (!height.isDouble() || height.toDouble() < 1) {
+        if (error)
+            *error = QStringLiteral("%1: event %2 (%3) names no block height")
+                         .arg(filePath)
+                         .arg(query.integer(0))
+                         .arg(kind);
+        return std::nullopt;
+    }
+    return quint64(height.toDouble());
+}
+
 QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
 {
     QList<JournalEvent> result;

@@ -106,6 +106,7 @@ private Q_SLOTS:
     void catchingUpReceiverIsSentEachBlockOnce();
     void errorFromAChainStoreIsItsLastError();
     void slowSubscriberIsServedNotClosed();
+    void blocksStoredWithoutTheirEventsAreAnnouncedOnRestart();
 
 private:
     void startNode(const QString &id)
@@ -3001,6 +3002,59 @@ void NetworkTest::slowSubscriberIsServedNotClosed()
                  .value(u"closed_not_reading")
                  .toInteger(),
              0);
+}
+
+void NetworkTest::blocksStoredWithoutTheirEventsAreAnnouncedOnRestart()
+{
+    QStringList digests;
+    for (int i = 1; i <= 12; ++i) {
+        digests.append(submit(QStringLiteral("branch-1"), 500 + i).value(u"digest").toString());
+        QTest::qWait(40); // a few blocks, not one
+    }
+    const quint64 height = waitUntilSealed(digests);
+    QVERIFY(waitForHeights(height));
+    QVERIFY2(height >= 3, qPrintable(QStringLiteral("only %1 blocks").arg(height)));
+
+    // A crash between a block's commit and the journal's next one: the newest block events never
+    // reached the journal, although the ledger holds their blocks.
+    killNode(QStringLiteral("receiver-1"), SIGTERM);
+    const QFileInfo ledger(layout->node(QStringLiteral("receiver-1"))->databasePath);
+    const QString journalPath = ledger.dir().filePath(ledger.completeBaseName() + QStringLiteral(".events"));
+    constexpr int kLost = 2;
+    {
+        sqlite3 *db = nullptr;
+        QCOMPARE(sqlite3_open(journalPath.toUtf8().constData(), &db), SQLITE_OK);
+        const auto closeDb = qScopeGuard([db] { sqlite3_close(db); });
+        sqlite3_stmt *newest = nullptr;
+        QCOMPARE(
+            sqlite3_prepare_v2(db, "SELECT kind FROM events ORDER BY seq DESC LIMIT 2", -1, &newest, nullptr),
+            SQLITE_OK);
+        int blockEvents = 0;
+        while (sqlite3_step(newest) == SQLITE_ROW)
+            blockEvents += QByteArray(reinterpret_cast<const char *>(sqlite3_column_text(newest, 0))) ==
+                           "block_appended";
+        sqlite3_finalize(newest);
+        QCOMPARE(blockEvents, kLost);
+        QCOMPARE(sqlite3_exec(
+                     db, "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq DESC LIMIT 2)",
+                     nullptr, nullptr, nullptr),
+                 SQLITE_OK);
+    }
+
+    startNode(QStringLiteral("receiver-1"));
+    std::unique_ptr<ApiClient> receiver = client(QStringLiteral("receiver-1"), true);
+    QVERIFY(receiver && receiver->isConnected());
+    QMap<qint64, qint64> seqByHeight;
+    connect(receiver.get(), &ApiClient::eventReceived, this, [&](const QJsonObject &event) {
+        seqByHeight.insert(event.value(u"height").toInteger(), event.value(u"seq").toInteger());
+    });
+    receiver->subscribe(1, {QStringLiteral("block_appended")});
+    QTRY_VERIFY_WITH_TIMEOUT(seqByHeight.size() >= qsizetype(height), kWait);
+    for (quint64 h = 1; h <= height; ++h)
+        QVERIFY2(seqByHeight.contains(qint64(h)), qPrintable(QStringLiteral("no event for block %1").arg(h)));
+    // Announced again after the events that survived, in block order.
+    QVERIFY(seqByHeight.value(qint64(height)) > seqByHeight.value(qint64(height) - kLost));
+    QVERIFY(seqByHeight.value(qint64(height)) > seqByHeight.value(qint64(height) - kLost + 1));
 }
 
 #include "tst_network.moc"
