@@ -521,19 +521,32 @@ void LedgerNode::announceUnannouncedBlocks()
     // A block is committed, and acknowledged, before its block_appended event reaches the
     // journal's next commit; a crash between the two leaves the block without its event. Such
     // blocks are announced now, under new numbers, so a client following the stream misses none.
+    // That window is one commit, a few blocks at most: the search and the catch-up are bounded so
+    // that a journal which lost its block events some other way (pruned past them, or begun
+    // beside an older chain) never makes a start re-announce the chain.
+    constexpr qint64 kEventsSearched = 100000;
+    constexpr quint64 kMaxBlocksAnnounced = 256;
     QString problem;
     const std::optional<quint64> announced =
-        journal->lastHeightAnnounced(eventKindName(EventKind::BlockAppended), &problem);
+        journal->lastHeightAnnounced(eventKindName(EventKind::BlockAppended), kEventsSearched, &problem);
     if (!announced) {
         qCWarning(lcNode) << "cannot tell which blocks have their events:" << problem;
         return;
     }
-    // A journal with no events at all was begun beside a chain it never saw (deleted, say):
-    // nothing to catch up on, and the whole chain again would flood every client.
-    if (*announced == 0 && journal->lastSeq() == 0)
+    const quint64 height = store->height();
+    if (*announced >= height)
         return;
+    // No block event found: known to be none only if every event since the first is still here.
+    const bool knownNone =
+        journal->firstSeq() == 1 && journal->lastSeq() > 0 && journal->lastSeq() <= kEventsSearched;
+    if ((*announced == 0 && !knownNone) || height - *announced > kMaxBlocksAnnounced) {
+        qCWarning(lcNode) << "the journal's newest block event names height" << *announced << "of" << height
+                          << "; a stop leaves a few blocks without their events, not this many, so none is "
+                             "announced again";
+        return;
+    }
     const quint64 first = *announced + 1;
-    for (quint64 next = first; next <= store->height();) {
+    for (quint64 next = first; next <= height;) {
         const QList<Block> blocks = store->blocks(next, kBlocksPerRead, &problem);
         if (blocks.isEmpty()) {
             qCWarning(lcNode) << "cannot announce block" << next << "and after:" << problem;
@@ -548,9 +561,8 @@ void LedgerNode::announceUnannouncedBlocks()
         }
         next = blocks.last().height + 1;
     }
-    if (first <= store->height())
-        qCInfo(lcNode) << "announced blocks" << first << "to" << store->height()
-                       << ", stored before a stop without their events";
+    qCInfo(lcNode) << "announced blocks" << first << "to" << height
+                   << ", stored before a stop without their events";
 }
 
 bool LedgerNode::start(QString *error)

@@ -329,13 +329,14 @@ bool NodeJournal::apply(const EventsPruned &pruned, QString *error)
     return stepped(remove, "prune events", error);
 }
 
-std::optional<quint64> NodeJournal::lastHeightAnnounced(const QString &kind, QString *error) const
+std::optional<quint64> NodeJournal::lastHeightAnnounced(const QString &kind, qint64 searched,
+                                                        QString *error) const
 {
-    // No index on kind: read backwards from the newest event, and block events come every few
-    // hundred events at most.
-    SqliteStatement query(statements,
-                          "SELECT seq, body FROM events WHERE kind = ? ORDER BY seq DESC LIMIT 1");
-    query.bind(1, kind);
+    // No index on kind: read backwards from the newest event, no further than `searched`.
+    SqliteStatement query(
+        statements, "SELECT seq, body FROM events WHERE seq > ? AND kind = ? ORDER BY seq DESC LIMIT 1");
+    query.bind(1, nextSeq - 1 - searched);
+    query.bind(2, kind);
     const int step = query.step();
     if (step == SQLITE_DONE)
         return 0;

@@ -65,9 +65,9 @@ public:
     qint64 firstSeq() const { return oldestSeq; }
     // Deletes the oldest events beyond the newest `keep`, a bounded number per call.
     void pruneEvents(qint64 keep);
-    // The height named by the newest stored event of `kind` (block_appended), 0 if the journal
-    // holds none; nullopt with the problem if it cannot be read.
-    std::optional<quint64> lastHeightAnnounced(const QString &kind, QString *error) const;
+    // The height named by the newest event of `kind` (block_appended) among the newest
+    // `searched` events, 0 if there is none; nullopt with the problem if it cannot be read.
+    std::optional<quint64> lastHeightAnnounced(const QString &kind, qint64 searched, QString *error) const;
 
     void putSubmission(const QByteArray &digest, const QByteArray &writeOff, qint64 receivedMs);
     void updateSubmission(const QByteArray &digest, int attempts, bool undetermined);

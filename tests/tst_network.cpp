@@ -107,6 +107,7 @@ private Q_SLOTS:
     void errorFromAChainStoreIsItsLastError();
     void slowSubscriberIsServedNotClosed();
     void blocksStoredWithoutTheirEventsAreAnnouncedOnRestart();
+    void blockEventsPrunedAwayAreNotAnnouncedAgain();
 
 private:
     void startNode(const QString &id)
@@ -3055,6 +3056,48 @@ void NetworkTest::blocksStoredWithoutTheirEventsAreAnnouncedOnRestart()
     // Announced again after the events that survived, in block order.
     QVERIFY(seqByHeight.value(qint64(height)) > seqByHeight.value(qint64(height) - kLost));
     QVERIFY(seqByHeight.value(qint64(height)) > seqByHeight.value(qint64(height) - kLost + 1));
+}
+
+void NetworkTest::blockEventsPrunedAwayAreNotAnnouncedAgain()
+{
+    QStringList digests;
+    for (int i = 1; i <= 6; ++i) {
+        digests.append(submit(QStringLiteral("branch-1"), 520 + i).value(u"digest").toString());
+        QTest::qWait(40);
+    }
+    const quint64 height = waitUntilSealed(digests);
+    QVERIFY(waitForHeights(height));
+
+    // The newest events hold no block event and the older ones are pruned: which blocks had
+    // their events is unknown, and announcing the chain again would flood every client.
+    killNode(QStringLiteral("receiver-1"), SIGTERM);
+    qint64 lastSeq = 0;
+    {
+        const QFileInfo ledger(layout->node(QStringLiteral("receiver-1"))->databasePath);
+        QString error;
+        std::unique_ptr<NodeJournal> journal = NodeJournal::open(
+            ledger.dir().filePath(ledger.completeBaseName() + QStringLiteral(".events")), &error);
+        QVERIFY2(journal, qPrintable(error));
+        for (int i = 0; i < 2500; ++i)
+            QVERIFY(journal->appendEvent(QStringLiteral("sync_error"), R"({"error":"test"})", 1000 + i).seq >
+                    0);
+        journal->pruneEvents(1000);
+        QVERIFY2(journal->commit(&error), qPrintable(error));
+        QVERIFY(journal->firstSeq() > 1);
+        lastSeq = journal->lastSeq();
+    }
+    startNode(QStringLiteral("receiver-1"));
+    std::unique_ptr<ApiClient> receiver = client(QStringLiteral("receiver-1"), true);
+    QVERIFY(receiver && receiver->isConnected());
+    QList<QJsonObject> announced;
+    connect(receiver.get(), &ApiClient::eventReceived, this,
+            [&](const QJsonObject &event) { announced.append(event); });
+    receiver->subscribe(lastSeq + 1, {QStringLiteral("block_appended")});
+    QTest::qWait(500);
+    QVERIFY2(announced.isEmpty(),
+             qPrintable(QStringLiteral("%1 blocks announced again").arg(announced.size())));
+    QVERIFY2(devnet->logTail(QStringLiteral("receiver-1")).contains(QLatin1String("none is announced again")),
+             qPrintable(devnet->logTail(QStringLiteral("receiver-1"))));
 }
 
 #include "tst_network.moc"
