@@ -6,6 +6,11 @@
 #include <QSslSocket>
 #include <QWebSocket>
 
+#ifdef Q_OS_LINUX
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#endif
+
 Q_LOGGING_CATEGORY(lcConnection, "ticketsync.node.transport", QtWarningMsg)
 
 namespace ticketsync {
@@ -69,6 +74,23 @@ void Connection::hookTransport()
     connect(tlsSocket, &QIODevice::readyRead, this, &Connection::watchUnread);
     // Any bytes from the peer show it is there: pongs, pings, messages.
     connect(tlsSocket, &QIODevice::readyRead, this, [this] { heard.start(); });
+    // So does reading what it was sent, counted here for the keepalive: a subscriber sends
+    // nothing but pongs, and our pings wait behind everything queued before them.
+    connect(tlsSocket, &QSslSocket::encryptedBytesWritten, this,
+            [this](qint64 bytes) { sentToKernel += bytes; });
+}
+
+qint64 Connection::kernelQueued() const
+{
+#ifdef Q_OS_LINUX
+    // Bytes in the kernel's send queue that the peer has not acknowledged: up to the socket's
+    // autotuned send buffer (4 MB), which only the kernel can say how fast the peer empties.
+    int queued = 0;
+    if (tlsSocket && tlsSocket->socketDescriptor() >= 0 &&
+        ::ioctl(int(tlsSocket->socketDescriptor()), SIOCOUTQ, &queued) == 0)
+        return queued;
+#endif
+    return 0;
 }
 
 void Connection::keepalive()
@@ -82,8 +104,17 @@ void Connection::keepalive()
     // silence was ours, not the peer's, whose pongs may be waiting unread.
     if (lastCheck.restart() > 2 * qint64(limits.keepaliveIntervalMs))
         heard.start();
-    // A peer over its unread limit is the unread watchdog's: closed after notReadingCloseMs and
-    // counted as such, not as silent.
+    // A peer that took some of what already waited for it at the last check is reading, however
+    // slowly: its pongs queue behind those bytes. Only bytes waiting then count, so a ping the
+    // kernel of a stopped or cut-off peer takes into an empty buffer proves nothing.
+    const qint64 kernel = kernelQueued();
+    const qint64 taken = sentToKernel - kernel;
+    if (waitingAtCheck > 0 && taken > takenAtCheck)
+        heard.start();
+    waitingAtCheck = pendingBytes() + kernel;
+    takenAtCheck = taken;
+    // Silent: nothing came from it and nothing waiting for it moved. A peer over its unread
+    // limit is the unread watchdog's: closed after notReadingCloseMs and counted as such.
     if (heard.elapsed() > limits.keepaliveTimeoutMs && !unreadTimer.isActive()) {
         const QString silent = QStringLiteral("nothing heard from it for %1 ms, not even a pong to the pings "
                                               "sent every %2 ms (limits.keepalive_timeout_ms)")

@@ -40,9 +40,10 @@ public:
         int maxPendingHandshakes = 256;
         int maxPendingHandshakesPerAddress = 32;
         // Keepalive: a WebSocket ping this often, and a connection from whose peer nothing at
-        // all has come for keepaliveTimeoutMs (not even a pong) is aborted, so a link across a
-        // partition or to a hung process is found dead and dialled again instead of waiting for
-        // TCP, which never notices on a link that only reads.
+        // all has come for keepaliveTimeoutMs (not even a pong) and which took none of what
+        // waited for it (a slow reader's pongs queue behind that) is aborted, so a link across
+        // a partition or to a hung process is found dead and dialled again instead of waiting
+        // for TCP, which never notices on a link that only reads.
         int keepaliveIntervalMs = 5000;
         int keepaliveTimeoutMs = 15000;
     };
@@ -124,6 +125,8 @@ private:
     void closeNotReading(qint64 unread, const QString &why);
     void hookTransport();
     void keepalive();
+    // Bytes handed to the kernel that the peer has not acknowledged yet (0 where unknown).
+    qint64 kernelQueued() const;
     void abortWith(const QString &why);
 
     QPointer<QWebSocket> socket;
@@ -134,6 +137,12 @@ private:
     QTimer keepaliveTimer;
     QElapsedTimer heard;     // since anything last came from the peer
     QElapsedTimer lastCheck; // since the keepalive last ran
+    // Drain progress, so a peer that reads slowly is not taken for a silent one: encrypted
+    // bytes the kernel took, and at the last check what waited for the peer (ours and the
+    // kernel's) and how much of it the peer had taken (sent less still queued in the kernel).
+    qint64 sentToKernel = 0;
+    qint64 waitingAtCheck = 0;
+    qint64 takenAtCheck = 0;
     int announcedProtocol = 1;
     qint64 peerFrameLimit = Limits().maxFrameBytes;
     PeerIdentity identity;

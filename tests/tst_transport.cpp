@@ -1,9 +1,11 @@
 // The node's transport against hostile and broken peers, as real ticketsync-node processes on
 // loopback: raw TCP that never speaks TLS, a client that floods pings and never reads, a
-// coordinator address that accepts TCP and never answers, and a peer that stops (SIGSTOP).
+// coordinator address that accepts TCP and never answers, a peer that stops (SIGSTOP), and a
+// subscriber that reads slowly or not at all.
 #include "ApiClient.h"
 #include "DevnetFixture.h"
 #include "DevnetLayout.h"
+#include "SampleConsortium.h"
 #include "TlsIdentity.h"
 
 #include <QElapsedTimer>
@@ -52,6 +54,100 @@ QByteArray pingFrame()
     return frame;
 }
 
+// A client's WebSocket spoken by hand, which reads only as much as it is told to: what the node
+// sends it waits in the kernel's buffers, and the node's pings behind that. It answers every
+// ping it reads and keeps the seq of every event.
+class RawSubscriber
+{
+public:
+    QSslSocket socket;
+    QList<qint64> seqs;
+    int pings = 0;
+    qint64 bytesRead = 0;
+
+    bool open(const TlsIdentity &identity, quint16 port, QString *error)
+    {
+        socket.setSslConfiguration(identity.clientConfiguration());
+        socket.connectToHostEncrypted(QStringLiteral("127.0.0.1"), port, QStringLiteral("coordinator-1"));
+        if (!socket.waitForEncrypted(kWait)) {
+            *error = socket.errorString();
+            return false;
+        }
+        socket.write(
+            QByteArrayLiteral("GET / HTTP/1.1\r\nHost: coordinator-1\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Version: 13\r\n\r\n"));
+        QByteArray response;
+        while (!response.contains("\r\n\r\n")) {
+            if (!socket.bytesAvailable() && !socket.waitForReadyRead(kWait))
+                break;
+            response += socket.read(1); // no further than the upgrade's end
+        }
+        if (!response.startsWith("HTTP/1.1 101")) {
+            *error = QString::fromLatin1(response);
+            return false;
+        }
+        return true;
+    }
+
+    void send(quint8 opcode, const QByteArray &payload)
+    {
+        Q_ASSERT(payload.size() < 126);
+        const QByteArray mask("\x12\x34\x56\x78", 4);
+        QByteArray frame;
+        frame.append(char(0x80 | opcode));
+        frame.append(char(0x80 | payload.size()));
+        frame.append(mask);
+        for (qsizetype i = 0; i < payload.size(); ++i)
+            frame.append(char(payload.at(i) ^ mask.at(i % 4)));
+        socket.write(frame);
+    }
+
+    // Reads at most maxBytes and takes in every whole frame they complete.
+    void readSome(qint64 maxBytes)
+    {
+        const QByteArray bytes = socket.read(maxBytes);
+        bytesRead += bytes.size();
+        buffer += bytes;
+        for (;;) {
+            if (buffer.size() < 2)
+                return;
+            const auto first = quint8(buffer.at(0));
+            qint64 length = quint8(buffer.at(1)) & 0x7f;
+            qsizetype head = 2;
+            if (length >= 126) {
+                head = length == 126 ? 4 : 10;
+                if (buffer.size() < head)
+                    return;
+                length = 0;
+                for (qsizetype i = 2; i < head; ++i)
+                    length = (length << 8) | quint8(buffer.at(i));
+            }
+            if (buffer.size() < head + length)
+                return;
+            const QByteArray payload = buffer.mid(head, length);
+            buffer.remove(0, head + length);
+            const int opcode = first & 0x0f;
+            if (opcode == 0x9) {
+                ++pings;
+                send(0xA, payload);
+            } else if (opcode == 0x1 || opcode == 0x0) {
+                message += payload;
+                if (first & 0x80) {
+                    const QJsonObject object = QJsonDocument::fromJson(message).object();
+                    if (object.value(u"type").toString() == QLatin1String("event"))
+                        seqs.append(object.value(u"seq").toInteger());
+                    message.clear();
+                }
+            }
+        }
+    }
+
+private:
+    QByteArray buffer;
+    QByteArray message;
+};
+
 } // namespace
 
 class TransportTest : public QObject
@@ -67,6 +163,8 @@ private Q_SLOTS:
     void pingFloodThatNeverReadsIsClosedWithMemoryBounded();
     void dialThatNeverCompletesTimesOutAndIsRetried();
     void silentPeerIsDroppedAndDialledAgain();
+    void slowSubscriberIsKeptAndGetsEveryEvent();
+    void subscriberThatStopsReadingIsClosed();
 
 private:
     // Stops a node, merges values into its "limits" section and starts it again.
@@ -78,6 +176,12 @@ private:
     // record header that promises more, say), kept open until the list is cleared.
     void openRaw(std::vector<std::unique_ptr<QTcpSocket>> *sockets, const QString &nodeId, int count,
                  const QHostAddress &from, const QByteArray &send = {});
+
+    // Decided write-offs on the coordinator, so that its journal holds a few hundred KB of
+    // events, and the coordinator restarted with a short keepalive and a small unread limit.
+    void queueEventsWithShortKeepalive(int writeOffs);
+    // The raw subscriber, as an auditor, subscribed from seq 1.
+    void subscribeRaw(RawSubscriber *raw);
 
     std::unique_ptr<DevnetFixture> devnet;
     const DevnetLayout *layout = nullptr;
@@ -91,7 +195,7 @@ void TransportTest::init()
     options.branches = 1;
     options.targets = 1;
     options.receivers = 1;
-    options.tickets = 50;
+    options.tickets = 400;
     QString error;
     QVERIFY2(devnet->start(options, &error), qPrintable(error));
     layout = &devnet->layout();
@@ -375,6 +479,107 @@ void TransportTest::silentPeerIsDroppedAndDialledAgain()
     QTRY_COMPARE_WITH_TIMEOUT(coordinatorLink(QStringLiteral("receiver-1")), QStringLiteral("up"), 15000);
     const QString log = devnet->logTail(QStringLiteral("receiver-1"));
     QVERIFY2(log.contains(QLatin1String("nothing heard")), qPrintable(log));
+}
+
+constexpr int kKeepaliveIntervalMs = 500;
+constexpr int kKeepaliveTimeoutMs = 1500;
+
+void TransportTest::queueEventsWithShortKeepalive(int writeOffs)
+{
+    auto branch = devnet->client(QStringLiteral("branch-1"));
+    QVERIFY(branch);
+    int submitted = 0;
+    for (int i = 1; i <= writeOffs; ++i) {
+        branch->request({{QStringLiteral("type"), QStringLiteral("submit")},
+                         {QStringLiteral("ticket"), SampleConsortium::ticketId(i)},
+                         {QStringLiteral("version"), 1},
+                         {QStringLiteral("amount_minor"), SampleConsortium::faceAmountMinor(i)},
+                         {QStringLiteral("currency"), QStringLiteral("CNY")},
+                         {QStringLiteral("reference"), QStringLiteral("slow-%1").arg(i)}},
+                        [&submitted](const QJsonObject &reply) {
+                            if (reply.value(u"type").toString() == QLatin1String("submitted"))
+                                ++submitted;
+                        });
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(submitted, writeOffs, 30000);
+    // Every write-off decided: their events are in the coordinator's journal.
+    QTRY_VERIFY_WITH_TIMEOUT(
+        status(QStringLiteral("coordinator-1")).value(u"counters").toObject().value(u"decided").toInteger() >=
+            writeOffs,
+        30000);
+    restartWithLimits(QStringLiteral("coordinator-1"),
+                      {{QStringLiteral("max_unread_bytes"), 64 * 1024},
+                       {QStringLiteral("keepalive_interval_ms"), kKeepaliveIntervalMs},
+                       {QStringLiteral("keepalive_timeout_ms"), kKeepaliveTimeoutMs}});
+}
+
+void TransportTest::subscribeRaw(RawSubscriber *raw)
+{
+    QString error;
+    const std::optional<TlsIdentity> auditor =
+        TlsIdentity::load(layout->auditorCertificate, layout->auditorKey, layout->caPath, &error);
+    QVERIFY2(auditor, qPrintable(error));
+    QVERIFY2(raw->open(*auditor, port(QStringLiteral("coordinator-1")), &error), qPrintable(error));
+    raw->send(0x1, QByteArrayLiteral("{\"type\":\"subscribe\",\"id\":1,\"from_seq\":1}"));
+}
+
+void TransportTest::slowSubscriberIsKeptAndGetsEveryEvent()
+{
+    queueEventsWithShortKeepalive(300);
+    const qint64 lastSeq = status(QStringLiteral("coordinator-1")).value(u"last_seq").toInteger();
+    QVERIFY(lastSeq > 0);
+
+    // About 120 KB/s: the node's pings wait behind the hundreds of KB that the node and both
+    // kernels hold for it, seconds longer than the keepalive timeout.
+    RawSubscriber raw;
+    raw.socket.setReadBufferSize(16 * 1024);
+    subscribeRaw(&raw);
+    QElapsedTimer reading;
+    reading.start();
+    QTimer reader;
+    reader.setInterval(50);
+    connect(&reader, &QTimer::timeout, this, [&] { raw.readSome(6 * 1024); });
+    reader.start();
+    QTRY_VERIFY_WITH_TIMEOUT(raw.socket.state() != QAbstractSocket::ConnectedState ||
+                                 (!raw.seqs.isEmpty() && raw.seqs.last() >= lastSeq),
+                             60000);
+    reader.stop();
+    qInfo() << "slow subscriber read" << raw.bytesRead << "bytes," << raw.seqs.size() << "events and"
+            << raw.pings << "pings in" << reading.elapsed() << "ms";
+    QVERIFY2(raw.socket.state() == QAbstractSocket::ConnectedState,
+             qPrintable(QStringLiteral("closed after %1 ms, %2 of %3 events read: %4")
+                            .arg(reading.elapsed())
+                            .arg(raw.seqs.size())
+                            .arg(lastSeq)
+                            .arg(devnet->logTail(QStringLiteral("coordinator-1")).right(400))));
+    // Slow enough that a ping did wait longer than the timeout.
+    QVERIFY2(reading.elapsed() > 2 * kKeepaliveTimeoutMs, qPrintable(QString::number(reading.elapsed())));
+    for (qsizetype i = 0; i < raw.seqs.size(); ++i)
+        QCOMPARE(raw.seqs.at(i), qint64(i + 1));
+    QVERIFY(raw.pings > 0);
+    const QJsonObject counters = status(QStringLiteral("coordinator-1")).value(u"counters").toObject();
+    QCOMPARE(counters.value(u"closed_not_reading").toInteger(), 0);
+}
+
+void TransportTest::subscriberThatStopsReadingIsClosed()
+{
+    queueEventsWithShortKeepalive(300);
+    RawSubscriber raw;
+    raw.socket.setReadBufferSize(16 * 1024);
+    subscribeRaw(&raw);
+    // A little, then nothing more: the node's buffers fill and nothing it sent moves.
+    QTest::qWait(200);
+    raw.readSome(16 * 1024);
+    QElapsedTimer stopped;
+    stopped.start();
+    // Its socket, reading nothing, would not notice the abort: the node's log says.
+    QTRY_VERIFY_WITH_TIMEOUT(
+        devnet->logTail(QStringLiteral("coordinator-1")).contains(QLatin1String("closing auditor")), 15000);
+    qInfo() << "a subscriber that stopped reading was closed after" << stopped.elapsed() << "ms";
+    QVERIFY2(stopped.elapsed() < kKeepaliveTimeoutMs + 3000, qPrintable(QString::number(stopped.elapsed())));
+    // Silent and its bytes unread in the kernels' buffers (or, were some still waiting in the
+    // node, closed as not reading).
+    QVERIFY(devnet->logTail(QStringLiteral("coordinator-1")).contains(QLatin1String("nothing heard")));
 }
 
 QTEST_GUILESS_MAIN(TransportTest)
