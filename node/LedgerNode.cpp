@@ -2191,6 +2191,14 @@ void LedgerNode::processChecks()
     const QList<WriteOffResult> batch = std::exchange(pendingChecks, {});
     if (batch.isEmpty())
         return;
+    // Each answer writes an event the journal must keep until it commits again: while it cannot,
+    // nothing is answered, so what it keeps stays small, and the coordinator asks again later.
+    if (const QString refusal = journalRefusal(QStringLiteral("checks")); !refusal.isEmpty()) {
+        counters[QStringLiteral("checks_refused_storage")] += batch.size();
+        if (Connection *link = coordinatorLink ? coordinatorLink->connection() : nullptr)
+            link->sendError(QStringLiteral("check"), -1, refusal);
+        return;
+    }
     QString problem;
     if (!store->beginBatch(&problem)) {
         qCCritical(lcNode) << "cannot check write-offs:" << problem;
@@ -2287,6 +2295,12 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
         syncing = false;
         syncRetryTimer.stop();
     }
+    // Each block stored writes an event the journal must keep until it commits again: while it
+    // cannot, no block is taken, so what it keeps stays small. Its own backoff, or the journal's
+    // recovery, asks for them again.
+    const QString journalRefused = fresh.isEmpty() ? QString() : journalRefusal(QStringLiteral("blocks"));
+    if (!journalRefused.isEmpty())
+        problem = journalRefused;
     if (problem.isEmpty() && !fresh.isEmpty()) {
         if (fresh.first().height != store->height() + 1) {
             // A gap: ask from where we are instead, unless a request for that is out already.
@@ -2303,7 +2317,9 @@ void LedgerNode::applyBlocks(const QList<QByteArray> &encoded, quint64 claimedHe
     if (!problem.isEmpty()) {
         qCWarning(lcSync) << "refused blocks from the coordinator:" << problem;
         counters[QStringLiteral("sync_errors")]++;
-        emitEvent(EventKind::SyncError, {{QStringLiteral("error"), problem}});
+        // Not journalled while the journal fails: one kept event per refused batch would grow.
+        if (journalRefused.isEmpty())
+            emitEvent(EventKind::SyncError, {{QStringLiteral("error"), problem}});
         if (link)
             link->send(
                 {{QStringLiteral("type"), QStringLiteral("sync_error")}, {QStringLiteral("error"), problem}});
@@ -2907,6 +2923,12 @@ void LedgerNode::journalCommitsAgain()
     journalProblem.clear();
     journalFailuresInRow = 0;
     journalRetryMs = 0;
+    // Blocks refused while the journal failed: asked for now rather than on the sync backoff.
+    if ((roles.testFlag(Role::Receiver) || roles.testFlag(Role::Target)) && !syncing) {
+        syncRetryMs = 0;
+        syncRetryTimer.stop();
+        requestBlocks();
+    }
     // Decisions held back from their block while the journal could not record them.
     if (roles.testFlag(Role::Coordinator) && !blockQueue.isEmpty() && !blockTimer.isActive())
         blockTimer.start(0);
@@ -2920,6 +2942,15 @@ QString LedgerNode::storageRefusal() const
                "%1 cannot store to its journal now (%2); nothing was accepted, submit again once it "
                "can (its status shows journal.error)")
         .arg(roles.testFlag(Role::Coordinator) ? QStringLiteral("the coordinator") : nodeId, journalProblem);
+}
+
+QString LedgerNode::journalRefusal(const QString &what) const
+{
+    if (journalProblem.isEmpty())
+        return {};
+    return QStringLiteral("%1 cannot store to its journal now (%2); it takes no %3 until it can (its "
+                          "status shows journal.error)")
+        .arg(nodeId, journalProblem, what);
 }
 
 } // namespace ticketsync

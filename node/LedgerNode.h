@@ -265,6 +265,8 @@ private:
     void journalCommitsAgain();
     // Why new work cannot be accepted now (the journal's problem), or empty.
     QString storageRefusal() const;
+    // Why a target or chain store takes no checks or blocks now (the journal's problem), or empty.
+    QString journalRefusal(const QString &what) const;
 
     static qint64 nowMs();
 

@@ -280,7 +280,8 @@ bool NodeJournal::commit(QString *error)
         if (applied && run("COMMIT", &problem)) {
             open_ = false;
             replayNeeded = false;
-            unstored.clear();
+            // What an outage kept may be large: its memory goes back, not just its elements.
+            std::vector<Write>().swap(unstored);
             return true;
         }
     }

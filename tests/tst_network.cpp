@@ -108,6 +108,7 @@ private Q_SLOTS:
     void slowSubscriberIsServedNotClosed();
     void blocksStoredWithoutTheirEventsAreAnnouncedOnRestart();
     void blockEventsPrunedAwayAreNotAnnouncedAgain();
+    void receiverWhoseJournalFailsTakesNoBlocks();
 
 private:
     void startNode(const QString &id)
@@ -3098,6 +3099,59 @@ void NetworkTest::blockEventsPrunedAwayAreNotAnnouncedAgain()
              qPrintable(QStringLiteral("%1 blocks announced again").arg(announced.size())));
     QVERIFY2(devnet->logTail(QStringLiteral("receiver-1")).contains(QLatin1String("none is announced again")),
              qPrintable(devnet->logTail(QStringLiteral("receiver-1"))));
+}
+
+void NetworkTest::receiverWhoseJournalFailsTakesNoBlocks()
+{
+    QStringList digests;
+    for (int i = 0; i < 2; ++i)
+        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 600 + i)
+                           .value(u"digest")
+                           .toString());
+    QVERIFY(waitForHeights(waitUntilSealed(digests)));
+    std::unique_ptr<ApiClient> receiver = client(QStringLiteral("receiver-1"));
+    QVERIFY(receiver);
+    const auto journal = [&] {
+        return call(*receiver, {{QStringLiteral("type"), QStringLiteral("status")}})
+            .value(u"journal")
+            .toObject();
+    };
+    // receiver-1's disk takes no more writes: its store refuses the next block, and the event of
+    // that is its journal's first failed commit.
+    const pid_t receiverPid = pid_t(devnet->pid(QStringLiteral("receiver-1")));
+    struct rlimit unlimited = {};
+    QCOMPARE(prlimit(receiverPid, RLIMIT_FSIZE, nullptr, &unlimited), 0);
+    const struct rlimit full = {1024, unlimited.rlim_max};
+    QCOMPARE(prlimit(receiverPid, RLIMIT_FSIZE, &full, nullptr), 0);
+    auto restore = qScopeGuard([&] { prlimit(receiverPid, RLIMIT_FSIZE, &unlimited, nullptr); });
+    digests.append(submit(QStringLiteral("branch-1"), 602).value(u"digest").toString());
+    waitUntilSealed({digests.last()});
+    QTRY_VERIFY_WITH_TIMEOUT(!journal().value(u"error").toString().isEmpty(), kWait);
+
+    // Write-offs keep coming, a block each: the receiver keeps no write for any of them.
+    for (int i = 0; i < 8; ++i) {
+        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 603 + i)
+                           .value(u"digest")
+                           .toString());
+        QVERIFY(waitUntilSealed({digests.last()}) > 0);
+    }
+    const quint64 height = coordinatorHeight();
+    QTRY_VERIFY_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-1"))
+                                 .value(u"last_error")
+                                 .toString()
+                                 .startsWith(QLatin1String("receiver-1 cannot store to its journal now (")),
+                             kWait);
+    const qint64 kept = journal().value(u"unstored_writes").toInteger();
+    QVERIFY2(kept <= 2, qPrintable(QString::number(kept)));
+
+    // The disk takes writes again: it catches up to the same head by itself.
+    restore.dismiss();
+    QCOMPARE(prlimit(receiverPid, RLIMIT_FSIZE, &unlimited, nullptr), 0);
+    QTRY_COMPARE_WITH_TIMEOUT(journal().value(u"error").toString(), QString(), kWait);
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-1")).value(u"acked_height").toInteger(),
+                              qint64(height), kWait);
+    QCOMPARE(journal().value(u"unstored_writes").toInteger(), 0);
+    QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-1")), qint64(digests.size()));
 }
 
 #include "tst_network.moc"
