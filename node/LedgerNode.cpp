@@ -829,6 +829,22 @@ void LedgerNode::logFromPeer(Connection *connection, PeerLogKind kind, const QSt
     log.last.clear();
 }
 
+bool LedgerNode::refusedUnread(Connection *connection, const QString &type, const QJsonObject &message)
+{
+    if (!connection->backedUp())
+        return false;
+    counters[QStringLiteral("refused_unread")]++;
+    if (connection->roomForRefusal())
+        connection->sendError(type, message.value(u"id"),
+                              QStringLiteral("%1 bytes of replies to this connection are unread, more than "
+                                             "limits.max_unread_bytes (%2); read them before asking for more "
+                                             "(a connection that stays over the limit for %3 ms is closed)")
+                                  .arg(connection->pendingBytes())
+                                  .arg(connection->maxUnreadBytes())
+                                  .arg(connection->notReadingCloseMs()));
+    return true;
+}
+
 void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
 {
     const QString type = message.value(u"type").toString();
@@ -843,19 +859,8 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
     if (connection->peer().kind != PartyKind::Node) {
         // A client that does not read its replies gets no more of them: they would wait in this
         // node's memory. Past a few refusals its requests are dropped; it is closed soon after.
-        if (connection->backedUp()) {
-            counters[QStringLiteral("refused_unread")]++;
-            if (connection->roomForRefusal())
-                connection->sendError(
-                    type, message.value(u"id"),
-                    QStringLiteral("%1 bytes of replies to this connection are unread, more than "
-                                   "limits.max_unread_bytes (%2); read them before asking for more "
-                                   "(a connection that stays over the limit for %3 ms is closed)")
-                        .arg(connection->pendingBytes())
-                        .arg(connection->maxUnreadBytes())
-                        .arg(connection->notReadingCloseMs()));
+        if (refusedUnread(connection, type, message))
             return;
-        }
         handleApi(connection, type, message);
         return;
     }
@@ -2843,8 +2848,11 @@ void LedgerNode::flush()
     // Not acknowledged, but kept: the journal stores it with the rest once it commits again,
     // unless the node stops before.
     const auto notStored = [&problem](const QByteArray &digest) {
+        // Lookups read only what is stored: until the journal commits, a kept write-off shows as
+        // missing, and looking it up then would invite a second submission.
         return QStringLiteral("not stored yet: %1; the coordinator keeps write-off %2 and stores it once its "
-                              "journal commits again, unless it stops first: look it up by digest before "
+                              "journal commits again, unless it stops first: wait until the coordinator's "
+                              "status shows journal.error empty, then look it up by digest before "
                               "submitting it again")
             .arg(problem, hex(digest));
     };
@@ -2891,8 +2899,11 @@ void LedgerNode::flush()
     // Nothing is written between the commit and these reads, so they see exactly what is stored.
     const QList<PendingReply> queries = std::exchange(queriesAfterCommit, {});
     for (const PendingReply &query : queries) {
-        if (query.connection)
-            handleApi(query.connection, query.message.value(u"type").toString(), query.message);
+        // Each was under the unread limit when it came, not all together: the answers so far
+        // may have filled it, and a burst this node made must not close a client that reads.
+        const QString type = query.message.value(u"type").toString();
+        if (query.connection && !refusedUnread(query.connection, type, query.message))
+            handleApi(query.connection, type, query.message);
     }
 }
 

@@ -150,6 +150,9 @@ private:
         Reported,
     };
     void logFromPeer(Connection *connection, PeerLogKind kind, const QString &what);
+    // True, with the usual error while there is room for one, if replies to a client wait unread
+    // past limits.max_unread_bytes: the request is not answered.
+    bool refusedUnread(Connection *connection, const QString &type, const QJsonObject &message);
 
     // coordinator
     // Decode and verify on the worker, then hand each item, in order, to the handlers below.

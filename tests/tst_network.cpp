@@ -109,6 +109,7 @@ private Q_SLOTS:
     void blocksStoredWithoutTheirEventsAreAnnouncedOnRestart();
     void blockEventsPrunedAwayAreNotAnnouncedAgain();
     void receiverWhoseJournalFailsTakesNoBlocks();
+    void deferredQueriesAreCheckedAgainstTheUnreadLimit();
 
 private:
     void startNode(const QString &id)
@@ -3152,6 +3153,84 @@ void NetworkTest::receiverWhoseJournalFailsTakesNoBlocks()
                               qint64(height), kWait);
     QCOMPARE(journal().value(u"unstored_writes").toInteger(), 0);
     QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-1")), qint64(digests.size()));
+}
+
+void NetworkTest::deferredQueriesAreCheckedAgainstTheUnreadLimit()
+{
+    restartCoordinator({}, {{QStringLiteral("max_unread_bytes"), 64 * 1024}});
+    if (QTest::currentTestFailed())
+        return;
+    // A raw operator client that reads nothing for a while, as in
+    // clientThatStopsReadingIsRefusedThenClosed.
+    QString error;
+    const std::optional<TlsIdentity> identity =
+        TlsIdentity::load(layout->operatorCertificate, layout->operatorKey, layout->caPath, &error);
+    QVERIFY2(identity, qPrintable(error));
+    const QStringList address = layout->node(QStringLiteral("coordinator-1"))->address.split(u':');
+    QSslSocket raw;
+    raw.setSslConfiguration(identity->clientConfiguration());
+    raw.connectToHostEncrypted(address.at(0), quint16(address.at(1).toUInt()));
+    QVERIFY2(raw.waitForEncrypted(kWait), qPrintable(raw.errorString()));
+    raw.write(
+        "GET / HTTP/1.1\r\nHost: " + address.join(u':').toLatin1() +
+        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n");
+    QByteArray response;
+    QTRY_VERIFY_WITH_TIMEOUT((response += raw.readAll()).contains("\r\n\r\n"), kWait);
+    QVERIFY2(response.startsWith("HTTP/1.1 101"), response.constData());
+    raw.setReadBufferSize(4096);
+    auto frame = [](const QByteArray &payload) {
+        QByteArray bytes;
+        bytes.append(char(0x81));
+        if (payload.size() < 126) {
+            bytes.append(char(0x80 | payload.size()));
+        } else {
+            bytes.append(char(0x80 | 126));
+            bytes.append(char(payload.size() >> 8)).append(char(payload.size() & 0xff));
+        }
+        const char mask[4] = {0x12, 0x34, 0x56, 0x78};
+        bytes.append(mask, 4);
+        for (qsizetype i = 0; i < payload.size(); ++i)
+            bytes.append(char(payload.at(i) ^ mask[i % 4]));
+        return bytes;
+    };
+    // A command that writes an event opens the journal's transaction, so the lookups behind it all
+    // wait for its commit: 12 answers of 500 sealed decisions with their proofs, each asked for
+    // while nothing waited unread, together over the unread ceiling.
+    const QString digest = submit(QStringLiteral("branch-1"), 640).value(u"digest").toString();
+    QVERIFY(waitForHeights(waitUntilSealed({digest})));
+    QJsonArray digests;
+    for (int i = 0; i < 500; ++i)
+        digests.append(digest);
+    QByteArray burst = frame(R"({"type":"retry_deliveries","id":0})");
+    for (int i = 1; i <= 12; ++i)
+        burst += frame(QJsonDocument(QJsonObject{{QStringLiteral("type"), QStringLiteral("decisions")},
+                                                 {QStringLiteral("id"), i},
+                                                 {QStringLiteral("digests"), digests}})
+                           .toJson(QJsonDocument::Compact));
+    // Stopped while it is sent, the coordinator takes the whole burst in one read.
+    QVERIFY(devnet->signalNode(QStringLiteral("coordinator-1"), SIGSTOP));
+    auto resume = qScopeGuard([this] { devnet->signalNode(QStringLiteral("coordinator-1"), SIGCONT); });
+    raw.write(burst);
+    QTest::qWait(300);
+    resume.dismiss();
+    QVERIFY(devnet->signalNode(QStringLiteral("coordinator-1"), SIGCONT));
+    QTest::qWait(1000);
+    // Read now: the node answered what fitted and refused the rest, and kept the connection.
+    raw.setReadBufferSize(0);
+    QByteArray received;
+    for (int i = 0; i < 30 && raw.state() == QAbstractSocket::ConnectedState; ++i) {
+        QTest::qWait(100);
+        received += raw.readAll();
+    }
+    const QJsonObject counters = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+                                     .value(u"counters")
+                                     .toObject();
+    const QByteArray dump = QJsonDocument(counters).toJson(QJsonDocument::Compact);
+    QVERIFY2(counters.value(u"closed_not_reading").toInteger() == 0, dump.constData());
+    QCOMPARE(raw.state(), QAbstractSocket::ConnectedState);
+    QVERIFY2(counters.value(u"refused_unread").toInteger() > 0, dump.constData());
+    QVERIFY(received.contains("\"type\":\"decisions\""));
 }
 
 #include "tst_network.moc"
