@@ -924,6 +924,12 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
         if (consumers.contains(peer)) {
             consumers[peer].lastError = message.value(u"error").toString().left(500);
             consumers[peer].lastContactMs = nowMs();
+            // A store that refused a batch would refuse the rest too: a re-sync ends here, and the
+            // store's own backoff asks for what it lacks (get_blocks).
+            if (consumers[peer].connection == connection) {
+                consumers[peer].resendNext = 0;
+                consumers[peer].resendAnswerDue = false;
+            }
             updateConsumerStatus(peer);
         }
     } else if (type == QLatin1String("error")) {
@@ -1812,7 +1818,8 @@ LedgerNode::Push LedgerNode::pushBlocks(const QString &consumerId, quint64 fromH
     }
     if (batch.oversized > 0) {
         consumer.lastError = blockTooLarge(consumerId, fromHeight, batch.oversized);
-        qCWarning(lcSync) << consumer.lastError;
+        logFromPeer(consumer.connection, PeerLogKind::Refused,
+                    QStringLiteral("not sent blocks: %1").arg(consumer.lastError));
         if (problem)
             *problem = consumer.lastError;
         updateConsumerStatus(consumerId);
