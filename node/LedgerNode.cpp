@@ -1874,8 +1874,15 @@ void LedgerNode::serveBlocks(Connection *to, quint64 fromHeight, int maxCount, q
     }
     if (batch.oversized > 0) {
         QString problem = blockTooLarge(peer, qMax<quint64>(1, fromHeight), batch.oversized);
-        qCWarning(lcSync) << problem;
-        to->sendError(QStringLiteral("get_blocks"), requestId, problem);
+        logFromPeer(to, PeerLogKind::Refused, QStringLiteral("refused 'get_blocks': %1").arg(problem));
+        // "lasting": asking again soon gets the same answer; the store waits for a change.
+        QJsonObject reply{{QStringLiteral("type"), QStringLiteral("error")},
+                          {QStringLiteral("request"), QStringLiteral("get_blocks")},
+                          {QStringLiteral("error"), problem},
+                          {QStringLiteral("lasting"), true}};
+        if (requestId >= 0)
+            reply.insert(QStringLiteral("id"), requestId);
+        to->send(reply);
         if (consumers.contains(peer)) {
             consumers[peer].lastError = std::move(problem);
             updateConsumerStatus(peer);
@@ -2174,7 +2181,9 @@ void LedgerNode::onCoordinatorMessage(const QJsonObject &message)
             if (message.value(u"request").toString() == QLatin1String("get_blocks")) {
                 syncing = false;
                 syncRetryMs = syncRetryMs == 0 ? kSyncRetryFirstMs : qMin(2 * syncRetryMs, kSyncRetryMaxMs);
-                syncRetryTimer.start(syncRetryMs);
+                // A block larger than this node takes stays so until a limit changes: asked again
+                // after a reconnect, an operator's re-sync, or the long wait.
+                syncRetryTimer.start(message.value(u"lasting").toBool() ? kSyncRetryLastingMs : syncRetryMs);
             }
             qCWarning(lcNode) << "the coordinator answered with an error:"
                               << message.value(u"error").toString();

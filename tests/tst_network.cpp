@@ -109,6 +109,7 @@ private Q_SLOTS:
     void blocksStoredWithoutTheirEventsAreAnnouncedOnRestart();
     void blockEventsPrunedAwayAreNotAnnouncedAgain();
     void receiverWhoseJournalFailsTakesNoBlocks();
+    void resyncEndsAtARefusedBatch();
     void deferredQueriesAreCheckedAgainstTheUnreadLimit();
 
 private:
@@ -3152,6 +3153,65 @@ void NetworkTest::receiverWhoseJournalFailsTakesNoBlocks()
     QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-1")).value(u"acked_height").toInteger(),
                               qint64(height), kWait);
     QCOMPARE(journal().value(u"unstored_writes").toInteger(), 0);
+    QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-1")), qint64(digests.size()));
+}
+
+void NetworkTest::resyncEndsAtARefusedBatch()
+{
+    // One block per batch: a re-sync streamed to the end would be one batch per block.
+    restartCoordinator({{QStringLiteral("sync_batch_blocks"), 1}});
+    if (QTest::currentTestFailed())
+        return;
+    QStringList digests;
+    for (int i = 0; i < 2; ++i)
+        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 620 + i)
+                           .value(u"digest")
+                           .toString());
+    QVERIFY(waitForHeights(waitUntilSealed(digests)));
+    std::unique_ptr<ApiClient> receiver = client(QStringLiteral("receiver-1"));
+    QVERIFY(receiver);
+    const auto syncErrors = [&] {
+        return call(*receiver, {{QStringLiteral("type"), QStringLiteral("status")}})
+            .value(u"counters")
+            .toObject()
+            .value(u"sync_errors")
+            .toInteger();
+    };
+    // receiver-1's disk takes no more writes, and a dozen blocks are sealed that it refuses.
+    const pid_t receiverPid = pid_t(devnet->pid(QStringLiteral("receiver-1")));
+    struct rlimit unlimited = {};
+    QCOMPARE(prlimit(receiverPid, RLIMIT_FSIZE, nullptr, &unlimited), 0);
+    const struct rlimit full = {1024, unlimited.rlim_max};
+    QCOMPARE(prlimit(receiverPid, RLIMIT_FSIZE, &full, nullptr), 0);
+    auto restore = qScopeGuard([&] { prlimit(receiverPid, RLIMIT_FSIZE, &unlimited, nullptr); });
+    for (int i = 0; i < 12; ++i) {
+        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 622 + i)
+                           .value(u"digest")
+                           .toString());
+        QVERIFY(waitUntilSealed({digests.last()}) > 0);
+    }
+    const quint64 height = coordinatorHeight();
+    QTRY_VERIFY_WITH_TIMEOUT(
+        !receiverEntry(QStringLiteral("receiver-1")).value(u"last_error").toString().isEmpty(), kWait);
+
+    // A re-sync from 1 ends at the first batch it refuses, instead of streaming the rest to it.
+    const qint64 before = syncErrors();
+    const QString outcome = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("resync_receiver")},
+                                                {QStringLiteral("receiver"), QStringLiteral("receiver-1")},
+                                                {QStringLiteral("from_height"), 1}})
+                                .value(u"outcome")
+                                .toString();
+    QVERIFY2(outcome.startsWith(QLatin1String("re-sync of receiver-1 from height 1 started")),
+             qPrintable(outcome));
+    QTest::qWait(1500);
+    const qint64 refused = syncErrors() - before;
+    QVERIFY2(refused <= 3, qPrintable(QString::number(refused)));
+
+    // The disk takes writes again: its own backoff brings it to the head.
+    restore.dismiss();
+    QCOMPARE(prlimit(receiverPid, RLIMIT_FSIZE, &unlimited, nullptr), 0);
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-1")).value(u"acked_height").toInteger(),
+                              qint64(height), kWait);
     QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-1")), qint64(digests.size()));
 }
 
