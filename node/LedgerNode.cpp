@@ -68,6 +68,9 @@ constexpr int kPeerBackoffMaxMs = 2000;
 // most: nothing else may make it ask, as the coordinator need not seal another block.
 constexpr int kSyncRetryFirstMs = 200;
 constexpr int kSyncRetryMaxMs = 5000;
+// After a refusal the coordinator calls lasting (a block larger than this node takes), it asks
+// again only after this, a reconnect or an operator's re-sync.
+constexpr int kSyncRetryLastingMs = 300000;
 // A get_blocks still unanswered after this is taken as lost and asked again: the coordinator
 // answers every one, so this only keeps a store from waiting for good on an answer that never comes.
 constexpr int kSyncAnswerTimeoutMs = 30000;

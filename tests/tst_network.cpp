@@ -2744,6 +2744,20 @@ void NetworkTest::operatorCommandsNameABlockTooLargeForAReceiver()
     QVERIFY2(
         retried.value(u"outcome").toString().contains(QLatin1String("a block too large for: receiver-2")),
         qPrintable(dump));
+
+    // Restarted, it asks for the block itself (get_blocks) and is refused. Asking again soon would
+    // get the same answer: it does not, and the coordinator's log does not fill with it.
+    const auto logged = [this] {
+        return nodeLog(QStringLiteral("coordinator-1"))
+            .count(QLatin1String("limits.max_frame_bytes that receiver-2 takes"));
+    };
+    killNode(QStringLiteral("receiver-2"), SIGTERM);
+    startNode(QStringLiteral("receiver-2"));
+    QTRY_VERIFY_WITH_TIMEOUT(
+        nodeLog(QStringLiteral("receiver-2")).contains(QLatin1String("answered with an error")), kWait);
+    const qsizetype before = logged();
+    QTest::qWait(6000);
+    QCOMPARE(logged(), before);
 }
 
 void NetworkTest::resyncedReceiverKeepsGettingNewBlocks()
