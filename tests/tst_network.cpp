@@ -172,6 +172,11 @@ private:
     QJsonObject receiverEntry(const QString &receiver);
     // Opens socket to a node as the operator, with the JSON replies appended to replies.
     void openAsOperator(QWebSocket &socket, const QString &nodeId, QList<QJsonObject> *replies);
+    // An operator's WebSocket to the coordinator spoken by hand, upgraded, with a read buffer of
+    // 4 KB: a client that can stop reading.
+    void openRawOperatorClient(QSslSocket &raw);
+    // A masked text frame, as a client must send it.
+    static QByteArray maskedTextFrame(const QByteArray &payload);
 
     std::unique_ptr<DevnetFixture> devnet;
     const DevnetLayout *layout = nullptr;
@@ -2198,17 +2203,13 @@ void NetworkTest::errorRepliesCarryTheRequestId()
     QCOMPARE(auditorReplies.first().value(u"id").toString(), QStringLiteral("r-1"));
 }
 
-void NetworkTest::clientThatStopsReadingIsRefusedThenClosed()
+void NetworkTest::openRawOperatorClient(QSslSocket &raw)
 {
-    // A raw TLS WebSocket client that sends requests as fast as the rate limit allows and never
-    // reads a reply: its socket's read buffer is a few KB, so the coordinator's replies pile up
-    // behind it.
     QString error;
     const std::optional<TlsIdentity> identity =
         TlsIdentity::load(layout->operatorCertificate, layout->operatorKey, layout->caPath, &error);
     QVERIFY2(identity, qPrintable(error));
     const QStringList address = layout->node(QStringLiteral("coordinator-1"))->address.split(u':');
-    QSslSocket raw;
     raw.setSslConfiguration(identity->clientConfiguration());
     raw.connectToHostEncrypted(address.at(0), quint16(address.at(1).toUInt()));
     QVERIFY2(raw.waitForEncrypted(kWait), qPrintable(raw.errorString()));
@@ -2220,23 +2221,35 @@ void NetworkTest::clientThatStopsReadingIsRefusedThenClosed()
     QTRY_VERIFY_WITH_TIMEOUT((response += raw.readAll()).contains("\r\n\r\n"), kWait);
     QVERIFY2(response.startsWith("HTTP/1.1 101"), response.constData());
     raw.setReadBufferSize(4096);
-    // Masked text frames, as a client must send them.
-    auto frame = [](const QByteArray &payload) {
-        QByteArray bytes;
-        bytes.append(char(0x81));
-        if (payload.size() < 126) {
-            bytes.append(char(0x80 | payload.size()));
-        } else {
-            bytes.append(char(0x80 | 126));
-            bytes.append(char(payload.size() >> 8)).append(char(payload.size() & 0xff));
-        }
-        const char mask[4] = {0x12, 0x34, 0x56, 0x78};
-        bytes.append(mask, 4);
-        for (qsizetype i = 0; i < payload.size(); ++i)
-            bytes.append(char(payload.at(i) ^ mask[i % 4]));
-        return bytes;
-    };
-    const QByteArray request = frame(R"({"type":"membership"})");
+}
+
+QByteArray NetworkTest::maskedTextFrame(const QByteArray &payload)
+{
+    QByteArray bytes;
+    bytes.append(char(0x81));
+    if (payload.size() < 126) {
+        bytes.append(char(0x80 | payload.size()));
+    } else {
+        bytes.append(char(0x80 | 126));
+        bytes.append(char(payload.size() >> 8)).append(char(payload.size() & 0xff));
+    }
+    const char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    bytes.append(mask, 4);
+    for (qsizetype i = 0; i < payload.size(); ++i)
+        bytes.append(char(payload.at(i) ^ mask[i % 4]));
+    return bytes;
+}
+
+void NetworkTest::clientThatStopsReadingIsRefusedThenClosed()
+{
+    // A raw TLS WebSocket client that sends requests as fast as the rate limit allows and never
+    // reads a reply: its socket's read buffer is a few KB, so the coordinator's replies pile up
+    // behind it.
+    QSslSocket raw;
+    openRawOperatorClient(raw);
+    if (QTest::currentTestFailed())
+        return;
+    const QByteArray request = maskedTextFrame(R"({"type":"membership"})");
     const qint64 pid = devnet->pid(QStringLiteral("coordinator-1"));
     auto rssKb = [pid] {
         QFile status(QStringLiteral("/proc/%1/status").arg(pid));
@@ -3236,38 +3249,10 @@ void NetworkTest::deferredQueriesAreCheckedAgainstTheUnreadLimit()
         return;
     // A raw operator client that reads nothing for a while, as in
     // clientThatStopsReadingIsRefusedThenClosed.
-    QString error;
-    const std::optional<TlsIdentity> identity =
-        TlsIdentity::load(layout->operatorCertificate, layout->operatorKey, layout->caPath, &error);
-    QVERIFY2(identity, qPrintable(error));
-    const QStringList address = layout->node(QStringLiteral("coordinator-1"))->address.split(u':');
     QSslSocket raw;
-    raw.setSslConfiguration(identity->clientConfiguration());
-    raw.connectToHostEncrypted(address.at(0), quint16(address.at(1).toUInt()));
-    QVERIFY2(raw.waitForEncrypted(kWait), qPrintable(raw.errorString()));
-    raw.write(
-        "GET / HTTP/1.1\r\nHost: " + address.join(u':').toLatin1() +
-        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n");
-    QByteArray response;
-    QTRY_VERIFY_WITH_TIMEOUT((response += raw.readAll()).contains("\r\n\r\n"), kWait);
-    QVERIFY2(response.startsWith("HTTP/1.1 101"), response.constData());
-    raw.setReadBufferSize(4096);
-    auto frame = [](const QByteArray &payload) {
-        QByteArray bytes;
-        bytes.append(char(0x81));
-        if (payload.size() < 126) {
-            bytes.append(char(0x80 | payload.size()));
-        } else {
-            bytes.append(char(0x80 | 126));
-            bytes.append(char(payload.size() >> 8)).append(char(payload.size() & 0xff));
-        }
-        const char mask[4] = {0x12, 0x34, 0x56, 0x78};
-        bytes.append(mask, 4);
-        for (qsizetype i = 0; i < payload.size(); ++i)
-            bytes.append(char(payload.at(i) ^ mask[i % 4]));
-        return bytes;
-    };
+    openRawOperatorClient(raw);
+    if (QTest::currentTestFailed())
+        return;
     // A command that writes an event opens the journal's transaction, so the lookups behind it all
     // wait for its commit: 12 answers of 500 sealed decisions with their proofs, each asked for
     // while nothing waited unread, together over the unread ceiling.
@@ -3276,12 +3261,13 @@ void NetworkTest::deferredQueriesAreCheckedAgainstTheUnreadLimit()
     QJsonArray digests;
     for (int i = 0; i < 500; ++i)
         digests.append(digest);
-    QByteArray burst = frame(R"({"type":"retry_deliveries","id":0})");
+    QByteArray burst = maskedTextFrame(R"({"type":"retry_deliveries","id":0})");
     for (int i = 1; i <= 12; ++i)
-        burst += frame(QJsonDocument(QJsonObject{{QStringLiteral("type"), QStringLiteral("decisions")},
-                                                 {QStringLiteral("id"), i},
-                                                 {QStringLiteral("digests"), digests}})
-                           .toJson(QJsonDocument::Compact));
+        burst +=
+            maskedTextFrame(QJsonDocument(QJsonObject{{QStringLiteral("type"), QStringLiteral("decisions")},
+                                                      {QStringLiteral("id"), i},
+                                                      {QStringLiteral("digests"), digests}})
+                                .toJson(QJsonDocument::Compact));
     // Stopped while it is sent, the coordinator takes the whole burst in one read.
     QVERIFY(devnet->signalNode(QStringLiteral("coordinator-1"), SIGSTOP));
     auto resume = qScopeGuard([this] { devnet->signalNode(QStringLiteral("coordinator-1"), SIGCONT); });
