@@ -175,6 +175,9 @@ private:
     // An operator's WebSocket to the coordinator spoken by hand, upgraded, with a read buffer of
     // 4 KB: a client that can stop reading.
     void openRawOperatorClient(QSslSocket &raw);
+    // count write-offs of tickets firstTicket, firstTicket + 1, …, through branch-2 and branch-1 in
+    // turn; their digests.
+    QStringList submitThroughBothBranches(int count, int firstTicket);
     // A masked text frame, as a client must send it.
     static QByteArray maskedTextFrame(const QByteArray &payload);
 
@@ -1817,10 +1820,7 @@ void NetworkTest::receiverCatchesUpInFramesItCanTake()
     if (QTest::currentTestFailed())
         return;
     QStringList digests;
-    for (int i = 0; i < 30; ++i)
-        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 480 + i)
-                           .value(u"digest")
-                           .toString());
+    digests.append(submitThroughBothBranches(30, 480));
     const quint64 height = waitUntilSealed(digests);
     QVERIFY(height >= 15);
     qint64 chainBytes = 0;
@@ -2203,6 +2203,17 @@ void NetworkTest::errorRepliesCarryTheRequestId()
     QCOMPARE(auditorReplies.first().value(u"id").toString(), QStringLiteral("r-1"));
 }
 
+QStringList NetworkTest::submitThroughBothBranches(int count, int firstTicket)
+{
+    QStringList digests;
+    for (int i = 0; i < count; ++i)
+        digests.append(
+            submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), firstTicket + i)
+                .value(u"digest")
+                .toString());
+    return digests;
+}
+
 void NetworkTest::openRawOperatorClient(QSslSocket &raw)
 {
     QString error;
@@ -2311,10 +2322,7 @@ void NetworkTest::stoppedReceiverIsPausedClosedAndCatchesUp()
     if (QTest::currentTestFailed())
         return;
     QStringList digests;
-    for (int i = 0; i < 20; ++i)
-        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 300 + i)
-                           .value(u"digest")
-                           .toString());
+    digests.append(submitThroughBothBranches(20, 300));
     const quint64 height = waitUntilSealed(digests);
     QVERIFY(height >= 10);
     QVERIFY(waitForHeights(height));
@@ -2782,10 +2790,7 @@ void NetworkTest::resyncedReceiverKeepsGettingNewBlocks()
     if (QTest::currentTestFailed())
         return;
     QStringList digests;
-    for (int i = 0; i < 20; ++i)
-        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 200 + i)
-                           .value(u"digest")
-                           .toString());
+    digests.append(submitThroughBothBranches(20, 200));
     const quint64 height = waitUntilSealed(digests);
     QVERIFY(height >= 10);
     QVERIFY(waitForHeights(height));
@@ -2816,10 +2821,7 @@ void NetworkTest::resyncedReceiverKeepsGettingNewBlocks()
 void NetworkTest::receiverAsksAgainAfterARefusedBatch()
 {
     QStringList digests;
-    for (int i = 0; i < 2; ++i)
-        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 260 + i)
-                           .value(u"digest")
-                           .toString());
+    digests.append(submitThroughBothBranches(2, 260));
     QVERIFY(waitForHeights(waitUntilSealed(digests)));
     // receiver-1's disk takes no more writes (every write past 1 KiB fails): it refuses the next
     // block it is sent.
@@ -2859,10 +2861,7 @@ void NetworkTest::catchingUpReceiverIsSentEachBlockOnce()
     if (QTest::currentTestFailed())
         return;
     QStringList digests;
-    for (int i = 0; i < 24; ++i)
-        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 240 + i)
-                           .value(u"digest")
-                           .toString());
+    digests.append(submitThroughBothBranches(24, 240));
     const quint64 height = waitUntilSealed(digests);
     QVERIFY(height >= 12);
     startNode(QStringLiteral("receiver-1"));
@@ -2923,10 +2922,7 @@ void NetworkTest::slowSubscriberIsServedNotClosed()
     if (QTest::currentTestFailed())
         return;
     QStringList digests;
-    for (int i = 0; i < 100; ++i)
-        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 1 + i)
-                           .value(u"digest")
-                           .toString());
+    digests.append(submitThroughBothBranches(100, 1));
     QVERIFY(waitUntilSealed(digests.mid(90)) >= 1);
     QTest::qWait(300);
     const qint64 lastSeq = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
@@ -3133,10 +3129,7 @@ void NetworkTest::blockEventsPrunedAwayAreNotAnnouncedAgain()
 void NetworkTest::receiverWhoseJournalFailsTakesNoBlocks()
 {
     QStringList digests;
-    for (int i = 0; i < 2; ++i)
-        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 600 + i)
-                           .value(u"digest")
-                           .toString());
+    digests.append(submitThroughBothBranches(2, 600));
     QVERIFY(waitForHeights(waitUntilSealed(digests)));
     std::unique_ptr<ApiClient> receiver = client(QStringLiteral("receiver-1"));
     QVERIFY(receiver);
@@ -3190,10 +3183,7 @@ void NetworkTest::resyncEndsAtARefusedBatch()
     if (QTest::currentTestFailed())
         return;
     QStringList digests;
-    for (int i = 0; i < 2; ++i)
-        digests.append(submit(i % 2 ? QStringLiteral("branch-1") : QStringLiteral("branch-2"), 620 + i)
-                           .value(u"digest")
-                           .toString());
+    digests.append(submitThroughBothBranches(2, 620));
     QVERIFY(waitForHeights(waitUntilSealed(digests)));
     std::unique_ptr<ApiClient> receiver = client(QStringLiteral("receiver-1"));
     QVERIFY(receiver);
