@@ -13,6 +13,7 @@
 #include "LedgerStore.h"
 #include "NodeFrame.h"
 #include "NodeJournal.h"
+#include "RawWebSocketClient.h"
 #include "SampleConsortium.h"
 #include "SerialWorker.h"
 #include "Sha256.h"
@@ -174,12 +175,10 @@ private:
     void openAsOperator(QWebSocket &socket, const QString &nodeId, QList<QJsonObject> *replies);
     // An operator's WebSocket to the coordinator spoken by hand, upgraded, with a read buffer of
     // 4 KB: a client that can stop reading.
-    void openRawOperatorClient(QSslSocket &raw);
+    void openRawOperatorClient(RawWebSocketClient &raw);
     // count write-offs of tickets firstTicket, firstTicket + 1, …, through branch-2 and branch-1 in
     // turn; their digests.
     QStringList submitThroughBothBranches(int count, int firstTicket);
-    // A masked text frame, as a client must send it.
-    static QByteArray maskedTextFrame(const QByteArray &payload);
 
     std::unique_ptr<DevnetFixture> devnet;
     const DevnetLayout *layout = nullptr;
@@ -2214,41 +2213,16 @@ QStringList NetworkTest::submitThroughBothBranches(int count, int firstTicket)
     return digests;
 }
 
-void NetworkTest::openRawOperatorClient(QSslSocket &raw)
+void NetworkTest::openRawOperatorClient(RawWebSocketClient &raw)
 {
     QString error;
     const std::optional<TlsIdentity> identity =
         TlsIdentity::load(layout->operatorCertificate, layout->operatorKey, layout->caPath, &error);
     QVERIFY2(identity, qPrintable(error));
     const QStringList address = layout->node(QStringLiteral("coordinator-1"))->address.split(u':');
-    raw.setSslConfiguration(identity->clientConfiguration());
-    raw.connectToHostEncrypted(address.at(0), quint16(address.at(1).toUInt()));
-    QVERIFY2(raw.waitForEncrypted(kWait), qPrintable(raw.errorString()));
-    raw.write(
-        "GET / HTTP/1.1\r\nHost: " + address.join(u':').toLatin1() +
-        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n");
-    QByteArray response;
-    QTRY_VERIFY_WITH_TIMEOUT((response += raw.readAll()).contains("\r\n\r\n"), kWait);
-    QVERIFY2(response.startsWith("HTTP/1.1 101"), response.constData());
-    raw.setReadBufferSize(4096);
-}
-
-QByteArray NetworkTest::maskedTextFrame(const QByteArray &payload)
-{
-    QByteArray bytes;
-    bytes.append(char(0x81));
-    if (payload.size() < 126) {
-        bytes.append(char(0x80 | payload.size()));
-    } else {
-        bytes.append(char(0x80 | 126));
-        bytes.append(char(payload.size() >> 8)).append(char(payload.size() & 0xff));
-    }
-    const char mask[4] = {0x12, 0x34, 0x56, 0x78};
-    bytes.append(mask, 4);
-    for (qsizetype i = 0; i < payload.size(); ++i)
-        bytes.append(char(payload.at(i) ^ mask[i % 4]));
-    return bytes;
+    QVERIFY2(raw.open(*identity, address.at(0), quint16(address.at(1).toUInt()), {}, kWait, &error),
+             qPrintable(error));
+    raw.socket.setReadBufferSize(4096);
 }
 
 void NetworkTest::clientThatStopsReadingIsRefusedThenClosed()
@@ -2256,11 +2230,12 @@ void NetworkTest::clientThatStopsReadingIsRefusedThenClosed()
     // A raw TLS WebSocket client that sends requests as fast as the rate limit allows and never
     // reads a reply: its socket's read buffer is a few KB, so the coordinator's replies pile up
     // behind it.
-    QSslSocket raw;
-    openRawOperatorClient(raw);
+    RawWebSocketClient client;
+    openRawOperatorClient(client);
+    QSslSocket &raw = client.socket;
     if (QTest::currentTestFailed())
         return;
-    const QByteArray request = maskedTextFrame(R"({"type":"membership"})");
+    const QByteArray request = RawWebSocketClient::textFrame(R"({"type":"membership"})");
     const qint64 pid = devnet->pid(QStringLiteral("coordinator-1"));
     auto rssKb = [pid] {
         QFile status(QStringLiteral("/proc/%1/status").arg(pid));
@@ -2933,69 +2908,20 @@ void NetworkTest::slowSubscriberIsServedNotClosed()
     // A raw TLS WebSocket client with small buffers that reads 8 KB every 50 ms, slower than the
     // events could be sent: each turn of the pump ends once 32 KiB wait, in the middle of a page of
     // events, and a later one goes on from there.
-    QString error;
-    const std::optional<TlsIdentity> identity =
-        TlsIdentity::load(layout->operatorCertificate, layout->operatorKey, layout->caPath, &error);
-    QVERIFY2(identity, qPrintable(error));
-    const QStringList address = layout->node(QStringLiteral("coordinator-1"))->address.split(u':');
-    QSslSocket raw;
-    raw.setSslConfiguration(identity->clientConfiguration());
-    raw.connectToHostEncrypted(address.at(0), quint16(address.at(1).toUInt()));
-    QVERIFY2(raw.waitForEncrypted(kWait), qPrintable(raw.errorString()));
+    RawWebSocketClient client;
+    openRawOperatorClient(client);
+    if (QTest::currentTestFailed())
+        return;
+    QSslSocket &raw = client.socket;
     raw.setSocketOption(QAbstractSocket::ReceiveBufferSizeSocketOption, 8192);
-    raw.write("GET / HTTP/1.1\r\nHost: " + address.join(u':').toLatin1() +
-              "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
-              "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
-    QByteArray stream;
-    QTRY_VERIFY_WITH_TIMEOUT((stream += raw.readAll()).contains("\r\n\r\n"), kWait);
-    QVERIFY2(stream.startsWith("HTTP/1.1 101"), stream.constData());
-    stream.remove(0, stream.indexOf("\r\n\r\n") + 4);
     raw.setReadBufferSize(8192);
-    const QByteArray request = R"({"type":"subscribe","from_seq":1})";
-    QByteArray frame;
-    frame.append(char(0x81)).append(char(0x80 | request.size()));
-    const char mask[4] = {0x21, 0x43, 0x65, 0x07};
-    frame.append(mask, 4);
-    for (qsizetype i = 0; i < request.size(); ++i)
-        frame.append(char(request.at(i) ^ mask[i % 4]));
-    raw.write(frame);
+    client.send(0x1, R"({"type":"subscribe","from_seq":1})");
 
-    // The node's frames, unmasked; control frames (its pings) are skipped.
     qint64 nextSeq = 1;
     QString disorder;
-    QByteArray message;
-    const auto parse = [&] {
-        for (;;) {
-            if (stream.size() < 2)
-                return;
-            const quint8 opcode = quint8(stream.at(0)) & 0x0f;
-            const bool final = quint8(stream.at(0)) & 0x80;
-            qint64 length = quint8(stream.at(1)) & 0x7f;
-            qsizetype header = 2;
-            if (length == 126) {
-                if (stream.size() < 4)
-                    return;
-                length = (qint64(quint8(stream.at(2))) << 8) | quint8(stream.at(3));
-                header = 4;
-            } else if (length == 127) {
-                if (stream.size() < 10)
-                    return;
-                length = 0;
-                for (int i = 2; i < 10; ++i)
-                    length = (length << 8) | quint8(stream.at(i));
-                header = 10;
-            }
-            if (stream.size() < header + length)
-                return;
-            const QByteArray payload = stream.mid(header, length);
-            stream.remove(0, header + length);
-            if (opcode >= 0x8)
-                continue;
-            message += payload;
-            if (!final)
-                continue;
+    const auto parse = [&](const QList<QByteArray> &messages) {
+        for (const QByteArray &message : messages) {
             const QJsonObject object = QJsonDocument::fromJson(message).object();
-            message.clear();
             if (object.value(u"type").toString() != QLatin1String("event"))
                 continue;
             if (object.value(u"seq").toInteger() != nextSeq && disorder.isEmpty())
@@ -3010,8 +2936,7 @@ void NetworkTest::slowSubscriberIsServedNotClosed()
     while (nextSeq <= lastSeq && raw.state() == QAbstractSocket::ConnectedState &&
            reading.elapsed() < 120000) {
         QTest::qWait(50);
-        stream += raw.read(8192);
-        parse();
+        parse(client.readSome(8192));
     }
     qInfo() << "read" << nextSeq - 1 << "events in" << reading.elapsed() << "ms";
     // Every event once, in order, and the connection still open: it was only slow.
@@ -3239,8 +3164,9 @@ void NetworkTest::deferredQueriesAreCheckedAgainstTheUnreadLimit()
         return;
     // A raw operator client that reads nothing for a while, as in
     // clientThatStopsReadingIsRefusedThenClosed.
-    QSslSocket raw;
-    openRawOperatorClient(raw);
+    RawWebSocketClient client;
+    openRawOperatorClient(client);
+    QSslSocket &raw = client.socket;
     if (QTest::currentTestFailed())
         return;
     // A command that writes an event opens the journal's transaction, so the lookups behind it all
@@ -3251,13 +3177,13 @@ void NetworkTest::deferredQueriesAreCheckedAgainstTheUnreadLimit()
     QJsonArray digests;
     for (int i = 0; i < 500; ++i)
         digests.append(digest);
-    QByteArray burst = maskedTextFrame(R"({"type":"retry_deliveries","id":0})");
+    QByteArray burst = RawWebSocketClient::textFrame(R"({"type":"retry_deliveries","id":0})");
     for (int i = 1; i <= 12; ++i)
-        burst +=
-            maskedTextFrame(QJsonDocument(QJsonObject{{QStringLiteral("type"), QStringLiteral("decisions")},
-                                                      {QStringLiteral("id"), i},
-                                                      {QStringLiteral("digests"), digests}})
-                                .toJson(QJsonDocument::Compact));
+        burst += RawWebSocketClient::textFrame(
+            QJsonDocument(QJsonObject{{QStringLiteral("type"), QStringLiteral("decisions")},
+                                      {QStringLiteral("id"), i},
+                                      {QStringLiteral("digests"), digests}})
+                .toJson(QJsonDocument::Compact));
     // Stopped while it is sent, the coordinator takes the whole burst in one read.
     QVERIFY(devnet->signalNode(QStringLiteral("coordinator-1"), SIGSTOP));
     auto resume = qScopeGuard([this] { devnet->signalNode(QStringLiteral("coordinator-1"), SIGCONT); });

@@ -5,6 +5,7 @@
 #include "ApiClient.h"
 #include "DevnetFixture.h"
 #include "DevnetLayout.h"
+#include "RawWebSocketClient.h"
 #include "SampleConsortium.h"
 #include "TlsIdentity.h"
 
@@ -41,111 +42,20 @@ qint64 residentKib(qint64 pid)
     return -1;
 }
 
-// A masked client ping frame (RFC 6455 5.5.2) with a 125-byte payload, the largest allowed.
-QByteArray pingFrame()
-{
-    const QByteArray mask("\x12\x34\x56\x78", 4);
-    QByteArray frame;
-    frame.append(char(0x89));
-    frame.append(char(0x80 | 125));
-    frame.append(mask);
-    for (int i = 0; i < 125; ++i)
-        frame.append(char('p' ^ mask.at(i % 4)));
-    return frame;
-}
-
-// A client's WebSocket spoken by hand, which reads only as much as it is told to: what the node
-// sends it waits in the kernel's buffers, and the node's pings behind that. It answers every
-// ping it reads and keeps the seq of every event.
-class RawSubscriber
+// A subscriber by hand that keeps the seq of every event it reads.
+class RawSubscriber : public RawWebSocketClient
 {
 public:
-    QSslSocket socket;
     QList<qint64> seqs;
-    int pings = 0;
-    qint64 bytesRead = 0;
 
-    bool open(const TlsIdentity &identity, quint16 port, QString *error)
-    {
-        socket.setSslConfiguration(identity.clientConfiguration());
-        socket.connectToHostEncrypted(QStringLiteral("127.0.0.1"), port, QStringLiteral("coordinator-1"));
-        if (!socket.waitForEncrypted(kWait)) {
-            *error = socket.errorString();
-            return false;
-        }
-        socket.write(
-            QByteArrayLiteral("GET / HTTP/1.1\r\nHost: coordinator-1\r\nUpgrade: websocket\r\n"
-                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                              "Sec-WebSocket-Version: 13\r\n\r\n"));
-        QByteArray response;
-        while (!response.contains("\r\n\r\n")) {
-            if (!socket.bytesAvailable() && !socket.waitForReadyRead(kWait))
-                break;
-            response += socket.read(1); // no further than the upgrade's end
-        }
-        if (!response.startsWith("HTTP/1.1 101")) {
-            *error = QString::fromLatin1(response);
-            return false;
-        }
-        return true;
-    }
-
-    void send(quint8 opcode, const QByteArray &payload)
-    {
-        Q_ASSERT(payload.size() < 126);
-        const QByteArray mask("\x12\x34\x56\x78", 4);
-        QByteArray frame;
-        frame.append(char(0x80 | opcode));
-        frame.append(char(0x80 | payload.size()));
-        frame.append(mask);
-        for (qsizetype i = 0; i < payload.size(); ++i)
-            frame.append(char(payload.at(i) ^ mask.at(i % 4)));
-        socket.write(frame);
-    }
-
-    // Reads at most maxBytes and takes in every whole frame they complete.
     void readSome(qint64 maxBytes)
     {
-        const QByteArray bytes = socket.read(maxBytes);
-        bytesRead += bytes.size();
-        buffer += bytes;
-        for (;;) {
-            if (buffer.size() < 2)
-                return;
-            const auto first = quint8(buffer.at(0));
-            qint64 length = quint8(buffer.at(1)) & 0x7f;
-            qsizetype head = 2;
-            if (length >= 126) {
-                head = length == 126 ? 4 : 10;
-                if (buffer.size() < head)
-                    return;
-                length = 0;
-                for (qsizetype i = 2; i < head; ++i)
-                    length = (length << 8) | quint8(buffer.at(i));
-            }
-            if (buffer.size() < head + length)
-                return;
-            const QByteArray payload = buffer.mid(head, length);
-            buffer.remove(0, head + length);
-            const int opcode = first & 0x0f;
-            if (opcode == 0x9) {
-                ++pings;
-                send(0xA, payload);
-            } else if (opcode == 0x1 || opcode == 0x0) {
-                message += payload;
-                if (first & 0x80) {
-                    const QJsonObject object = QJsonDocument::fromJson(message).object();
-                    if (object.value(u"type").toString() == QLatin1String("event"))
-                        seqs.append(object.value(u"seq").toInteger());
-                    message.clear();
-                }
-            }
+        for (const QByteArray &message : RawWebSocketClient::readSome(maxBytes)) {
+            const QJsonObject object = QJsonDocument::fromJson(message).object();
+            if (object.value(u"type").toString() == QLatin1String("event"))
+                seqs.append(object.value(u"seq").toInteger());
         }
     }
-
-private:
-    QByteArray buffer;
-    QByteArray message;
 };
 
 } // namespace
@@ -354,19 +264,14 @@ void TransportTest::pingFloodThatNeverReadsIsClosedWithMemoryBounded()
     const std::optional<TlsIdentity> auditor =
         TlsIdentity::load(layout->auditorCertificate, layout->auditorKey, layout->caPath, &error);
     QVERIFY2(auditor, qPrintable(error));
-    QSslSocket flooder;
-    flooder.setSslConfiguration(auditor->clientConfiguration());
-    flooder.connectToHostEncrypted(QStringLiteral("127.0.0.1"), port(QStringLiteral("coordinator-1")),
-                                   QStringLiteral("coordinator-1"));
-    QVERIFY2(flooder.waitForEncrypted(kWait), qPrintable(flooder.errorString()));
-    flooder.write(QByteArrayLiteral("GET / HTTP/1.1\r\nHost: coordinator-1\r\nUpgrade: websocket\r\n"
-                                    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                                    "Sec-WebSocket-Version: 13\r\n\r\n"));
-    QByteArray response;
-    QTRY_VERIFY_WITH_TIMEOUT((response += flooder.readAll()).contains("\r\n\r\n"), kWait);
-    QVERIFY2(response.startsWith("HTTP/1.1 101"), response.constData());
+    RawWebSocketClient raw;
+    QVERIFY2(raw.open(*auditor, QStringLiteral("127.0.0.1"), port(QStringLiteral("coordinator-1")),
+                      QStringLiteral("coordinator-1"), kWait, &error),
+             qPrintable(error));
+    QSslSocket &flooder = raw.socket;
     flooder.setReadBufferSize(4096); // from here on nothing is read: the kernel's buffer fills
-    const QByteArray burst = pingFrame().repeated(512);
+    // The largest ping a client may send (RFC 6455 5.5: 125 bytes).
+    const QByteArray burst = RawWebSocketClient::maskedFrame(0x9, QByteArray(125, 'p')).repeated(512);
     QTimer pump;
     pump.setInterval(0);
     connect(&pump, &QTimer::timeout, this, [&] {
@@ -519,7 +424,9 @@ void TransportTest::subscribeRaw(RawSubscriber *raw)
     const std::optional<TlsIdentity> auditor =
         TlsIdentity::load(layout->auditorCertificate, layout->auditorKey, layout->caPath, &error);
     QVERIFY2(auditor, qPrintable(error));
-    QVERIFY2(raw->open(*auditor, port(QStringLiteral("coordinator-1")), &error), qPrintable(error));
+    QVERIFY2(raw->open(*auditor, QStringLiteral("127.0.0.1"), port(QStringLiteral("coordinator-1")),
+                       QStringLiteral("coordinator-1"), kWait, &error),
+             qPrintable(error));
     raw->send(0x1, QByteArrayLiteral("{\"type\":\"subscribe\",\"id\":1,\"from_seq\":1}"));
 }
 
