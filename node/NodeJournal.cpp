@@ -173,6 +173,13 @@ std::unique_ptr<NodeJournal> NodeJournal::open(const QString &path, QString *err
         }
         found = version.integer(0);
     }
+    // A negative version is no journal's: migrating from it would index before the first entry.
+    if (found < 0) {
+        if (error)
+            *error =
+                QStringLiteral("%1: not a ticketsync journal: its schema version is %2").arg(path).arg(found);
+        return nullptr;
+    }
     if (found > kSchemaVersion) {
         if (error)
             *error = QStringLiteral("%1: journal schema version %2 is newer than this build (%3)")

@@ -4,6 +4,7 @@
 #include "EventKind.h"
 #include "LedgerStore.h"
 #include "NodeConfig.h"
+#include "NodeJournal.h"
 #include "ProcessRun.h"
 #include "TicketRegistryFile.h"
 
@@ -34,6 +35,7 @@ private Q_SLOTS:
     void registryFiles_data();
     void registryFiles();
     void registryStreamsIntoTheStore();
+    void journalRefusesWhatIsNotOne();
 
 private:
     QString write(const QString &name, const QByteArray &bytes);
@@ -605,6 +607,38 @@ void NodeConfigTest::registryStreamsIntoTheStore()
     QCOMPARE(imported, qint64(0));
     QCOMPARE(store->ticketCount(), qint64(10000));
     QVERIFY(!store->ticket(QStringLiteral("K-1")));
+}
+
+void NodeConfigTest::journalRefusesWhatIsNotOne()
+{
+    // A journal whose schema version reads as negative (the 4 bytes at offset 60 of an SQLite
+    // file): refused by name, never migrated from a version that does not exist.
+    const QString path = dir->filePath(QStringLiteral("node.events"));
+    {
+        QString error;
+        std::unique_ptr<NodeJournal> journal = NodeJournal::open(path, &error);
+        QVERIFY2(journal, qPrintable(error));
+        journal->appendEvent(QStringLiteral("started"), QByteArrayLiteral("{}"), 1);
+        QVERIFY2(journal->commit(&error), qPrintable(error));
+    } // the last connection checkpoints the WAL into the file
+    QVERIFY(!QFileInfo::exists(path + QStringLiteral("-wal")));
+    QByteArray bytes;
+    {
+        QFile file(path);
+        QVERIFY(file.open(QIODevice::ReadWrite));
+        QVERIFY(file.seek(60));
+        QCOMPARE(file.write(QByteArray("\xff\xff\xff\xfd", 4)), qint64(4));
+        QVERIFY(file.seek(0));
+        bytes = file.readAll();
+    }
+    QString error;
+    QVERIFY(!NodeJournal::open(path, &error));
+    QVERIFY2(error.contains(path) && error.contains(QLatin1String("not a ticketsync journal")) &&
+                 error.contains(QLatin1String("-3")),
+             qPrintable(error));
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QCOMPARE(file.readAll(), bytes); // left as it was
 }
 
 QTEST_GUILESS_MAIN(NodeConfigTest)
