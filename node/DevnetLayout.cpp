@@ -175,7 +175,8 @@ std::optional<DevnetLayout> DevnetLayout::ensure(const DevnetOptions &options, Q
             *error = message;
         return std::nullopt;
     };
-    QDir root(options.dir);
+    // Absolute: the nodes run in their own directories, and a relative --config would not be found.
+    const QDir root(QFileInfo(options.dir).absoluteFilePath());
     DevnetLayout layout;
     layout.dir = root.absolutePath();
     layout.membershipPath = root.filePath(QStringLiteral("membership.json"));

@@ -11,6 +11,7 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QMap>
+#include <QProcess>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -114,6 +115,7 @@ private Q_SLOTS:
     void otherOptionsAreRefusedNamingTheDifference();
     void aBrokenKeyIsNeverReplaced();
     void portsMoveWhileNoNodeKeepsALedger();
+    void runsInADirectoryGivenRelatively();
 
 private:
     // A copy of the seed devnet, whose nodes ran once and keep ledgers.
@@ -344,6 +346,28 @@ void DevnetTest::portsMoveWhileNoNodeKeepsALedger()
     QFile membership(QDir(dir).filePath(QStringLiteral("membership.json")));
     QVERIFY(membership.open(QIODevice::ReadOnly));
     QVERIFY(membership.readAll().contains(QStringLiteral("127.0.0.1:%1").arg(port).toUtf8()));
+}
+
+void DevnetTest::runsInADirectoryGivenRelatively()
+{
+    // As `ticketsync devnet` runs by default: --dir devnet, relative to where it was started,
+    // while each node runs in a directory of its own.
+    QProcess run;
+    run.setWorkingDirectory(scratch.path());
+    bool ran = false;
+    QByteArray err;
+    for (int attempt = 0; attempt < 3 && !ran; ++attempt) {
+        QDir(scratch.filePath(QStringLiteral("relative"))).removeRecursively();
+        run.start(QStringLiteral(TICKETSYNC_CLI),
+                  {QStringLiteral("devnet"), QStringLiteral("--dir"), QStringLiteral("relative"),
+                   QStringLiteral("--base-port"), QString::number(DevnetLayout::freeBasePort(kNodes)),
+                   QStringLiteral("--no-workload"), QStringLiteral("--duration"), QStringLiteral("1")});
+        QVERIFY(run.waitForFinished(120000));
+        ran = run.exitStatus() == QProcess::NormalExit && run.exitCode() == 0;
+        err = run.readAllStandardError();
+    }
+    QVERIFY2(ran, err.constData());
+    QVERIFY(DevnetLayout::hasLedgers(scratch.filePath(QStringLiteral("relative"))));
 }
 
 QTEST_GUILESS_MAIN(DevnetTest)
