@@ -128,13 +128,16 @@ std::unique_ptr<LedgerStore> LedgerStore::open(const QString &path, QString *err
     }
     sqlite3_busy_timeout(store->db, 5000);
     store->statements.setDatabase(store->db, path);
+    // Migrated first, so that a file found to be no ledger is left as it was, not switched to WAL.
+    if (!store->migrate(error))
+        return nullptr;
     // WAL with FULL sync: a committed write survives a crash or power loss.
     if (!store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", error))
         return nullptr;
     store->checkpointer = WalCheckpointer::attach(store->db, path, error);
     if (!store->checkpointer)
         return nullptr;
-    if (!store->migrate(error) || !store->loadHead(error))
+    if (!store->loadHead(error))
         return nullptr;
     return store;
 }
@@ -231,11 +234,42 @@ int LedgerStore::schemaVersion() const
 
 bool LedgerStore::migrate(QString *error)
 {
-    const int current = schemaVersion();
+    qint64 current = 0;
+    {
+        // Finished before the migrations run: a live statement would hold the schema.
+        SqliteStatement version(db, "PRAGMA user_version");
+        if (version.step() != SQLITE_ROW) {
+            if (error)
+                *error = QStringLiteral("%1: not a ticketsync database (%2)").arg(filePath, sqliteError());
+            return false;
+        }
+        current = version.integer(0);
+    }
     if (current < 0) {
         if (error)
-            *error = QStringLiteral("%1: not a ticketsync database (%2)").arg(filePath, sqliteError());
+            *error = QStringLiteral("%1: not a ticketsync ledger: its schema version is %2")
+                         .arg(filePath)
+                         .arg(current);
         return false;
+    }
+    if (current == 0) {
+        // Version 0 with tables is another program's database: ours would be created among them.
+        SqliteStatement tables(db,
+                               "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 1");
+        const int rc = tables.step();
+        if (rc == SQLITE_ROW) {
+            if (error)
+                *error = QStringLiteral("%1: not a ticketsync ledger: it has no schema version but holds "
+                                        "other tables (such as '%2'); it is left as it is")
+                             .arg(filePath, tables.text(0));
+            return false;
+        }
+        if (rc != SQLITE_DONE) {
+            if (error)
+                *error =
+                    QStringLiteral("%1: cannot read the database schema: %2").arg(filePath, sqliteError());
+            return false;
+        }
     }
     if (current > kSchemaVersion) {
         if (error)
@@ -245,7 +279,7 @@ bool LedgerStore::migrate(QString *error)
                          .arg(kSchemaVersion);
         return false;
     }
-    for (int version = current; version < kSchemaVersion; ++version) {
+    for (int version = int(current); version < kSchemaVersion; ++version) {
         const QByteArray bump = QByteArray("PRAGMA user_version = ") + QByteArray::number(version + 1);
         QString problem;
         if (!exec("BEGIN IMMEDIATE", &problem) || !exec(kMigrations[version], &problem) ||

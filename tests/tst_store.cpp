@@ -423,6 +423,45 @@ private Q_SLOTS:
         QVERIFY2(error.contains(nowhere), qPrintable(error));
     }
 
+    void refusesForeignSchemas()
+    {
+        // Another program's SQLite file at version 0: refused, and left byte for byte as it was
+        // (no ledger tables among its own, not switched to WAL).
+        const QString foreign = freshPath(QStringLiteral("foreign"));
+        {
+            RawDb raw(foreign);
+            const QString problem = raw.exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT);"
+                                             "INSERT INTO accounts (owner) VALUES ('someone');");
+            QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        }
+        const QByteArray before = fileBytes(foreign);
+        QString error;
+        QVERIFY(!LedgerStore::open(foreign, &error));
+        QVERIFY2(error.contains(foreign) && error.contains(QStringLiteral("not a ticketsync ledger")) &&
+                     error.contains(QStringLiteral("'accounts'")),
+                 qPrintable(error));
+        QCOMPARE(fileBytes(foreign), before);
+        QCOMPARE(companions(foreign), QStringList());
+
+        // A ledger whose version reads as negative: named as such, not as "not an error".
+        const QString negative = freshPath(QStringLiteral("negative"));
+        {
+            std::unique_ptr<LedgerStore> store = openOrWarn(negative);
+            QVERIFY(store);
+        }
+        {
+            RawDb raw(negative);
+            const QString problem = raw.exec("PRAGMA user_version = -3;");
+            QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        }
+        error.clear();
+        QVERIFY(!LedgerStore::open(negative, &error));
+        QVERIFY2(error.contains(negative) && error.contains(QStringLiteral("schema version is -3")),
+                 qPrintable(error));
+        RawDb raw(negative);
+        QCOMPARE(raw.text("PRAGMA user_version"), QStringLiteral("-3"));
+    }
+
     void openReadOnlyWritesNothing()
     {
         const QString path = freshPath(QStringLiteral("readonly"));
