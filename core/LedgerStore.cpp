@@ -474,8 +474,20 @@ QList<Block> LedgerStore::blocks(quint64 fromHeight, int maxCount, QString *erro
     query.bind(1, qint64(fromHeight));
     query.bind(2, qint64(maxCount));
     int rc = SQLITE_DONE;
+    // Heights follow one another: a row gone from the middle must not pass the next one off as it.
+    quint64 expected = qMax<quint64>(fromHeight, 1);
     while ((rc = query.step()) == SQLITE_ROW) {
         const quint64 height = quint64(query.integer(0));
+        if (height != expected) {
+            if (error)
+                *error =
+                    QStringLiteral("%1: block %2 is missing from the ledger (the next stored block is %3)")
+                        .arg(filePath)
+                        .arg(expected)
+                        .arg(qint64(height));
+            return result;
+        }
+        ++expected;
         QString problem;
         std::optional<Block> block = Block::decode(query.blob(2), &problem);
         if (!block) {

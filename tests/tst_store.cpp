@@ -923,6 +923,37 @@ private Q_SLOTS:
         QVERIFY2(store->checkHead().contains(QStringLiteral("block 4")), qPrintable(store->checkHead()));
     }
 
+    void reportsMissingBlocks()
+    {
+        // A block row gone from the middle of the chain: every read that reaches it names the
+        // missing height, and no read returns the block after it in its place.
+        const QString path = freshPath(QStringLiteral("gap"));
+        const QList<Block> blocks = chain(5);
+        std::unique_ptr<LedgerStore> store = openOrWarn(path);
+        QVERIFY(store);
+        QString error;
+        QVERIFY2(store->appendBlocks(blocks, &error), qPrintable(error));
+        RawDb raw(path);
+        const QString problem = raw.exec("DELETE FROM blocks WHERE height = 3;");
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+
+        error.clear();
+        QVERIFY(!store->block(3, &error));
+        QVERIFY2(error.contains(path) && error.contains(QStringLiteral("block 3 is missing")),
+                 qPrintable(error));
+        error.clear();
+        const QList<Block> read = store->blocks(1, 10, &error);
+        QCOMPARE(read.size(), 2);
+        QCOMPARE(read.last().height, quint64(2));
+        QVERIFY2(error.contains(QStringLiteral("block 3 is missing")), qPrintable(error));
+        error.clear();
+        QVERIFY(store->block(4, &error)); // the rest still read
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        error.clear();
+        QVERIFY(!store->block(6, &error)); // above the head: absent, not missing
+        QVERIFY2(error.contains(QStringLiteral("no block at height 6")), qPrintable(error));
+    }
+
     void reportsUnreadablePages()
     {
         // Damage below the blob level: SQLite itself fails to read a b-tree page of the
