@@ -11,7 +11,9 @@
 #include <QEventLoop>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QTcpSocket>
 #include <QTimer>
+#include <QUrl>
 #include <limits>
 
 namespace ticketsync {
@@ -19,6 +21,7 @@ namespace ticketsync {
 namespace {
 
 constexpr int kMaxTimeoutSeconds = 3600;
+constexpr int kTcpProbeMs = 2000;
 constexpr int kMaxHistoryRows = 1000; // what a node answers at most (docs/api.md)
 
 struct NetworkCommand
@@ -40,6 +43,41 @@ constexpr NetworkCommand kNetworkCommands[] = {
     {"retry-undetermined", "coordinator-1",
      "Tally an UNDETERMINED write-off again, by DIGEST (operators only)."},
 };
+
+// Why a plain TCP connect to address fails; empty if it connects.
+QString tcpConnectProblem(const QString &address)
+{
+    const QUrl url(QStringLiteral("wss://%1/").arg(address));
+    if (!url.isValid() || url.port() < 0)
+        return QStringLiteral("'%1' is not host:port").arg(address);
+    QTcpSocket socket;
+    socket.connectToHost(url.host(), quint16(url.port()));
+    if (socket.waitForConnected(kTcpProbeMs)) {
+        socket.abort();
+        return {};
+    }
+    return socket.error() == QAbstractSocket::SocketTimeoutError
+               ? QStringLiteral("no answer within %1 s").arg(kTcpProbeMs / 1000)
+               : socket.errorString();
+}
+
+// The step a request that got no answer stopped at, so that an operator knows where to look.
+// The link's own reason can be bare ("Unknown error" for a refused dial), so a dial that never
+// opened is retried as plain TCP to tell a node that is down from one that does not speak TLS.
+QString stalledStep(const ApiClient &client, const QString &address, const QString &requestType)
+{
+    if (client.isConnected())
+        return QStringLiteral("connected, but no reply to the '%1' request").arg(requestType);
+    if (client.isLinkUp())
+        return QStringLiteral("the TLS WebSocket is open, but the node sent no welcome to hello");
+    if (const QString tcp = tcpConnectProblem(address); !tcp.isEmpty())
+        return QStringLiteral("TCP connect: %1").arg(tcp);
+    const QString last = client.lastError();
+    return QStringLiteral("TCP connects, but no TLS WebSocket to the node: %1")
+        .arg(last.isEmpty() || last == QLatin1String("Unknown error")
+                 ? QStringLiteral("the TLS or WebSocket handshake did not finish")
+                 : last);
+}
 
 } // namespace
 
@@ -247,13 +285,14 @@ int CommandLineTool::networkCommand(const QString &command, const QStringList &a
     client.start();
     timeout.start(qMax(1, int(timeoutSeconds * 1000)));
     loop.exec();
+    if (answer.isEmpty()) {
+        const QString step = stalledStep(client, node->address, request.value(u"type").toString());
+        client.stop();
+        return fail(QStringLiteral("no answer from %1 at %2 within %3 s: %4")
+                        .arg(nodeId, node->address, parser.value(QStringLiteral("timeout")), step),
+                    VerificationFailed);
+    }
     client.stop();
-    if (answer.isEmpty())
-        return fail(
-            QStringLiteral("no answer from %1 at %2 within the timeout: %3")
-                .arg(nodeId, node->address,
-                     client.lastError().isEmpty() ? QStringLiteral("no connection") : client.lastError()),
-            VerificationFailed);
     if (answer.value(u"type").toString() == QLatin1String("error"))
         return report(command, answer,
                       QStringLiteral("%1 refused: %2").arg(nodeId, answer.value(u"error").toString()),

@@ -42,6 +42,11 @@ bool ApiClient::isConnected() const
     return link->connection() != nullptr && !greeting.isEmpty();
 }
 
+bool ApiClient::isLinkUp() const
+{
+    return link->connection() != nullptr;
+}
+
 QString ApiClient::lastError() const
 {
     return link->lastError();

@@ -29,7 +29,10 @@ public:
 
     void start();
     void stop();
+    // Greeted: the node answered hello, requests go out.
     bool isConnected() const;
+    // The TLS WebSocket is open, greeted or not.
+    bool isLinkUp() const;
     const QString &nodeId() const { return node; }
     const QJsonObject &welcome() const { return greeting; }
     QString lastError() const;

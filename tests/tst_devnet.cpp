@@ -10,8 +10,10 @@
 #include <QDirIterator>
 #include <QFile>
 #include <QFileInfo>
+#include <QHostAddress>
 #include <QMap>
 #include <QProcess>
+#include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -116,6 +118,7 @@ private Q_SLOTS:
     void aBrokenKeyIsNeverReplaced();
     void portsMoveWhileNoNodeKeepsALedger();
     void runsInADirectoryGivenRelatively();
+    void aNodeThatDoesNotAnswerIsNamedWithTheStep();
 
 private:
     // A copy of the seed devnet, whose nodes ran once and keep ledgers.
@@ -368,6 +371,49 @@ void DevnetTest::runsInADirectoryGivenRelatively()
     }
     QVERIFY2(ran, err.constData());
     QVERIFY(DevnetLayout::hasLedgers(scratch.filePath(QStringLiteral("relative"))));
+}
+
+void DevnetTest::aNodeThatDoesNotAnswerIsNamedWithTheStep()
+{
+    const QString dir = scratch.filePath(QStringLiteral("silent"));
+    DevnetOptions options;
+    options.dir = dir;
+    options.basePort = DevnetLayout::freeBasePort(kNodes);
+    options.tickets = 100;
+    QString error;
+    QVERIFY2(DevnetLayout::ensure(options, &error), qPrintable(error));
+    const QString address = QStringLiteral("127.0.0.1:%1").arg(options.basePort);
+    auto status = [&dir] {
+        return ProcessRun::of(QStringLiteral(TICKETSYNC_CLI),
+                              {QStringLiteral("status"), QStringLiteral("--devnet"), dir,
+                               QStringLiteral("--timeout"), QStringLiteral("1")});
+    };
+
+    // No node runs: the operator is told the TCP connect is refused, not "Unknown error".
+    ProcessRun run = status();
+    QCOMPARE(run.exitCode, 1);
+    QCOMPARE(run.outText(), QString());
+    QString err = run.errText().trimmed();
+    QVERIFY2(
+        err.startsWith(QStringLiteral("ticketsync status: no answer from coordinator-1 at %1 within 1 s: "
+                                      "TCP connect: ")
+                           .arg(address)) &&
+            err.contains(QLatin1String("refused"), Qt::CaseInsensitive),
+        qPrintable(err));
+
+    // Something takes the connection (the kernel's backlog: this test does not accept it) and
+    // never speaks TLS.
+    QTcpServer silent;
+    QVERIFY(silent.listen(QHostAddress::LocalHost, options.basePort));
+    run = status();
+    QCOMPARE(run.exitCode, 1);
+    err = run.errText().trimmed();
+    QVERIFY2(
+        err.startsWith(QStringLiteral("ticketsync status: no answer from coordinator-1 at %1 within 1 s: "
+                                      "TCP connects, but no TLS WebSocket to the node: ")
+                           .arg(address)),
+        qPrintable(err));
+    QVERIFY2(!err.contains(QLatin1Char('\n')), qPrintable(err));
 }
 
 QTEST_GUILESS_MAIN(DevnetTest)
