@@ -4,6 +4,7 @@
 
 #include <QFile>
 #include <QSaveFile>
+#include <QStringDecoder>
 #include <cmath>
 
 namespace ticketsync {
@@ -101,6 +102,9 @@ bool TicketRegistryFile::Reader::open(const QString &path, QString *error)
         return true;
     }
     QByteArray header = state->file.readLine().trimmed();
+    // Spreadsheets also offer "Unicode text", which is UTF-16: say so rather than blame the header.
+    if (header.startsWith("\xFF\xFE") || header.startsWith("\xFE\xFF"))
+        return state->fail(QStringLiteral("line 1: the file is UTF-16; save the registry as UTF-8"), error);
     // Spreadsheets often save CSV as UTF-8 with a byte order mark in front.
     if (header.startsWith("\xEF\xBB\xBF"))
         header.remove(0, 3);
@@ -141,15 +145,22 @@ bool TicketRegistryFile::Reader::next(Ticket *ticket, QString *error)
         ++state->line;
         if (line.isEmpty())
             continue;
+        // Checked, not replaced: an issuer saved as GBK or Latin-1 would otherwise be stored as
+        // U+FFFD where its name was, without a word.
+        QStringDecoder utf8(QStringDecoder::Utf8, QStringDecoder::Flag::Stateless);
+        const QString text = utf8(line);
+        if (utf8.hasError())
+            return state->fail(
+                QStringLiteral("line %1: not valid UTF-8; save the registry as UTF-8").arg(state->line),
+                error);
         // The issuer is the last field, so it may contain commas.
-        const QList<QByteArray> fields = line.split(',');
+        const QStringList fields = text.split(u',');
         if (fields.size() < 5)
             return state->fail(
                 QStringLiteral("line %1: expected 5 fields, found %2").arg(state->line).arg(fields.size()),
                 error);
-        const QString problem = makeTicket(QString::fromUtf8(fields.at(0)), QString::fromUtf8(fields.at(1)),
-                                           QString::fromUtf8(fields.at(2)), QString::fromUtf8(fields.at(3)),
-                                           QString::fromUtf8(fields.mid(4).join(',')), ticket);
+        const QString problem = makeTicket(fields.at(0), fields.at(1), fields.at(2), fields.at(3),
+                                           fields.mid(4).join(u','), ticket);
         return problem.isEmpty() ||
                state->fail(QStringLiteral("line %1: %2").arg(state->line).arg(problem), error);
     }

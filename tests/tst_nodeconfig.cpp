@@ -17,6 +17,7 @@
 #include <QTest>
 
 using namespace ticketsync;
+using namespace Qt::StringLiterals;
 
 class NodeConfigTest : public QObject
 {
@@ -434,6 +435,14 @@ void NodeConfigTest::registryFiles_data()
     QTest::newRow("csv with a byte order mark")
         << QStringLiteral("r.csv") << "\xEF\xBB\xBF" + header + "T-1,cheque,100,CNY,x\r\n"
         << QString();
+    QTest::newRow("csv: an issuer not in UTF-8")
+        << QStringLiteral("r.csv") << header + "T-1,cheque,100,CNY,x\nT-2,cheque,100,CNY,\xD2\xF8\xD0\xD0\n"
+        << QStringLiteral("r.csv: line 3: not valid UTF-8");
+    const QString utf16 = u"\uFEFFid,kind,face_amount_minor,currency,issuer\r\nT-1,cheque,100,CNY,x\r\n"_s;
+    QTest::newRow("csv: UTF-16") << QStringLiteral("r.csv")
+                                 << QByteArray(reinterpret_cast<const char *>(utf16.utf16()),
+                                               utf16.size() * 2)
+                                 << QStringLiteral("line 1: the file is UTF-16");
     QTest::newRow("header") << QStringLiteral("r.csv") << QByteArray("id,amount\n")
                             << QStringLiteral("line 1");
     QTest::newRow("kind") << QStringLiteral("r.csv") << header + "T-1,coupon,100,CNY,x\n"
