@@ -66,10 +66,23 @@ QString amountField(const JsonArrayReader::Object &row, QString *value)
 
 } // namespace
 
+// Far above any real row; a file with no line breaks (a disk image, a zip) is not read whole.
+constexpr qint64 kMaxLineBytes = 64 * 1024;
+
 struct TicketRegistryFile::Reader::State
 {
     QString path;
     QFile file;
+
+    // The next line, or false with *line empty if it runs past kMaxLineBytes.
+    bool readLine(QByteArray *line)
+    {
+        *line = file.readLine(kMaxLineBytes + 1); // Qt reads one byte fewer than it is given
+        if (line->endsWith('\n') || file.atEnd())
+            return true;
+        line->clear();
+        return false;
+    }
     std::unique_ptr<JsonArrayReader> json; // JSON: read one object at a time
     qsizetype index = 0;
     qsizetype line = 1; // CSV: the number of the line last read; the header is line 1
@@ -101,7 +114,12 @@ bool TicketRegistryFile::Reader::open(const QString &path, QString *error)
                 QStringLiteral("the registry must be a JSON array of tickets (%1)").arg(problem), error);
         return true;
     }
-    QByteArray header = state->file.readLine().trimmed();
+    QByteArray header;
+    if (!state->readLine(&header))
+        return state->fail(
+            QStringLiteral("line 1: longer than %1 bytes; not a CSV ticket registry").arg(kMaxLineBytes),
+            error);
+    header = header.trimmed();
     // Spreadsheets also offer "Unicode text", which is UTF-16: say so rather than blame the header.
     if (header.startsWith("\xFF\xFE") || header.startsWith("\xFE\xFF"))
         return state->fail(QStringLiteral("line 1: the file is UTF-16; save the registry as UTF-8"), error);
@@ -141,8 +159,12 @@ bool TicketRegistryFile::Reader::next(Ticket *ticket, QString *error)
         return problem.isEmpty() || state->fail(QStringLiteral("[%1]: %2").arg(i).arg(problem), error);
     }
     while (!state->file.atEnd()) {
-        const QByteArray line = state->file.readLine().trimmed();
+        QByteArray line;
         ++state->line;
+        if (!state->readLine(&line))
+            return state->fail(
+                QStringLiteral("line %1: longer than %2 bytes").arg(state->line).arg(kMaxLineBytes), error);
+        line = line.trimmed();
         if (line.isEmpty())
             continue;
         // Checked, not replaced: an issuer saved as GBK or Latin-1 would otherwise be stored as

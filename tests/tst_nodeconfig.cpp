@@ -443,6 +443,17 @@ void NodeConfigTest::registryFiles_data()
                                  << QByteArray(reinterpret_cast<const char *>(utf16.utf16()),
                                                utf16.size() * 2)
                                  << QStringLiteral("line 1: the file is UTF-16");
+    QTest::newRow("csv: a line that never ends")
+        << QStringLiteral("r.csv") << header + "T-1,cheque,100,CNY," + QByteArray(1 << 20, 'x')
+        << QStringLiteral("r.csv: line 2: longer than 65536 bytes");
+    QTest::newRow("csv: no line breaks at all") << QStringLiteral("r.csv") << QByteArray(1 << 20, '\0')
+                                                << QStringLiteral("r.csv: line 1: longer than 65536 bytes");
+    QTest::newRow("csv: an issuer just within the limit")
+        << QStringLiteral("r.csv") << header + "T-1,cheque,100,CNY," + QByteArray(65536 - 20, 'x') + "\n"
+        << QString();
+    QTest::newRow("csv: a line one byte over the limit")
+        << QStringLiteral("r.csv") << header + "T-1,cheque,100,CNY," + QByteArray(65536 - 19, 'x') + "\n"
+        << QStringLiteral("r.csv: line 2: longer than 65536 bytes");
     QTest::newRow("header") << QStringLiteral("r.csv") << QByteArray("id,amount\n")
                             << QStringLiteral("line 1");
     QTest::newRow("kind") << QStringLiteral("r.csv") << header + "T-1,coupon,100,CNY,x\n"
