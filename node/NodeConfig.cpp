@@ -6,8 +6,10 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QHostAddress>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QSet>
 #include <cmath>
 
 namespace ticketsync {
@@ -93,6 +95,77 @@ private:
     QString problem;
 };
 
+// A key given twice in one object, which QJsonDocument resolves silently by keeping the last.
+struct RepeatedKey
+{
+    QString name; // dotted through the objects it is in, as errors name keys
+    int line = 0;
+};
+
+QString decodedJsonString(QByteArrayView token)
+{
+    const QByteArrayView inner = token.sliced(1, token.size() - 2);
+    if (!inner.contains('\\'))
+        return QString::fromUtf8(inner);
+    return QJsonDocument::fromJson("[" + token.toByteArray() + "]").array().at(0).toString();
+}
+
+// Scans text that QJsonDocument has already parsed, so that it is known to be well formed.
+std::optional<RepeatedKey> findRepeatedKey(const QByteArray &text)
+{
+    struct Level
+    {
+        bool isObject = false;
+        QString name;
+        QSet<QString> keys;
+        QString lastKey;
+        bool expectKey = false;
+    };
+    QList<Level> levels;
+    int line = 1;
+    for (qsizetype i = 0; i < text.size(); ++i) {
+        const char c = text.at(i);
+        if (c == '\n') {
+            ++line;
+        } else if (c == '"') {
+            const qsizetype start = i;
+            for (++i; i < text.size() && text.at(i) != '"'; ++i) {
+                if (text.at(i) == '\\')
+                    ++i;
+            }
+            if (levels.isEmpty() || !levels.last().isObject || !levels.last().expectKey)
+                continue;
+            Level &level = levels.last();
+            const QString key = decodedJsonString(QByteArrayView(text).sliced(start, i - start + 1));
+            if (level.keys.contains(key)) {
+                QStringList path;
+                for (const Level &outer : std::as_const(levels)) {
+                    if (!outer.name.isEmpty())
+                        path.append(outer.name);
+                }
+                path.append(key);
+                return RepeatedKey{path.join(u'.'), line};
+            }
+            level.keys.insert(key);
+            level.lastKey = key;
+            level.expectKey = false;
+        } else if (c == '{' || c == '[') {
+            const QString name =
+                !levels.isEmpty() && levels.last().isObject ? levels.last().lastKey : QString();
+            levels.append({c == '{', name, {}, {}, c == '{'});
+        } else if (c == '}' || c == ']') {
+            if (!levels.isEmpty())
+                levels.removeLast();
+        } else if (c == ',' && !levels.isEmpty() && levels.last().isObject) {
+            levels.last().expectKey = true;
+        }
+    }
+    return std::nullopt;
+}
+
+// Far above any real configuration; a path to a device or a huge file is not read whole.
+constexpr qint64 kMaxConfigBytes = 1024 * 1024;
+
 } // namespace
 
 std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
@@ -106,8 +179,16 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
     if (!file.open(QIODevice::ReadOnly))
         return failWith(
             QStringLiteral("%1: cannot read the node configuration: %2").arg(path, file.errorString()));
+    const QByteArray text = file.read(kMaxConfigBytes + 1);
+    if (text.size() > kMaxConfigBytes)
+        return failWith(QStringLiteral("%1: larger than %2 bytes; not a node configuration")
+                            .arg(path)
+                            .arg(kMaxConfigBytes));
+    if (file.error() != QFileDevice::NoError)
+        return failWith(
+            QStringLiteral("%1: cannot read the node configuration: %2").arg(path, file.errorString()));
     QJsonParseError parseError;
-    const QJsonDocument document = QJsonDocument::fromJson(file.readAll(), &parseError);
+    const QJsonDocument document = QJsonDocument::fromJson(text, &parseError);
     if (parseError.error != QJsonParseError::NoError)
         return failWith(QStringLiteral("%1: not valid JSON at offset %2: %3")
                             .arg(path)
@@ -115,6 +196,11 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
                             .arg(parseError.errorString()));
     if (!document.isObject())
         return failWith(QStringLiteral("%1: the configuration must be a JSON object").arg(path));
+    // Which of the two a node would use is not for the parser to decide.
+    if (const std::optional<RepeatedKey> repeated = findRepeatedKey(text))
+        return failWith(QStringLiteral("%1: '%2': given twice (again on line %3)")
+                            .arg(path, repeated->name)
+                            .arg(repeated->line));
     const QJsonObject root = document.object();
 
     static const QStringList known = {
@@ -167,6 +253,14 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
                         QStringLiteral("'%1' is not an IP address (or localhost)").arg(config.listenHost));
     }
     config.databasePath = reader.filePath(root, QStringLiteral("database"), true, false);
+    if (!config.databasePath.isEmpty()) {
+        const QFileInfo database(config.databasePath);
+        if (database.dir().filePath(database.completeBaseName() + QStringLiteral(".events")) ==
+            config.databasePath)
+            reader.fail(QStringLiteral("database"),
+                        QStringLiteral("must not end in .events: the node's event journal is written "
+                                       "beside the ledger as <name>.events, which would be this same file"));
+    }
     config.registryPath = reader.filePath(root, QStringLiteral("registry"), false, true);
 
     const QJsonObject limits = reader.section(

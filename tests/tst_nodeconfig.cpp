@@ -104,6 +104,15 @@ void NodeConfigTest::validFile()
     QCOMPARE(config->maxUnreadBytes, qint64(16 * 1024 * 1024));
     QCOMPARE(normal->notReadingCloseMs, 2500);
     QCOMPARE(config->notReadingCloseMs, 10000);
+
+    // One name in two objects, or inside a string value, is no key given twice.
+    write(QStringLiteral("key \"listen\", {x}.pem"), "x");
+    object = valid();
+    object.insert(QStringLiteral("signing_key"), QStringLiteral("key \"listen\", {x}.pem"));
+    object.insert(QStringLiteral("limits"), QJsonObject{{QStringLiteral("max_frame_bytes"), 2048}});
+    object.insert(QStringLiteral("coordinator"), QJsonObject{{QStringLiteral("retry_limit"), 2}});
+    QVERIFY2(NodeConfig::load(write(QStringLiteral("strings.json"), QJsonDocument(object).toJson()), &error),
+             qPrintable(error));
 }
 
 void NodeConfigTest::badFiles_data()
@@ -118,6 +127,24 @@ void NodeConfigTest::badFiles_data()
             object.insert(key, value);
         return QJsonDocument(object).toJson();
     };
+    auto twice = [&](const QByteArray &first) {
+        QByteArray text = QJsonDocument(valid()).toJson();
+        return text.insert(text.indexOf('{') + 1, "\n    " + first + ",");
+    };
+    QTest::newRow("a key given twice")
+        << twice("\"listen\": \"0.0.0.0:7404\"") << QStringLiteral("'listen': given twice (again on line 5)");
+    QTest::newRow("a key given twice, once escaped")
+        << twice("\"list\\u0065n\": \"0.0.0.0:7404\"") << QStringLiteral("'listen': given twice");
+    QTest::newRow("a limit given twice")
+        << twice("\"limits\": {\"max_frame_bytes\": 1048576, \"max_frame_bytes\": 2048}")
+        << QStringLiteral("'limits.max_frame_bytes': given twice (again on line 2)");
+    QTest::newRow("a section given twice")
+        << twice("\"tls\": {\"certificate\": \"x\"}") << QStringLiteral("'tls': given twice");
+    QTest::newRow("database where the journal goes")
+        << with(QStringLiteral("database"), QStringLiteral("data/node.events"))
+        << QStringLiteral("'database': must not end in .events");
+    QTest::newRow("too large to be one")
+        << QByteArray(2 * 1024 * 1024, ' ') << QStringLiteral("larger than 1048576 bytes");
     QTest::newRow("not json") << QByteArray("{\"format\": ") << QStringLiteral("not valid JSON at offset");
     QTest::newRow("array") << QByteArray("[]") << QStringLiteral("must be a JSON object");
     QTest::newRow("format") << with(QStringLiteral("format"), QStringLiteral("other"))
