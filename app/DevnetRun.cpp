@@ -107,7 +107,8 @@ int DevnetRun::main(const QStringList &arguments, bool json)
         "stale "
         "registry) and 3 receivers, each a ticketsync-node process on 127.0.0.1, with a write-off workload "
         "through both branches and a live summary once a second. Ctrl-C stops every node and prints the "
-        "final summary. Exit status: 0 ok, 1 failure while running, 2 bad usage or input."));
+        "final summary. Exit status: 0 ok; 1 failure while running, a node that exited unexpectedly (even "
+        "if restarted) or did not stop cleanly on SIGTERM included; 2 bad usage or input."));
     parser.addHelpOption();
     const QCommandLineOption dirOption(
         QStringLiteral("dir"),
@@ -296,6 +297,13 @@ int DevnetRun::exec()
     stopNodes();
     if (!leftRunning.isEmpty())
         exitCode = Failure;
+    // A node that crashed, even one restarted since, makes the run a failure: a script that checks
+    // the exit status or "ok" must not take it for a clean run.
+    if (const QStringList trouble = nodeTrouble(); !trouble.isEmpty()) {
+        exitCode = Failure;
+        if (failure.isEmpty())
+            failure = trouble.join(QStringLiteral("; "));
+    }
 
     stopSignals.reset();
 
@@ -562,10 +570,17 @@ void DevnetRun::onNodeListening(Node *node, const QString &line)
 void DevnetRun::onNodeFinished(Node *node, int exitCode, bool crashed, bool wasListening)
 {
     node->listenTimer->stop();
-    if (phase == Phase::Stopping || node->deliberatelyDown)
+    if (node->deliberatelyDown || node->terminated)
         return;
     const QString how = crashed ? QStringLiteral("was killed or crashed")
                                 : QStringLiteral("exited with code %1").arg(exitCode);
+    if (phase == Phase::Stopping) {
+        // Before its SIGTERM, while the last answers drain: not restarted, but not unnoticed.
+        ++node->unexpectedExits;
+        incident(node->spec.id,
+                 QStringLiteral("%1 while the devnet was stopping. %2").arg(how, logTail(node, 6)));
+        return;
+    }
     if (phase == Phase::Starting) {
         node->startFailure =
             QStringLiteral("%1 %2 before it was listening. %3").arg(node->spec.id, how, logTail(node));
@@ -596,6 +611,7 @@ void DevnetRun::stopNodes()
         node->restartTimer->stop();
         node->listenTimer->stop();
         if (node->process->isRunning()) {
+            node->terminated = true;
             node->process->terminate();
             running.append(node->process.get());
         } else {
@@ -618,14 +634,24 @@ void DevnetRun::stopNodes()
     for (const std::unique_ptr<Node> &node : nodes) {
         if (!running.contains(node->process.get()))
             continue;
-        if (killed.contains(node->process.get()))
+        if (killed.contains(node->process.get())) {
             node->stoppedBy = QStringLiteral("SIGKILL");
-        else if (!node->process->crashed())
+            node->troubleAtShutdown = QStringLiteral("did not stop on SIGTERM and was killed");
+        } else if (!node->process->crashed()) {
             node->stoppedBy = QStringLiteral("SIGTERM, exit code %1 after %2 s")
                                   .arg(node->process->exitCode())
                                   .arg(seconds(node->process->stopMs()));
-        else
+            if (node->process->exitCode() != 0)
+                node->troubleAtShutdown =
+                    QStringLiteral("exited with code %1 on SIGTERM").arg(node->process->exitCode());
+        } else {
             node->stoppedBy = QStringLiteral("SIGTERM, then died by a signal");
+            node->troubleAtShutdown = QStringLiteral("died by a signal after SIGTERM");
+        }
+        // A SIGKILL was already reported as it was sent.
+        if (!node->troubleAtShutdown.isEmpty() && !killed.contains(node->process.get()))
+            warn(QStringLiteral("%1 %2. %3")
+                     .arg(node->spec.id, node->troubleAtShutdown, logTail(node.get(), 6)));
     }
     // Ask the kernel, not only QProcess, about every process we ever started.
     for (const std::unique_ptr<Node> &node : nodes) {
@@ -636,6 +662,23 @@ void DevnetRun::stopNodes()
         warn(QStringLiteral("still running after SIGKILL: %1").arg(leftRunning.join(QStringLiteral(", "))));
     // The ports must be free again for the next run.
     checkPortsFree(&portsBusyAfter);
+}
+
+QStringList DevnetRun::nodeTrouble() const
+{
+    QStringList trouble;
+    for (const std::unique_ptr<Node> &node : nodes) {
+        QStringList what;
+        if (node->unexpectedExits > 0)
+            what.append(QStringLiteral("exited unexpectedly %1 time(s)").arg(node->unexpectedExits));
+        if (!node->troubleAtShutdown.isEmpty())
+            what.append(node->troubleAtShutdown);
+        if (!what.isEmpty())
+            trouble.append(
+                QStringLiteral("%1 %2, see %3")
+                    .arg(node->spec.id, what.join(QStringLiteral(" and ")), node->process->logPath()));
+    }
+    return trouble;
 }
 
 QString DevnetRun::logTail(const Node *node, int lines) const

@@ -85,7 +85,9 @@ private:
         int restartDelayMs = 1000;
         QTimer *restartTimer = nullptr;
         QTimer *listenTimer = nullptr;
-        QString stoppedBy; // at shutdown: how it ended
+        QString stoppedBy;         // at shutdown: how it ended
+        bool terminated = false;   // sent SIGTERM at shutdown
+        QString troubleAtShutdown; // it ended other than on that SIGTERM with exit code 0
     };
 
     enum class Kind
@@ -133,6 +135,8 @@ private:
     void onNodeFinished(Node *node, int exitCode, bool crashed, bool wasListening);
     void scheduleRestart(Node *node, const QString &why, const QString &detail);
     void stopNodes();
+    // Every node that did not run cleanly: exited unexpectedly, or did not stop cleanly on SIGTERM.
+    QStringList nodeTrouble() const;
     QString logTail(const Node *node, int lines = 12) const;
     Node *nodeById(const QString &id) const;
     // Runs the event loop until done() holds, timeoutMs pass or stopAfterRequests stop requests

@@ -16,6 +16,7 @@
 #include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
+#include <csignal>
 
 using namespace ticketsync;
 
@@ -119,6 +120,7 @@ private Q_SLOTS:
     void portsMoveWhileNoNodeKeepsALedger();
     void runsInADirectoryGivenRelatively();
     void aNodeThatDoesNotAnswerIsNamedWithTheStep();
+    void aNodeThatDiesMakesTheRunFail();
 
 private:
     // A copy of the seed devnet, whose nodes ran once and keep ledgers.
@@ -414,6 +416,52 @@ void DevnetTest::aNodeThatDoesNotAnswerIsNamedWithTheStep()
                            .arg(address)),
         qPrintable(err));
     QVERIFY2(!err.contains(QLatin1Char('\n')), qPrintable(err));
+}
+
+namespace {
+
+// The pid of the node process started with this config, or 0.
+qint64 nodePid(const QString &configPath)
+{
+    const QStringList entries = QDir(QStringLiteral("/proc")).entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+    for (const QString &entry : entries) {
+        bool numeric = false;
+        const qint64 pid = entry.toLongLong(&numeric);
+        QFile cmdline(QStringLiteral("/proc/%1/cmdline").arg(entry));
+        if (!numeric || !cmdline.open(QIODevice::ReadOnly))
+            continue;
+        const QList<QByteArray> arguments = cmdline.readAll().split('\0');
+        if (arguments.contains("--config") && arguments.contains(configPath.toUtf8()))
+            return pid;
+    }
+    return 0;
+}
+
+} // namespace
+
+void DevnetTest::aNodeThatDiesMakesTheRunFail()
+{
+    const QString dir = copyOfSeed(QStringLiteral("dying"));
+    QProcess run;
+    run.start(QStringLiteral(TICKETSYNC_CLI),
+              {QStringLiteral("devnet"), QStringLiteral("--dir"), dir, QStringLiteral("--base-port"),
+               QString::number(basePort), QStringLiteral("--no-workload"), QStringLiteral("--duration"),
+               QStringLiteral("5")});
+    QByteArray out;
+    QTRY_VERIFY_WITH_TIMEOUT((out += run.readAllStandardOutput()).contains("all 10 nodes are up") ||
+                                 run.state() == QProcess::NotRunning,
+                             60000);
+    const qint64 pid = nodePid(QDir(dir).filePath(QStringLiteral("nodes/target-1/node.json")));
+    QVERIFY2(pid > 0, out.constData());
+    QCOMPARE(::kill(pid_t(pid), SIGKILL), 0);
+    QVERIFY(run.waitForFinished(60000));
+    out += run.readAllStandardOutput();
+    const QString err = QString::fromUtf8(run.readAllStandardError());
+    // Restarted and reported, and still not a clean run.
+    QVERIFY2(out.contains("target-1 was killed or crashed unexpectedly"), out.constData());
+    QCOMPARE(run.exitCode(), 1);
+    QVERIFY2(out.contains("FAILED     target-1 exited unexpectedly 1 time(s), see "), out.constData());
+    QVERIFY2(err.isEmpty() || !err.contains(QLatin1String("still running")), qPrintable(err));
 }
 
 QTEST_GUILESS_MAIN(DevnetTest)
