@@ -11,6 +11,7 @@
 #include "VerifyReportCommand.h"
 
 #include <QCommandLineParser>
+#include <QCoreApplication>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -205,6 +206,16 @@ std::optional<Decision> readCertificate(const QString &path, QString *error, boo
 
 } // namespace
 
+QString subcommandHelpText(const QCommandLineParser &parser, const QString &command)
+{
+    QString text = parser.helpText();
+    const QString program =
+        QStringLiteral("Usage: ") + QDir::toNativeSeparators(QCoreApplication::arguments().value(0));
+    if (text.startsWith(program))
+        text.replace(0, program.size(), QStringLiteral("Usage: ticketsync ") + command);
+    return text;
+}
+
 int CommandLineTool::run(const QStringList &arguments)
 {
     json = arguments.contains(QLatin1String("--json"));
@@ -213,7 +224,7 @@ int CommandLineTool::run(const QStringList &arguments)
     if (command == QLatin1String("keygen"))
         return keygen(rest);
     if (command == QLatin1String("membership") && arguments.value(2) == QLatin1String("check"))
-        return membershipCheck(arguments.mid(2));
+        return membershipCheck(QStringList{QStringLiteral("membership check")} + arguments.mid(3));
     if (command == QLatin1String("verify-certificate"))
         return verifyCertificate(rest);
     if (command == QLatin1String("verify-chain"))
@@ -267,13 +278,14 @@ bool CommandLineTool::parse(QCommandLineParser &parser, const QStringList &argum
     parser.addOption({QStringLiteral("json"), QStringLiteral("Print the result as JSON.")});
     // The first argument is the command name, which QCommandLineParser treats as the program.
     if (!parser.parse(arguments)) {
-        printErr(QStringLiteral("ticketsync %1: %2\n\n%3")
-                     .arg(arguments.first(), parser.errorText(), parser.helpText()));
+        printErr(
+            QStringLiteral("ticketsync %1: %2\n\n%3")
+                .arg(arguments.first(), parser.errorText(), subcommandHelpText(parser, arguments.first())));
         *exitCode = UsageOrInputError;
         return false;
     }
     if (parser.isSet(QStringLiteral("help"))) {
-        printOut(parser.helpText());
+        printOut(subcommandHelpText(parser, arguments.first()));
         *exitCode = Success;
         return false;
     }
@@ -282,7 +294,7 @@ bool CommandLineTool::parse(QCommandLineParser &parser, const QStringList &argum
                      .arg(arguments.first())
                      .arg(positionalCount)
                      .arg(parser.positionalArguments().size())
-                     .arg(parser.helpText()));
+                     .arg(subcommandHelpText(parser, arguments.first())));
         *exitCode = UsageOrInputError;
         return false;
     }

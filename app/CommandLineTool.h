@@ -1,12 +1,17 @@
 #pragma once
 
 #include <QJsonObject>
+#include <QString>
 #include <QStringList>
 #include <optional>
 
 class QCommandLineParser;
 
 namespace ticketsync {
+
+// A subcommand's --help: QCommandLineParser names the program after argv[0] and leaves out the
+// command, so its usage line would send the reader to run `ticketsync INPUT`.
+QString subcommandHelpText(const QCommandLineParser &parser, const QString &command);
 
 // The `ticketsync` tool: key generation, membership checks and the offline verifiers that
 // auditors run on exports. Every subcommand prints JSON with --json and names exactly what

@@ -1,6 +1,7 @@
 #include "VerifyReportCommand.h"
 
 #include "AuditBundle.h"
+#include "CommandLineTool.h"
 #include "Membership.h"
 
 #include <QCommandLineParser>
@@ -114,10 +115,12 @@ int verifyReportCommand(const QStringList &arguments, bool json)
     if (args.value(0) != commandName())
         args.prepend(commandName());
     if (!parser.parse(args))
-        return inputError(json, QStringLiteral("%1\n\n%2").arg(parser.errorText(), parser.helpText()));
+        return inputError(
+            json,
+            QStringLiteral("%1\n\n%2").arg(parser.errorText(), subcommandHelpText(parser, commandName())));
     json = json || parser.isSet(QStringLiteral("json"));
     if (parser.isSet(QStringLiteral("help"))) {
-        QTextStream(stdout) << parser.helpText() << Qt::endl;
+        QTextStream(stdout) << subcommandHelpText(parser, commandName()) << Qt::endl;
         return kOk;
     }
     if (parser.positionalArguments().size() != 1)

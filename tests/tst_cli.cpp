@@ -163,6 +163,37 @@ private Q_SLOTS:
         QCOMPARE(missingArgument.exitCode, 2);
     }
 
+    void eachCommandsHelpNamesTheCommand()
+    {
+        // The usage line is what a reader types next: `ticketsync INPUT` would be an unknown command.
+        const QStringList commands{QStringLiteral("keygen"),
+                                   QStringLiteral("membership check"),
+                                   QStringLiteral("verify-certificate"),
+                                   QStringLiteral("verify-chain"),
+                                   QStringLiteral("export-chain"),
+                                   QStringLiteral("export-certificate"),
+                                   QStringLiteral("demo"),
+                                   QStringLiteral("protocol-example"),
+                                   QStringLiteral("verify-report"),
+                                   QStringLiteral("devnet"),
+                                   QStringLiteral("status"),
+                                   QStringLiteral("resync-receiver")};
+        for (const QString &command : commands) {
+            const Run help = run(command.split(QLatin1Char(' ')) + QStringList{QStringLiteral("--help")});
+            QCOMPARE(help.exitCode, 0);
+            const QString usage = help.outText().section(QLatin1Char('\n'), 0, 0);
+            QVERIFY2(usage.startsWith(QStringLiteral("Usage: ticketsync %1 [options]").arg(command)),
+                     qPrintable(usage));
+        }
+        const Run missing = run({QStringLiteral("membership"), QStringLiteral("check")});
+        QCOMPARE(missing.exitCode, 2);
+        QVERIFY2(
+            missing.errText().startsWith(QLatin1String("ticketsync membership check: expected 1 argument")) &&
+                missing.errText().contains(
+                    QLatin1String("\nUsage: ticketsync membership check [options] FILE")),
+            qPrintable(missing.errText()));
+    }
+
     void keygenWritesPrivateKeyFiles()
     {
         const QString secret = dir.filePath(QStringLiteral("node.key"));
