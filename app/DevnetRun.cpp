@@ -23,6 +23,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <limits>
 #include <numeric>
 
 namespace ticketsync {
@@ -32,6 +33,7 @@ namespace {
 constexpr int kListenTimeoutMs = 10000;
 constexpr int kTerminateTimeoutMs = 5000;
 constexpr int kDrainTimeoutMs = 3000;
+constexpr int kMaxDurationSeconds = std::numeric_limits<int>::max() / 1000;
 constexpr int kTicketCount = 20000; // DevnetOptions::tickets
 // A double write-off or a next version only makes sense once the first one is decided and
 // in the targets' chains; the vote timeout is 1 s, so 2-3 s is comfortably past it.
@@ -174,9 +176,12 @@ int DevnetRun::main(const QStringList &arguments, bool json)
         return usageError(QStringLiteral("--rate '%1': expected write-offs per second from 1 to 100000")
                               .arg(parser.value(rateOption)));
     options.durationSeconds = parser.value(durationOption).toInt(&ok);
-    if (!ok || options.durationSeconds < 0)
-        return usageError(QStringLiteral("--duration '%1': expected whole seconds, 0 for until Ctrl-C")
-                              .arg(parser.value(durationOption)));
+    // The stop is a timer in milliseconds, an int: more would wrap and stop the run at once.
+    if (!ok || options.durationSeconds < 0 || options.durationSeconds > kMaxDurationSeconds)
+        return usageError(QStringLiteral("--duration '%1': expected whole seconds up to %2 (24 days), 0 for "
+                                         "until Ctrl-C")
+                              .arg(parser.value(durationOption))
+                              .arg(kMaxDurationSeconds));
     const int basePort = parser.value(portOption).toInt(&ok);
     if (!ok || basePort < 1024 || basePort > 65535 - 9)
         return usageError(

@@ -551,6 +551,15 @@ private Q_SLOTS:
             {QStringLiteral("demo"), QStringLiteral("--dir"), QStringLiteral("D"), QStringLiteral("--count"),
              QStringLiteral("0")},
             "--count '0'");
+        // Past what the stop timer holds (in ms, an int): it would wrap and stop after 0.7 s.
+        add("devnet --duration 4294968",
+            {QStringLiteral("devnet"), QStringLiteral("--dir"), QStringLiteral("D"),
+             QStringLiteral("--duration"), QStringLiteral("4294968")},
+            "--duration '4294968'");
+        add("devnet --duration -1",
+            {QStringLiteral("devnet"), QStringLiteral("--dir"), QStringLiteral("D"),
+             QStringLiteral("--duration"), QStringLiteral("-1")},
+            "--duration '-1'");
         // Network commands: refused before anything is loaded or sent.
         add("status --timeout abc",
             {QStringLiteral("status"), QStringLiteral("--devnet"), nowhere, QStringLiteral("--timeout"),
