@@ -15,6 +15,7 @@
 #include <QFileInfo>
 #include <QHostAddress>
 #include <QJsonDocument>
+#include <QLockFile>
 #include <QLoggingCategory>
 #include <QProcess>
 #include <QRegularExpression>
@@ -318,8 +319,45 @@ int DevnetRun::exec()
     return exitCode;
 }
 
+bool DevnetRun::lockDirectory(int *exitCode)
+{
+    // A second devnet on a running one's directory would lay out files under its nodes and then
+    // only find the ports taken, with advice (another --base-port) that its chain refuses.
+    if (!QDir().mkpath(options.dir)) {
+        warn(QStringLiteral("%1: cannot create the devnet directory").arg(options.dir));
+        *exitCode = UsageOrInputError;
+        return false;
+    }
+    const QString path = QDir(options.dir).absoluteFilePath(QStringLiteral("devnet.lock"));
+    dirLock = std::make_unique<QLockFile>(path);
+    dirLock->setStaleLockTime(0); // only a live process holds it
+    if (dirLock->tryLock(0))
+        return true;
+    if (dirLock->error() == QLockFile::LockFailedError) {
+        qint64 pid = 0;
+        QString host, application;
+        dirLock->getLockInfo(&pid, &host, &application);
+        warn(QStringLiteral("%1 is in use by another ticketsync devnet (pid %2, lock %3): stop that one "
+                            "first, or use another --dir")
+                 .arg(QDir(options.dir).absolutePath())
+                 .arg(pid)
+                 .arg(path));
+        *exitCode = Failure;
+    } else {
+        warn(QStringLiteral("%1: cannot create the lock file (%2)")
+                 .arg(path, dirLock->error() == QLockFile::PermissionError
+                                ? QStringLiteral("permission denied")
+                                : QStringLiteral("unknown error")));
+        *exitCode = UsageOrInputError;
+    }
+    dirLock.reset();
+    return false;
+}
+
 bool DevnetRun::prepare(int *exitCode)
 {
+    if (!lockDirectory(exitCode))
+        return false;
     QString error;
     // The addresses are part of the membership, whose hash every block seals: other ports on an
     // existing devnet would rewrite membership.json under its chain, which then no longer verifies.

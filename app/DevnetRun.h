@@ -20,6 +20,7 @@
 #include <vector>
 
 class QEventLoop;
+class QLockFile;
 class QProcess;
 
 namespace ticketsync {
@@ -128,6 +129,7 @@ private:
 
     // setup and teardown
     bool prepare(int *exitCode);
+    bool lockDirectory(int *exitCode);
     bool checkPortsFree(QStringList *busy) const;
     bool startAll();
     void startNode(Node *node);
@@ -182,7 +184,8 @@ private:
     QString failure; // why the start failed, for the summary
     QEventLoop *runLoop = nullptr;
     std::unique_ptr<SignalPipe> stopSignals;
-    QElapsedTimer clock; // since the nodes were started
+    std::unique_ptr<QLockFile> dirLock; // held for the whole run: one devnet per directory
+    QElapsedTimer clock;                // since the nodes were started
     std::vector<std::unique_ptr<Node>> nodes;
     std::optional<TlsIdentity> operatorIdentity;
     std::optional<TlsIdentity> auditorIdentity;

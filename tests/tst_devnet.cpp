@@ -121,6 +121,7 @@ private Q_SLOTS:
     void runsInADirectoryGivenRelatively();
     void aNodeThatDoesNotAnswerIsNamedWithTheStep();
     void aNodeThatDiesMakesTheRunFail();
+    void aSecondDevnetOnARunningDirectoryIsRefused();
 
 private:
     // A copy of the seed devnet, whose nodes ran once and keep ledgers.
@@ -462,6 +463,43 @@ void DevnetTest::aNodeThatDiesMakesTheRunFail()
     QCOMPARE(run.exitCode(), 1);
     QVERIFY2(out.contains("FAILED     target-1 exited unexpectedly 1 time(s), see "), out.constData());
     QVERIFY2(err.isEmpty() || !err.contains(QLatin1String("still running")), qPrintable(err));
+}
+
+void DevnetTest::aSecondDevnetOnARunningDirectoryIsRefused()
+{
+    const QString dir = copyOfSeed(QStringLiteral("twice"));
+    QProcess first;
+    first.start(QStringLiteral(TICKETSYNC_CLI),
+                {QStringLiteral("devnet"), QStringLiteral("--dir"), dir, QStringLiteral("--base-port"),
+                 QString::number(basePort), QStringLiteral("--no-workload"), QStringLiteral("--duration"),
+                 QStringLiteral("4")});
+    QByteArray out;
+    QTRY_VERIFY_WITH_TIMEOUT((out += first.readAllStandardOutput()).contains("all 10 nodes are up") ||
+                                 first.state() == QProcess::NotRunning,
+                             60000);
+    QVERIFY2(first.state() == QProcess::Running, out.constData());
+
+    // Without --base-port as with it: the directory, not the ports, is what is taken.
+    for (const QStringList &ports :
+         {QStringList(), QStringList{QStringLiteral("--base-port"), QString::number(basePort + 300)}}) {
+        const ProcessRun second = ProcessRun::of(
+            QStringLiteral(TICKETSYNC_CLI),
+            QStringList{QStringLiteral("devnet"), QStringLiteral("--dir"), dir,
+                        QStringLiteral("--no-workload"), QStringLiteral("--duration"), QStringLiteral("1")} +
+                ports);
+        QCOMPARE(second.exitCode, 1);
+        const QString err = second.errText().trimmed();
+        QVERIFY2(err.startsWith(QStringLiteral("ticketsync devnet: %1 is in use by another ticketsync devnet "
+                                               "(pid %2, ")
+                                    .arg(dir)
+                                    .arg(first.processId())),
+                 qPrintable(err));
+        QVERIFY2(!err.contains(QLatin1Char('\n')), qPrintable(err));
+    }
+    // The first one ran on undisturbed.
+    QVERIFY(first.waitForFinished(60000));
+    QVERIFY2(first.exitCode() == 0, first.readAllStandardError().constData());
+    QVERIFY(!QFileInfo::exists(QDir(dir).filePath(QStringLiteral("devnet.lock"))));
 }
 
 QTEST_GUILESS_MAIN(DevnetTest)
