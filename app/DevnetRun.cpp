@@ -429,11 +429,16 @@ bool DevnetRun::prepare(int *exitCode)
 
     QStringList busy;
     if (!checkPortsFree(&busy)) {
+        // Its chain holds this devnet to its ports: another --base-port would only be refused.
+        const QString advice = hasChain
+                                   ? QStringLiteral("its chain is sealed to these ports, so stop what holds "
+                                                    "them, or use a new --dir")
+                                   : QStringLiteral("stop it, or try another --base-port");
         warn(
             QStringLiteral("refusing to start: %1 of the devnet's ports already in use (is another devnet or "
-                           "ticketsync-node running? try --base-port):\n  %2")
+                           "ticketsync-node running? %2):\n  %3")
                 .arg(busy.size())
-                .arg(busy.join(QStringLiteral("\n  "))));
+                .arg(advice, busy.join(QStringLiteral("\n  "))));
         *exitCode = Failure;
         return false;
     }

@@ -496,6 +496,14 @@ void DevnetTest::aSecondDevnetOnARunningDirectoryIsRefused()
                  qPrintable(err));
         QVERIFY2(!err.contains(QLatin1Char('\n')), qPrintable(err));
     }
+    // Another directory whose chain is sealed to the same ports: moving it is no way out.
+    const QString other = copyOfSeed(QStringLiteral("twin"));
+    const ProcessRun twin = devnet(other, basePort);
+    QCOMPARE(twin.exitCode, 1);
+    QVERIFY2(twin.errText().contains(QLatin1String("already in use")) &&
+                 twin.errText().contains(QLatin1String("its chain is sealed to these ports")) &&
+                 !twin.errText().contains(QLatin1String("--base-port")),
+             qPrintable(twin.errText()));
     // The first one ran on undisturbed.
     QVERIFY(first.waitForFinished(60000));
     QVERIFY2(first.exitCode() == 0, first.readAllStandardError().constData());
