@@ -111,8 +111,12 @@ int main(int argc, char **argv)
                                   : settings.cachePath(network ? network->shortId() : QString());
     ticketsync::MainWindow window(settings, cachePath);
     window.show();
-    if (parser.isSet(QStringLiteral("offline")))
+    if (parser.isSet(QStringLiteral("offline"))) {
+        // The cache's certificates and block proofs are checked against the last network's members.
+        if (profile)
+            window.browseWithMembership(profile->membershipPath);
         return app.exec();
+    }
     if (!profile) {
         if (!error.isEmpty() &&
             (parser.isSet(QStringLiteral("devnet")) || parser.isSet(QStringLiteral("membership"))))

@@ -5,6 +5,7 @@
 #include "ConnectDialog.h"
 #include "ConsoleSession.h"
 #include "ConsoleSettings.h"
+#include "DecisionDetailPane.h"
 #include "DecisionsModel.h"
 #include "DevnetFixture.h"
 #include "DevnetLayout.h"
@@ -39,6 +40,7 @@
 #include <QSslSocket>
 #include <QStandardPaths>
 #include <QStatusBar>
+#include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QWebSocket>
@@ -132,6 +134,57 @@ private:
     qint64 worstGap = 0;
     qint64 last = 0;
 };
+
+// Selects the decision in the console's decisions view once its row has loaded; false before.
+// Clears the selection first, so that selecting the same decision again reads it again.
+bool selectDecision(MainWindow &console, const QString &digestHex)
+{
+    auto *view = console.findChild<QTableView *>(QStringLiteral("decisionsView"));
+    DecisionsModel *model = console.decisionsModel();
+    const QByteArray digest = QByteArray::fromHex(digestHex.toLatin1());
+    for (int row = model->rowCount() - 1; row >= 0; --row) {
+        const QModelIndex index = model->index(row, 0);
+        if (index.data(DecisionsModel::DigestRole).toByteArray() == digest) {
+            view->setCurrentIndex(QModelIndex());
+            view->setCurrentIndex(index);
+            return true;
+        }
+    }
+    return false;
+}
+
+// The proof the cache keeps for a decision, read through a connection of its own.
+QByteArray cachedProof(const QString &cachePath, const QString &digestHex)
+{
+    HistoryCache reader;
+    if (!reader.open(cachePath, nullptr, HistoryCache::Mode::ReadOnly))
+        return {};
+    const std::optional<DecisionRow> row = reader.decision(QByteArray::fromHex(digestHex.toLatin1()));
+    return row ? row->proof : QByteArray();
+}
+
+// Writes a decision's proof column by hand, as someone editing the cache file would.
+bool overwriteCachedProof(const QString &cachePath, const QString &digestHex, const QByteArray &proof)
+{
+    sqlite3 *db = nullptr;
+    if (sqlite3_open_v2(cachePath.toUtf8().constData(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+        sqlite3_close_v2(db);
+        return false;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    sqlite3_stmt *update = nullptr;
+    const QByteArray digest = QByteArray::fromHex(digestHex.toLatin1());
+    bool ok = sqlite3_prepare_v2(db, "UPDATE decisions SET proof = ? WHERE digest = ?", -1, &update,
+                                 nullptr) == SQLITE_OK;
+    ok = ok &&
+         sqlite3_bind_blob(update, 1, proof.constData(), int(proof.size()), SQLITE_TRANSIENT) == SQLITE_OK;
+    ok = ok &&
+         sqlite3_bind_blob(update, 2, digest.constData(), int(digest.size()), SQLITE_TRANSIENT) == SQLITE_OK;
+    ok = ok && sqlite3_step(update) == SQLITE_DONE && sqlite3_changes(db) == 1;
+    sqlite3_finalize(update);
+    sqlite3_close_v2(db);
+    return ok;
+}
 } // namespace
 
 class ConsoleTest : public QObject
@@ -158,6 +211,7 @@ private Q_SLOTS:
     void fileErrorsStillReachTheOperator();
     void connectDialogReadsNoFileWhileTyping();
     void receiversStalenessIsASetting();
+    void detailPaneProvesTheDecisionsBlock();
 
 private:
     std::unique_ptr<MainWindow> openConsole(const QString &cachePath, bool auditor = false);
@@ -962,6 +1016,105 @@ void ConsoleTest::receiversStalenessIsASetting()
     QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("receivers/staleAfterSeconds")));
     stalenessSettings.setValue(ConsoleSettings::Language, QStringLiteral("en"));
     QCOMPARE(model->stalenessThresholdMs(), 30000);
+}
+
+void ConsoleTest::detailPaneProvesTheDecisionsBlock()
+{
+    const QStringList digests = submitBatch(700, 3);
+    for (const QString &digest : digests)
+        QTRY_VERIFY_WITH_TIMEOUT(window->tallies().tally(digest).outcome == QLatin1String("DECIDED"), kWait);
+    // Where the coordinator itself says each one is sealed.
+    QHash<QString, qint64> heights;
+    const auto sealed = [&] {
+        const QJsonObject page = DevnetFixture::call(
+            *coordinator, {{QStringLiteral("type"), QStringLiteral("decisions")},
+                           {QStringLiteral("digests"), QJsonArray::fromStringList(digests)}});
+        for (const QJsonValue &entry : page.value(u"decisions").toArray()) {
+            if (entry.toObject().contains(u"proof"))
+                heights.insert(entry.toObject().value(u"write_off_digest").toString(),
+                               entry.toObject().value(u"height").toInteger());
+        }
+        return heights.size() == digests.size();
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(sealed(), kWait);
+    // A decision_made event carries the summary alone: the cache has no proof until one is fetched.
+    const QString cachePath = window->cachePath();
+    QVERIFY(cachedProof(cachePath, digests.at(0)).isEmpty());
+
+    // Selected, its proof is fetched from the coordinator, verified locally and named.
+    DecisionDetailPane *pane = window->decisionDetail();
+    QTRY_VERIFY_WITH_TIMEOUT(selectDecision(*window, digests.at(0)), kWait);
+    QTRY_COMPARE_WITH_TIMEOUT(pane->blockCheck(), DecisionDetailPane::BlockCheck::Proven, kWait);
+    const qint64 height = heights.value(digests.at(0));
+    QVERIFY(height > 0);
+    QCOMPARE(pane->currentDigest(), digests.at(0));
+    QCOMPARE(qint64(pane->blockHeight()), height);
+    QCOMPARE(pane->blockSigner(), QStringLiteral("coordinator-1"));
+    QVERIFY2(pane->blockStatus().startsWith(
+                 QStringLiteral("In block %1, signed by the coordinator coordinator-1").arg(height)),
+             qPrintable(pane->blockStatus()));
+    QCOMPARE(pane->headerValue(QStringLiteral("height")), QString::number(height));
+    QTRY_COMPARE_WITH_TIMEOUT(pane->certificateCheck(), DecisionDetailPane::CertificateCheck::Valid, kWait);
+    // ... and kept in the cache.
+    QTRY_VERIFY_WITH_TIMEOUT(!cachedProof(cachePath, digests.at(0)).isEmpty(), kWait);
+    const QByteArray proof = cachedProof(cachePath, digests.at(0));
+
+    // Offline, another console on that cache proves it from the cache alone.
+    QSettings ini(scratch.filePath(QStringLiteral("offline-proof.ini")), QSettings::IniFormat);
+    ConsoleSettings offlineSettings(&ini);
+    MainWindow offline(offlineSettings, cachePath);
+    offline.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&offline));
+    offline.browseWithMembership(devnet.layout().membershipPath);
+    QTRY_VERIFY_WITH_TIMEOUT(offline.cacheReady(), kWait);
+    DecisionDetailPane *offlinePane = offline.decisionDetail();
+    QTRY_VERIFY_WITH_TIMEOUT(selectDecision(offline, digests.at(0)), kWait);
+    QTRY_COMPARE_WITH_TIMEOUT(offlinePane->blockCheck(), DecisionDetailPane::BlockCheck::Proven, kWait);
+    QCOMPARE(qint64(offlinePane->blockHeight()), height);
+    QVERIFY(offline.session().links().isEmpty());
+    // One whose proof was never fetched is not called proven offline, and the pane says why.
+    QTRY_VERIFY_WITH_TIMEOUT(selectDecision(offline, digests.at(1)), kWait);
+    QTRY_COMPARE_WITH_TIMEOUT(offlinePane->currentDigest(), digests.at(1), kWait);
+    QTRY_COMPARE_WITH_TIMEOUT(offlinePane->blockCheck(), DecisionDetailPane::BlockCheck::Unavailable, kWait);
+    QVERIFY2(offlinePane->blockStatus().contains(QLatin1String("offline")),
+             qPrintable(offlinePane->blockStatus()));
+
+    // Tampered in the cache file: one bit of the coordinator's signature flipped. Neither console
+    // calls it proven; each names the block and what failed.
+    const QJsonObject stored = QJsonDocument::fromJson(proof).object();
+    QByteArray signature = QByteArray::fromBase64(stored.value(u"signature").toString().toLatin1());
+    QVERIFY(!signature.isEmpty());
+    signature[0] = char(signature.at(0) ^ 0x01);
+    QJsonObject forged = stored;
+    forged.insert(QStringLiteral("signature"), QString::fromLatin1(signature.toBase64()));
+    QVERIFY(
+        overwriteCachedProof(cachePath, digests.at(0), QJsonDocument(forged).toJson(QJsonDocument::Compact)));
+    for (MainWindow *console : {&offline, window.get()}) {
+        QTRY_VERIFY_WITH_TIMEOUT(selectDecision(*console, digests.at(0)), kWait);
+        DecisionDetailPane *shown = console->decisionDetail();
+        QTRY_COMPARE_WITH_TIMEOUT(shown->blockCheck(), DecisionDetailPane::BlockCheck::Invalid, kWait);
+        QVERIFY2(
+            shown->blockStatus().contains(
+                QStringLiteral("block %1: header: the coordinator's signature does not verify").arg(height)),
+            qPrintable(shown->blockStatus()));
+        QCOMPARE(shown->blockHeight(), quint64(0));
+    }
+    // Another leaf's place in the block: the path no longer leads from these bytes to the root.
+    forged = stored;
+    forged.insert(QStringLiteral("leaf_index"), stored.value(u"leaf_index").toInteger() + 1);
+    QVERIFY(
+        overwriteCachedProof(cachePath, digests.at(0), QJsonDocument(forged).toJson(QJsonDocument::Compact)));
+    QTRY_VERIFY_WITH_TIMEOUT(selectDecision(offline, digests.at(0)), kWait);
+    QTRY_VERIFY_WITH_TIMEOUT(offlinePane->blockStatus().contains(QStringLiteral("block %1: ").arg(height)) &&
+                                 offlinePane->blockStatus().contains(QLatin1String("merkle")),
+                             kWait);
+    QCOMPARE(offlinePane->blockCheck(), DecisionDetailPane::BlockCheck::Invalid);
+    // A proof that is not even JSON: named as such.
+    QVERIFY(overwriteCachedProof(cachePath, digests.at(0), QByteArrayLiteral("{\"header\":")));
+    QTRY_VERIFY_WITH_TIMEOUT(selectDecision(offline, digests.at(0)), kWait);
+    QTRY_VERIFY_WITH_TIMEOUT(offlinePane->blockStatus().contains(QLatin1String("not JSON")), kWait);
+    QCOMPARE(offlinePane->blockCheck(), DecisionDetailPane::BlockCheck::Invalid);
+    QVERIFY(overwriteCachedProof(cachePath, digests.at(0), proof)); // the export test needs it whole
 }
 
 QTEST_MAIN(ConsoleTest)

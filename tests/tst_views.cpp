@@ -3,6 +3,7 @@
 // widgets under the offscreen platform. Dialogs are replaced through the views' seams.
 #include "AlertsModel.h"
 #include "AlertsView.h"
+#include "Block.h"
 #include "CacheWorker.h"
 #include "ConfirmationState.h"
 #include "ConnectDialog.h"
@@ -12,6 +13,7 @@
 #include "DecisionSummary.h"
 #include "DevnetLayout.h"
 #include "HistoryCache.h"
+#include "InclusionProof.h"
 #include "Membership.h"
 #include "ReceiversModel.h"
 #include "ReceiversView.h"
@@ -27,6 +29,7 @@
 #include <QFileInfo>
 #include <QImage>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
@@ -205,6 +208,7 @@ private Q_SLOTS:
     void undeterminedAlertResolvedByRetry();
     void detailPaneVerifiesCertificate();
     void detailPaneIgnoresStaleResults();
+    void detailPaneVerifiesTheBlockProof();
     void connectDialogChecksAndKeepsItsFiles();
 };
 
@@ -1100,6 +1104,133 @@ void TestViews::detailPaneIgnoresStaleResults()
     QCOMPARE(pane.headerValue(QStringLiteral("ticket")), QStringLiteral("T-102"));
     pane.clear();
     QCOMPARE(pane.certificateStatus(), QString());
+}
+
+void TestViews::detailPaneVerifiesTheBlockProof()
+{
+    EventScript script(4);
+    const std::shared_ptr<const Membership> membership =
+        std::make_shared<Membership>(script.sample.membership);
+    QList<Decision> decided;
+    for (int i = 0; i < 3; ++i) {
+        Tally tally(script.sample.membership, script.issue(QStringLiteral("T-20%1").arg(i)));
+        for (int target = 1; target <= 4; ++target)
+            script.vote(tally, target, ConfirmationState::WrittenOff);
+        decided.append(script.decide(tally));
+    }
+    Block block;
+    block.height = 9;
+    block.previousHash = QByteArray(32, '\x09');
+    block.membershipHash = script.sample.membership.hash();
+    block.timestampMs = script.clock;
+    block.coordinatorId = script.sample.coordinatorId();
+    block.decisions = decided;
+    block.seal(script.sample.keys.value(script.sample.coordinatorId()));
+    const Decision &decision = decided.at(1);
+    const auto compact = [](const InclusionProof &proof) {
+        return QJsonDocument(proof.toJson()).toJson(QJsonDocument::Compact);
+    };
+    const InclusionProof proof = BlockProofs(block).proof(1);
+    QJsonObject summary = EventScript::summary(decision);
+    summary.insert(QStringLiteral("height"), 9);
+
+    DecisionDetailPane pane;
+    pane.resize(800, 600);
+    pane.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&pane));
+    QSignalSpy settled(&pane, &DecisionDetailPane::blockCheckFinished);
+    pane.showDecision(summary, decision.encode(), {}, membership, compact(proof));
+    QCOMPARE(pane.blockCheck(), DecisionDetailPane::BlockCheck::Pending);
+    QTRY_COMPARE(pane.blockCheck(), DecisionDetailPane::BlockCheck::Proven);
+    QCOMPARE(pane.blockHeight(), quint64(9));
+    QCOMPARE(pane.blockSigner(), script.sample.coordinatorId());
+    QVERIFY2(
+        pane.blockStatus().startsWith(
+            QStringLiteral("In block 9, signed by the coordinator %1").arg(script.sample.coordinatorId())),
+        qPrintable(pane.blockStatus()));
+    QCOMPARE(pane.headerValue(QStringLiteral("height")), QStringLiteral("9"));
+    QCOMPARE(settled.size(), 1);
+    QCOMPARE(settled.at(0).at(1).value<DecisionDetailPane::BlockCheck>(),
+             DecisionDetailPane::BlockCheck::Proven);
+    saveShot(&pane, QStringLiteral("detail-proven"));
+
+    // Each forgery is refused with what failed, never shown as proven.
+    const auto refused = [&](const QByteArray &forged, const QByteArray &certificate, const QString &why) {
+        pane.showDecision(summary, certificate, {}, membership, forged);
+        if (!QTest::qWaitFor([&] { return pane.blockCheck() != DecisionDetailPane::BlockCheck::Pending; }))
+            return QStringLiteral("still pending");
+        const QString status = pane.blockStatus();
+        if (pane.blockCheck() != DecisionDetailPane::BlockCheck::Invalid || !status.contains(why) ||
+            !status.contains(QStringLiteral("INVALID")))
+            return QStringLiteral("for '%1': %2").arg(why, status);
+        return QString();
+    };
+    // Another leaf's path, a leaf index moved, a hash of the path changed.
+    QCOMPARE(refused(compact(BlockProofs(block).proof(0)), decision.encode(), QStringLiteral("merkle")),
+             QString());
+    InclusionProof moved = proof;
+    moved.leafIndex = 2;
+    QCOMPARE(refused(compact(moved), decision.encode(), QStringLiteral("leaf 2")), QString());
+    InclusionProof bent = proof;
+    bent.path[0][0] = char(bent.path[0][0] ^ 0x01);
+    QCOMPARE(refused(compact(bent), decision.encode(), QStringLiteral("merkle")), QString());
+    // The certificate's decided_at edited after sealing: the proof no longer covers its bytes.
+    Decision edited = decision;
+    edited.decidedAtMs += 1;
+    QCOMPARE(refused(compact(proof), edited.encode(), QStringLiteral("merkle")), QString());
+    // A header signed by a target under the coordinator's name.
+    Block forgedBlock = block;
+    forgedBlock.seal(script.sample.keys.value(script.sample.targetIds().first()));
+    QCOMPARE(
+        refused(compact(BlockProofs(forgedBlock).proof(1)), decision.encode(), QStringLiteral("signature")),
+        QString());
+    // A header whose height was raised: its signature no longer holds.
+    InclusionProof raised = proof;
+    std::optional<BlockHeader> header = BlockHeader::decode(proof.header);
+    QVERIFY(header);
+    header->height = 10;
+    raised.header = header->encode();
+    QCOMPARE(refused(compact(raised), decision.encode(), QStringLiteral("block 10")), QString());
+    // Sealed under another membership.
+    Block elsewhere = block;
+    elsewhere.membershipHash = QByteArray(32, '\x01');
+    elsewhere.seal(script.sample.keys.value(script.sample.coordinatorId()));
+    QCOMPARE(refused(compact(BlockProofs(elsewhere).proof(1)), decision.encode(),
+                     QStringLiteral("another membership")),
+             QString());
+    // Garbage where a proof should be.
+    QCOMPARE(refused(QByteArrayLiteral("{\"header\":1"), decision.encode(), QStringLiteral("not JSON")),
+             QString());
+    QCOMPARE(
+        refused(QByteArrayLiteral("{\"header\":\"\"}"), decision.encode(), QStringLiteral("missing key")),
+        QString());
+
+    // Without a membership the proof is not called proven.
+    pane.showDecision(summary, decision.encode(), {}, nullptr, compact(proof));
+    QTRY_COMPARE(pane.blockCheck(), DecisionDetailPane::BlockCheck::Unchecked);
+
+    // No proof: the pane says why there is none, and only for the decision it shows.
+    pane.showDecision(summary, decision.encode(), {}, membership);
+    QCOMPARE(pane.blockCheck(), DecisionDetailPane::BlockCheck::Unavailable);
+    pane.showBlockFetching(QStringLiteral("coordinator-1"));
+    QCOMPARE(pane.blockCheck(), DecisionDetailPane::BlockCheck::Fetching);
+    QVERIFY(pane.blockStatus().contains(QStringLiteral("coordinator-1")));
+    pane.showBlockUnproven(hex(decided.at(0).writeOff.digest()), DecisionDetailPane::BlockCheck::NotSealed,
+                           QStringLiteral("elsewhere"));
+    QCOMPARE(pane.blockCheck(), DecisionDetailPane::BlockCheck::Fetching);
+    pane.showBlockUnproven(pane.currentDigest(), DecisionDetailPane::BlockCheck::NotSealed,
+                           QStringLiteral("coordinator-1 holds it in no block so far"));
+    QCOMPARE(pane.blockCheck(), DecisionDetailPane::BlockCheck::NotSealed);
+    QVERIFY(pane.blockStatus().startsWith(QStringLiteral("Not sealed into a block yet")));
+    // An UNDETERMINED decision is never sealed, and is not called unproven for it.
+    QJsonObject undetermined = summary;
+    undetermined.insert(QStringLiteral("outcome"), QStringLiteral("UNDETERMINED"));
+    undetermined.insert(QStringLiteral("height"), 0);
+    pane.showDecision(undetermined, {}, {}, membership);
+    QCOMPARE(pane.blockCheck(), DecisionDetailPane::BlockCheck::NotSealable);
+    pane.clear();
+    QCOMPARE(pane.blockCheck(), DecisionDetailPane::BlockCheck::None);
+    QCOMPARE(pane.blockStatus(), QString());
 }
 
 void TestViews::connectDialogChecksAndKeepsItsFiles()

@@ -4,18 +4,18 @@
 <context>
     <name>QObject</name>
     <message>
-        <location filename="../app/ticketsync_console_main.cpp" line="126"/>
+        <location filename="../app/ticketsync_console_main.cpp" line="130"/>
         <source>Client certificate</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../app/ticketsync_console_main.cpp" line="127"/>
+        <location filename="../app/ticketsync_console_main.cpp" line="131"/>
         <source>Password for %1:</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../app/ticketsync_console_main.cpp" line="119"/>
-        <location filename="../app/ticketsync_console_main.cpp" line="133"/>
+        <location filename="../app/ticketsync_console_main.cpp" line="123"/>
+        <location filename="../app/ticketsync_console_main.cpp" line="137"/>
         <source>Cannot connect</source>
         <translation type="unfinished"></translation>
     </message>
@@ -657,214 +657,291 @@ Note (optional):</source>
 <context>
     <name>ticketsync::DecisionDetailPane</name>
     <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="74"/>
+        <source>the proof is not JSON: %1 at offset %2</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../ui/DecisionDetailPane.cpp" line="77"/>
-        <source>the certificate cannot be decoded: %1</source>
+        <source>the proof is not a JSON object</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="81"/>
+        <source>the proof does not decode: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
         <location filename="../ui/DecisionDetailPane.cpp" line="83"/>
+        <source>there are no certificate bytes to check it against</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="120"/>
+        <source>the certificate cannot be decoded: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="126"/>
         <source>the certificate is for write-off %1, not %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="132"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="175"/>
         <source>cannot be decoded: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="161"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="204"/>
         <source>confirms another write-off</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="163"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="206"/>
         <source>no membership to check against</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="259"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="307"/>
         <source>Ticket</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="259"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="307"/>
         <source>Version</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="259"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="307"/>
         <source>Branch</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="260"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="308"/>
         <source>Amount</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="260"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="308"/>
         <source>Outcome</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="260"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="308"/>
         <source>State</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="261"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="309"/>
         <source>Votes (count/n)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="261"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="309"/>
         <source>Quorum (q)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="261"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="309"/>
         <source>Time to quorum</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="262"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="310"/>
         <source>Block height</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="262"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="310"/>
         <source>Source node</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="262"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="310"/>
         <source>Write-off digest</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="266"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
         <source>Target</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="266"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
         <source>Vote</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="266"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
         <source>Reason</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="266"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
         <source>Signature check</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="266"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
         <source>In certificate</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="296"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="351"/>
         <source>No decision selected</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="329"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="385"/>
         <source>Decision</source>
         <extracomment>Detail pane title: ticket id and write-off version.</extracomment>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="330"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="386"/>
         <source>Ticket %1, version %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="340"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="396"/>
         <source>none</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="341"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="397"/>
         <source>%1 of %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="352"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="411"/>
+        <source>none: not decided</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="413"/>
         <source>not in a block yet</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="356"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="417"/>
         <source>unknown</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="384"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="445"/>
         <source>checking…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="462"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="474"/>
+        <source>the history cache holds none for it</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="544"/>
         <source>no vote</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="465"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="547"/>
         <source>unreadable</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="468"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="550"/>
         <source>%1 (equivocation)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="471"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="553"/>
         <source>%1 signed more than one state for this write-off</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="479"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="561"/>
         <source>%1 valid</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="482"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="564"/>
         <source>%1 %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="487"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="569"/>
         <source>yes</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="502"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="616"/>
+        <source>Asking %1 for the block proof…</source>
+        <extracomment>The inclusion proof (区块包含证明): the block header, the coordinator&apos;s signature on it and the merkle path.</extracomment>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="618"/>
+        <source>Verifying the block proof locally…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="621"/>
+        <source>In block %1, signed by the coordinator %2: the header signature and the merkle path to this certificate verified locally</source>
+        <extracomment>%1 block height, %2 the coordinator&apos;s node id.</extracomment>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="626"/>
+        <source> (the node reported block %1)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="630"/>
+        <source>Not sealed into a block yet: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="632"/>
+        <source>Not in a block: only decided write-offs are sealed, and this one is UNDETERMINED.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="634"/>
+        <source>Block proof INVALID — %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="636"/>
+        <source>Not proven to be in a block: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="638"/>
+        <source>Block proof not verified: the membership is not known yet.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="666"/>
         <source>Verifying the certificate and signatures locally…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="504"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="668"/>
         <source>No certificate fetched for this write-off yet; the votes are checked one by one.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="506"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="670"/>
         <source>Certificate not verified: the membership is not known yet.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="509"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="673"/>
         <source>Certificate verified locally: valid</source>
         <extracomment>The quorum certificate (法定人数证书) was checked by this console through core.</extracomment>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="511"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="675"/>
         <source>Certificate verified locally: INVALID — %1</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1284,318 +1361,353 @@ Note (optional):</source>
 <context>
     <name>ticketsync::MainWindow</name>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="264"/>
+        <location filename="../ui/MainWindow.cpp" line="267"/>
         <source>Not connected yet.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="313"/>
-        <location filename="../ui/MainWindow.cpp" line="407"/>
-        <location filename="../ui/MainWindow.cpp" line="451"/>
+        <location filename="../ui/MainWindow.cpp" line="316"/>
+        <location filename="../ui/MainWindow.cpp" line="410"/>
+        <location filename="../ui/MainWindow.cpp" line="454"/>
         <source>Alerts</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="352"/>
+        <location filename="../ui/MainWindow.cpp" line="355"/>
         <source>Export failed: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="390"/>
+        <location filename="../ui/MainWindow.cpp" line="393"/>
         <source>About ticketsync console</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="391"/>
+        <location filename="../ui/MainWindow.cpp" line="394"/>
         <source>&lt;p&gt;&lt;b&gt;ticketsync console&lt;/b&gt; %1&lt;/p&gt;&lt;p&gt;Operations console for ticket write-off confirmation across the consortium.&lt;/p&gt;</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="403"/>
+        <location filename="../ui/MainWindow.cpp" line="406"/>
         <source>ticketsync console — ticket write-off confirmation</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="404"/>
-        <location filename="../ui/MainWindow.cpp" line="451"/>
+        <location filename="../ui/MainWindow.cpp" line="407"/>
+        <location filename="../ui/MainWindow.cpp" line="454"/>
         <source>Live feed</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="405"/>
-        <location filename="../ui/MainWindow.cpp" line="451"/>
+        <location filename="../ui/MainWindow.cpp" line="408"/>
+        <location filename="../ui/MainWindow.cpp" line="454"/>
         <source>Quorum decisions</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="406"/>
-        <location filename="../ui/MainWindow.cpp" line="451"/>
+        <location filename="../ui/MainWindow.cpp" line="409"/>
+        <location filename="../ui/MainWindow.cpp" line="454"/>
         <source>Receivers</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="408"/>
-        <location filename="../ui/MainWindow.cpp" line="452"/>
+        <location filename="../ui/MainWindow.cpp" line="411"/>
+        <location filename="../ui/MainWindow.cpp" line="455"/>
         <source>Nodes</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="409"/>
-        <location filename="../ui/MainWindow.cpp" line="434"/>
+        <location filename="../ui/MainWindow.cpp" line="412"/>
+        <location filename="../ui/MainWindow.cpp" line="437"/>
         <source>Ticket id</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="410"/>
+        <location filename="../ui/MainWindow.cpp" line="413"/>
         <source>Branch</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="411"/>
+        <location filename="../ui/MainWindow.cpp" line="414"/>
         <source>Target</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="415"/>
+        <location filename="../ui/MainWindow.cpp" line="418"/>
         <source>Any state</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="416"/>
+        <location filename="../ui/MainWindow.cpp" line="419"/>
         <source>Issued</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="425"/>
+        <location filename="../ui/MainWindow.cpp" line="428"/>
         <source>All time</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="426"/>
+        <location filename="../ui/MainWindow.cpp" line="429"/>
         <source>Last 5 minutes</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="427"/>
+        <location filename="../ui/MainWindow.cpp" line="430"/>
         <source>Last hour</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="428"/>
+        <location filename="../ui/MainWindow.cpp" line="431"/>
         <source>Last 24 hours</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="432"/>
+        <location filename="../ui/MainWindow.cpp" line="435"/>
         <source>Pause</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="433"/>
+        <location filename="../ui/MainWindow.cpp" line="436"/>
         <source>Follow newest</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="438"/>
-        <location filename="../ui/MainWindow.cpp" line="1102"/>
+        <location filename="../ui/MainWindow.cpp" line="441"/>
+        <location filename="../ui/MainWindow.cpp" line="1204"/>
         <source>Any outcome</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="439"/>
-        <location filename="../ui/MainWindow.cpp" line="1103"/>
+        <location filename="../ui/MainWindow.cpp" line="442"/>
+        <location filename="../ui/MainWindow.cpp" line="1205"/>
         <source>Decided</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="440"/>
-        <location filename="../ui/MainWindow.cpp" line="1104"/>
+        <location filename="../ui/MainWindow.cpp" line="443"/>
+        <location filename="../ui/MainWindow.cpp" line="1206"/>
         <source>Undetermined</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="444"/>
+        <location filename="../ui/MainWindow.cpp" line="447"/>
         <source>Vote histogram</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="445"/>
+        <location filename="../ui/MainWindow.cpp" line="448"/>
         <source>&amp;File</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="446"/>
+        <location filename="../ui/MainWindow.cpp" line="449"/>
         <source>&amp;View</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="447"/>
+        <location filename="../ui/MainWindow.cpp" line="450"/>
         <source>&amp;Language</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="448"/>
+        <location filename="../ui/MainWindow.cpp" line="451"/>
         <source>&amp;Help</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="449"/>
+        <location filename="../ui/MainWindow.cpp" line="452"/>
         <source>&amp;Export audit report…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="450"/>
+        <location filename="../ui/MainWindow.cpp" line="453"/>
         <source>&amp;Quit</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="454"/>
+        <location filename="../ui/MainWindow.cpp" line="457"/>
         <source>Show %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="455"/>
+        <location filename="../ui/MainWindow.cpp" line="458"/>
         <source>&amp;Pause the live feed</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="456"/>
+        <location filename="../ui/MainWindow.cpp" line="459"/>
         <source>&amp;Filter by ticket</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="459"/>
+        <location filename="../ui/MainWindow.cpp" line="462"/>
         <source>&amp;About</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="460"/>
+        <location filename="../ui/MainWindow.cpp" line="463"/>
         <source>Main toolbar</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="545"/>
-        <location filename="../ui/MainWindow.cpp" line="572"/>
+        <location filename="../ui/MainWindow.cpp" line="548"/>
+        <location filename="../ui/MainWindow.cpp" line="575"/>
         <source>History cache: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="555"/>
-        <location filename="../ui/MainWindow.cpp" line="574"/>
+        <location filename="../ui/MainWindow.cpp" line="558"/>
+        <location filename="../ui/MainWindow.cpp" line="577"/>
         <source>History cache</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="556"/>
+        <location filename="../ui/MainWindow.cpp" line="559"/>
         <source>The history cache %1 could not be opened: %2
 The console runs without it.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="681"/>
+        <location filename="../ui/MainWindow.cpp" line="711"/>
         <source>Not connected: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="683"/>
+        <location filename="../ui/MainWindow.cpp" line="713"/>
         <source>Connect</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="695"/>
+        <location filename="../ui/MainWindow.cpp" line="725"/>
         <source>History cache: events from %1 were not stored (%2); they are fetched again.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="746"/>
+        <location filename="../ui/MainWindow.cpp" line="785"/>
         <source>Your certificate gives the role &apos;%1&apos; on %2; only operators may act.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="759"/>
+        <location filename="../ui/MainWindow.cpp" line="798"/>
         <source>Not connected to %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="766"/>
+        <location filename="../ui/MainWindow.cpp" line="805"/>
         <source>Sent to %1…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="813"/>
-        <location filename="../ui/MainWindow.cpp" line="886"/>
+        <location filename="../ui/MainWindow.cpp" line="852"/>
+        <location filename="../ui/MainWindow.cpp" line="930"/>
         <source>Ticket %1 version %2 via %3 — from %4</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="884"/>
+        <location filename="../ui/MainWindow.cpp" line="928"/>
         <source> (history cache)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="921"/>
+        <location filename="../ui/MainWindow.cpp" line="951"/>
+        <source>the history cache holds no proof for it, and the console is offline</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="968"/>
+        <source>it answered &apos;%1&apos; instead of &apos;decisions&apos;</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="969"/>
+        <source>%1 could not be asked for its proof: %2</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="979"/>
+        <source>%1 has no decision for this write-off</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="980"/>
+        <source>%1&apos;s answer holds no entry for this write-off</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="1010"/>
+        <source>%1 places it in block %2 but sent no proof of that</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="1013"/>
+        <source>%1 holds the decision, but in no block so far</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="1023"/>
         <source>Offline: browsing the history cache %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="922"/>
+        <location filename="../ui/MainWindow.cpp" line="1024"/>
         <source>Opening the history cache…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="927"/>
+        <location filename="../ui/MainWindow.cpp" line="1029"/>
         <source>nothing yet</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="927"/>
+        <location filename="../ui/MainWindow.cpp" line="1029"/>
         <source>%1 ago</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="930"/>
+        <location filename="../ui/MainWindow.cpp" line="1032"/>
         <source>Live from %1 (%2), last event #%3, %4</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="931"/>
+        <location filename="../ui/MainWindow.cpp" line="1033"/>
         <source>Disconnected from %1: %2 — showing cached data, last heard %3</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="940"/>
+        <location filename="../ui/MainWindow.cpp" line="1042"/>
         <source>no data from %1 for %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="945"/>
+        <location filename="../ui/MainWindow.cpp" line="1047"/>
         <source>data from %1 again</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="960"/>
-        <location filename="../ui/MainWindow.cpp" line="1079"/>
-        <location filename="../ui/MainWindow.cpp" line="1087"/>
+        <location filename="../ui/MainWindow.cpp" line="1062"/>
+        <location filename="../ui/MainWindow.cpp" line="1181"/>
+        <location filename="../ui/MainWindow.cpp" line="1189"/>
         <source>An export is already running.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1014"/>
+        <location filename="../ui/MainWindow.cpp" line="1116"/>
         <source>not connected to %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1038"/>
+        <location filename="../ui/MainWindow.cpp" line="1140"/>
         <source>Fetching certificates for the report: %1 of %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1069"/>
+        <location filename="../ui/MainWindow.cpp" line="1171"/>
         <source>Export cancelled.</source>
         <translation type="unfinished"></translation>
     </message>
     <message numerus="yes">
-        <location filename="../ui/MainWindow.cpp" line="1074"/>
+        <location filename="../ui/MainWindow.cpp" line="1176"/>
         <source>%n certificate(s) could not be fetched; the bundle will not verify for them. First: %1</source>
         <translation type="unfinished">
             <numerusform></numerusform>
@@ -1603,62 +1715,62 @@ The console runs without it.</source>
         </translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1091"/>
+        <location filename="../ui/MainWindow.cpp" line="1193"/>
         <source>Export audit report</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1094"/>
+        <location filename="../ui/MainWindow.cpp" line="1196"/>
         <source>CSV (RFC 4180)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1095"/>
+        <location filename="../ui/MainWindow.cpp" line="1197"/>
         <source>PDF summary</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1096"/>
+        <location filename="../ui/MainWindow.cpp" line="1198"/>
         <source>JSON bundle with signatures</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1105"/>
+        <location filename="../ui/MainWindow.cpp" line="1207"/>
         <source>Format</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1106"/>
+        <location filename="../ui/MainWindow.cpp" line="1208"/>
         <source>From</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1107"/>
+        <location filename="../ui/MainWindow.cpp" line="1209"/>
         <source>To</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1108"/>
+        <location filename="../ui/MainWindow.cpp" line="1210"/>
         <source>Outcome</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1121"/>
+        <location filename="../ui/MainWindow.cpp" line="1223"/>
         <source>Save audit report</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1128"/>
+        <location filename="../ui/MainWindow.cpp" line="1230"/>
         <source>Exporting…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1128"/>
+        <location filename="../ui/MainWindow.cpp" line="1230"/>
         <source>Cancel</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1137"/>
+        <location filename="../ui/MainWindow.cpp" line="1239"/>
         <source>Wrote %1: %2</source>
         <translation type="unfinished"></translation>
     </message>

@@ -4,18 +4,18 @@
 <context>
     <name>QObject</name>
     <message>
-        <location filename="../app/ticketsync_console_main.cpp" line="126"/>
+        <location filename="../app/ticketsync_console_main.cpp" line="130"/>
         <source>Client certificate</source>
         <translation>客户端证书</translation>
     </message>
     <message>
-        <location filename="../app/ticketsync_console_main.cpp" line="127"/>
+        <location filename="../app/ticketsync_console_main.cpp" line="131"/>
         <source>Password for %1:</source>
         <translation>%1 的密码：</translation>
     </message>
     <message>
-        <location filename="../app/ticketsync_console_main.cpp" line="119"/>
-        <location filename="../app/ticketsync_console_main.cpp" line="133"/>
+        <location filename="../app/ticketsync_console_main.cpp" line="123"/>
+        <location filename="../app/ticketsync_console_main.cpp" line="137"/>
         <source>Cannot connect</source>
         <translation>无法连接</translation>
     </message>
@@ -655,214 +655,291 @@ Note (optional):</source>
 <context>
     <name>ticketsync::DecisionDetailPane</name>
     <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="74"/>
+        <source>the proof is not JSON: %1 at offset %2</source>
+        <translation>该证明不是 JSON：%1（偏移量 %2）</translation>
+    </message>
+    <message>
         <location filename="../ui/DecisionDetailPane.cpp" line="77"/>
+        <source>the proof is not a JSON object</source>
+        <translation>该证明不是 JSON 对象</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="81"/>
+        <source>the proof does not decode: %1</source>
+        <translation>该证明无法解码：%1</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="83"/>
+        <source>there are no certificate bytes to check it against</source>
+        <translation>没有可供核对的证书字节</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="120"/>
         <source>the certificate cannot be decoded: %1</source>
         <translation>证书无法解码：%1</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="83"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="126"/>
         <source>the certificate is for write-off %1, not %2</source>
         <translation>该证书属于核销 %1，而非 %2</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="132"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="175"/>
         <source>cannot be decoded: %1</source>
         <translation>无法解码：%1</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="161"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="204"/>
         <source>confirms another write-off</source>
         <translation>确认的是另一笔核销</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="163"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="206"/>
         <source>no membership to check against</source>
         <translation>无成员配置可供校验</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="259"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="307"/>
         <source>Ticket</source>
         <translation>票据</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="259"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="307"/>
         <source>Version</source>
         <translation>版本</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="259"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="307"/>
         <source>Branch</source>
         <translation>分行</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="260"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="308"/>
         <source>Amount</source>
         <translation>金额</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="260"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="308"/>
         <source>Outcome</source>
         <translation>结果</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="260"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="308"/>
         <source>State</source>
         <translation>状态</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="261"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="309"/>
         <source>Votes (count/n)</source>
         <translation>票数（得票/n）</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="261"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="309"/>
         <source>Quorum (q)</source>
         <translation>法定数（q）</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="261"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="309"/>
         <source>Time to quorum</source>
         <translation>达到法定数用时</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="262"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="310"/>
         <source>Block height</source>
         <translation>区块高度</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="262"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="310"/>
         <source>Source node</source>
         <translation>来源节点</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="262"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="310"/>
         <source>Write-off digest</source>
         <translation>核销摘要</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="266"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
         <source>Target</source>
         <translation>目标节点</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="266"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
         <source>Vote</source>
         <translation>投票</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="266"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
         <source>Reason</source>
         <translation>原因</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="266"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
         <source>Signature check</source>
         <translation>签名校验</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="266"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
         <source>In certificate</source>
         <translation>已纳入证书</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="296"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="351"/>
         <source>No decision selected</source>
         <translation>未选择决议</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="329"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="385"/>
         <source>Decision</source>
         <extracomment>Detail pane title: ticket id and write-off version.</extracomment>
         <translation>决议</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="330"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="386"/>
         <source>Ticket %1, version %2</source>
         <translation>票据 %1，版本 %2</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="340"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="396"/>
         <source>none</source>
         <translation>无</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="341"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="397"/>
         <source>%1 of %2</source>
         <translation>%1 / %2</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="352"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="411"/>
+        <source>none: not decided</source>
+        <translation>无：尚未判定</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="413"/>
         <source>not in a block yet</source>
         <translation>尚未打包入区块</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="356"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="417"/>
         <source>unknown</source>
         <translation>未知</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="384"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="445"/>
         <source>checking…</source>
         <translation>校验中…</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="462"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="474"/>
+        <source>the history cache holds none for it</source>
+        <translation>历史缓存中没有该决议的区块证明</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="544"/>
         <source>no vote</source>
         <translation>未投票</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="465"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="547"/>
         <source>unreadable</source>
         <translation>无法读取</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="468"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="550"/>
         <source>%1 (equivocation)</source>
         <translation>%1（矛盾签名）</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="471"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="553"/>
         <source>%1 signed more than one state for this write-off</source>
         <translation>%1 对该笔核销签署了多个不同状态</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="479"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="561"/>
         <source>%1 valid</source>
         <translation>%1 有效</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="482"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="564"/>
         <source>%1 %2</source>
         <translation>%1 %2</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="487"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="569"/>
         <source>yes</source>
         <translation>是</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="502"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="616"/>
+        <source>Asking %1 for the block proof…</source>
+        <extracomment>The inclusion proof (区块包含证明): the block header, the coordinator&apos;s signature on it and the merkle path.</extracomment>
+        <translation>正在向 %1 获取区块包含证明…</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="618"/>
+        <source>Verifying the block proof locally…</source>
+        <translation>正在本地验证区块包含证明…</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="621"/>
+        <source>In block %1, signed by the coordinator %2: the header signature and the merkle path to this certificate verified locally</source>
+        <extracomment>%1 block height, %2 the coordinator&apos;s node id.</extracomment>
+        <translation>已打包入区块 %1，由协调节点 %2 签名：区块头签名及指向本证书的默克尔路径均已本地验证</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="626"/>
+        <source> (the node reported block %1)</source>
+        <translation>（节点报告的区块为 %1）</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="630"/>
+        <source>Not sealed into a block yet: %1</source>
+        <translation>尚未打包入区块：%1</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="632"/>
+        <source>Not in a block: only decided write-offs are sealed, and this one is UNDETERMINED.</source>
+        <translation>不在区块中：只有已判定的核销才会打包入区块，而此笔核销为未决（UNDETERMINED）。</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="634"/>
+        <source>Block proof INVALID — %1</source>
+        <translation>区块包含证明无效 — %1</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="636"/>
+        <source>Not proven to be in a block: %1</source>
+        <translation>未能证明已打包入区块：%1</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="638"/>
+        <source>Block proof not verified: the membership is not known yet.</source>
+        <translation>区块包含证明未验证：尚未获知成员配置。</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="666"/>
         <source>Verifying the certificate and signatures locally…</source>
         <translation>正在本地验证证书和签名…</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="504"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="668"/>
         <source>No certificate fetched for this write-off yet; the votes are checked one by one.</source>
         <translation>尚未获取该笔核销的证书；将逐一校验各投票。</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="506"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="670"/>
         <source>Certificate not verified: the membership is not known yet.</source>
         <translation>证书未验证：尚未获知成员配置。</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="509"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="673"/>
         <source>Certificate verified locally: valid</source>
         <extracomment>The quorum certificate (法定人数证书) was checked by this console through core.</extracomment>
         <translation>证书已本地验证：有效</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="511"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="675"/>
         <source>Certificate verified locally: INVALID — %1</source>
         <translation>证书已本地验证：无效 — %1</translation>
     </message>
@@ -1282,381 +1359,416 @@ Note (optional):</source>
 <context>
     <name>ticketsync::MainWindow</name>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="264"/>
+        <location filename="../ui/MainWindow.cpp" line="267"/>
         <source>Not connected yet.</source>
         <translation>尚未连接。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="313"/>
-        <location filename="../ui/MainWindow.cpp" line="407"/>
-        <location filename="../ui/MainWindow.cpp" line="451"/>
+        <location filename="../ui/MainWindow.cpp" line="316"/>
+        <location filename="../ui/MainWindow.cpp" line="410"/>
+        <location filename="../ui/MainWindow.cpp" line="454"/>
         <source>Alerts</source>
         <translation>告警</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="352"/>
+        <location filename="../ui/MainWindow.cpp" line="355"/>
         <source>Export failed: %1</source>
         <translation>导出失败：%1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="390"/>
+        <location filename="../ui/MainWindow.cpp" line="393"/>
         <source>About ticketsync console</source>
         <translation>关于 ticketsync 控制台</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="391"/>
+        <location filename="../ui/MainWindow.cpp" line="394"/>
         <source>&lt;p&gt;&lt;b&gt;ticketsync console&lt;/b&gt; %1&lt;/p&gt;&lt;p&gt;Operations console for ticket write-off confirmation across the consortium.&lt;/p&gt;</source>
         <translation>&lt;p&gt;&lt;b&gt;ticketsync 控制台&lt;/b&gt; %1&lt;/p&gt;&lt;p&gt;用于联盟内票据核销确认的运营控制台。&lt;/p&gt;</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="403"/>
+        <location filename="../ui/MainWindow.cpp" line="406"/>
         <source>ticketsync console — ticket write-off confirmation</source>
         <translation>ticketsync 控制台 — 票据核销确认</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="404"/>
-        <location filename="../ui/MainWindow.cpp" line="451"/>
+        <location filename="../ui/MainWindow.cpp" line="407"/>
+        <location filename="../ui/MainWindow.cpp" line="454"/>
         <source>Live feed</source>
         <translation>实时流水</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="405"/>
-        <location filename="../ui/MainWindow.cpp" line="451"/>
+        <location filename="../ui/MainWindow.cpp" line="408"/>
+        <location filename="../ui/MainWindow.cpp" line="454"/>
         <source>Quorum decisions</source>
         <translation>法定数决议</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="406"/>
-        <location filename="../ui/MainWindow.cpp" line="451"/>
+        <location filename="../ui/MainWindow.cpp" line="409"/>
+        <location filename="../ui/MainWindow.cpp" line="454"/>
         <source>Receivers</source>
         <translation>数据接收节点</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="408"/>
-        <location filename="../ui/MainWindow.cpp" line="452"/>
+        <location filename="../ui/MainWindow.cpp" line="411"/>
+        <location filename="../ui/MainWindow.cpp" line="455"/>
         <source>Nodes</source>
         <translation>节点</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="409"/>
-        <location filename="../ui/MainWindow.cpp" line="434"/>
+        <location filename="../ui/MainWindow.cpp" line="412"/>
+        <location filename="../ui/MainWindow.cpp" line="437"/>
         <source>Ticket id</source>
         <translation>票据编号</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="410"/>
+        <location filename="../ui/MainWindow.cpp" line="413"/>
         <source>Branch</source>
         <translation>分行</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="411"/>
+        <location filename="../ui/MainWindow.cpp" line="414"/>
         <source>Target</source>
         <translation>目标节点</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="415"/>
+        <location filename="../ui/MainWindow.cpp" line="418"/>
         <source>Any state</source>
         <translation>任意状态</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="416"/>
+        <location filename="../ui/MainWindow.cpp" line="419"/>
         <source>Issued</source>
         <translation>已发起</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="425"/>
+        <location filename="../ui/MainWindow.cpp" line="428"/>
         <source>All time</source>
         <translation>全部时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="426"/>
+        <location filename="../ui/MainWindow.cpp" line="429"/>
         <source>Last 5 minutes</source>
         <translation>最近 5 分钟</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="427"/>
+        <location filename="../ui/MainWindow.cpp" line="430"/>
         <source>Last hour</source>
         <translation>最近 1 小时</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="428"/>
+        <location filename="../ui/MainWindow.cpp" line="431"/>
         <source>Last 24 hours</source>
         <translation>最近 24 小时</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="432"/>
+        <location filename="../ui/MainWindow.cpp" line="435"/>
         <source>Pause</source>
         <translation>暂停</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="433"/>
+        <location filename="../ui/MainWindow.cpp" line="436"/>
         <source>Follow newest</source>
         <translation>跟随最新</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="438"/>
-        <location filename="../ui/MainWindow.cpp" line="1102"/>
+        <location filename="../ui/MainWindow.cpp" line="441"/>
+        <location filename="../ui/MainWindow.cpp" line="1204"/>
         <source>Any outcome</source>
         <translation>任意结果</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="439"/>
-        <location filename="../ui/MainWindow.cpp" line="1103"/>
+        <location filename="../ui/MainWindow.cpp" line="442"/>
+        <location filename="../ui/MainWindow.cpp" line="1205"/>
         <source>Decided</source>
         <translation>已决</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="440"/>
-        <location filename="../ui/MainWindow.cpp" line="1104"/>
+        <location filename="../ui/MainWindow.cpp" line="443"/>
+        <location filename="../ui/MainWindow.cpp" line="1206"/>
         <source>Undetermined</source>
         <translation>未决</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="444"/>
+        <location filename="../ui/MainWindow.cpp" line="447"/>
         <source>Vote histogram</source>
         <translation>投票直方图</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="445"/>
+        <location filename="../ui/MainWindow.cpp" line="448"/>
         <source>&amp;File</source>
         <translation>文件(&amp;F)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="446"/>
+        <location filename="../ui/MainWindow.cpp" line="449"/>
         <source>&amp;View</source>
         <translation>视图(&amp;V)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="447"/>
+        <location filename="../ui/MainWindow.cpp" line="450"/>
         <source>&amp;Language</source>
         <translation>语言(&amp;L)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="448"/>
+        <location filename="../ui/MainWindow.cpp" line="451"/>
         <source>&amp;Help</source>
         <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="449"/>
+        <location filename="../ui/MainWindow.cpp" line="452"/>
         <source>&amp;Export audit report…</source>
         <translation>导出审计报告(&amp;E)…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="450"/>
+        <location filename="../ui/MainWindow.cpp" line="453"/>
         <source>&amp;Quit</source>
         <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="454"/>
+        <location filename="../ui/MainWindow.cpp" line="457"/>
         <source>Show %1</source>
         <translation>显示%1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="455"/>
+        <location filename="../ui/MainWindow.cpp" line="458"/>
         <source>&amp;Pause the live feed</source>
         <translation>暂停实时流水(&amp;P)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="456"/>
+        <location filename="../ui/MainWindow.cpp" line="459"/>
         <source>&amp;Filter by ticket</source>
         <translation>按票据筛选(&amp;F)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="459"/>
+        <location filename="../ui/MainWindow.cpp" line="462"/>
         <source>&amp;About</source>
         <translation>关于(&amp;A)</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="460"/>
+        <location filename="../ui/MainWindow.cpp" line="463"/>
         <source>Main toolbar</source>
         <translation>主工具栏</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="545"/>
-        <location filename="../ui/MainWindow.cpp" line="572"/>
+        <location filename="../ui/MainWindow.cpp" line="548"/>
+        <location filename="../ui/MainWindow.cpp" line="575"/>
         <source>History cache: %1</source>
         <translation>历史缓存：%1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="555"/>
-        <location filename="../ui/MainWindow.cpp" line="574"/>
+        <location filename="../ui/MainWindow.cpp" line="558"/>
+        <location filename="../ui/MainWindow.cpp" line="577"/>
         <source>History cache</source>
         <translation>历史缓存</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="556"/>
+        <location filename="../ui/MainWindow.cpp" line="559"/>
         <source>The history cache %1 could not be opened: %2
 The console runs without it.</source>
         <translation>无法打开历史缓存 %1：%2
 控制台将在不使用历史缓存的情况下运行。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="681"/>
+        <location filename="../ui/MainWindow.cpp" line="711"/>
         <source>Not connected: %1</source>
         <translation>未连接：%1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="683"/>
+        <location filename="../ui/MainWindow.cpp" line="713"/>
         <source>Connect</source>
         <translation>连接</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="695"/>
+        <location filename="../ui/MainWindow.cpp" line="725"/>
         <source>History cache: events from %1 were not stored (%2); they are fetched again.</source>
         <translation>历史缓存：来自 %1 的事件未能保存（%2）；将重新获取。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="746"/>
+        <location filename="../ui/MainWindow.cpp" line="785"/>
         <source>Your certificate gives the role &apos;%1&apos; on %2; only operators may act.</source>
         <translation>您的证书在 %2 上的角色为“%1”；只有操作员可以执行操作。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="759"/>
+        <location filename="../ui/MainWindow.cpp" line="798"/>
         <source>Not connected to %1: %2</source>
         <translation>未连接到 %1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="766"/>
+        <location filename="../ui/MainWindow.cpp" line="805"/>
         <source>Sent to %1…</source>
         <translation>已发送至 %1…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="813"/>
-        <location filename="../ui/MainWindow.cpp" line="886"/>
+        <location filename="../ui/MainWindow.cpp" line="852"/>
+        <location filename="../ui/MainWindow.cpp" line="930"/>
         <source>Ticket %1 version %2 via %3 — from %4</source>
         <translation>票据 %1 版本 %2，经分行 %3 — 来自 %4</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="884"/>
+        <location filename="../ui/MainWindow.cpp" line="928"/>
         <source> (history cache)</source>
         <translation>（历史缓存）</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="921"/>
+        <location filename="../ui/MainWindow.cpp" line="951"/>
+        <source>the history cache holds no proof for it, and the console is offline</source>
+        <translation>历史缓存中没有该决议的区块证明，且控制台处于离线状态</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="968"/>
+        <source>it answered &apos;%1&apos; instead of &apos;decisions&apos;</source>
+        <translation>它的应答类型为“%1”，而不是“decisions”</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="969"/>
+        <source>%1 could not be asked for its proof: %2</source>
+        <translation>无法向 %1 获取区块证明：%2</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="979"/>
+        <source>%1 has no decision for this write-off</source>
+        <translation>%1 没有此笔核销的决议</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="980"/>
+        <source>%1&apos;s answer holds no entry for this write-off</source>
+        <translation>%1 的应答中没有此笔核销的条目</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="1010"/>
+        <source>%1 places it in block %2 but sent no proof of that</source>
+        <translation>%1 称其位于区块 %2，却未提供相应证明</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="1013"/>
+        <source>%1 holds the decision, but in no block so far</source>
+        <translation>%1 持有该决议，但尚未将其打包入任何区块</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="1023"/>
         <source>Offline: browsing the history cache %1</source>
         <translation>离线：正在浏览历史缓存 %1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="922"/>
+        <location filename="../ui/MainWindow.cpp" line="1024"/>
         <source>Opening the history cache…</source>
         <translation>正在打开历史缓存…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="927"/>
+        <location filename="../ui/MainWindow.cpp" line="1029"/>
         <source>nothing yet</source>
         <translation>尚无数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="927"/>
+        <location filename="../ui/MainWindow.cpp" line="1029"/>
         <source>%1 ago</source>
         <translation>%1前</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="930"/>
+        <location filename="../ui/MainWindow.cpp" line="1032"/>
         <source>Live from %1 (%2), last event #%3, %4</source>
         <translation>实时连接 %1（%2），最新事件 #%3，%4</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="931"/>
+        <location filename="../ui/MainWindow.cpp" line="1033"/>
         <source>Disconnected from %1: %2 — showing cached data, last heard %3</source>
         <translation>已与 %1 断开：%2 — 正在显示缓存数据，最近通信：%3</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="940"/>
+        <location filename="../ui/MainWindow.cpp" line="1042"/>
         <source>no data from %1 for %2</source>
         <translation>已有 %2 未收到来自 %1 的数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="945"/>
+        <location filename="../ui/MainWindow.cpp" line="1047"/>
         <source>data from %1 again</source>
         <translation>已重新收到 %1 的数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="960"/>
-        <location filename="../ui/MainWindow.cpp" line="1079"/>
-        <location filename="../ui/MainWindow.cpp" line="1087"/>
+        <location filename="../ui/MainWindow.cpp" line="1062"/>
+        <location filename="../ui/MainWindow.cpp" line="1181"/>
+        <location filename="../ui/MainWindow.cpp" line="1189"/>
         <source>An export is already running.</source>
         <translation>已有导出任务正在进行。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1014"/>
+        <location filename="../ui/MainWindow.cpp" line="1116"/>
         <source>not connected to %1</source>
         <translation>未连接到 %1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1038"/>
+        <location filename="../ui/MainWindow.cpp" line="1140"/>
         <source>Fetching certificates for the report: %1 of %2</source>
         <translation>正在为报告获取证书：%1 / %2</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1069"/>
+        <location filename="../ui/MainWindow.cpp" line="1171"/>
         <source>Export cancelled.</source>
         <translation>导出已取消。</translation>
     </message>
     <message numerus="yes">
-        <location filename="../ui/MainWindow.cpp" line="1074"/>
+        <location filename="../ui/MainWindow.cpp" line="1176"/>
         <source>%n certificate(s) could not be fetched; the bundle will not verify for them. First: %1</source>
         <translation>
             <numerusform>%n 份证书未能获取；这些条目在报告包中将无法通过验证。第一个：%1</numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1091"/>
+        <location filename="../ui/MainWindow.cpp" line="1193"/>
         <source>Export audit report</source>
         <translation>导出审计报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1094"/>
+        <location filename="../ui/MainWindow.cpp" line="1196"/>
         <source>CSV (RFC 4180)</source>
         <translation>CSV（RFC 4180）</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1095"/>
+        <location filename="../ui/MainWindow.cpp" line="1197"/>
         <source>PDF summary</source>
         <translation>PDF 汇总报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1096"/>
+        <location filename="../ui/MainWindow.cpp" line="1198"/>
         <source>JSON bundle with signatures</source>
         <translation>含签名的 JSON 数据包</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1105"/>
+        <location filename="../ui/MainWindow.cpp" line="1207"/>
         <source>Format</source>
         <translation>格式</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1106"/>
+        <location filename="../ui/MainWindow.cpp" line="1208"/>
         <source>From</source>
         <translation>起始时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1107"/>
+        <location filename="../ui/MainWindow.cpp" line="1209"/>
         <source>To</source>
         <translation>截止时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1108"/>
+        <location filename="../ui/MainWindow.cpp" line="1210"/>
         <source>Outcome</source>
         <translation>结果</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1121"/>
+        <location filename="../ui/MainWindow.cpp" line="1223"/>
         <source>Save audit report</source>
         <translation>保存审计报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1128"/>
+        <location filename="../ui/MainWindow.cpp" line="1230"/>
         <source>Exporting…</source>
         <translation>正在导出…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1128"/>
+        <location filename="../ui/MainWindow.cpp" line="1230"/>
         <source>Cancel</source>
         <translation>取消</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1137"/>
+        <location filename="../ui/MainWindow.cpp" line="1239"/>
         <source>Wrote %1: %2</source>
         <translation>已写入 %1：%2</translation>
     </message>

@@ -1,7 +1,9 @@
 #include "DecisionDetailPane.h"
 
+#include "BlockHeader.h"
 #include "ConfirmationState.h"
 #include "Decision.h"
+#include "InclusionProof.h"
 #include "Membership.h"
 #include "ReceiversModel.h"
 #include "VoteHistogramWidget.h"
@@ -13,6 +15,7 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QLabel>
 #include <QLocale>
 #include <QLoggingCategory>
@@ -55,14 +58,54 @@ QString amountText(qint64 minor, const QString &currency)
     return currency.isEmpty() ? text : text + QLatin1Char(' ') + currency;
 }
 
-// The worker's job: decode, check every signature and the certificate. Runs off the GUI thread.
+// That the coordinator signed these very certificate bytes into a block. Runs off the GUI thread.
+void verifyProof(const QByteArray &proofJson, const QByteArray &certificateBytes,
+                 const Membership *membership, DecisionDetailPane::Result *result)
+{
+    using BlockCheck = DecisionDetailPane::BlockCheck;
+    const auto invalid = [result](const QString &problem) {
+        result->block = BlockCheck::Invalid;
+        result->blockProblem = problem;
+    };
+    QJsonParseError parseError;
+    const QJsonDocument document = QJsonDocument::fromJson(proofJson, &parseError);
+    if (!document.isObject())
+        return invalid(parseError.error != QJsonParseError::NoError
+                           ? DecisionDetailPane::tr("the proof is not JSON: %1 at offset %2")
+                                 .arg(parseError.errorString())
+                                 .arg(parseError.offset)
+                           : DecisionDetailPane::tr("the proof is not a JSON object"));
+    QString problem;
+    const std::optional<InclusionProof> proof = InclusionProof::fromJson(document.object(), &problem);
+    if (!proof)
+        return invalid(DecisionDetailPane::tr("the proof does not decode: %1").arg(problem));
+    if (certificateBytes.isEmpty())
+        return invalid(DecisionDetailPane::tr("there are no certificate bytes to check it against"));
+    if (!membership) {
+        result->block = BlockCheck::Unchecked;
+        return;
+    }
+    BlockHeader header;
+    problem = proof->verify(certificateBytes, *membership, &header);
+    if (!problem.isEmpty())
+        return invalid(problem);
+    result->block = BlockCheck::Proven;
+    result->blockHeight = header.height;
+    result->blockSigner = header.coordinatorId;
+}
+
+// The worker's job: decode, check every signature, the certificate and its block proof. Runs off
+// the GUI thread.
 DecisionDetailPane::Result verify(quint64 generation, const QString &digestHex,
                                   const QByteArray &certificateBytes, const QList<QByteArray> &confirmations,
-                                  const std::shared_ptr<const Membership> &membership)
+                                  const std::shared_ptr<const Membership> &membership,
+                                  const QByteArray &proofJson)
 {
     DecisionDetailPane::Result result;
     result.generation = generation;
     result.digest = digestHex;
+    if (!proofJson.isEmpty())
+        verifyProof(proofJson, certificateBytes, membership.get(), &result);
     QByteArray writeOffDigest = QByteArray::fromHex(digestHex.toLatin1());
 
     std::optional<Decision> decision;
@@ -196,8 +239,9 @@ DecisionDetailPane::Result verify(quint64 generation, const QString &digestHex,
 
 DecisionDetailPane::DecisionDetailPane(QWidget *parent)
     : QWidget(parent), title(new QLabel(this)), certificateLabel(new QLabel(this)),
-      busy(new QProgressBar(this)), votes(new QStandardItemModel(0, VoteColumnCount, this)),
-      votesView(new QTableView(this)), latest(std::make_shared<std::atomic<quint64>>(0))
+      blockLabel(new QLabel(this)), busy(new QProgressBar(this)),
+      votes(new QStandardItemModel(0, VoteColumnCount, this)), votesView(new QTableView(this)),
+      latest(std::make_shared<std::atomic<quint64>>(0))
 {
     QFont titleFont = title->font();
     titleFont.setBold(true);
@@ -227,6 +271,9 @@ DecisionDetailPane::DecisionDetailPane(QWidget *parent)
     busy->setMaximumHeight(fontMetrics().height());
     busy->setMaximumWidth(fontMetrics().horizontalAdvance(u'M') * 8);
     busy->hide();
+    blockLabel->setObjectName(QStringLiteral("blockProof"));
+    blockLabel->setWordWrap(true);
+    blockLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
     auto *certificateLine = new QHBoxLayout;
     certificateLine->addWidget(busy);
     certificateLine->addWidget(certificateLabel, 1);
@@ -242,6 +289,7 @@ DecisionDetailPane::DecisionDetailPane(QWidget *parent)
     layout->addWidget(title);
     layout->addLayout(form);
     layout->addLayout(certificateLine);
+    layout->addWidget(blockLabel);
     layout->addWidget(votesView, 1);
 
     retranslate();
@@ -267,6 +315,7 @@ void DecisionDetailPane::retranslate()
     if (!shownSummary.isEmpty())
         setHeader(shownSummary);
     updateCertificateLabel();
+    updateBlockLabel();
 }
 
 void DecisionDetailPane::changeEvent(QEvent *event)
@@ -293,12 +342,19 @@ void DecisionDetailPane::clear()
     shownMembership.reset();
     check = CertificateCheck::None;
     certificateProblem.clear();
+    block = BlockCheck::None;
+    blockProblem.clear();
+    blockNode.clear();
+    provenHeight = 0;
+    provenSigner.clear();
+    claimedHeight = 0;
     title->setText(tr("No decision selected"));
     for (const auto &field : std::as_const(fields))
         field.second->clear();
     votes->removeRows(0, votes->rowCount());
     busy->hide();
     updateCertificateLabel();
+    updateBlockLabel();
 }
 
 void DecisionDetailPane::setHeader(const QJsonObject &summary)
@@ -349,7 +405,12 @@ void DecisionDetailPane::setHeader(const QJsonObject &summary)
     set("time", elapsed >= 0 ? ReceiversModel::formatDuration(elapsed) : QString());
 
     const qint64 height = summary.value(u"height").toInteger(0);
-    set("height", height > 0 ? QString::number(height) : tr("not in a block yet"));
+    if (block == BlockCheck::Proven)
+        set("height", QString::number(provenHeight));
+    else if (block == BlockCheck::NotSealable)
+        set("height", tr("none: not decided"));
+    else
+        set("height", height > 0 ? QString::number(height) : tr("not in a block yet"));
     QString source = summary.value(u"node").toString();
     if (source.isEmpty())
         source = summary.value(u"source_node").toString();
@@ -389,7 +450,7 @@ void DecisionDetailPane::showPendingRows()
 
 void DecisionDetailPane::showDecision(const QJsonObject &summary, const QByteArray &certificateBytes,
                                       const QList<QByteArray> &confirmations,
-                                      std::shared_ptr<const Membership> membership)
+                                      std::shared_ptr<const Membership> membership, const QByteArray &proof)
 {
     QString shownDigest = summary.value(u"write_off_digest").toString();
     if (shownDigest.isEmpty())
@@ -399,21 +460,35 @@ void DecisionDetailPane::showDecision(const QJsonObject &summary, const QByteArr
     shownMembership = membership;
     certificateProblem.clear();
     check = CertificateCheck::Pending;
+    claimedHeight = summary.value(u"height").toInteger(0);
+    provenHeight = 0;
+    provenSigner.clear();
+    blockNode.clear();
+    blockProblem.clear();
+    if (!proof.isEmpty())
+        block = BlockCheck::Pending;
+    else if (summary.value(u"outcome").toString() == QLatin1String("UNDETERMINED"))
+        block = BlockCheck::NotSealable;
+    else {
+        block = BlockCheck::Unavailable;
+        blockProblem = tr("the history cache holds none for it");
+    }
     const quint64 request = ++generation;
     latest->store(request);
     setHeader(summary);
     showPendingRows();
     busy->show();
     updateCertificateLabel();
+    updateBlockLabel();
 
     QPointer<DecisionDetailPane> guard(this);
     std::shared_ptr<std::atomic<quint64>> wanted = latest;
     const QString digestHex = digest;
     QThreadPool::globalInstance()->start(
-        [guard, wanted, request, digestHex, certificateBytes, confirmations, membership] {
+        [guard, wanted, request, digestHex, certificateBytes, confirmations, membership, proof] {
             if (wanted->load() != request)
                 return; // the pane moved on before this job started
-            Result result = verify(request, digestHex, certificateBytes, confirmations, membership);
+            Result result = verify(request, digestHex, certificateBytes, confirmations, membership, proof);
             QMetaObject::invokeMethod(
                 QCoreApplication::instance(),
                 [guard, result] {
@@ -432,6 +507,13 @@ void DecisionDetailPane::applyResult(const Result &result)
     busy->hide();
     check = result.check;
     certificateProblem = result.certificateProblem;
+    const bool blockChecked = result.block != BlockCheck::None;
+    if (blockChecked) {
+        block = result.block;
+        blockProblem = result.blockProblem;
+        provenHeight = result.blockHeight;
+        provenSigner = result.blockSigner;
+    }
 
     if (!result.decoded.isEmpty()) {
         // Fill what the summary lacked from the certificate itself.
@@ -443,8 +525,8 @@ void DecisionDetailPane::applyResult(const Result &result)
         if (digest.isEmpty())
             digest = result.decoded.value(u"write_off_digest").toString();
         shownSummary = merged;
-        setHeader(merged);
     }
+    setHeader(shownSummary);
 
     votes->removeRows(0, votes->rowCount());
     QHash<QString, QSet<QString>> statesByTarget;
@@ -489,8 +571,90 @@ void DecisionDetailPane::applyResult(const Result &result)
     }
     votesView->resizeColumnsToContents();
     updateCertificateLabel();
+    updateBlockLabel();
     qCDebug(lcDetailPane) << "checked" << result.rows.size() << "rows of" << digest.left(16);
     Q_EMIT verificationFinished(digest, check == CertificateCheck::Valid, certificateStatus());
+    if (blockChecked || block == BlockCheck::NotSealable)
+        Q_EMIT blockCheckFinished(digest, block, blockStatus());
+}
+
+void DecisionDetailPane::showBlockFetching(const QString &node)
+{
+    if (digest.isEmpty() || block == BlockCheck::Pending || block == BlockCheck::Proven)
+        return;
+    blockNode = node;
+    setBlock(BlockCheck::Fetching, QString());
+}
+
+void DecisionDetailPane::showBlockUnproven(const QString &digestHex, BlockCheck why, const QString &reason)
+{
+    // A proof at hand says more than any reason there is none.
+    if (digestHex.toLower() != digest || block == BlockCheck::Pending || block == BlockCheck::Proven ||
+        block == BlockCheck::Invalid || block == BlockCheck::Unchecked || block == BlockCheck::NotSealable)
+        return;
+    setBlock(why, reason);
+    Q_EMIT blockCheckFinished(digest, block, blockStatus());
+}
+
+void DecisionDetailPane::setBlock(BlockCheck checkNow, const QString &reason)
+{
+    block = checkNow;
+    blockProblem = reason;
+    if (!shownSummary.isEmpty())
+        setHeader(shownSummary);
+    updateBlockLabel();
+}
+
+QString DecisionDetailPane::blockStatus() const
+{
+    switch (block) {
+    case BlockCheck::None:
+        return {};
+    case BlockCheck::Fetching:
+        //: The inclusion proof (区块包含证明): the block header, the coordinator's signature on it and the
+        //: merkle path.
+        return tr("Asking %1 for the block proof\u2026").arg(blockNode);
+    case BlockCheck::Pending:
+        return tr("Verifying the block proof locally\u2026");
+    case BlockCheck::Proven: {
+        //: %1 block height, %2 the coordinator's node id.
+        QString text = tr("In block %1, signed by the coordinator %2: the header signature and the merkle "
+                          "path to this certificate verified locally")
+                           .arg(provenHeight)
+                           .arg(provenSigner);
+        if (claimedHeight > 0 && quint64(claimedHeight) != provenHeight)
+            text += tr(" (the node reported block %1)").arg(claimedHeight);
+        return text;
+    }
+    case BlockCheck::NotSealed:
+        return tr("Not sealed into a block yet: %1").arg(blockProblem);
+    case BlockCheck::NotSealable:
+        return tr("Not in a block: only decided write-offs are sealed, and this one is UNDETERMINED.");
+    case BlockCheck::Invalid:
+        return tr("Block proof INVALID \u2014 %1").arg(blockProblem);
+    case BlockCheck::Unavailable:
+        return tr("Not proven to be in a block: %1").arg(blockProblem);
+    case BlockCheck::Unchecked:
+        return tr("Block proof not verified: the membership is not known yet.");
+    }
+    return {};
+}
+
+void DecisionDetailPane::updateBlockLabel()
+{
+    QPalette labelPalette = palette();
+    if (block == BlockCheck::Proven)
+        labelPalette.setColor(QPalette::WindowText, QColor(0x2e, 0x7d, 0x32));
+    else if (block == BlockCheck::Invalid)
+        labelPalette.setColor(QPalette::WindowText, QColor(0xc6, 0x28, 0x28));
+    else if (block == BlockCheck::Unavailable || block == BlockCheck::NotSealed)
+        labelPalette.setColor(QPalette::WindowText, QColor(0xb2, 0x6a, 0x00));
+    blockLabel->setPalette(labelPalette);
+    const QString mark = block == BlockCheck::Proven    ? kMark + QLatin1Char(' ')
+                         : block == BlockCheck::Invalid ? kCross + QLatin1Char(' ')
+                                                        : QString();
+    blockLabel->setText(mark + blockStatus());
+    blockLabel->setVisible(block != BlockCheck::None);
 }
 
 QString DecisionDetailPane::certificateStatus() const
@@ -525,7 +689,7 @@ void DecisionDetailPane::updateCertificateLabel()
                          : check == CertificateCheck::Invalid ? kCross + QLatin1Char(' ')
                                                               : QString();
     certificateLabel->setText(mark + certificateStatus());
-    setAccessibleDescription(certificateStatus());
+    setAccessibleDescription(certificateStatus() + QLatin1Char('\n') + blockStatus());
 }
 
 } // namespace ticketsync

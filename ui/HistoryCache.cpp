@@ -1662,8 +1662,13 @@ bool HistoryCache::forEachDecision(const DecisionFilter &filter, bool withCertif
 std::optional<DecisionRow> HistoryCache::decision(const QByteArray &digest) const
 {
     return queryRow(
-        db, QByteArray(kDecisionColumns) + ", certificate FROM decisions WHERE digest = ?",
-        [](const SqliteStatement &query) { return readDecision(query, true); }, digest);
+        db, QByteArray(kDecisionColumns) + ", certificate, proof FROM decisions WHERE digest = ?",
+        [](const SqliteStatement &query) {
+            DecisionRow row = readDecision(query, true);
+            row.proof = query.blob(20);
+            return row;
+        },
+        digest);
 }
 
 QList<ConfirmationRow> HistoryCache::confirmations(const QByteArray &digest) const

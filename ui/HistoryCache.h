@@ -79,6 +79,7 @@ struct DecisionRow
     qint64 latencyMs = 0;
     qint64 height = 0;
     QByteArray certificate; // canonical Decision bytes, when known
+    QByteArray proof;       // decision() only: compact InclusionProof JSON, once fetched for a sealed one
 };
 
 // A certificate from a node's `decisions` answer, checked against the digest asked for.

@@ -33,6 +33,7 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QLabel>
 #include <QLibraryInfo>
 #include <QLineEdit>
@@ -251,7 +252,9 @@ void MainWindow::buildUi()
     connect(worker, &CacheWorker::decisionReady, this, &MainWindow::onDecisionReady);
     // What each page of an export's certificate fetch held (fetchNextCertificates).
     connect(worker, &CacheWorker::certificatesStored, this,
-            [this](quint64, int, int, int problems, const QString &firstProblem) {
+            [this](quint64 id, int, int, int problems, const QString &firstProblem) {
+                if (id != 0)
+                    return; // the detail pane's fetch, which shows its own verdict
                 certificateProblems += problems;
                 if (firstCertificateProblem.isEmpty())
                     firstCertificateProblem = firstProblem;
@@ -591,6 +594,33 @@ bool MainWindow::connectTo(const SessionProfile &profile, QString *error)
     return true;
 }
 
+void MainWindow::browseWithMembership(const QString &membershipPath)
+{
+    if (membershipPath.isEmpty())
+        return;
+    auto files = std::make_shared<SessionFiles>();
+    QThread *loader = QThread::create([files, membershipPath] {
+        if (std::optional<Membership> loaded = Membership::load(membershipPath, &files->membershipError))
+            files->membership = std::make_shared<const Membership>(std::move(*loaded));
+    });
+    loader->setObjectName(QStringLiteral("console-membership"));
+    connect(loader, &QThread::finished, loader, &QObject::deleteLater);
+    connect(loader, &QThread::finished, this, [this, files, load = filesLoad] {
+        if (load != filesLoad || pendingProfile)
+            return; // connecting brings the membership of its own profile
+        if (!files->membership) {
+            statusBar()->showMessage(files->membershipError, 15000);
+            return;
+        }
+        tallyTracker->setMembershipQuorum(files->membership->targetCount(), files->membership->quorum());
+        membership = files->membership;
+        // What the pane already checked without it, again.
+        if (!detail->currentDigest().isEmpty())
+            showCachedDecision(QByteArray::fromHex(detail->currentDigest().toLatin1()));
+    });
+    loader->start();
+}
+
 void MainWindow::loadSessionFiles()
 {
     // Reading the files (and a PKCS#12 password's PBKDF) can take long enough to freeze the
@@ -724,11 +754,20 @@ void MainWindow::onEvents(const QString &nodeId, const QList<QJsonObject> &event
     CacheWorker *worker = cache->worker();
     QMetaObject::invokeMethod(worker, [worker, nodeId, events] { worker->ingest(nodeId, events); });
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    const bool awaitingBlock = detail->blockCheck() == DecisionDetailPane::BlockCheck::NotSealed;
+    bool shownSealed = false;
     for (const QJsonObject &event : events) {
         tallyTracker->applyEvent(event, nodeId);
-        if (event.value(u"kind").toString() == QLatin1String("receiver_status"))
+        const QString kind = event.value(u"kind").toString();
+        if (kind == QLatin1String("receiver_status"))
             receivers->applyStatus(nodeId, event, now);
+        else if (awaitingBlock && kind == QLatin1String("block_appended"))
+            shownSealed =
+                shownSealed || event.value(u"write_off_digests").toArray().contains(detail->currentDigest());
     }
+    // The decision shown was waiting for its block: fetch its proof now that it is sealed.
+    if (shownSealed)
+        showCachedDecision(QByteArray::fromHex(detail->currentDigest().toLatin1()));
 }
 
 void MainWindow::onLink(const NodeLinkState &state)
@@ -828,6 +867,11 @@ void MainWindow::onDecisionSelected()
     const bool undetermined =
         current.data(DecisionsModel::OutcomeRole).toString() == QLatin1String("UNDETERMINED");
     receiversPanel->setSelectedUndetermined(undetermined ? followedDigest : QString());
+    showCachedDecision(digest);
+}
+
+void MainWindow::showCachedDecision(const QByteArray &digest)
+{
     decisionRequest = CacheWorker::nextRequestId();
     CacheWorker *worker = cache->worker();
     QMetaObject::invokeMethod(
@@ -888,27 +932,85 @@ void MainWindow::onDecisionReady(quint64 requestId, const DecisionRow &row,
                                      .arg(tally.version)
                                      .arg(tally.branch, tally.sourceNode));
     }
-    detail->showDecision(summary, row.certificate, signedConfirmations, membership);
-    if (!row.certificate.isEmpty() || row.node.isEmpty())
+    detail->showDecision(summary, row.certificate, signedConfirmations, membership, row.proof);
+    // Only decided write-offs are sealed; an UNDETERMINED one is asked for its certificate alone.
+    const bool wantsProof = row.proof.isEmpty() && row.outcome != QLatin1String("UNDETERMINED");
+    if (!row.certificate.isEmpty() && !wantsProof)
         return;
-    // The certificate is not cached yet: fetch it from the node, keep it, and show it.
-    const QByteArray digest = row.digest;
+    const QString node = row.node.isEmpty() ? consoleSession->profile().eventSource : row.node;
+    fetchDecisionEvidence(node, row.digest, summary, signedConfirmations, row.certificate);
+}
+
+void MainWindow::fetchDecisionEvidence(const QString &node, const QByteArray &digest,
+                                       const QJsonObject &summary, const QList<QByteArray> &confirmations,
+                                       const QByteArray &knownCertificate)
+{
+    const QString digestHex = hexDigest(digest);
+    if (node.isEmpty() || consoleSession->profile().nodes.isEmpty()) {
+        detail->showBlockUnproven(digestHex, DecisionDetailPane::BlockCheck::Unavailable,
+                                  tr("the history cache holds no proof for it, and the console is offline"));
+        return;
+    }
+    detail->showBlockFetching(node);
     consoleSession->request(
-        row.node,
-        {{QStringLiteral("type"), QStringLiteral("decision")}, {QStringLiteral("digest"), hexDigest(digest)}},
-        [this, digest, summary, signedConfirmations](const QJsonObject &reply) {
-            if (reply.value(u"type").toString() != QLatin1String("decision"))
+        node,
+        {{QStringLiteral("type"), QStringLiteral("decisions")},
+         {QStringLiteral("digests"), QJsonArray{digestHex}}},
+        [this, node, digest, digestHex, summary, confirmations, knownCertificate](const QJsonObject &reply) {
+            using BlockCheck = DecisionDetailPane::BlockCheck;
+            const auto unavailable = [&](const QString &why) {
+                detail->showBlockUnproven(digestHex, BlockCheck::Unavailable, why);
+            };
+            const QString type = reply.value(u"type").toString();
+            if (type != QLatin1String("decisions")) {
+                const QString error = type == QLatin1String("error")
+                                          ? reply.value(u"error").toString()
+                                          : tr("it answered '%1' instead of 'decisions'").arg(type);
+                unavailable(tr("%1 could not be asked for its proof: %2").arg(node, error));
                 return;
-            const QByteArray certificate =
-                QByteArray::fromBase64(reply.value(u"decision").toString().toLatin1());
-            CacheWorker *worker = cache->worker();
-            QMetaObject::invokeMethod(
-                worker, [worker, digest, certificate] { worker->setCertificate(digest, certificate); });
-            if (detail->currentDigest() == hexDigest(digest)) {
-                QJsonObject withHeight = summary;
-                withHeight.insert(QStringLiteral("height"), reply.value(u"height"));
-                detail->showDecision(withHeight, certificate, signedConfirmations, membership);
             }
+            QJsonObject entry;
+            for (const QJsonValue &item : reply.value(u"decisions").toArray()) {
+                if (item.toObject().value(u"write_off_digest").toString().toLower() == digestHex)
+                    entry = item.toObject();
+            }
+            if (entry.isEmpty()) {
+                unavailable(reply.value(u"missing").toArray().contains(digestHex)
+                                ? tr("%1 has no decision for this write-off").arg(node)
+                                : tr("%1's answer holds no entry for this write-off").arg(node));
+                return;
+            }
+            // The cache's thread checks it again and keeps only what holds, for offline use.
+            CacheWorker *worker = cache->worker();
+            QMetaObject::invokeMethod(worker, [worker, digest, reply, members = membership] {
+                worker->storeFetchedCertificates(CacheWorker::nextRequestId(), {digest}, reply, members);
+            });
+            if (detail->currentDigest() != digestHex)
+                return;
+            const auto fetched = QByteArray::fromBase64Encoding(
+                entry.value(u"decision").toString().toLatin1(), QByteArray::AbortOnBase64DecodingErrors);
+            const QByteArray certificate =
+                fetched && !fetched.decoded.isEmpty() ? *fetched : knownCertificate;
+            const QJsonValue proofValue = entry.value(u"proof");
+            // Not an object: handed on as it came, so that the pane names what is wrong with it.
+            const QByteArray proof = proofValue.isUndefined() || proofValue.isNull()
+                                         ? QByteArray()
+                                         : (proofValue.isObject() ? QJsonDocument(proofValue.toObject())
+                                                                  : QJsonDocument(QJsonArray{proofValue}))
+                                               .toJson(QJsonDocument::Compact);
+            if (!proof.isEmpty() || certificate != knownCertificate) {
+                QJsonObject withHeight = summary;
+                withHeight.insert(QStringLiteral("height"), entry.value(u"height").toInteger(0));
+                detail->showDecision(withHeight, certificate, confirmations, membership, proof);
+            }
+            if (!proof.isEmpty())
+                return;
+            const qint64 height = entry.value(u"height").toInteger(0);
+            if (height > 0)
+                unavailable(tr("%1 places it in block %2 but sent no proof of that").arg(node).arg(height));
+            else
+                detail->showBlockUnproven(digestHex, BlockCheck::NotSealed,
+                                          tr("%1 holds the decision, but in no block so far").arg(node));
         });
 }
 

@@ -59,6 +59,9 @@ public:
     // does not load, or a cache that belongs to another network, refuses later, through
     // sessionRefused().
     bool connectTo(const SessionProfile &profile, QString *error);
+    // Offline: loads the membership (on a worker thread) that certificates and block proofs in
+    // the cache are checked against, without connecting. A connectTo() brings its own.
+    void browseWithMembership(const QString &membershipPath);
 
     // For tests and the language menu.
     void setLanguage(const QString &language);
@@ -99,6 +102,12 @@ private:
     void onEvents(const QString &nodeId, const QList<QJsonObject> &events);
     void onLink(const NodeLinkState &state);
     void onDecisionSelected();
+    // Reads the decision from the cache for the detail pane (onDecisionReady goes on).
+    void showCachedDecision(const QByteArray &digest);
+    // Asks the decision's node for its certificate and block proof (`decisions`), keeps what holds
+    // in the cache, and shows it; knownCertificate is what the cache already had.
+    void fetchDecisionEvidence(const QString &node, const QByteArray &digest, const QJsonObject &summary,
+                               const QList<QByteArray> &confirmations, const QByteArray &knownCertificate);
     void onDecisionReady(quint64 requestId, const DecisionRow &row,
                          const QList<ConfirmationRow> &confirmations, bool found);
     void showTicketTally(const QString &digestHex);
