@@ -3,9 +3,12 @@
 #include "JsonArrayReader.h"
 
 #include <QFile>
+#include <QHash>
 #include <QSaveFile>
 #include <QStringDecoder>
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace ticketsync {
 
@@ -86,6 +89,52 @@ struct TicketRegistryFile::Reader::State
     std::unique_ptr<JsonArrayReader> json; // JSON: read one object at a time
     qsizetype index = 0;
     qsizetype line = 1; // CSV: the number of the line last read; the header is line 1
+    // A hash of every ticket id read, to find one listed twice, which the import would otherwise
+    // store as whichever row came last. 8 bytes a row, in one block the allocator hands back.
+    bool checkRepeats = true;
+    std::vector<size_t> idHashes;
+
+    // The row last read, as errors name it: its line (CSV) or its index (JSON).
+    QString lastPlace() const
+    {
+        return json ? QStringLiteral("[%1]").arg(index - 1) : QStringLiteral("line %1").arg(line);
+    }
+
+    // At the end of the file: fails naming the second row of the first ticket listed twice, if any.
+    bool failOnRepeat(QString *error)
+    {
+        std::vector<size_t> sorted = std::move(idHashes);
+        std::sort(sorted.begin(), sorted.end());
+        std::vector<size_t> repeated;
+        for (auto it = std::adjacent_find(sorted.begin(), sorted.end()); it != sorted.end();
+             it = std::adjacent_find(it + 1, sorted.end())) {
+            if (repeated.empty() || repeated.back() != *it)
+                repeated.push_back(*it);
+        }
+        sorted = {};
+        if (repeated.empty())
+            return false;
+        // Which rows those are: read again, keeping only the ids whose hash repeats.
+        Reader again;
+        QString problem;
+        if (!again.open(path, &problem))
+            return fail(QStringLiteral("reading the ticket registry again: %1").arg(problem), error);
+        again.state->checkRepeats = false;
+        QHash<QString, QString> firstPlace;
+        Ticket ticket;
+        while (again.readNext(&ticket, &problem)) {
+            if (!std::binary_search(repeated.begin(), repeated.end(), qHash(ticket.id, 0)))
+                continue;
+            const auto first = firstPlace.constFind(ticket.id);
+            if (first != firstPlace.cend())
+                return fail(QStringLiteral("%1: ticket %2 is listed again (first at %3); a registry lists "
+                                           "each ticket once")
+                                .arg(again.state->lastPlace(), ticket.id, *first),
+                            error);
+            firstPlace.insert(ticket.id, again.state->lastPlace());
+        }
+        return false; // ids whose hashes collide, or a file changed under the reader
+    }
 
     bool fail(const QString &message, QString *error) const
     {
@@ -136,6 +185,21 @@ bool TicketRegistryFile::Reader::next(Ticket *ticket, QString *error)
 {
     if (!state)
         return false;
+    QString problem;
+    if (readNext(ticket, &problem)) {
+        if (state->checkRepeats)
+            state->idHashes.push_back(qHash(ticket->id, 0));
+        return true;
+    }
+    if (problem.isEmpty() && state->checkRepeats)
+        state->failOnRepeat(&problem);
+    if (!problem.isEmpty() && error)
+        *error = problem;
+    return false;
+}
+
+bool TicketRegistryFile::Reader::readNext(Ticket *ticket, QString *error)
+{
     if (state->json) {
         JsonArrayReader::Object row;
         QString problem;

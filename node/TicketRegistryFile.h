@@ -28,6 +28,9 @@ public:
     bool next(Ticket *ticket, QString *error);
 
 private:
+    // next() without the check for a ticket listed twice.
+    bool readNext(Ticket *ticket, QString *error);
+
     struct State;
     std::unique_ptr<State> state;
 };

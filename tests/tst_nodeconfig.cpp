@@ -481,6 +481,15 @@ void NodeConfigTest::registryFiles_data()
     QTest::newRow("csv: a line one byte over the limit")
         << QStringLiteral("r.csv") << header + "T-1,cheque,100,CNY," + QByteArray(65536 - 19, 'x') + "\n"
         << QStringLiteral("r.csv: line 2: longer than 65536 bytes");
+    QTest::newRow("csv: a ticket listed twice")
+        << QStringLiteral("r.csv")
+        << header + "T-1,cheque,100,CNY,x\nT-2,cheque,5,CNY,x\n\nT-1,cheque,900,CNY,x\n"
+        << QStringLiteral("r.csv: line 5: ticket T-1 is listed again (first at line 2)");
+    QTest::newRow("json: a ticket listed twice")
+        << QStringLiteral("r.json")
+        << QByteArray("[{\"id\":\"T-1\",\"kind\":\"cheque\",\"face_amount_minor\":5,\"currency\":\"USD\"},"
+                      "{\"id\":\"T-1\",\"kind\":\"cheque\",\"face_amount_minor\":7,\"currency\":\"USD\"}]")
+        << QStringLiteral("r.json: [1]: ticket T-1 is listed again (first at [0])");
     QTest::newRow("header") << QStringLiteral("r.csv") << QByteArray("id,amount\n")
                             << QStringLiteral("line 1");
     QTest::newRow("kind") << QStringLiteral("r.csv") << header + "T-1,coupon,100,CNY,x\n"
