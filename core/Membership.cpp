@@ -2,6 +2,7 @@
 
 #include "CanonicalWriter.h"
 #include "Sha256.h"
+#include "StrictJson.h"
 #include "Ticket.h"
 
 #include <QFile>
@@ -275,6 +276,10 @@ std::optional<Membership> Membership::fromJson(const QByteArray &json, QString *
                             .arg(parseError.errorString()));
     if (!document.isObject())
         return failWith(QStringLiteral("the top level must be a JSON object"));
+    // Every node must trust the keys a reader of the file sees, not the last of two.
+    if (const std::optional<StrictJson::RepeatedKey> repeated = StrictJson::repeatedKey(json))
+        return failWith(
+            QStringLiteral("'%1': given twice (again on line %2)").arg(repeated->name).arg(repeated->line));
     const QJsonObject root = document.object();
     if (root.value(QLatin1String("format")).toString() != QLatin1String("ticketsync-membership"))
         return failWith(QStringLiteral("'format' must be \"ticketsync-membership\""));

@@ -2,6 +2,7 @@
 
 #include <QByteArray>
 #include <QJsonValue>
+#include <QString>
 #include <optional>
 
 namespace ticketsync {
@@ -15,6 +16,16 @@ public:
     static std::optional<QByteArray> base64(const QJsonValue &value);
     // Lower-case hex of exactly `bytes` bytes; nothing else.
     static std::optional<QByteArray> hex(const QJsonValue &value, qsizetype bytes);
+
+    // A key given twice in one object, which QJsonDocument resolves by keeping the last: a reader
+    // of the file may well believe the first.
+    struct RepeatedKey
+    {
+        QString name; // through the objects and arrays it is in: "members[2].public_key"
+        int line = 0; // of the second one
+    };
+    // The first repeated key in text, which must be JSON that QJsonDocument parsed without error.
+    static std::optional<RepeatedKey> repeatedKey(const QByteArray &text);
 };
 
 } // namespace ticketsync

@@ -1,15 +1,14 @@
 #include "NodeConfig.h"
 
+#include "StrictJson.h"
 #include "Ticket.h"
 
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
 #include <QHostAddress>
-#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QSet>
 #include <cmath>
 
 namespace ticketsync {
@@ -95,74 +94,6 @@ private:
     QString problem;
 };
 
-// A key given twice in one object, which QJsonDocument resolves silently by keeping the last.
-struct RepeatedKey
-{
-    QString name; // dotted through the objects it is in, as errors name keys
-    int line = 0;
-};
-
-QString decodedJsonString(QByteArrayView token)
-{
-    const QByteArrayView inner = token.sliced(1, token.size() - 2);
-    if (!inner.contains('\\'))
-        return QString::fromUtf8(inner);
-    return QJsonDocument::fromJson("[" + token.toByteArray() + "]").array().at(0).toString();
-}
-
-// Scans text that QJsonDocument has already parsed, so that it is known to be well formed.
-std::optional<RepeatedKey> findRepeatedKey(const QByteArray &text)
-{
-    struct Level
-    {
-        bool isObject = false;
-        QString name;
-        QSet<QString> keys;
-        QString lastKey;
-        bool expectKey = false;
-    };
-    QList<Level> levels;
-    int line = 1;
-    for (qsizetype i = 0; i < text.size(); ++i) {
-        const char c = text.at(i);
-        if (c == '\n') {
-            ++line;
-        } else if (c == '"') {
-            const qsizetype start = i;
-            for (++i; i < text.size() && text.at(i) != '"'; ++i) {
-                if (text.at(i) == '\\')
-                    ++i;
-            }
-            if (levels.isEmpty() || !levels.last().isObject || !levels.last().expectKey)
-                continue;
-            Level &level = levels.last();
-            const QString key = decodedJsonString(QByteArrayView(text).sliced(start, i - start + 1));
-            if (level.keys.contains(key)) {
-                QStringList path;
-                for (const Level &outer : std::as_const(levels)) {
-                    if (!outer.name.isEmpty())
-                        path.append(outer.name);
-                }
-                path.append(key);
-                return RepeatedKey{path.join(u'.'), line};
-            }
-            level.keys.insert(key);
-            level.lastKey = key;
-            level.expectKey = false;
-        } else if (c == '{' || c == '[') {
-            const QString name =
-                !levels.isEmpty() && levels.last().isObject ? levels.last().lastKey : QString();
-            levels.append({c == '{', name, {}, {}, c == '{'});
-        } else if (c == '}' || c == ']') {
-            if (!levels.isEmpty())
-                levels.removeLast();
-        } else if (c == ',' && !levels.isEmpty() && levels.last().isObject) {
-            levels.last().expectKey = true;
-        }
-    }
-    return std::nullopt;
-}
-
 // Far above any real configuration; a path to a device or a huge file is not read whole.
 constexpr qint64 kMaxConfigBytes = 1024 * 1024;
 
@@ -197,7 +128,7 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
     if (!document.isObject())
         return failWith(QStringLiteral("%1: the configuration must be a JSON object").arg(path));
     // Which of the two a node would use is not for the parser to decide.
-    if (const std::optional<RepeatedKey> repeated = findRepeatedKey(text))
+    if (const std::optional<StrictJson::RepeatedKey> repeated = StrictJson::repeatedKey(text))
         return failWith(QStringLiteral("%1: '%2': given twice (again on line %3)")
                             .arg(path, repeated->name)
                             .arg(repeated->line));

@@ -1394,6 +1394,21 @@ void TestEncoding::membershipErrors_data()
     QTest::newRow("cut short") << valid.left(valid.size() / 2) << words({"not valid JSON", "offset"});
     QTest::newRow("array at top") << QByteArray("[1, 2, 3]") << words({"JSON object"});
     QTest::newRow("empty file") << QByteArray() << words({"offset"});
+
+    // A key given twice: a reader sees the first public key, the parser would keep the second.
+    QByteArray twice = QJsonDocument(membershipJson()).toJson(QJsonDocument::Indented);
+    const qsizetype third = twice.indexOf("\"id\": \"target-3\"");
+    QVERIFY(third > 0);
+    twice.insert(third, "\"publicKey\": \"" + QByteArray(64, 'a') + "\", ");
+    const int thirdLine = int(twice.left(third).count('\n')) + 2; // the original is on the line after
+    QTest::newRow("a public key given twice")
+        << twice
+        << QStringList{QStringLiteral("'members[%1].publicKey': given twice (again on line %2)")
+                           .arg(target)
+                           .arg(thirdLine)};
+    QByteArray topTwice = valid;
+    topTwice.insert(1, "\"consortium\":\"other\",");
+    QTest::newRow("a top-level key given twice") << topTwice << words({"'consortium': given twice"});
 }
 
 void TestEncoding::membershipErrors()
