@@ -660,6 +660,7 @@ void DevnetRun::stopNodes()
         node->listenTimer->stop();
         if (node->process->isRunning()) {
             node->terminated = true;
+            node->upWhenTerminated = node->process->isListening();
             node->process->terminate();
             running.append(node->process.get());
         } else {
@@ -689,12 +690,14 @@ void DevnetRun::stopNodes()
             node->stoppedBy = QStringLiteral("SIGTERM, exit code %1 after %2 s")
                                   .arg(node->process->exitCode())
                                   .arg(seconds(node->process->stopMs()));
-            if (node->process->exitCode() != 0)
+            if (node->process->exitCode() != 0 && node->upWhenTerminated)
                 node->troubleAtShutdown =
                     QStringLiteral("exited with code %1 on SIGTERM").arg(node->process->exitCode());
         } else {
             node->stoppedBy = QStringLiteral("SIGTERM, then died by a signal");
-            node->troubleAtShutdown = QStringLiteral("died by a signal after SIGTERM");
+            // One still starting may not handle SIGTERM yet: its default action is no fault.
+            if (node->upWhenTerminated)
+                node->troubleAtShutdown = QStringLiteral("died by a signal after SIGTERM");
         }
         // A SIGKILL was already reported as it was sent.
         if (!node->troubleAtShutdown.isEmpty() && !killed.contains(node->process.get()))

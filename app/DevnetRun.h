@@ -86,9 +86,10 @@ private:
         int restartDelayMs = 1000;
         QTimer *restartTimer = nullptr;
         QTimer *listenTimer = nullptr;
-        QString stoppedBy;         // at shutdown: how it ended
-        bool terminated = false;   // sent SIGTERM at shutdown
-        QString troubleAtShutdown; // it ended other than on that SIGTERM with exit code 0
+        QString stoppedBy;             // at shutdown: how it ended
+        bool terminated = false;       // sent SIGTERM at shutdown
+        bool upWhenTerminated = false; // listening then, so its SIGTERM handler was in place
+        QString troubleAtShutdown;     // it ended other than on that SIGTERM with exit code 0
     };
 
     enum class Kind
