@@ -212,6 +212,7 @@ private Q_SLOTS:
     void connectDialogReadsNoFileWhileTyping();
     void receiversStalenessIsASetting();
     void detailPaneProvesTheDecisionsBlock();
+    void detailPaneRefusesWhatALyingNodeSends();
 
 private:
     std::unique_ptr<MainWindow> openConsole(const QString &cachePath, bool auditor = false);
@@ -1115,6 +1116,187 @@ void ConsoleTest::detailPaneProvesTheDecisionsBlock()
     QTRY_VERIFY_WITH_TIMEOUT(offlinePane->blockStatus().contains(QLatin1String("not JSON")), kWait);
     QCOMPARE(offlinePane->blockCheck(), DecisionDetailPane::BlockCheck::Invalid);
     QVERIFY(overwriteCachedProof(cachePath, digests.at(0), proof)); // the export test needs it whole
+}
+
+void ConsoleTest::detailPaneRefusesWhatALyingNodeSends()
+{
+    // A real decision, sealed: its decision_made and block_appended events and its proof.
+    const QString digest = submitBatch(720, 1).first();
+    QJsonObject sealedEntry;
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [&] {
+            const QJsonObject page =
+                DevnetFixture::call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decisions")},
+                                                   {QStringLiteral("digests"), QJsonArray{digest}}});
+            sealedEntry = page.value(u"decisions").toArray().first().toObject();
+            return sealedEntry.contains(u"proof");
+        }(),
+        kWait);
+    const qint64 height = sealedEntry.value(u"height").toInteger();
+    std::unique_ptr<ApiClient> reader = devnet.client(QStringLiteral("coordinator-1"));
+    QJsonObject decisionMade, blockAppended;
+    connect(reader.get(), &ApiClient::eventReceived, this, [&](const QJsonObject &event) {
+        const QString kind = event.value(u"kind").toString();
+        if (kind == QLatin1String("decision_made") && event.value(u"write_off_digest").toString() == digest)
+            decisionMade = event;
+        if (kind == QLatin1String("block_appended") &&
+            event.value(u"write_off_digests").toArray().contains(digest))
+            blockAppended = event;
+    });
+    reader->subscribe(1, {QStringLiteral("decision_made"), QStringLiteral("block_appended")});
+    QTRY_VERIFY_WITH_TIMEOUT(!decisionMade.isEmpty() && !blockAppended.isEmpty(), kWait);
+
+    // A "coordinator-1" holding that node's real certificate, which replays the decision and
+    // answers `decisions` as the test says: a forged proof, an error, garbage, no block yet, or
+    // by dropping the connection.
+    QString error;
+    const QString pki = devnet.dir() + QStringLiteral("/pki/");
+    const std::optional<TlsIdentity> identity =
+        TlsIdentity::load(pki + QStringLiteral("coordinator-1.pem"),
+                          pki + QStringLiteral("coordinator-1.key"), pki + QStringLiteral("ca.pem"), &error);
+    QVERIFY2(identity, qPrintable(error));
+    QSslServer tls;
+    tls.setSslConfiguration(identity->serverConfiguration());
+    QWebSocketServer upgrade(QStringLiteral("liar"), QWebSocketServer::NonSecureMode);
+    QVERIFY(tls.listen(QHostAddress::LocalHost, 0));
+    connect(&tls, &QSslServer::pendingConnectionAvailable, this, [&] {
+        while (QTcpSocket *socket = tls.nextPendingConnection())
+            upgrade.handleConnection(socket);
+    });
+    QJsonObject forgedProof = sealedEntry.value(u"proof").toObject();
+    QByteArray signature = QByteArray::fromBase64(forgedProof.value(u"signature").toString().toLatin1());
+    signature[0] = char(signature.at(0) ^ 0x01);
+    forgedProof.insert(QStringLiteral("signature"), QString::fromLatin1(signature.toBase64()));
+    QString answer = QStringLiteral("forged");
+    int decisionRequests = 0;
+    QList<QWebSocket *> sockets;
+    const auto send = [](QWebSocket *socket, const QJsonObject &message) {
+        socket->sendTextMessage(QString::fromUtf8(QJsonDocument(message).toJson(QJsonDocument::Compact)));
+    };
+    connect(&upgrade, &QWebSocketServer::newConnection, this, [&] {
+        while (QWebSocket *socket = upgrade.nextPendingConnection()) {
+            sockets.append(socket);
+            connect(socket, &QWebSocket::textMessageReceived, this, [&, socket](const QString &text) {
+                const QJsonObject request = QJsonDocument::fromJson(text.toUtf8()).object();
+                const QString type = request.value(u"type").toString();
+                const QJsonValue id = request.value(u"id");
+                if (type == QLatin1String("hello")) {
+                    send(socket, {{QStringLiteral("type"), QStringLiteral("welcome")},
+                                  {QStringLiteral("id"), id},
+                                  {QStringLiteral("api_version"), 1},
+                                  {QStringLiteral("node_id"), QStringLiteral("coordinator-1")},
+                                  {QStringLiteral("client"), QStringLiteral("operator-1")},
+                                  {QStringLiteral("client_role"), QStringLiteral("operator")},
+                                  {QStringLiteral("height"), height},
+                                  {QStringLiteral("last_seq"), 1}});
+                } else if (type == QLatin1String("subscribe")) {
+                    send(socket, {{QStringLiteral("type"), QStringLiteral("subscribed")},
+                                  {QStringLiteral("id"), id}});
+                    if (request.value(u"from_seq").toInteger() <= 1) {
+                        QJsonObject event = decisionMade;
+                        event.insert(QStringLiteral("seq"), 1);
+                        send(socket, event);
+                    }
+                } else if (type == QLatin1String("decisions")) {
+                    ++decisionRequests;
+                    QJsonObject entry = sealedEntry;
+                    if (answer == QLatin1String("drop")) {
+                        socket->abort();
+                    } else if (answer == QLatin1String("error")) {
+                        send(socket,
+                             {{QStringLiteral("type"), QStringLiteral("error")},
+                              {QStringLiteral("id"), id},
+                              {QStringLiteral("error"), QStringLiteral("the ledger cannot be read now")}});
+                    } else if (answer == QLatin1String("garbage")) {
+                        send(socket, {{QStringLiteral("type"), QStringLiteral("decisions")},
+                                      {QStringLiteral("id"), id},
+                                      {QStringLiteral("decisions"), QJsonArray{42, QStringLiteral("x")}}});
+                    } else {
+                        if (answer == QLatin1String("forged"))
+                            entry.insert(QStringLiteral("proof"), forgedProof);
+                        else if (answer == QLatin1String("unsealed")) {
+                            entry.remove(QStringLiteral("proof"));
+                            entry.insert(QStringLiteral("height"), 0);
+                        }
+                        send(socket, {{QStringLiteral("type"), QStringLiteral("decisions")},
+                                      {QStringLiteral("id"), id},
+                                      {QStringLiteral("decisions"), QJsonArray{entry}},
+                                      {QStringLiteral("missing"), QJsonArray{}}});
+                    }
+                } else {
+                    send(socket, {{QStringLiteral("type"), QStringLiteral("error")},
+                                  {QStringLiteral("id"), id},
+                                  {QStringLiteral("error"), QStringLiteral("not here")}});
+                }
+            });
+        }
+    });
+    SessionProfile profile;
+    profile.nodes = {{QStringLiteral("coordinator-1"),
+                      QStringLiteral("127.0.0.1:%1").arg(tls.serverPort()),
+                      {QStringLiteral("coordinator")}}};
+    profile.eventSource = QStringLiteral("coordinator-1");
+    profile.certificatePath = devnet.layout().operatorCertificate;
+    profile.keyPath = devnet.layout().operatorKey;
+    profile.caPath = devnet.layout().caPath;
+    profile.membershipPath = devnet.layout().membershipPath;
+    QSettings ini(scratch.filePath(QStringLiteral("liar.ini")), QSettings::IniFormat);
+    ConsoleSettings liarSettings(&ini);
+    const QString cachePath = scratch.filePath(QStringLiteral("liar-cache.sqlite"));
+    MainWindow console(liarSettings, cachePath);
+    console.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&console));
+    QVERIFY2(console.connectTo(profile, &error), qPrintable(error));
+    QTRY_VERIFY_WITH_TIMEOUT(console.session().link(QStringLiteral("coordinator-1")).connected, kWait);
+    DecisionDetailPane *pane = console.decisionDetail();
+    const auto cachedRow = [&] {
+        HistoryCache cache;
+        std::optional<DecisionRow> row;
+        if (cache.open(cachePath, nullptr, HistoryCache::Mode::ReadOnly))
+            row = cache.decision(QByteArray::fromHex(digest.toLatin1()));
+        return row.value_or(DecisionRow());
+    };
+    const auto shows = [&](DecisionDetailPane::BlockCheck check, const QString &text) {
+        const int asked = decisionRequests;
+        if (!QTest::qWaitFor([&] { return selectDecision(console, digest); }, kWait) ||
+            !QTest::qWaitFor([&] { return decisionRequests > asked && pane->blockCheck() == check; }, kWait))
+            return QStringLiteral("%1 requests, shows: %2").arg(decisionRequests).arg(pane->blockStatus());
+        return pane->blockStatus().contains(text) ? QString() : pane->blockStatus();
+    };
+
+    // A forged proof: refused with the check that failed, and never kept.
+    QTRY_VERIFY_WITH_TIMEOUT(console.decisionsModel()->rowCount() == 1, kWait);
+    QCOMPARE(
+        shows(DecisionDetailPane::BlockCheck::Invalid,
+              QStringLiteral("block %1: header: the coordinator's signature does not verify").arg(height)),
+        QString());
+    QTest::qWait(200); // the cache's thread has had its turn
+    QVERIFY(cachedRow().proof.isEmpty());
+    QVERIFY(cachedRow().certificate.isEmpty());
+    // An error, garbage, a dropped connection: the pane says what happened, it proves nothing.
+    answer = QStringLiteral("error");
+    QCOMPARE(
+        shows(DecisionDetailPane::BlockCheck::Unavailable, QStringLiteral("the ledger cannot be read now")),
+        QString());
+    answer = QStringLiteral("garbage");
+    QCOMPARE(shows(DecisionDetailPane::BlockCheck::Unavailable, QStringLiteral("holds no entry")), QString());
+    answer = QStringLiteral("drop");
+    QCOMPARE(shows(DecisionDetailPane::BlockCheck::Unavailable, QStringLiteral("connection lost")),
+             QString());
+    QTRY_VERIFY_WITH_TIMEOUT(console.session().link(QStringLiteral("coordinator-1")).connected, kWait);
+    // Not in a block yet: the pane says so, and once a block_appended event names the write-off
+    // it fetches the proof by itself.
+    answer = QStringLiteral("unsealed");
+    QCOMPARE(shows(DecisionDetailPane::BlockCheck::NotSealed, QStringLiteral("in no block so far")),
+             QString());
+    answer = QStringLiteral("honest");
+    QJsonObject sealedEvent = blockAppended;
+    sealedEvent.insert(QStringLiteral("seq"), 2);
+    send(sockets.last(), sealedEvent);
+    QTRY_COMPARE_WITH_TIMEOUT(pane->blockCheck(), DecisionDetailPane::BlockCheck::Proven, kWait);
+    QCOMPARE(qint64(pane->blockHeight()), height);
+    QTRY_VERIFY_WITH_TIMEOUT(!cachedRow().proof.isEmpty(), kWait);
+    QCOMPARE(QJsonDocument::fromJson(cachedRow().proof).object(), sealedEntry.value(u"proof").toObject());
 }
 
 QTEST_MAIN(ConsoleTest)
