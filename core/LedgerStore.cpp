@@ -320,13 +320,27 @@ bool LedgerStore::loadHead(QString *error)
     }
     if (readOnly)
         return true; // the last decision's place in the chain only matters to appendBlocks
-    SqliteStatement last(db, "SELECT COALESCE(MAX(seq), 0) FROM ticket_states");
-    if (last.step() != SQLITE_ROW) {
+    SqliteStatement last(db, "SELECT seq, height FROM ticket_states WHERE seq IS NOT NULL ORDER BY seq DESC "
+                             "LIMIT 1");
+    const int lastRc = last.step();
+    if (lastRc != SQLITE_ROW && lastRc != SQLITE_DONE) {
         if (error)
             *error = QStringLiteral("%1: reading the last decision: %2").arg(filePath, sqliteError());
         return false;
     }
-    lastDecisionSeq = last.integer(0);
+    lastDecisionSeq = lastRc == SQLITE_ROW ? last.integer(0) : 0;
+    // Decisions stored for a block the chain does not reach: its row is gone. Appending it again
+    // would fail on those decisions forever, so the ledger is refused until it is restored.
+    if (lastRc == SQLITE_ROW && quint64(last.integer(1)) > headHeight) {
+        if (error)
+            *error =
+                QStringLiteral("%1: the ledger holds decisions of block %2 but its chain ends at block %3; "
+                               "the blocks after %3 are missing, restore the ledger from a backup")
+                    .arg(filePath)
+                    .arg(last.integer(1))
+                    .arg(headHeight);
+        return false;
+    }
     return true;
 }
 

@@ -306,7 +306,10 @@ private Q_SLOTS:
                          // Decisions stored before the ledger numbered them (schema 3).
                          "INSERT INTO ticket_states VALUES (x'aa', 'T-000001', 1, 1, 1, 1700000000300);"
                          "INSERT INTO ticket_states VALUES (x'bb', 'T-000002', 1, 1, 1, 1700000000100);"
-                         "INSERT INTO ticket_states VALUES (x'cc', 'T-000001', 2, 1, 2, 1700000000200);");
+                         "INSERT INTO ticket_states VALUES (x'cc', 'T-000001', 2, 1, 2, 1700000000200);"
+                         // The blocks they are in; only their heights matter here.
+                         "INSERT INTO blocks VALUES (1, x'01', x'00', 1700000000300, 2, x'00'),"
+                         "  (2, x'02', x'01', 1700000000200, 1, x'00');");
             QVERIFY2(problem.isEmpty(), qPrintable(problem));
             QCOMPARE(raw.text("PRAGMA user_version"), QStringLiteral("1"));
         }
@@ -364,7 +367,8 @@ private Q_SLOTS:
         QVERIFY(raw.exec("INSERT INTO ticket_states VALUES (x'dd', 'T-000001', 1, 1, 3, 1700000000400, 4)")
                     .contains(QLatin1String("UNIQUE constraint failed: index 'ticket_states_by_ticket'")));
         QCOMPARE(raw.exec("INSERT INTO ticket_states VALUES (x'dd', 'T-000001', 1, 2, 3, 1700000000400, 4);"
-                          "INSERT INTO ticket_states VALUES (x'ee', 'T-000001', 1, 2, 3, 1700000000500, 5)"),
+                          "INSERT INTO ticket_states VALUES (x'ee', 'T-000001', 1, 2, 3, 1700000000500, 5);"
+                          "INSERT INTO blocks VALUES (3, x'03', x'02', 1700000000500, 2, x'00')"),
                  QString());
         QCOMPARE(raw.text("SELECT count(*) FROM ticket_states WHERE ticket_id = 'T-000001' AND version = 1"),
                  QStringLiteral("3"));
@@ -952,6 +956,17 @@ private Q_SLOTS:
         error.clear();
         QVERIFY(!store->block(6, &error)); // above the head: absent, not missing
         QVERIFY2(error.contains(QStringLiteral("no block at height 6")), qPrintable(error));
+
+        // The head's row gone: the chain looks whole up to 4, but block 5's decisions are still
+        // stored, so block 5 could never be appended again. Refused on open, by name.
+        store.reset();
+        const QString deleted = raw.exec("DELETE FROM blocks WHERE height = 5;");
+        QVERIFY2(deleted.isEmpty(), qPrintable(deleted));
+        error.clear();
+        QVERIFY(!LedgerStore::open(path, &error));
+        QVERIFY2(error.contains(path) && error.contains(QStringLiteral("decisions of block 5")) &&
+                     error.contains(QStringLiteral("ends at block 4")),
+                 qPrintable(error));
     }
 
     void reportsUnreadablePages()
