@@ -729,7 +729,8 @@ int CommandLineTool::demo(const QStringList &arguments)
         "3 receivers; one target holds stale records): sign write-offs, collect each target's signed "
         "confirmation, tally, seal decided certificates into blocks and verify the chain."));
     parser.addOption({QStringLiteral("dir"),
-                      QStringLiteral("Where to write the consortium, stores and exports."),
+                      QStringLiteral("Where to write the consortium, stores and exports; a directory holding "
+                                     "another consortium's membership.json is refused."),
                       QStringLiteral("DIR"), QStringLiteral("sample-consortium")});
     parser.addOption({QStringLiteral("count"), QStringLiteral("How many write-offs to submit (default 40)."),
                       QStringLiteral("N"), QStringLiteral("40")});
@@ -746,6 +747,8 @@ int CommandLineTool::demo(const QStringList &arguments)
     if (!count)
         return refuse(command, error);
     DemoRun run(parser.value(QStringLiteral("dir")), int(*count));
+    if (const QString foreign = run.foreignContents(); !foreign.isEmpty())
+        return refuse(command, foreign);
     QTextStream out(stdout);
     const std::optional<QJsonObject> result = run.execute(json ? nullptr : &out, &error);
     if (!result)

@@ -2,12 +2,14 @@
 
 #include "ChainVerifier.h"
 #include "LedgerStore.h"
+#include "Membership.h"
 #include "SampleConsortium.h"
 #include "Tally.h"
 #include "WriteOffChecker.h"
 
 #include <QDateTime>
 #include <QDir>
+#include <QFile>
 #include <QJsonArray>
 #include <QSaveFile>
 #include <QTextStream>
@@ -26,6 +28,13 @@ constexpr int kStaleRegistrySize = 420;
 const QString kStaleTarget = QStringLiteral("target-4");
 const QString kUnreachableTarget = QStringLiteral("target-3");
 
+SampleConsortium demoConsortium()
+{
+    SampleConsortium::Options options;
+    options.label = QStringLiteral("ticketsync-demo");
+    return SampleConsortium::generate(options);
+}
+
 QString histogramText(const Decision &decision)
 {
     QStringList parts;
@@ -39,6 +48,25 @@ QString histogramText(const Decision &decision)
 
 DemoRun::DemoRun(QString directory, int writeOffCount) : dir(std::move(directory)), count(writeOffCount) {}
 
+QString DemoRun::foreignContents() const
+{
+    const QString path = QDir(dir).filePath(QStringLiteral("membership.json"));
+    QFile file(path);
+    if (!file.exists())
+        return {};
+    if (file.open(QIODevice::ReadOnly) && file.readAll() == demoConsortium().membership.toJson())
+        return {};
+    QString problem;
+    const std::optional<Membership> theirs = Membership::load(path, &problem);
+    const QString whose =
+        theirs
+            ? QStringLiteral("the membership of consortium '%1', not the demo's").arg(theirs->consortiumId())
+            : QStringLiteral("not the demo's membership");
+    return QStringLiteral("%1: %2; the demo would replace it and the node stores beside it, so it "
+                          "leaves this directory alone: use another --dir")
+        .arg(path, whose);
+}
+
 std::optional<QJsonObject> DemoRun::execute(QTextStream *out, QString *error)
 {
     auto say = [out](const QString &line) {
@@ -50,9 +78,7 @@ std::optional<QJsonObject> DemoRun::execute(QTextStream *out, QString *error)
         *error = QStringLiteral("%1: cannot create the directory").arg(dir);
         return std::nullopt;
     }
-    SampleConsortium::Options options;
-    options.label = QStringLiteral("ticketsync-demo");
-    const SampleConsortium sample = SampleConsortium::generate(options);
+    const SampleConsortium sample = demoConsortium();
     const Membership &membership = sample.membership;
     // Each run starts from empty stores: the ones it keeps, <node id>.db for the coordinator,
     // each target and each receiver, and nothing else in the directory. The membership is

@@ -17,6 +17,11 @@ class DemoRun
 public:
     DemoRun(QString directory, int writeOffCount);
 
+    // Why the directory is not the demo's to write, empty if it is: it holds another consortium's
+    // membership.json (a devnet's, a bank's), which the demo would replace, and beside it stores
+    // named like the demo's nodes' (coordinator-1.db, ...), which it would delete.
+    QString foreignContents() const;
+
     // Prints the tallies and the chain to out (when given) and returns a summary.
     std::optional<QJsonObject> execute(QTextStream *out, QString *error);
 

@@ -499,6 +499,33 @@ private Q_SLOTS:
         }
     }
 
+    void demoLeavesAnotherConsortiumsDirectoryAlone()
+    {
+        // A devnet's or a bank's directory: its membership and a store named like a demo node's.
+        QTemporaryDir theirs;
+        QVERIFY(theirs.isValid());
+        const QString membershipPath = theirs.filePath(QStringLiteral("membership.json"));
+        writeFile(membershipPath, forger.membership.toJson());
+        writeFile(theirs.filePath(QStringLiteral("coordinator-1.db")), "their coordinator's ledger");
+        const Run demo = run({QStringLiteral("demo"), QStringLiteral("--dir"), theirs.path(),
+                              QStringLiteral("--count"), QStringLiteral("3")});
+        QCOMPARE(demo.exitCode, 2);
+        QVERIFY2(
+            demo.errText().startsWith(QStringLiteral("ticketsync demo: %1: the membership of consortium '%2'")
+                                          .arg(membershipPath, forger.membership.consortiumId())) &&
+                demo.errText().contains(QLatin1String("use another --dir")),
+            demo.err.constData());
+        QCOMPARE(readFile(membershipPath), forger.membership.toJson());
+        QCOMPARE(readFile(theirs.filePath(QStringLiteral("coordinator-1.db"))),
+                 QByteArray("their coordinator's ledger"));
+        QCOMPARE(QDir(theirs.path()).entryList(QDir::Files | QDir::Hidden).size(), 2);
+
+        // Not a membership at all: refused too.
+        writeFile(membershipPath, "{ not json");
+        QCOMPARE(run({QStringLiteral("demo"), QStringLiteral("--dir"), theirs.path()}).exitCode, 2);
+        QCOMPARE(readFile(membershipPath), QByteArray("{ not json"));
+    }
+
     void badOptionsAreNamed_data()
     {
         QTest::addColumn<QStringList>("arguments");
