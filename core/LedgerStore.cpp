@@ -240,7 +240,8 @@ bool LedgerStore::migrate(QString *error)
         SqliteStatement version(db, "PRAGMA user_version");
         if (version.step() != SQLITE_ROW) {
             if (error)
-                *error = QStringLiteral("%1: not a ticketsync database (%2)").arg(filePath, sqliteError());
+                *error =
+                    QStringLiteral("%1: cannot read the schema version: %2").arg(filePath, sqliteError());
             return false;
         }
         current = version.integer(0);

@@ -464,6 +464,20 @@ private Q_SLOTS:
                  qPrintable(error));
         RawDb raw(negative);
         QCOMPARE(raw.text("PRAGMA user_version"), QStringLiteral("-3"));
+
+        // A ledger cut short is damaged, not someone else's file: said as such.
+        const QString cut = freshPath(QStringLiteral("cut"));
+        {
+            std::unique_ptr<LedgerStore> store = openOrWarn(cut);
+            QVERIFY(store);
+            QVERIFY2(store->appendBlocks(chain(30), &error), qPrintable(error));
+        }
+        QVERIFY(QFile::resize(cut, QFileInfo(cut).size() / 2));
+        error.clear();
+        QVERIFY(!LedgerStore::open(cut, &error));
+        QVERIFY2(error.contains(cut) && error.contains(QStringLiteral("malformed")) &&
+                     !error.contains(QStringLiteral("not a ticketsync")),
+                 qPrintable(error));
     }
 
     void openReadOnlyWritesNothing()
