@@ -23,6 +23,7 @@
 #include "TlsIdentity.h"
 
 #include <QAbstractItemModelTester>
+#include <QApplication>
 #include <QDialogButtonBox>
 #include <QElapsedTimer>
 #include <QFile>
@@ -43,6 +44,7 @@
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QThread>
 #include <QWebSocket>
 #include <QWebSocketServer>
 #include <algorithm>
@@ -213,6 +215,7 @@ private Q_SLOTS:
     void receiversStalenessIsASetting();
     void detailPaneProvesTheDecisionsBlock();
     void detailPaneRefusesWhatALyingNodeSends();
+    void unusableCacheDoesNotHoldTheConnection();
 
 private:
     std::unique_ptr<MainWindow> openConsole(const QString &cachePath, bool auditor = false);
@@ -1297,6 +1300,52 @@ void ConsoleTest::detailPaneRefusesWhatALyingNodeSends()
     QCOMPARE(qint64(pane->blockHeight()), height);
     QTRY_VERIFY_WITH_TIMEOUT(!cachedRow().proof.isEmpty(), kWait);
     QCOMPARE(QJsonDocument::fromJson(cachedRow().proof).object(), sealedEntry.value(u"proof").toObject());
+}
+
+void ConsoleTest::unusableCacheDoesNotHoldTheConnection()
+{
+    // --cache naming a file that is no cache: the console says so and runs without one. Nothing
+    // may wait for the operator to dismiss that message, or an unattended console never connects.
+    const QString notACache = scratch.filePath(QStringLiteral("notes.sqlite"));
+    {
+        QFile notes(notACache);
+        QVERIFY(notes.open(QIODevice::WriteOnly));
+        notes.write("an operator's notes, not a history cache\n");
+    }
+    // The tests wait without an event loop of their own; one running means a dialog's exec().
+    bool heldInADialog = false;
+    QTimer watchdog;
+    connect(&watchdog, &QTimer::timeout, this, [&] {
+        if (QThread::currentThread()->loopLevel() == 0)
+            return;
+        heldInADialog = true;
+        if (QWidget *modal = QApplication::activeModalWidget())
+            modal->close();
+    });
+    watchdog.start(20);
+    QSettings ini(scratch.filePath(QStringLiteral("no-cache.ini")), QSettings::IniFormat);
+    ConsoleSettings noCacheSettings(&ini);
+    MainWindow console(noCacheSettings, notACache);
+    console.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&console));
+    QString error;
+    const std::optional<SessionProfile> profile = SessionProfile::fromDevnet(devnet.dir(), false, &error);
+    QVERIFY2(profile, qPrintable(error));
+    QVERIFY2(console.connectTo(*profile, &error), qPrintable(error));
+    QTRY_VERIFY_WITH_TIMEOUT(console.session().link(QStringLiteral("coordinator-1")).connected, kWait);
+    QVERIFY(!heldInADialog);
+    QVERIFY(!console.cacheReady());
+    QMessageBox *box = console.findChild<QMessageBox *>();
+    QVERIFY(box && box->isVisible());
+    QVERIFY2(box->text().contains(notACache), qPrintable(box->text()));
+    // Live data still reaches the views while the message waits.
+    const QString digest = submitBatch(760, 1).first();
+    QTRY_VERIFY_WITH_TIMEOUT(!console.tallies().tally(digest).outcome.isEmpty(), kWait);
+    QVERIFY(!heldInADialog);
+    box->close();
+    QFile notes(notACache);
+    QVERIFY(notes.open(QIODevice::ReadOnly));
+    QCOMPARE(notes.readAll(), QByteArray("an operator's notes, not a history cache\n")); // left untouched
 }
 
 QTEST_MAIN(ConsoleTest)

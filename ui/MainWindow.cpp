@@ -555,9 +555,13 @@ void MainWindow::onCacheOpened(bool ok, const QString &message)
     cacheIsOpen = ok;
     cacheAnswered = true;
     if (!ok) {
-        QMessageBox::warning(this, tr("History cache"),
-                             tr("The history cache %1 could not be opened: %2\nThe console runs without it.")
-                                 .arg(cacheFile, message));
+        // Not exec(): the connection must not wait for someone to dismiss the message.
+        const QString text = tr("The history cache %1 could not be opened: %2\nThe console runs without it.")
+                                 .arg(cacheFile, message);
+        statusBar()->showMessage(text);
+        auto *box = new QMessageBox(QMessageBox::Warning, tr("History cache"), text, QMessageBox::Ok, this);
+        box->setAttribute(Qt::WA_DeleteOnClose);
+        box->open();
     } else {
         CacheWorker *worker = cache->worker();
         const qint64 lagBlocks = settings.value(ConsoleSettings::LagAlertBlocks);
