@@ -95,6 +95,9 @@ std::optional<KeyPair> readSecretKey(const QString &path, QString *error)
     struct stat info;
     if (::stat(QFile::encodeName(path).constData(), &info) != 0)
         return failWith(QStringLiteral("cannot read the key file"));
+    // Before the mode: a directory's 755 is not a key that others can read.
+    if (!S_ISREG(info.st_mode))
+        return failWith(QStringLiteral("not a regular file; the key file must be one"));
     if ((info.st_mode & 077) != 0)
         return failWith(QStringLiteral("permissions %1 let others read the secret key; run chmod 600")
                             .arg(info.st_mode & 0777, 3, 8, QLatin1Char('0')));
@@ -121,7 +124,7 @@ std::optional<KeyPair> readSecretKey(const QString &path, QString *error)
     if (contents.size() != scheme.secretKeySize())
         return failWith(QStringLiteral("a raw key file must hold exactly %1 bytes, this one holds %2")
                             .arg(scheme.secretKeySize())
-                            .arg(contents.size()));
+                            .arg(qint64(info.st_size))); // the file's, not the 64 KiB read of it
     return scheme.fromSecret(contents);
 }
 

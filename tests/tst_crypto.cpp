@@ -3,6 +3,7 @@
 #include "KeyFile.h"
 #include "Sha256.h"
 
+#include <QDir>
 #include <QFile>
 #include <QFileInfo>
 #include <QTemporaryDir>
@@ -434,6 +435,9 @@ void TestCrypto::keyFileBadContents_data()
                                   << QStringList{QStringLiteral("exactly 32 bytes"),
                                                  QStringLiteral("holds 33")};
     QTest::newRow("empty") << QByteArray() << QStringList{QStringLiteral("holds 0")};
+    QTest::newRow("raw 100000 bytes")
+        << QByteArray(100000, '\x11')
+        << QStringList{QStringLiteral("exactly 32 bytes"), QStringLiteral("holds 100000")};
     QTest::newRow("bad pem") << QByteArray(
                                     "-----BEGIN PRIVATE KEY-----\nAAAAAAAA\n-----END PRIVATE KEY-----\n")
                              << QStringList{QStringLiteral("not a PEM private key")};
@@ -466,6 +470,17 @@ void TestCrypto::keyFileMissing()
     QString error;
     QVERIFY(!KeyFile::readSecretKey(path, &error).has_value());
     QVERIFY2(error.contains(path) && error.contains(QLatin1String("cannot read")), qPrintable(error));
+
+    // A directory where the key should be: named as what it is, not as a key others can read.
+    QVERIFY(QDir(dir.path()).mkdir(QStringLiteral("node.key")));
+    const QString directory = dir.filePath(QStringLiteral("node.key"));
+    QVERIFY(QFile::setPermissions(directory, QFileDevice::ReadOwner | QFileDevice::WriteOwner |
+                                                 QFileDevice::ExeOwner | QFileDevice::ReadOther |
+                                                 QFileDevice::ExeOther));
+    error.clear();
+    QVERIFY(!KeyFile::readSecretKey(directory, &error).has_value());
+    QVERIFY2(error.startsWith(directory) && error.contains(QLatin1String("not a regular file")),
+             qPrintable(error));
 
     // Writing into a directory that does not exist fails with the path named.
     const QString nowhere = dir.filePath(QStringLiteral("no/such/dir/node.key"));
