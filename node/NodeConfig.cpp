@@ -185,9 +185,17 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
     }
     config.databasePath = reader.filePath(root, QStringLiteral("database"), true, false);
     if (!config.databasePath.isEmpty()) {
+        // Found here, not by SQLite on start: a node that cannot open its store exits 1 and is
+        // restarted forever, and --check-config would call the file "created on first start".
         const QFileInfo database(config.databasePath);
-        if (database.dir().filePath(database.completeBaseName() + QStringLiteral(".events")) ==
-            config.databasePath)
+        if (database.exists() && !database.isFile())
+            reader.fail(QStringLiteral("database"),
+                        QStringLiteral("%1 is not a file").arg(config.databasePath));
+        else if (!database.exists() && !database.dir().exists())
+            reader.fail(QStringLiteral("database"),
+                        QStringLiteral("no such directory: %1").arg(database.absolutePath()));
+        else if (database.dir().filePath(database.completeBaseName() + QStringLiteral(".events")) ==
+                 config.databasePath)
             reader.fail(QStringLiteral("database"),
                         QStringLiteral("must not end in .events: the node's event journal is written "
                                        "beside the ledger as <name>.events, which would be this same file"));

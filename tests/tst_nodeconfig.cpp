@@ -140,8 +140,13 @@ void NodeConfigTest::badFiles_data()
         << QStringLiteral("'limits.max_frame_bytes': given twice (again on line 2)");
     QTest::newRow("a section given twice")
         << twice("\"tls\": {\"certificate\": \"x\"}") << QStringLiteral("'tls': given twice");
+    QTest::newRow("database in no directory")
+        << with(QStringLiteral("database"), QStringLiteral("nowhere/ledger.sqlite"))
+        << QStringLiteral("'database': no such directory: ");
+    QTest::newRow("database that is a directory")
+        << with(QStringLiteral("database"), QStringLiteral(".")) << QStringLiteral(" is not a file");
     QTest::newRow("database where the journal goes")
-        << with(QStringLiteral("database"), QStringLiteral("data/node.events"))
+        << with(QStringLiteral("database"), QStringLiteral("node.events"))
         << QStringLiteral("'database': must not end in .events");
     QTest::newRow("too large to be one")
         << QByteArray(2 * 1024 * 1024, ' ') << QStringLiteral("larger than 1048576 bytes");
