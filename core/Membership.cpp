@@ -254,8 +254,17 @@ std::optional<Membership> Membership::load(const QString &path, QString *error)
             *error = QStringLiteral("%1: cannot open: %2").arg(path, file.errorString());
         return std::nullopt;
     }
+    // Far above any consortium's file; a path such as /dev/zero is not read until memory runs out.
+    constexpr qint64 kMaxBytes = 16 * 1024 * 1024;
+    const QByteArray json = file.read(kMaxBytes + 1);
+    if (json.size() > kMaxBytes) {
+        if (error)
+            *error =
+                QStringLiteral("%1: larger than %2 bytes; not a membership file").arg(path).arg(kMaxBytes);
+        return std::nullopt;
+    }
     QString problem;
-    std::optional<Membership> membership = fromJson(file.readAll(), &problem);
+    std::optional<Membership> membership = fromJson(json, &problem);
     if (!membership && error)
         *error = QStringLiteral("%1: %2").arg(path, problem);
     return membership;

@@ -1447,6 +1447,17 @@ void TestEncoding::membershipLoadNamesFile()
     const QString absent = dir.filePath(QStringLiteral("absent.json"));
     QVERIFY(!Membership::load(absent, &error));
     QVERIFY2(error.startsWith(absent) && error.contains(QLatin1String("cannot open")), qPrintable(error));
+
+    // Larger than any membership: refused by its size, not read whole (as /dev/zero would be).
+    const QString huge = dir.filePath(QStringLiteral("huge.json"));
+    {
+        QFile file(huge);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        QVERIFY(file.resize(17 * 1024 * 1024));
+    }
+    QVERIFY(!Membership::load(huge, &error));
+    QVERIFY2(error.startsWith(huge) && error.contains(QLatin1String("larger than 16777216 bytes")),
+             qPrintable(error));
 }
 
 // The members of the sample file in reverse: sorted by id they would be counted differently,
