@@ -2,6 +2,10 @@
 
 #include "LedgerStore.h"
 
+#include <QLoggingCategory>
+
+Q_LOGGING_CATEGORY(lcChecker, "ticketsync.core.checker", QtWarningMsg)
+
 namespace ticketsync {
 
 namespace {
@@ -88,10 +92,24 @@ std::optional<StateConfirmation> WriteOffChecker::evaluate(const WriteOffResult 
     }
     if (held) {
         if (held->writeOffDigest == digest) {
-            if (std::optional<StateConfirmation> lockAnswer = StateConfirmation::decode(held->confirmation)) {
-                *locked = true;
+            *locked = true;
+            QString damage;
+            std::optional<StateConfirmation> lockAnswer =
+                StateConfirmation::decode(held->confirmation, &damage);
+            if (lockAnswer && lockAnswer->writeOffDigest == digest && lockAnswer->targetId == target &&
+                lockAnswer->state() == ConfirmationState::WrittenOff)
                 return lockAnswer;
-            }
+            // The lock is this write-off's: WRITTEN_OFF was given for it. Its stored bytes are
+            // damaged, so they are signed again (the same bytes: Ed25519 is deterministic), never
+            // contradicted by an ALREADY_WRITTEN_OFF "by" this very write-off.
+            qCWarning(lcChecker).noquote()
+                << QStringLiteral("%1: the lock on ticket %2 version %3 holds a confirmation that %4; "
+                                  "WRITTEN_OFF is signed again from the lock")
+                       .arg(store.path(), writeOff.ticketId)
+                       .arg(writeOff.ticketVersion)
+                       .arg(lockAnswer ? QStringLiteral("is not its WRITTEN_OFF")
+                                       : QStringLiteral("does not decode (%1)").arg(damage));
+            return answer(digest, ConfirmationState::WrittenOff, QString());
         }
         return answer(digest, ConfirmationState::AlreadyWrittenOff,
                       QStringLiteral("version %1 of ticket %2 is already written off by write-off %3")

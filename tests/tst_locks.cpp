@@ -270,6 +270,33 @@ private Q_SLOTS:
         QVERIFY2(problem.isEmpty(), qPrintable(problem));
     }
 
+    void damagedLockKeepsItsAnswer()
+    {
+        // The stored answer of a lock damaged on disk: the write-off that holds the lock still
+        // gets WRITTEN_OFF, the very bytes it got before, never ALREADY_WRITTEN_OFF by itself.
+        const Ticket &ticket = registry.at(3);
+        const WriteOffResult first = writeOffOf(ticket, 1, kBranch1);
+        const std::optional<StateConfirmation> accepted = ask(first);
+        QString problem = problemWith(accepted, first, ConfirmationState::WrittenOff);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        restart(); // the checker's memory of its answers is gone; only the lock speaks
+        if (QTest::currentTestFailed())
+            return;
+        for (const char *damage : {"UPDATE ticket_locks SET confirmation = substr(confirmation, 1, 40)",
+                                   "UPDATE ticket_locks SET confirmation = x'00'"}) {
+            problem = execOn(dbPath, damage);
+            QVERIFY2(problem.isEmpty(), qPrintable(problem));
+            const std::optional<StateConfirmation> again = ask(first);
+            problem = problemWith(again, first, ConfirmationState::WrittenOff);
+            QVERIFY2(problem.isEmpty(), qPrintable(problem));
+            QCOMPARE(again->encode(), accepted->encode());
+        }
+        // A rival is still refused by the lock.
+        const WriteOffResult rival = writeOffOf(ticket, 1, kBranch2);
+        problem = problemWith(ask(rival), rival, ConfirmationState::AlreadyWrittenOff);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    }
+
     void earlierLockWins()
     {
         // Two connections to one file: the second acquireLock for the key gets the first back.
