@@ -126,6 +126,14 @@ std::unique_ptr<LedgerStore> LedgerStore::open(const QString &path, QString *err
             *error = QStringLiteral("%1: cannot open database: %2").arg(path, store->sqliteError());
         return nullptr;
     }
+    // SQLite falls back to reading a file it may not write; the first append would then fail.
+    if (sqlite3_db_readonly(store->db, "main") == 1) {
+        if (error)
+            *error = QStringLiteral("%1: the ledger is read-only to this process (see the file's owner and "
+                                    "mode); a node must be able to write it")
+                         .arg(path);
+        return nullptr;
+    }
     sqlite3_busy_timeout(store->db, 5000);
     store->statements.setDatabase(store->db, path);
     // Migrated first, so that a file found to be no ledger is left as it was, not switched to WAL.

@@ -23,7 +23,9 @@
 #include <csignal>
 #include <memory>
 #include <sqlite3.h>
+#include <sys/fsuid.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 using namespace ticketsync;
 
@@ -140,6 +142,28 @@ QStringList companions(const QString &path)
     }
     return found;
 }
+
+// File permission checks in this thread as a user who owns nothing here, so that a file's mode
+// counts in a test run as root too (root may write any file).
+class NotTheOwner
+{
+public:
+    NotTheOwner()
+        : beforeGroup(::setfsgid(::geteuid() == 0 ? 65534 : ::getegid())),
+          before(::setfsuid(::geteuid() == 0 ? 65534 : ::geteuid()))
+    {}
+    ~NotTheOwner()
+    {
+        ::setfsuid(uid_t(before));
+        ::setfsgid(gid_t(beforeGroup));
+    }
+    NotTheOwner(const NotTheOwner &) = delete;
+    NotTheOwner &operator=(const NotTheOwner &) = delete;
+
+private:
+    int beforeGroup;
+    int before;
+};
 
 std::unique_ptr<LedgerStore> openOrWarn(const QString &path)
 {
@@ -478,6 +502,34 @@ private Q_SLOTS:
         QVERIFY2(error.contains(cut) && error.contains(QStringLiteral("malformed")) &&
                      !error.contains(QStringLiteral("not a ticketsync")),
                  qPrintable(error));
+    }
+
+    void refusesALedgerItCannotWrite()
+    {
+        // A ledger the node may read but not write: refused on open, not found out at the first
+        // append after the node has started serving.
+        QTemporaryDir shared;
+        QVERIFY(shared.isValid());
+        const QString path = shared.filePath(QStringLiteral("ledger.sqlite"));
+        {
+            std::unique_ptr<LedgerStore> store = openOrWarn(path);
+            QVERIFY(store);
+            QString error;
+            QVERIFY2(store->appendBlocks(chain(1), &error), qPrintable(error));
+        }
+        QVERIFY(QFile::setPermissions(path, QFileDevice::ReadOwner | QFileDevice::ReadGroup |
+                                                QFileDevice::ReadOther));
+        QVERIFY(QFile::setPermissions(shared.path(), QFileDevice::ReadOwner | QFileDevice::WriteOwner |
+                                                         QFileDevice::ExeOwner | QFileDevice::ReadOther |
+                                                         QFileDevice::WriteOther | QFileDevice::ExeOther));
+        QString error;
+        {
+            NotTheOwner reader;
+            std::unique_ptr<LedgerStore> store = LedgerStore::open(path, &error);
+            QVERIFY2(!store, "a ledger this process cannot write was opened to write");
+        }
+        QVERIFY2(error.contains(path) && error.contains(QStringLiteral("read-only")), qPrintable(error));
+        QVERIFY(QFile::setPermissions(path, QFileDevice::ReadOwner | QFileDevice::WriteOwner));
     }
 
     void openReadOnlyWritesNothing()
