@@ -576,6 +576,12 @@ int CommandLineTool::verifyChain(const QStringList &arguments)
     if (!chain.ok)
         return report(command, result, QStringLiteral("chain FAILED: %1").arg(chain.error),
                       VerificationFailed);
+    // Not "heights 0..0": whoever took the wrong file should see that nothing was checked.
+    if (chain.blocksVerified == 0)
+        return report(
+            command, result,
+            QStringLiteral("chain OK, but empty: %1 holds no blocks yet, nothing was verified").arg(input),
+            Success);
     return report(command, result,
                   QStringLiteral("chain OK: %1 blocks (heights %2..%3), %4 certificates verified\nhead %5")
                       .arg(chain.blocksVerified)
@@ -615,6 +621,10 @@ int CommandLineTool::exportChain(const QStringList &arguments)
     std::unique_ptr<LedgerStore> store = openLedger(storePath, &error);
     if (!store)
         return refuse(command, error);
+    if (store->height() == 0) {
+        error = QStringLiteral("%1 holds no blocks yet: nothing to export").arg(storePath);
+        return report(command, {{QLatin1String("error"), error}}, error, UsageOrInputError);
+    }
     const quint64 from = quint64(*fromOption);
     const quint64 to = toOption ? quint64(*toOption) : store->height();
     if (to < from || to > store->height()) {

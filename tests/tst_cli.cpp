@@ -526,6 +526,28 @@ private Q_SLOTS:
         QCOMPARE(readFile(membershipPath), QByteArray("{ not json"));
     }
 
+    void anEmptyLedgerIsNamedAsEmpty()
+    {
+        // A node's store before its first block, as an auditor may pick by mistake.
+        const QString empty = dir.filePath(QStringLiteral("empty.sqlite"));
+        QString error;
+        QVERIFY2(LedgerStore::open(empty, &error), qPrintable(error));
+        const Run verified =
+            run({QStringLiteral("verify-chain"), empty, QStringLiteral("--membership"), membership});
+        QCOMPARE(verified.exitCode, 0);
+        QVERIFY2(verified.outText().startsWith(
+                     QStringLiteral("chain OK, but empty: %1 holds no blocks yet, nothing was verified")
+                         .arg(empty)),
+                 verified.out.constData());
+        const Run exported =
+            run({QStringLiteral("export-chain"), empty, dir.filePath(QStringLiteral("empty.tsch"))});
+        QCOMPARE(exported.exitCode, 2);
+        QCOMPARE(
+            exported.errText().trimmed(),
+            QStringLiteral("ticketsync export-chain: %1 holds no blocks yet: nothing to export").arg(empty));
+        QVERIFY(!QFileInfo::exists(dir.filePath(QStringLiteral("empty.tsch"))));
+    }
+
     void badOptionsAreNamed_data()
     {
         QTest::addColumn<QStringList>("arguments");
