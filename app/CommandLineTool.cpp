@@ -775,8 +775,9 @@ int CommandLineTool::protocolExample(const QStringList &arguments)
     int exitCode = Success;
     if (!parse(parser, arguments, 0, &exitCode))
         return exitCode;
-    printOut(ProtocolExample::markdown());
-    return Success;
+    const QString markdown = ProtocolExample::markdown();
+    return report(QStringLiteral("protocol-example"), {{QLatin1String("markdown"), markdown}}, markdown,
+                  Success);
 }
 
 } // namespace ticketsync

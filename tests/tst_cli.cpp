@@ -761,6 +761,11 @@ private Q_SLOTS:
         QVERIFY2(
             example == generated.out.trimmed(),
             "docs/protocol.md is out of date: regenerate its example with `ticketsync protocol-example`");
+        // Like every command, JSON with --json: the same text, in an object a script can read.
+        const Run json = run({QStringLiteral("protocol-example"), QStringLiteral("--json")});
+        QCOMPARE(json.exitCode, 0);
+        QCOMPARE(json.json().value(u"markdown").toString().toUtf8().trimmed(), example);
+        QCOMPARE(json.json().value(u"ok").toBool(), true);
     }
 };
 
