@@ -155,6 +155,14 @@ std::unique_ptr<NodeJournal> NodeJournal::open(const QString &path, QString *err
             *error = QStringLiteral("%1: cannot open the journal: %2").arg(path, journal->sqliteError());
         return nullptr;
     }
+    // SQLite falls back to reading a file it may not write; every event would then be lost.
+    if (sqlite3_db_readonly(journal->db, "main") == 1) {
+        if (error)
+            *error = QStringLiteral("%1: the journal is read-only to this process (see the file's owner and "
+                                    "mode); a node must be able to write it")
+                         .arg(path);
+        return nullptr;
+    }
     sqlite3_busy_timeout(journal->db, 5000);
     journal->statements.setDatabase(journal->db, path);
     if (!journal->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", error))

@@ -16,6 +16,9 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <sys/fsuid.h>
+#include <unistd.h>
+
 using namespace ticketsync;
 using namespace Qt::StringLiterals;
 
@@ -37,6 +40,7 @@ private Q_SLOTS:
     void registryFiles();
     void registryStreamsIntoTheStore();
     void journalRefusesWhatIsNotOne();
+    void journalRefusesWhatItCannotWrite();
 
 private:
     QString write(const QString &name, const QByteArray &bytes);
@@ -700,6 +704,33 @@ void NodeConfigTest::journalRefusesWhatIsNotOne()
     QFile file(path);
     QVERIFY(file.open(QIODevice::ReadOnly));
     QCOMPARE(file.readAll(), bytes); // left as it was
+}
+
+void NodeConfigTest::journalRefusesWhatItCannotWrite()
+{
+    // A journal the node may read but not write: refused on open, not found out when the first
+    // event cannot be stored. Permission checks in this thread run as a user who owns nothing
+    // here, so that the file's mode counts when the test runs as root too.
+    const QString path = dir->filePath(QStringLiteral("readonly.events"));
+    {
+        QString error;
+        std::unique_ptr<NodeJournal> journal = NodeJournal::open(path, &error);
+        QVERIFY2(journal, qPrintable(error));
+    }
+    QVERIFY(QFile::setPermissions(path,
+                                  QFileDevice::ReadOwner | QFileDevice::ReadGroup | QFileDevice::ReadOther));
+    QVERIFY(QFile::setPermissions(dir->path(), QFileDevice::ReadOwner | QFileDevice::WriteOwner |
+                                                   QFileDevice::ExeOwner | QFileDevice::ReadOther |
+                                                   QFileDevice::WriteOther | QFileDevice::ExeOther));
+    const bool root = ::geteuid() == 0;
+    const int groupBefore = ::setfsgid(root ? 65534 : ::getegid());
+    const int userBefore = ::setfsuid(root ? 65534 : ::geteuid());
+    QString error;
+    const bool opened = bool(NodeJournal::open(path, &error));
+    ::setfsuid(uid_t(userBefore));
+    ::setfsgid(gid_t(groupBefore));
+    QVERIFY2(!opened, "a journal this process cannot write was opened");
+    QVERIFY2(error.contains(path) && error.contains(QLatin1String("read-only")), qPrintable(error));
 }
 
 QTEST_GUILESS_MAIN(NodeConfigTest)
