@@ -179,7 +179,16 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
                         QStringLiteral("must be host:port with a port from 1 to 65535"));
         config.listenHost = listen.left(colon);
         config.listenPort = quint16(port);
-        if (ok && config.listenHost != QLatin1String("localhost") && QHostAddress(config.listenHost).isNull())
+        // IPv6 as URLs write it: without brackets, "::1:7404" could be one address and no port.
+        const bool bracketed = config.listenHost.startsWith(u'[') && config.listenHost.endsWith(u']');
+        if (bracketed)
+            config.listenHost = config.listenHost.mid(1, config.listenHost.size() - 2);
+        if (ok && !bracketed && config.listenHost.contains(u':'))
+            reader.fail(QStringLiteral("listen"),
+                        QStringLiteral("an IPv6 address goes in brackets before the port, as [::1]:7404"));
+        else if (ok && config.listenHost != QLatin1String("localhost") &&
+                 (QHostAddress(config.listenHost).isNull() ||
+                  (bracketed && QHostAddress(config.listenHost).protocol() != QAbstractSocket::IPv6Protocol)))
             reader.fail(QStringLiteral("listen"),
                         QStringLiteral("'%1' is not an IP address (or localhost)").arg(config.listenHost));
     }

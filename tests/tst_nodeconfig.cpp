@@ -88,6 +88,14 @@ void NodeConfigTest::validFile()
     QVERIFY2(config, qPrintable(error));
     QCOMPARE(config->nodeId, QStringLiteral("target-1"));
     QCOMPARE(config->listenPort, quint16(7404));
+    QCOMPARE(config->listenHost, QStringLiteral("127.0.0.1"));
+    object.insert(QStringLiteral("listen"), QStringLiteral("[::1]:7405"));
+    const std::optional<NodeConfig> ipv6 =
+        NodeConfig::load(write(QStringLiteral("ipv6.json"), QJsonDocument(object).toJson()), &error);
+    QVERIFY2(ipv6, qPrintable(error));
+    QCOMPARE(ipv6->listenHost, QStringLiteral("::1"));
+    QCOMPARE(ipv6->listenPort, quint16(7405));
+    object.insert(QStringLiteral("listen"), QStringLiteral("127.0.0.1:7404"));
     QCOMPARE(config->retryLimit, 5);
     QCOMPARE(config->voteTimeoutMs, 2000);
     QCOMPARE(config->membershipPath, dir->filePath(QStringLiteral("membership.json")));
@@ -168,6 +176,12 @@ void NodeConfigTest::badFiles_data()
                                   << QStringLiteral("'membership': no such file");
     QTest::newRow("listen port") << with(QStringLiteral("listen"), QStringLiteral("127.0.0.1:99999"))
                                  << QStringLiteral("'listen': must be host:port");
+    QTest::newRow("listen IPv6 without brackets")
+        << with(QStringLiteral("listen"), QStringLiteral("::1:7404"))
+        << QStringLiteral("'listen': an IPv6 address goes in brackets before the port, as [::1]:7404");
+    QTest::newRow("listen IPv4 in brackets")
+        << with(QStringLiteral("listen"), QStringLiteral("[127.0.0.1]:7404"))
+        << QStringLiteral("'listen': '127.0.0.1' is not");
     QTest::newRow("listen no port") << with(QStringLiteral("listen"), QStringLiteral("localhost"))
                                     << QStringLiteral("'listen'");
     QTest::newRow("tls") << with(QStringLiteral("tls"), QStringLiteral("yes")) << QStringLiteral("'tls'");
