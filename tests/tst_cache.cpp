@@ -234,6 +234,7 @@ private Q_SLOTS:
     void decisionQueries();
     void workerBatchesAndCommitsOnStop();
     void fetchedCertificatesAreCheckedAndStored();
+    void alertsTheCacheCannotStoreStillReachTheOperator();
     void reopensConsistentAfterKill();
 
 private:
@@ -1314,6 +1315,59 @@ void TestCache::fetchedCertificatesAreCheckedAndStored()
     QCOMPARE(stored.at(0).at(1).toInt(), 0);
     QCOMPARE(stored.at(0).at(3).toInt(), int(asked.size()));
     QVERIFY(stored.at(0).at(4).toString().endsWith(QLatin1String(": busy")));
+}
+
+void TestCache::alertsTheCacheCannotStoreStillReachTheOperator()
+{
+    // The console raises stale_data, gap, journal_behind and malformed_events alerts through the
+    // cache. One the cache cannot store (another process holds its write lock, a full disk, no
+    // cache at all) is still shown, with id 0 as it has no row, and the failure is said.
+    const QString path = freshPath(QStringLiteral("locked-alerts.sqlite"));
+    CacheWorker worker(path);
+    worker.open();
+    QVERIFY(worker.cache().isOpen());
+    QSignalSpy raised(&worker, &CacheWorker::alertRaised);
+    QSignalSpy failed(&worker, &CacheWorker::failed);
+    sqlite3 *locker = nullptr;
+    QCOMPARE(sqlite3_open_v2(path.toUtf8().constData(), &locker, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+    QCOMPARE(sqlite3_exec(locker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    worker.raiseAlert(QStringLiteral("stale_data"), kCoordinator,
+                      QStringLiteral("no data from coordinator-1 for 12 s"));
+    worker.recordGap(kCoordinator, 5, 9);
+    sqlite3_exec(locker, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close_v2(locker);
+    QCOMPARE(raised.size(), 2);
+    const AlertRow stale = raised.at(0).at(0).value<AlertRow>();
+    QCOMPARE(stale.kind, QStringLiteral("stale_data"));
+    QCOMPARE(stale.subject, kCoordinator);
+    QCOMPARE(stale.detail, QStringLiteral("no data from coordinator-1 for 12 s"));
+    QCOMPARE(stale.id, 0);
+    QVERIFY(stale.raisedAtMs > 0);
+    QCOMPARE(raised.at(1).at(0).value<AlertRow>().kind, QStringLiteral("gap"));
+    QCOMPARE(failed.size(), 2);
+    QVERIFY2(failed.at(0).at(0).toString().contains(QLatin1String("stale_data")) &&
+                 failed.at(0).at(0).toString().contains(QLatin1String("locked")),
+             qPrintable(failed.at(0).at(0).toString()));
+    QVERIFY(worker.cache().alerts().isEmpty());
+
+    // Once the cache can write again, the same alert is stored and gets its row.
+    raised.clear();
+    worker.raiseAlert(QStringLiteral("stale_data"), kCoordinator,
+                      QStringLiteral("no data from coordinator-1 for 20 s"));
+    QCOMPARE(raised.size(), 1);
+    QVERIFY(raised.at(0).at(0).value<AlertRow>().id > 0);
+    QCOMPARE(failed.size(), 2);
+
+    // Without any cache (the console runs without one when it cannot open it) alike.
+    CacheWorker unopened(freshPath(QStringLiteral("never-opened.sqlite")));
+    QSignalSpy shown(&unopened, &CacheWorker::alertRaised);
+    QSignalSpy said(&unopened, &CacheWorker::failed);
+    unopened.raiseAlert(QStringLiteral("journal_behind"), kCoordinator, QStringLiteral("replaced"));
+    QCOMPARE(shown.size(), 1);
+    QCOMPARE(shown.at(0).at(0).value<AlertRow>().kind, QStringLiteral("journal_behind"));
+    QCOMPARE(said.size(), 1);
+    QVERIFY2(said.at(0).at(0).toString().contains(QLatin1String("not open")),
+             qPrintable(said.at(0).at(0).toString()));
 }
 
 QTEST_GUILESS_MAIN(TestCache)

@@ -488,57 +488,62 @@ Note (optional):</source>
 <context>
     <name>ticketsync::CacheWorker</name>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="86"/>
+        <location filename="../ui/CacheWorker.cpp" line="87"/>
         <source>%1; starting a fresh cache failed too: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="91"/>
+        <location filename="../ui/CacheWorker.cpp" line="92"/>
         <source>%1. It was moved aside to %2 and a fresh cache was started; the history is fetched again from the nodes.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="225"/>
+        <location filename="../ui/CacheWorker.cpp" line="226"/>
         <source>cannot record the gap %1-%2 of %3 in the history cache: %4</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="299"/>
+        <location filename="../ui/CacheWorker.cpp" line="254"/>
+        <source>the %1 alert for %2 is shown but was not stored in the history cache: %3</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="313"/>
         <source>the node has no decision for this write-off</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="304"/>
+        <location filename="../ui/CacheWorker.cpp" line="318"/>
         <source>the node sent the certificate of another write-off</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="311"/>
+        <location filename="../ui/CacheWorker.cpp" line="325"/>
         <source>%1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="320"/>
+        <location filename="../ui/CacheWorker.cpp" line="334"/>
         <source>the history cache did not store them: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="334"/>
+        <location filename="../ui/CacheWorker.cpp" line="348"/>
         <source>its block proof does not decode: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="337"/>
+        <location filename="../ui/CacheWorker.cpp" line="351"/>
         <source>its block header does not decode: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="345"/>
+        <location filename="../ui/CacheWorker.cpp" line="359"/>
         <source>its merkle path does not lead to its block&apos;s root</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="348"/>
+        <location filename="../ui/CacheWorker.cpp" line="362"/>
         <source>its block proof does not hold: %1</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1252,7 +1257,9 @@ Note (optional):</source>
     <message>
         <location filename="../ui/HistoryCache.cpp" line="590"/>
         <location filename="../ui/HistoryCache.cpp" line="912"/>
-        <location filename="../ui/HistoryCache.cpp" line="1110"/>
+        <location filename="../ui/HistoryCache.cpp" line="995"/>
+        <location filename="../ui/HistoryCache.cpp" line="1122"/>
+        <location filename="../ui/HistoryCache.cpp" line="1154"/>
         <source>the history cache is not open</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1333,27 +1340,32 @@ Note (optional):</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="993"/>
+        <location filename="../ui/HistoryCache.cpp" line="983"/>
         <source>%1 could no longer send events %2 to %3; they are missing from the history</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1032"/>
+        <location filename="../ui/HistoryCache.cpp" line="999"/>
+        <source>the gap %1-%2 ends before it starts</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/HistoryCache.cpp" line="1052"/>
         <source>raised again after it was acknowledged</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1112"/>
+        <location filename="../ui/HistoryCache.cpp" line="1156"/>
         <source>an acknowledgement must name who made it</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1115"/>
+        <location filename="../ui/HistoryCache.cpp" line="1159"/>
         <source>there is no alert %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1118"/>
+        <location filename="../ui/HistoryCache.cpp" line="1162"/>
         <source>alert %1 was already acknowledged by %2 at %3</source>
         <translation type="unfinished"></translation>
     </message>

@@ -486,57 +486,62 @@ Note (optional):</source>
 <context>
     <name>ticketsync::CacheWorker</name>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="86"/>
+        <location filename="../ui/CacheWorker.cpp" line="87"/>
         <source>%1; starting a fresh cache failed too: %2</source>
         <translation>%1；新建缓存也失败了：%2</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="91"/>
+        <location filename="../ui/CacheWorker.cpp" line="92"/>
         <source>%1. It was moved aside to %2 and a fresh cache was started; the history is fetched again from the nodes.</source>
         <translation>%1。原文件已移至 %2，并已新建缓存；历史数据将重新从各节点获取。</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="225"/>
+        <location filename="../ui/CacheWorker.cpp" line="226"/>
         <source>cannot record the gap %1-%2 of %3 in the history cache: %4</source>
         <translation>无法在历史缓存中记录 %3 的事件缺口 %1-%2：%4</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="299"/>
+        <location filename="../ui/CacheWorker.cpp" line="254"/>
+        <source>the %1 alert for %2 is shown but was not stored in the history cache: %3</source>
+        <translation>%2 的 %1 告警已显示，但未能保存到历史缓存：%3</translation>
+    </message>
+    <message>
+        <location filename="../ui/CacheWorker.cpp" line="313"/>
         <source>the node has no decision for this write-off</source>
         <translation>该节点没有此笔核销的决议</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="304"/>
+        <location filename="../ui/CacheWorker.cpp" line="318"/>
         <source>the node sent the certificate of another write-off</source>
         <translation>节点发来的是另一笔核销的证书</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="311"/>
+        <location filename="../ui/CacheWorker.cpp" line="325"/>
         <source>%1: %2</source>
         <translation>%1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="320"/>
+        <location filename="../ui/CacheWorker.cpp" line="334"/>
         <source>the history cache did not store them: %1</source>
         <translation>历史缓存未能保存它们：%1</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="334"/>
+        <location filename="../ui/CacheWorker.cpp" line="348"/>
         <source>its block proof does not decode: %1</source>
         <translation>其区块证明无法解码：%1</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="337"/>
+        <location filename="../ui/CacheWorker.cpp" line="351"/>
         <source>its block header does not decode: %1</source>
         <translation>其区块头无法解码：%1</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="345"/>
+        <location filename="../ui/CacheWorker.cpp" line="359"/>
         <source>its merkle path does not lead to its block&apos;s root</source>
         <translation>其默克尔路径不能导出其区块的根哈希</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="348"/>
+        <location filename="../ui/CacheWorker.cpp" line="362"/>
         <source>its block proof does not hold: %1</source>
         <translation>其区块证明不成立：%1</translation>
     </message>
@@ -1250,7 +1255,9 @@ Note (optional):</source>
     <message>
         <location filename="../ui/HistoryCache.cpp" line="590"/>
         <location filename="../ui/HistoryCache.cpp" line="912"/>
-        <location filename="../ui/HistoryCache.cpp" line="1110"/>
+        <location filename="../ui/HistoryCache.cpp" line="995"/>
+        <location filename="../ui/HistoryCache.cpp" line="1122"/>
+        <location filename="../ui/HistoryCache.cpp" line="1154"/>
         <source>the history cache is not open</source>
         <translation>历史缓存未打开</translation>
     </message>
@@ -1331,27 +1338,32 @@ Note (optional):</source>
         <translation>无法记录历史缓存 %1 所属的网络：%2</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="993"/>
+        <location filename="../ui/HistoryCache.cpp" line="983"/>
         <source>%1 could no longer send events %2 to %3; they are missing from the history</source>
         <translation>%1 已无法再发送事件 %2 至 %3；这些事件在历史记录中缺失</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1032"/>
+        <location filename="../ui/HistoryCache.cpp" line="999"/>
+        <source>the gap %1-%2 ends before it starts</source>
+        <translation>事件缺口 %1-%2 的终点早于起点</translation>
+    </message>
+    <message>
+        <location filename="../ui/HistoryCache.cpp" line="1052"/>
         <source>raised again after it was acknowledged</source>
         <translation>确认后再次触发</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1112"/>
+        <location filename="../ui/HistoryCache.cpp" line="1156"/>
         <source>an acknowledgement must name who made it</source>
         <translation>确认时必须注明确认人</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1115"/>
+        <location filename="../ui/HistoryCache.cpp" line="1159"/>
         <source>there is no alert %1</source>
         <translation>不存在告警 %1</translation>
     </message>
     <message>
-        <location filename="../ui/HistoryCache.cpp" line="1118"/>
+        <location filename="../ui/HistoryCache.cpp" line="1162"/>
         <source>alert %1 was already acknowledged by %2 at %3</source>
         <translation>告警 %1 已由 %2 于 %3 确认</translation>
     </message>

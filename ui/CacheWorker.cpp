@@ -6,6 +6,7 @@
 #include "Membership.h"
 #include "MerkleTree.h"
 
+#include <QDateTime>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLoggingCategory>
@@ -226,6 +227,8 @@ void CacheWorker::recordGap(const QString &node, qint64 fromSeq, qint64 toSeq)
                           .arg(fromSeq)
                           .arg(toSeq)
                           .arg(node, store.lastError()));
+        if (fromSeq <= toSeq)
+            Q_EMIT alertRaised(HistoryCache::gapAlert(node, fromSeq, toSeq)); // shown, though not kept
         return;
     }
     if (alert) {
@@ -236,9 +239,20 @@ void CacheWorker::recordGap(const QString &node, qint64 fromSeq, qint64 toSeq)
 
 void CacheWorker::raiseAlert(const QString &kind, const QString &subject, const QString &detail)
 {
-    if (const std::optional<AlertRow> alert = store.raiseAlert(kind, subject, detail)) {
+    QString error;
+    if (const std::optional<AlertRow> alert = store.raiseAlert(kind, subject, detail, &error)) {
         Q_EMIT alertRaised(*alert);
         Q_EMIT alertsChanged();
+    } else if (!error.isEmpty()) {
+        // Not stored, but the operator still sees it (without an id: there is no row to keep).
+        AlertRow shown;
+        shown.kind = kind;
+        shown.subject = subject;
+        shown.detail = detail;
+        shown.raisedAtMs = QDateTime::currentMSecsSinceEpoch();
+        Q_EMIT alertRaised(shown);
+        Q_EMIT failed(tr("the %1 alert for %2 is shown but was not stored in the history cache: %3")
+                          .arg(kind, subject, error));
     }
 }
 

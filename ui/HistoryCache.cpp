@@ -975,26 +975,42 @@ qint64 HistoryCache::eventCount(const QString &node) const
                           : queryInteger(db, "SELECT count(*) FROM events WHERE node = ?", node);
 }
 
+AlertRow HistoryCache::gapAlert(const QString &node, qint64 fromSeq, qint64 toSeq)
+{
+    AlertRow alert;
+    alert.kind = QStringLiteral("gap");
+    alert.subject = QStringLiteral("%1:%2-%3").arg(node).arg(fromSeq).arg(toSeq);
+    alert.detail = tr("%1 could no longer send events %2 to %3; they are missing from the history")
+                       .arg(node)
+                       .arg(fromSeq)
+                       .arg(toSeq);
+    alert.raisedAtMs = nowMs();
+    return alert;
+}
+
 bool HistoryCache::recordGap(const QString &node, qint64 fromSeq, qint64 toSeq,
                              std::optional<AlertRow> *raised)
 {
-    if (!db || !statements || fromSeq > toSeq)
+    if (!db || !statements) {
+        problem = tr("the history cache is not open");
         return false;
-    if (!exec("BEGIN IMMEDIATE"))
+    }
+    if (fromSeq > toSeq) {
+        problem = tr("the gap %1-%2 ends before it starts").arg(fromSeq).arg(toSeq);
+        return false;
+    }
+    if (!exec("BEGIN IMMEDIATE", &problem))
         return false;
     SqliteStatement insert(db,
                            "INSERT INTO gaps (node, from_seq, to_seq, noticed_at_ms) VALUES (?, ?, ?, ?)");
     if (!runWith(insert, node, fromSeq, toSeq, nowMs())) {
+        problem = sqliteError();
         exec("ROLLBACK");
         return false;
     }
-    const std::optional<AlertRow> alert = raiseAlertInTransaction(
-        QStringLiteral("gap"), QStringLiteral("%1:%2-%3").arg(node).arg(fromSeq).arg(toSeq),
-        tr("%1 could no longer send events %2 to %3; they are missing from the history")
-            .arg(node)
-            .arg(fromSeq)
-            .arg(toSeq));
-    if (!exec("COMMIT")) {
+    const AlertRow gap = gapAlert(node, fromSeq, toSeq);
+    const std::optional<AlertRow> alert = raiseAlertInTransaction(gap.kind, gap.subject, gap.detail);
+    if (!exec("COMMIT", &problem)) {
         exec("ROLLBACK");
         return false;
     }
@@ -1014,7 +1030,7 @@ QList<GapRow> HistoryCache::gaps() const
 // --- Alerts -------------------------------------------------------------------------------
 
 std::optional<AlertRow> HistoryCache::raiseAlertInTransaction(const QString &kind, const QString &subject,
-                                                              const QString &detail)
+                                                              const QString &detail, bool *stored)
 {
     Statements &s = *statements;
     const qint64 now = nowMs();
@@ -1024,8 +1040,12 @@ std::optional<AlertRow> HistoryCache::raiseAlertInTransaction(const QString &kin
         runWith(s.updateAlertDetail, detail, id);
         return std::nullopt;
     }
-    if (!(id ? runWith(s.reopenAlert, detail, now, id) : runWith(s.insertAlert, kind, subject, detail, now)))
+    if (!(id ? runWith(s.reopenAlert, detail, now, id)
+             : runWith(s.insertAlert, kind, subject, detail, now))) {
+        if (stored)
+            *stored = false;
         return std::nullopt;
+    }
     if (!id)
         id = sqlite3_last_insert_rowid(db);
     runWith(s.insertTrail, id, now, QStringLiteral("console"), QStringLiteral("raised"),
@@ -1088,9 +1108,33 @@ template<typename Result, typename Work> std::optional<Result> HistoryCache::inT
 }
 
 std::optional<AlertRow> HistoryCache::raiseAlert(const QString &kind, const QString &subject,
-                                                 const QString &detail)
+                                                 const QString &detail, QString *error)
 {
-    return inTransaction<AlertRow>([&] { return raiseAlertInTransaction(kind, subject, detail); });
+    const auto refuse = [&](const QString &why) {
+        problem = why;
+        if (error)
+            *error = why;
+        return std::optional<AlertRow>();
+    };
+    if (error)
+        error->clear();
+    if (!db || !statements)
+        return refuse(tr("the history cache is not open"));
+    QString why;
+    if (!exec("BEGIN IMMEDIATE", &why))
+        return refuse(why);
+    bool stored = true;
+    const std::optional<AlertRow> alert = raiseAlertInTransaction(kind, subject, detail, &stored);
+    if (!stored) {
+        why = sqliteError();
+        exec("ROLLBACK");
+        return refuse(why);
+    }
+    if (!exec("COMMIT", &why)) {
+        exec("ROLLBACK");
+        return refuse(why);
+    }
+    return alert;
 }
 
 std::optional<ResolvedAlert> HistoryCache::resolveAlert(const QString &kind, const QString &subject,

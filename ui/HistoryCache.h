@@ -278,7 +278,12 @@ public:
 
     // Raises an alert unless an open one of that kind and subject exists; an acknowledged one
     // is re-opened. Returns the alert when it is new or re-opened.
-    std::optional<AlertRow> raiseAlert(const QString &kind, const QString &subject, const QString &detail);
+    // error: set when the cache could not store it (then lastError() says the same), left empty
+    // when nothing new was raised because an open one exists.
+    std::optional<AlertRow> raiseAlert(const QString &kind, const QString &subject, const QString &detail,
+                                       QString *error = nullptr);
+    // The alert recordGap() raises for that range, as it would be stored.
+    static AlertRow gapAlert(const QString &node, qint64 fromSeq, qint64 toSeq);
     // Closes an open alert whose cause is gone (e.g. data flows again), with a trail entry by
     // "console"; nothing if there is no open one.
     std::optional<ResolvedAlert> resolveAlert(const QString &kind, const QString &subject,
@@ -323,7 +328,7 @@ private:
     // Runs work in one write transaction: its result if it commits, nothing otherwise.
     template<typename Result, typename Work> std::optional<Result> inTransaction(Work work);
     std::optional<AlertRow> raiseAlertInTransaction(const QString &kind, const QString &subject,
-                                                    const QString &detail);
+                                                    const QString &detail, bool *stored = nullptr);
     // Closes the alert if it exists and is open, with a "resolved" trail entry.
     std::optional<ResolvedAlert> resolveAlertInTransaction(const QString &kind, const QString &subject,
                                                            const QString &note);
