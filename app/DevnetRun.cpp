@@ -220,10 +220,17 @@ int DevnetRun::exec()
 
     stopSignals = std::make_unique<SignalPipe>();
     QString pipeError;
-    if (stopSignals->install({SIGINT, SIGTERM}, &pipeError)) {
+    // A closed terminal or dropped SSH session (SIGHUP) stops the run like Ctrl-C, unless it is
+    // ignored (nohup): its default would end this process without stopping and awaiting the nodes.
+    struct sigaction hangup = {};
+    const bool hangupIgnored = ::sigaction(SIGHUP, nullptr, &hangup) == 0 && hangup.sa_handler == SIG_IGN;
+    const bool installed = hangupIgnored ? stopSignals->install({SIGINT, SIGTERM}, &pipeError)
+                                         : stopSignals->install({SIGINT, SIGTERM, SIGHUP}, &pipeError);
+    if (installed) {
         connect(stopSignals.get(), &SignalPipe::received, this, [this](int number) {
-            requestStop(number == SIGINT ? QStringLiteral("interrupted (SIGINT)")
-                                         : QStringLiteral("SIGTERM"));
+            requestStop(number == SIGINT   ? QStringLiteral("interrupted (SIGINT)")
+                        : number == SIGHUP ? QStringLiteral("SIGHUP (the terminal closed)")
+                                           : QStringLiteral("SIGTERM"));
         });
     } else {
         warn(QStringLiteral("cannot create the signal pipe (%1); Ctrl-C will not stop the nodes cleanly")

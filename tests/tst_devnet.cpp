@@ -123,6 +123,7 @@ private Q_SLOTS:
     void aNodeThatDiesMakesTheRunFail();
     void aSecondDevnetOnARunningDirectoryIsRefused();
     void ctrlCWhileNodesStartIsAcleanStop();
+    void aClosedTerminalStopsTheNodesCleanly();
 
 private:
     // A copy of the seed devnet, whose nodes ran once and keep ledgers.
@@ -530,6 +531,30 @@ void DevnetTest::ctrlCWhileNodesStartIsAcleanStop()
     QVERIFY2(out.contains("== devnet summary (interrupted (SIGINT)"), out.constData());
     QVERIFY2(!out.contains("FAILED"), out.constData());
     QCOMPARE(run.exitCode(), 0);
+}
+
+void DevnetTest::aClosedTerminalStopsTheNodesCleanly()
+{
+    const QString dir = copyOfSeed(QStringLiteral("hangup"));
+    QProcess run;
+    // As from a terminal: this test may itself run under nohup.
+    run.setChildProcessModifier([] { ::signal(SIGHUP, SIG_DFL); });
+    run.start(QStringLiteral(TICKETSYNC_CLI),
+              {QStringLiteral("devnet"), QStringLiteral("--dir"), dir, QStringLiteral("--base-port"),
+               QString::number(basePort), QStringLiteral("--no-workload")});
+    QByteArray out;
+    QTRY_VERIFY_WITH_TIMEOUT((out += run.readAllStandardOutput()).contains("all 10 nodes are up") ||
+                                 run.state() == QProcess::NotRunning,
+                             60000);
+    QVERIFY2(run.state() == QProcess::Running, out.constData());
+    QCOMPARE(::kill(pid_t(run.processId()), SIGHUP), 0);
+    QVERIFY(run.waitForFinished(60000));
+    out += run.readAllStandardOutput();
+    QCOMPARE(run.exitStatus(), QProcess::NormalExit);
+    QVERIFY2(out.contains("== devnet summary (SIGHUP (the terminal closed)"), out.constData());
+    QVERIFY2(out.contains("none left running") && out.contains("ports      all free again"), out.constData());
+    QCOMPARE(run.exitCode(), 0);
+    QVERIFY(!QFileInfo::exists(QDir(dir).filePath(QStringLiteral("devnet.lock"))));
 }
 
 QTEST_GUILESS_MAIN(DevnetTest)
