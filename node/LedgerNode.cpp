@@ -899,7 +899,8 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
         if (membership.member(peer)->hasRole(Role::Target)) {
             for (auto it = rounds.begin(); it != rounds.end(); ++it) {
                 Round &round = **it;
-                if (round.tally->missingTargets().contains(peer))
+                // Asked already when a later write-off of its ticket version was.
+                if (round.asked.value(peer) != connection && round.tally->missingTargets().contains(peer))
                     askTarget(round, peer, connection);
             }
         }
@@ -1333,8 +1334,14 @@ void LedgerNode::startRound(const WriteOffResult &writeOff, const QByteArray &en
     round->encoded = encoded;
     round->tally = std::make_unique<Tally>(membership, writeOff);
     round->startedMs = receivedMs;
+    round->arrival = journal->submissionArrival(digest);
     round->attempts = attempts;
     rounds.insert(digest, round);
+    QList<QByteArray> &sameVersion = openRoundsOfVersion[{writeOff.ticketId, writeOff.ticketVersion}];
+    auto later = sameVersion.end();
+    while (later != sameVersion.begin() && rounds.value(*std::prev(later))->arrival > round->arrival)
+        --later;
+    sameVersion.insert(later, digest);
     askTargets(*round);
     armDeadline(*round, digest, config.voteTimeoutMs);
 }
@@ -1398,6 +1405,27 @@ void LedgerNode::askTargets(Round &round)
 }
 
 void LedgerNode::askTarget(Round &round, const QString &target, Connection *connection)
+{
+    // A target locks a ticket version to the first write-off of it that it checks. Targets asked
+    // about two in different orders (one that was down is asked about both when it is back) could
+    // split 2-2 between them, and neither would ever be decided: every target checks them in the
+    // order the coordinator accepted them.
+    const auto sameVersion =
+        openRoundsOfVersion.constFind({round.writeOff.ticketId, round.writeOff.ticketVersion});
+    if (sameVersion != openRoundsOfVersion.cend() && sameVersion->size() > 1) {
+        for (const QByteArray &digest : *sameVersion) {
+            Round *earlier = rounds.value(digest).get();
+            if (!earlier || earlier == &round)
+                break;
+            if (earlier->asked.value(target) != connection &&
+                earlier->tally->missingTargets().contains(target))
+                askTargetOnly(*earlier, target, connection);
+        }
+    }
+    askTargetOnly(round, target, connection);
+}
+
+void LedgerNode::askTargetOnly(Round &round, const QString &target, Connection *connection)
 {
     queueCheck(connection, round.encoded);
     round.asked.insert(target, connection);
@@ -1582,6 +1610,12 @@ void LedgerNode::finishRound(const QByteArray &digest)
     const std::shared_ptr<Round> round = rounds.take(digest);
     if (!round)
         return;
+    const std::pair<QString, quint32> version{round->writeOff.ticketId, round->writeOff.ticketVersion};
+    if (auto sameVersion = openRoundsOfVersion.find(version); sameVersion != openRoundsOfVersion.end()) {
+        sameVersion->removeOne(digest);
+        if (sameVersion->isEmpty())
+            openRoundsOfVersion.erase(sameVersion);
+    }
     // Kept only for late equivocation: the tally, not the request bytes. Its queued deadline
     // finds no open round and is dropped.
     round->encoded.clear();

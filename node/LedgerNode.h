@@ -79,6 +79,7 @@ private:
         QByteArray encoded;
         std::unique_ptr<Tally> tally;
         qint64 startedMs = 0;
+        qint64 arrival = 0; // the journal's order of acceptance
         int attempts = 0;
         QHash<QString, QPointer<Connection>> asked; // the connection each target was asked on
         QHash<QString, quint64> askedAs;            // and the number of that check (checksAsked)
@@ -177,7 +178,10 @@ private:
     // The open tally for a write-off, else a recently finished one; *open says which.
     std::shared_ptr<Round> roundFor(const QByteArray &digest, bool *open) const;
     void askTargets(Round &round);
+    // Asks first about every earlier open write-off of the same ticket version it has not been
+    // asked about on this connection.
     void askTarget(Round &round, const QString &target, Connection *connection);
+    void askTargetOnly(Round &round, const QString &target, Connection *connection);
     bool checkLost(const Round &round, const QString &target) const;
     void queueCheck(Connection *connection, const QByteArray &writeOff);
     void sendQueuedChecks();
@@ -293,6 +297,8 @@ private:
     // still caught and its two signed messages kept as evidence.
     QHash<QByteArray, std::shared_ptr<Round>> finishedRounds;
     QList<QByteArray> finishedOrder;
+    // The open tallies of each ticket version, in order of arrival: nearly always one.
+    QHash<std::pair<QString, quint32>, QList<QByteArray>> openRoundsOfVersion;
     QHash<QString, QPointer<Connection>> nodePeers; // by node id
     struct PeerLog
     {

@@ -74,6 +74,8 @@ public:
     void removeSubmission(const QByteArray &digest);
     QList<PendingSubmission> pendingSubmissions() const;
     bool hasSubmission(const QByteArray &digest) const;
+    // Its place in the order of arrival: larger is later; 0 when the journal holds no such one.
+    qint64 submissionArrival(const QByteArray &digest) const { return submissionIds.value(digest); }
 
     // One row per tally outcome, not yet in a block; a later outcome for the same write-off
     // replaces it until the decision is sealed. A sealed row stays as it is: its block is the

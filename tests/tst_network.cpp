@@ -61,6 +61,7 @@ private Q_SLOTS:
 
     void happyPathReachesEveryReceiver();
     void doubleWriteOffThroughAnotherBranch();
+    void doubleWriteOffsWhileTargetsAreDownAreDecidedInOrder();
     void oneTargetDownStillDecides();
     void twoTargetsDownIsUndeterminedUntilRetried();
     void silentButConnectedTargetsAreWaitedFor();
@@ -505,6 +506,51 @@ void NetworkTest::doubleWriteOffThroughAnotherBranch()
     const QJsonObject next = submit(QStringLiteral("branch-2"), 42, 2);
     QCOMPARE(waitForDecision(next.value(u"digest").toString()).value(u"state").toString(),
              QStringLiteral("WRITTEN_OFF"));
+}
+
+void NetworkTest::doubleWriteOffsWhileTargetsAreDownAreDecidedInOrder()
+{
+    // Two write-offs of each ticket, branch-1's accepted first, while target-1 and target-2 are
+    // down: target-3 and target-4 lock the first and answer ALREADY_WRITTEN_OFF to the second.
+    // The two that come back must check them in the same order; in any other, they lock the second
+    // and split the votes 2-2, so that neither write-off of that ticket is ever decided.
+    restartCoordinator({{QStringLiteral("vote_timeout_ms"), 20000}});
+    if (QTest::currentTestFailed())
+        return;
+    killNode(QStringLiteral("target-1"));
+    killNode(QStringLiteral("target-2"));
+    QStringList firsts;
+    QStringList seconds;
+    for (int ticket = 300; ticket < 316; ++ticket) {
+        const QJsonObject first = submit(QStringLiteral("branch-1"), ticket);
+        QCOMPARE(first.value(u"status").toString(), QStringLiteral("accepted"));
+        const QJsonObject second = submit(QStringLiteral("branch-2"), ticket);
+        QCOMPARE(second.value(u"status").toString(), QStringLiteral("accepted"));
+        firsts.append(first.value(u"digest").toString());
+        seconds.append(second.value(u"digest").toString());
+    }
+    startNode(QStringLiteral("target-1"));
+    startNode(QStringLiteral("target-2"));
+    for (qsizetype i = 0; i < firsts.size(); ++i) {
+        const QJsonObject first = waitForDecision(firsts.at(i));
+        const QJsonObject second = waitForDecision(seconds.at(i));
+        const auto outcome = [](const QJsonObject &decision) {
+            return QStringLiteral("%1 %2 %3")
+                .arg(decision.value(u"outcome").toString(), decision.value(u"state").toString(),
+                     QString::fromUtf8(QJsonDocument(decision.value(u"histogram").toObject())
+                                           .toJson(QJsonDocument::Compact)));
+        };
+        const QByteArray seen = QStringLiteral("ticket %1: branch-1's %2, branch-2's %3")
+                                    .arg(300 + i)
+                                    .arg(outcome(first), outcome(second))
+                                    .toUtf8();
+        QVERIFY2(first.value(u"outcome").toString() == QLatin1String("DECIDED") &&
+                     first.value(u"state").toString() == QLatin1String("WRITTEN_OFF"),
+                 seen.constData());
+        QVERIFY2(second.value(u"outcome").toString() == QLatin1String("DECIDED") &&
+                     second.value(u"state").toString() == QLatin1String("ALREADY_WRITTEN_OFF"),
+                 seen.constData());
+    }
 }
 
 void NetworkTest::oneTargetDownStillDecides()
