@@ -28,9 +28,10 @@ public:
             problem = QStringLiteral("%1: '%2': %3").arg(file, key, what);
     }
 
+    // key is named as errors name it; in a section it is dotted ("process.cpu_scheduling").
     QString string(const QJsonObject &object, const QString &key, bool required)
     {
-        const QJsonValue value = object.value(key);
+        const QJsonValue value = object.value(key.section(u'.', -1));
         if (value.isUndefined()) {
             if (required)
                 fail(key, QStringLiteral("is required"));
@@ -76,7 +77,7 @@ public:
 
     int integer(const QJsonObject &object, const QString &key, int fallback, int minimum, int maximum)
     {
-        const QJsonValue value = object.value(key);
+        const QJsonValue value = object.value(key.section(u'.', -1));
         if (value.isUndefined())
             return fallback;
         // In range before any conversion: qint64(1e30) is undefined behaviour, not a failed check.
@@ -165,9 +166,9 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
         const QJsonObject object =
             reader.section(root, QStringLiteral("tls"),
                            {QStringLiteral("certificate"), QStringLiteral("key"), QStringLiteral("ca")});
-        config.tlsCertificatePath = reader.filePath(object, QStringLiteral("certificate"), true, true);
-        config.tlsKeyPath = reader.filePath(object, QStringLiteral("key"), true, true);
-        config.tlsCaPath = reader.filePath(object, QStringLiteral("ca"), true, true);
+        config.tlsCertificatePath = reader.filePath(object, QStringLiteral("tls.certificate"), true, true);
+        config.tlsKeyPath = reader.filePath(object, QStringLiteral("tls.key"), true, true);
+        config.tlsCaPath = reader.filePath(object, QStringLiteral("tls.ca"), true, true);
     }
     const QString listen = reader.string(root, QStringLiteral("listen"), true);
     if (!listen.isEmpty()) {
@@ -218,37 +219,37 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
          QStringLiteral("not_reading_close_ms"), QStringLiteral("handshake_timeout_ms"),
          QStringLiteral("max_pending_handshakes"), QStringLiteral("max_pending_handshakes_per_address"),
          QStringLiteral("keepalive_interval_ms"), QStringLiteral("keepalive_timeout_ms")});
-    config.maxFrameBytes = reader.integer(limits, QStringLiteral("max_frame_bytes"),
+    config.maxFrameBytes = reader.integer(limits, QStringLiteral("limits.max_frame_bytes"),
                                           int(config.maxFrameBytes), 1024, 256 * 1024 * 1024);
-    config.maxMessagesPerSecond = reader.integer(limits, QStringLiteral("max_messages_per_second"),
+    config.maxMessagesPerSecond = reader.integer(limits, QStringLiteral("limits.max_messages_per_second"),
                                                  config.maxMessagesPerSecond, 1, 10000000);
-    config.maxUnreadBytes = reader.integer(limits, QStringLiteral("max_unread_bytes"),
+    config.maxUnreadBytes = reader.integer(limits, QStringLiteral("limits.max_unread_bytes"),
                                            int(config.maxUnreadBytes), 64 * 1024, 1024 * 1024 * 1024);
-    config.notReadingCloseMs = reader.integer(limits, QStringLiteral("not_reading_close_ms"),
+    config.notReadingCloseMs = reader.integer(limits, QStringLiteral("limits.not_reading_close_ms"),
                                               config.notReadingCloseMs, 1000, 3600000);
-    config.handshakeTimeoutMs = reader.integer(limits, QStringLiteral("handshake_timeout_ms"),
+    config.handshakeTimeoutMs = reader.integer(limits, QStringLiteral("limits.handshake_timeout_ms"),
                                                config.handshakeTimeoutMs, 500, 600000);
-    config.maxPendingHandshakes = reader.integer(limits, QStringLiteral("max_pending_handshakes"),
+    config.maxPendingHandshakes = reader.integer(limits, QStringLiteral("limits.max_pending_handshakes"),
                                                  config.maxPendingHandshakes, 1, 100000);
     config.maxPendingHandshakesPerAddress =
-        reader.integer(limits, QStringLiteral("max_pending_handshakes_per_address"),
+        reader.integer(limits, QStringLiteral("limits.max_pending_handshakes_per_address"),
                        qMin(config.maxPendingHandshakesPerAddress, config.maxPendingHandshakes), 1, 100000);
     if (config.maxPendingHandshakesPerAddress > config.maxPendingHandshakes)
         reader.fail(QStringLiteral("limits.max_pending_handshakes_per_address"),
                     QStringLiteral("must not be more than limits.max_pending_handshakes (%1)")
                         .arg(config.maxPendingHandshakes));
-    config.keepaliveIntervalMs = reader.integer(limits, QStringLiteral("keepalive_interval_ms"),
+    config.keepaliveIntervalMs = reader.integer(limits, QStringLiteral("limits.keepalive_interval_ms"),
                                                 config.keepaliveIntervalMs, 100, 600000);
     // Three pings unanswered by default, whatever the interval.
     config.keepaliveTimeoutMs =
-        reader.integer(limits, QStringLiteral("keepalive_timeout_ms"),
+        reader.integer(limits, QStringLiteral("limits.keepalive_timeout_ms"),
                        qMax(config.keepaliveTimeoutMs, 3 * config.keepaliveIntervalMs), 300, 3600000);
     if (config.keepaliveTimeoutMs <= config.keepaliveIntervalMs)
         reader.fail(QStringLiteral("limits.keepalive_timeout_ms"),
                     QStringLiteral("must be more than limits.keepalive_interval_ms (%1), or no pong "
                                    "could come in time")
                         .arg(config.keepaliveIntervalMs));
-    config.journalEventsKept = reader.integer(limits, QStringLiteral("journal_events_kept"),
+    config.journalEventsKept = reader.integer(limits, QStringLiteral("limits.journal_events_kept"),
                                               config.journalEventsKept, 1000, 1000000000);
     const QJsonObject coordinator =
         reader.section(root, QStringLiteral("coordinator"),
@@ -256,31 +257,33 @@ std::optional<NodeConfig> NodeConfig::load(const QString &path, QString *error)
                         QStringLiteral("vote_timeout_ms"), QStringLiteral("retry_limit"),
                         QStringLiteral("retry_backoff_ms"), QStringLiteral("sync_batch_blocks"),
                         QStringLiteral("max_open_tallies"), QStringLiteral("backlog_wait_ms")});
-    config.blockIntervalMs =
-        reader.integer(coordinator, QStringLiteral("block_interval_ms"), config.blockIntervalMs, 1, 60000);
-    config.blockMaxDecisions = reader.integer(coordinator, QStringLiteral("block_max_decisions"),
+    config.blockIntervalMs = reader.integer(coordinator, QStringLiteral("coordinator.block_interval_ms"),
+                                            config.blockIntervalMs, 1, 60000);
+    config.blockMaxDecisions = reader.integer(coordinator, QStringLiteral("coordinator.block_max_decisions"),
                                               config.blockMaxDecisions, 1, 10000);
-    config.voteTimeoutMs =
-        reader.integer(coordinator, QStringLiteral("vote_timeout_ms"), config.voteTimeoutMs, 10, 3600000);
+    config.voteTimeoutMs = reader.integer(coordinator, QStringLiteral("coordinator.vote_timeout_ms"),
+                                          config.voteTimeoutMs, 10, 3600000);
     config.retryLimit =
-        reader.integer(coordinator, QStringLiteral("retry_limit"), config.retryLimit, 0, 1000);
-    config.retryBackoffMs =
-        reader.integer(coordinator, QStringLiteral("retry_backoff_ms"), config.retryBackoffMs, 1, 3600000);
-    config.syncBatchBlocks =
-        reader.integer(coordinator, QStringLiteral("sync_batch_blocks"), config.syncBatchBlocks, 1, 10000);
-    config.maxOpenTallies =
-        reader.integer(coordinator, QStringLiteral("max_open_tallies"), config.maxOpenTallies, 1, 10000000);
-    config.backlogWaitMs =
-        reader.integer(coordinator, QStringLiteral("backlog_wait_ms"), config.backlogWaitMs, 0, 3600000);
+        reader.integer(coordinator, QStringLiteral("coordinator.retry_limit"), config.retryLimit, 0, 1000);
+    config.retryBackoffMs = reader.integer(coordinator, QStringLiteral("coordinator.retry_backoff_ms"),
+                                           config.retryBackoffMs, 1, 3600000);
+    config.syncBatchBlocks = reader.integer(coordinator, QStringLiteral("coordinator.sync_batch_blocks"),
+                                            config.syncBatchBlocks, 1, 10000);
+    config.maxOpenTallies = reader.integer(coordinator, QStringLiteral("coordinator.max_open_tallies"),
+                                           config.maxOpenTallies, 1, 10000000);
+    config.backlogWaitMs = reader.integer(coordinator, QStringLiteral("coordinator.backlog_wait_ms"),
+                                          config.backlogWaitMs, 0, 3600000);
     const QJsonObject process = reader.section(
         root, QStringLiteral("process"), {QStringLiteral("cpu_scheduling"), QStringLiteral("cpu_slice_ms")});
-    const QString scheduling = reader.string(process, QStringLiteral("cpu_scheduling"), false);
+    const QString scheduling = reader.string(process, QStringLiteral("process.cpu_scheduling"), false);
     if (scheduling == QLatin1String("normal"))
         config.cpuScheduling = CpuScheduling::Normal;
     else if (!scheduling.isEmpty() && scheduling != QLatin1String("batch"))
-        reader.fail(QStringLiteral("cpu_scheduling"), QStringLiteral("must be \"batch\" or \"normal\""));
+        reader.fail(QStringLiteral("process.cpu_scheduling"),
+                    QStringLiteral("must be \"batch\" or \"normal\""));
     // The kernel takes slices from 0.1 to 100 ms.
-    config.cpuSliceMs = reader.integer(process, QStringLiteral("cpu_slice_ms"), config.cpuSliceMs, 0, 100);
+    config.cpuSliceMs =
+        reader.integer(process, QStringLiteral("process.cpu_slice_ms"), config.cpuSliceMs, 0, 100);
     if (reader.failed())
         return failWith(reader.error());
     return config;

@@ -185,9 +185,16 @@ void NodeConfigTest::badFiles_data()
     QTest::newRow("listen no port") << with(QStringLiteral("listen"), QStringLiteral("localhost"))
                                     << QStringLiteral("'listen'");
     QTest::newRow("tls") << with(QStringLiteral("tls"), QStringLiteral("yes")) << QStringLiteral("'tls'");
+    QTest::newRow("tls key missing") << with(QStringLiteral("tls"),
+                                             QJsonObject{
+                                                 {QStringLiteral("certificate"), QStringLiteral("cert.pem")},
+                                                 {QStringLiteral("key"), QStringLiteral("missing.pem")},
+                                                 {QStringLiteral("ca"), QStringLiteral("ca.pem")}})
+                                     << QStringLiteral("'tls.key': no such file: ");
     QTest::newRow("limit range") << with(QStringLiteral("limits"),
                                          QJsonObject{{QStringLiteral("max_frame_bytes"), 3}})
-                                 << QStringLiteral("'max_frame_bytes': must be a whole number from 1024");
+                                 << QStringLiteral(
+                                        "'limits.max_frame_bytes': must be a whole number from 1024");
     QTest::newRow("unknown limit") << with(QStringLiteral("limits"),
                                            QJsonObject{{QStringLiteral("store_map_mb"), 64}})
                                    << QStringLiteral(
@@ -203,19 +210,19 @@ void NodeConfigTest::badFiles_data()
         << with(QStringLiteral("coordinator"), 5) << QStringLiteral("'coordinator': must be an object");
     QTest::newRow("fraction") << with(QStringLiteral("coordinator"),
                                       QJsonObject{{QStringLiteral("retry_limit"), 1.5}})
-                              << QStringLiteral("'retry_limit'");
+                              << QStringLiteral("'coordinator.retry_limit'");
     QTest::newRow("unread range")
         << with(QStringLiteral("limits"), QJsonObject{{QStringLiteral("max_unread_bytes"), 1000}})
-        << QStringLiteral("'max_unread_bytes': must be a whole number from 65536 to 1073741824");
+        << QStringLiteral("'limits.max_unread_bytes': must be a whole number from 65536 to 1073741824");
     QTest::newRow("not reading close too soon")
         << with(QStringLiteral("limits"), QJsonObject{{QStringLiteral("not_reading_close_ms"), 10}})
-        << QStringLiteral("'not_reading_close_ms': must be a whole number from 1000 to 3600000");
+        << QStringLiteral("'limits.not_reading_close_ms': must be a whole number from 1000 to 3600000");
     QTest::newRow("handshake timeout range")
         << with(QStringLiteral("limits"), QJsonObject{{QStringLiteral("handshake_timeout_ms"), 0}})
-        << QStringLiteral("'handshake_timeout_ms': must be a whole number from 500 to 600000");
+        << QStringLiteral("'limits.handshake_timeout_ms': must be a whole number from 500 to 600000");
     QTest::newRow("no pending handshakes")
         << with(QStringLiteral("limits"), QJsonObject{{QStringLiteral("max_pending_handshakes"), 0}})
-        << QStringLiteral("'max_pending_handshakes': must be a whole number from 1 to 100000");
+        << QStringLiteral("'limits.max_pending_handshakes': must be a whole number from 1 to 100000");
     QTest::newRow("more per address than in all")
         << with(QStringLiteral("limits"),
                 QJsonObject{{QStringLiteral("max_pending_handshakes"), 16},
@@ -229,23 +236,26 @@ void NodeConfigTest::badFiles_data()
                "'limits.keepalive_timeout_ms': must be more than limits.keepalive_interval_ms (5000)");
     QTest::newRow("keepalive interval range")
         << with(QStringLiteral("limits"), QJsonObject{{QStringLiteral("keepalive_interval_ms"), 10}})
-        << QStringLiteral("'keepalive_interval_ms': must be a whole number from 100 to 600000");
+        << QStringLiteral("'limits.keepalive_interval_ms': must be a whole number from 100 to 600000");
     QTest::newRow("huge") << with(QStringLiteral("coordinator"),
                                   QJsonObject{{QStringLiteral("retry_limit"), 1e30}})
-                          << QStringLiteral("'retry_limit': must be a whole number from 0 to 1000");
+                          << QStringLiteral(
+                                 "'coordinator.retry_limit': must be a whole number from 0 to 1000");
     QTest::newRow("huge negative") << with(QStringLiteral("limits"),
                                            QJsonObject{{QStringLiteral("max_frame_bytes"), -1e300}})
-                                   << QStringLiteral("'max_frame_bytes': must be a whole number from 1024");
+                                   << QStringLiteral(
+                                          "'limits.max_frame_bytes': must be a whole number from 1024");
     QTest::newRow("beyond 64 bits") << with(QStringLiteral("coordinator"),
                                             QJsonObject{{QStringLiteral("vote_timeout_ms"), 9.3e18}})
-                                    << QStringLiteral("'vote_timeout_ms': must be a whole number from 10");
+                                    << QStringLiteral(
+                                           "'coordinator.vote_timeout_ms': must be a whole number from 10");
     QTest::newRow("slice") << with(QStringLiteral("process"),
                                    QJsonObject{{QStringLiteral("cpu_slice_ms"), 101}})
-                           << QStringLiteral("'cpu_slice_ms': must be a whole number from 0 to 100");
-    QTest::newRow("scheduling") << with(QStringLiteral("process"),
-                                        QJsonObject{
-                                            {QStringLiteral("cpu_scheduling"), QStringLiteral("fifo")}})
-                                << QStringLiteral("'cpu_scheduling': must be \"batch\" or \"normal\"");
+                           << QStringLiteral("'process.cpu_slice_ms': must be a whole number from 0 to 100");
+    QTest::newRow("scheduling")
+        << with(QStringLiteral("process"),
+                QJsonObject{{QStringLiteral("cpu_scheduling"), QStringLiteral("fifo")}})
+        << QStringLiteral("'process.cpu_scheduling': must be \"batch\" or \"normal\"");
 }
 
 void NodeConfigTest::badFiles()
