@@ -276,8 +276,11 @@ int CommandLineTool::networkCommand(const QString &command, const QStringList &a
     QTimer timeout;
     timeout.setSingleShot(true);
     QObject::connect(&timeout, &QTimer::timeout, &loop, &QEventLoop::quit);
+    bool lostBeforeAnswer = false;
     QObject::connect(&client, &ApiClient::connected, &loop, [&] {
         client.request(request, [&](const QJsonObject &reply) {
+            // A link that is down by now did not answer: the client failed the request itself.
+            lostBeforeAnswer = !client.isLinkUp();
             answer = reply;
             loop.quit();
         });
@@ -293,6 +296,18 @@ int CommandLineTool::networkCommand(const QString &command, const QStringList &a
                     VerificationFailed);
     }
     client.stop();
+    if (lostBeforeAnswer) {
+        // Not a refusal: an operator command may or may not have been carried out.
+        const bool changesSomething = command != QLatin1String("status") &&
+                                      command != QLatin1String("receivers") &&
+                                      command != QLatin1String("history");
+        return fail(QStringLiteral("lost the connection to %1 at %2 before the answer to '%3': %4%5")
+                        .arg(nodeId, node->address, request.value(u"type").toString(),
+                             answer.value(u"error").toString(),
+                             changesSomething ? QStringLiteral("; whether it was carried out is not known")
+                                              : QString()),
+                    VerificationFailed);
+    }
     if (answer.value(u"type").toString() == QLatin1String("error"))
         return report(command, answer,
                       QStringLiteral("%1 refused: %2").arg(nodeId, answer.value(u"error").toString()),

@@ -11,6 +11,8 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QHostAddress>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QMap>
 #include <QProcess>
 #include <QTcpServer>
@@ -124,6 +126,7 @@ private Q_SLOTS:
     void aSecondDevnetOnARunningDirectoryIsRefused();
     void ctrlCWhileNodesStartIsAcleanStop();
     void aClosedTerminalStopsTheNodesCleanly();
+    void aConnectionLostBeforeTheAnswerIsNoRefusal();
 
 private:
     // A copy of the seed devnet, whose nodes ran once and keep ledgers.
@@ -555,6 +558,54 @@ void DevnetTest::aClosedTerminalStopsTheNodesCleanly()
     QVERIFY2(out.contains("none left running") && out.contains("ports      all free again"), out.constData());
     QCOMPARE(run.exitCode(), 0);
     QVERIFY(!QFileInfo::exists(QDir(dir).filePath(QStringLiteral("devnet.lock"))));
+}
+
+void DevnetTest::aConnectionLostBeforeTheAnswerIsNoRefusal()
+{
+    // A real branch node that takes no message over 1024 bytes: it closes the connection on a
+    // request that size instead of answering it.
+    const QString dir = scratch.filePath(QStringLiteral("small-frames"));
+    DevnetOptions options;
+    options.dir = dir;
+    options.basePort = DevnetLayout::freeBasePort(kNodes);
+    options.tickets = 100;
+    QString error;
+    const std::optional<DevnetLayout> layout = DevnetLayout::ensure(options, &error);
+    QVERIFY2(layout, qPrintable(error));
+    const DevnetNode *branch = layout->node(QStringLiteral("branch-1"));
+    QFile configFile(branch->configPath);
+    QVERIFY(configFile.open(QIODevice::ReadOnly));
+    QJsonObject config = QJsonDocument::fromJson(configFile.readAll()).object();
+    configFile.close();
+    QJsonObject limits = config.value(u"limits").toObject();
+    limits.insert(QStringLiteral("max_frame_bytes"), 1024);
+    config.insert(QStringLiteral("limits"), limits);
+    QVERIFY(writeBytes(branch->configPath, QJsonDocument(config).toJson()));
+
+    QProcess node;
+    node.start(QString::fromLocal8Bit(qgetenv("TICKETSYNC_NODE")),
+               {QStringLiteral("--config"), branch->configPath});
+    QByteArray out;
+    QTRY_VERIFY_WITH_TIMEOUT((out += node.readAllStandardOutput()).contains(" listening on port ") ||
+                                 node.state() == QProcess::NotRunning,
+                             30000);
+    QVERIFY2(node.state() == QProcess::Running, node.readAllStandardError().constData());
+
+    const ProcessRun run =
+        ProcessRun::of(QStringLiteral(TICKETSYNC_CLI),
+                       {QStringLiteral("history"), QStringLiteral("--devnet"), dir, QStringLiteral("--node"),
+                        QStringLiteral("branch-1"), QStringLiteral("--ticket"),
+                        QString(2000, QLatin1Char('T')), QStringLiteral("--timeout"), QStringLiteral("10")});
+    node.terminate();
+    node.waitForFinished(10000);
+    QCOMPARE(run.exitCode, 1);
+    const QString err = run.errText().trimmed();
+    QVERIFY2(
+        err.startsWith(QStringLiteral("ticketsync history: lost the connection to branch-1 at %1 before the "
+                                      "answer to 'history': ")
+                           .arg(branch->address)) &&
+            !err.contains(QLatin1String("refused")),
+        qPrintable(err));
 }
 
 QTEST_GUILESS_MAIN(DevnetTest)
