@@ -29,19 +29,20 @@ struct NetworkCommand
     const char *name;
     const char *defaultNode;
     const char *description;
+    bool changesState = false; // an operator command, not a read
 };
 
 constexpr NetworkCommand kNetworkCommands[] = {
-    {"submit", "branch-1", "Submit a ticket write-off through a branch node (operators only)."},
+    {"submit", "branch-1", "Submit a ticket write-off through a branch node (operators only).", true},
     {"status", "coordinator-1", "Print a node's status: height, counters and queue depths."},
     {"receivers", "coordinator-1", "Print each receiver's sync state as the coordinator sees it."},
     {"history", "coordinator-1", "Page through decided and undetermined write-offs."},
     {"resync-receiver", "coordinator-1",
-     "Push the chain to RECEIVER again from --from-height (operators only)."},
+     "Push the chain to RECEIVER again from --from-height (operators only).", true},
     {"retry-deliveries", "coordinator-1",
-     "Retry block deliveries to every lagging receiver (operators only)."},
+     "Retry block deliveries to every lagging receiver (operators only).", true},
     {"retry-undetermined", "coordinator-1",
-     "Tally an UNDETERMINED write-off again, by DIGEST (operators only)."},
+     "Tally an UNDETERMINED write-off again, by DIGEST (operators only).", true},
 };
 
 // Why a plain TCP connect to address fails; empty if it connects.
@@ -298,14 +299,11 @@ int CommandLineTool::networkCommand(const QString &command, const QStringList &a
     client.stop();
     if (lostBeforeAnswer) {
         // Not a refusal: an operator command may or may not have been carried out.
-        const bool changesSomething = command != QLatin1String("status") &&
-                                      command != QLatin1String("receivers") &&
-                                      command != QLatin1String("history");
         return fail(QStringLiteral("lost the connection to %1 at %2 before the answer to '%3': %4%5")
                         .arg(nodeId, node->address, request.value(u"type").toString(),
                              answer.value(u"error").toString(),
-                             changesSomething ? QStringLiteral("; whether it was carried out is not known")
-                                              : QString()),
+                             spec->changesState ? QStringLiteral("; whether it was carried out is not known")
+                                                : QString()),
                     VerificationFailed);
     }
     if (answer.value(u"type").toString() == QLatin1String("error"))
