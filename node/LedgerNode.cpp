@@ -40,6 +40,8 @@ constexpr int kEventsPerPump = 2000;
 // served again from the journal once its socket has drained.
 constexpr qint64 kMaxQueuedBytesPerSubscriber = 4 * 1024 * 1024;
 constexpr int kFinishedRoundsKept = 2000;
+// Votes on write-offs without a tally that one frame may make the coordinator look up.
+constexpr qsizetype kUnsolicitedVotesLookedUp = 16;
 // Distinct votes of one target on one write-off that are verified: the second proves it signed
 // two states; a third proves nothing new, and each would cost a verify.
 constexpr int kVotesVerifiedPerTarget = 2;
@@ -1183,8 +1185,8 @@ void LedgerNode::verifyConfirmations(Connection *from, qint64 requestId, const Q
         items.append(std::move(item));
         itemRounds.append({std::move(round), open});
     }
-    for (const VerifiedItem &item : std::as_const(unsolicited))
-        handleConfirmation(from, peerName, requestId, item);
+    if (!unsolicited.isEmpty())
+        refuseUnsolicitedVotes(from, peerName, requestId, unsolicited);
     if (items.isEmpty()) {
         lastVoteMs.insert(peerName, nowMs()); // only repeats, but the target is answering
         return;
@@ -1529,6 +1531,48 @@ bool LedgerNode::waitForBacklog(const Round &round) const
             ++behind;
     }
     return behind > 0 && round.tally->topCount() + behind >= round.tally->quorum();
+}
+
+void LedgerNode::refuseUnsolicitedVotes(Connection *from, const QString &peerName, qint64 requestId,
+                                        const QList<VerifiedItem> &votes)
+{
+    // A late vote on a decided write-off is normal and ignored; one on a write-off never submitted
+    // is refused. A frame of thousands of them is a faulty target: only the first few cost a
+    // lookup, and the frame gets one error and one event, so that it cannot push the evidence in
+    // the journal's events out of it for the price of a frame.
+    qsizetype refused = 0;
+    QByteArray first;
+    for (qsizetype i = 0; i < votes.size(); ++i) {
+        const QByteArray &digest = votes.at(i).confirmation->writeOffDigest;
+        if (i < kUnsolicitedVotesLookedUp) {
+            QString readError; // a vote the ledger could not look up is not called unsolicited
+            if (store->decidedState(digest, &readError) || !readError.isEmpty() ||
+                journal->decisionBytes(digest))
+                continue;
+        }
+        if (refused++ == 0)
+            first = digest;
+    }
+    if (refused == 0)
+        return;
+    counters[QStringLiteral("rejected_confirmations")] += refused;
+    if (from)
+        from->sendError(
+            QStringLiteral("confirmation"), requestId,
+            refused == 1
+                ? QStringLiteral("no tally is open for write-off %1; it was never submitted").arg(hex(first))
+                : QStringLiteral("no tally is open for %1 votes of this frame; write-off %2, "
+                                 "the first, was never submitted")
+                      .arg(refused)
+                      .arg(hex(first)));
+    emitEvent(
+        EventKind::ConfirmationRejected,
+        {{QStringLiteral("target"), peerName},
+         {QStringLiteral("write_off_digest"), hex(first)},
+         {QStringLiteral("reason"),
+          refused == 1 ? QStringLiteral("unsolicited: no such write-off")
+                       : QStringLiteral("unsolicited: no such write-off, one of %1 such votes in one frame")
+                             .arg(refused)}});
 }
 
 void LedgerNode::handleConfirmation(Connection *from, const QString &peerName, qint64 requestId,

@@ -171,6 +171,9 @@ private:
     // max_open_tallies bounds.
     qsizetype openWork() const;
     void refuseBusy(Connection *to, qint64 requestId);
+    // Votes of one frame that no tally, open or recently finished, could count.
+    void refuseUnsolicitedVotes(Connection *from, const QString &peerName, qint64 requestId,
+                                const QList<VerifiedItem> &votes);
     void handleConfirmation(Connection *from, const QString &peerName, qint64 requestId,
                             const VerifiedItem &item);
     void startRound(const WriteOffResult &writeOff, const QByteArray &encoded, qint64 receivedMs,

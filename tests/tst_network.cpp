@@ -687,20 +687,35 @@ void NetworkTest::byzantineTargetCannotForgeADecision()
                                                     {QStringLiteral("confirmation"),
                                                      QString::fromLatin1(unsolicited.encode().toBase64())}})
                               .toJson(QJsonDocument::Compact)));
-    // And a frame of 50 more on write-offs nobody submitted: refused without a verify each.
+    QTRY_VERIFY_WITH_TIMEOUT(received.size() >= 4, kWait);
+    // And a frame of 2000 more on write-offs nobody submitted: refused without a verify each, and
+    // with one error and one event for the frame, so that a faulty target cannot cheaply push the
+    // evidence against it out of the journal's events.
+    const qint64 seqBefore = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+                                 .value(u"last_seq")
+                                 .toInteger();
     QList<QByteArray> unasked;
-    for (int i = 0; i < 50; ++i) {
-        unsolicited.writeOffDigest = QByteArray(31, '\x5b') + char(i);
+    for (int i = 0; i < 2000; ++i) {
+        unsolicited.writeOffDigest = QByteArray(30, '\x5b') + char(i >> 8) + char(i & 0xff);
         unsolicited.sign(*key);
         unasked.append(unsolicited.encode());
     }
     hostile.sendBinaryMessage(NodeFrame{NodeFrame::Kind::Confirmation, 0, unasked}.encode());
-    QTRY_VERIFY_WITH_TIMEOUT(received.size() >= 54, kWait);
-    const QJsonObject refusedCounters =
-        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
-            .value(u"counters")
-            .toObject();
-    QCOMPARE(refusedCounters.value(u"rejected_confirmations").toInteger(), qint64(51));
+    const auto neverSubmitted = [&] {
+        return std::count_if(received.cbegin(), received.cend(), [](const QJsonObject &message) {
+            return message.value(u"error").toString().contains(QLatin1String("never submitted"));
+        });
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(neverSubmitted() >= 2, kWait);
+    QTest::qWait(300);
+    QCOMPARE(neverSubmitted(), 2);
+    QVERIFY2(received.last().value(u"error").toString().contains(QLatin1String("2000 votes")),
+             QJsonDocument(received.last()).toJson(QJsonDocument::Compact).constData());
+    const QJsonObject refusedStatus =
+        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}});
+    QCOMPARE(refusedStatus.value(u"last_seq").toInteger(), seqBefore + 1);
+    const QJsonObject refusedCounters = refusedStatus.value(u"counters").toObject();
+    QCOMPARE(refusedCounters.value(u"rejected_confirmations").toInteger(), qint64(2001));
     QCOMPARE(refusedCounters.value(u"votes_verified").toInteger(), qint64(0));
     QStringList errors;
     for (const QJsonObject &message : std::as_const(received)) {
