@@ -34,6 +34,50 @@ QString makeTicket(const QString &id, const QString &kindName, const QString &am
     return {};
 }
 
+// Up to five fields of a CSV line; empty when it splits. Any field may be quoted as spreadsheets
+// write one ("Bank, Ltd", with "" for a quote), so that the quotes are not stored as part of it;
+// the issuer, last, may also hold bare commas.
+QString splitCsvLine(const QString &line, QStringList *fields)
+{
+    fields->clear();
+    qsizetype at = 0;
+    for (;;) {
+        const bool last = fields->size() == 4;
+        if (at < line.size() && line.at(at) == u'"') {
+            QString value;
+            qsizetype i = at + 1;
+            for (;; ++i) {
+                if (i >= line.size())
+                    return QStringLiteral("field %1: a quote is not closed").arg(fields->size() + 1);
+                if (line.at(i) == u'"') {
+                    if (i + 1 < line.size() && line.at(i + 1) == u'"') {
+                        value += u'"';
+                        ++i;
+                        continue;
+                    }
+                    break;
+                }
+                value += line.at(i);
+            }
+            fields->append(value);
+            at = i + 1;
+            if (at == line.size())
+                return {};
+            if (last || line.at(at) != u',')
+                return QStringLiteral("field %1: text after its closing quote").arg(fields->size());
+            ++at;
+            continue;
+        }
+        const qsizetype comma = last ? -1 : line.indexOf(u',', at);
+        if (comma < 0) {
+            fields->append(line.mid(at));
+            return {};
+        }
+        fields->append(line.mid(at, comma - at));
+        at = comma + 1;
+    }
+}
+
 // A JSON value of a text field; a missing key reads as empty.
 QString textField(const JsonArrayReader::Object &row, const QString &key, QString *value)
 {
@@ -239,14 +283,15 @@ bool TicketRegistryFile::Reader::readNext(Ticket *ticket, QString *error)
             return state->fail(
                 QStringLiteral("line %1: not valid UTF-8; save the registry as UTF-8").arg(state->line),
                 error);
-        // The issuer is the last field, so it may contain commas.
-        const QStringList fields = text.split(u',');
+        QStringList fields;
+        if (const QString problem = splitCsvLine(text, &fields); !problem.isEmpty())
+            return state->fail(QStringLiteral("line %1: %2").arg(state->line).arg(problem), error);
         if (fields.size() < 5)
             return state->fail(
                 QStringLiteral("line %1: expected 5 fields, found %2").arg(state->line).arg(fields.size()),
                 error);
-        const QString problem = makeTicket(fields.at(0), fields.at(1), fields.at(2), fields.at(3),
-                                           fields.mid(4).join(u','), ticket);
+        const QString problem =
+            makeTicket(fields.at(0), fields.at(1), fields.at(2), fields.at(3), fields.at(4), ticket);
         return problem.isEmpty() ||
                state->fail(QStringLiteral("line %1: %2").arg(state->line).arg(problem), error);
     }
@@ -266,10 +311,14 @@ bool TicketRegistryFile::writeCsv(const QString &path, const QList<Ticket> &tick
     }
     file.write("id,kind,face_amount_minor,currency,issuer\n");
     for (const Ticket &ticket : tickets) {
+        // Quoted only where it must be, so that it reads back as it was.
+        QString issuer = ticket.issuer;
+        if (issuer.startsWith(u'"'))
+            issuer = u'"' + issuer.replace(u'"', QStringLiteral("\"\"")) + u'"';
         file.write(QStringLiteral("%1,%2,%3,%4,%5\n")
                        .arg(ticket.id, ticketKindName(ticket.kind))
                        .arg(ticket.faceAmountMinor)
-                       .arg(ticket.currency, ticket.issuer)
+                       .arg(ticket.currency, issuer)
                        .toUtf8());
     }
     if (!file.commit()) {

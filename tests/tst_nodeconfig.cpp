@@ -38,6 +38,7 @@ private Q_SLOTS:
     void everyEventKindIsDocumented();
     void registryFiles_data();
     void registryFiles();
+    void registryFieldsQuotedAsSpreadsheetsWriteThem();
     void registryStreamsIntoTheStore();
     void journalRefusesWhatIsNotOne();
     void journalRefusesWhatItCannotWrite();
@@ -523,6 +524,12 @@ void NodeConfigTest::registryFiles_data()
         << QByteArray("[{\"id\":\"T-1\",\"kind\":\"cheque\",\"face_amount_minor\":5,\"currency\":\"USD\"},"
                       "{\"id\":\"T-1\",\"kind\":\"cheque\",\"face_amount_minor\":7,\"currency\":\"USD\"}]")
         << QStringLiteral("r.json: [1]: ticket T-1 is listed again (first at [0])");
+    QTest::newRow("csv: a quote not closed")
+        << QStringLiteral("r.csv") << header + "T-1,cheque,100,CNY,\"Bank, Ltd\n"
+        << QStringLiteral("r.csv: line 2: field 5: a quote is not closed");
+    QTest::newRow("csv: text after a closing quote")
+        << QStringLiteral("r.csv") << header + "\"T-1\"x,cheque,100,CNY,Bank\n"
+        << QStringLiteral("r.csv: line 2: field 1: text after its closing quote");
     QTest::newRow("header") << QStringLiteral("r.csv") << QByteArray("id,amount\n")
                             << QStringLiteral("line 1");
     QTest::newRow("kind") << QStringLiteral("r.csv") << header + "T-1,coupon,100,CNY,x\n"
@@ -614,6 +621,48 @@ void NodeConfigTest::registryFiles()
         return;
     }
     QVERIFY2(error.contains(expected), qPrintable(error));
+}
+
+void NodeConfigTest::registryFieldsQuotedAsSpreadsheetsWriteThem()
+{
+    // A spreadsheet quotes a field that holds a comma or a quote: the quotes are not the value.
+    const QString path =
+        write(QStringLiteral("quoted.csv"), "id,kind,face_amount_minor,currency,issuer\r\n"
+                                            "\"T-1\",cheque,\"100\",CNY,\"Bank, Ltd\"\r\n"
+                                            "T-2,cheque,5,CNY,\"The \"\"East\"\" Bank\"\r\n"
+                                            "T-3,cheque,5,CNY,Bare, commas \"and\" quotes\r\n");
+    TicketRegistryFile::Reader reader;
+    QString error;
+    QVERIFY2(reader.open(path, &error), qPrintable(error));
+    QStringList issuers;
+    Ticket ticket;
+    while (reader.next(&ticket, &error))
+        issuers.append(ticket.id + u'=' + ticket.issuer);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QCOMPARE(issuers, (QStringList{u"T-1=Bank, Ltd"_s, u"T-2=The \"East\" Bank"_s,
+                                   u"T-3=Bare, commas \"and\" quotes"_s}));
+
+    // What writeCsv writes reads back as it was, an issuer that starts with a quote included.
+    QList<Ticket> tickets;
+    for (const QString &issuer : {u"\"Quoted\" Bank, Ltd"_s, u"Plain, Ltd"_s, u""_s}) {
+        Ticket written;
+        written.id = QStringLiteral("W-%1").arg(tickets.size() + 1);
+        written.kind = TicketKind::Cheque;
+        written.faceAmountMinor = 100;
+        written.currency = QStringLiteral("CNY");
+        written.issuer = issuer;
+        tickets.append(written);
+    }
+    const QString written = dir->filePath(QStringLiteral("written.csv"));
+    QVERIFY2(TicketRegistryFile::writeCsv(written, tickets, &error), qPrintable(error));
+    TicketRegistryFile::Reader back;
+    QVERIFY2(back.open(written, &error), qPrintable(error));
+    for (const Ticket &expected : std::as_const(tickets)) {
+        QVERIFY2(back.next(&ticket, &error), qPrintable(error));
+        QCOMPARE(ticket.issuer, expected.issuer);
+    }
+    QVERIFY(!back.next(&ticket, &error));
+    QVERIFY2(error.isEmpty(), qPrintable(error));
 }
 
 void NodeConfigTest::registryStreamsIntoTheStore()
