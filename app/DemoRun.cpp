@@ -54,10 +54,14 @@ QString DemoRun::foreignContents() const
     QFile file(path);
     if (!file.exists())
         return {};
-    if (file.open(QIODevice::ReadOnly) && file.readAll() == demoConsortium().membership.toJson())
+    const Membership ours = demoConsortium().membership;
+    if (file.open(QIODevice::ReadOnly) && file.readAll() == ours.toJson())
         return {};
     QString problem;
     const std::optional<Membership> theirs = Membership::load(path, &problem);
+    // An earlier version's demo may have written it otherwise.
+    if (theirs && theirs->consortiumId() == ours.consortiumId())
+        return {};
     const QString whose =
         theirs
             ? QStringLiteral("the membership of consortium '%1', not the demo's").arg(theirs->consortiumId())

@@ -524,6 +524,18 @@ private Q_SLOTS:
         writeFile(membershipPath, "{ not json");
         QCOMPARE(run({QStringLiteral("demo"), QStringLiteral("--dir"), theirs.path()}).exitCode, 2);
         QCOMPARE(readFile(membershipPath), QByteArray("{ not json"));
+
+        // The demo's own, written otherwise (by an earlier version): still the demo's directory.
+        QTemporaryDir ours;
+        QVERIFY(ours.isValid());
+        const QStringList demo3{QStringLiteral("demo"), QStringLiteral("--dir"), ours.path(),
+                                QStringLiteral("--count"), QStringLiteral("3")};
+        QCOMPARE(run(demo3).exitCode, 0);
+        const QString demoMembership = ours.filePath(QStringLiteral("membership.json"));
+        writeFile(demoMembership,
+                  QJsonDocument::fromJson(readFile(demoMembership)).toJson(QJsonDocument::Compact));
+        const Run again = run(demo3);
+        QVERIFY2(again.exitCode == 0, again.err.constData());
     }
 
     void anEmptyLedgerIsNamedAsEmpty()
