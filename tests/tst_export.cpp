@@ -735,6 +735,45 @@ private Q_SLOTS:
         QVERIFY(readFile(cachePath).startsWith("SQLite format 3"));
     }
 
+    // The same file under another name: a symbolic link to it (the report would replace the cache
+    // it points at), a path through "..". The save dialog hands back whatever name the operator
+    // picked; the cache must survive it. (A hard link is safe: the report replaces that name only.)
+    void exportNeverReplacesTheCacheUnderAnotherName_data()
+    {
+        QTest::addColumn<QString>("kind");
+        QTest::newRow("symbolic link") << QStringLiteral("symlink");
+        QTest::newRow("path through ..") << QStringLiteral("dotdot");
+    }
+
+    void exportNeverReplacesTheCacheUnderAnotherName()
+    {
+        QFETCH(QString, kind);
+        const QString copy = dir.filePath(QStringLiteral("linked-%1.sqlite").arg(kind));
+        QFile::remove(copy);
+        QVERIFY(QFile::copy(cachePath, copy));
+        const QByteArray before = readFile(copy);
+        QString output = dir.filePath(QStringLiteral("report-%1.csv").arg(kind));
+        QFile::remove(output);
+        if (kind == QLatin1String("symlink"))
+            QVERIFY(QFile::link(copy, output));
+        else
+            output = dir.filePath(QStringLiteral("sub/../linked-%1.sqlite").arg(kind));
+        QVERIFY(QDir().mkpath(dir.filePath(QStringLiteral("sub"))));
+        for (const auto format :
+             {ReportRequest::Format::Csv, ReportRequest::Format::Pdf, ReportRequest::Format::JsonBundle}) {
+            ReportRequest request;
+            request.cachePath = copy;
+            request.outputPath = output;
+            request.format = format;
+            const ExportRun run = runExport(request);
+            QVERIFY(run.finished && !run.ok);
+            QVERIFY2(run.failures.value(0).contains(QLatin1String("overwrite")) &&
+                         run.failures.value(0).contains(copy),
+                     qPrintable(run.failures.value(0)));
+            QCOMPARE(readFile(copy), before);
+        }
+    }
+
     void bundleVerifies()
     {
         const QByteArray bytes = bundle();

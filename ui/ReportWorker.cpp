@@ -49,6 +49,16 @@ constexpr char kInvalidVerdicts[] =
 
 std::atomic<quint64> connectionSerial{0};
 
+// Whether writing output would replace file: also through a symbolic link, which QSaveFile
+// follows to replace its target.
+bool writesOver(const QString &output, const QString &file)
+{
+    if (QFileInfo(output).absoluteFilePath() == QFileInfo(file).absoluteFilePath())
+        return true;
+    const QString canonical = QFileInfo(output).canonicalFilePath();
+    return !canonical.isEmpty() && canonical == QFileInfo(file).canonicalFilePath();
+}
+
 // The filters after the lower time bound; callers put exactly one lower bound on decided_at_ms
 // first, so SQLite seeks the index there.
 QString filterTail(const ReportRequest &request)
@@ -334,8 +344,7 @@ ReportWorker::Result ReportWorker::execute()
             error = tr("Unknown outcome filter \"%1\"; use DECIDED or UNDETERMINED.").arg(request.outcome);
         else if (request.fromMs > request.toMs)
             error = tr("The period ends before it starts.");
-        else if (QFileInfo(request.outputPath).absoluteFilePath() ==
-                 QFileInfo(request.cachePath).absoluteFilePath())
+        else if (writesOver(request.outputPath, request.cachePath))
             error = tr("The report would overwrite the history cache %1; choose another file.")
                         .arg(request.cachePath);
         else {
