@@ -336,6 +336,7 @@ std::optional<Membership> Membership::fromJson(const QByteArray &json, QString *
     // sorted by id, and a reader looks for members[3], not for the third id in sort order.
     QList<Member> members;
     QHash<QString, qsizetype> firstIndex;
+    QHash<QByteArray, qsizetype> keyIndex;
     const QJsonArray array = membersValue.toArray();
     for (qsizetype i = 0; i < array.size(); ++i) {
         if (!array.at(i).isObject())
@@ -391,6 +392,14 @@ std::optional<Membership> Membership::fromJson(const QByteArray &json, QString *
                                         .arg(m.publicKey.size())
                                         .arg(m.scheme)
                                         .arg(scheme->publicKeySize()));
+        // One key behind two members is one party with two votes: the quorum's majority would
+        // no longer be a majority of banks.
+        if (const auto first = keyIndex.constFind(m.publicKey); first != keyIndex.cend())
+            return failWith(where + QStringLiteral("'publicKey' is the key of members[%1] ('%2') too; each "
+                                                   "member signs with a key of its own")
+                                        .arg(*first)
+                                        .arg(members.at(*first).id));
+        keyIndex.insert(m.publicKey, i);
 
         const QJsonValue addressValue = object.value(QLatin1String("address"));
         if (!addressValue.isString())

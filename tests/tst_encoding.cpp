@@ -1290,6 +1290,12 @@ void TestEncoding::membershipErrors_data()
     QTest::newRow("duplicate id") << withMember(branch, [](QJsonObject &m) {
         m.insert(QLatin1String("id"), QStringLiteral("target-3"));
     }) << words({"target-3", "twice"});
+    const QJsonValue branchKey =
+        membershipJson().value(u"members").toArray().at(branch).toObject().value(u"publicKey");
+    QTest::newRow("one key for two members")
+        << withMember(target, [&](QJsonObject &m) { m.insert(QLatin1String("publicKey"), branchKey); })
+        << QStringList{QStringLiteral("('target-3'): 'publicKey' is the key of members[%1] ('branch-2') too")
+                           .arg(branch)};
     QTest::newRow("unknown role") << withMember(target, [](QJsonObject &m) {
         m.insert(QLatin1String("roles"), QJsonArray{QStringLiteral("target"), QStringLiteral("auditor")});
     }) << words({"target-3", "unknown role 'auditor'"});
