@@ -290,6 +290,20 @@ std::optional<Membership> Membership::fromJson(const QByteArray &json, QString *
         return failWith(
             QStringLiteral("'%1': given twice (again on line %2)").arg(repeated->name).arg(repeated->line));
     const QJsonObject root = document.object();
+    // A misspelt optional key ("quorom") would otherwise leave its default in force unnoticed.
+    const auto unknownKey = [](const QJsonObject &object, std::initializer_list<const char *> known) {
+        for (auto it = object.begin(); it != object.end(); ++it) {
+            if (std::none_of(known.begin(), known.end(),
+                             [&](const char *key) { return it.key() == QLatin1String(key); }))
+                return it.key();
+        }
+        return QString();
+    };
+    if (const QString key = unknownKey(root, {"format", "version", "consortium", "quorum", "members"});
+        !key.isEmpty())
+        return failWith(
+            QStringLiteral("'%1': unknown key (known: format, version, consortium, quorum, members)")
+                .arg(key));
     if (root.value(QLatin1String("format")).toString() != QLatin1String("ticketsync-membership"))
         return failWith(QStringLiteral("'format' must be \"ticketsync-membership\""));
     if (root.value(QLatin1String("version")).toInt(-1) != 1)
@@ -309,6 +323,8 @@ std::optional<Membership> Membership::fromJson(const QByteArray &json, QString *
         if (!quorumValue.isObject())
             return failWith(QStringLiteral("'quorum' must be an object with 'ratio' or 'count'"));
         const QJsonObject quorum = quorumValue.toObject();
+        if (const QString key = unknownKey(quorum, {"ratio", "count"}); !key.isEmpty())
+            return failWith(QStringLiteral("'quorum.%1': unknown key (known: ratio, count)").arg(key));
         if (quorum.contains(QLatin1String("count")) == quorum.contains(QLatin1String("ratio")))
             return failWith(QStringLiteral("'quorum' must hold exactly one of 'ratio' (\"2/3\") or 'count'"));
         if (quorum.contains(QLatin1String("count"))) {
@@ -348,6 +364,11 @@ std::optional<Membership> Membership::fromJson(const QByteArray &json, QString *
         const QString where = QStringLiteral("members[%1] ('%2'): ").arg(i).arg(m.id);
         if (!idValue.isString())
             return failWith(where + QStringLiteral("'id' must be a string"));
+        if (const QString key = unknownKey(object, {"id", "roles", "scheme", "publicKey", "address"});
+            !key.isEmpty())
+            return failWith(where + QStringLiteral("'%1': unknown key (known: id, roles, scheme, publicKey, "
+                                                   "address)")
+                                        .arg(key));
         if (const QString problem = checkCanonicalString(m.id, u"'id'"); !problem.isEmpty())
             return failWith(where + problem);
         if (const QString problem = checkNodeId(m.id); !problem.isEmpty())

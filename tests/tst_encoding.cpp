@@ -1296,6 +1296,15 @@ void TestEncoding::membershipErrors_data()
         << withMember(target, [&](QJsonObject &m) { m.insert(QLatin1String("publicKey"), branchKey); })
         << QStringList{QStringLiteral("('target-3'): 'publicKey' is the key of members[%1] ('branch-2') too")
                            .arg(branch)};
+    QTest::newRow("a member key misspelt") << withMember(target, [](QJsonObject &m) {
+        m.insert(QLatin1String("sheme"), QStringLiteral("ed25519"));
+    }) << words({"members[", "('target-3'): 'sheme': unknown key"});
+    QJsonObject misspelt = membershipJson();
+    misspelt.insert(QLatin1String("quorom"), QJsonObject{{QLatin1String("count"), 4}});
+    QTest::newRow("a top-level key misspelt") << toBytes(misspelt) << words({"'quorom': unknown key"});
+    QTest::newRow("a quorum key misspelt")
+        << withQuorum(QJsonObject{{QLatin1String("count"), 3}, {QLatin1String("cuont"), 4}})
+        << words({"'quorum.cuont': unknown key"});
     QTest::newRow("unknown role") << withMember(target, [](QJsonObject &m) {
         m.insert(QLatin1String("roles"), QJsonArray{QStringLiteral("target"), QStringLiteral("auditor")});
     }) << words({"target-3", "unknown role 'auditor'"});
