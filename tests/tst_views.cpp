@@ -202,6 +202,7 @@ private Q_SLOTS:
     void histogramRenders();
     void histogramCaptions();
     void receiversModel();
+    void receiversModelKeepsWhatAGarbledReplyDoesNotSay();
     void receiversViewAuditor();
     void receiversViewOperator();
     void alerts();
@@ -574,6 +575,52 @@ void TestViews::receiversModel()
     QCOMPARE(ReceiversModel::formatAge(2400), QStringLiteral("2 s ago"));
     model.clear();
     QCOMPARE(model.rowCount(), 0);
+}
+
+void TestViews::receiversModelKeepsWhatAGarbledReplyDoesNotSay()
+{
+    ReceiversModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    const qint64 now = kIssuedAt;
+    model.setClock([now] { return now; });
+    const QString node = QStringLiteral("coordinator-1");
+    model.setReceivers(
+        node,
+        QJsonArray{receiverJson(QStringLiteral("receiver-1"), QStringLiteral("in_sync"), 812, 812, 0),
+                   receiverJson(QStringLiteral("receiver-2"), QStringLiteral("lagging"), 790, 812, 1500)},
+        now - 1000);
+    QCOMPARE(model.rowCount(), 2);
+
+    // receiver-2's entry arrives with a height as a string: it is not read, but receiver-2 is
+    // still reported, so its row stays as last known (and goes stale) instead of vanishing.
+    QJsonObject garbled =
+        receiverJson(QStringLiteral("receiver-2"), QStringLiteral("lagging"), 795, 812, 2500);
+    garbled.insert(QStringLiteral("acked_height"), QStringLiteral("795"));
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("malformed receivers entry")));
+    model.setReceivers(
+        node,
+        QJsonArray{receiverJson(QStringLiteral("receiver-1"), QStringLiteral("in_sync"), 813, 813, 0),
+                   garbled},
+        now);
+    QCOMPARE(model.rowCount(), 2);
+    const int lagging = model.rowOf(QStringLiteral("receiver-2"));
+    QVERIFY(lagging >= 0);
+    QCOMPARE(model.receiverAt(lagging)->ackedHeight, 790);
+    QCOMPARE(model.receiverAt(lagging)->asOfMs, now - 1000);
+    QCOMPARE(model.receiverAt(model.rowOf(QStringLiteral("receiver-1")))->ackedHeight, 813);
+
+    // A reply whose receivers are no array says nothing about them: every row stays.
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("without an array")));
+    QVERIFY(!model.setReceivers(node, QJsonValue(QStringLiteral("oops")), now));
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("without an array")));
+    QVERIFY(!model.setReceivers(node, QJsonValue(), now));
+    QCOMPARE(model.rowCount(), 2);
+
+    // A receiver the node no longer lists is gone.
+    model.setReceivers(
+        node, QJsonArray{receiverJson(QStringLiteral("receiver-1"), QStringLiteral("in_sync"), 813, 813, 0)},
+        now);
+    QCOMPARE(model.rowCount(), 1);
 }
 
 void TestViews::receiversViewAuditor()

@@ -793,7 +793,7 @@ void MainWindow::onLink(const NodeLinkState &state)
             consoleSession->request(state.nodeId, {{QStringLiteral("type"), QStringLiteral("receivers")}},
                                     [this, node = state.nodeId](const QJsonObject &reply) {
                                         if (reply.value(u"type").toString() == QLatin1String("receivers"))
-                                            receivers->setReceivers(node, reply.value(u"receivers").toArray(),
+                                            receivers->setReceivers(node, reply.value(u"receivers"),
                                                                     QDateTime::currentMSecsSinceEpoch());
                                     });
         }

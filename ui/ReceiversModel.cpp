@@ -147,13 +147,21 @@ void ReceiversModel::upsert(const Receiver &receiver)
     endInsertRows();
 }
 
-void ReceiversModel::setReceivers(const QString &node, const QJsonArray &receivers, qint64 asOfMs)
+bool ReceiversModel::setReceivers(const QString &node, const QJsonValue &receivers, qint64 asOfMs)
 {
+    if (!receivers.isArray()) {
+        qCWarning(lcReceiversModel) << "ignoring a receivers reply from" << node
+                                    << "without an array of receivers";
+        return false;
+    }
     QStringList seen;
-    for (const QJsonValue &value : receivers) {
+    for (const QJsonValue &value : receivers.toArray()) {
         Receiver receiver;
         if (!value.isObject() || !parse(value.toObject(), &receiver)) {
             qCWarning(lcReceiversModel) << "ignoring a malformed receivers entry from" << node;
+            // Still reported: its row stays as last known rather than vanish.
+            if (const QString named = value.toObject().value(u"receiver").toString(); !named.isEmpty())
+                seen.append(named);
             continue;
         }
         receiver.sourceNode = node;
@@ -170,6 +178,7 @@ void ReceiversModel::setReceivers(const QString &node, const QJsonArray &receive
             endRemoveRows();
         }
     }
+    return true;
 }
 
 bool ReceiversModel::applyStatus(const QString &node, const QJsonObject &event, qint64 asOfMs)

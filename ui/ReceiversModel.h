@@ -60,8 +60,10 @@ public:
 
     explicit ReceiversModel(QObject *parent = nullptr);
 
-    // The full `receivers` reply of one node: rows from that node not in it are removed.
-    void setReceivers(const QString &node, const QJsonArray &receivers, qint64 asOfMs);
+    // The `receivers` array of one node's full reply: rows from that node not in it are removed.
+    // An entry that cannot be read keeps its receiver's row as last known; a reply whose
+    // `receivers` is no array changes nothing (false).
+    bool setReceivers(const QString &node, const QJsonValue &receivers, qint64 asOfMs);
     // One receiver_status event. Returns false (and changes nothing) if it is malformed.
     bool applyStatus(const QString &node, const QJsonObject &receiverStatusEvent, qint64 asOfMs);
     // Rows as the history cache last stored them (HistoryCache::receivers()), each with its own
