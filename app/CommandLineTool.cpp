@@ -21,6 +21,7 @@
 #include <QTextStream>
 #include <cstdio>
 #include <limits>
+#include <sys/stat.h>
 
 namespace ticketsync {
 
@@ -121,6 +122,30 @@ bool isSqliteFile(const QString &path)
 {
     QFile file(path);
     return file.open(QIODevice::ReadOnly) && file.read(16) == QByteArray("SQLite format 3\0", 16);
+}
+
+// Why writing an export to out would destroy something, empty if it would not: out is the store
+// itself (by any path or link), one of its SQLite side files, or another SQLite database, such as
+// another node's ledger. An earlier export there is simply replaced.
+QString overwriteProblem(const QString &out, const QString &storePath)
+{
+    struct stat outStat = {};
+    if (::stat(QFile::encodeName(out).constData(), &outStat) != 0)
+        return {};
+    const QString store = QFileInfo(storePath).canonicalFilePath();
+    for (const char *suffix : {"", "-wal", "-shm", "-journal"}) {
+        struct stat storeStat = {};
+        const QByteArray path = QFile::encodeName(store + QLatin1String(suffix));
+        if (!store.isEmpty() && ::stat(path.constData(), &storeStat) == 0 &&
+            storeStat.st_dev == outStat.st_dev && storeStat.st_ino == outStat.st_ino)
+            return QStringLiteral("%1 is the store %2%3 itself; refusing to write the export over it")
+                .arg(out, storePath, QLatin1String(suffix));
+    }
+    if (isSqliteFile(out))
+        return QStringLiteral(
+                   "%1 is a SQLite database, perhaps a ledger; refusing to write the export over it")
+            .arg(out);
+    return {};
 }
 
 // A node's store as the offline tools open it: read only, and refused unless it is a ledger.
@@ -618,6 +643,9 @@ int CommandLineTool::exportChain(const QStringList &arguments)
     if (parser.isSet(QStringLiteral("to")) &&
         !(toOption = wholeNumber(parser, QStringLiteral("to"), 1, kMaxHeight, height, &error)))
         return refuse(command, error);
+    if (const QString problem = overwriteProblem(parser.positionalArguments().at(1), storePath);
+        !problem.isEmpty())
+        return refuse(command, problem);
     std::unique_ptr<LedgerStore> store = openLedger(storePath, &error);
     if (!store)
         return refuse(command, error);
@@ -694,6 +722,9 @@ int CommandLineTool::exportCertificate(const QStringList &arguments)
         (digest.size() != 2 * kDigestSize || QByteArray::fromHex(digest).toHex() != digest))
         return refuse(command, QStringLiteral("--digest '%1': expected a write-off digest, 64 hex digits")
                                    .arg(parser.value(QStringLiteral("digest"))));
+    if (const QString problem = overwriteProblem(parser.positionalArguments().at(1), storePath);
+        !problem.isEmpty())
+        return refuse(command, problem);
     std::unique_ptr<LedgerStore> store = openLedger(storePath, &error);
     if (!store)
         return refuse(command, error);

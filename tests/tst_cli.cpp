@@ -560,6 +560,45 @@ private Q_SLOTS:
         QVERIFY(!QFileInfo::exists(dir.filePath(QStringLiteral("empty.tsch"))));
     }
 
+    void exportsNeverOverwriteALedger()
+    {
+        // Copies: without the guard they would be overwritten.
+        const QString store = dir.filePath(QStringLiteral("export-source.sqlite"));
+        const QString other = dir.filePath(QStringLiteral("another-node.sqlite"));
+        const QString link = dir.filePath(QStringLiteral("export-source-link"));
+        for (const QString &copy : {store, other}) {
+            QFile::remove(copy);
+            QVERIFY(QFile::copy(ledger, copy));
+        }
+        QFile::remove(link);
+        QVERIFY(QFile::link(store, link));
+        const QByteArray before = readFile(store);
+        const QString ticket = QStringLiteral("T-000401");
+        const QList<QPair<QStringList, QString>> attempts{
+            {{QStringLiteral("export-chain"), store, store},
+             QStringLiteral("%1 is the store %1 itself").arg(store)},
+            {{QStringLiteral("export-chain"), store, link},
+             QStringLiteral("%1 is the store %2 itself").arg(link, store)},
+            {{QStringLiteral("export-chain"), store, other},
+             QStringLiteral("%1 is a SQLite database, perhaps a ledger").arg(other)},
+            {{QStringLiteral("export-certificate"), store, store, QStringLiteral("--ticket"), ticket},
+             QStringLiteral("%1 is the store %1 itself").arg(store)},
+            {{QStringLiteral("export-certificate"), store, other, QStringLiteral("--ticket"), ticket},
+             QStringLiteral("%1 is a SQLite database").arg(other)},
+        };
+        for (const auto &[arguments, expected] : attempts) {
+            const Run refused = run(arguments);
+            QVERIFY2(refused.exitCode == 2 && refused.errText().contains(expected),
+                     qPrintable(arguments.join(u' ') + QStringLiteral(": ") + refused.errText()));
+            QVERIFY(readFile(store) == before);
+            QVERIFY(readFile(other) == before);
+        }
+        // An earlier export is simply replaced.
+        const QString exported = dir.filePath(QStringLiteral("again.tsch"));
+        QCOMPARE(run({QStringLiteral("export-chain"), store, exported}).exitCode, 0);
+        QCOMPARE(run({QStringLiteral("export-chain"), store, exported}).exitCode, 0);
+    }
+
     void badOptionsAreNamed_data()
     {
         QTest::addColumn<QStringList>("arguments");
