@@ -875,6 +875,14 @@ void LedgerNode::onMessage(Connection *connection, const QJsonObject &message)
         // Nodes from before it said nothing: they take the default.
         if (const qint64 frameLimit = message.value(u"max_frame_bytes").toInteger(0); frameLimit >= 1024)
             connection->setPeerMaxFrameBytes(frameLimit);
+        // One link per node, the newest: an older one still open is a node that dialled again
+        // before this side saw its old link die, or another process with its certificate. Kept,
+        // the node would be out of reach once this link closed, while its own link looked up.
+        if (Connection *older = nodePeers.value(peer); older && older != connection && older->isOpen()) {
+            qCWarning(lcNode).noquote()
+                << connection->describe() << "is a second link of" << peer << "; its older link is closed";
+            older->close(QStringLiteral("'%1' linked again; the newest link is kept").arg(peer));
+        }
         nodePeers.insert(peer, connection);
         if (consumers.contains(peer)) {
             Consumer &consumer = consumers[peer];

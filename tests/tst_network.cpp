@@ -66,6 +66,7 @@ private Q_SLOTS:
     void twoTargetsDownIsUndeterminedUntilRetried();
     void silentButConnectedTargetsAreWaitedFor();
     void byzantineTargetCannotForgeADecision();
+    void secondLinkOfANodeDoesNotLeaveItOutOfReach();
     void repeatedVoteIsVerifiedOnce();
     void slowTargetIsNotAskedAgain();
     void lostCheckIsAskedAgain();
@@ -765,6 +766,29 @@ void NetworkTest::byzantineTargetCannotForgeADecision()
                  .value(u"type")
                  .toString(),
              QStringLiteral("status"));
+}
+
+void NetworkTest::secondLinkOfANodeDoesNotLeaveItOutOfReach()
+{
+    // A second link under target-4's certificate (a tool, or a node that dialled again before its
+    // old link was seen to die) that then closes must not leave target-4 out of reach while its
+    // own link looks up from its side: with target-1 down, every write-off needs it.
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("target-4")).value(u"status").toString(),
+                              QStringLiteral("in_sync"), kWait);
+    killNode(QStringLiteral("target-1"));
+    {
+        QWebSocket second;
+        connectAsNode(second, QStringLiteral("target-4"));
+        if (QTest::currentTestFailed())
+            return;
+        QTest::qWait(500);
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("target-4")).value(u"status").toString(),
+                              QStringLiteral("in_sync"), kWait);
+    const QJsonObject decision =
+        waitForDecision(submit(QStringLiteral("branch-1"), 17).value(u"digest").toString());
+    QCOMPARE(decision.value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(decision.value(u"state").toString(), QStringLiteral("WRITTEN_OFF"));
 }
 
 void NetworkTest::repeatedVoteIsVerifiedOnce()
@@ -2095,6 +2119,7 @@ void NetworkTest::repeatedSubmissionIsAnsweredOnceStored()
         if (message.value(u"type").toString() != QLatin1String("welcome"))
             answers.append(message);
     });
+    killNode(QStringLiteral("branch-2")); // the coordinator keeps one link per node, the newest
     connectAsNode(branch, QStringLiteral("branch-2"));
     if (QTest::currentTestFailed())
         return;
@@ -2517,6 +2542,7 @@ void NetworkTest::alreadyAcceptedOnlyOnceStoredAfterAFailedCommit()
         if (message.value(u"type").toString() != QLatin1String("welcome"))
             answers.append(message);
     });
+    killNode(QStringLiteral("branch-2")); // the coordinator keeps one link per node, the newest
     connectAsNode(branch, QStringLiteral("branch-2"));
     if (QTest::currentTestFailed())
         return;
@@ -2921,6 +2947,7 @@ void NetworkTest::errorFromAChainStoreIsItsLastError()
     QList<QJsonObject> replies;
     connect(&socket, &QWebSocket::textMessageReceived, this,
             [&](const QString &text) { replies.append(QJsonDocument::fromJson(text.toUtf8()).object()); });
+    killNode(QStringLiteral("receiver-2")); // the coordinator keeps one link per node, the newest
     connectAsNode(socket, QStringLiteral("receiver-2"));
     if (QTest::currentTestFailed())
         return;
