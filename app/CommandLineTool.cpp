@@ -373,12 +373,27 @@ int CommandLineTool::keygen(const QStringList &arguments)
                       QStringLiteral("pem|raw"), QStringLiteral("pem")});
     parser.addOption({QStringLiteral("public"), QStringLiteral("Also write the public key as PEM to FILE."),
                       QStringLiteral("FILE")});
-    parser.addOption({QStringLiteral("force"), QStringLiteral("Overwrite an existing secret key file.")});
+    parser.addOption({QStringLiteral("force"),
+                      QStringLiteral("Overwrite an existing secret key file and --public file.")});
     int exitCode = Success;
     if (!parse(parser, arguments, 1, &exitCode))
         return exitCode;
     const QString secretPath = parser.positionalArguments().first();
     const QString format = parser.value(QStringLiteral("format"));
+    const QString publicPath = parser.value(QStringLiteral("public"));
+    // Both paths are checked before anything is written: a slip in --public (the membership, the
+    // secret key itself) must not cost that file.
+    if (parser.isSet(QStringLiteral("public")) &&
+        (publicPath.isEmpty() ||
+         QFileInfo(publicPath).absoluteFilePath() == QFileInfo(secretPath).absoluteFilePath()))
+        return refuse(QStringLiteral("keygen"),
+                      QStringLiteral("--public '%1': expected a file other than SECRET").arg(publicPath));
+    if (parser.isSet(QStringLiteral("public")) && QFileInfo::exists(publicPath) &&
+        !parser.isSet(QStringLiteral("force")))
+        return refuse(
+            QStringLiteral("keygen"),
+            QStringLiteral("%1 already exists; refusing to overwrite it with the public key (use --force)")
+                .arg(publicPath));
     if (format != QLatin1String("pem") && format != QLatin1String("raw"))
         return report(QStringLiteral("keygen"),
                       {{QLatin1String("error"), QStringLiteral("unknown --format")}},

@@ -219,6 +219,34 @@ private Q_SLOTS:
         QCOMPARE(readFile(raw).size(), 32);
     }
 
+    void keygenNeverOverwritesWithThePublicKey()
+    {
+        // A slip in --public: the membership it was meant to go into, or the secret key itself.
+        const QString theirs = dir.filePath(QStringLiteral("keygen-membership.json"));
+        writeFile(theirs, "the consortium's membership");
+        const QString secret = dir.filePath(QStringLiteral("keygen-slip.key"));
+        QFile::remove(secret);
+        const Run refused = run({QStringLiteral("keygen"), secret, QStringLiteral("--public"), theirs});
+        QCOMPARE(refused.exitCode, 2);
+        QVERIFY2(refused.errText().contains(
+                     QStringLiteral("%1 already exists; refusing to overwrite it").arg(theirs)),
+                 refused.err.constData());
+        QCOMPARE(readFile(theirs), QByteArray("the consortium's membership"));
+        QVERIFY(!QFileInfo::exists(secret)); // nothing written
+
+        const Run same = run({QStringLiteral("keygen"), secret, QStringLiteral("--public"), secret,
+                              QStringLiteral("--force")});
+        QCOMPARE(same.exitCode, 2);
+        QVERIFY(!QFileInfo::exists(secret));
+
+        // With --force, as for the secret key, it is replaced.
+        QCOMPARE(run({QStringLiteral("keygen"), secret, QStringLiteral("--public"), theirs,
+                      QStringLiteral("--force")})
+                     .exitCode,
+                 0);
+        QVERIFY(readFile(theirs).startsWith("-----BEGIN PUBLIC KEY-----"));
+    }
+
     void membershipCheck()
     {
         const Run ok = run(
