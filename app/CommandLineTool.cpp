@@ -124,10 +124,30 @@ bool isSqliteFile(const QString &path)
     return file.open(QIODevice::ReadOnly) && file.read(16) == QByteArray("SQLite format 3\0", 16);
 }
 
+enum class ExportKind
+{
+    Chain,
+    Certificate
+};
+
+// Whether path holds an earlier export of this kind, which a new one may replace.
+bool isEarlierExport(const QString &path, ExportKind kind)
+{
+    constexpr qint64 kMaxCertificateBytes = 16 << 20;
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        return false;
+    if (kind == ExportKind::Chain)
+        return ChainSegment::hasHeader(file.read(5));
+    return file.size() <= kMaxCertificateBytes &&
+           QJsonDocument::fromJson(file.readAll()).object().value(QLatin1String("format")) ==
+               QLatin1String("ticketsync-certificate");
+}
+
 // Why writing an export to out would destroy something, empty if it would not: out is the store
-// itself (by any path or link), one of its SQLite side files, or another SQLite database, such as
-// another node's ledger. An earlier export there is simply replaced.
-QString overwriteProblem(const QString &out, const QString &storePath)
+// itself (by any path or link), one of its SQLite side files, another SQLite database such as
+// another node's ledger, or any other file but an earlier export of the same kind.
+QString overwriteProblem(const QString &out, const QString &storePath, ExportKind kind)
 {
     struct stat outStat = {};
     if (::stat(QFile::encodeName(out).constData(), &outStat) != 0)
@@ -145,6 +165,11 @@ QString overwriteProblem(const QString &out, const QString &storePath)
         return QStringLiteral(
                    "%1 is a SQLite database, perhaps a ledger; refusing to write the export over it")
             .arg(out);
+    if (!isEarlierExport(out, kind))
+        return QStringLiteral("%1 exists and is not an earlier %2; refusing to write over it (remove it "
+                              "first if it is to go)")
+            .arg(out, kind == ExportKind::Chain ? QStringLiteral("chain export")
+                                                : QStringLiteral("certificate export"));
     return {};
 }
 
@@ -658,7 +683,8 @@ int CommandLineTool::exportChain(const QStringList &arguments)
     if (parser.isSet(QStringLiteral("to")) &&
         !(toOption = wholeNumber(parser, QStringLiteral("to"), 1, kMaxHeight, height, &error)))
         return refuse(command, error);
-    if (const QString problem = overwriteProblem(parser.positionalArguments().at(1), storePath);
+    if (const QString problem =
+            overwriteProblem(parser.positionalArguments().at(1), storePath, ExportKind::Chain);
         !problem.isEmpty())
         return refuse(command, problem);
     std::unique_ptr<LedgerStore> store = openLedger(storePath, &error);
@@ -737,7 +763,8 @@ int CommandLineTool::exportCertificate(const QStringList &arguments)
         (digest.size() != 2 * kDigestSize || QByteArray::fromHex(digest).toHex() != digest))
         return refuse(command, QStringLiteral("--digest '%1': expected a write-off digest, 64 hex digits")
                                    .arg(parser.value(QStringLiteral("digest"))));
-    if (const QString problem = overwriteProblem(parser.positionalArguments().at(1), storePath);
+    if (const QString problem =
+            overwriteProblem(parser.positionalArguments().at(1), storePath, ExportKind::Certificate);
         !problem.isEmpty())
         return refuse(command, problem);
     std::unique_ptr<LedgerStore> store = openLedger(storePath, &error);

@@ -621,10 +621,38 @@ private Q_SLOTS:
             QVERIFY(readFile(store) == before);
             QVERIFY(readFile(other) == before);
         }
-        // An earlier export is simply replaced.
+        // Nor over any other file, such as the membership, which an export would replace for good.
+        const QString notes = dir.filePath(QStringLiteral("export-membership.json"));
+        writeFile(notes, "the consortium's membership");
+        for (const QStringList &arguments : {QStringList{QStringLiteral("export-chain"), store, notes},
+                                             QStringList{QStringLiteral("export-certificate"), store, notes,
+                                                         QStringLiteral("--ticket"), ticket}}) {
+            const Run refused = run(arguments);
+            QVERIFY2(
+                refused.exitCode == 2 &&
+                    refused.errText().contains(QStringLiteral("%1 exists and is not an earlier").arg(notes)),
+                refused.err.constData());
+            QCOMPARE(readFile(notes), QByteArray("the consortium's membership"));
+        }
+        // An earlier export of the same kind is simply replaced.
         const QString exported = dir.filePath(QStringLiteral("again.tsch"));
         QCOMPARE(run({QStringLiteral("export-chain"), store, exported}).exitCode, 0);
         QCOMPARE(run({QStringLiteral("export-chain"), store, exported}).exitCode, 0);
+        const QString certificate = dir.filePath(QStringLiteral("again-cert.json"));
+        QCOMPARE(run({QStringLiteral("export-certificate"), store, certificate, QStringLiteral("--ticket"),
+                      ticket})
+                     .exitCode,
+                 0);
+        QCOMPARE(run({QStringLiteral("export-certificate"), store, certificate, QStringLiteral("--ticket"),
+                      ticket})
+                     .exitCode,
+                 0);
+        // But not a chain export with a certificate, nor the other way round.
+        QCOMPARE(run({QStringLiteral("export-chain"), store, certificate}).exitCode, 2);
+        QCOMPARE(
+            run({QStringLiteral("export-certificate"), store, exported, QStringLiteral("--ticket"), ticket})
+                .exitCode,
+            2);
     }
 
     void badOptionsAreNamed_data()
