@@ -1942,69 +1942,69 @@ The console runs without it.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversModel.cpp" line="290"/>
+        <location filename="../ui/ReceiversModel.cpp" line="299"/>
         <source>never</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversModel.cpp" line="294"/>
+        <location filename="../ui/ReceiversModel.cpp" line="303"/>
         <source>%1 (stale)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversModel.cpp" line="300"/>
+        <location filename="../ui/ReceiversModel.cpp" line="309"/>
         <source>Acknowledged %1 of %2 blocks</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversModel.cpp" line="309"/>
+        <location filename="../ui/ReceiversModel.cpp" line="318"/>
         <source>Reported by %1 at %2 (%3)</source>
         <extracomment>Freshness of a receivers row: who reported it and when.</extracomment>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversModel.cpp" line="386"/>
+        <location filename="../ui/ReceiversModel.cpp" line="395"/>
         <source>Receiver</source>
         <extracomment>A receiver node (接收方节点).</extracomment>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversModel.cpp" line="388"/>
+        <location filename="../ui/ReceiversModel.cpp" line="397"/>
         <source>Status</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversModel.cpp" line="390"/>
+        <location filename="../ui/ReceiversModel.cpp" line="399"/>
         <source>Acknowledged height</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversModel.cpp" line="392"/>
+        <location filename="../ui/ReceiversModel.cpp" line="401"/>
         <source>Lag (blocks)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversModel.cpp" line="394"/>
+        <location filename="../ui/ReceiversModel.cpp" line="403"/>
         <source>Lag (time)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversModel.cpp" line="396"/>
+        <location filename="../ui/ReceiversModel.cpp" line="405"/>
         <source>Last error</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversModel.cpp" line="398"/>
+        <location filename="../ui/ReceiversModel.cpp" line="407"/>
         <source>Last contact</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversModel.cpp" line="400"/>
+        <location filename="../ui/ReceiversModel.cpp" line="409"/>
         <source>Source node</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReceiversModel.cpp" line="402"/>
+        <location filename="../ui/ReceiversModel.cpp" line="411"/>
         <source>As of</source>
         <translation type="unfinished"></translation>
     </message>
@@ -2151,176 +2151,176 @@ The coordinator will restart its tally and ask every target again. If it was dec
 <context>
     <name>ticketsync::ReportWorker</name>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="331"/>
+        <location filename="../ui/ReportWorker.cpp" line="341"/>
         <source>No output file given.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="334"/>
+        <location filename="../ui/ReportWorker.cpp" line="344"/>
         <source>Unknown outcome filter &quot;%1&quot;; use DECIDED or UNDETERMINED.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="336"/>
+        <location filename="../ui/ReportWorker.cpp" line="346"/>
         <source>The period ends before it starts.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="339"/>
+        <location filename="../ui/ReportWorker.cpp" line="348"/>
         <source>The report would overwrite the history cache %1; choose another file.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="350"/>
-        <location filename="../ui/ReportWorker.cpp" line="381"/>
+        <location filename="../ui/ReportWorker.cpp" line="359"/>
+        <location filename="../ui/ReportWorker.cpp" line="390"/>
         <source>Cannot write %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="368"/>
+        <location filename="../ui/ReportWorker.cpp" line="377"/>
         <source>Wrote a %1-page PDF report of %2 decisions to %3.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="399"/>
+        <location filename="../ui/ReportWorker.cpp" line="408"/>
         <source>Export cancelled; no file was written.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="402"/>
+        <location filename="../ui/ReportWorker.cpp" line="411"/>
         <source>The export failed for an unknown reason.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="416"/>
+        <location filename="../ui/ReportWorker.cpp" line="425"/>
         <source>No history cache file given.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="420"/>
+        <location filename="../ui/ReportWorker.cpp" line="429"/>
         <source>Cannot read the history cache %1: no such file.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="424"/>
+        <location filename="../ui/ReportWorker.cpp" line="433"/>
         <source>Cannot read the history cache %1: not a regular file.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="429"/>
-        <location filename="../ui/ReportWorker.cpp" line="447"/>
-        <location filename="../ui/ReportWorker.cpp" line="464"/>
+        <location filename="../ui/ReportWorker.cpp" line="438"/>
+        <location filename="../ui/ReportWorker.cpp" line="456"/>
+        <location filename="../ui/ReportWorker.cpp" line="473"/>
         <source>Cannot read the history cache %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="433"/>
+        <location filename="../ui/ReportWorker.cpp" line="442"/>
         <source>Cannot read the history cache %1: it is not an SQLite database.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="442"/>
+        <location filename="../ui/ReportWorker.cpp" line="451"/>
         <source>Cannot open the history cache %1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="454"/>
+        <location filename="../ui/ReportWorker.cpp" line="463"/>
         <source>The file %1 is not a console history cache (it has no schema version).</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="455"/>
+        <location filename="../ui/ReportWorker.cpp" line="464"/>
         <source>The history cache %1 has schema version %2; this console reads version %3.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="86"/>
+        <location filename="../ui/ReportWorker.cpp" line="96"/>
         <source>Cannot query the history cache: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="492"/>
+        <location filename="../ui/ReportWorker.cpp" line="501"/>
         <source>Exported %1 decisions to %2.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="510"/>
+        <location filename="../ui/ReportWorker.cpp" line="519"/>
         <source>Cannot read the membership file: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="537"/>
+        <location filename="../ui/ReportWorker.cpp" line="546"/>
         <source>Cannot create a temporary file for the manifest: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="596"/>
-        <location filename="../ui/ReportWorker.cpp" line="602"/>
+        <location filename="../ui/ReportWorker.cpp" line="605"/>
+        <location filename="../ui/ReportWorker.cpp" line="611"/>
         <source>Cannot read back the manifest: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="609"/>
+        <location filename="../ui/ReportWorker.cpp" line="618"/>
         <source>The cached certificates do not name a membership; give the membership file.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="613"/>
+        <location filename="../ui/ReportWorker.cpp" line="622"/>
         <source>Exported %1 decisions with %2 signed certificates and confirmations to %3.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="626"/>
+        <location filename="../ui/ReportWorker.cpp" line="635"/>
         <source>(not named)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="630"/>
+        <location filename="../ui/ReportWorker.cpp" line="639"/>
         <source>from %1 (open-ended)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="631"/>
+        <location filename="../ui/ReportWorker.cpp" line="640"/>
         <source>%1 to %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="634"/>
+        <location filename="../ui/ReportWorker.cpp" line="643"/>
         <source>outcome %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="636"/>
+        <location filename="../ui/ReportWorker.cpp" line="645"/>
         <source>ticket %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="637"/>
+        <location filename="../ui/ReportWorker.cpp" line="646"/>
         <source>none</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="709"/>
+        <location filename="../ui/ReportWorker.cpp" line="718"/>
         <source>Not verified: no membership given.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="716"/>
+        <location filename="../ui/ReportWorker.cpp" line="725"/>
         <source>Not verified: the membership file cannot be read: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="721"/>
+        <location filename="../ui/ReportWorker.cpp" line="730"/>
         <source>Against membership %1 (consortium &quot;%2&quot;, hash %3…).</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="739"/>
+        <location filename="../ui/ReportWorker.cpp" line="748"/>
         <source>the certificate is for another write-off</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/ReportWorker.cpp" line="741"/>
+        <location filename="../ui/ReportWorker.cpp" line="750"/>
         <source>the certificate does not decode</source>
         <translation type="unfinished"></translation>
     </message>
