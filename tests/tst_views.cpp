@@ -1252,6 +1252,16 @@ void TestViews::detailPaneVerifiesTheBlockProof()
         refused(QByteArrayLiteral("{\"header\":\"\"}"), decision.encode(), QStringLiteral("missing key")),
         QString());
 
+    // Another write-off's certificate with its own, valid proof: nothing is proven for this one.
+    const Decision &other = decided.at(0);
+    pane.showDecision(summary, other.encode(), {}, membership, compact(BlockProofs(block).proof(0)));
+    QTRY_COMPARE(pane.blockCheck(), DecisionDetailPane::BlockCheck::Invalid);
+    QVERIFY2(pane.blockStatus().contains(QStringLiteral("shows write-off %1 in block 9, not %2")
+                                             .arg(hex(other.writeOff.digest()), pane.currentDigest())),
+             qPrintable(pane.blockStatus()));
+    QCOMPARE(pane.certificateCheck(), DecisionDetailPane::CertificateCheck::Invalid);
+    QCOMPARE(pane.blockHeight(), quint64(0));
+
     // Without a membership the proof is not called proven.
     pane.showDecision(summary, decision.encode(), {}, nullptr, compact(proof));
     QTRY_COMPARE(pane.blockCheck(), DecisionDetailPane::BlockCheck::Unchecked);

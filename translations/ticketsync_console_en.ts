@@ -692,261 +692,266 @@ Note (optional):</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="175"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="164"/>
+        <source>it shows write-off %1 in block %2, not %3</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="187"/>
         <source>cannot be decoded: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="204"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="216"/>
         <source>confirms another write-off</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="206"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="218"/>
         <source>no membership to check against</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="307"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="319"/>
         <source>Ticket</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="307"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="319"/>
         <source>Version</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="307"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="319"/>
         <source>Branch</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="308"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="320"/>
         <source>Amount</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="308"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="320"/>
         <source>Outcome</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="308"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="320"/>
         <source>State</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="309"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="321"/>
         <source>Votes (count/n)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="309"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="321"/>
         <source>Quorum (q)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="309"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="321"/>
         <source>Time to quorum</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="310"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="322"/>
         <source>Block height</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="310"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="322"/>
         <source>Source node</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="310"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="322"/>
         <source>Write-off digest</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="326"/>
         <source>Target</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="326"/>
         <source>Vote</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="326"/>
         <source>Reason</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="326"/>
         <source>Signature check</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="326"/>
         <source>In certificate</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="351"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="363"/>
         <source>No decision selected</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="385"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="397"/>
         <source>Decision</source>
         <extracomment>Detail pane title: ticket id and write-off version.</extracomment>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="386"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="398"/>
         <source>Ticket %1, version %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="396"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="408"/>
         <source>none</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="397"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="409"/>
         <source>%1 of %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="411"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="423"/>
         <source>none: not decided</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="413"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="425"/>
         <source>not in a block yet</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="417"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="429"/>
         <source>unknown</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="445"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="457"/>
         <source>checking…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="474"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="486"/>
         <source>the history cache holds none for it</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="544"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="556"/>
         <source>no vote</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="547"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="559"/>
         <source>unreadable</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="550"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="562"/>
         <source>%1 (equivocation)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="553"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="565"/>
         <source>%1 signed more than one state for this write-off</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="561"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="573"/>
         <source>%1 valid</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="564"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="576"/>
         <source>%1 %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="569"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="581"/>
         <source>yes</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="616"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="628"/>
         <source>Asking %1 for the block proof…</source>
         <extracomment>The inclusion proof (区块包含证明): the block header, the coordinator&apos;s signature on it and the merkle path.</extracomment>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="618"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="630"/>
         <source>Verifying the block proof locally…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="621"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="633"/>
         <source>In block %1, signed by the coordinator %2: the header signature and the merkle path to this certificate verified locally</source>
         <extracomment>%1 block height, %2 the coordinator&apos;s node id.</extracomment>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="626"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="638"/>
         <source> (the node reported block %1)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="630"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="642"/>
         <source>Not sealed into a block yet: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="632"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="644"/>
         <source>Not in a block: only decided write-offs are sealed, and this one is UNDETERMINED.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="634"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="646"/>
         <source>Block proof INVALID — %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="636"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="648"/>
         <source>Not proven to be in a block: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="638"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="650"/>
         <source>Block proof not verified: the membership is not known yet.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="666"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="678"/>
         <source>Verifying the certificate and signatures locally…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="668"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="680"/>
         <source>No certificate fetched for this write-off yet; the votes are checked one by one.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="670"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="682"/>
         <source>Certificate not verified: the membership is not known yet.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="673"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="685"/>
         <source>Certificate verified locally: valid</source>
         <extracomment>The quorum certificate (法定人数证书) was checked by this console through core.</extracomment>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="675"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="687"/>
         <source>Certificate verified locally: INVALID — %1</source>
         <translation type="unfinished"></translation>
     </message>

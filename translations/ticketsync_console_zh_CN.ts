@@ -690,261 +690,266 @@ Note (optional):</source>
         <translation>该证书属于核销 %1，而非 %2</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="175"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="164"/>
+        <source>it shows write-off %1 in block %2, not %3</source>
+        <translation>它证明的是区块 %2 中的核销 %1，而非 %3</translation>
+    </message>
+    <message>
+        <location filename="../ui/DecisionDetailPane.cpp" line="187"/>
         <source>cannot be decoded: %1</source>
         <translation>无法解码：%1</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="204"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="216"/>
         <source>confirms another write-off</source>
         <translation>确认的是另一笔核销</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="206"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="218"/>
         <source>no membership to check against</source>
         <translation>无成员配置可供校验</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="307"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="319"/>
         <source>Ticket</source>
         <translation>票据</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="307"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="319"/>
         <source>Version</source>
         <translation>版本</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="307"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="319"/>
         <source>Branch</source>
         <translation>分行</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="308"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="320"/>
         <source>Amount</source>
         <translation>金额</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="308"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="320"/>
         <source>Outcome</source>
         <translation>结果</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="308"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="320"/>
         <source>State</source>
         <translation>状态</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="309"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="321"/>
         <source>Votes (count/n)</source>
         <translation>票数（得票/n）</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="309"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="321"/>
         <source>Quorum (q)</source>
         <translation>法定数（q）</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="309"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="321"/>
         <source>Time to quorum</source>
         <translation>达到法定数用时</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="310"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="322"/>
         <source>Block height</source>
         <translation>区块高度</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="310"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="322"/>
         <source>Source node</source>
         <translation>来源节点</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="310"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="322"/>
         <source>Write-off digest</source>
         <translation>核销摘要</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="326"/>
         <source>Target</source>
         <translation>目标节点</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="326"/>
         <source>Vote</source>
         <translation>投票</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="326"/>
         <source>Reason</source>
         <translation>原因</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="326"/>
         <source>Signature check</source>
         <translation>签名校验</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="314"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="326"/>
         <source>In certificate</source>
         <translation>已纳入证书</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="351"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="363"/>
         <source>No decision selected</source>
         <translation>未选择决议</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="385"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="397"/>
         <source>Decision</source>
         <extracomment>Detail pane title: ticket id and write-off version.</extracomment>
         <translation>决议</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="386"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="398"/>
         <source>Ticket %1, version %2</source>
         <translation>票据 %1，版本 %2</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="396"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="408"/>
         <source>none</source>
         <translation>无</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="397"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="409"/>
         <source>%1 of %2</source>
         <translation>%1 / %2</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="411"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="423"/>
         <source>none: not decided</source>
         <translation>无：尚未判定</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="413"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="425"/>
         <source>not in a block yet</source>
         <translation>尚未打包入区块</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="417"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="429"/>
         <source>unknown</source>
         <translation>未知</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="445"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="457"/>
         <source>checking…</source>
         <translation>校验中…</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="474"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="486"/>
         <source>the history cache holds none for it</source>
         <translation>历史缓存中没有该决议的区块证明</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="544"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="556"/>
         <source>no vote</source>
         <translation>未投票</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="547"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="559"/>
         <source>unreadable</source>
         <translation>无法读取</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="550"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="562"/>
         <source>%1 (equivocation)</source>
         <translation>%1（矛盾签名）</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="553"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="565"/>
         <source>%1 signed more than one state for this write-off</source>
         <translation>%1 对该笔核销签署了多个不同状态</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="561"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="573"/>
         <source>%1 valid</source>
         <translation>%1 有效</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="564"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="576"/>
         <source>%1 %2</source>
         <translation>%1 %2</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="569"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="581"/>
         <source>yes</source>
         <translation>是</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="616"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="628"/>
         <source>Asking %1 for the block proof…</source>
         <extracomment>The inclusion proof (区块包含证明): the block header, the coordinator&apos;s signature on it and the merkle path.</extracomment>
         <translation>正在向 %1 获取区块包含证明…</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="618"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="630"/>
         <source>Verifying the block proof locally…</source>
         <translation>正在本地验证区块包含证明…</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="621"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="633"/>
         <source>In block %1, signed by the coordinator %2: the header signature and the merkle path to this certificate verified locally</source>
         <extracomment>%1 block height, %2 the coordinator&apos;s node id.</extracomment>
         <translation>已打包入区块 %1，由协调节点 %2 签名：区块头签名及指向本证书的默克尔路径均已本地验证</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="626"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="638"/>
         <source> (the node reported block %1)</source>
         <translation>（节点报告的区块为 %1）</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="630"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="642"/>
         <source>Not sealed into a block yet: %1</source>
         <translation>尚未打包入区块：%1</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="632"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="644"/>
         <source>Not in a block: only decided write-offs are sealed, and this one is UNDETERMINED.</source>
         <translation>不在区块中：只有已判定的核销才会打包入区块，而此笔核销为未决（UNDETERMINED）。</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="634"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="646"/>
         <source>Block proof INVALID — %1</source>
         <translation>区块包含证明无效 — %1</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="636"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="648"/>
         <source>Not proven to be in a block: %1</source>
         <translation>未能证明已打包入区块：%1</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="638"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="650"/>
         <source>Block proof not verified: the membership is not known yet.</source>
         <translation>区块包含证明未验证：尚未获知成员配置。</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="666"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="678"/>
         <source>Verifying the certificate and signatures locally…</source>
         <translation>正在本地验证证书和签名…</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="668"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="680"/>
         <source>No certificate fetched for this write-off yet; the votes are checked one by one.</source>
         <translation>尚未获取该笔核销的证书；将逐一校验各投票。</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="670"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="682"/>
         <source>Certificate not verified: the membership is not known yet.</source>
         <translation>证书未验证：尚未获知成员配置。</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="673"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="685"/>
         <source>Certificate verified locally: valid</source>
         <extracomment>The quorum certificate (法定人数证书) was checked by this console through core.</extracomment>
         <translation>证书已本地验证：有效</translation>
     </message>
     <message>
-        <location filename="../ui/DecisionDetailPane.cpp" line="675"/>
+        <location filename="../ui/DecisionDetailPane.cpp" line="687"/>
         <source>Certificate verified locally: INVALID — %1</source>
         <translation>证书已本地验证：无效 — %1</translation>
     </message>

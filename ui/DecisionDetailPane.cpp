@@ -157,6 +157,18 @@ DecisionDetailPane::Result verify(quint64 generation, const QString &digestHex,
         }
     }
 
+    // A proof that holds for another write-off's certificate proves nothing about this one.
+    if (result.block == DecisionDetailPane::BlockCheck::Proven && decision && !digestHex.isEmpty() &&
+        decision->writeOff.digest() != QByteArray::fromHex(digestHex.toLatin1())) {
+        result.block = DecisionDetailPane::BlockCheck::Invalid;
+        result.blockProblem = DecisionDetailPane::tr("it shows write-off %1 in block %2, not %3")
+                                  .arg(QString::fromLatin1(decision->writeOff.digest().toHex()))
+                                  .arg(result.blockHeight)
+                                  .arg(digestHex);
+        result.blockHeight = 0;
+        result.blockSigner.clear();
+    }
+
     // Every distinct confirmation, from the list and from the certificate.
     struct Found
     {
