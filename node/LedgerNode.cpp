@@ -467,11 +467,32 @@ std::unique_ptr<LedgerNode> LedgerNode::create(const NodeConfig &config, QString
     // From here a failure is the store's or the disk's, unless the registry is at fault.
     if (inConfiguration)
         *inConfiguration = false;
+    // Two nodes on one ledger and journal would each sign and store as if alone. A lock whose
+    // process is gone (SIGKILL) is taken over; a live one is never stale, however old.
+    node->databaseLock = std::make_unique<QLockFile>(config.databasePath + QStringLiteral(".lock"));
+    node->databaseLock->setStaleLockTime(0);
+    if (!node->databaseLock->tryLock(0)) {
+        if (node->databaseLock->error() != QLockFile::LockFailedError)
+            return failWith(
+                QStringLiteral("%1: cannot create its lock file %1.lock (%2)")
+                    .arg(config.databasePath, node->databaseLock->error() == QLockFile::PermissionError
+                                                  ? QStringLiteral("permission denied")
+                                                  : QStringLiteral("unknown error")));
+        qint64 pid = 0;
+        QString host;
+        QString application;
+        node->databaseLock->getLockInfo(&pid, &host, &application);
+        return failWith(QStringLiteral("%1 is in use by another node (process %2 on %3, lock file %1.lock); "
+                                       "each node needs a database of its own")
+                            .arg(config.databasePath)
+                            .arg(pid)
+                            .arg(host));
+    }
     node->store = LedgerStore::open(config.databasePath, &problem);
     if (!node->store)
         return failWith(problem);
     if (const QString head = node->store->checkHead(); !head.isEmpty())
-        return failWith(QStringLiteral("%1: %2").arg(config.databasePath, head));
+        return failWith(head);
     if (node->store->height() > 0) {
         // Appending under another membership would fork the chain for every verifier.
         const std::optional<Block> head = node->store->block(node->store->height(), &problem);

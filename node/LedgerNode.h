@@ -21,6 +21,7 @@
 #include <QElapsedTimer>
 #include <QHash>
 #include <QJsonObject>
+#include <QLockFile>
 #include <QObject>
 #include <QPointer>
 #include <QSet>
@@ -286,6 +287,8 @@ private:
     Membership membership;
     KeyPair signingKey;
     std::optional<TlsIdentity> tls;
+    // Held for the node's life: one node per ledger and journal.
+    std::unique_ptr<QLockFile> databaseLock;
     std::unique_ptr<LedgerStore> store;
     std::unique_ptr<NodeJournal> journal;
     std::unique_ptr<ChainVerifier> verifier;

@@ -33,6 +33,7 @@
 #include <QSignalSpy>
 #include <QSslSocket>
 #include <QSysInfo>
+#include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
@@ -72,6 +73,7 @@ private Q_SLOTS:
     void lostCheckIsAskedAgain();
     void receiverKilledCatchesUp();
     void coordinatorKilledLosesNothing();
+    void secondNodeOnOneDatabaseIsRefused();
     void clientsAreAuthenticatedAndAuthorized();
     void malformedAndOversizedFrames();
     void overloadedCoordinatorRefusesNewWork();
@@ -955,6 +957,44 @@ void NetworkTest::coordinatorKilledLosesNothing()
     QVERIFY(waitForHeights(height));
     // Exactly once each on the chain.
     QCOMPARE(verifiedDecisionsOn(QStringLiteral("receiver-2")), qint64(digests.size()));
+}
+
+void NetworkTest::secondNodeOnOneDatabaseIsRefused()
+{
+    // A copy of the coordinator's configuration on another port: the same ledger and journal,
+    // which two nodes would each sign and store into as if alone.
+    const DevnetNode *node = layout->node(QStringLiteral("coordinator-1"));
+    QFile file(node->configPath);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QJsonObject config = QJsonDocument::fromJson(file.readAll()).object();
+    QTcpServer probe;
+    QVERIFY(probe.listen(QHostAddress::LocalHost));
+    config.insert(QStringLiteral("listen"), QStringLiteral("127.0.0.1:%1").arg(probe.serverPort()));
+    probe.close();
+    const QString copyPath = QFileInfo(node->configPath).dir().filePath(QStringLiteral("second.json"));
+    QFile copy(copyPath);
+    QVERIFY(copy.open(QIODevice::WriteOnly));
+    copy.write(QJsonDocument(config).toJson());
+    copy.close();
+    QProcess second;
+    second.start(QStringLiteral(TICKETSYNC_NODE), {QStringLiteral("--config"), copyPath});
+    QVERIFY(second.waitForFinished(kWait));
+    const QString said = QString::fromUtf8(second.readAllStandardError());
+    QVERIFY2(second.exitCode() != 0, qPrintable(said));
+    QVERIFY2(said.contains(QStringLiteral("is in use by another node (process %1")
+                               .arg(devnet->pid(QStringLiteral("coordinator-1")))),
+             qPrintable(said));
+    // The first goes on, and after a SIGKILL its lock is taken over by its restart.
+    QCOMPARE(
+        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}}).value(u"type").toString(),
+        QStringLiteral("status"));
+    killNode(QStringLiteral("coordinator-1"));
+    startNode(QStringLiteral("coordinator-1"));
+    coordinator = client(QStringLiteral("coordinator-1"));
+    QVERIFY(waitForCoordinatorLink(QStringLiteral("branch-1")));
+    const QJsonObject decision =
+        waitForDecision(submit(QStringLiteral("branch-1"), 23).value(u"digest").toString());
+    QCOMPARE(decision.value(u"outcome").toString(), QStringLiteral("DECIDED"));
 }
 
 void NetworkTest::clientsAreAuthenticatedAndAuthorized()
