@@ -53,6 +53,7 @@
 #include <chrono>
 #include <csignal>
 #include <fcntl.h>
+#include <functional>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <thread>
@@ -187,6 +188,79 @@ bool overwriteCachedProof(const QString &cachePath, const QString &digestHex, co
     sqlite3_close_v2(db);
     return ok;
 }
+// A "coordinator-1" on loopback with that node's real certificate: it answers hello and subscribe
+// as a node does, and every other request as the test's script says.
+class ScriptedNode : public QObject
+{
+public:
+    using Script = std::function<void(QWebSocket *socket, const QJsonObject &request)>;
+
+    bool listen(const QString &pkiDir, QString *error)
+    {
+        const std::optional<TlsIdentity> identity = TlsIdentity::load(
+            pkiDir + QStringLiteral("/coordinator-1.pem"), pkiDir + QStringLiteral("/coordinator-1.key"),
+            pkiDir + QStringLiteral("/ca.pem"), error);
+        if (!identity)
+            return false;
+        tls.setSslConfiguration(identity->serverConfiguration());
+        connect(&tls, &QSslServer::pendingConnectionAvailable, this, [this] {
+            while (QTcpSocket *socket = tls.nextPendingConnection())
+                upgrade.handleConnection(socket);
+        });
+        connect(&upgrade, &QWebSocketServer::newConnection, this, [this] {
+            while (QWebSocket *socket = upgrade.nextPendingConnection()) {
+                connect(socket, &QWebSocket::textMessageReceived, this,
+                        [this, socket](const QString &text) { onRequest(socket, text); });
+            }
+        });
+        return tls.listen(QHostAddress::LocalHost, 0);
+    }
+
+    SessionProfile profile(const DevnetLayout &layout) const
+    {
+        SessionProfile scripted;
+        scripted.nodes = {{QStringLiteral("coordinator-1"),
+                           QStringLiteral("127.0.0.1:%1").arg(tls.serverPort()),
+                           {QStringLiteral("coordinator")}}};
+        scripted.eventSource = QStringLiteral("coordinator-1");
+        scripted.certificatePath = layout.operatorCertificate;
+        scripted.keyPath = layout.operatorKey;
+        scripted.caPath = layout.caPath;
+        scripted.membershipPath = layout.membershipPath;
+        return scripted;
+    }
+
+    static void send(QWebSocket *socket, const QJsonObject &message)
+    {
+        socket->sendTextMessage(QString::fromUtf8(QJsonDocument(message).toJson(QJsonDocument::Compact)));
+    }
+
+    Script answer;
+
+private:
+    void onRequest(QWebSocket *socket, const QString &text)
+    {
+        const QJsonObject request = QJsonDocument::fromJson(text.toUtf8()).object();
+        const QString type = request.value(u"type").toString();
+        const QJsonValue id = request.value(u"id");
+        if (type == QLatin1String("hello"))
+            send(socket, {{QStringLiteral("type"), QStringLiteral("welcome")},
+                          {QStringLiteral("id"), id},
+                          {QStringLiteral("api_version"), 1},
+                          {QStringLiteral("node_id"), QStringLiteral("coordinator-1")},
+                          {QStringLiteral("client"), QStringLiteral("operator-1")},
+                          {QStringLiteral("client_role"), QStringLiteral("operator")},
+                          {QStringLiteral("last_seq"), 0}});
+        else if (type == QLatin1String("subscribe"))
+            send(socket,
+                 {{QStringLiteral("type"), QStringLiteral("subscribed")}, {QStringLiteral("id"), id}});
+        else if (answer)
+            answer(socket, request);
+    }
+
+    QSslServer tls;
+    QWebSocketServer upgrade{QStringLiteral("scripted"), QWebSocketServer::NonSecureMode};
+};
 } // namespace
 
 class ConsoleTest : public QObject
@@ -216,6 +290,7 @@ private Q_SLOTS:
     void detailPaneProvesTheDecisionsBlock();
     void detailPaneRefusesWhatALyingNodeSends();
     void unusableCacheDoesNotHoldTheConnection();
+    void commandAnswersTheOperatorCannotReadAreNamed();
 
 private:
     std::unique_ptr<MainWindow> openConsole(const QString &cachePath, bool auditor = false);
@@ -1359,6 +1434,64 @@ void ConsoleTest::unusableCacheDoesNotHoldTheConnection()
     QFile notes(notACache);
     QVERIFY(notes.open(QIODevice::ReadOnly));
     QCOMPARE(notes.readAll(), QByteArray("an operator's notes, not a history cache\n")); // left untouched
+}
+
+void ConsoleTest::commandAnswersTheOperatorCannotReadAreNamed()
+{
+    // An operator command whose answer is garbage, or lost with the connection, is never shown
+    // as done, nor as a failure without a reason.
+    ScriptedNode node;
+    QString error;
+    QVERIFY2(node.listen(devnet.dir() + QStringLiteral("/pki"), &error), qPrintable(error));
+    QString mode;
+    node.answer = [&mode](QWebSocket *socket, const QJsonObject &request) {
+        const QJsonValue id = request.value(u"id");
+        if (request.value(u"type").toString() != QLatin1String("retry_deliveries"))
+            ScriptedNode::send(socket, {{QStringLiteral("type"), QStringLiteral("error")},
+                                        {QStringLiteral("id"), id},
+                                        {QStringLiteral("error"), QStringLiteral("not here")}});
+        else if (mode == QLatin1String("drop"))
+            socket->abort();
+        else if (mode == QLatin1String("other type"))
+            ScriptedNode::send(
+                socket, {{QStringLiteral("type"), QStringLiteral("receivers")}, {QStringLiteral("id"), id}});
+        else if (mode == QLatin1String("bare error"))
+            ScriptedNode::send(
+                socket, {{QStringLiteral("type"), QStringLiteral("error")}, {QStringLiteral("id"), id}});
+        else
+            ScriptedNode::send(socket, {{QStringLiteral("type"), QStringLiteral("command_result")},
+                                        {QStringLiteral("id"), id}});
+    };
+    QSettings ini(scratch.filePath(QStringLiteral("scripted-commands.ini")), QSettings::IniFormat);
+    ConsoleSettings scriptedSettings(&ini);
+    MainWindow console(scriptedSettings, scratch.filePath(QStringLiteral("scripted-commands.sqlite")));
+    console.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&console));
+    QVERIFY2(console.connectTo(node.profile(devnet.layout()), &error), qPrintable(error));
+    ReceiversView *view = console.receiversView();
+    view->setConfirmer([](const QString &) { return true; });
+    QTRY_VERIFY_WITH_TIMEOUT(view->isOperator(), kWait);
+    const auto outcome = [&](const QString &answer) {
+        mode = answer;
+        QSignalSpy finished(&console, &MainWindow::commandFinished);
+        Q_EMIT view->retryDeliveriesRequested();
+        if (!finished.wait(kWait) && finished.isEmpty())
+            return std::make_pair(true, QStringLiteral("no outcome"));
+        return std::make_pair(finished.at(0).at(1).toBool(), finished.at(0).at(2).toString());
+    };
+    auto [ok, text] = outcome(QStringLiteral("other type"));
+    QVERIFY(!ok);
+    QVERIFY2(text.contains(QLatin1String("'receivers'")), qPrintable(text));
+    std::tie(ok, text) = outcome(QStringLiteral("bare error"));
+    QVERIFY(!ok);
+    QVERIFY2(text.contains(QLatin1String("without saying why")), qPrintable(text));
+    std::tie(ok, text) = outcome(QStringLiteral("result without outcome"));
+    QVERIFY2(text.contains(QLatin1String("no outcome")), qPrintable(text));
+    QVERIFY(view->statusText().contains(text));
+    std::tie(ok, text) = outcome(QStringLiteral("drop"));
+    QVERIFY(!ok);
+    QVERIFY2(text.contains(QLatin1String("may have run")) && text.contains(QLatin1String("connection lost")),
+             qPrintable(text));
 }
 
 QTEST_MAIN(ConsoleTest)

@@ -1489,19 +1489,19 @@ Note (optional):</source>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="441"/>
-        <location filename="../ui/MainWindow.cpp" line="1208"/>
+        <location filename="../ui/MainWindow.cpp" line="1220"/>
         <source>Any outcome</source>
         <translation>任意结果</translation>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="442"/>
-        <location filename="../ui/MainWindow.cpp" line="1209"/>
+        <location filename="../ui/MainWindow.cpp" line="1221"/>
         <source>Decided</source>
         <translation>已决</translation>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="443"/>
-        <location filename="../ui/MainWindow.cpp" line="1210"/>
+        <location filename="../ui/MainWindow.cpp" line="1222"/>
         <source>Undetermined</source>
         <translation>未决</translation>
     </message>
@@ -1615,177 +1615,197 @@ The console runs without it.</source>
         <translation>已发送至 %1…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="856"/>
-        <location filename="../ui/MainWindow.cpp" line="934"/>
+        <location filename="../ui/MainWindow.cpp" line="816"/>
+        <source>done, but the node gave no outcome</source>
+        <translation>已完成，但节点未给出结果</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="818"/>
+        <source>the node answered &apos;%1&apos; instead of the command&apos;s result</source>
+        <translation>节点的应答为“%1”，而不是该命令的结果</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="820"/>
+        <source>the node refused it without saying why</source>
+        <translation>节点拒绝了该命令，但未说明原因</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="823"/>
+        <source>%1; the command may have run: look at its effect before sending it again (it is idempotent, so sending it again is safe)</source>
+        <translation>%1；该命令可能已经执行：请先查看其效果再决定是否重发（该命令是幂等的，重发是安全的）</translation>
+    </message>
+    <message>
+        <location filename="../ui/MainWindow.cpp" line="868"/>
+        <location filename="../ui/MainWindow.cpp" line="946"/>
         <source>Ticket %1 version %2 via %3 — from %4</source>
         <translation>票据 %1 版本 %2，经分行 %3 — 来自 %4</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="932"/>
+        <location filename="../ui/MainWindow.cpp" line="944"/>
         <source> (history cache)</source>
         <translation>（历史缓存）</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="955"/>
+        <location filename="../ui/MainWindow.cpp" line="967"/>
         <source>the history cache holds no proof for it, and the console is offline</source>
         <translation>历史缓存中没有该决议的区块证明，且控制台处于离线状态</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="972"/>
+        <location filename="../ui/MainWindow.cpp" line="984"/>
         <source>it answered &apos;%1&apos; instead of &apos;decisions&apos;</source>
         <translation>它的应答类型为“%1”，而不是“decisions”</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="973"/>
+        <location filename="../ui/MainWindow.cpp" line="985"/>
         <source>%1 could not be asked for its proof: %2</source>
         <translation>无法向 %1 获取区块证明：%2</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="983"/>
+        <location filename="../ui/MainWindow.cpp" line="995"/>
         <source>%1 has no decision for this write-off</source>
         <translation>%1 没有此笔核销的决议</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="984"/>
+        <location filename="../ui/MainWindow.cpp" line="996"/>
         <source>%1&apos;s answer holds no entry for this write-off</source>
         <translation>%1 的应答中没有此笔核销的条目</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1014"/>
+        <location filename="../ui/MainWindow.cpp" line="1026"/>
         <source>%1 places it in block %2 but sent no proof of that</source>
         <translation>%1 称其位于区块 %2，却未提供相应证明</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1017"/>
+        <location filename="../ui/MainWindow.cpp" line="1029"/>
         <source>%1 holds the decision, but in no block so far</source>
         <translation>%1 持有该决议，但尚未将其打包入任何区块</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1027"/>
+        <location filename="../ui/MainWindow.cpp" line="1039"/>
         <source>Offline: browsing the history cache %1</source>
         <translation>离线：正在浏览历史缓存 %1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1028"/>
+        <location filename="../ui/MainWindow.cpp" line="1040"/>
         <source>Opening the history cache…</source>
         <translation>正在打开历史缓存…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1033"/>
+        <location filename="../ui/MainWindow.cpp" line="1045"/>
         <source>nothing yet</source>
         <translation>尚无数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1033"/>
+        <location filename="../ui/MainWindow.cpp" line="1045"/>
         <source>%1 ago</source>
         <translation>%1前</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1036"/>
+        <location filename="../ui/MainWindow.cpp" line="1048"/>
         <source>Live from %1 (%2), last event #%3, %4</source>
         <translation>实时连接 %1（%2），最新事件 #%3，%4</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1037"/>
+        <location filename="../ui/MainWindow.cpp" line="1049"/>
         <source>Disconnected from %1: %2 — showing cached data, last heard %3</source>
         <translation>已与 %1 断开：%2 — 正在显示缓存数据，最近通信：%3</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1046"/>
+        <location filename="../ui/MainWindow.cpp" line="1058"/>
         <source>no data from %1 for %2</source>
         <translation>已有 %2 未收到来自 %1 的数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1051"/>
+        <location filename="../ui/MainWindow.cpp" line="1063"/>
         <source>data from %1 again</source>
         <translation>已重新收到 %1 的数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1066"/>
-        <location filename="../ui/MainWindow.cpp" line="1185"/>
-        <location filename="../ui/MainWindow.cpp" line="1193"/>
+        <location filename="../ui/MainWindow.cpp" line="1078"/>
+        <location filename="../ui/MainWindow.cpp" line="1197"/>
+        <location filename="../ui/MainWindow.cpp" line="1205"/>
         <source>An export is already running.</source>
         <translation>已有导出任务正在进行。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1120"/>
+        <location filename="../ui/MainWindow.cpp" line="1132"/>
         <source>not connected to %1</source>
         <translation>未连接到 %1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1144"/>
+        <location filename="../ui/MainWindow.cpp" line="1156"/>
         <source>Fetching certificates for the report: %1 of %2</source>
         <translation>正在为报告获取证书：%1 / %2</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1175"/>
+        <location filename="../ui/MainWindow.cpp" line="1187"/>
         <source>Export cancelled.</source>
         <translation>导出已取消。</translation>
     </message>
     <message numerus="yes">
-        <location filename="../ui/MainWindow.cpp" line="1180"/>
+        <location filename="../ui/MainWindow.cpp" line="1192"/>
         <source>%n certificate(s) could not be fetched; the bundle will not verify for them. First: %1</source>
         <translation>
             <numerusform>%n 份证书未能获取；这些条目在报告包中将无法通过验证。第一个：%1</numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1197"/>
+        <location filename="../ui/MainWindow.cpp" line="1209"/>
         <source>Export audit report</source>
         <translation>导出审计报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1200"/>
+        <location filename="../ui/MainWindow.cpp" line="1212"/>
         <source>CSV (RFC 4180)</source>
         <translation>CSV（RFC 4180）</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1201"/>
+        <location filename="../ui/MainWindow.cpp" line="1213"/>
         <source>PDF summary</source>
         <translation>PDF 汇总报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1202"/>
+        <location filename="../ui/MainWindow.cpp" line="1214"/>
         <source>JSON bundle with signatures</source>
         <translation>含签名的 JSON 数据包</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1211"/>
+        <location filename="../ui/MainWindow.cpp" line="1223"/>
         <source>Format</source>
         <translation>格式</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1212"/>
+        <location filename="../ui/MainWindow.cpp" line="1224"/>
         <source>From</source>
         <translation>起始时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1213"/>
+        <location filename="../ui/MainWindow.cpp" line="1225"/>
         <source>To</source>
         <translation>截止时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1214"/>
+        <location filename="../ui/MainWindow.cpp" line="1226"/>
         <source>Outcome</source>
         <translation>结果</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1227"/>
+        <location filename="../ui/MainWindow.cpp" line="1239"/>
         <source>Save audit report</source>
         <translation>保存审计报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1234"/>
+        <location filename="../ui/MainWindow.cpp" line="1246"/>
         <source>Exporting…</source>
         <translation>正在导出…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1234"/>
+        <location filename="../ui/MainWindow.cpp" line="1246"/>
         <source>Cancel</source>
         <translation>取消</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1243"/>
+        <location filename="../ui/MainWindow.cpp" line="1255"/>
         <source>Wrote %1: %2</source>
         <translation>已写入 %1：%2</translation>
     </message>

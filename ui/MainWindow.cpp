@@ -809,8 +809,20 @@ void MainWindow::runCommand(const QString &command, const QJsonObject &request)
                                         tr("Sent to %1…").arg(consoleSession->profile().eventSource));
     consoleSession->request(
         consoleSession->profile().eventSource, request, [this, command](const QJsonObject &reply) {
-            const bool ok = reply.value(u"type").toString() == QLatin1String("command_result");
-            const QString text = ok ? reply.value(u"outcome").toString() : reply.value(u"error").toString();
+            const QString type = reply.value(u"type").toString();
+            const bool ok = type == QLatin1String("command_result");
+            QString text = reply.value(ok ? u"outcome" : u"error").toString();
+            if (ok && text.isEmpty())
+                text = tr("done, but the node gave no outcome");
+            else if (!ok && type != QLatin1String("error"))
+                text = tr("the node answered '%1' instead of the command's result").arg(type);
+            else if (!ok && text.isEmpty())
+                text = tr("the node refused it without saying why");
+            else if (!ok && text.startsWith(QLatin1String("connection lost")))
+                //: The command was sent, but its answer did not come back.
+                text = tr("%1; the command may have run: look at its effect before sending it again (it is "
+                          "idempotent, so sending it again is safe)")
+                           .arg(text);
             receiversPanel->showCommandOutcome(command, ok, text);
             if (ok && command == QLatin1String("retry_undetermined"))
                 receiversPanel->setSelectedUndetermined(QString()); // not offered twice
