@@ -503,19 +503,24 @@ void NodeJournal::recordDecision(const QByteArray &digest, const QString &ticket
 
 bool NodeJournal::apply(const DecisionRow &row, QString *error)
 {
-    SqliteStatement upsert(
-        statements,
-        "INSERT INTO decisions(digest, ticket, version, outcome, state, at_ms, height, data) "
-        "VALUES (?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT(digest) DO UPDATE SET outcome = excluded.outcome, "
-        "state = excluded.state, at_ms = excluded.at_ms, data = excluded.data WHERE decisions.height = 0");
-    upsert.bind(1, row.digest);
-    upsert.bind(2, row.ticketId);
-    upsert.bind(3, qint64(row.version));
-    upsert.bind(4, row.outcome);
-    upsert.bind(5, qint64(row.state));
-    upsert.bind(6, row.atMs);
-    upsert.bind(7, row.decision);
-    return stepped(upsert, "record a decision", error);
+    // A later outcome (an UNDETERMINED write-off retried and decided) is a new row with a new
+    // id: history pages by id, and a client that read down to the old one would never see it. A
+    // sealed row stays as it is.
+    SqliteStatement earlier(statements, "DELETE FROM decisions WHERE digest = ? AND height = 0");
+    earlier.bind(1, row.digest);
+    if (!stepped(earlier, "replace a decision", error))
+        return false;
+    SqliteStatement insert(statements,
+                           "INSERT OR IGNORE INTO decisions(digest, ticket, version, outcome, state, at_ms, "
+                           "height, data) VALUES (?, ?, ?, ?, ?, ?, 0, ?)");
+    insert.bind(1, row.digest);
+    insert.bind(2, row.ticketId);
+    insert.bind(3, qint64(row.version));
+    insert.bind(4, row.outcome);
+    insert.bind(5, qint64(row.state));
+    insert.bind(6, row.atMs);
+    insert.bind(7, row.decision);
+    return stepped(insert, "record a decision", error);
 }
 
 void NodeJournal::markSealed(const QByteArray &digest, quint64 height)

@@ -585,6 +585,9 @@ void NetworkTest::twoTargetsDownIsUndeterminedUntilRetried()
     startNode(QStringLiteral("target-1"));
     startNode(QStringLiteral("target-2"));
     QTest::qWait(500); // the targets reconnect to the coordinator
+    // A write-off decided while it waits is below it in the history once it is decided.
+    const QString meanwhile = submit(QStringLiteral("branch-2"), 12).value(u"digest").toString();
+    QCOMPARE(waitForDecision(meanwhile).value(u"outcome").toString(), QStringLiteral("DECIDED"));
     const QJsonObject retried =
         call(*coordinator, {{QStringLiteral("type"), QStringLiteral("retry_undetermined")},
                             {QStringLiteral("digest"), digest}});
@@ -595,6 +598,15 @@ void NetworkTest::twoTargetsDownIsUndeterminedUntilRetried()
         },
         kWait));
     QCOMPARE(waitForDecision(digest).value(u"state").toString(), QStringLiteral("WRITTEN_OFF"));
+    // Newest first, as a client paging down from the top reads it: the outcome it had is gone.
+    const QJsonArray newest = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("history")},
+                                                  {QStringLiteral("limit"), 3}})
+                                  .value(u"rows")
+                                  .toArray();
+    QCOMPARE(newest.size(), 2);
+    QCOMPARE(newest.at(0).toObject().value(u"write_off_digest").toString(), digest);
+    QCOMPARE(newest.at(0).toObject().value(u"outcome").toString(), QStringLiteral("DECIDED"));
+    QCOMPARE(newest.at(1).toObject().value(u"write_off_digest").toString(), meanwhile);
     // Idempotent: a second retry says it is decided.
     QVERIFY(waitForHeights(1));
     const QJsonObject again =
