@@ -1701,6 +1701,8 @@ void LedgerNode::finishRound(const QByteArray &digest)
     const Decision decision = round->tally->decision(nowMs());
     const bool decided = decision.outcome == Outcome::Decided;
     counters[decided ? QStringLiteral("decided") : QStringLiteral("undetermined")]++;
+    if (!decided)
+        undeterminedCounted.insert(digest);
     if (decided)
         counters[QStringLiteral("decided_") + stateName(decision.decidedState)]++;
     journal->recordDecision(digest, decision.writeOff.ticketId, decision.writeOff.ticketVersion,
@@ -2230,6 +2232,10 @@ QJsonObject LedgerNode::retryUndetermined(const QJsonObject &message, QString *e
         if (!writeOff)
             return {};
         journal->updateSubmission(digest, 0, false);
+        // Counted again by its next outcome: decided and undetermined add up to the write-offs
+        // finished, each once.
+        if (undeterminedCounted.remove(digest))
+            counters[QStringLiteral("undetermined")]--;
         startRound(*writeOff, pending.writeOff, nowMs(), 0);
         return {{QStringLiteral("outcome"),
                  QStringLiteral("tally of %1 version %2 restarted; %3 target(s) connected")

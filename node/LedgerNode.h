@@ -303,6 +303,8 @@ private:
     // still caught and its two signed messages kept as evidence.
     QHash<QByteArray, std::shared_ptr<Round>> finishedRounds;
     QList<QByteArray> finishedOrder;
+    // Write-offs counted as undetermined in this run, until an operator retries them.
+    QSet<QByteArray> undeterminedCounted;
     // The open tallies of each ticket version, in order of arrival: nearly always one.
     QHash<std::pair<QString, quint32>, QList<QByteArray>> openRoundsOfVersion;
     QHash<QString, QPointer<Connection>> nodePeers; // by node id

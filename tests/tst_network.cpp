@@ -607,6 +607,14 @@ void NetworkTest::twoTargetsDownIsUndeterminedUntilRetried()
     QCOMPARE(newest.at(0).toObject().value(u"write_off_digest").toString(), digest);
     QCOMPARE(newest.at(0).toObject().value(u"outcome").toString(), QStringLiteral("DECIDED"));
     QCOMPARE(newest.at(1).toObject().value(u"write_off_digest").toString(), meanwhile);
+    // Counted by its last outcome: two write-offs, both decided.
+    const QJsonObject counters = call(*coordinator, {{QStringLiteral("type"), QStringLiteral("status")}})
+                                     .value(u"counters")
+                                     .toObject();
+    const QByteArray dump = QJsonDocument(counters).toJson(QJsonDocument::Compact);
+    QVERIFY2(counters.value(u"submissions").toInteger() == 2 && counters.value(u"decided").toInteger() == 2 &&
+                 counters.value(u"undetermined").toInteger() == 0,
+             dump.constData());
     // Idempotent: a second retry says it is decided.
     QVERIFY(waitForHeights(1));
     const QJsonObject again =
