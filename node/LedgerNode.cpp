@@ -40,6 +40,8 @@ constexpr int kEventsPerPump = 2000;
 // served again from the journal once its socket has drained.
 constexpr qint64 kMaxQueuedBytesPerSubscriber = 4 * 1024 * 1024;
 constexpr int kFinishedRoundsKept = 2000;
+// A consumer sent every block that acknowledged within this is waiting for blocks in flight.
+constexpr qint64 kBlocksInFlightMs = 5000;
 // Votes on write-offs without a tally that one frame may make the coordinator look up.
 constexpr qsizetype kUnsolicitedVotesLookedUp = 16;
 // Distinct votes of one target on one write-off that are verified: the second proves it signed
@@ -2135,13 +2137,21 @@ QJsonObject LedgerNode::resyncReceiver(const QJsonObject &message, QString *erro
 
 QJsonObject LedgerNode::retryDeliveries()
 {
-    QStringList retried, unreachable, paused, tooLarge, failed;
+    QStringList retried, unreachable, paused, tooLarge, failed, inFlight;
     QJsonObject errors; // by receiver: why nothing was sent to it
+    const quint64 head = store->height();
     for (auto it = consumers.begin(); it != consumers.end(); ++it) {
-        if (it->ackedHeight >= store->height())
-            continue;
+        // Unreachable whatever its height: the operator asking wants to know it is down.
         if (!it->connection) {
             unreachable.append(it.key());
+            continue;
+        }
+        if (it->ackedHeight >= head)
+            continue;
+        // Sent everything and acknowledging: its blocks are on their way, and sent again they
+        // would only be read twice.
+        if (it->sentHeight >= head && nowMs() - it->lastContactMs < kBlocksInFlightMs) {
+            inFlight.append(it.key());
             continue;
         }
         QString problem;
@@ -2166,7 +2176,15 @@ QJsonObject LedgerNode::retryDeliveries()
     QString outcome;
     if (retried.isEmpty() && unreachable.isEmpty() && paused.isEmpty() && tooLarge.isEmpty() &&
         failed.isEmpty()) {
-        outcome = QStringLiteral("every receiver is in sync; nothing to retry");
+        outcome = inFlight.isEmpty()
+                      ? QStringLiteral("every receiver is in sync; nothing to retry")
+                      : QStringLiteral("nothing to retry: every block is sent, and on its way to %1")
+                            .arg(inFlight.join(u", "));
+    } else if (retried.isEmpty() && paused.isEmpty() && tooLarge.isEmpty() && failed.isEmpty()) {
+        outcome =
+            QStringLiteral("nothing to retry to a connected receiver; unreachable: %1 (each catches up by "
+                           "itself once it dials again)")
+                .arg(unreachable.join(u", "));
     } else {
         outcome = QStringLiteral("delivery retried to %1 receiver(s)").arg(retried.size());
         if (!paused.isEmpty())
@@ -2190,6 +2208,7 @@ QJsonObject LedgerNode::retryDeliveries()
             {QStringLiteral("paused"), QJsonArray::fromStringList(paused)},
             {QStringLiteral("too_large"), QJsonArray::fromStringList(tooLarge)},
             {QStringLiteral("failed"), QJsonArray::fromStringList(failed)},
+            {QStringLiteral("in_flight"), QJsonArray::fromStringList(inFlight)},
             {QStringLiteral("errors"), errors}};
 }
 

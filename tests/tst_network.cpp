@@ -72,6 +72,7 @@ private Q_SLOTS:
     void slowTargetIsNotAskedAgain();
     void lostCheckIsAskedAgain();
     void receiverKilledCatchesUp();
+    void retryDeliveriesNamesAReceiverThatIsDown();
     void coordinatorKilledLosesNothing();
     void secondNodeOnOneDatabaseIsRefused();
     void clientsAreAuthenticatedAndAuthorized();
@@ -953,6 +954,25 @@ void NetworkTest::receiverKilledCatchesUp()
         heads[i++] = store->headHash();
     }
     QCOMPARE(heads[0], heads[1]);
+}
+
+void NetworkTest::retryDeliveriesNamesAReceiverThatIsDown()
+{
+    // An operator asks because something looks wrong: a receiver that is down is named, even when
+    // no block was sealed since it went.
+    QVERIFY(waitForHeights(
+        waitUntilSealed({submit(QStringLiteral("branch-1"), 31).value(u"digest").toString()})));
+    killNode(QStringLiteral("receiver-2"));
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("receiver-2")).value(u"status").toString(),
+                              QStringLiteral("unreachable"), kWait);
+    const QJsonObject result =
+        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("retry_deliveries")}});
+    const QByteArray dump = QJsonDocument(result).toJson(QJsonDocument::Compact);
+    QVERIFY2(result.value(u"unreachable").toArray() == QJsonArray{QStringLiteral("receiver-2")},
+             dump.constData());
+    QVERIFY2(result.value(u"outcome").toString().contains(QLatin1String("unreachable: receiver-2")),
+             dump.constData());
+    QVERIFY2(result.value(u"retried").toArray().isEmpty(), dump.constData());
 }
 
 void NetworkTest::coordinatorKilledLosesNothing()
