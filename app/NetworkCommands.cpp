@@ -318,6 +318,9 @@ int CommandLineTool::networkCommand(const QString &command, const QStringList &a
         human = answer.value(u"outcome").toString();
     else
         human = QString::fromUtf8(QJsonDocument(answer).toJson(QJsonDocument::Indented)).trimmed();
+    // An operator command the node answered but could not carry out (a re-sync not started).
+    if (answer.value(u"ok") == QJsonValue(false))
+        return report(command, answer, human, VerificationFailed);
     return report(command, answer, human, Success);
 }
 

@@ -2115,11 +2115,13 @@ QJsonObject LedgerNode::resyncReceiver(const QJsonObject &message, QString *erro
                                                 .arg(receiver)
                                                 .arg(from)
                                                 .arg(problem)},
+                {QStringLiteral("ok"), false},
                 {QStringLiteral("receiver"), consumerJson(receiver)}};
     case Push::Failed:
         return {
             {QStringLiteral("outcome"),
              QStringLiteral("re-sync of %1 from height %2 failed: %3").arg(receiver).arg(from).arg(problem)},
+            {QStringLiteral("ok"), false},
             {QStringLiteral("receiver"), consumerJson(receiver)}};
     case Push::Sent:
     case Push::NothingToSend:
@@ -2209,6 +2211,7 @@ QJsonObject LedgerNode::retryDeliveries()
             {QStringLiteral("too_large"), QJsonArray::fromStringList(tooLarge)},
             {QStringLiteral("failed"), QJsonArray::fromStringList(failed)},
             {QStringLiteral("in_flight"), QJsonArray::fromStringList(inFlight)},
+            {QStringLiteral("ok"), tooLarge.isEmpty() && failed.isEmpty()},
             {QStringLiteral("errors"), errors}};
 }
 
@@ -2831,6 +2834,8 @@ void LedgerNode::handleApi(Connection *client, const QString &type, const QJsonO
                                                {QStringLiteral("outcome"), result.value(u"outcome")}});
         result.insert(QStringLiteral("type"), QStringLiteral("command_result"));
         result.insert(QStringLiteral("command"), type);
+        if (!result.contains(u"ok"))
+            result.insert(QStringLiteral("ok"), true);
         reply(client, result, message);
     } else {
         client->sendError(type, requestId, QStringLiteral("unknown message type '%1'").arg(type));

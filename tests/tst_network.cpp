@@ -2889,6 +2889,14 @@ void NetworkTest::operatorCommandsNameABlockTooLargeForAReceiver()
         resync.startsWith(QLatin1String("re-sync of receiver-2 from height 1 not started: block 1 takes")),
         qPrintable(resync));
     QVERIFY2(resync.contains(QLatin1String("1024 bytes of limits.max_frame_bytes")), qPrintable(resync));
+    // The tool says so with its exit status too, so that a script does not take it for done.
+    QProcess tool;
+    tool.start(QStringLiteral(TICKETSYNC_CLI),
+               {QStringLiteral("resync-receiver"), QStringLiteral("--devnet"), layout->dir,
+                QStringLiteral("--from-height"), QStringLiteral("1"), QStringLiteral("receiver-2")});
+    QVERIFY(tool.waitForFinished(kWait));
+    const QByteArray toolSaid = tool.readAllStandardOutput() + tool.readAllStandardError();
+    QVERIFY2(tool.exitCode() != 0 && toolSaid.contains("not started"), toolSaid.constData());
 
     // A retry lists it apart from the receivers it was retried to.
     const QJsonObject retried =
@@ -2898,6 +2906,7 @@ void NetworkTest::operatorCommandsNameABlockTooLargeForAReceiver()
     QVERIFY2(!retried.value(u"retried").toArray().contains(QStringLiteral("receiver-2")), qPrintable(dump));
     QVERIFY2(retried.value(u"too_large").toArray() == QJsonArray{QStringLiteral("receiver-2")},
              qPrintable(dump));
+    QVERIFY2(retried.value(u"ok") == QJsonValue(false), qPrintable(dump));
     QVERIFY2(retried.value(u"errors")
                  .toObject()
                  .value(u"receiver-2")
