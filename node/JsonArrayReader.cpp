@@ -80,8 +80,12 @@ int JsonArrayReader::get()
 
 void JsonArrayReader::skipWhitespace()
 {
-    for (int c = peek(); c == ' ' || c == '\t' || c == '\n' || c == '\r'; c = peek())
+    // The only place a line break is read: inside a string it is refused, and JSON has no other.
+    for (int c = peek(); c == ' ' || c == '\t' || c == '\n' || c == '\r'; c = peek()) {
+        if (c == '\n')
+            ++line;
         ++position;
+    }
 }
 
 bool JsonArrayReader::fail(const QString &message, QString *error) const
@@ -171,6 +175,16 @@ bool JsonArrayReader::next(Object *object, QString *error)
             QString key;
             if (!readString(&key, error))
                 return false;
+            // Keeping the last, as QHash would, is a guess at which one the writer meant; worded
+            // as StrictJson::repeatedKey() is for the node configuration and the membership.
+            if (object->contains(key)) {
+                if (error)
+                    *error = QStringLiteral("[%1]: '%2': given twice (again on line %3)")
+                                 .arg(elements)
+                                 .arg(key)
+                                 .arg(line);
+                return false;
+            }
             skipWhitespace();
             if (const int c = peek(); c != ':')
                 return fail(QStringLiteral("expected ':' after a key, found %1").arg(describe(c)), error);

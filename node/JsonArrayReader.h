@@ -40,7 +40,8 @@ public:
     bool start(QString *error);
     // The next element: true with *object filled in, false at the end of the array (error left
     // empty) or at bad input (error says what and where). An element that is not an object is
-    // an error naming its index.
+    // an error naming its index, and so is a key given twice in one element (naming the key, the
+    // index and the line).
     bool next(Object *object, QString *error);
 
 private:
@@ -60,6 +61,7 @@ private:
     qsizetype position = 0; // in buffer
     qint64 consumed = 0;    // bytes of the input before buffer
     qint64 elements = 0;
+    qint64 line = 1; // of the input, at position
     bool ended = false;
     bool failed = false;
 };

@@ -524,6 +524,25 @@ void NodeConfigTest::registryFiles_data()
         << QByteArray("[{\"id\":\"T-1\",\"kind\":\"cheque\",\"face_amount_minor\":5,\"currency\":\"USD\"},"
                       "{\"id\":\"T-1\",\"kind\":\"cheque\",\"face_amount_minor\":7,\"currency\":\"USD\"}]")
         << QStringLiteral("r.json: [1]: ticket T-1 is listed again (first at [0])");
+    // QJsonDocument, and a QHash, would keep the last of the two amounts without a word.
+    QTest::newRow("json: a key given twice")
+        << QStringLiteral("r.json")
+        << QByteArray(
+               "[\n"
+               "  {\"id\": \"T-1\", \"kind\": \"cheque\", \"face_amount_minor\": 5, \"currency\": \"USD\"},\n"
+               "  {\"id\": \"T-2\", \"kind\": \"cheque\",\n"
+               "   \"note\": {\"a\": [1,\n"
+               "                  2]},\n"
+               "   \"face_amount_minor\": 7,\n"
+               "   \"currency\": \"USD\",\n"
+               "   \"face_amount_minor\": 700}\n"
+               "]\n")
+        << QStringLiteral("r.json: [1]: 'face_amount_minor': given twice (again on line 8)");
+    QTest::newRow("json: a skipped key given twice")
+        << QStringLiteral("r.json")
+        << QByteArray("[{\"note\":1,\"id\":\"T-1\",\"kind\":\"cheque\",\"note\":1,\"face_amount_minor\":5,"
+                      "\"currency\":\"USD\"}]")
+        << QStringLiteral("r.json: [0]: 'note': given twice (again on line 1)");
     QTest::newRow("csv: a quote not closed")
         << QStringLiteral("r.csv") << header + "T-1,cheque,100,CNY,\"Bank, Ltd\n"
         << QStringLiteral("r.csv: line 2: field 5: a quote is not closed");
