@@ -2215,6 +2215,17 @@ QJsonObject LedgerNode::retryDeliveries()
             {QStringLiteral("errors"), errors}};
 }
 
+void LedgerNode::restartUndetermined(const QByteArray &digest, const WriteOffResult &writeOff,
+                                     const QByteArray &encoded)
+{
+    journal->updateSubmission(digest, 0, false);
+    // Counted again by its next outcome: decided and undetermined add up to the write-offs
+    // finished, each once.
+    if (undeterminedCounted.remove(digest))
+        counters[QStringLiteral("undetermined")]--;
+    startRound(writeOff, encoded, nowMs(), 0);
+}
+
 QJsonObject LedgerNode::retryUndetermined(const QJsonObject &message, QString *error)
 {
     const QByteArray digest = digestField(message, error);
@@ -2242,9 +2253,13 @@ QJsonObject LedgerNode::retryUndetermined(const QJsonObject &message, QString *e
                                                                "nothing to retry")
                                                     .arg(stateName(queued.decidedState))}};
     }
+    QList<PendingSubmission> earlierUndetermined; // in order of arrival, as the journal lists them
     for (const PendingSubmission &pending : journal->pendingSubmissions()) {
-        if (pending.digest != digest)
+        if (pending.digest != digest) {
+            if (pending.undetermined)
+                earlierUndetermined.append(pending);
             continue;
+        }
         // Only an operator's write-off, UNDETERMINED after the retry limit, is tallied again.
         if (!pending.undetermined)
             return {{QStringLiteral("outcome"),
@@ -2253,17 +2268,27 @@ QJsonObject LedgerNode::retryUndetermined(const QJsonObject &message, QString *e
         std::optional<WriteOffResult> writeOff = WriteOffResult::decode(pending.writeOff, error);
         if (!writeOff)
             return {};
-        journal->updateSubmission(digest, 0, false);
-        // Counted again by its next outcome: decided and undetermined add up to the write-offs
-        // finished, each once.
-        if (undeterminedCounted.remove(digest))
-            counters[QStringLiteral("undetermined")]--;
-        startRound(*writeOff, pending.writeOff, nowMs(), 0);
-        return {{QStringLiteral("outcome"),
-                 QStringLiteral("tally of %1 version %2 restarted; %3 target(s) connected")
-                     .arg(writeOff->ticketId)
-                     .arg(writeOff->ticketVersion)
-                     .arg(rounds.value(digest)->asked.size())}};
+        // An earlier write-off of the same ticket version that is UNDETERMINED too is tallied
+        // again first: a target that has checked neither must lock the one accepted first, as
+        // the others did, or the two split the targets between them for good.
+        QStringList alsoRestarted;
+        for (const PendingSubmission &earlier : std::as_const(earlierUndetermined)) {
+            const std::optional<WriteOffResult> other = WriteOffResult::decode(earlier.writeOff);
+            if (other && other->ticketId == writeOff->ticketId &&
+                other->ticketVersion == writeOff->ticketVersion) {
+                restartUndetermined(earlier.digest, *other, earlier.writeOff);
+                alsoRestarted.append(hex(earlier.digest));
+            }
+        }
+        restartUndetermined(digest, *writeOff, pending.writeOff);
+        QString outcome = QStringLiteral("tally of %1 version %2 restarted; %3 target(s) connected")
+                              .arg(writeOff->ticketId)
+                              .arg(writeOff->ticketVersion)
+                              .arg(rounds.value(digest)->asked.size());
+        if (!alsoRestarted.isEmpty())
+            outcome += QStringLiteral("; restarted before it, as accepted earlier for the same version: %1")
+                           .arg(alsoRestarted.join(u", "));
+        return {{QStringLiteral("outcome"), outcome}};
     }
     *error = QStringLiteral("no write-off with digest %1 was accepted by this coordinator").arg(hex(digest));
     return {};

@@ -232,6 +232,8 @@ private:
     QJsonObject consumerJson(const QString &consumerId) const;
     QJsonObject resyncReceiver(const QJsonObject &message, QString *error);
     QJsonObject retryDeliveries();
+    void restartUndetermined(const QByteArray &digest, const WriteOffResult &writeOff,
+                             const QByteArray &encoded);
     QJsonObject retryUndetermined(const QJsonObject &message, QString *error);
 
     // target and receiver

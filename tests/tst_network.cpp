@@ -63,6 +63,7 @@ private Q_SLOTS:
     void happyPathReachesEveryReceiver();
     void doubleWriteOffThroughAnotherBranch();
     void doubleWriteOffsWhileTargetsAreDownAreDecidedInOrder();
+    void retryOfTheLaterOfTwoUndeterminedWriteOffsRetriesTheEarlierFirst();
     void oneTargetDownStillDecides();
     void twoTargetsDownIsUndeterminedUntilRetried();
     void silentButConnectedTargetsAreWaitedFor();
@@ -555,6 +556,38 @@ void NetworkTest::doubleWriteOffsWhileTargetsAreDownAreDecidedInOrder()
                      second.value(u"state").toString() == QLatin1String("ALREADY_WRITTEN_OFF"),
                  seen.constData());
     }
+}
+
+void NetworkTest::retryOfTheLaterOfTwoUndeterminedWriteOffsRetriesTheEarlierFirst()
+{
+    // Both write-offs of one ticket end UNDETERMINED while target-1 and target-2 are down;
+    // target-3 and target-4 locked the first. An operator retries the second only: asked about it
+    // alone, the targets that come back would lock it, and neither could ever be decided.
+    killNode(QStringLiteral("target-1"));
+    killNode(QStringLiteral("target-2"));
+    const QString first = submit(QStringLiteral("branch-1"), 320).value(u"digest").toString();
+    const QString second = submit(QStringLiteral("branch-2"), 320).value(u"digest").toString();
+    QCOMPARE(waitForDecision(first).value(u"outcome").toString(), QStringLiteral("UNDETERMINED"));
+    QCOMPARE(waitForDecision(second).value(u"outcome").toString(), QStringLiteral("UNDETERMINED"));
+    startNode(QStringLiteral("target-1"));
+    startNode(QStringLiteral("target-2"));
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("target-2")).value(u"status").toString(),
+                              QStringLiteral("in_sync"), kWait);
+    QTRY_COMPARE_WITH_TIMEOUT(receiverEntry(QStringLiteral("target-1")).value(u"status").toString(),
+                              QStringLiteral("in_sync"), kWait);
+    const QJsonObject retried =
+        call(*coordinator, {{QStringLiteral("type"), QStringLiteral("retry_undetermined")},
+                            {QStringLiteral("digest"), second}});
+    QVERIFY(QTest::qWaitFor(
+        [&] {
+            return waitForDecision(first, 1000).value(u"outcome").toString() == QLatin1String("DECIDED") &&
+                   waitForDecision(second, 1000).value(u"outcome").toString() == QLatin1String("DECIDED");
+        },
+        kWait));
+    QCOMPARE(waitForDecision(first).value(u"state").toString(), QStringLiteral("WRITTEN_OFF"));
+    QCOMPARE(waitForDecision(second).value(u"state").toString(), QStringLiteral("ALREADY_WRITTEN_OFF"));
+    QVERIFY2(retried.value(u"outcome").toString().contains(first),
+             QJsonDocument(retried).toJson(QJsonDocument::Compact).constData());
 }
 
 void NetworkTest::oneTargetDownStillDecides()
