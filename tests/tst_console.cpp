@@ -291,6 +291,7 @@ private Q_SLOTS:
     void detailPaneRefusesWhatALyingNodeSends();
     void unusableCacheDoesNotHoldTheConnection();
     void commandAnswersTheOperatorCannotReadAreNamed();
+    void silentSourceIsAlertedWithoutACache();
 
 private:
     std::unique_ptr<MainWindow> openConsole(const QString &cachePath, bool auditor = false);
@@ -1492,6 +1493,56 @@ void ConsoleTest::commandAnswersTheOperatorCannotReadAreNamed()
     QVERIFY(!ok);
     QVERIFY2(text.contains(QLatin1String("may have run")) && text.contains(QLatin1String("connection lost")),
              qPrintable(text));
+}
+
+void ConsoleTest::silentSourceIsAlertedWithoutACache()
+{
+    // The event source goes silent while the console runs without a history cache (it could not
+    // open the file): the operator is still alerted, though the alert cannot be kept.
+    ScriptedNode node; // answers no status request and sends no event: silent after its welcome
+    QString error;
+    QVERIFY2(node.listen(devnet.dir() + QStringLiteral("/pki"), &error), qPrintable(error));
+    bool speak = false;
+    node.answer = [&speak](QWebSocket *socket, const QJsonObject &request) {
+        ScriptedNode::send(socket, {{QStringLiteral("type"), QStringLiteral("error")},
+                                    {QStringLiteral("id"), request.value(u"id")},
+                                    {QStringLiteral("error"), QStringLiteral("busy")}});
+        // Data again, on the next status poll: one event.
+        if (std::exchange(speak, false))
+            ScriptedNode::send(socket, {{QStringLiteral("type"), QStringLiteral("event")},
+                                        {QStringLiteral("seq"), 1},
+                                        {QStringLiteral("at_ms"), QDateTime::currentMSecsSinceEpoch()},
+                                        {QStringLiteral("kind"), QStringLiteral("operator_command")},
+                                        {QStringLiteral("command"), QStringLiteral("retry_deliveries")},
+                                        {QStringLiteral("operator"), QStringLiteral("operator-1")},
+                                        {QStringLiteral("outcome"), QStringLiteral("nothing to retry")}});
+    };
+    const QString notACache = scratch.filePath(QStringLiteral("silent-notes.sqlite"));
+    {
+        QFile notes(notACache);
+        QVERIFY(notes.open(QIODevice::WriteOnly));
+        notes.write("not a cache\n");
+    }
+    QSettings ini(scratch.filePath(QStringLiteral("silent.ini")), QSettings::IniFormat);
+    ini.setValue(QLatin1String(ConsoleSettings::StaleAfterSeconds.name), 3);
+    ConsoleSettings silentSettings(&ini);
+    MainWindow console(silentSettings, notACache);
+    console.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&console));
+    QVERIFY2(console.connectTo(node.profile(devnet.layout()), &error), qPrintable(error));
+    QTRY_VERIFY_WITH_TIMEOUT(console.session().link(QStringLiteral("coordinator-1")).connected, kWait);
+    QVERIFY(!console.cacheReady());
+    QTRY_VERIFY_WITH_TIMEOUT(
+        console.alertsModel()->rowOf(QStringLiteral("stale_data"), QStringLiteral("coordinator-1")) >= 0,
+        kWait);
+    const int row =
+        console.alertsModel()->rowOf(QStringLiteral("stale_data"), QStringLiteral("coordinator-1"));
+    QVERIFY(!console.alertsModel()->alertAt(row)->isAcknowledged());
+    // Data flows again: it closes by itself, as it would with a cache.
+    speak = true;
+    QTRY_VERIFY_WITH_TIMEOUT(console.alertsModel()->alertAt(row)->resolved, kWait);
+    if (QMessageBox *box = console.findChild<QMessageBox *>())
+        box->close();
 }
 
 QTEST_MAIN(ConsoleTest)

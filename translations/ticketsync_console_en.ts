@@ -508,42 +508,42 @@ Note (optional):</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="313"/>
+        <location filename="../ui/CacheWorker.cpp" line="325"/>
         <source>the node has no decision for this write-off</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="318"/>
+        <location filename="../ui/CacheWorker.cpp" line="330"/>
         <source>the node sent the certificate of another write-off</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="325"/>
+        <location filename="../ui/CacheWorker.cpp" line="337"/>
         <source>%1: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="334"/>
+        <location filename="../ui/CacheWorker.cpp" line="346"/>
         <source>the history cache did not store them: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="348"/>
+        <location filename="../ui/CacheWorker.cpp" line="360"/>
         <source>its block proof does not decode: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="351"/>
+        <location filename="../ui/CacheWorker.cpp" line="363"/>
         <source>its block header does not decode: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="359"/>
+        <location filename="../ui/CacheWorker.cpp" line="371"/>
         <source>its merkle path does not lead to its block&apos;s root</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="362"/>
+        <location filename="../ui/CacheWorker.cpp" line="374"/>
         <source>its block proof does not hold: %1</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1491,19 +1491,19 @@ Note (optional):</source>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="441"/>
-        <location filename="../ui/MainWindow.cpp" line="1220"/>
+        <location filename="../ui/MainWindow.cpp" line="1221"/>
         <source>Any outcome</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="442"/>
-        <location filename="../ui/MainWindow.cpp" line="1221"/>
+        <location filename="../ui/MainWindow.cpp" line="1222"/>
         <source>Decided</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="443"/>
-        <location filename="../ui/MainWindow.cpp" line="1222"/>
+        <location filename="../ui/MainWindow.cpp" line="1223"/>
         <source>Undetermined</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1712,39 +1712,39 @@ The console runs without it.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1058"/>
+        <location filename="../ui/MainWindow.cpp" line="1059"/>
         <source>no data from %1 for %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1063"/>
+        <location filename="../ui/MainWindow.cpp" line="1064"/>
         <source>data from %1 again</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1078"/>
-        <location filename="../ui/MainWindow.cpp" line="1197"/>
-        <location filename="../ui/MainWindow.cpp" line="1205"/>
+        <location filename="../ui/MainWindow.cpp" line="1079"/>
+        <location filename="../ui/MainWindow.cpp" line="1198"/>
+        <location filename="../ui/MainWindow.cpp" line="1206"/>
         <source>An export is already running.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1132"/>
+        <location filename="../ui/MainWindow.cpp" line="1133"/>
         <source>not connected to %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1156"/>
+        <location filename="../ui/MainWindow.cpp" line="1157"/>
         <source>Fetching certificates for the report: %1 of %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1187"/>
+        <location filename="../ui/MainWindow.cpp" line="1188"/>
         <source>Export cancelled.</source>
         <translation type="unfinished"></translation>
     </message>
     <message numerus="yes">
-        <location filename="../ui/MainWindow.cpp" line="1192"/>
+        <location filename="../ui/MainWindow.cpp" line="1193"/>
         <source>%n certificate(s) could not be fetched; the bundle will not verify for them. First: %1</source>
         <translation type="unfinished">
             <numerusform></numerusform>
@@ -1752,62 +1752,62 @@ The console runs without it.</source>
         </translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1209"/>
+        <location filename="../ui/MainWindow.cpp" line="1210"/>
         <source>Export audit report</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1212"/>
+        <location filename="../ui/MainWindow.cpp" line="1213"/>
         <source>CSV (RFC 4180)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1213"/>
+        <location filename="../ui/MainWindow.cpp" line="1214"/>
         <source>PDF summary</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1214"/>
+        <location filename="../ui/MainWindow.cpp" line="1215"/>
         <source>JSON bundle with signatures</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1223"/>
+        <location filename="../ui/MainWindow.cpp" line="1224"/>
         <source>Format</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1224"/>
+        <location filename="../ui/MainWindow.cpp" line="1225"/>
         <source>From</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1225"/>
+        <location filename="../ui/MainWindow.cpp" line="1226"/>
         <source>To</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1226"/>
+        <location filename="../ui/MainWindow.cpp" line="1227"/>
         <source>Outcome</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1239"/>
+        <location filename="../ui/MainWindow.cpp" line="1240"/>
         <source>Save audit report</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1246"/>
+        <location filename="../ui/MainWindow.cpp" line="1247"/>
         <source>Exporting…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1246"/>
+        <location filename="../ui/MainWindow.cpp" line="1247"/>
         <source>Cancel</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1255"/>
+        <location filename="../ui/MainWindow.cpp" line="1256"/>
         <source>Wrote %1: %2</source>
         <translation type="unfinished"></translation>
     </message>

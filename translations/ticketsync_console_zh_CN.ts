@@ -506,42 +506,42 @@ Note (optional):</source>
         <translation>%2 的 %1 告警已显示，但未能保存到历史缓存：%3</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="313"/>
+        <location filename="../ui/CacheWorker.cpp" line="325"/>
         <source>the node has no decision for this write-off</source>
         <translation>该节点没有此笔核销的决议</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="318"/>
+        <location filename="../ui/CacheWorker.cpp" line="330"/>
         <source>the node sent the certificate of another write-off</source>
         <translation>节点发来的是另一笔核销的证书</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="325"/>
+        <location filename="../ui/CacheWorker.cpp" line="337"/>
         <source>%1: %2</source>
         <translation>%1：%2</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="334"/>
+        <location filename="../ui/CacheWorker.cpp" line="346"/>
         <source>the history cache did not store them: %1</source>
         <translation>历史缓存未能保存它们：%1</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="348"/>
+        <location filename="../ui/CacheWorker.cpp" line="360"/>
         <source>its block proof does not decode: %1</source>
         <translation>其区块证明无法解码：%1</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="351"/>
+        <location filename="../ui/CacheWorker.cpp" line="363"/>
         <source>its block header does not decode: %1</source>
         <translation>其区块头无法解码：%1</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="359"/>
+        <location filename="../ui/CacheWorker.cpp" line="371"/>
         <source>its merkle path does not lead to its block&apos;s root</source>
         <translation>其默克尔路径不能导出其区块的根哈希</translation>
     </message>
     <message>
-        <location filename="../ui/CacheWorker.cpp" line="362"/>
+        <location filename="../ui/CacheWorker.cpp" line="374"/>
         <source>its block proof does not hold: %1</source>
         <translation>其区块证明不成立：%1</translation>
     </message>
@@ -1489,19 +1489,19 @@ Note (optional):</source>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="441"/>
-        <location filename="../ui/MainWindow.cpp" line="1220"/>
+        <location filename="../ui/MainWindow.cpp" line="1221"/>
         <source>Any outcome</source>
         <translation>任意结果</translation>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="442"/>
-        <location filename="../ui/MainWindow.cpp" line="1221"/>
+        <location filename="../ui/MainWindow.cpp" line="1222"/>
         <source>Decided</source>
         <translation>已决</translation>
     </message>
     <message>
         <location filename="../ui/MainWindow.cpp" line="443"/>
-        <location filename="../ui/MainWindow.cpp" line="1222"/>
+        <location filename="../ui/MainWindow.cpp" line="1223"/>
         <source>Undetermined</source>
         <translation>未决</translation>
     </message>
@@ -1711,101 +1711,101 @@ The console runs without it.</source>
         <translation>已与 %1 断开：%2 — 正在显示缓存数据，最近通信：%3</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1058"/>
+        <location filename="../ui/MainWindow.cpp" line="1059"/>
         <source>no data from %1 for %2</source>
         <translation>已有 %2 未收到来自 %1 的数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1063"/>
+        <location filename="../ui/MainWindow.cpp" line="1064"/>
         <source>data from %1 again</source>
         <translation>已重新收到 %1 的数据</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1078"/>
-        <location filename="../ui/MainWindow.cpp" line="1197"/>
-        <location filename="../ui/MainWindow.cpp" line="1205"/>
+        <location filename="../ui/MainWindow.cpp" line="1079"/>
+        <location filename="../ui/MainWindow.cpp" line="1198"/>
+        <location filename="../ui/MainWindow.cpp" line="1206"/>
         <source>An export is already running.</source>
         <translation>已有导出任务正在进行。</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1132"/>
+        <location filename="../ui/MainWindow.cpp" line="1133"/>
         <source>not connected to %1</source>
         <translation>未连接到 %1</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1156"/>
+        <location filename="../ui/MainWindow.cpp" line="1157"/>
         <source>Fetching certificates for the report: %1 of %2</source>
         <translation>正在为报告获取证书：%1 / %2</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1187"/>
+        <location filename="../ui/MainWindow.cpp" line="1188"/>
         <source>Export cancelled.</source>
         <translation>导出已取消。</translation>
     </message>
     <message numerus="yes">
-        <location filename="../ui/MainWindow.cpp" line="1192"/>
+        <location filename="../ui/MainWindow.cpp" line="1193"/>
         <source>%n certificate(s) could not be fetched; the bundle will not verify for them. First: %1</source>
         <translation>
             <numerusform>%n 份证书未能获取；这些条目在报告包中将无法通过验证。第一个：%1</numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1209"/>
+        <location filename="../ui/MainWindow.cpp" line="1210"/>
         <source>Export audit report</source>
         <translation>导出审计报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1212"/>
+        <location filename="../ui/MainWindow.cpp" line="1213"/>
         <source>CSV (RFC 4180)</source>
         <translation>CSV（RFC 4180）</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1213"/>
+        <location filename="../ui/MainWindow.cpp" line="1214"/>
         <source>PDF summary</source>
         <translation>PDF 汇总报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1214"/>
+        <location filename="../ui/MainWindow.cpp" line="1215"/>
         <source>JSON bundle with signatures</source>
         <translation>含签名的 JSON 数据包</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1223"/>
+        <location filename="../ui/MainWindow.cpp" line="1224"/>
         <source>Format</source>
         <translation>格式</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1224"/>
+        <location filename="../ui/MainWindow.cpp" line="1225"/>
         <source>From</source>
         <translation>起始时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1225"/>
+        <location filename="../ui/MainWindow.cpp" line="1226"/>
         <source>To</source>
         <translation>截止时间</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1226"/>
+        <location filename="../ui/MainWindow.cpp" line="1227"/>
         <source>Outcome</source>
         <translation>结果</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1239"/>
+        <location filename="../ui/MainWindow.cpp" line="1240"/>
         <source>Save audit report</source>
         <translation>保存审计报告</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1246"/>
+        <location filename="../ui/MainWindow.cpp" line="1247"/>
         <source>Exporting…</source>
         <translation>正在导出…</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1246"/>
+        <location filename="../ui/MainWindow.cpp" line="1247"/>
         <source>Cancel</source>
         <translation>取消</translation>
     </message>
     <message>
-        <location filename="../ui/MainWindow.cpp" line="1255"/>
+        <location filename="../ui/MainWindow.cpp" line="1256"/>
         <source>Wrote %1: %2</source>
         <translation>已写入 %1：%2</translation>
     </message>

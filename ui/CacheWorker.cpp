@@ -258,6 +258,18 @@ void CacheWorker::raiseAlert(const QString &kind, const QString &subject, const 
 
 void CacheWorker::resolveAlert(const QString &kind, const QString &subject, const QString &note)
 {
+    if (!store.isOpen()) {
+        // Without a cache the alert was only shown (raiseAlert): it closes there alike.
+        AlertRow closed;
+        closed.kind = kind;
+        closed.subject = subject;
+        closed.acknowledgedBy = QStringLiteral("console");
+        closed.acknowledgedAtMs = QDateTime::currentMSecsSinceEpoch();
+        const AlertTrailEntry entry{
+            0, 0, closed.acknowledgedAtMs, closed.acknowledgedBy, QStringLiteral("resolved"), note};
+        Q_EMIT alertResolved(closed, entry);
+        return;
+    }
     if (const std::optional<ResolvedAlert> resolved = store.resolveAlert(kind, subject, note)) {
         Q_EMIT alertResolved(resolved->alert, resolved->entry);
         Q_EMIT alertsChanged();

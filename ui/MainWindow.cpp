@@ -1051,7 +1051,8 @@ void MainWindow::updateFreshness()
     // Once per stale spell: raised again every second, an acknowledged alert would re-open at
     // once. It closes by itself when data flows again.
     const bool stale = state.lastContactMs && age > sourceStaleAfterMs;
-    if (cacheIsOpen && stale != staleSpell) {
+    // Also without a cache: the worker then shows the alert without keeping it.
+    if (stale != staleSpell) {
         staleSpell = stale;
         CacheWorker *worker = cache->worker();
         if (stale) {
