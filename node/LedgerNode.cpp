@@ -653,7 +653,14 @@ bool LedgerNode::start(QString *error)
         // would replace its committed decision, with another outcome if targets are down now.
         int resumed = 0;
         QList<Decision> unsealed;
-        for (const PendingSubmission &pending : journal->pendingSubmissions()) {
+        QString readError;
+        const QList<PendingSubmission> pendingSubmissions = journal->pendingSubmissions(&readError);
+        if (!readError.isEmpty()) {
+            if (error)
+                *error = readError;
+            return false;
+        }
+        for (const PendingSubmission &pending : pendingSubmissions) {
             if (const std::optional<quint64> height = store->decisionHeight(pending.digest)) {
                 // The ledger may have committed its block before the journal marked it sealed.
                 journal->markSealed(pending.digest, *height);
@@ -2254,7 +2261,10 @@ QJsonObject LedgerNode::retryUndetermined(const QJsonObject &message, QString *e
                                                     .arg(stateName(queued.decidedState))}};
     }
     QList<PendingSubmission> earlierUndetermined; // in order of arrival, as the journal lists them
-    for (const PendingSubmission &pending : journal->pendingSubmissions()) {
+    const QList<PendingSubmission> pendingSubmissions = journal->pendingSubmissions(error);
+    if (!error->isEmpty())
+        return {};
+    for (const PendingSubmission &pending : pendingSubmissions) {
         if (pending.digest != digest) {
             if (pending.undetermined)
                 earlierUndetermined.append(pending);

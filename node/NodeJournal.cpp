@@ -381,7 +381,8 @@ QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
                           "SELECT seq, at_ms, kind, body FROM events WHERE seq >= ? ORDER BY seq LIMIT ?");
     query.bind(1, fromSeq);
     query.bind(2, qint64(limit));
-    while (query.step() == SQLITE_ROW) {
+    int rc;
+    while ((rc = query.step()) == SQLITE_ROW) {
         const qint64 seq = query.integer(0);
         QByteArray stored = query.blob(3);
         const QString kind = query.text(2);
@@ -397,6 +398,10 @@ QList<JournalEvent> NodeJournal::events(qint64 fromSeq, int limit) const
         }
         result.append({seq, stored, kind});
     }
+    // The page ends early; the reader asks again from where it ended.
+    if (rc != SQLITE_DONE)
+        qCCritical(lcJournal).noquote()
+            << filePath << ": cannot read events from" << fromSeq + result.size() << ":" << sqliteError();
     return result;
 }
 
@@ -477,13 +482,14 @@ bool NodeJournal::hasSubmission(const QByteArray &digest) const
     return submissionIds.contains(digest);
 }
 
-QList<PendingSubmission> NodeJournal::pendingSubmissions() const
+QList<PendingSubmission> NodeJournal::pendingSubmissions(QString *error) const
 {
     QList<PendingSubmission> result;
     SqliteStatement query(statements,
                           "SELECT digest, write_off, received_ms, attempts, undetermined FROM submissions "
                           "ORDER BY id");
-    while (query.step() == SQLITE_ROW) {
+    int rc;
+    while ((rc = query.step()) == SQLITE_ROW) {
         PendingSubmission pending;
         pending.digest = query.blob(0);
         pending.writeOff = query.blob(1);
@@ -491,6 +497,14 @@ QList<PendingSubmission> NodeJournal::pendingSubmissions() const
         pending.attempts = int(query.integer(3));
         pending.undetermined = query.integer(4) != 0;
         result.append(pending);
+    }
+    // Part of the list would leave the rest accepted and never tallied.
+    if (rc != SQLITE_DONE) {
+        *error = QStringLiteral("%1: cannot read the submissions after %2 of them: %3")
+                     .arg(filePath)
+                     .arg(result.size())
+                     .arg(sqliteError());
+        return {};
     }
     return result;
 }

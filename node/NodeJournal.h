@@ -72,7 +72,8 @@ public:
     void putSubmission(const QByteArray &digest, const QByteArray &writeOff, qint64 receivedMs);
     void updateSubmission(const QByteArray &digest, int attempts, bool undetermined);
     void removeSubmission(const QByteArray &digest);
-    QList<PendingSubmission> pendingSubmissions() const;
+    // In order of arrival; empty with *error set when the table cannot be read to its end.
+    QList<PendingSubmission> pendingSubmissions(QString *error) const;
     bool hasSubmission(const QByteArray &digest) const;
     // Its place in the order of arrival: larger is later; 0 when the journal holds no such one.
     qint64 submissionArrival(const QByteArray &digest) const { return submissionIds.value(digest); }
