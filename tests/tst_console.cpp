@@ -189,7 +189,7 @@ bool overwriteCachedProof(const QString &cachePath, const QString &digestHex, co
     return ok;
 }
 // A "coordinator-1" on loopback with that node's real certificate: it answers hello and subscribe
-// as a node does, and every other request as the test's script says.
+// as a node does, and every other request as the test's script says (or all of them).
 class ScriptedNode : public QObject
 {
 public:
@@ -209,6 +209,8 @@ public:
         });
         connect(&upgrade, &QWebSocketServer::newConnection, this, [this] {
             while (QWebSocket *socket = upgrade.nextPendingConnection()) {
+                if (connected)
+                    connected(socket);
                 connect(socket, &QWebSocket::textMessageReceived, this,
                         [this, socket](const QString &text) { onRequest(socket, text); });
             }
@@ -236,11 +238,19 @@ public:
     }
 
     Script answer;
+    // When set, it answers hello and subscribe too.
+    Script answerEverything;
+    // Each new connection, before its first request.
+    std::function<void(QWebSocket *socket)> connected;
 
 private:
     void onRequest(QWebSocket *socket, const QString &text)
     {
         const QJsonObject request = QJsonDocument::fromJson(text.toUtf8()).object();
+        if (answerEverything) {
+            answerEverything(socket, request);
+            return;
+        }
         const QString type = request.value(u"type").toString();
         const QJsonValue id = request.value(u"id");
         if (type == QLatin1String("hello"))
@@ -648,48 +658,27 @@ void ConsoleTest::cacheReopensAfterKill()
 void ConsoleTest::hostileNodeCannotCrashOrFreeze()
 {
     // A "coordinator" that holds a valid node certificate but speaks garbage.
-    QTemporaryDir pkiCopy;
-    const QString pki = devnet.dir() + QStringLiteral("/pki/");
-    QString error;
-    const std::optional<TlsIdentity> identity =
-        TlsIdentity::load(pki + QStringLiteral("coordinator-1.pem"),
-                          pki + QStringLiteral("coordinator-1.key"), pki + QStringLiteral("ca.pem"), &error);
-    QVERIFY2(identity, qPrintable(error));
-    QSslServer tls;
-    tls.setSslConfiguration(identity->serverConfiguration());
-    QWebSocketServer upgrade(QStringLiteral("hostile"), QWebSocketServer::NonSecureMode);
-    QVERIFY(tls.listen(QHostAddress::LocalHost, 0));
-    connect(&tls, &QSslServer::pendingConnectionAvailable, this, [&] {
-        while (QTcpSocket *socket = tls.nextPendingConnection())
-            upgrade.handleConnection(socket);
-    });
+    ScriptedNode node;
     QList<QWebSocket *> victims;
-    connect(&upgrade, &QWebSocketServer::newConnection, this, [&] {
-        while (QWebSocket *socket = upgrade.nextPendingConnection()) {
-            victims.append(socket);
-            socket->sendTextMessage(QStringLiteral("{not json at all"));
-            socket->sendTextMessage(QStringLiteral("[]"));
-            socket->sendTextMessage(
-                QStringLiteral("{\"type\":\"welcome\",\"api_version\":\"x\",\"id\":\"oops\"}"));
-            socket->sendTextMessage(
-                QStringLiteral("{\"type\":\"event\",\"seq\":\"NaN\",\"kind\":\"decision_made\"}"));
-            socket->sendTextMessage(
-                QStringLiteral("{\"type\":\"event\",\"seq\":5,\"kind\":\"confirmation_received\","
-                               "\"write_off_digest\":42,\"histogram\":[1,2]}"));
-            for (int i = 0; i < 2000; ++i)
-                socket->sendTextMessage(QStringLiteral("{\"type\":\"event\",\"seq\":%1}").arg(10 + i));
-            socket->sendBinaryMessage(QByteArray(64, '\xff'));
-            socket->sendTextMessage(QString(6 * 1024 * 1024, u'x')); // over the 4 MiB frame limit
-        }
-    });
-    SessionProfile profile;
-    profile.nodes = {{QStringLiteral("coordinator-1"),
-                      QStringLiteral("127.0.0.1:%1").arg(tls.serverPort()),
-                      {QStringLiteral("coordinator")}}};
-    profile.eventSource = QStringLiteral("coordinator-1");
-    profile.certificatePath = devnet.layout().operatorCertificate;
-    profile.keyPath = devnet.layout().operatorKey;
-    profile.caPath = devnet.layout().caPath;
+    node.connected = [&](QWebSocket *socket) {
+        victims.append(socket);
+        socket->sendTextMessage(QStringLiteral("{not json at all"));
+        socket->sendTextMessage(QStringLiteral("[]"));
+        socket->sendTextMessage(
+            QStringLiteral("{\"type\":\"welcome\",\"api_version\":\"x\",\"id\":\"oops\"}"));
+        socket->sendTextMessage(
+            QStringLiteral("{\"type\":\"event\",\"seq\":\"NaN\",\"kind\":\"decision_made\"}"));
+        socket->sendTextMessage(
+            QStringLiteral("{\"type\":\"event\",\"seq\":5,\"kind\":\"confirmation_received\","
+                           "\"write_off_digest\":42,\"histogram\":[1,2]}"));
+        for (int i = 0; i < 2000; ++i)
+            socket->sendTextMessage(QStringLiteral("{\"type\":\"event\",\"seq\":%1}").arg(10 + i));
+        socket->sendBinaryMessage(QByteArray(64, '\xff'));
+        socket->sendTextMessage(QString(6 * 1024 * 1024, u'x')); // over the 4 MiB frame limit
+    };
+    QString error;
+    QVERIFY2(node.listen(devnet.dir() + QStringLiteral("/pki"), &error), qPrintable(error));
+    const SessionProfile profile = node.profile(devnet.layout());
     std::unique_ptr<QSettings> hostileIni =
         std::make_unique<QSettings>(scratch.filePath(QStringLiteral("hostile.ini")), QSettings::IniFormat);
     ConsoleSettings hostileSettings(hostileIni.get());
@@ -1241,20 +1230,7 @@ void ConsoleTest::detailPaneRefusesWhatALyingNodeSends()
     // A "coordinator-1" holding that node's real certificate, which replays the decision and
     // answers `decisions` as the test says: a forged proof, an error, garbage, no block yet, or
     // by dropping the connection.
-    QString error;
-    const QString pki = devnet.dir() + QStringLiteral("/pki/");
-    const std::optional<TlsIdentity> identity =
-        TlsIdentity::load(pki + QStringLiteral("coordinator-1.pem"),
-                          pki + QStringLiteral("coordinator-1.key"), pki + QStringLiteral("ca.pem"), &error);
-    QVERIFY2(identity, qPrintable(error));
-    QSslServer tls;
-    tls.setSslConfiguration(identity->serverConfiguration());
-    QWebSocketServer upgrade(QStringLiteral("liar"), QWebSocketServer::NonSecureMode);
-    QVERIFY(tls.listen(QHostAddress::LocalHost, 0));
-    connect(&tls, &QSslServer::pendingConnectionAvailable, this, [&] {
-        while (QTcpSocket *socket = tls.nextPendingConnection())
-            upgrade.handleConnection(socket);
-    });
+    ScriptedNode node;
     QJsonObject forgedProof = sealedEntry.value(u"proof").toObject();
     QByteArray signature = QByteArray::fromBase64(forgedProof.value(u"signature").toString().toLatin1());
     signature[0] = char(signature.at(0) ^ 0x01);
@@ -1265,73 +1241,63 @@ void ConsoleTest::detailPaneRefusesWhatALyingNodeSends()
     const auto send = [](QWebSocket *socket, const QJsonObject &message) {
         socket->sendTextMessage(QString::fromUtf8(QJsonDocument(message).toJson(QJsonDocument::Compact)));
     };
-    connect(&upgrade, &QWebSocketServer::newConnection, this, [&] {
-        while (QWebSocket *socket = upgrade.nextPendingConnection()) {
-            sockets.append(socket);
-            connect(socket, &QWebSocket::textMessageReceived, this, [&, socket](const QString &text) {
-                const QJsonObject request = QJsonDocument::fromJson(text.toUtf8()).object();
-                const QString type = request.value(u"type").toString();
-                const QJsonValue id = request.value(u"id");
-                if (type == QLatin1String("hello")) {
-                    send(socket, {{QStringLiteral("type"), QStringLiteral("welcome")},
-                                  {QStringLiteral("id"), id},
-                                  {QStringLiteral("api_version"), 1},
-                                  {QStringLiteral("node_id"), QStringLiteral("coordinator-1")},
-                                  {QStringLiteral("client"), QStringLiteral("operator-1")},
-                                  {QStringLiteral("client_role"), QStringLiteral("operator")},
-                                  {QStringLiteral("height"), height},
-                                  {QStringLiteral("last_seq"), 1}});
-                } else if (type == QLatin1String("subscribe")) {
-                    send(socket, {{QStringLiteral("type"), QStringLiteral("subscribed")},
-                                  {QStringLiteral("id"), id}});
-                    if (request.value(u"from_seq").toInteger() <= 1) {
-                        QJsonObject event = decisionMade;
-                        event.insert(QStringLiteral("seq"), 1);
-                        send(socket, event);
-                    }
-                } else if (type == QLatin1String("decisions")) {
-                    ++decisionRequests;
-                    QJsonObject entry = sealedEntry;
-                    if (answer == QLatin1String("drop")) {
-                        socket->abort();
-                    } else if (answer == QLatin1String("error")) {
-                        send(socket,
-                             {{QStringLiteral("type"), QStringLiteral("error")},
+    node.connected = [&](QWebSocket *socket) {
+        sockets.append(socket);
+    };
+    node.answerEverything = [&](QWebSocket *socket, const QJsonObject &request) {
+        const QString type = request.value(u"type").toString();
+        const QJsonValue id = request.value(u"id");
+        if (type == QLatin1String("hello")) {
+            send(socket, {{QStringLiteral("type"), QStringLiteral("welcome")},
+                          {QStringLiteral("id"), id},
+                          {QStringLiteral("api_version"), 1},
+                          {QStringLiteral("node_id"), QStringLiteral("coordinator-1")},
+                          {QStringLiteral("client"), QStringLiteral("operator-1")},
+                          {QStringLiteral("client_role"), QStringLiteral("operator")},
+                          {QStringLiteral("height"), height},
+                          {QStringLiteral("last_seq"), 1}});
+        } else if (type == QLatin1String("subscribe")) {
+            send(socket,
+                 {{QStringLiteral("type"), QStringLiteral("subscribed")}, {QStringLiteral("id"), id}});
+            if (request.value(u"from_seq").toInteger() <= 1) {
+                QJsonObject event = decisionMade;
+                event.insert(QStringLiteral("seq"), 1);
+                send(socket, event);
+            }
+        } else if (type == QLatin1String("decisions")) {
+            ++decisionRequests;
+            QJsonObject entry = sealedEntry;
+            if (answer == QLatin1String("drop")) {
+                socket->abort();
+            } else if (answer == QLatin1String("error")) {
+                send(socket, {{QStringLiteral("type"), QStringLiteral("error")},
                               {QStringLiteral("id"), id},
                               {QStringLiteral("error"), QStringLiteral("the ledger cannot be read now")}});
-                    } else if (answer == QLatin1String("garbage")) {
-                        send(socket, {{QStringLiteral("type"), QStringLiteral("decisions")},
-                                      {QStringLiteral("id"), id},
-                                      {QStringLiteral("decisions"), QJsonArray{42, QStringLiteral("x")}}});
-                    } else {
-                        if (answer == QLatin1String("forged"))
-                            entry.insert(QStringLiteral("proof"), forgedProof);
-                        else if (answer == QLatin1String("unsealed")) {
-                            entry.remove(QStringLiteral("proof"));
-                            entry.insert(QStringLiteral("height"), 0);
-                        }
-                        send(socket, {{QStringLiteral("type"), QStringLiteral("decisions")},
-                                      {QStringLiteral("id"), id},
-                                      {QStringLiteral("decisions"), QJsonArray{entry}},
-                                      {QStringLiteral("missing"), QJsonArray{}}});
-                    }
-                } else {
-                    send(socket, {{QStringLiteral("type"), QStringLiteral("error")},
-                                  {QStringLiteral("id"), id},
-                                  {QStringLiteral("error"), QStringLiteral("not here")}});
+            } else if (answer == QLatin1String("garbage")) {
+                send(socket, {{QStringLiteral("type"), QStringLiteral("decisions")},
+                              {QStringLiteral("id"), id},
+                              {QStringLiteral("decisions"), QJsonArray{42, QStringLiteral("x")}}});
+            } else {
+                if (answer == QLatin1String("forged"))
+                    entry.insert(QStringLiteral("proof"), forgedProof);
+                else if (answer == QLatin1String("unsealed")) {
+                    entry.remove(QStringLiteral("proof"));
+                    entry.insert(QStringLiteral("height"), 0);
                 }
-            });
+                send(socket, {{QStringLiteral("type"), QStringLiteral("decisions")},
+                              {QStringLiteral("id"), id},
+                              {QStringLiteral("decisions"), QJsonArray{entry}},
+                              {QStringLiteral("missing"), QJsonArray{}}});
+            }
+        } else {
+            send(socket, {{QStringLiteral("type"), QStringLiteral("error")},
+                          {QStringLiteral("id"), id},
+                          {QStringLiteral("error"), QStringLiteral("not here")}});
         }
-    });
-    SessionProfile profile;
-    profile.nodes = {{QStringLiteral("coordinator-1"),
-                      QStringLiteral("127.0.0.1:%1").arg(tls.serverPort()),
-                      {QStringLiteral("coordinator")}}};
-    profile.eventSource = QStringLiteral("coordinator-1");
-    profile.certificatePath = devnet.layout().operatorCertificate;
-    profile.keyPath = devnet.layout().operatorKey;
-    profile.caPath = devnet.layout().caPath;
-    profile.membershipPath = devnet.layout().membershipPath;
+    };
+    QString error;
+    QVERIFY2(node.listen(devnet.dir() + QStringLiteral("/pki"), &error), qPrintable(error));
+    const SessionProfile profile = node.profile(devnet.layout());
     QSettings ini(scratch.filePath(QStringLiteral("liar.ini")), QSettings::IniFormat);
     ConsoleSettings liarSettings(&ini);
     const QString cachePath = scratch.filePath(QStringLiteral("liar-cache.sqlite"));
