@@ -1547,6 +1547,16 @@ void LedgerNode::onDeadline(const QByteArray &digest)
         armDeadline(round, digest, config.voteTimeoutMs);
         return;
     }
+    // A later write-off of the same ticket version is still open. Ended now, this one would no
+    // longer be asked of a target that comes back before that one ends: the target would lock the
+    // later one where the others locked this, and neither could be decided. It ends after it.
+    if (const auto sameVersion =
+            openRoundsOfVersion.constFind({round.writeOff.ticketId, round.writeOff.ticketVersion});
+        sameVersion != openRoundsOfVersion.cend() && sameVersion->last() != digest) {
+        counters[QStringLiteral("tally_waits_on_later_write_off")]++;
+        armDeadline(round, digest, config.voteTimeoutMs);
+        return;
+    }
     round.tally->expire();
     finishRound(digest);
 }

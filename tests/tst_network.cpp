@@ -64,6 +64,7 @@ private Q_SLOTS:
     void doubleWriteOffThroughAnotherBranch();
     void doubleWriteOffsWhileTargetsAreDownAreDecidedInOrder();
     void retryOfTheLaterOfTwoUndeterminedWriteOffsRetriesTheEarlierFirst();
+    void earlierWriteOffOfAVersionStaysOpenWhileALaterOneIs();
     void oneTargetDownStillDecides();
     void twoTargetsDownIsUndeterminedUntilRetried();
     void silentButConnectedTargetsAreWaitedFor();
@@ -588,6 +589,38 @@ void NetworkTest::retryOfTheLaterOfTwoUndeterminedWriteOffsRetriesTheEarlierFirs
     QCOMPARE(waitForDecision(second).value(u"state").toString(), QStringLiteral("ALREADY_WRITTEN_OFF"));
     QVERIFY2(retried.value(u"outcome").toString().contains(first),
              QJsonDocument(retried).toJson(QJsonDocument::Compact).constData());
+}
+
+void NetworkTest::earlierWriteOffOfAVersionStaysOpenWhileALaterOneIs()
+{
+    // The first write-off of a ticket runs out of time while target-1 and target-2 are down; the
+    // second, accepted 3 s later, has not yet when they come back. Ended, the first would not be
+    // asked of them, and they would lock the second where target-3 and target-4 locked the first.
+    restartCoordinator({{QStringLiteral("vote_timeout_ms"), 5000}, {QStringLiteral("retry_limit"), 0}});
+    if (QTest::currentTestFailed())
+        return;
+    QTest::qWait(4500); // past the start-up grace, in which no deadline counts
+    killNode(QStringLiteral("target-1"));
+    killNode(QStringLiteral("target-2"));
+    QElapsedTimer since;
+    since.start();
+    const QString first = submit(QStringLiteral("branch-1"), 330).value(u"digest").toString();
+    QTest::qWait(3000);
+    const QString second = submit(QStringLiteral("branch-2"), 330).value(u"digest").toString();
+    QTest::qWait(int(qMax<qint64>(0, 5500 - since.elapsed())));
+    startNode(QStringLiteral("target-1"));
+    startNode(QStringLiteral("target-2"));
+    const QJsonObject firstDecision = waitForDecision(first);
+    const QJsonObject secondDecision = waitForDecision(second);
+    const QByteArray seen =
+        QJsonDocument(QJsonArray{firstDecision.value(u"histogram"), secondDecision.value(u"histogram")})
+            .toJson(QJsonDocument::Compact);
+    QVERIFY2(firstDecision.value(u"outcome").toString() == QLatin1String("DECIDED") &&
+                 firstDecision.value(u"state").toString() == QLatin1String("WRITTEN_OFF"),
+             seen.constData());
+    QVERIFY2(secondDecision.value(u"outcome").toString() == QLatin1String("DECIDED") &&
+                 secondDecision.value(u"state").toString() == QLatin1String("ALREADY_WRITTEN_OFF"),
+             seen.constData());
 }
 
 void NetworkTest::oneTargetDownStillDecides()
