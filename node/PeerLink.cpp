@@ -70,25 +70,65 @@ void PeerLink::dial()
     auto *webSocket = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest, this);
     socket = webSocket;
     attemptProblem.clear();
+    step = Step::TcpConnect;
     webSocket->setSslConfiguration(tls);
     connect(webSocket, &QWebSocket::connected, this, &PeerLink::onSocketConnected);
     // A refused dial may report only an error, a dropped link only a disconnect; whichever
-    // comes first ends this attempt and the other is ignored.
+    // comes first ends this attempt and the other is ignored. The disconnect is taken queued:
+    // a refused dial's QSslSocket says it is unconnected just before it takes over its plain
+    // socket's error, and read at once the error is still "Unknown error".
     auto gone = [this, webSocket] {
         if (webSocket == socket && webSocket->state() == QAbstractSocket::UnconnectedState)
-            onSocketGone(webSocket->closeReason().isEmpty() ? webSocket->errorString()
-                                                            : webSocket->closeReason());
+            onSocketGone();
     };
-    connect(webSocket, &QWebSocket::disconnected, this, gone);
+    connect(webSocket, &QWebSocket::disconnected, this, gone, Qt::QueuedConnection);
     connect(webSocket, QOverload<QAbstractSocket::SocketError>::of(&QWebSocket::error), this, gone);
     connect(webSocket, &QWebSocket::sslErrors, this, [this](const QList<QSslError> &errors) {
         QStringList texts;
         for (const QSslError &error : errors)
             texts.append(error.errorString());
-        attemptProblem = QStringLiteral("TLS: %1").arg(texts.join(u"; "));
+        attemptProblem = QStringLiteral("%1: TLS handshake: %2").arg(target, texts.join(u"; "));
     });
     webSocket->open(QUrl(QStringLiteral("wss://%1/").arg(target)));
+    // The transport is the dialled WebSocket's child, made by open(); how far it gets names the
+    // step that a failure or a timeout stopped at.
+    if (const QSslSocket *transport = webSocket->findChild<QSslSocket *>()) {
+        connect(transport, &QSslSocket::connected, this, [this, webSocket] {
+            if (webSocket == socket)
+                step = Step::TlsHandshake;
+        });
+        connect(transport, &QSslSocket::encrypted, this, [this, webSocket] {
+            if (webSocket == socket)
+                step = Step::WebSocketHandshake;
+        });
+    }
     handshakeTimer.start(limits.handshakeTimeoutMs);
+}
+
+QString PeerLink::stepName(Step step)
+{
+    switch (step) {
+    case Step::TcpConnect:
+        return QStringLiteral("TCP connect");
+    case Step::TlsHandshake:
+        return QStringLiteral("TLS handshake");
+    case Step::WebSocketHandshake:
+        return QStringLiteral("WebSocket handshake");
+    }
+    return {};
+}
+
+QString PeerLink::endOf(const QWebSocket *webSocket) const
+{
+    // The peer's close reason if it gave one, else the socket's error ("Connection refused").
+    QString cause = webSocket->closeReason();
+    if (cause.isEmpty() && webSocket->error() != QAbstractSocket::UnknownSocketError)
+        cause = webSocket->errorString();
+    if (cause.isEmpty())
+        cause = QStringLiteral("connection closed");
+    if (current)
+        return QStringLiteral("%1: %2").arg(target, cause);
+    return QStringLiteral("%1: %2: %3").arg(target, stepName(step), cause);
 }
 
 void PeerLink::onHandshakeTimedOut()
@@ -96,19 +136,13 @@ void PeerLink::onHandshakeTimedOut()
     QWebSocket *stuck = socket;
     if (!stuck || current)
         return;
-    // The dialled WebSocket's transport is its child; how far it got names what hung.
-    const QSslSocket *transport = stuck->findChild<QSslSocket *>();
-    const QString stage = !transport || transport->state() != QAbstractSocket::ConnectedState
-                              ? QStringLiteral("TCP connect")
-                          : !transport->isEncrypted() ? QStringLiteral("TLS handshake")
-                                                      : QStringLiteral("WebSocket handshake");
     attemptProblem = QStringLiteral("%1: the %2 timed out after %3 ms (limits.handshake_timeout_ms)")
-                         .arg(target, stage)
+                         .arg(target, stepName(step))
                          .arg(limits.handshakeTimeoutMs);
     qCInfo(lcConnection) << attemptProblem;
     stuck->disconnect(this);
     stuck->abort();
-    onSocketGone(QString());
+    onSocketGone();
 }
 
 void PeerLink::onSocketConnected()
@@ -137,7 +171,7 @@ void PeerLink::onSocketConnected()
     Q_EMIT connected(connection);
 }
 
-void PeerLink::onSocketGone(const QString &reason)
+void PeerLink::onSocketGone()
 {
     handshakeTimer.stop();
     QWebSocket *gone = socket;
@@ -147,8 +181,10 @@ void PeerLink::onSocketGone(const QString &reason)
         problem = attemptProblem;
     else if (current && !current->abortReason().isEmpty())
         problem = QStringLiteral("%1: %2").arg(target, current->abortReason());
+    else if (gone)
+        problem = endOf(gone);
     else
-        problem = reason.isEmpty() ? QStringLiteral("%1: connection closed").arg(target) : reason;
+        problem = QStringLiteral("%1: connection closed").arg(target);
     if (current) {
         current->deleteLater(); // owns the socket
         current = nullptr;

@@ -41,9 +41,19 @@ Q_SIGNALS:
 private:
     void dial();
     void onSocketConnected();
-    void onSocketGone(const QString &reason);
+    void onSocketGone();
     void onHandshakeTimedOut();
     void scheduleRetry();
+    // What ended the dial or the link on webSocket, naming the address and, for a dial, its step.
+    QString endOf(const QWebSocket *webSocket) const;
+
+    enum class Step
+    {
+        TcpConnect,
+        TlsHandshake,
+        WebSocketHandshake
+    };
+    static QString stepName(Step step);
 
     QSslConfiguration tls;
     QString target;
@@ -58,7 +68,8 @@ private:
     int backoffMs = 100;
     bool running = false;
     QString problem;
-    QString attemptProblem; // what went wrong with the dial in progress, before it was open
+    QString attemptProblem;       // what went wrong with the dial in progress, before it was open
+    Step step = Step::TcpConnect; // how far the dial in progress got
 };
 
 } // namespace ticketsync
