@@ -1496,6 +1496,13 @@ void LedgerNode::queueCheck(Connection *connection, const QByteArray &writeOff)
 
 void LedgerNode::sendQueuedChecks()
 {
+    // Not before the journal holds the submissions they ask about: a target locks the ticket
+    // version to the write-off it checks, and a crash before the commit would leave it locked to
+    // a write-off nobody was told of, which the client's next one could then never overcome.
+    if (journal->unstoredWrites() > 0) {
+        scheduleFlush();
+        return;
+    }
     for (auto it = checksToSend.begin(); it != checksToSend.end(); ++it) {
         if (it.key())
             sendWithin(it.key(), NodeFrame{NodeFrame::Kind::Check, 0, std::move(it.value())});
@@ -3046,6 +3053,8 @@ void LedgerNode::flush()
         journalCommitsAgain();
     else
         journalCommitFailed(problem);
+    if (stored && !checksToSend.isEmpty())
+        sendQueuedChecks();
     // Not acknowledged, but kept: the journal stores it with the rest once it commits again,
     // unless the node stops before.
     const auto notStored = [&problem](const QByteArray &digest) {
