@@ -517,24 +517,31 @@ void NodeJournal::recordDecision(const QByteArray &digest, const QString &ticket
 
 bool NodeJournal::apply(const DecisionRow &row, QString *error)
 {
-    // A later outcome (an UNDETERMINED write-off retried and decided) is a new row with a new
-    // id: history pages by id, and a client that read down to the old one would never see it. A
+    const auto insert = [&] {
+        SqliteStatement statement(statements,
+                                  "INSERT OR IGNORE INTO decisions(digest, ticket, version, outcome, state, "
+                                  "at_ms, height, data) VALUES (?, ?, ?, ?, ?, ?, 0, ?)");
+        statement.bind(1, row.digest);
+        statement.bind(2, row.ticketId);
+        statement.bind(3, qint64(row.version));
+        statement.bind(4, row.outcome);
+        statement.bind(5, qint64(row.state));
+        statement.bind(6, row.atMs);
+        statement.bind(7, row.decision);
+        return stepped(statement, "record a decision", error);
+    };
+    if (!insert())
+        return false;
+    if (sqlite3_changes(db) > 0)
+        return true;
+    // A later outcome (an UNDETERMINED write-off retried and decided) is a new row with a new id:
+    // history pages by id, and a client that read down to the old one would never see it. A
     // sealed row stays as it is.
     SqliteStatement earlier(statements, "DELETE FROM decisions WHERE digest = ? AND height = 0");
     earlier.bind(1, row.digest);
     if (!stepped(earlier, "replace a decision", error))
         return false;
-    SqliteStatement insert(statements,
-                           "INSERT OR IGNORE INTO decisions(digest, ticket, version, outcome, state, at_ms, "
-                           "height, data) VALUES (?, ?, ?, ?, ?, ?, 0, ?)");
-    insert.bind(1, row.digest);
-    insert.bind(2, row.ticketId);
-    insert.bind(3, qint64(row.version));
-    insert.bind(4, row.outcome);
-    insert.bind(5, qint64(row.state));
-    insert.bind(6, row.atMs);
-    insert.bind(7, row.decision);
-    return stepped(insert, "record a decision", error);
+    return sqlite3_changes(db) == 0 || insert();
 }
 
 void NodeJournal::markSealed(const QByteArray &digest, quint64 height)
