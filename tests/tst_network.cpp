@@ -187,6 +187,9 @@ private:
     // count write-offs of tickets firstTicket, firstTicket + 1, …, through branch-2 and branch-1 in
     // turn; their digests.
     QStringList submitThroughBothBranches(int count, int firstTicket);
+    // Two write-offs of one ticket version, in the order accepted: the first decided WRITTEN_OFF,
+    // the second ALREADY_WRITTEN_OFF (their outcomes and histograms said if not).
+    void verifyWrittenOffOnce(const QString &firstDigest, const QString &secondDigest);
 
     std::unique_ptr<DevnetFixture> devnet;
     const DevnetLayout *layout = nullptr;
@@ -539,24 +542,9 @@ void NetworkTest::doubleWriteOffsWhileTargetsAreDownAreDecidedInOrder()
     startNode(QStringLiteral("target-1"));
     startNode(QStringLiteral("target-2"));
     for (qsizetype i = 0; i < firsts.size(); ++i) {
-        const QJsonObject first = waitForDecision(firsts.at(i));
-        const QJsonObject second = waitForDecision(seconds.at(i));
-        const auto outcome = [](const QJsonObject &decision) {
-            return QStringLiteral("%1 %2 %3")
-                .arg(decision.value(u"outcome").toString(), decision.value(u"state").toString(),
-                     QString::fromUtf8(QJsonDocument(decision.value(u"histogram").toObject())
-                                           .toJson(QJsonDocument::Compact)));
-        };
-        const QByteArray seen = QStringLiteral("ticket %1: branch-1's %2, branch-2's %3")
-                                    .arg(300 + i)
-                                    .arg(outcome(first), outcome(second))
-                                    .toUtf8();
-        QVERIFY2(first.value(u"outcome").toString() == QLatin1String("DECIDED") &&
-                     first.value(u"state").toString() == QLatin1String("WRITTEN_OFF"),
-                 seen.constData());
-        QVERIFY2(second.value(u"outcome").toString() == QLatin1String("DECIDED") &&
-                     second.value(u"state").toString() == QLatin1String("ALREADY_WRITTEN_OFF"),
-                 seen.constData());
+        verifyWrittenOffOnce(firsts.at(i), seconds.at(i));
+        if (QTest::currentTestFailed())
+            return;
     }
 }
 
@@ -611,17 +599,7 @@ void NetworkTest::earlierWriteOffOfAVersionStaysOpenWhileALaterOneIs()
     QTest::qWait(int(qMax<qint64>(0, 5500 - since.elapsed())));
     startNode(QStringLiteral("target-1"));
     startNode(QStringLiteral("target-2"));
-    const QJsonObject firstDecision = waitForDecision(first);
-    const QJsonObject secondDecision = waitForDecision(second);
-    const QByteArray seen =
-        QJsonDocument(QJsonArray{firstDecision.value(u"histogram"), secondDecision.value(u"histogram")})
-            .toJson(QJsonDocument::Compact);
-    QVERIFY2(firstDecision.value(u"outcome").toString() == QLatin1String("DECIDED") &&
-                 firstDecision.value(u"state").toString() == QLatin1String("WRITTEN_OFF"),
-             seen.constData());
-    QVERIFY2(secondDecision.value(u"outcome").toString() == QLatin1String("DECIDED") &&
-                 secondDecision.value(u"state").toString() == QLatin1String("ALREADY_WRITTEN_OFF"),
-             seen.constData());
+    verifyWrittenOffOnce(first, second);
 }
 
 void NetworkTest::oneTargetDownStillDecides()
@@ -2448,6 +2426,27 @@ QStringList NetworkTest::submitThroughBothBranches(int count, int firstTicket)
                 .value(u"digest")
                 .toString());
     return digests;
+}
+
+void NetworkTest::verifyWrittenOffOnce(const QString &firstDigest, const QString &secondDigest)
+{
+    const QJsonObject first = waitForDecision(firstDigest);
+    const QJsonObject second = waitForDecision(secondDigest);
+    const auto outcome = [](const QJsonObject &decision) {
+        return QStringLiteral("%1 %2 %3")
+            .arg(decision.value(u"outcome").toString(), decision.value(u"state").toString(),
+                 QString::fromUtf8(
+                     QJsonDocument(decision.value(u"histogram").toObject()).toJson(QJsonDocument::Compact)));
+    };
+    const QByteArray seen = QStringLiteral("ticket %1: the first %2, the second %3")
+                                .arg(first.value(u"ticket").toString(), outcome(first), outcome(second))
+                                .toUtf8();
+    QVERIFY2(first.value(u"outcome").toString() == QLatin1String("DECIDED") &&
+                 first.value(u"state").toString() == QLatin1String("WRITTEN_OFF"),
+             seen.constData());
+    QVERIFY2(second.value(u"outcome").toString() == QLatin1String("DECIDED") &&
+                 second.value(u"state").toString() == QLatin1String("ALREADY_WRITTEN_OFF"),
+             seen.constData());
 }
 
 void NetworkTest::openRawOperatorClient(RawWebSocketClient &raw)
